@@ -1,0 +1,284 @@
+// Package lock takes the two locks that every mbox writer and reader on a Unix
+// system agrees on: a dot-lock file MAILBOX.lock, made the NFS-safe way (a
+// unique temporary file hard-linked to the lock name), then an fcntl(2) lock
+// on the mailbox itself. procmail, mutt, mail.local, liblockfile's dotlockfile
+// and Dovecot take the same pair in the same order, so we interoperate with
+// them.
+//
+// Beyond them, the dot-lock records what its holder is doing: before an
+// append the holder writes the mailbox's size into the lock file. A holder
+// killed mid-append (SIGKILL, a crash, a power cut) leaves a stale lock with
+// that size in it, and the next locker, having broken the stale lock, can cut
+// the half-written message off. See Dot.Recovered.
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrTimeout is returned (wrapped) when a lock could not be had in time.
+var ErrTimeout = errors.New("timed out waiting for lock")
+
+// Defaults for Options, as mail.local and liblockfile use.
+const (
+	DefaultTimeout = 2 * time.Minute
+	DefaultStale   = 5 * time.Minute
+)
+
+// Options tunes the waiting. The zero value means the defaults.
+type Options struct {
+	Timeout time.Duration // how long to wait for each lock
+	Stale   time.Duration // a dot-lock older than this is broken
+}
+
+func (o Options) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return o.Timeout
+}
+
+func (o Options) stale() time.Duration {
+	if o.Stale <= 0 {
+		return DefaultStale
+	}
+	return o.Stale
+}
+
+// Append is what a holder records in its dot-lock while it appends: the
+// identity of the mailbox and its size before the append.
+type Append struct {
+	Dev, Ino uint64
+	Size     int64
+}
+
+// Dot is a held dot-lock.
+type Dot struct {
+	path      string
+	hostname  string
+	pid       int
+	recovered *Append
+	released  bool
+}
+
+// hostname is read once per process: it is recorded in every lock so that a
+// pid is only judged dead on the host that wrote it.
+func thisHost() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
+// Path is the dot-lock file's name for mailbox.
+func Path(mailbox string) string { return mailbox + ".lock" }
+
+// ErrNoPermission means the dot-lock could not be made because the
+// mailbox's directory is not writable by us (for instance /var/mail without
+// group mail). Callers may go on with the fcntl lock alone, as procmail and
+// mutt do, or refuse.
+var ErrNoPermission = errors.New("cannot create dot-lock: permission denied")
+
+// TakeDot makes MAILBOX.lock. It creates a uniquely named file beside it
+// holding our pid and host, links it to the lock name (link(2) is atomic
+// even on NFS, where O_EXCL was not), and checks the link count, which is how
+// one learns on NFS that a link whose reply was lost did succeed. A lock
+// whose holder is dead on this host, or that is older than o.Stale, is
+// broken; if it recorded an append in progress, Recovered reports it.
+func TakeDot(mailbox string, o Options) (*Dot, error) {
+	d := &Dot{path: Path(mailbox), hostname: thisHost(), pid: os.Getpid()}
+	tmp, err := d.writeTemp("")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+
+	deadline := time.Now().Add(o.timeout())
+	for wait := time.Millisecond; ; {
+		if err := os.Link(tmp, d.path); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("dot-lock %s: %w", d.path, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(tmp, &st); err == nil && st.Nlink == 2 {
+			return d, nil
+		}
+		if broken, rec := d.breakIfStale(o.stale()); broken {
+			if rec != nil {
+				d.recovered = rec
+			}
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("dot-lock %s: %w", d.path, ErrTimeout)
+		}
+		time.Sleep(wait)
+		if wait < 200*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// writeTemp writes a lock body into a fresh unique file next to the lock
+// and returns its name. The first line is the pid in decimal, which is what
+// liblockfile and procmail's lockfile read; the rest is ours.
+func (d *Dot) writeTemp(extra string) (string, error) {
+	dir := filepath.Dir(d.path)
+	name := filepath.Join(dir, fmt.Sprintf(".%s.%s.%d.%d", filepath.Base(d.path), d.hostname, d.pid, time.Now().UnixNano()))
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0600)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return "", fmt.Errorf("dot-lock %s: %w", d.path, ErrNoPermission)
+		}
+		return "", fmt.Errorf("dot-lock %s: %w", d.path, err)
+	}
+	body := fmt.Sprintf("%d\nhost %s\n%s", d.pid, d.hostname, extra)
+	if _, err := f.WriteString(body); err != nil {
+		f.Close()
+		os.Remove(name)
+		return "", fmt.Errorf("dot-lock %s: %w", d.path, err)
+	}
+	if extra != "" {
+		// The record must be on disk before the append it protects.
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			f.Close()
+			os.Remove(name)
+			return "", fmt.Errorf("dot-lock %s: %w", d.path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("dot-lock %s: %w", d.path, err)
+	}
+	return name, nil
+}
+
+// breakIfStale removes the lock file if its holder is gone. It reports
+// whether it removed it, and the append the dead holder had recorded.
+func (d *Dot) breakIfStale(stale time.Duration) (bool, *Append) {
+	f, err := os.Open(d.path)
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist), nil // vanished: try again at once
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false, nil
+	}
+	buf := make([]byte, 512)
+	n, _ := f.Read(buf)
+	info := parseBody(string(buf[:n]))
+
+	age := time.Since(time.Unix(st.Mtim.Unix()))
+	dead := info.host == d.hostname && info.pid > 0 && !alive(info.pid)
+	if !dead && age < stale {
+		return false, nil
+	}
+	// Only remove the file we judged; if it was replaced meanwhile, look again.
+	var now unix.Stat_t
+	if err := unix.Stat(d.path, &now); err != nil || now.Ino != st.Ino || now.Dev != st.Dev {
+		return err != nil, nil
+	}
+	if err := os.Remove(d.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return true, info.append
+}
+
+type lockBody struct {
+	pid    int
+	host   string
+	append *Append
+}
+
+// parseBody reads a lock file written by us or by another program. Others
+// write only a pid (liblockfile) or nothing at all (procmail's lockfile);
+// then host is empty and only the age can prove the lock stale.
+func parseBody(s string) lockBody {
+	var b lockBody
+	for i, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if i == 0 {
+			b.pid, _ = strconv.Atoi(line)
+			continue
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "host":
+			b.host = f[1]
+		case len(f) == 4 && f[0] == "append":
+			dev, e1 := strconv.ParseUint(f[1], 10, 64)
+			ino, e2 := strconv.ParseUint(f[2], 10, 64)
+			size, e3 := strconv.ParseInt(f[3], 10, 64)
+			if e1 == nil && e2 == nil && e3 == nil && size >= 0 {
+				b.append = &Append{Dev: dev, Ino: ino, Size: size}
+			}
+		}
+	}
+	return b
+}
+
+func alive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// Recovered reports the append that a dead holder of this lock had begun
+// and not finished, or nil. The caller, once it also holds the fcntl lock,
+// should cut the mailbox back to Size if it is still the same file and has
+// grown past it.
+func (d *Dot) Recovered() *Append { return d.recovered }
+
+// BeginAppend records in the lock that an append to the mailbox identified
+// by dev and ino starts at size. The record is on disk when this returns.
+func (d *Dot) BeginAppend(a Append) error {
+	return d.rewrite(fmt.Sprintf("append %d %d %d\n", a.Dev, a.Ino, a.Size))
+}
+
+// EndAppend clears the record: the append is complete and durable.
+func (d *Dot) EndAppend() error { return d.rewrite("") }
+
+// rewrite replaces the lock's contents atomically: a new temp file renamed
+// over the lock, so the lock never disappears or reads half-written.
+func (d *Dot) rewrite(extra string) error {
+	tmp, err := d.writeTemp(extra)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, d.path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("dot-lock %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// Touch renews the lock's age, for a holder whose work may outlast the
+// stale limit.
+func (d *Dot) Touch() error {
+	now := time.Now()
+	if err := os.Chtimes(d.path, now, now); err != nil {
+		return fmt.Errorf("dot-lock %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// Release removes the lock. Releasing twice is harmless.
+func (d *Dot) Release() error {
+	if d == nil || d.released {
+		return nil
+	}
+	d.released = true
+	if err := os.Remove(d.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("release dot-lock %s: %w", d.path, err)
+	}
+	return nil
+}

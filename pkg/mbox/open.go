@@ -1,0 +1,297 @@
+package mbox
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"unixmail/pkg/lock"
+)
+
+// ErrUnsafe is wrapped by every refusal to touch a mailbox because of what
+// it is: a symbolic link, not a regular file, hard-linked, or owned by
+// someone else (CVE-2016-6253, CVE-2010-2023 and their kin).
+var ErrUnsafe = errors.New("unsafe mailbox")
+
+// OpenOptions says how to open a mailbox.
+type OpenOptions struct {
+	Create   bool        // create it (mode 0600) when missing
+	Owner    int         // required owner uid; -1 = do not check
+	ReadOnly bool        // shared fcntl lock, no writes
+	Lock     lock.Options
+	// NoDotLock goes without the dot-lock when the directory does not let
+	// us make one (e.g. /var/mail without group mail), with fcntl alone.
+	NoDotLockOK bool
+}
+
+// Mailbox is an open, locked mbox file.
+type Mailbox struct {
+	Path    string
+	File    *os.File
+	dot     *lock.Dot
+	created bool
+	ro      bool
+}
+
+// Created reports whether Open created the file.
+func (mb *Mailbox) Created() bool { return mb.created }
+
+// Open opens the mbox at path safely and locks it: dot-lock first, then
+// fcntl, the order every mbox program uses. It never follows a symbolic
+// link (lstat, O_NOFOLLOW, and the opened file compared with what lstat
+// saw), and refuses anything but a regular file with one link owned by
+// o.Owner. If the previous holder of the lock died while appending, the
+// half-written message is cut off before Open returns.
+func Open(path string, o OpenOptions) (*Mailbox, error) {
+	mb := &Mailbox{Path: path, ro: o.ReadOnly}
+	if err := checkPath(path, o.Owner, true); err != nil && !(o.Create && errors.Is(err, os.ErrNotExist)) {
+		return nil, err
+	}
+	dot, err := lock.TakeDot(path, o.Lock)
+	if err != nil {
+		if !(o.NoDotLockOK && errors.Is(err, lock.ErrNoPermission)) {
+			return nil, err
+		}
+		dot = nil
+	}
+	mb.dot = dot
+	if err := mb.openFile(o); err != nil {
+		mb.dot.Release()
+		return nil, err
+	}
+	if err := lock.Fcntl(mb.File, !o.ReadOnly, o.Lock); err != nil {
+		mb.File.Close()
+		mb.dot.Release()
+		return nil, err
+	}
+	if rec := mb.recovered(); rec != nil && !o.ReadOnly {
+		if err := mb.rollback(rec); err != nil {
+			mb.Close()
+			return nil, err
+		}
+	}
+	return mb, nil
+}
+
+// checkPath refuses what must not be opened. With mustExist false, a
+// missing file is fine.
+func checkPath(path string, owner int, mustExist bool) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			if mustExist {
+				return fmt.Errorf("mailbox %s: %w", path, os.ErrNotExist)
+			}
+			return nil
+		}
+		return fmt.Errorf("mailbox %s: %w", path, err)
+	}
+	return checkStat(path, &st, owner)
+}
+
+func checkStat(path string, st *unix.Stat_t, owner int) error {
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return fmt.Errorf("mailbox %s is a symbolic link: %w", path, ErrUnsafe)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Errorf("mailbox %s is not a regular file: %w", path, ErrUnsafe)
+	case st.Nlink != 1:
+		return fmt.Errorf("mailbox %s has %d hard links: %w", path, st.Nlink, ErrUnsafe)
+	case owner >= 0 && int(st.Uid) != owner:
+		return fmt.Errorf("mailbox %s is owned by uid %d, not %d: %w", path, st.Uid, owner, ErrUnsafe)
+	}
+	return nil
+}
+
+func (mb *Mailbox) openFile(o OpenOptions) error {
+	flags := os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	if o.ReadOnly {
+		flags = os.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	}
+	f, err := os.OpenFile(mb.Path, flags, 0)
+	if errors.Is(err, os.ErrNotExist) && o.Create {
+		f, err = os.OpenFile(mb.Path, flags|os.O_CREATE|os.O_EXCL, 0600)
+		if err == nil {
+			mb.created = true
+			// The new name must survive a crash as the mail in it will.
+			syncDir(filepath.Dir(mb.Path))
+		} else if errors.Is(err, os.ErrExist) {
+			f, err = os.OpenFile(mb.Path, flags, 0)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return fmt.Errorf("mailbox %s is a symbolic link: %w", mb.Path, ErrUnsafe)
+		}
+		return fmt.Errorf("open mailbox %s: %w", mb.Path, err)
+	}
+	// What we opened must be what we checked: the name may have been
+	// swapped between lstat and open.
+	var fst, lst unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &fst); err != nil {
+		f.Close()
+		return fmt.Errorf("stat mailbox %s: %w", mb.Path, err)
+	}
+	if err := unix.Lstat(mb.Path, &lst); err != nil || lst.Dev != fst.Dev || lst.Ino != fst.Ino {
+		f.Close()
+		return fmt.Errorf("mailbox %s changed while being opened: %w", mb.Path, ErrUnsafe)
+	}
+	if err := checkStat(mb.Path, &fst, o.Owner); err != nil {
+		f.Close()
+		return err
+	}
+	mb.File = f
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// rollback cuts off what a dead appender left, if the mailbox is the one it
+// was appending to and has grown past the size it recorded.
+func (mb *Mailbox) rollback(rec *lock.Append) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(mb.File.Fd()), &st); err != nil {
+		return fmt.Errorf("stat mailbox %s: %w", mb.Path, err)
+	}
+	if st.Dev != rec.Dev || st.Ino != rec.Ino || st.Size <= rec.Size {
+		return nil
+	}
+	if err := mb.File.Truncate(rec.Size); err != nil {
+		return fmt.Errorf("roll back interrupted append to %s: %w", mb.Path, err)
+	}
+	if err := unix.Fdatasync(int(mb.File.Fd())); err != nil {
+		return fmt.Errorf("roll back interrupted append to %s: %w", mb.Path, err)
+	}
+	return nil
+}
+
+// Size is the mailbox's current size.
+func (mb *Mailbox) Size() (int64, error) {
+	fi, err := mb.File.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat mailbox %s: %w", mb.Path, err)
+	}
+	return fi.Size(), nil
+}
+
+// Append adds to the end of the mailbox what write writes, all or nothing:
+// the mailbox is first made to end in a blank line, and the append is
+// reported done only after fdatasync. On any failure (a write error,
+// ENOSPC, EFBIG from ulimit -f, ctx cancelled by a signal) the file is cut
+// back to its old size. A SIGKILL cannot be caught: for that the old size
+// is recorded in the dot-lock first, and the next Open cuts it back.
+func (mb *Mailbox) Append(ctx context.Context, write func(w io.Writer) error) (err error) {
+	if mb.ro {
+		return fmt.Errorf("append to %s: opened read-only", mb.Path)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(mb.File.Fd()), &st); err != nil {
+		return fmt.Errorf("stat mailbox %s: %w", mb.Path, err)
+	}
+	old := st.Size
+	if mb.dot != nil {
+		if err := mb.dot.BeginAppend(lock.Append{Dev: st.Dev, Ino: st.Ino, Size: old}); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		if err != nil {
+			if terr := mb.File.Truncate(old); terr != nil {
+				err = fmt.Errorf("%w; and truncating back to %d bytes failed: %v", err, old, terr)
+				return // leave the record in the lock: the next locker retries
+			}
+			unix.Fdatasync(int(mb.File.Fd()))
+		}
+		if mb.dot != nil {
+			if eerr := mb.dot.EndAppend(); eerr != nil && err == nil {
+				err = eerr
+			}
+		}
+	}()
+	if _, err := mb.File.Seek(old, io.SeekStart); err != nil {
+		return fmt.Errorf("append to %s: %w", mb.Path, err)
+	}
+	cw := &ctxWriter{ctx: ctx, w: mb.File}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	if pad := padding(mb.File, old); pad != "" {
+		bw.WriteString(pad)
+	}
+	if err := write(bw); err != nil {
+		return fmt.Errorf("append to %s: %w", mb.Path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("append to %s: %w", mb.Path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("append to %s: %w", mb.Path, err)
+	}
+	if err := unix.Fdatasync(int(mb.File.Fd())); err != nil {
+		return fmt.Errorf("append to %s: fsync: %w", mb.Path, err)
+	}
+	return nil
+}
+
+// padding is what makes a non-empty mailbox end in a blank line, so the
+// From_ line we add starts a message and the last message keeps its text.
+func padding(f *os.File, size int64) string {
+	if size == 0 {
+		return ""
+	}
+	var tail [2]byte
+	n := int64(2)
+	if size < 2 {
+		n = size
+	}
+	if _, err := f.ReadAt(tail[2-n:], size-n); err != nil {
+		return "\n\n"
+	}
+	switch {
+	case tail[1] != '\n':
+		return "\n\n"
+	case tail[0] != '\n' && size >= 2:
+		return "\n"
+	}
+	return ""
+}
+
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// Close releases the locks and closes the file.
+func (mb *Mailbox) Close() error {
+	var errs []error
+	if mb.File != nil {
+		lock.Unfcntl(mb.File)
+		errs = append(errs, mb.File.Close())
+	}
+	errs = append(errs, mb.dot.Release())
+	return errors.Join(errs...)
+}
+
+func (mb *Mailbox) recovered() *lock.Append {
+	if mb.dot == nil {
+		return nil
+	}
+	return mb.dot.Recovered()
+}

@@ -1,0 +1,338 @@
+package mbox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// ErrNotMbox is returned when a file does not begin with a From_ line.
+var ErrNotMbox = errors.New("not an mbox file: it does not begin with a From_ line")
+
+// Message is one message of an mbox as the Scanner found it: where it lies
+// in the file and what its state headers say. Offsets are byte offsets in
+// the file, so a reader can come back for the text with io.ReaderAt.
+type Message struct {
+	Offset        int64 // start of the From_ line
+	HeaderOffset  int64 // first header line (the message content starts here)
+	BodyOffset    int64 // first byte after the blank line that ends the header
+	End           int64 // end of the content; the separator blank line is not part of it
+	Next          int64 // start of the next From_ line, or the end of the file
+	Sender        string
+	Date          time.Time // from the From_ line; zero if it had none we could read
+	Lines         int       // lines of content, header and body
+	ContentLength int64     // the Content-Length header, or -1
+	State
+	// Pseudo marks UW c-client's folder-internal message ("DON'T DELETE
+	// THIS MESSAGE"), which c-client and Dovecot hide from every list.
+	Pseudo bool
+	// Header is the raw header block, blank line included. It is only
+	// valid until the next call to Scanner.Next.
+	Header []byte
+}
+
+// Size is the length of the message content in the file.
+func (m *Message) Size() int64 { return m.End - m.HeaderOffset }
+
+const (
+	initialBuf = 256 << 10
+	maxBuf     = 8 << 20 // a header block or line longer than this is cut short
+	keepBehind = 4       // bytes kept before pos, to see a separator's blank line
+)
+
+// Scanner reads an mbox as a stream of messages. Memory stays bounded by
+// the longest header block (up to maxBuf), whatever the size of the file.
+type Scanner struct {
+	r     io.Reader
+	ra    io.ReaderAt // for checking Content-Length; nil if r is not one
+	buf   []byte
+	pos   int   // next unread byte in buf
+	end   int   // end of valid data in buf
+	mark  int   // start of data that must stay in buf, or -1
+	off   int64 // file offset of buf[0]
+	eof   bool
+	err   error
+	first bool
+	whole bool // the file is one message: it began with no valid From_ line
+	msg   Message
+	base  *Base
+}
+
+// NewScanner reads the mbox in r from its start. If r is also an
+// io.ReaderAt (an *os.File is), Content-Length headers are checked and
+// honoured when right, as Dovecot and mutt do for mboxcl2 files.
+func NewScanner(r io.Reader) *Scanner {
+	s := &Scanner{r: r, buf: make([]byte, initialBuf), mark: -1, first: true}
+	if ra, ok := r.(io.ReaderAt); ok {
+		s.ra = ra
+	}
+	return s
+}
+
+// Base is the mailbox's IMAP state from the first message's X-IMAPbase or
+// a UW pseudo-message, once the first message has been read; nil if none.
+func (s *Scanner) Base() *Base { return s.base }
+
+// Err is the first error met, other than the end of the file.
+func (s *Scanner) Err() error { return s.err }
+
+// Message is the message the last successful Next found.
+func (s *Scanner) Message() *Message { return &s.msg }
+
+// fill reads more data, keeping everything from mark (or a few bytes before
+// pos) in the buffer. It reports whether anything new arrived.
+func (s *Scanner) fill() bool {
+	if s.eof || s.err != nil {
+		return false
+	}
+	keep := s.pos - keepBehind
+	if keep < 0 {
+		keep = 0
+	}
+	if s.mark >= 0 && s.mark < keep {
+		keep = s.mark
+	}
+	if keep > 0 {
+		copy(s.buf, s.buf[keep:s.end])
+		s.off += int64(keep)
+		s.pos -= keep
+		s.end -= keep
+		if s.mark >= 0 {
+			s.mark -= keep
+		}
+	}
+	if s.end == len(s.buf) {
+		if len(s.buf) >= maxBuf {
+			return false
+		}
+		nb := make([]byte, 2*len(s.buf))
+		copy(nb, s.buf[:s.end])
+		s.buf = nb
+	}
+	for {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if err == io.EOF {
+			s.eof = true
+			return n > 0
+		}
+		if err != nil {
+			s.err = fmt.Errorf("read mbox: %w", err)
+			return n > 0
+		}
+		if n > 0 {
+			return true
+		}
+	}
+}
+
+// line returns the line starting at pos, line end included, reading more
+// as needed. At the end of the file the last line may lack its line end; a
+// line longer than the buffer can hold comes back cut short.
+func (s *Scanner) line() []byte {
+	for {
+		if i := bytes.IndexByte(s.buf[s.pos:s.end], '\n'); i >= 0 {
+			return s.buf[s.pos : s.pos+i+1]
+		}
+		if !s.fill() {
+			return s.buf[s.pos:s.end]
+		}
+	}
+}
+
+func isBlank(line []byte) bool {
+	return len(line) == 1 && line[0] == '\n' || len(line) == 2 && line[0] == '\r' && line[1] == '\n'
+}
+
+// Next finds the next message. It returns false at the end of the file or
+// on an error, which Err then reports.
+func (s *Scanner) Next() bool {
+	if s.err != nil {
+		return false
+	}
+	if s.first {
+		s.fill()
+		// Tolerate blank lines before the first From_ line.
+		for s.pos < s.end && (s.buf[s.pos] == '\n' || s.buf[s.pos] == '\r') {
+			s.pos++
+		}
+		if s.pos == s.end && s.eof {
+			return false
+		}
+		if !bytes.HasPrefix(s.buf[s.pos:s.end], []byte("From ")) {
+			if s.err == nil {
+				s.err = ErrNotMbox
+			}
+			return false
+		}
+	}
+	if s.pos >= s.end && !s.fill() {
+		return false
+	}
+	m := &s.msg
+	*m = Message{Offset: s.off + int64(s.pos), ContentLength: -1}
+	s.mark = s.pos
+	from := s.line()
+	sender, date, ok := ParseFromLine(from)
+	if !ok && s.first {
+		// A file whose first line is "From x <not a date>" is not really
+		// an mbox; like c-client and mutt we read it as one message.
+		if f := bytes.Fields(from[5:]); len(f) > 0 {
+			sender = string(f[0])
+		}
+		s.whole = true
+	}
+	m.Sender, m.Date = sender, date
+	s.pos += len(from)
+	m.HeaderOffset = s.off + int64(s.pos)
+
+	if s.header(m) {
+		s.body(m)
+	}
+	s.first = false
+	return true
+}
+
+// header reads the header block. It returns false when the message ended
+// inside it (at the end of the file, or at a From_ line with no blank line
+// before it).
+func (s *Scanner) header(m *Message) bool {
+	start := m.HeaderOffset
+	for {
+		line := s.line()
+		if len(line) == 0 {
+			s.endHeader(m, start, s.off+int64(s.pos))
+			m.BodyOffset, m.Next = m.End, m.End
+			return false
+		}
+		if bytes.HasPrefix(line, []byte("From ")) && !s.whole {
+			if _, _, ok := ParseFromLine(line); ok {
+				s.endHeader(m, start, s.off+int64(s.pos))
+				m.BodyOffset, m.Next = m.End, m.End
+				return false
+			}
+		}
+		s.pos += len(line)
+		m.Lines++
+		if isBlank(line) || line[len(line)-1] != '\n' && len(s.buf) >= maxBuf {
+			s.endHeader(m, start, s.off+int64(s.pos))
+			m.BodyOffset = s.off + int64(s.pos)
+			return true
+		}
+	}
+}
+
+// endHeader parses the header block [start, end) while it is still in the
+// buffer, and lets the buffer go.
+func (s *Scanner) endHeader(m *Message, start, end int64) {
+	block := s.buf[int(start-s.off):int(end-s.off)]
+	m.Header = block
+	m.End = end
+	parseHeader(block, m, s.first, &s.base)
+	s.mark = -1
+}
+
+// body finds where the body ends: at the next valid From_ line (past the
+// Content-Length, when that is right) or at the end of the file.
+func (s *Scanner) body(m *Message) {
+	minSep := m.BodyOffset
+	if s.whole {
+		minSep = math.MaxInt64
+	}
+	if m.ContentLength >= 0 && s.ra != nil {
+		if end := m.BodyOffset + m.ContentLength; s.boundaryAt(end) {
+			minSep = end
+		}
+	}
+	sep := []byte("\nFrom ")
+	// A From_ line right at the start of the body: an empty body.
+	if s.end-s.pos < len(sep) {
+		s.fill()
+	}
+	if bytes.HasPrefix(s.buf[s.pos:s.end], sep[1:]) && s.off+int64(s.pos) >= minSep && s.validFromAt(s.pos) {
+		s.finish(m, s.pos)
+		return
+	}
+	for {
+		i := bytes.Index(s.buf[s.pos:s.end], sep)
+		if i < 0 {
+			if s.eof || s.err != nil {
+				m.Lines += bytes.Count(s.buf[s.pos:s.end], []byte("\n"))
+				s.pos = s.end
+				s.finish(m, s.end)
+				return
+			}
+			upto := s.end - (len(sep) - 1)
+			if upto > s.pos {
+				m.Lines += bytes.Count(s.buf[s.pos:upto], []byte("\n"))
+				s.pos = upto
+			}
+			s.fill()
+			continue
+		}
+		j := s.pos + i + 1 // the candidate From_ line
+		m.Lines += bytes.Count(s.buf[s.pos:j], []byte("\n"))
+		s.pos = j
+		if s.off+int64(j) >= minSep && s.validFromAt(j) {
+			s.finish(m, s.pos)
+			return
+		}
+	}
+}
+
+// validFromAt reports whether a valid From_ line starts at buf[i]. It may
+// read more, which moves the buffer; it then keeps pos == i.
+func (s *Scanner) validFromAt(i int) bool {
+	s.pos = i
+	line := s.line()
+	_, _, ok := ParseFromLine(line)
+	return ok
+}
+
+// finish ends the message whose next From_ line (or the file's end) is at
+// buf[at]. The blank line before a From_ line separates; it is not content.
+func (s *Scanner) finish(m *Message, at int) {
+	m.Next = s.off + int64(at)
+	m.End = m.Next
+	sepLen := 0
+	switch {
+	case at >= 4 && string(s.buf[at-4:at]) == "\r\n\r\n":
+		sepLen = 2
+	case at >= 2 && s.buf[at-1] == '\n' && s.buf[at-2] == '\n':
+		sepLen = 1
+	}
+	// The blank line that ends the header is never the separator.
+	if sepLen > 0 && m.Next-int64(sepLen) >= m.BodyOffset {
+		m.End -= int64(sepLen)
+		m.Lines--
+	}
+}
+
+// boundaryAt reports whether a message may end at off: the file ends
+// there (after at most a blank line), or a From_ line follows after at most
+// one line end.
+func (s *Scanner) boundaryAt(off int64) bool {
+	buf := make([]byte, 512)
+	n, err := s.ra.ReadAt(buf, off)
+	if n == 0 {
+		return err == io.EOF
+	}
+	b := buf[:n]
+	switch {
+	case bytes.HasPrefix(b, []byte("\r\n")):
+		b = b[2:]
+	case bytes.HasPrefix(b, []byte("\n")):
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return n < len(buf)
+	}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	_, _, ok := ParseFromLine(b)
+	return ok
+}
