@@ -1,0 +1,353 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// key is one row of the key table: its name, its built-in default (before
+// `$name` expansion) and how its final value is checked and stored. The
+// table's order is the order of unixmail.conf(5) and of validation.
+type key struct {
+	name string
+	def  string
+	set  func(c *Config, v string) error
+}
+
+// hostnameKey's default is the system's host name, filled in by build.
+const hostnameKey = "hostname"
+
+var keys = []key{
+	{hostnameKey, "", setHostname},
+	{"mydestination", "$hostname, localhost", setMyDestination},
+	{"user_db", "system", setUserDB},
+	{"mailbox", "~/Mailbox", patternSetter(func(c *Config) *string { return &c.Mailbox })},
+	{"folder_dir", "~/mail", patternSetter(func(c *Config) *string { return &c.FolderDir })},
+	{"alias_maps", "/etc/aliases", pathSetter(func(c *Config) *string { return &c.AliasMaps }, true)},
+	{"queue_directory", "/var/spool/unixmail", pathSetter(func(c *Config) *string { return &c.QueueDirectory }, false)},
+	{"relayhost", "", setRelayhost},
+	{"smtp_tls", "opportunistic", setSMTPTLS},
+	{"smtp_auth_file", "", pathSetter(func(c *Config) *string { return &c.SMTPAuthFile }, true)},
+	{"smtp_listen", "127.0.0.1:25", setSMTPListen},
+	{"mynetworks", "127.0.0.0/8, [::1]/128", setMyNetworks},
+	{"message_size_limit", "52428800", setMessageSizeLimit},
+	{"maximal_queue_lifetime", "5d", setMaximalQueueLifetime},
+	{"tls_cert", "", pathSetter(func(c *Config) *string { return &c.TLSCert }, true)},
+	{"tls_key", "", pathSetter(func(c *Config) *string { return &c.TLSKey }, true)},
+	{"auth", "", setAuth},
+	{"default_privs", "nobody", setDefaultPrivs},
+	{"log", "syslog", setLog},
+	{"mailbox_transport", "", setMailboxTransport},
+}
+
+func lookupKey(name string) (*key, bool) {
+	for i := range keys {
+		if keys[i].name == name {
+			return &keys[i], true
+		}
+	}
+	return nil, false
+}
+
+// build turns settings into a Config: expands every value, validates it,
+// then fills the defaults that depend on other keys.
+func build(s *settings, host string) (*Config, error) {
+	if e := s.values[hostnameKey]; e.where == "" {
+		s.values[hostnameKey] = entry{raw: host, literal: true}
+	}
+	c := &Config{}
+	for i := range keys {
+		k := &keys[i]
+		v, err := s.expand(k.name)
+		if err != nil {
+			return nil, err
+		}
+		if err := k.set(c, v); err != nil {
+			return nil, s.errorf(k.name, "%s: %w", k.name, err)
+		}
+	}
+	if c.Auth == "" {
+		c.Auth = "userdb"
+		if c.UserDB == "system" {
+			c.Auth = "shadow"
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		name := "tls_cert" // the one that is set, to name its line
+		if c.TLSCert == "" {
+			name = "tls_key"
+		}
+		return nil, s.errorf(name, "tls_cert and tls_key must be set together")
+	}
+	return c, nil
+}
+
+// splitList splits a list value the way Postfix does: on commas and
+// whitespace, dropping empty items.
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\t'
+	})
+}
+
+func setHostname(c *Config, v string) error {
+	if v == "" || strings.ContainsAny(v, " \t,/[]@:") {
+		return fmt.Errorf("bad host name %q", v)
+	}
+	c.Hostname = v
+	return nil
+}
+
+func setMyDestination(c *Config, v string) error {
+	c.MyDestination = nil
+	for _, d := range splitList(v) {
+		if strings.ContainsAny(d, "/[]@:") {
+			return fmt.Errorf("bad domain %q", d)
+		}
+		if d = strings.TrimSuffix(d, "."); d != "" {
+			c.MyDestination = append(c.MyDestination, strings.ToLower(d))
+		}
+	}
+	return nil
+}
+
+func setUserDB(c *Config, v string) error {
+	if v != "system" && !strings.HasPrefix(v, "/") {
+		return fmt.Errorf("want \"system\" or an absolute path, not %q", v)
+	}
+	c.UserDB = v
+	return nil
+}
+
+// patternSetter stores a per-user path pattern. It must name an absolute
+// path once expanded for a user: start with "/" or with "~" (the user's home).
+func patternSetter(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if !strings.HasPrefix(v, "/") && v != "~" && !strings.HasPrefix(v, "~/") {
+			return fmt.Errorf("want a path starting with \"/\" or \"~/\", not %q", v)
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// pathSetter stores a file or directory name, which must be absolute so that
+// it does not depend on the directory a command is started in.
+func pathSetter(field func(*Config) *string, emptyOK bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" && emptyOK {
+			*field(c) = ""
+			return nil
+		}
+		if !strings.HasPrefix(v, "/") {
+			return fmt.Errorf("want an absolute path, not %q", v)
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+func setRelayhost(c *Config, v string) error {
+	if v == "" {
+		c.Relayhost = ""
+		return nil
+	}
+	host, _, err := splitHostPort(v)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return fmt.Errorf("want host, host:port or [address]:port, not %q", v)
+	}
+	c.Relayhost = v
+	return nil
+}
+
+func setSMTPTLS(c *Config, v string) error {
+	switch v {
+	case "none", "opportunistic", "starttls", "tls":
+		c.SMTPTLS = v
+		return nil
+	}
+	return fmt.Errorf("want none, opportunistic, starttls or tls, not %q", v)
+}
+
+func setSMTPListen(c *Config, v string) error {
+	c.SMTPListen = nil
+	for _, a := range splitList(v) {
+		if _, hasPort, err := splitHostPort(a); err != nil || !hasPort {
+			return fmt.Errorf("want address:port, not %q", a)
+		}
+		c.SMTPListen = append(c.SMTPListen, a)
+	}
+	if len(c.SMTPListen) == 0 {
+		return errors.New("no address")
+	}
+	return nil
+}
+
+func setMyNetworks(c *Config, v string) error {
+	c.MyNetworks = nil
+	for _, n := range splitList(v) {
+		p, err := parseNetwork(n)
+		if err != nil {
+			return err
+		}
+		c.MyNetworks = append(c.MyNetworks, p)
+	}
+	return nil
+}
+
+// parseNetwork accepts "127.0.0.0/8", "[::1]/128", "::1/128" and bare
+// addresses ("10.1.2.3", "[::1]", "::1") as single-host networks. Host bits
+// below the mask are cleared, as Postfix does.
+func parseNetwork(s string) (netip.Prefix, error) {
+	addr, bits, hasBits := strings.Cut(s, "/")
+	if strings.HasPrefix(addr, "[") && strings.HasSuffix(addr, "]") {
+		addr = addr[1 : len(addr)-1]
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("bad network %q", s)
+	}
+	n := a.BitLen()
+	if hasBits {
+		n, err = strconv.Atoi(bits)
+		if err != nil || n < 0 || n > a.BitLen() || bits != strconv.Itoa(n) {
+			return netip.Prefix{}, fmt.Errorf("bad network %q", s)
+		}
+	}
+	return netip.PrefixFrom(a, n).Masked(), nil
+}
+
+func setMessageSizeLimit(c *Config, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || !isDigits(v) {
+		return fmt.Errorf("want a number of bytes, not %q", v)
+	}
+	c.MessageSizeLimit = n
+	return nil
+}
+
+func setMaximalQueueLifetime(c *Config, v string) error {
+	d, err := parseDuration(v)
+	if err != nil {
+		return err
+	}
+	c.MaximalQueueLifetime = d
+	return nil
+}
+
+// parseDuration reads a Postfix time value: a number with an optional unit,
+// s, m, h, d or w; a plain number counts days, as Postfix's
+// maximal_queue_lifetime does.
+func parseDuration(v string) (time.Duration, error) {
+	num, unit := v, 24*time.Hour
+	if v != "" {
+		if u, ok := durationUnits[v[len(v)-1]]; ok {
+			num, unit = v[:len(v)-1], u
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || !isDigits(num) || n > int64(1<<63-1)/int64(unit) {
+		return 0, fmt.Errorf("want a time like 5d, 12h, 30m or 90s, not %q", v)
+	}
+	return time.Duration(n) * unit, nil
+}
+
+var durationUnits = map[byte]time.Duration{
+	's': time.Second, 'm': time.Minute, 'h': time.Hour,
+	'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour,
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func setAuth(c *Config, v string) error {
+	switch v {
+	case "", "shadow", "userdb", "pam":
+		c.Auth = v
+		return nil
+	}
+	return fmt.Errorf("want shadow, userdb or pam, not %q", v)
+}
+
+func setDefaultPrivs(c *Config, v string) error {
+	if v == "" || v[0] == '-' || strings.ContainsAny(v, " \t:/") {
+		return fmt.Errorf("bad user name %q", v)
+	}
+	c.DefaultPrivs = v
+	return nil
+}
+
+func setLog(c *Config, v string) error {
+	if v != "syslog" && v != "stderr" && !strings.HasPrefix(v, "/") {
+		return fmt.Errorf("want syslog, stderr or an absolute path, not %q", v)
+	}
+	c.Log = v
+	return nil
+}
+
+func setMailboxTransport(c *Config, v string) error {
+	c.MailboxTransport = v
+	if v == "" {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(v, "lmtp:")
+	if !ok {
+		return fmt.Errorf("want lmtp:HOST:PORT or lmtp:unix:PATH, not %q", v)
+	}
+	if path, ok := strings.CutPrefix(rest, "unix:"); ok {
+		if !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("want an absolute socket path in %q", v)
+		}
+		return nil
+	}
+	host, hasPort, err := splitHostPort(rest)
+	if err != nil || host == "" || !hasPort {
+		return fmt.Errorf("want lmtp:HOST:PORT or lmtp:unix:PATH, not %q", v)
+	}
+	return nil
+}
+
+// splitHostPort splits "host", "host:port", "[addr]" and "[addr]:port"
+// without importing net, which deliver must not pay for. A port must be a
+// number from 1 to 65535.
+func splitHostPort(s string) (host string, hasPort bool, err error) {
+	bad := fmt.Errorf("bad address %q", s)
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", false, bad
+		}
+		host, rest := s[1:end], s[end+1:]
+		if rest == "" {
+			return host, false, nil
+		}
+		port, ok := strings.CutPrefix(rest, ":")
+		if !ok || !validPort(port) {
+			return "", false, bad
+		}
+		return host, true, nil
+	}
+	host, port, hasPort := strings.Cut(s, ":")
+	if strings.ContainsAny(host, "[]/ \t") || (hasPort && !validPort(port)) {
+		return "", false, bad
+	}
+	return host, hasPort, nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && p == strconv.Itoa(n)
+}
