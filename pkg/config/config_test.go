@@ -77,17 +77,17 @@ mailbox_transport = lmtp:unix:/run/dovecot/lmtp
 		t.Fatal(err)
 	}
 	want := &Config{
-		Path:                 p,
-		Hostname:             "mx.example.org",
-		MyDestination:        []string{"mx.example.org", "example.org", "localhost"},
-		UserDB:               "/srv/mail/passwd",
-		Mailbox:              "/var/mail/%u",
-		FolderDir:            "~/Mail",
-		QueueDirectory:       "/srv/queue",
-		Relayhost:            "[192.0.2.1]:587",
-		SMTPTLS:              "starttls",
-		SMTPAuthFile:         "/etc/unixmail/relay-auth",
-		SMTPListen:           []string{"127.0.0.1:25", "[::1]:25"},
+		Path:           p,
+		Hostname:       "mx.example.org",
+		MyDestination:  []string{"mx.example.org", "example.org", "localhost"},
+		UserDB:         "/srv/mail/passwd",
+		Mailbox:        "/var/mail/%u",
+		FolderDir:      "~/Mail",
+		QueueDirectory: "/srv/queue",
+		Relayhost:      "[192.0.2.1]:587",
+		SMTPTLS:        "starttls",
+		SMTPAuthFile:   "/etc/unixmail/relay-auth",
+		SMTPListen:     []string{"127.0.0.1:25", "[::1]:25"},
 		MyNetworks: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"),
 			netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("::1/128"),
