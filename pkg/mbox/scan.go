@@ -59,6 +59,7 @@ type Scanner struct {
 	whole bool // the file is one message: it began with no valid From_ line
 	msg   Message
 	base  *Base
+	hdr   []byte // the current message's header block, copied out of buf
 }
 
 // NewScanner reads the mbox in r from its start. If r is also an
@@ -129,6 +130,18 @@ func (s *Scanner) fill() bool {
 	}
 }
 
+// need reads until at least n bytes lie after pos or no more will come,
+// since a reader may return less than asked for (a pipe, a network). It
+// reports whether n bytes are there.
+func (s *Scanner) need(n int) bool {
+	for s.end-s.pos < n {
+		if !s.fill() {
+			return false
+		}
+	}
+	return true
+}
+
 // line returns the line starting at pos, line end included, reading more
 // as needed. At the end of the file the last line may lack its line end; a
 // line longer than the buffer can hold comes back cut short.
@@ -154,15 +167,14 @@ func (s *Scanner) Next() bool {
 		return false
 	}
 	if s.first {
-		s.fill()
 		// Tolerate blank lines before the first From_ line.
-		for s.pos < s.end && (s.buf[s.pos] == '\n' || s.buf[s.pos] == '\r') {
+		for s.need(1) && (s.buf[s.pos] == '\n' || s.buf[s.pos] == '\r') {
 			s.pos++
 		}
-		if s.pos == s.end && s.eof {
+		if s.pos == s.end {
 			return false
 		}
-		if !bytes.HasPrefix(s.buf[s.pos:s.end], []byte("From ")) {
+		if !s.need(5) || !bytes.HasPrefix(s.buf[s.pos:s.end], []byte("From ")) {
 			if s.err == nil {
 				s.err = ErrNotMbox
 			}
@@ -203,6 +215,13 @@ func (s *Scanner) header(m *Message) bool {
 	start := m.HeaderOffset
 	for {
 		line := s.line()
+		if len(line) == 0 && !s.eof && s.err == nil {
+			// The buffer is full of header: cut it short here and read
+			// on as body, so the messages after it are still found.
+			s.endHeader(m, start, s.off+int64(s.pos))
+			m.BodyOffset = m.End
+			return true
+		}
 		if len(line) == 0 {
 			s.endHeader(m, start, s.off+int64(s.pos))
 			m.BodyOffset, m.Next = m.End, m.End
@@ -228,10 +247,11 @@ func (s *Scanner) header(m *Message) bool {
 // endHeader parses the header block [start, end) while it is still in the
 // buffer, and lets the buffer go.
 func (s *Scanner) endHeader(m *Message, start, end int64) {
-	block := s.buf[int(start-s.off):int(end-s.off)]
-	m.Header = block
+	// A copy, since reading the body moves the buffer's contents.
+	s.hdr = append(s.hdr[:0], s.buf[int(start-s.off):int(end-s.off)]...)
+	m.Header = s.hdr
 	m.End = end
-	parseHeader(block, m, s.first, &s.base)
+	parseHeader(s.hdr, m, s.first, &s.base)
 	s.mark = -1
 }
 
@@ -249,9 +269,7 @@ func (s *Scanner) body(m *Message) {
 	}
 	sep := []byte("\nFrom ")
 	// A From_ line right at the start of the body: an empty body.
-	if s.end-s.pos < len(sep) {
-		s.fill()
-	}
+	s.need(len(sep) - 1)
 	if bytes.HasPrefix(s.buf[s.pos:s.end], sep[1:]) && s.off+int64(s.pos) >= minSep && s.validFromAt(s.pos) {
 		s.finish(m, s.pos)
 		return
@@ -261,6 +279,9 @@ func (s *Scanner) body(m *Message) {
 		if i < 0 {
 			if s.eof || s.err != nil {
 				m.Lines += bytes.Count(s.buf[s.pos:s.end], []byte("\n"))
+				if s.end > 0 && s.buf[s.end-1] != '\n' && s.off+int64(s.end) > m.BodyOffset {
+					m.Lines++ // a last line without its line end
+				}
 				s.pos = s.end
 				s.finish(m, s.end)
 				return
@@ -304,23 +325,31 @@ func (s *Scanner) finish(m *Message, at int) {
 	case at >= 2 && s.buf[at-1] == '\n' && s.buf[at-2] == '\n':
 		sepLen = 1
 	}
-	// The blank line that ends the header is never the separator.
-	if sepLen > 0 && m.Next-int64(sepLen) >= m.BodyOffset {
-		m.End -= int64(sepLen)
-		m.Lines--
+	if sepLen == 0 {
+		return
+	}
+	m.End -= int64(sepLen)
+	m.Lines--
+	// The blank line that seemed to end the header was the separator: the
+	// message has a header and no body, as a writer stored "H: v\n" (and
+	// as Python's mailbox reads it).
+	if m.End < m.BodyOffset {
+		m.BodyOffset = m.End
+		m.Header = m.Header[:m.End-m.HeaderOffset]
 	}
 }
 
 // boundaryAt reports whether a message may end at off: the file ends
 // there (after at most a blank line), or a From_ line follows after at most
-// one line end.
+// one line end. The read starts at the byte before off, so that an off past
+// the end of the file is told from one right at it.
 func (s *Scanner) boundaryAt(off int64) bool {
-	buf := make([]byte, 512)
-	n, err := s.ra.ReadAt(buf, off)
+	buf := make([]byte, 513)
+	n, _ := s.ra.ReadAt(buf, off-1)
 	if n == 0 {
-		return err == io.EOF
+		return false
 	}
-	b := buf[:n]
+	b := buf[1:n]
 	switch {
 	case bytes.HasPrefix(b, []byte("\r\n")):
 		b = b[2:]

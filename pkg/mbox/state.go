@@ -152,9 +152,7 @@ func trusted(name []byte) bool {
 	case 8:
 		return bytes.EqualFold(name, []byte("X-Status"))
 	case 10:
-		return bytes.EqualFold(name, []byte("X-IMAPbase"))
-	case 11:
-		return bytes.EqualFold(name, []byte("X-Keywords"))
+		return bytes.EqualFold(name, []byte("X-IMAPbase")) || bytes.EqualFold(name, []byte("X-Keywords"))
 	case 14:
 		return bytes.EqualFold(name, []byte("Content-Length"))
 	}
