@@ -1,0 +1,322 @@
+package compose
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pyParse has python3's email package (policy.default, the modern strict
+// parser) read a message file and report what a receiving MUA would see.
+const pyParse = `
+import email, email.policy, hashlib, json, sys
+msg = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)
+out = {'defects': [str(d) for d in msg.defects], 'headers': {}, 'parts': []}
+for k in ('Subject', 'From', 'To', 'Cc', 'Bcc', 'Date', 'Message-ID', 'MIME-Version', 'In-Reply-To'):
+    if msg[k] is not None:
+        out['headers'][k] = str(msg[k])
+for part in msg.walk():
+    if part.is_multipart():
+        continue
+    payload = part.get_payload(decode=True)
+    p = {'type': part.get_content_type(), 'cte': str(part.get('Content-Transfer-Encoding', '')),
+         'charset': part.get_content_charset(), 'filename': part.get_filename(),
+         'disposition': part.get_content_disposition(), 'sha256': hashlib.sha256(payload).hexdigest(),
+         'defects': [str(d) for d in part.defects]}
+    if part.get_content_maintype() == 'text':
+        p['text'] = part.get_content()
+    out['parts'].append(p)
+json.dump(out, sys.stdout)
+`
+
+type pyPart struct {
+	Type        string   `json:"type"`
+	CTE         string   `json:"cte"`
+	Charset     string   `json:"charset"`
+	Filename    string   `json:"filename"`
+	Disposition string   `json:"disposition"`
+	SHA256      string   `json:"sha256"`
+	Text        string   `json:"text"`
+	Defects     []string `json:"defects"`
+}
+
+type pyMessage struct {
+	Defects []string          `json:"defects"`
+	Headers map[string]string `json:"headers"`
+	Parts   []pyPart          `json:"parts"`
+}
+
+func python(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skip("python3 not installed")
+		}
+		t.Fatal("python3 not installed")
+	}
+	return p
+}
+
+// parseWithPython builds m and returns python's view of it.
+func parseWithPython(t *testing.T, m *Message) (pyMessage, []byte) {
+	t.Helper()
+	py := python(t)
+	var buf bytes.Buffer
+	if err := Build(&buf, m); err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "msg.eml")
+	if err := os.WriteFile(f, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(py, "-c", pyParse, f).Output()
+	if err != nil {
+		t.Fatalf("python: %v\nmessage:\n%s", err, buf.Bytes())
+	}
+	var pm pyMessage
+	if err := json.Unmarshal(out, &pm); err != nil {
+		t.Fatalf("python output %q: %v", out, err)
+	}
+	if len(pm.Defects) > 0 {
+		t.Errorf("python found defects %v in\n%s", pm.Defects, buf.Bytes())
+	}
+	for _, p := range pm.Parts {
+		if len(p.Defects) > 0 {
+			t.Errorf("python found defects %v in part %s of\n%s", p.Defects, p.Type, buf.Bytes())
+		}
+	}
+	return pm, buf.Bytes()
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func TestBuildWithAttachmentsIsReadExactlyByPythonEmail(t *testing.T) {
+	pdf, err := os.ReadFile("testdata/attachment.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second copy under a non-ASCII name, which needs RFC 2231.
+	umlautPDF := filepath.Join(t.TempDir(), "Bericht für Köln.pdf")
+	if err := os.WriteFile(umlautPDF, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body := "Hallo Anna,\n\nviele Grüße aus Köln! € 🙂\nFrom here on a line starts with From.\n"
+	m := &Message{
+		From:        "Jürgen Müller <juergen@example.de>",
+		To:          []string{"Anna Beispiel <anna@example.de>", "bob@example.net"},
+		Cc:          []string{`"Müller, Erika" <erika@example.de>`},
+		Subject:     "Grüße aus Köln",
+		Headers:     [][2]string{{"In-Reply-To", "<abc@example.net>"}},
+		Body:        []byte(body),
+		Attachments: []string{"testdata/attachment.pdf", umlautPDF},
+		Hostname:    "example.net",
+	}
+	pm, raw := parseWithPython(t, m)
+
+	for k, want := range map[string]string{
+		"Subject":      "Grüße aus Köln",
+		"From":         "Jürgen Müller <juergen@example.de>",
+		"To":           "Anna Beispiel <anna@example.de>, bob@example.net",
+		"Cc":           `"Müller, Erika" <erika@example.de>`,
+		"MIME-Version": "1.0",
+		"In-Reply-To":  "<abc@example.net>",
+	} {
+		if got := pm.Headers[k]; got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if !strings.HasSuffix(pm.Headers["Message-ID"], "@example.net>") {
+		t.Errorf("Message-ID = %q, want <...@example.net>", pm.Headers["Message-ID"])
+	}
+	if len(pm.Parts) != 3 {
+		t.Fatalf("python sees %d parts, want 3:\n%s", len(pm.Parts), raw)
+	}
+	text := pm.Parts[0]
+	if text.Type != "text/plain" || text.Charset != "utf-8" || text.Text != body {
+		t.Errorf("text part = %+v, want text/plain utf-8 %q", text, body)
+	}
+	for i, name := range []string{"attachment.pdf", "Bericht für Köln.pdf"} {
+		p := pm.Parts[i+1]
+		if p.Type != "application/pdf" || p.Filename != name || p.Disposition != "attachment" || p.CTE != "base64" {
+			t.Errorf("attachment %d = %+v, want application/pdf %q attachment base64", i+1, p, name)
+		}
+		if p.SHA256 != sha(pdf) {
+			t.Errorf("attachment %d decodes to sha256 %s, want %s", i+1, p.SHA256, sha(pdf))
+		}
+	}
+}
+
+func TestBuildPicksTheLightestBodyEncodingThatIsSafe(t *testing.T) {
+	long := strings.Repeat("x", 1200)
+	for _, tc := range []struct {
+		name, body, charset, cte string
+	}{
+		{"plain ASCII", "Hello Bob.\nSee you.\n", "us-ascii", "7bit"},
+		{"ASCII with a 998-octet line", strings.Repeat("y", 998) + "\n", "us-ascii", "7bit"},
+		{"UTF-8", "Grüße\n", "utf-8", "quoted-printable"},
+		{"a line over 998 octets", "short\n" + long + "\n", "utf-8", "quoted-printable"},
+		{"a NUL byte", "nul\x00here\n", "utf-8", "quoted-printable"},
+		{"a bare CR", "over\rwrite\n", "utf-8", "quoted-printable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pm, raw := parseWithPython(t, &Message{To: []string{"bob@example.net"}, Subject: "s", Body: []byte(tc.body), Hostname: "h.example"})
+			p := pm.Parts[0]
+			if p.Charset != tc.charset || p.CTE != tc.cte {
+				t.Errorf("charset %q, encoding %q; want %q, %q", p.Charset, p.CTE, tc.charset, tc.cte)
+			}
+			want := strings.ReplaceAll(tc.body, "\r", "\n") // QP has no bare CR: it becomes a line end
+			if p.Text != want {
+				t.Errorf("python decodes the body to %q, want %q", p.Text, want)
+			}
+			for _, line := range bytes.Split(raw, []byte("\n")) {
+				if len(line) > 998 {
+					t.Errorf("output has a %d-octet line", len(line))
+				}
+			}
+		})
+	}
+}
+
+func TestBuildRefusesHeaderInjection(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		m     Message
+	}{
+		{"Subject", Message{Subject: "hi\nBcc: victim@example.com"}},
+		{"Subject", Message{Subject: "hi\rBcc: victim@example.com"}},
+		{"From", Message{From: "me@example.com\nBcc: victim@example.com"}},
+		{"To", Message{To: []string{"ok@example.com", "bob@example.com\r\nBcc: victim@example.com"}}},
+		{"Cc", Message{Cc: []string{"a@example.com\n"}}},
+		{"Bcc", Message{Bcc: []string{"a@example.com\nX: y"}}},
+		{"References", Message{Headers: [][2]string{{"References", "<a@b>\n\nbody"}}}},
+		{"header field name", Message{Headers: [][2]string{{"X-Evil\nBcc", "v@example.com"}}}},
+		{"header field name", Message{Headers: [][2]string{{"Bad:Name", "v"}}}},
+		{"Message-ID", Message{Hostname: "host\nBcc: victim@example.com"}},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			var buf bytes.Buffer
+			err := Build(&buf, &tc.m)
+			if !errors.Is(err, ErrHeaderInjection) {
+				t.Fatalf("Build = %v, want ErrHeaderInjection", err)
+			}
+			if !strings.Contains(err.Error(), tc.field) {
+				t.Errorf("error %q does not name the field %s", err, tc.field)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("Build wrote %d bytes before refusing", buf.Len())
+			}
+		})
+	}
+}
+
+func TestBuildWritesHeaderInOrderWithLFLineEnds(t *testing.T) {
+	var buf bytes.Buffer
+	date := time.Date(2026, 11, 25, 17, 12, 0, 0, time.UTC)
+	err := Build(&buf, &Message{
+		From: "alice@example.org", To: []string{"bob"}, Cc: []string{"Carol <carol>"},
+		Bcc: []string{"dave@example.org"}, Subject: "plain", Body: []byte("text"),
+		Hostname: "example.org", Date: date,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Contains(out, "\r") {
+		t.Errorf("output has CR:\n%q", out)
+	}
+	var names []string
+	hdr, body, _ := strings.Cut(out, "\n\n")
+	for _, line := range strings.Split(hdr, "\n") {
+		name, _, _ := strings.Cut(line, ":")
+		names = append(names, strings.ToLower(name))
+	}
+	want := "date message-id from to cc bcc subject mime-version content-type content-transfer-encoding"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("header fields %q, want %q", got, want)
+	}
+	for _, line := range []string{
+		"Date: Wed, 25 Nov 2026 17:12:00 +0000", "To: bob", `Cc: "Carol" <carol>`,
+		"Bcc: dave@example.org", "Content-Type: text/plain; charset=us-ascii",
+	} {
+		if !strings.Contains(hdr, line+"\n") && !strings.HasSuffix(hdr, line) {
+			t.Errorf("header lacks %q:\n%s", line, hdr)
+		}
+	}
+	if body != "text\n" {
+		t.Errorf("body %q, want %q", body, "text\n")
+	}
+}
+
+func TestBuildFailsBeforeWritingWhenAnAttachmentIsMissing(t *testing.T) {
+	var buf bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "nope.pdf")
+	err := Build(&buf, &Message{To: []string{"bob"}, Attachments: []string{missing}})
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("Build = %v, want an error naming %s", err, missing)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("Build wrote %d bytes", buf.Len())
+	}
+}
+
+func TestGuessTypeUsesExtensionThenContent(t *testing.T) {
+	for _, tc := range []struct{ name, data, want string }{
+		{"report.pdf", "%PDF-1.4", "application/pdf"},
+		{"notes.txt", "plain", "text/plain; charset=us-ascii"},
+		{"notes.txt", "grüße", "text/plain; charset=utf-8"},
+		{"notes.txt", "gr\xfc\xdfe", "text/plain"},
+		{"noext", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png"},
+		{"noext", "\x00\x01\x02binary", "application/octet-stream"},
+	} {
+		if got := guessType(tc.name, []byte(tc.data)); got != tc.want {
+			t.Errorf("guessType(%q, %q) = %q, want %q", tc.name, tc.data, got, tc.want)
+		}
+	}
+}
+
+// failWriter fails every write after the first n bytes.
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		return 0, errors.New("disk full")
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+func TestBuildReportsWriteErrors(t *testing.T) {
+	err := Build(&failWriter{n: 10}, &Message{To: []string{"bob"}, Body: []byte("x"), Attachments: []string{"testdata/attachment.pdf"}})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Build = %v, want the write error", err)
+	}
+}
+
+func TestLFWriterJoinsCRLFSplitAcrossWrites(t *testing.T) {
+	var buf bytes.Buffer
+	l := &lfWriter{w: &buf}
+	for _, s := range []string{"a\r", "\nb\r", "", "c\r\n", "\r"} {
+		if _, err := l.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "a\nb\rc\n\r"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
