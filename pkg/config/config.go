@@ -94,6 +94,18 @@ func (c *Config) IsLocalDomain(domain string) bool {
 	return false
 }
 
+// InMyNetworks reports whether a client at addr may relay without
+// authenticating. IPv4-mapped IPv6 addresses count as IPv4.
+func (c *Config) InMyNetworks(addr netip.Addr) bool {
+	addr = addr.Unmap().WithZone("")
+	for _, p := range c.MyNetworks {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
 func load(path string, mustExist bool, overrides []string) (*Config, error) {
 	s := newSettings()
 	data, err := os.ReadFile(path)

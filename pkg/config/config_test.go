@@ -381,3 +381,19 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+func TestInMyNetworks(t *testing.T) {
+	c, err := Load(writeConf(t, "mynetworks = 127.0.0.0/8, [::1]/128, 192.0.2.7, 2001:db8::/32\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"127.0.0.1": true, "127.255.0.9": true, "::1": true, "::ffff:127.0.0.1": true,
+		"192.0.2.7": true, "192.0.2.8": false, "2001:db8:1::5": true, "fe80::1%eth0": false,
+		"10.0.0.1": false, "::2": false,
+	} {
+		if got := c.InMyNetworks(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("InMyNetworks(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
