@@ -1,0 +1,268 @@
+package smtpd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+)
+
+// backend makes one session per SMTP greeting; go-smtp makes a fresh one
+// after STARTTLS too, which forgets everything said in clear text.
+type backend struct {
+	policy Policy
+	queue  Queue
+	log    Logger
+	stdio  bool // -bs: the peer is a pipe, not a network client
+}
+
+type session struct {
+	be   *backend
+	c    *smtp.Conn
+	conn net.Conn // c.Conn() at creation, to tell STARTTLS from the end in Logout
+
+	addr  netip.Addr
+	name  string
+	tls   bool
+	esmtp bool
+
+	authUser, authMech string
+
+	hasFrom bool
+	from    string
+	rcpts   []string
+	notify  map[string]string
+	ret     string
+	envID   string
+}
+
+func (be *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s := &session{be: be, c: c, conn: c.Conn(), name: "unknown"}
+	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
+		s.addr = ap.Addr().Unmap()
+	}
+	if be.stdio || s.addr.IsLoopback() {
+		s.name = "localhost"
+	}
+	_, s.tls = c.TLSConnectionState()
+	if !s.tls {
+		// The session made after STARTTLS is the same connection.
+		be.log.Info("connect from %s", s.client())
+	}
+	return s, nil
+}
+
+// client is the NAME[IP] of the log lines.
+func (s *session) client() string {
+	if !s.addr.IsValid() {
+		return s.name + "[unknown]"
+	}
+	return s.name + "[" + s.addr.String() + "]"
+}
+
+func (s *session) isLoopback() bool {
+	if s.be.stdio {
+		return true
+	}
+	if s.be.policy.isLoopback != nil {
+		return s.be.policy.isLoopback(s.addr)
+	}
+	return s.addr.IsLoopback()
+}
+
+func (s *session) inMyNetworks() bool {
+	for _, p := range s.be.policy.MyNetworks {
+		if s.addr.IsValid() && p.Contains(s.addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) protocol() string {
+	p := "SMTP"
+	if s.esmtp || s.tls || s.authUser != "" {
+		p = "ESMTP"
+	}
+	if s.tls {
+		p += "S"
+	}
+	if s.authUser != "" {
+		p += "A"
+	}
+	return p
+}
+
+func (s *session) Reset() {
+	s.hasFrom, s.from, s.rcpts, s.notify, s.ret, s.envID = false, "", nil, nil, "", ""
+}
+
+func (s *session) Logout() error {
+	if s.c.Conn() == s.conn {
+		s.be.log.Info("disconnect from %s", s.client())
+	}
+	return nil
+}
+
+// errDashAddress refuses what a program could take for an option
+// (CVE-2016-10033, CVE-2020-7247).
+func errDashAddress(enhanced smtp.EnhancedCode, addr string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 553, EnhancedCode: enhanced,
+		Message: "<" + clean(addr) + ">: Address must not start with '-'"}
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if strings.HasPrefix(from, "-") {
+		return s.reject("MAIL", errDashAddress(smtp.EnhancedCode{5, 1, 7}, from), from, "")
+	}
+	s.Reset()
+	s.hasFrom, s.from = true, from
+	if opts != nil {
+		s.ret, s.envID = string(opts.Return), opts.EnvelopeID
+	}
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if err := s.checkRcpt(to); err != nil {
+		return s.reject("RCPT", err, s.from, to)
+	}
+	s.rcpts = append(s.rcpts, to)
+	if opts != nil && len(opts.Notify) > 0 {
+		if s.notify == nil {
+			s.notify = make(map[string]string)
+		}
+		n := make([]string, len(opts.Notify))
+		for i, v := range opts.Notify {
+			n[i] = string(v)
+		}
+		s.notify[to] = strings.Join(n, ",")
+	}
+	return nil
+}
+
+// checkRcpt applies the relay rules: a local domain takes mail from
+// anyone for its users; any other domain only from a trusted, local-network
+// or authenticated client.
+func (s *session) checkRcpt(to string) *smtp.SMTPError {
+	if strings.HasPrefix(to, "-") {
+		return errDashAddress(smtp.EnhancedCode{5, 1, 3}, to)
+	}
+	local, domain := splitAddress(to)
+	if domain == "" || s.isLocalDomain(domain) {
+		return s.checkLocalUser(to, local)
+	}
+	if s.be.policy.Trusted || s.authUser != "" || s.inMyNetworks() {
+		return nil
+	}
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "<" + clean(to) + ">: Relay access denied"}
+}
+
+func (s *session) checkLocalUser(to, local string) *smtp.SMTPError {
+	exists := s.be.policy.LocalUserExists
+	if exists == nil {
+		return nil
+	}
+	ok, err := exists(local)
+	if err != nil {
+		s.be.log.Error("%s: looking up local user <%s>: %v", s.client(), clean(to), err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+			Message: "<" + clean(to) + ">: Temporary lookup failure"}
+	}
+	if !ok {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+			Message: "<" + clean(to) + ">: Recipient address rejected: User unknown in local recipient table"}
+	}
+	return nil
+}
+
+func (s *session) isLocalDomain(domain string) bool {
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	if f := s.be.policy.IsLocalDomain; f != nil {
+		return f(domain)
+	}
+	return strings.EqualFold(domain, s.be.policy.Hostname)
+}
+
+// splitAddress splits at the last '@', which cannot be inside a quoted
+// local part's end. An address without '@' (RFC 5321 4.5.1 "postmaster")
+// has no domain and is local.
+func splitAddress(addr string) (local, domain string) {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return addr, ""
+	}
+	return addr[:i], addr[i+1:]
+}
+
+// reject logs a refused command the way Postfix does and returns err.
+func (s *session) reject(cmd string, err *smtp.SMTPError, from, to string) error {
+	line := "reject: " + cmd + " from " + s.client() + ": " + formatReply(err) +
+		"; from=<" + clean(from) + ">"
+	if to != "" {
+		line += " to=<" + clean(to) + ">"
+	}
+	s.be.log.Info("%s proto=%s helo=<%s>", line, s.protocol(), clean(s.c.Hostname()))
+	return err
+}
+
+func formatReply(e *smtp.SMTPError) string {
+	c := e.EnhancedCode
+	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, c[0], c[1], c[2], e.Message)
+}
+
+func (s *session) envelope() *Envelope {
+	env := &Envelope{
+		From:       s.from,
+		Rcpts:      s.rcpts,
+		Notify:     s.notify,
+		Ret:        s.ret,
+		EnvID:      s.envID,
+		ClientName: s.name,
+		Helo:       s.c.Hostname(),
+		AuthUser:   s.authUser,
+		Protocol:   s.protocol(),
+	}
+	if s.addr.IsValid() {
+		env.ClientAddr = s.addr.String()
+	}
+	return env
+}
+
+// Data hands the message to the queue through a checker that stops at the
+// first bare CR or LF, overlong line or error; the queue then stores
+// nothing, go-smtp reads the rest of the data, and the client hears why.
+func (s *session) Data(r io.Reader) error {
+	env := s.envelope()
+	chk := &dataChecker{r: r}
+	msg := io.MultiReader(strings.NewReader(received(env, s)), chk)
+	id, err := s.be.queue.Enqueue(env, msg)
+	if chk.err != nil {
+		if err == nil {
+			s.be.log.Error("%s: queue accepted a message whose data failed: %v", id, chk.err)
+		}
+		var reply *smtp.SMTPError
+		if !errors.As(chk.err, &reply) {
+			reply = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+				Message: "Error reading message data"}
+		}
+		return s.reject("DATA", reply, s.from, "")
+	}
+	if err != nil {
+		s.be.log.Error("%s: queue: %v", s.client(), err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+			Message: "Error: queue file write error"}
+	}
+	line := id + ": client=" + s.client()
+	if s.authUser != "" {
+		line += ", sasl_method=" + s.authMech + ", sasl_username=" + clean(s.authUser)
+	}
+	s.be.log.Info("%s", line)
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: "Ok: queued as " + id}
+}

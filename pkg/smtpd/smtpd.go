@@ -1,0 +1,116 @@
+// Package smtpd is the SMTP server of sendmail(8): the daemon (-bd) and the
+// session on standard input (-bs). go-smtp speaks the protocol; this package
+// decides who may relay, checks what arrives and hands the message to a queue.
+//
+// Implemented: RFC 5321 (SMTP, with the 4.4 Received trace header), RFC 3207
+// (STARTTLS), RFC 4954 (AUTH PLAIN and LOGIN), RFC 1870 (SIZE), RFC 6152
+// (8BITMIME), RFC 2920 (PIPELINING), RFC 2034 (ENHANCEDSTATUSCODES) and the
+// RFC 3461 DSN parameters (accepted and passed on in the Envelope).
+package smtpd
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Logger receives one line per event, in the style of Postfix's smtpd.
+type Logger interface {
+	Info(format string, args ...any)
+	Warn(format string, args ...any)
+	Error(format string, args ...any)
+}
+
+// Envelope is what the client told us about one message.
+type Envelope struct {
+	From  string   // without <>; "" is the null sender
+	Rcpts []string // as given, without <>
+	// Notify maps a recipient to its DSN NOTIFY value ("SUCCESS,FAILURE",
+	// "NEVER"...) when the client gave one.
+	Notify map[string]string
+	Ret    string // DSN RET: "FULL", "HDRS" or ""
+	EnvID  string // DSN ENVID, decoded
+
+	ClientAddr string // IP address, "" when unknown
+	ClientName string // "unknown" without reverse DNS, "localhost" for -bs
+	Helo       string
+	AuthUser   string // the SASL user name, "" when not authenticated
+	Protocol   string // SMTP, ESMTP, ESMTPS, ESMTPA or ESMTPSA
+}
+
+// Queue stores accepted messages.
+type Queue interface {
+	// Enqueue stores the message durably (fsync'ed) and returns its queue
+	// id; only then does the server answer 250 "2.0.0 Ok: queued as ID".
+	// An error answers 451 4.3.0 and is logged.
+	//
+	// msg must be read to io.EOF. When reading it fails (the client sent
+	// a bare LF, too much data, or went away) Enqueue must store nothing
+	// and return an error: the server then answers with the reason.
+	Enqueue(env *Envelope, msg io.Reader) (id string, err error)
+}
+
+// Policy is the configuration of the server and its relay rules.
+type Policy struct {
+	Hostname      string
+	IsLocalDomain func(domain string) bool // nil: only Hostname is local
+	// LocalUserExists reports whether a local part (already known to be
+	// in a local domain) is deliverable (a user or an alias); false ->
+	// 550 5.1.1; error -> 451 4.3.0. nil accepts every local part.
+	LocalUserExists  func(localpart string) (bool, error)
+	MyNetworks       []netip.Prefix
+	MessageSizeLimit int64                         // bytes, 0 = unlimited
+	Authenticate     func(user, pass string) error // nil = no AUTH offered
+	TLSConfig        *tls.Config                   // nil = no STARTTLS
+	Trusted          bool                          // -bs: the peer is the local calling user; relay allowed
+	TrustedUser      string                        // -bs: user name recorded in Received
+
+	// isLoopback replaces netip.Addr.IsLoopback in tests, so that they can
+	// play a remote client while connecting to 127.0.0.1.
+	isLoopback func(netip.Addr) bool
+}
+
+// Timeouts of RFC 5321 4.5.3.2, as Postfix's smtpd_timeout.
+const (
+	readTimeout  = 5 * time.Minute
+	writeTimeout = 5 * time.Minute
+	// maxRecipients is Postfix's smtpd_recipient_limit.
+	maxRecipients = 1000
+	// maxCommandLine is generous for commands (RFC 5321 4.5.3.1.4 asks for
+	// 512) and only guards memory: message lines are checked separately,
+	// against the 1000 octets of RFC 5321 4.5.3.1.6.
+	maxCommandLine = 2000
+)
+
+// NewServer returns the server for sendmail -bd; the caller runs
+// srv.Serve(listener) and stops it with Close or Shutdown.
+func NewServer(p Policy, q Queue, log Logger) *smtp.Server {
+	return newServer(&backend{policy: p, queue: q, log: log})
+}
+
+func newServer(be *backend) *smtp.Server {
+	srv := smtp.NewServer(be)
+	srv.Domain = be.policy.Hostname
+	srv.TLSConfig = be.policy.TLSConfig
+	srv.MaxMessageBytes = be.policy.MessageSizeLimit
+	srv.MaxLineLength = maxCommandLine
+	srv.MaxRecipients = maxRecipients
+	srv.EnableDSN = true
+	// go-smtp would refuse AUTH on every connection without TLS; the
+	// session itself offers it after TLS or on loopback (authAllowed).
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = readTimeout
+	srv.WriteTimeout = writeTimeout
+	srv.ErrorLog = errorLog{be.log}
+	return srv
+}
+
+// errorLog passes go-smtp's internal errors to our Logger.
+type errorLog struct{ log Logger }
+
+func (e errorLog) Printf(format string, v ...any) { e.log.Error(format, v...) }
+func (e errorLog) Println(v ...any)               { e.log.Error("%s", fmt.Sprint(v...)) }
