@@ -1,0 +1,52 @@
+# unixmail: see README.md. `make demo` shows the main job, `make test` proves it.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+GO      ?= go
+CMDS    := $(notdir $(wildcard cmd/*))
+SBIN_CMDS := $(filter sendmail deliver ipop3d imapd,$(CMDS))
+BIN_CMDS  := $(filter mail,$(CMDS))
+MANS    := $(wildcard man/*.[1-8])
+export CGO_ENABLED ?= 0
+
+.PHONY: all test interop bench install demo lint clean fuzz
+
+all:
+	@mkdir -p bin
+	$(GO) build -trimpath -o bin/ $(addprefix ./cmd/,$(CMDS))
+
+# Every test: unit, fuzz seeds, the real binaries driven by real peers.
+test: all
+	UNIXMAIL_BIN=$(CURDIR)/bin CGO_ENABLED=1 $(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
+
+# The tests that need real peers alone (they are part of `make test` too).
+interop: all
+	UNIXMAIL_BIN=$(CURDIR)/bin $(GO) test -count=1 -run 'Interop|Peer|Python|Procmail|Snail' ./...
+
+# A short fuzzing run of every fuzz target.
+fuzz:
+	scripts/fuzz.sh 30s
+
+bench: all
+	UNIXMAIL_BIN=$(CURDIR)/bin scripts/bench.sh
+
+demo: all
+	scripts/demo.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+	mandoc -Tlint -W warning $(MANS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	for c in $(SBIN_CMDS); do install -m 0755 bin/$$c $(DESTDIR)$(PREFIX)/sbin/$$c; done
+	for c in $(BIN_CMDS); do install -m 0755 bin/$$c $(DESTDIR)$(PREFIX)/bin/$$c; done
+	if [ -f bin/sendmail ]; then \
+		ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/mailq; \
+		ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/newaliases; \
+	fi
+	for m in $(MANS); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+clean:
+	rm -rf bin build

@@ -1,0 +1,145 @@
+// Command deliver is unixmail's mail delivery agent; see deliver(8).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"unixmail/pkg/config"
+	"unixmail/pkg/deliver"
+	"unixmail/pkg/maillog"
+	"unixmail/pkg/sysexits"
+	"unixmail/pkg/userdb"
+)
+
+func main() {
+	app := &cli.App{
+		Name:            "deliver",
+		Usage:           "append a message to local users' mailboxes",
+		UsageText:       "deliver [-C file] [-o key=value] [-f sender] [-a address] [-m mailbox] user...\n   deliver [-C file] [-o key=value] -l",
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
+			&cli.StringSliceFlag{Name: "o", Usage: "override a configuration `key=value`"},
+			&cli.StringFlag{Name: "f", Usage: "envelope `sender`"},
+			&cli.StringFlag{Name: "a", Usage: "recipient `address` for Delivered-To"},
+			&cli.StringFlag{Name: "m", Usage: "`mailbox` path pattern (~ and %u expand)"},
+			&cli.BoolFlag{Name: "l", Usage: "speak LMTP on standard input and output"},
+		},
+		Action: run,
+	}
+	app.ExitErrHandler = func(*cli.Context, error) {}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "deliver: %v\n", err)
+		code := sysexits.Code(err)
+		if code == sysexits.Software {
+			code = sysexits.Usage
+		}
+		os.Exit(code)
+	}
+}
+
+func run(c *cli.Context) error {
+	cfg, err := config.Load(c.String("C"), c.StringSlice("o"))
+	if err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
+	}
+	users := c.Args().Slice()
+	lmtp := c.Bool("l")
+	if lmtp == (len(users) > 0) {
+		return sysexits.Wrap(sysexits.Usage, fmt.Errorf("give users to deliver to, or -l for LMTP"))
+	}
+	for _, u := range users {
+		if strings.HasPrefix(u, "-") {
+			return sysexits.Wrap(sysexits.Usage, fmt.Errorf("refusing user name %q", u))
+		}
+	}
+	// In LMTP mode standard output is the protocol: log nowhere else. A
+	// child started by a root deliver reports to its parent, which logs.
+	isChild := os.Getenv(deliver.CallerEnv) != ""
+	log := maillog.New(cfg.Log, "deliver", lmtp)
+	if isChild {
+		log = maillog.Discard()
+	}
+	defer log.Close()
+	env := &deliver.Env{Config: cfg, Users: userdb.Open(cfg.UserDB), Log: log, Now: time.Now}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+
+	child := &deliver.Child{Args: childArgs(c, cfg, lmtp), Caller: callerName(env)}
+	if os.Geteuid() == 0 {
+		if child.Exe, err = os.Executable(); err != nil {
+			return sysexits.Wrap(sysexits.OSErr, err)
+		}
+	}
+	if lmtp {
+		return env.ServeLMTP(ctx, os.Stdin, os.Stdout, child)
+	}
+	sender, given := c.String("f"), c.IsSet("f")
+	if sender == "<>" {
+		sender = ""
+	}
+	if !given {
+		sender = callerName(env)
+	}
+	req := &deliver.Request{Sender: sender, SenderGiven: given, Address: c.String("a"), Mailbox: c.String("m")}
+	results := env.Run(ctx, req, users, os.Stdin, child)
+	for _, r := range results {
+		switch {
+		case r.Err == nil:
+		case isChild:
+			fmt.Fprintln(os.Stderr, r.Err)
+		default:
+			fmt.Fprintf(os.Stderr, "deliver: %s: %v\n", r.User, r.Err)
+		}
+	}
+	if code := deliver.ExitCode(results); code != sysexits.OK {
+		os.Exit(code)
+	}
+	return nil
+}
+
+// childArgs are the flags a per-user child needs to load the same
+// configuration and make the same request.
+func childArgs(c *cli.Context, cfg *config.Config, lmtp bool) []string {
+	var args []string
+	if cfg.Path != "" {
+		args = append(args, "-C", cfg.Path)
+	}
+	for _, o := range c.StringSlice("o") {
+		args = append(args, "-o", o)
+	}
+	if lmtp {
+		return args
+	}
+	for _, f := range []string{"f", "a", "m"} {
+		if c.IsSet(f) {
+			args = append(args, "-"+f, c.String(f))
+		}
+	}
+	return args
+}
+
+// callerName is the sender when none is given and the message has no
+// From_ line: the calling user, as mail.local does.
+func callerName(env *deliver.Env) string {
+	// A root parent names its caller to the per-user children it starts.
+	if name := os.Getenv(deliver.CallerEnv); name != "" {
+		return name
+	}
+	if u, err := env.Users.LookupUID(os.Getuid()); err == nil {
+		return u.Name
+	}
+	if name := os.Getenv("USER"); name != "" {
+		return name
+	}
+	return "MAILER-DAEMON"
+}

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"unixmail/internal/sandbox"
+	"unixmail/pkg/mbox"
+)
+
+type pyMessage struct {
+	From        string   `json:"from_"`
+	Subject     string   `json:"subject"`
+	ReturnPath  string   `json:"return_path"`
+	DeliveredTo string   `json:"delivered_to"`
+	Status      []string `json:"status"`
+	XUID        []string `json:"x_uid"`
+	Body        string   `json:"body"`
+}
+
+// readWithPython parses a mailbox with python3's mailbox and email modules.
+func readWithPython(t *testing.T, path string) []pyMessage {
+	t.Helper()
+	py := sandbox.NeedPeer(t, "python3")
+	out, err := exec.Command(py, "testdata/readmbox.py", path).Output()
+	if err != nil {
+		t.Fatalf("python3 mailbox on %s: %v", path, err)
+	}
+	var msgs []pyMessage
+	if err := json.Unmarshal(out, &msgs); err != nil {
+		t.Fatalf("python3 output: %v\n%s", err, out)
+	}
+	return msgs
+}
+
+// countMessages scans a mailbox with our reader, checking it is whole.
+func countMessages(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := mbox.NewScanner(f)
+	n := 0
+	for s.Next() {
+		n++
+	}
+	if s.Err() != nil {
+		t.Fatalf("scan %s: %v", path, s.Err())
+	}
+	return n
+}
+
+func message(subject, body string) string {
+	return "From: Alice <alice@test.example>\nTo: bob@test.example\nSubject: " + subject + "\n\n" + body
+}
+
+func TestDeliveredMailboxIsReadByPythonAndSnail(t *testing.T) {
+	sb := sandbox.New(t)
+	bodies := []string{
+		"plain body\n",
+		"From the start of a line\n>From already quoted\n>>From twice\nFrom\n",
+		"no final newline",
+		"crlf line\r\nanother\r\n",
+	}
+	for i, body := range bodies {
+		r := sb.Run(message(fmt.Sprintf("msg %d", i), body), "deliver", "-f", "alice@test.example", "bob")
+		if r.Code != 0 {
+			t.Fatalf("deliver %d: exit %d: %s", i, r.Code, r.Stderr)
+		}
+	}
+	msgs := readWithPython(t, sb.Mailbox("bob"))
+	if len(msgs) != len(bodies) {
+		t.Fatalf("python3 read %d messages, want %d\n%s", len(msgs), len(bodies), sb.ReadMailbox("bob"))
+	}
+	want := []string{"plain body\n", bodies[1], "no final newline\n", "crlf line\nanother\n"}
+	for i, m := range msgs {
+		if m.Body != want[i] {
+			t.Errorf("message %d body = %q, want %q", i, m.Body, want[i])
+		}
+		if m.ReturnPath != "<alice@test.example>" || m.DeliveredTo != "bob@test.example" {
+			t.Errorf("message %d: Return-Path %q Delivered-To %q", i, m.ReturnPath, m.DeliveredTo)
+		}
+		if !strings.HasPrefix(m.From, "alice@test.example ") {
+			t.Errorf("message %d From_ line %q", i, m.From)
+		}
+	}
+	snail := sandbox.NeedPeer(t, "s-nail")
+	out, err := exec.Command(snail, "-:/", "-R", "-H", "-f", sb.Mailbox("bob")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("s-nail: %v\n%s", err, out)
+	}
+	if got := strings.Count(string(out), "msg "); got != len(bodies) {
+		t.Errorf("s-nail lists %d messages:\n%s", got, out)
+	}
+}
+
+func TestDeliverStripsStateHeadersAndLeadingFromLine(t *testing.T) {
+	sb := sandbox.New(t)
+	in := "From forged@evil.example Wed Nov 25 17:24:14 2026\n" +
+		"Status: RO\nX-Status: D\nx-uid: 7\nX-IMAPbase: 1 99\nX-Keywords: $Junk\nContent-Length: 3\n" +
+		"X-IMAP: 1 2\n continued\nSubject: forged state\n\nbody\n"
+	if r := sb.Run(in, "deliver", "bob"); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	got := sb.ReadMailbox("bob")
+	for _, h := range []string{"Status:", "X-Status", "x-uid", "X-IMAP", "X-Keywords", "Content-Length", "continued"} {
+		if strings.Contains(got, h) {
+			t.Errorf("mailbox still has %q:\n%s", h, got)
+		}
+	}
+	if !strings.HasPrefix(got, "From forged@evil.example ") || !strings.Contains(got, "Return-Path: <forged@evil.example>") {
+		t.Errorf("the From_ line's sender was not used:\n%s", got)
+	}
+}
+
+func TestDeliverToSeveralUsersInOneCall(t *testing.T) {
+	sb := sandbox.New(t, "alice", "bob", "carol")
+	r := sb.Run(message("to three", "hello\n"), "deliver", "-f", "x@y", "alice", "bob", "carol")
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		msgs := readWithPython(t, sb.Mailbox(u))
+		if len(msgs) != 1 || msgs[0].Body != "hello\n" || msgs[0].DeliveredTo != u+"@test.example" {
+			t.Errorf("%s: %+v", u, msgs)
+		}
+	}
+	if n := strings.Count(sb.Log(), "status=sent"); n != 3 {
+		t.Errorf("log has %d sent lines:\n%s", n, sb.Log())
+	}
+}
+
+func TestEightConcurrentDeliverersLeaveEveryMessageWhole(t *testing.T) {
+	sb := sandbox.New(t)
+	const writers, each = 8, 200
+	var wg sync.WaitGroup
+	errs := make(chan string, writers*each)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				body := strings.Repeat(fmt.Sprintf("writer %d message %d\n", w, i), 20)
+				cmd := sb.Command("deliver", "-f", "load@test.example", "bob")
+				r := sandbox.RunCmd(t, cmd, message(fmt.Sprintf("w%d-%d", w, i), body))
+				if r.Code != 0 {
+					errs <- fmt.Sprintf("writer %d message %d: exit %d: %s", w, i, r.Code, r.Stderr)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	msgs := readWithPython(t, sb.Mailbox("bob"))
+	if len(msgs) != writers*each {
+		t.Fatalf("python3 reads %d messages, want %d", len(msgs), writers*each)
+	}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		var w, i int
+		fmt.Sscanf(m.Subject, "w%d-%d", &w, &i)
+		want := strings.Repeat(fmt.Sprintf("writer %d message %d\n", w, i), 20)
+		if m.Body != want || seen[m.Subject] {
+			t.Errorf("message %q is damaged or repeated", m.Subject)
+		}
+		seen[m.Subject] = true
+	}
+}
+
+func TestDeliverKilledMidMessageLeavesOnlyWholeMessages(t *testing.T) {
+	sb := sandbox.New(t)
+	if r := sb.Run(message("before", "first\n"), "deliver", "bob"); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	before := sb.ReadMailbox("bob")
+
+	cmd := sb.Command("deliver", "bob")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, message("huge", ""))
+	line := strings.Repeat("x", 99) + "\n"
+	chunk := strings.Repeat(line, 10000) // 1 MB
+	// Send 10 MB of a 20 MB message, wait until it is on its way into the
+	// mailbox, then kill the deliverer.
+	for i := 0; i < 10; i++ {
+		io.WriteString(stdin, chunk)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fi, err := os.Stat(sb.Mailbox("bob"))
+		if err == nil && fi.Size() > int64(len(before))+1<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("deliver never started writing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	stdin.Close()
+
+	if r := sb.Run(message("after", "last\n"), "deliver", "bob"); r.Code != 0 {
+		t.Fatalf("delivery after the kill: exit %d: %s", r.Code, r.Stderr)
+	}
+	got := sb.ReadMailbox("bob")
+	if !strings.HasPrefix(got, before) || strings.Contains(got, "xxxx") {
+		t.Fatalf("the half-written message was not rolled back (%d bytes)", len(got))
+	}
+	msgs := readWithPython(t, sb.Mailbox("bob"))
+	if len(msgs) != 2 || msgs[0].Subject != "before" || msgs[1].Subject != "after" {
+		t.Fatalf("python3 reads %+v", msgs)
+	}
+	if _, err := os.Stat(sb.Mailbox("bob") + ".lock"); !os.IsNotExist(err) {
+		t.Errorf("a lock file is left behind: %v", err)
+	}
+}
+
+func TestDeliverHittingTheFileSizeLimitExits75AndChangesNothing(t *testing.T) {
+	sb := sandbox.New(t)
+	if r := sb.Run(message("small", "first\n"), "deliver", "bob"); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	before := sb.ReadMailbox("bob")
+	big := message("big", strings.Repeat(strings.Repeat("y", 99)+"\n", 20000)) // 2 MB
+	deliver := sb.Command("deliver", "bob")
+	cmd := exec.Command("/bin/sh", "-c", `ulimit -f 1000; exec "$0" "$@"`, deliver.Path, "bob")
+	cmd.Env = deliver.Env
+	r := sandbox.RunCmd(t, cmd, big)
+	if r.Code != 75 {
+		t.Fatalf("exit %d, want 75: %s", r.Code, r.Stderr)
+	}
+	if got := sb.ReadMailbox("bob"); got != before {
+		t.Fatalf("mailbox changed: %d bytes, was %d", len(got), len(before))
+	}
+}
+
+func TestDeliverRefusals(t *testing.T) {
+	tests := []struct {
+		name     string
+		rootOnly bool
+		setup    func(t *testing.T, sb *sandbox.Sandbox) string // returns the user
+		code     int
+		stderr   string
+	}{
+		{"unknown user", false, func(t *testing.T, sb *sandbox.Sandbox) string { return "nosuchuser" }, 67, "no such user"},
+		{"symlinked mailbox", false, func(t *testing.T, sb *sandbox.Sandbox) string {
+			target := filepath.Join(sb.Dir, "target")
+			os.WriteFile(target, nil, 0600)
+			if err := os.Symlink(target, sb.Mailbox("bob")); err != nil {
+				t.Fatal(err)
+			}
+			return "bob"
+		}, 77, "symbolic link"},
+		{"hard-linked mailbox", false, func(t *testing.T, sb *sandbox.Sandbox) string {
+			other := filepath.Join(sb.Dir, "other")
+			os.WriteFile(other, nil, 0600)
+			if err := os.Link(other, sb.Mailbox("bob")); err != nil {
+				t.Fatal(err)
+			}
+			return "bob"
+		}, 77, "hard links"},
+		{"mailbox is a directory", false, func(t *testing.T, sb *sandbox.Sandbox) string {
+			os.Mkdir(sb.Mailbox("bob"), 0700)
+			return "bob"
+		}, 77, "not a regular file"},
+		{"mailbox owned by someone else", true, func(t *testing.T, sb *sandbox.Sandbox) string {
+			os.WriteFile(sb.Mailbox("bob"), nil, 0600)
+			os.Chown(sb.Mailbox("bob"), 65534, 65534)
+			return "bob"
+		}, 77, "owned by uid 65534"},
+		{"unwritable home", false, func(t *testing.T, sb *sandbox.Sandbox) string {
+			if os.Geteuid() == 0 {
+				// root passes permission checks: deliver for a user
+				// with another uid, whose home root owns.
+				sb.AddUser("nobodyhome", 65534, 65534)
+				os.Chown(sb.Home("nobodyhome"), 0, 0)
+				os.Chmod(sb.Home("nobodyhome"), 0755)
+				return "nobodyhome"
+			}
+			os.Chmod(sb.Home("bob"), 0555)
+			t.Cleanup(func() { os.Chmod(sb.Home("bob"), 0755) })
+			return "bob"
+		}, 73, "permission denied"},
+		{"user with another uid, when not root", false, func(t *testing.T, sb *sandbox.Sandbox) string {
+			if os.Geteuid() == 0 {
+				t.Skip("root may deliver to anyone")
+			}
+			sb.AddUser("other", os.Getuid()+1, os.Getgid())
+			return "other"
+		}, 77, "cannot deliver to other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.rootOnly && os.Geteuid() != 0 {
+				t.Skip("needs root to chown")
+			}
+			sb := sandbox.New(t)
+			user := tt.setup(t, sb)
+			r := sb.Run(message("refused", "body\n"), "deliver", user)
+			if r.Code != tt.code || !strings.Contains(r.Stderr, tt.stderr) {
+				t.Fatalf("exit %d (%q), want %d with %q", r.Code, r.Stderr, tt.code, tt.stderr)
+			}
+			if strings.Contains(sb.ReadMailbox(user), "refused") {
+				t.Error("something was written")
+			}
+			if b, _ := os.ReadFile(filepath.Join(sb.Dir, "target")); len(b) > 0 {
+				t.Error("the symlink's target was written")
+			}
+			if !strings.Contains(sb.Log(), "to=<"+user+">") {
+				t.Errorf("no log line for %s:\n%s", user, sb.Log())
+			}
+		})
+	}
+}
+
+func TestDeliverLMTPRepliesOncePerRecipient(t *testing.T) {
+	sb := sandbox.New(t, "alice", "bob")
+	cmd := sb.Command("deliver", "-l")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	rd := bufio.NewReader(stdout)
+	var transcript strings.Builder
+	reply := func() string {
+		var all string
+		for {
+			line, err := rd.ReadString('\n')
+			transcript.WriteString("S: " + line)
+			all += line
+			if err != nil || len(line) < 4 || line[3] == ' ' {
+				return all
+			}
+		}
+	}
+	send := func(s string) {
+		transcript.WriteString("C: " + s)
+		io.WriteString(stdin, s)
+	}
+	expect := func(got, prefix string) {
+		t.Helper()
+		if !strings.HasPrefix(got, prefix) {
+			t.Fatalf("got %q, want %s\n%s", got, prefix, transcript.String())
+		}
+	}
+	expect(reply(), "220")
+	send("LHLO client.example\r\n")
+	expect(reply(), "250")
+	send("MAIL FROM:<carol@remote.example>\r\n")
+	expect(reply(), "250")
+	send("RCPT TO:<alice@test.example>\r\n")
+	expect(reply(), "250")
+	send("RCPT TO:<nosuch@test.example>\r\n")
+	expect(reply(), "550")
+	send("RCPT TO:<bob@test.example>\r\n")
+	expect(reply(), "250")
+	send("DATA\r\n")
+	expect(reply(), "354")
+	send("Subject: over lmtp\r\n\r\nFrom a body line\r\n..dot stuffed\r\n.\r\n")
+	expect(reply(), "250") // alice
+	expect(reply(), "250") // bob
+	send("QUIT\r\n")
+	expect(reply(), "221")
+	stdin.Close()
+	for _, u := range []string{"alice", "bob"} {
+		msgs := readWithPython(t, sb.Mailbox(u))
+		if len(msgs) != 1 || msgs[0].Body != "From a body line\n.dot stuffed\n" || msgs[0].ReturnPath != "<carol@remote.example>" || msgs[0].DeliveredTo != u+"@test.example" {
+			t.Errorf("%s: %+v\n%s", u, msgs, transcript.String())
+		}
+	}
+}

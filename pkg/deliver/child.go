@@ -1,0 +1,108 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"unixmail/pkg/sysexits"
+	"unixmail/pkg/userdb"
+)
+
+// Child runs deliver again, once per recipient, with the recipient's uid
+// and gid, so that no byte of a user's mailbox is ever written by root
+// (mail.local's CVE history is the reason). Go cannot change the
+// credentials of one goroutine, so a process per user is the honest way.
+type Child struct {
+	Exe  string   // this program
+	Args []string // flags that make the child load the same configuration and request
+	// Caller is who ran us: the sender when neither -f nor a From_ line
+	// names one. The child, running as the recipient, cannot know it.
+	Caller string
+}
+
+// CallerEnv is the environment variable that hands Caller to a child.
+const CallerEnv = "UNIXMAIL_CALLER"
+
+// Deliver delivers the spooled message to u through a child and returns its
+// result. spool is rewound for each child.
+func (c *Child) Deliver(ctx context.Context, u *userdb.User, mailbox string, spool *os.File) Result {
+	r := Result{User: u.Name, Mailbox: mailbox}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		r.Err = sysexits.Wrap(sysexits.TempFail, fmt.Errorf("rewind spooled message: %w", err))
+		return r
+	}
+	args := append(append([]string{}, c.Args...), "--", u.Name)
+	cmd := exec.CommandContext(ctx, c.Exe, args...)
+	cmd.Stdin = spool
+	var stderr bytes.Buffer
+	cmd.Stderr = &limited{w: &stderr, n: 4096}
+	cmd.Env = append(childEnv(), CallerEnv+"="+c.Caller)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{}},
+	}
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		if fi, serr := spool.Stat(); serr == nil {
+			r.Size = fi.Size()
+		}
+	case errors.As(err, &exit) && exit.ExitCode() > 0:
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = fmt.Sprintf("delivery process exited %d", exit.ExitCode())
+		}
+		r.Err = sysexits.Wrap(exit.ExitCode(), errors.New(msg))
+	default:
+		r.Err = sysexits.Wrap(sysexits.TempFail, fmt.Errorf("delivery process for %s: %w", u.Name, err))
+	}
+	return r
+}
+
+// childEnv is the little of our environment a delivery needs.
+func childEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "TZ", "LANG", "LC_ALL"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// limited keeps the first n bytes written to it and drops the rest.
+type limited struct {
+	w io.Writer
+	n int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
+
+// Spool copies msg to an unlinked temporary file, so that children can read
+// it one after another.
+func Spool(msg io.Reader) (*os.File, error) {
+	f, err := os.CreateTemp("", "deliver-")
+	if err != nil {
+		return nil, sysexits.Wrap(sysexits.TempFail, fmt.Errorf("spool message: %w", err))
+	}
+	os.Remove(f.Name())
+	if _, err := io.Copy(f, msg); err != nil {
+		f.Close()
+		return nil, sysexits.Wrap(sysexits.TempFail, fmt.Errorf("spool message: %w", err))
+	}
+	return f, nil
+}

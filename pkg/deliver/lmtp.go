@@ -1,0 +1,147 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"unixmail/pkg/stdioconn"
+	"unixmail/pkg/sysexits"
+	"unixmail/pkg/userdb"
+)
+
+// ServeLMTP speaks LMTP (RFC 2033) on in and out, delivering each message
+// to every accepted recipient and answering for each after the data, so the
+// MTA knows which got it. Recipients are local parts; a domain is ignored.
+func (e *Env) ServeLMTP(ctx context.Context, in io.Reader, out io.Writer, child *Child) error {
+	srv := smtp.NewServer(&lmtpBackend{ctx: ctx, env: e, child: child})
+	srv.LMTP = true
+	srv.Domain = e.Config.Hostname
+	srv.MaxMessageBytes = e.Config.MessageSizeLimit
+	srv.MaxLineLength = 1 << 20
+	srv.ErrorLog = logAdapter{e}
+	conn := stdioconn.New(in, out)
+	err := srv.Serve(stdioconn.Listen(conn))
+	if err != nil && !errors.Is(err, smtp.ErrServerClosed) && !isClosed(err) {
+		return err
+	}
+	return nil
+}
+
+func isClosed(err error) bool { return err != nil && strings.Contains(err.Error(), "closed") }
+
+type logAdapter struct{ e *Env }
+
+func (l logAdapter) Printf(format string, v ...any) { l.e.Log.Warn(format, v...) }
+func (l logAdapter) Println(v ...any)               { l.e.Log.Warn("%s", strings.TrimSpace(fmt.Sprintln(v...))) }
+
+type lmtpBackend struct {
+	ctx   context.Context
+	env   *Env
+	child *Child
+}
+
+func (b *lmtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &lmtpSession{b: b}, nil
+}
+
+type lmtpSession struct {
+	b      *lmtpBackend
+	sender string
+	rcpts  []lmtpRcpt
+}
+
+type lmtpRcpt struct {
+	addr string
+	user *userdb.User
+}
+
+func (s *lmtpSession) Reset()        { s.sender, s.rcpts = "", nil }
+func (s *lmtpSession) Logout() error { return nil }
+
+func (s *lmtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if strings.HasPrefix(from, "-") {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "bad sender address"}
+	}
+	s.sender = from
+	return nil
+}
+
+func (s *lmtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	local := to
+	if i := strings.LastIndexByte(to, '@'); i >= 0 {
+		local = to[:i]
+	}
+	u, err := s.b.env.LookupUser(local)
+	if err != nil {
+		return smtpError(err)
+	}
+	s.rcpts = append(s.rcpts, lmtpRcpt{addr: to, user: u})
+	return nil
+}
+
+func (s *lmtpSession) Data(r io.Reader) error {
+	return errors.New("LMTP data goes through LMTPData")
+}
+
+func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	var msg bytes.Buffer
+	if _, err := io.Copy(&msg, r); err != nil {
+		return err
+	}
+	e := s.b.env
+	req := &Request{Sender: s.sender, SenderGiven: true}
+	var spool *os.File
+	for _, rc := range s.rcpts {
+		req.Address = rc.addr
+		var res Result
+		if os.Geteuid() == 0 && rc.user.UID != 0 {
+			if spool == nil {
+				var err error
+				if spool, err = Spool(bytes.NewReader(msg.Bytes())); err != nil {
+					status.SetStatus(rc.addr, smtpError(err))
+					continue
+				}
+				defer spool.Close()
+			}
+			child := *s.b.child
+			child.Args = append(append([]string{}, child.Args...), "-f", s.sender, "-a", rc.addr)
+			res = child.Deliver(s.b.ctx, rc.user, e.MailboxFor(rc.user, req), spool)
+			e.LogResult(res, true)
+		} else {
+			in, err := ReadIncoming(bytes.NewReader(msg.Bytes()))
+			if err != nil {
+				status.SetStatus(rc.addr, smtpError(sysexits.Wrap(sysexits.TempFail, err)))
+				continue
+			}
+			res = e.One(s.b.ctx, req, rc.user, in)
+			e.LogResult(res, true)
+		}
+		status.SetStatus(rc.addr, smtpError(res.Err))
+	}
+	return nil
+}
+
+// smtpError turns a delivery error into the reply the MTA acts on: 4xx is
+// retried, 5xx bounced, matching the exit codes.
+func smtpError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	switch sysexits.Code(err) {
+	case sysexits.NoUser:
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: msg}
+	case sysexits.TempFail:
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: msg}
+	case sysexits.NoPerm, sysexits.CantCreat:
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 2, 0}, Message: msg}
+	}
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 3, 0}, Message: msg}
+}

@@ -1,0 +1,149 @@
+package deliver
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"unixmail/pkg/mbox"
+)
+
+// Incoming is a message read from the MTA, split into its header block and
+// the rest, with what the MTA must not be trusted for already removed.
+type Incoming struct {
+	FromSender string // sender named by a leading From_ line, if there was one
+	header     []byte // the header fields kept, each ending in "\n"
+	hasBody    bool   // a blank line (or a non-header line) ended the header
+	body       io.Reader
+}
+
+// ReadIncoming reads the header block of msg: a leading From_ line is
+// dropped (its sender remembered), CRLF becomes LF, and the state headers
+// of SPEC.md (Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase,
+// Content-Length, in any case) are removed with their continuation lines,
+// since a sender must not set flags, UIDs or message bounds. The body is
+// not read: it streams from Body.
+func ReadIncoming(msg io.Reader) (*Incoming, error) {
+	br := bufio.NewReaderSize(msg, 64<<10)
+	in := &Incoming{}
+	var hdr bytes.Buffer
+	first, skipping := true, false
+	for {
+		line, err := readLine(br)
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read message: %w", err)
+		}
+		if len(line) == 0 {
+			break // end of input inside the header
+		}
+		if first && bytes.HasPrefix(line, []byte("From ")) {
+			first = false
+			sender, _, _ := mbox.ParseFromLine(line)
+			if sender == "" {
+				if f := bytes.Fields(line[5:]); len(f) > 0 {
+					sender = string(f[0])
+				}
+			}
+			in.FromSender = sender
+			continue
+		}
+		first = false
+		lf := toLF(line)
+		if len(lf) == 1 { // the blank line
+			in.hasBody = true
+			in.body = br
+			break
+		}
+		if lf[0] == ' ' || lf[0] == '\t' {
+			if !skipping {
+				hdr.Write(lf)
+			}
+			continue
+		}
+		name, ok := fieldName(lf)
+		if !ok {
+			// Not a header field: the header has ended without its blank
+			// line, and this line is the body's first.
+			in.hasBody = true
+			in.body = io.MultiReader(bytes.NewReader(line), br)
+			break
+		}
+		skipping = mbox.IsStateHeader(string(name))
+		if !skipping {
+			hdr.Write(lf)
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	in.header = hdr.Bytes()
+	if in.body == nil {
+		in.body = bytes.NewReader(nil)
+	}
+	return in, nil
+}
+
+// readLine reads one line whole, line end included; a last line may lack it.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
+}
+
+func toLF(line []byte) []byte {
+	switch {
+	case bytes.HasSuffix(line, []byte("\r\n")):
+		return append(line[:len(line)-2:len(line)-2], '\n')
+	case len(line) == 0 || line[len(line)-1] != '\n':
+		return append(line[:len(line):len(line)], '\n')
+	}
+	return line
+}
+
+// fieldName returns the name of a header field line (RFC 5322 2.2:
+// printable ASCII but colon, then a colon).
+func fieldName(line []byte) ([]byte, bool) {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return nil, false
+	}
+	for _, c := range line[:i] {
+		if c <= ' ' || c > '~' {
+			return nil, false
+		}
+	}
+	return line[:i], true
+}
+
+// content is the message as it is to be stored for one recipient:
+// Return-Path and Delivered-To first, then the kept header, then the body.
+// The body streams once, so an Incoming serves one recipient.
+func (in *Incoming) content(returnPath, deliveredTo string) io.Reader {
+	var top bytes.Buffer
+	fmt.Fprintf(&top, "Return-Path: <%s>\n", oneLine(returnPath))
+	if deliveredTo != "" {
+		fmt.Fprintf(&top, "Delivered-To: %s\n", oneLine(deliveredTo))
+	}
+	top.Write(in.header)
+	if in.hasBody {
+		top.WriteByte('\n')
+	}
+	return io.MultiReader(&top, in.body)
+}
+
+// oneLine keeps a value we put in a header from breaking out of it.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,40 @@
+#!/bin/sh
+# make demo: the main job on a sandbox under build/demo, with no root and no
+# edits to any system file. alice and bob are virtual users (a user_db file)
+# whose uid is yours and whose homes are in the sandbox.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin=$top/bin
+demo=$top/build/demo
+rm -rf "$demo"
+mkdir -p "$demo/home/alice" "$demo/home/bob" "$demo/spool"
+uid=$(id -u) gid=$(id -g)
+cat >"$demo/passwd" <<EOP
+alice:x:$uid:$gid:Alice Example:$demo/home/alice:/bin/sh
+bob:x:$uid:$gid:Bob Example:$demo/home/bob:/bin/sh
+EOP
+cat >"$demo/unixmail.conf" <<EOC
+# The demo sandbox: every path is under build/demo.
+hostname = demo.example
+user_db = $demo/passwd
+mailbox = ~/Mailbox
+folder_dir = ~/mail
+alias_maps = $demo/aliases
+queue_directory = $demo/spool
+log = $demo/maillog
+EOC
+export UNIXMAIL_CONF=$demo/unixmail.conf
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "deliver: three messages for bob, one with a body line that starts with From"
+for i in 1 2 3; do
+	printf 'From: Alice Example <alice@demo.example>\nTo: bob@demo.example\nSubject: Demo message %s\nStatus: RO\n\nHello Bob, this is message %s.\nFrom here on it is only a body line.\n' "$i" "$i" |
+		"$bin/deliver" -f alice@demo.example bob
+done
+step "bob's mailbox, $demo/home/bob/Mailbox (the forged Status header was dropped)"
+cat "$demo/home/bob/Mailbox"
+step "deliver to a user who does not exist"
+echo "Subject: lost" | "$bin/deliver" nobody-here || echo "deliver exited $? (67 = no such user)"
+step "the log, one line per delivery"
+cat "$demo/maillog"
