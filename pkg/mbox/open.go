@@ -22,9 +22,9 @@ var ErrUnsafe = errors.New("unsafe mailbox")
 
 // OpenOptions says how to open a mailbox.
 type OpenOptions struct {
-	Create   bool        // create it (mode 0600) when missing
-	Owner    int         // required owner uid; -1 = do not check
-	ReadOnly bool        // shared fcntl lock, no writes
+	Create   bool // create it (mode 0600) when missing
+	Owner    int  // required owner uid; -1 = do not check
+	ReadOnly bool // shared fcntl lock, no writes
 	Lock     lock.Options
 	// NoDotLock goes without the dot-lock when the directory does not let
 	// us make one (e.g. /var/mail without group mail), with fcntl alone.
@@ -66,13 +66,24 @@ func Open(path string, o OpenOptions) (*Mailbox, error) {
 		mb.dot.Release()
 		return nil, err
 	}
+	// A reader that broke the lock of a dead appender must cut the half
+	// message off too: the record went with the lock, and no later writer
+	// could. It does so through a writable descriptor of its own, under
+	// an exclusive lock, before it takes its shared one.
+	if rec := mb.recovered(); rec != nil && o.ReadOnly {
+		if err := mb.rollbackReadOnly(rec, o.Lock); err != nil {
+			mb.File.Close()
+			mb.dot.Release()
+			return nil, err
+		}
+	}
 	if err := lock.Fcntl(mb.File, !o.ReadOnly, o.Lock); err != nil {
 		mb.File.Close()
 		mb.dot.Release()
 		return nil, err
 	}
 	if rec := mb.recovered(); rec != nil && !o.ReadOnly {
-		if err := mb.rollback(rec); err != nil {
+		if err := mb.rollback(mb.File, rec); err != nil {
 			mb.Close()
 			return nil, err
 		}
@@ -158,23 +169,41 @@ func syncDir(dir string) {
 	}
 }
 
-// rollback cuts off what a dead appender left, if the mailbox is the one it
-// was appending to and has grown past the size it recorded.
-func (mb *Mailbox) rollback(rec *lock.Append) error {
+// rollback cuts off what a dead appender left, if f is the mailbox it was
+// appending to and has grown past the size it recorded.
+func (mb *Mailbox) rollback(f *os.File, rec *lock.Append) error {
 	var st unix.Stat_t
-	if err := unix.Fstat(int(mb.File.Fd()), &st); err != nil {
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return fmt.Errorf("stat mailbox %s: %w", mb.Path, err)
 	}
 	if st.Dev != rec.Dev || st.Ino != rec.Ino || st.Size <= rec.Size {
 		return nil
 	}
-	if err := mb.File.Truncate(rec.Size); err != nil {
+	if err := f.Truncate(rec.Size); err != nil {
 		return fmt.Errorf("roll back interrupted append to %s: %w", mb.Path, err)
 	}
-	if err := unix.Fdatasync(int(mb.File.Fd())); err != nil {
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
 		return fmt.Errorf("roll back interrupted append to %s: %w", mb.Path, err)
 	}
 	return nil
+}
+
+// rollbackReadOnly is rollback for a mailbox opened read-only. A reader
+// that may not write the file leaves it as it is: it cannot do better.
+func (mb *Mailbox) rollbackReadOnly(rec *lock.Append, o lock.Options) error {
+	w, err := os.OpenFile(mb.Path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer w.Close() // drops w's lock; the shared one on mb.File is another's
+	var wst, rst unix.Stat_t
+	if unix.Fstat(int(w.Fd()), &wst) != nil || unix.Fstat(int(mb.File.Fd()), &rst) != nil || wst.Dev != rst.Dev || wst.Ino != rst.Ino {
+		return nil
+	}
+	if err := lock.Fcntl(w, true, o); err != nil {
+		return err
+	}
+	return mb.rollback(w, rec)
 }
 
 // Size is the mailbox's current size.
@@ -245,25 +274,24 @@ func (mb *Mailbox) Append(ctx context.Context, write func(w io.Writer) error) (e
 
 // padding is what makes a non-empty mailbox end in a blank line, so the
 // From_ line we add starts a message and the last message keeps its text.
+// A CRLF file's blank line is CRLF: adding an LF to it would give its last
+// message a line more.
 func padding(f *os.File, size int64) string {
 	if size == 0 {
 		return ""
 	}
-	var tail [2]byte
-	n := int64(2)
-	if size < 2 {
-		n = size
-	}
-	if _, err := f.ReadAt(tail[2-n:], size-n); err != nil {
+	var tail [4]byte
+	n := min(size, 4)
+	if _, err := f.ReadAt(tail[4-n:], size-n); err != nil {
 		return "\n\n"
 	}
 	switch {
-	case tail[1] != '\n':
+	case tail[3] != '\n':
 		return "\n\n"
-	case tail[0] != '\n' && size >= 2:
-		return "\n"
+	case size == 1 || tail[2] == '\n' || string(tail[:]) == "\r\n\r\n":
+		return ""
 	}
-	return ""
+	return "\n"
 }
 
 type ctxWriter struct {

@@ -39,11 +39,8 @@ func WriteMessage(w io.Writer, fromLine string, content io.Reader) (int64, error
 			return q.n, err
 		}
 	}
-	if q.pendCR {
-		if err := q.write([]byte{'\r'}); err != nil {
-			return q.n, err
-		}
-	}
+	// CRs left pending at the end stand before the line end added below,
+	// so they go as a CR before an LF does.
 	tail := "\n"
 	if last != '\n' {
 		tail = "\n\n"
@@ -55,7 +52,7 @@ func WriteMessage(w io.Writer, fromLine string, content io.Reader) (int64, error
 type quoter struct {
 	w       io.Writer
 	n       int64
-	pendCR  bool // a CR ended the previous piece; it is written or dropped by the next
+	pendCR  int // CRs that ended the previous piece; written or dropped by the next
 	scratch []byte
 }
 
@@ -67,13 +64,13 @@ func (q *quoter) write(b []byte) error {
 
 // piece writes part of a line; atStart says it begins the line.
 func (q *quoter) piece(b []byte, atStart bool) error {
-	if q.pendCR {
-		q.pendCR = false
+	if q.pendCR > 0 {
 		if b[0] != '\n' {
-			if err := q.write([]byte{'\r'}); err != nil {
+			if err := q.write(bytes.Repeat([]byte{'\r'}, q.pendCR)); err != nil {
 				return err
 			}
 		}
+		q.pendCR = 0
 	}
 	if atStart && len(b) > 0 && b[0] == '>' || atStart && bytes.HasPrefix(b, []byte("From ")) {
 		i := 0
@@ -86,14 +83,19 @@ func (q *quoter) piece(b []byte, atStart bool) error {
 			}
 		}
 	}
-	switch {
-	case len(b) >= 2 && b[len(b)-1] == '\n' && b[len(b)-2] == '\r':
-		q.scratch = append(append(q.scratch[:0], b[:len(b)-2]...), '\n')
-		b = q.scratch
-	case b[len(b)-1] == '\r':
+	// Every CR before an LF goes, not just one: the reader takes CRLF for
+	// LF too (CRLF mbox files), so "a\r\r\n" stored as "a\r\n" would not
+	// read back the same.
+	body := bytes.TrimRight(b, "\r\n")
+	if b[len(b)-1] == '\n' {
+		if len(body) < len(b)-1 {
+			q.scratch = append(append(q.scratch[:0], body...), '\n')
+			b = q.scratch
+		}
+	} else if len(body) < len(b) {
 		// The LF may open the next piece.
-		q.pendCR = true
-		b = b[:len(b)-1]
+		q.pendCR = len(b) - len(body)
+		b = body
 	}
 	return q.write(b)
 }
