@@ -50,6 +50,11 @@ func htmlToText(s string) string {
 			s = s[4+end+3:]
 			continue
 		}
+		if !startsTag(s) {
+			t.text("<") // "5 < 6": not markup, as browsers read it
+			s = s[1:]
+			continue
+		}
 		end := tagEnd(s)
 		if end < 0 {
 			t.text(s) // "<" with no ">": it was text after all
@@ -67,6 +72,16 @@ func htmlToText(s string) string {
 		t.tag(name, closing, attrs)
 	}
 	return tidyLines(t.b.String())
+}
+
+// startsTag reports whether the '<' that starts s opens a tag, comment or
+// declaration (HTML 13.2.5.6: a letter, '/', '!' or '?' must follow).
+func startsTag(s string) bool {
+	if len(s) < 2 {
+		return false
+	}
+	c := s[1] | 0x20
+	return c >= 'a' && c <= 'z' || s[1] == '/' || s[1] == '!' || s[1] == '?'
 }
 
 // tagEnd finds the '>' closing the tag that starts s, skipping quoted
@@ -212,6 +227,7 @@ func (t *htmlText) endLink() {
 	if text == href || "mailto:"+text == href {
 		return
 	}
+	t.space = true
 	t.word("<" + href + ">")
 }
 
