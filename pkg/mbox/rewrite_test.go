@@ -1,0 +1,234 @@
+package mbox_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"unixmail/pkg/mbox"
+)
+
+const rewriteInput = "From alice@example.org  Wed Nov 25 17:24:14 2026\n" +
+	"From: alice@example.org\nSubject: one\nX-IMAPbase: 1795600000 4\nX-UID: 1\n\nfirst body\n>From a quoted line\n\n" +
+	"From bob@example.org  Wed Nov 25 17:25:14 2026\n" +
+	"From: bob@example.org\nSubject: two\nStatus: O\nX-UID: 2\n\nsecond body\n\n" +
+	"From carol@example.org  Wed Nov 25 17:26:14 2026\n" +
+	"From: carol@example.org\nSubject: three\nX-Status: F\nX-Keywords: $Label1\nX-UID: 3\n\nthird body\n\n"
+
+// rewriteFile writes data to a mailbox file and scans it as a reader
+// would, returning its path, its size and the message offsets.
+func rewriteFile(t *testing.T, data string) (string, int64, []int64) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mbox")
+	if err := os.WriteFile(path, []byte(data), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var offs []int64
+	for _, m := range mustScan(t, []byte(data)) {
+		offs = append(offs, m.Offset)
+	}
+	return path, int64(len(data)), offs
+}
+
+func openRW(t *testing.T, path string) *mbox.Mailbox {
+	t.Helper()
+	mb, err := mbox.Open(path, mbox.OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mb.Close() })
+	return mb
+}
+
+func TestRewriteWritesFlagsTheScannerReadsBack(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	mb := openRW(t, path)
+	err := mbox.Rewrite(mb, known, offs, func(i int, m *mbox.Message) (bool, *mbox.State) {
+		st := m.State
+		st.Flags |= mbox.Seen | mbox.Old
+		if i == 1 {
+			st.Flags |= mbox.Answered | mbox.Flagged
+		}
+		return true, &st
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	msgs := mustScan(t, data)
+	checkLayout(t, data, msgs)
+	want := []mbox.Flags{mbox.Seen | mbox.Old, mbox.Seen | mbox.Old | mbox.Answered | mbox.Flagged, mbox.Seen | mbox.Old | mbox.Flagged}
+	for i, m := range msgs {
+		if m.Flags != want[i] {
+			t.Errorf("message %d flags = %b, want %b", i+1, m.Flags, want[i])
+		}
+		if m.UID != uint32(i+1) {
+			t.Errorf("message %d lost its X-UID: %d", i+1, m.UID)
+		}
+	}
+	if len(msgs[2].Keywords) != 1 || msgs[2].Keywords[0] != "$Label1" {
+		t.Errorf("keywords of message 3 = %q", msgs[2].Keywords)
+	}
+	if !strings.Contains(string(data), "first body\n>From a quoted line\n") {
+		t.Errorf("body changed:\n%s", data)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode = %v, want 0640", fi.Mode().Perm())
+	}
+}
+
+func TestRewriteFlagsArePythonsFlags(t *testing.T) {
+	py := needPython(t)
+	path, known, offs := rewriteFile(t, rewriteInput)
+	mb := openRW(t, path)
+	err := mbox.Rewrite(mb, known, offs, func(i int, m *mbox.Message) (bool, *mbox.State) {
+		st := mbox.State{Flags: mbox.Seen | mbox.Old}
+		if i == 2 {
+			st.Flags |= mbox.Answered | mbox.Deleted
+		}
+		return true, &st
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(py, "-c", `import mailbox,sys
+for m in mailbox.mbox(sys.argv[1]): print(m.get_flags(), m['Subject'])`, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	if got, want := string(out), "RO one\nRO two\nRODA three\n"; got != want {
+		t.Errorf("python reads flags\n%s\nwant\n%s", got, want)
+	}
+}
+
+func needPython(t *testing.T) string {
+	p, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is not installed")
+		}
+		t.Skip("python3 is not installed")
+	}
+	return p
+}
+
+func TestRewriteDeletingKeepsEveryOtherMessageByteIdentical(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	before := mustScan(t, []byte(rewriteInput))
+	mb := openRW(t, path)
+	err := mbox.Rewrite(mb, known, offs, func(i int, m *mbox.Message) (bool, *mbox.State) { return i != 1, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	want := rewriteInput[:before[1].Offset] + rewriteInput[before[2].Offset:]
+	if string(data) != want {
+		t.Errorf("got\n%q\nwant\n%q", data, want)
+	}
+}
+
+func TestRewriteMovesTheUIDBaseWhenTheFirstMessageGoes(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	mb := openRW(t, path)
+	if err := mbox.Rewrite(mb, known, offs, func(i int, m *mbox.Message) (bool, *mbox.State) { return i != 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	s := mbox.NewScanner(strings.NewReader(string(data)))
+	if !s.Next() {
+		t.Fatal(s.Err())
+	}
+	if b := s.Base(); b == nil || b.UIDValidity != 1795600000 || b.UIDNext != 4 {
+		t.Errorf("base after dropping the first message = %+v\n%s", b, data)
+	}
+}
+
+func TestRewriteKeepsMailDeliveredMeanwhile(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	// Delivered after the reader scanned, before it quit.
+	late, err := mbox.Open(path, mbox.OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = late.Append(context.Background(), func(w io.Writer) error {
+		_, err := mbox.WriteMessage(w, mbox.FromLine("dave@example.org", time.Now()), strings.NewReader("Subject: late\n\nFrom the late one\n"))
+		return err
+	})
+	late.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grown, _ := os.ReadFile(path)
+
+	mb := openRW(t, path)
+	err = mbox.Rewrite(mb, known, offs, func(i int, m *mbox.Message) (bool, *mbox.State) {
+		return i != 0, &mbox.State{Flags: mbox.Seen | mbox.Old}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.HasSuffix(string(data), string(grown[known:])) {
+		t.Errorf("the late message was not kept verbatim:\n%s", data)
+	}
+	msgs := mustScan(t, data)
+	if len(msgs) != 3 || msgs[2].content != "Subject: late\n\nFrom the late one\n" || msgs[2].Flags != 0 {
+		t.Errorf("after rewrite: %d messages; last %+v", len(msgs), msgs[len(msgs)-1])
+	}
+}
+
+func TestRewriteRefusesAMailboxRewrittenByAnother(t *testing.T) {
+	cases := map[string]func(path string) error{
+		"shrunk": func(path string) error { return os.Truncate(path, 100) },
+		"moved": func(path string) error {
+			return os.WriteFile(path, []byte(strings.Replace(rewriteInput, "second body", "second body, longer now", 1)), 0o600)
+		},
+	}
+	for name, change := range cases {
+		t.Run(name, func(t *testing.T) {
+			path, known, offs := rewriteFile(t, rewriteInput)
+			if err := change(path); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(path)
+			mb := openRW(t, path)
+			err := mbox.Rewrite(mb, known, offs, func(int, *mbox.Message) (bool, *mbox.State) { return false, nil })
+			if !errors.Is(err, mbox.ErrChanged) {
+				t.Fatalf("err = %v, want ErrChanged", err)
+			}
+			after, _ := os.ReadFile(path)
+			if string(after) != string(before) {
+				t.Error("the refused rewrite changed the file")
+			}
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".mbox.rewrite-*")); len(left) != 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+		})
+	}
+}
+
+func TestRewriteRefusesAReadOnlyMailbox(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	mb, err := mbox.Open(path, mbox.OpenOptions{Owner: -1, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	if err := mbox.Rewrite(mb, known, offs, func(int, *mbox.Message) (bool, *mbox.State) { return true, nil }); err == nil {
+		t.Fatal("rewrite of a read-only mailbox succeeded")
+	}
+}
+
+func TestWithStateSetsTheStateFieldsOfACopy(t *testing.T) {
+	r := mbox.WithState(strings.NewReader("Subject: x\nStatus: O\nX-Status:\n  F\n\nbody\nStatus: in body\n"), mbox.State{Flags: mbox.Seen | mbox.Old | mbox.Answered})
+	b, _ := io.ReadAll(r)
+	if got, want := string(b), "Subject: x\nStatus: RO\nX-Status: A\n\nbody\nStatus: in body\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
