@@ -2,7 +2,6 @@ package mimeview
 
 import (
 	"bytes"
-	"net/mail"
 	"strings"
 	"time"
 )
@@ -17,37 +16,40 @@ import (
 // It is called once per message when a large mailbox is listed, so it only
 // scans for the three fields and decodes nothing else.
 func Summary(h []byte) (from, subject string, date time.Time) {
+	// A field and its continuation lines are one contiguous range of h,
+	// so the values are sub-slices: nothing is copied until decoding.
 	var rawFrom, rawSubject, rawDate []byte
 	var cur *[]byte // the field whose continuation lines we are in
 	if bytes.HasPrefix(h, []byte("From ")) {
 		_, h = cutLine(h)
 	}
-	for len(h) > 0 {
-		line, rest := cutLine(h)
-		h = rest
+	for off := 0; off < len(h); {
+		line, _ := cutLine(h[off:])
+		start := off
+		off += len(line)
 		if line[0] == ' ' || line[0] == '\t' {
 			if cur != nil {
-				*cur = append(*cur, line...)
+				*cur = (*cur)[:len(*cur)+len(line)]
 			}
 			continue
 		}
 		cur = nil
 		switch {
 		case line[0] == '\n' || line[0] == '\r' && (len(line) == 1 || line[1] == '\n'):
-			h = nil // the empty line: end of header
+			off = len(h) // the empty line: end of header
 		case rawFrom == nil && hasFieldName(line, "from"):
-			rawFrom = append([]byte(nil), line[5:]...)
+			rawFrom = h[start+5 : off]
 			cur = &rawFrom
 		case rawSubject == nil && hasFieldName(line, "subject"):
-			rawSubject = append([]byte(nil), line[8:]...)
+			rawSubject = h[start+8 : off]
 			cur = &rawSubject
 		case rawDate == nil && hasFieldName(line, "date"):
-			rawDate = append([]byte(nil), line[5:]...)
+			rawDate = h[start+5 : off]
 			cur = &rawDate
 		}
 	}
 	if rawDate != nil {
-		date, _ = mail.ParseDate(unfold(rawDate))
+		date, _ = parseDate(unfold(rawDate))
 	}
 	return DecodeHeader(unfold(rawFrom)), DecodeHeader(unfold(rawSubject)), date
 }
@@ -68,6 +70,7 @@ func hasFieldName(line []byte, name string) bool {
 
 // unfold joins a folded field value into one line with single spaces.
 func unfold(v []byte) string {
+	v = bytes.TrimRight(v, "\r\n")
 	simple := true
 	for _, c := range v {
 		if c == '\n' || c == '\r' || c == '\t' {
