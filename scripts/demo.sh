@@ -36,5 +36,9 @@ step "bob's mailbox, $demo/home/bob/Mailbox (the forged Status header was droppe
 cat "$demo/home/bob/Mailbox"
 step "deliver to a user who does not exist"
 echo "Subject: lost" | "$bin/deliver" nobody-here || echo "deliver exited $? (67 = no such user)"
-step "the log, one line per delivery"
+# --- sendmail steps (issue 3) go here ---
+
+# --- mail steps (issue 4) go here ---
+
+step "the log, one line per event"
 cat "$demo/maillog"

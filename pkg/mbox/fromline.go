@@ -56,18 +56,50 @@ func digits(b []byte) (int, bool) {
 
 // clock parses hh:mm or hh:mm:ss.
 func clock(b []byte) (h, m, s int, ok bool) {
-	parts := bytes.Split(b, []byte(":"))
-	if len(parts) < 2 || len(parts) > 3 {
+	var parts [3][]byte
+	n := 0
+	for n < 3 {
+		i := bytes.IndexByte(b, ':')
+		if i < 0 {
+			parts[n] = b
+			n++
+			b = nil
+			break
+		}
+		parts[n], b = b[:i], b[i+1:]
+		n++
+	}
+	if n < 2 || b != nil {
 		return 0, 0, 0, false
 	}
 	var ok1, ok2, ok3 bool
 	h, ok1 = digits(parts[0])
 	m, ok2 = digits(parts[1])
 	ok3 = true
-	if len(parts) == 3 {
+	if n == 3 {
 		s, ok3 = digits(parts[2])
 	}
 	return h, m, s, ok1 && ok2 && ok3 && h < 24 && m < 60 && s < 61
+}
+
+// fields splits b at spaces and tabs into dst, without allocating when dst
+// has room; a From_ line has a handful of fields.
+func fields(dst [][]byte, b []byte) [][]byte {
+	for len(b) > 0 {
+		for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+			b = b[1:]
+		}
+		if len(b) == 0 {
+			break
+		}
+		i := bytes.IndexAny(b, " \t")
+		if i < 0 {
+			i = len(b)
+		}
+		dst = append(dst, b[:i])
+		b = b[i:]
+	}
+	return dst
 }
 
 // zoneOffset parses a numeric zone such as +0100.
@@ -93,7 +125,8 @@ func ParseFromLine(line []byte) (sender string, date time.Time, ok bool) {
 	if !bytes.HasPrefix(line, []byte("From ")) {
 		return "", time.Time{}, false
 	}
-	f := bytes.Fields(line[5:])
+	var store [16][]byte
+	f := fields(store[:0], line[5:])
 	for i := 0; i+4 < len(f); i++ {
 		if !isWeekday(f[i]) {
 			continue
@@ -128,7 +161,12 @@ func ParseFromLine(line []byte) (sender string, date time.Time, ok bool) {
 				loc = time.FixedZone("", off)
 			}
 		}
-		return string(bytes.Join(f[:i], []byte(" "))), time.Date(year, mon, day, h, m, s, 0, loc), true
+		if i == 1 {
+			sender = string(f[0])
+		} else {
+			sender = string(bytes.Join(f[:i], []byte(" ")))
+		}
+		return sender, time.Date(year, mon, day, h, m, s, 0, loc), true
 	}
 	return "", time.Time{}, false
 }

@@ -1,0 +1,36 @@
+// Command mboxscan scans an mbox with pkg/mbox and reports messages, MB/s
+// and peak RSS, for `make bench`.
+package main
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"unixmail/pkg/mbox"
+)
+
+func main() {
+	f, err := os.Open(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(66)
+	}
+	start := time.Now()
+	s := mbox.NewScanner(f)
+	n := 0
+	for s.Next() {
+		n++
+	}
+	if s.Err() != nil {
+		fmt.Fprintln(os.Stderr, s.Err())
+		os.Exit(65)
+	}
+	el := time.Since(start)
+	fi, _ := f.Stat()
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	fmt.Printf("scan: %d messages, %.0f MB in %.3f s = %.0f MB/s, peak RSS %.1f MiB\n",
+		n, float64(fi.Size())/1e6, el.Seconds(), float64(fi.Size())/1e6/el.Seconds(), float64(ru.Maxrss)/1024)
+}
