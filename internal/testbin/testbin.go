@@ -47,7 +47,7 @@ func Path(t testing.TB, name string) string {
 		dir = d
 	}
 	p := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", p, "./cmd/"+name)
+	cmd := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", p, "./cmd/"+name)
 	cmd.Dir = Root()
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
