@@ -1,0 +1,260 @@
+// Command sendmail is unixmail's mail transfer agent; see sendmail(8).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"unixmail/pkg/aliases"
+	"unixmail/pkg/config"
+	"unixmail/pkg/maillog"
+	"unixmail/pkg/mta"
+	"unixmail/pkg/smtpd"
+	"unixmail/pkg/sysexits"
+	"unixmail/pkg/userdb"
+)
+
+func main() {
+	app := &cli.App{
+		Name:      "sendmail",
+		Usage:     "send mail, run the mail queue, serve SMTP",
+		UsageText: "sendmail [-t] [-i] [-f sender] [-F name] [-bm|-bs|-bd|-bp|-bi] [-q[interval]] [-o key=value] [-C file] [--] [recipient ...]",
+		// sendmail's flags are not GNU-style: -faddr, -oi, -odq, grouped
+		// letters. mta.ParseArgs reads them.
+		SkipFlagParsing: true,
+		HideHelp:        true,
+		HideVersion:     true,
+		Action: func(c *cli.Context) error {
+			args, err := mta.ParseArgs(os.Args[0], c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			return run(args)
+		},
+	}
+	app.ExitErrHandler = func(*cli.Context, error) {}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "sendmail: %v\n", err)
+		code := sysexits.Code(err)
+		if code == sysexits.Software {
+			code = sysexits.TempFail
+		}
+		os.Exit(code)
+	}
+}
+
+func run(a *mta.Args) error {
+	cfg, err := config.Load(a.ConfigFile, a.Overrides)
+	if err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
+	}
+	// An SMTP session on stdin/stdout must never write to stderr, which
+	// inetd makes the client's socket too.
+	log := maillog.New(cfg.Log, "sendmail", a.Mode == mta.ModeSMTP)
+	defer log.Close()
+	var confArgs []string
+	if cfg.Path != "" {
+		confArgs = append(confArgs, "-C", cfg.Path)
+	}
+	for _, o := range a.Overrides {
+		confArgs = append(confArgs, "-o", o)
+	}
+	m := mta.New(cfg, log, confArgs)
+	if a.Verbose && a.Mode == mta.ModeDeliver {
+		m.Verbose = os.Stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+
+	switch a.Mode {
+	case mta.ModePrint:
+		return m.PrintQueue(os.Stdout)
+	case mta.ModeAliases:
+		return newaliases(cfg)
+	case mta.ModeQueue:
+		return runQueue(ctx, m, a.Interval)
+	case mta.ModeSMTP:
+		return serveStdio(ctx, m)
+	case mta.ModeDaemon:
+		return daemon(ctx, m, a.Interval)
+	}
+	return submit(ctx, m, a)
+}
+
+// caller is the user running us, from user_db, else the system's users.
+func caller(m *mta.MTA) *userdb.User {
+	uid := os.Getuid()
+	if u, err := m.Users.LookupUID(uid); err == nil {
+		return u
+	}
+	if u, err := userdb.Open("system").LookupUID(uid); err == nil {
+		return u
+	}
+	return &userdb.User{Name: fmt.Sprintf("uid%d", uid), UID: uid}
+}
+
+func submit(ctx context.Context, m *mta.MTA, a *mta.Args) error {
+	u := caller(m)
+	s := &mta.Submission{
+		Sender:      m.Qualify(u.Name),
+		FullName:    a.FullName,
+		Rcpts:       a.Rcpts,
+		FromHeaders: a.FromHeaders,
+		IgnoreDots:  a.IgnoreDots,
+		Notify:      a.Notify,
+		Ret:         a.Ret,
+		EnvID:       a.EnvID,
+		UID:         u.UID,
+	}
+	if s.FullName == "" {
+		s.FullName = u.FullName()
+	}
+	if a.SenderGiven {
+		sender := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(a.Sender), "<"), ">")
+		if sender != "" {
+			if err := mta.CheckAddress(sender); err != nil {
+				return err
+			}
+		}
+		s.Sender = m.Qualify(sender)
+	}
+	e, _, err := m.Submit(s, os.Stdin)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return nil // in maildrop, for the queue runner
+	}
+	if a.DeliveryMode == 'q' {
+		return e.Close()
+	}
+	// The message is safe in the queue: a signal from here on only
+	// leaves it for the runner.
+	m.Attempt(ctx, e)
+	return nil
+}
+
+func newaliases(cfg *config.Config) error {
+	if cfg.AliasMaps == "" {
+		fmt.Println("newaliases: no alias_maps configured")
+		return nil
+	}
+	am, errs := aliases.Load(cfg.AliasMaps)
+	for _, err := range errs {
+		fmt.Fprintf(os.Stderr, "newaliases: %v\n", err)
+	}
+	fmt.Printf("%s: %d aliases\n", cfg.AliasMaps, am.Len())
+	if len(errs) > 0 {
+		return sysexits.Wrap(sysexits.DataErr, fmt.Errorf("%s: %d errors", cfg.AliasMaps, len(errs)))
+	}
+	return nil
+}
+
+func mayDeliver(m *mta.MTA) error {
+	if !m.CanDeliver {
+		return sysexits.Wrap(sysexits.NoPerm, errors.New("only root or the queue's owner may run the queue"))
+	}
+	return nil
+}
+
+// runQueue is -q: once, trying everything; with an interval, again and
+// again in the foreground, honouring retry times.
+func runQueue(ctx context.Context, m *mta.MTA, every time.Duration) error {
+	if err := mayDeliver(m); err != nil {
+		return err
+	}
+	if err := m.RunQueue(ctx, true); err != nil || every == 0 {
+		return err
+	}
+	return queueLoop(ctx, m, every)
+}
+
+func queueLoop(ctx context.Context, m *mta.MTA, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := m.RunQueue(ctx, false); err != nil {
+				m.Log.Error("queue run: %v", err)
+			}
+		}
+	}
+}
+
+func serveStdio(ctx context.Context, m *mta.MTA) error {
+	p, err := m.Policy(caller(m).Name)
+	if err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
+	}
+	w := m.StartWorkers(ctx, 1)
+	err = smtpd.ServeStdio(p, w, m.Log, os.Stdin, os.Stdout)
+	w.Wait()
+	return err
+}
+
+// defaultInterval is how often -bd runs the queue when no -q says.
+const defaultInterval = 5 * time.Minute
+
+// daemon is -bd: the SMTP server on every smtp_listen address, deliveries
+// right after each message, and a queue run every interval.
+func daemon(ctx context.Context, m *mta.MTA, every time.Duration) error {
+	if err := mayDeliver(m); err != nil {
+		return err
+	}
+	if err := m.Queue.Init(); err != nil {
+		return sysexits.Wrap(sysexits.CantCreat, err)
+	}
+	p, err := m.Policy("")
+	if err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
+	}
+	if every == 0 {
+		every = defaultInterval
+	}
+	w := m.StartWorkers(ctx, 8)
+	srv := smtpd.NewServer(p, w, m.Log)
+	var wg sync.WaitGroup
+	errc := make(chan error, len(m.Cfg.SMTPListen))
+	for _, addr := range m.Cfg.SMTPListen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			srv.Close()
+			return sysexits.Wrap(sysexits.OSErr, err)
+		}
+		m.Log.Info("daemon started -- listening on %s", l.Addr())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- srv.Serve(l)
+		}()
+	}
+	go func() {
+		if err := m.RunQueue(ctx, false); err != nil {
+			m.Log.Error("queue run: %v", err)
+		}
+		queueLoop(ctx, m, every)
+	}()
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		m.Log.Error("smtp server: %v", err)
+	}
+	srv.Close()
+	wg.Wait()
+	w.Wait()
+	m.Log.Info("daemon stopped")
+	return err
+}

@@ -1,0 +1,136 @@
+package mta
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"unixmail/pkg/queue"
+	"unixmail/pkg/sysexits"
+)
+
+// deliverUser runs deliver(8) for one local user. Run as root, deliver
+// itself drops to the user before it opens the mailbox.
+func (m *MTA) deliverUser(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
+	return m.runDeliver(ctx, e, r, r.Target, nil)
+}
+
+// deliverFile appends to a file named in an alias or .forward, through
+// deliver -m so that the file gets the same locking and safety checks as a
+// mailbox, as the user named by Privs (who must own the file).
+func (m *MTA) deliverFile(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
+	u, err := m.lookupPrivs(r.Privs)
+	if err != nil {
+		return expandFailure(fmt.Errorf("file %s: privileges %s: %w", r.Target, r.Privs, err))
+	}
+	// deliver expands % and ~ in -m: keep the path literal.
+	path := strings.ReplaceAll(r.Target, "%", "%%")
+	return m.runDeliver(ctx, e, r, u.Name, []string{"-m", path})
+}
+
+func (m *MTA) runDeliver(ctx context.Context, e *queue.Entry, r *queue.Recipient, user string, extra []string) outcome {
+	sender := e.Env.Sender
+	if sender == "" {
+		sender = "<>"
+	}
+	args := append(append([]string{}, m.DeliverArgs...), "-f", sender, "-a", r.Addr)
+	args = append(append(args, extra...), "--", user)
+	ctx, cancel := context.WithTimeout(ctx, commandTimeLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, m.Deliver, args...)
+	cmd.Stdin = e.Message()
+	var stderr bytes.Buffer
+	cmd.Stderr = &limited{w: &stderr, n: 4096}
+	err := cmd.Run()
+	diag := strings.TrimSpace(stderr.String())
+	return exitOutcome("local", err, diag, "delivered to mailbox")
+}
+
+// exitOutcome reads the sysexits contract: 0 done, 75 try again, any other
+// failure a bounce; being killed (a timeout, a shutdown) is temporary.
+func exitOutcome(relay string, err error, diag, okText string) outcome {
+	if err == nil {
+		return sent(relay, okText)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return deferred(relay, "4.3.0", fmt.Sprintf("cannot run: %v", err))
+	}
+	code := exit.ExitCode()
+	if diag == "" {
+		diag = fmt.Sprintf("exit status %d", code)
+	}
+	switch code {
+	case sysexits.TempFail, -1:
+		return deferred(relay, "4.3.0", diag)
+	case sysexits.NoUser:
+		return bounced(relay, "5.1.1", diag)
+	}
+	return bounced(relay, "5.3.0", diag)
+}
+
+// deliverPipe runs an alias's or .forward's command through /bin/sh -c,
+// the command text being the file's own; what comes from the message
+// (sender, recipient) reaches the program only in its environment, never in
+// the command line, so no shell ever parses it (CVE-2016-10033).
+func (m *MTA) deliverPipe(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
+	u, err := m.lookupPrivs(r.Privs)
+	if err != nil {
+		return expandFailure(fmt.Errorf("command privileges %s: %w", r.Privs, err))
+	}
+	ctx, cancel := context.WithTimeout(ctx, commandTimeLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", r.Target)
+	cmd.Env = []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"SHELL=/bin/sh",
+		"HOME=" + u.Home,
+		"USER=" + u.Name,
+		"LOGNAME=" + u.Name,
+		"SENDER=" + e.Env.Sender,
+		"RECIPIENT=" + r.Orig,
+		"ORIGINAL_RECIPIENT=" + r.Orig,
+	}
+	cmd.Dir = u.Home
+	if fi, err := os.Stat(u.Home); err != nil || !fi.IsDir() {
+		cmd.Dir = "/"
+	}
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+			Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{},
+		}}
+	}
+	trace := fmt.Sprintf("Return-Path: <%s>\nDelivered-To: %s\n", e.Env.Sender, r.Orig)
+	cmd.Stdin = io.MultiReader(strings.NewReader(trace), e.Message())
+	var out bytes.Buffer
+	cmd.Stdout = &limited{w: &out, n: 4096}
+	cmd.Stderr = cmd.Stdout
+	err = cmd.Run()
+	diag := strings.TrimSpace(out.String())
+	if err != nil && diag != "" {
+		diag = "command " + r.Target + " failed: " + diag
+	}
+	return exitOutcome("local", err, diag, "delivered to command: "+r.Target)
+}
+
+// limited keeps the first n bytes written and drops the rest, so that a
+// chatty program cannot fill our memory.
+type limited struct {
+	w io.Writer
+	n int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}

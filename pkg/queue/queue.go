@@ -1,0 +1,470 @@
+// Package queue is sendmail's mail queue: one file per message holding its
+// envelope and its text, written so that nothing accepted is ever lost.
+//
+// A message is written to a temporary file, fsync'ed, renamed into place and
+// the directory fsync'ed before Enqueue returns, so a crash at any moment
+// leaves either no message or a whole one (the rules of chasquid's safeio and
+// Postfix's cleanup). Each file is locked with an open file description
+// fcntl(2) lock while a runner works on it, so two runners never deliver one
+// message twice, and a runner killed mid-delivery leaves the file as it was
+// before the attempt: only that one message may be delivered again.
+//
+// Two directories hold messages. active/ is written only by those who may
+// deliver (root, or in a sandbox the owner of the queue); its recipients may
+// carry alias expansions, which name programs and files. maildrop/ is where
+// anyone else drops a message (Postfix's postdrop does the same); Pickup moves
+// it into active/ and keeps only its plain addresses, so a forged file cannot
+// make the runner start a program.
+package queue
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Recipient states.
+const (
+	Pending = ""        // not yet delivered
+	Sent    = "sent"    // delivered
+	Bounced = "bounced" // failed for good; a DSN was sent or is due
+)
+
+// Recipient kinds, set only in active/ by the runner's alias expansion.
+const (
+	Address = ""     // an address still to be routed
+	User    = "user" // a local mailbox: Target is the user name
+	File    = "file" // append to Target as Privs
+	Pipe    = "pipe" // run Target with /bin/sh -c as Privs
+	Remote  = "smtp" // Target is an address for SMTP
+)
+
+// Recipient is one recipient's state.
+type Recipient struct {
+	Addr   string `json:"addr"`             // the address the sender gave (or an alias produced)
+	Orig   string `json:"orig,omitempty"`   // the address before alias expansion
+	Kind   string `json:"kind,omitempty"`   // see the kinds above
+	Target string `json:"target,omitempty"` // what Kind acts on
+	Privs  string `json:"privs,omitempty"`  // user whose ids run a File or Pipe
+	Notify string `json:"notify,omitempty"` // RFC 3461 NOTIFY
+	State  string `json:"state,omitempty"`
+	// Status is the RFC 3463 code of the last attempt, Diag its text.
+	Status string `json:"status,omitempty"`
+	Diag   string `json:"diag,omitempty"`
+	Relay  string `json:"relay,omitempty"`
+}
+
+// Envelope is what the queue knows of a message besides its text.
+type Envelope struct {
+	ID       string      `json:"id"`
+	Sender   string      `json:"sender"` // "" is the null sender <>
+	Rcpts    []Recipient `json:"rcpts"`
+	Arrival  time.Time   `json:"arrival"`
+	NextTry  time.Time   `json:"next_try"`
+	Attempts int         `json:"attempts"`
+	LastErr  string      `json:"last_error,omitempty"`
+	EnvID    string      `json:"envid,omitempty"`
+	Ret      string      `json:"ret,omitempty"`
+	// Bounce marks a DSN we made: if it cannot be delivered it goes to
+	// postmaster; DoubleBounce marks that one, which is never bounced.
+	Bounce       bool  `json:"bounce,omitempty"`
+	DoubleBounce bool  `json:"double_bounce,omitempty"`
+	Size         int64 `json:"size"`
+}
+
+// Pending reports the recipients still to deliver.
+func (e *Envelope) Pending() []int {
+	var idx []int
+	for i, r := range e.Rcpts {
+		if r.State == Pending {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// magic starts every queue file; the envelope is the rest of the first
+// line, as JSON, and the message follows.
+const magic = "UNIXMAILQ1 "
+
+// Errors of Lock.
+var (
+	ErrLocked = errors.New("queue file is locked by another process")
+	ErrGone   = errors.New("queue file is gone")
+)
+
+// Queue is a queue directory.
+type Queue struct {
+	Dir string
+	Now func() time.Time
+}
+
+// Directory names under the queue directory.
+const (
+	activeDir   = "active"
+	maildropDir = "maildrop"
+)
+
+// Open prepares the queue directory. Only a caller who may deliver creates
+// it; others need the administrator to have made maildrop/ writable.
+func Open(dir string) *Queue {
+	return &Queue{Dir: dir, Now: time.Now}
+}
+
+// Init makes the directories: active/ private to the owner, maildrop/
+// writable by the owner's group with the sticky bit, as Postfix's, so a
+// setgid sendmail can drop mail but nobody can remove another's.
+func (q *Queue) Init() error {
+	if err := os.MkdirAll(q.Dir, 0755); err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(q.Dir, activeDir), 0700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("queue: %w", err)
+	}
+	md := filepath.Join(q.Dir, maildropDir)
+	if err := os.Mkdir(md, 0730); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("queue: %w", err)
+	} else if err == nil {
+		// Mkdir's mode is masked by the umask and cannot carry the
+		// sticky bit.
+		if err := os.Chmod(md, 0730|os.ModeSticky); err != nil {
+			return fmt.Errorf("queue: %w", err)
+		}
+	}
+	return nil
+}
+
+// NewID makes a queue id: 12 upper-case hex digits, as Postfix's short ids.
+func NewID() string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on Linux; the time is a fallback.
+		n := time.Now().UnixNano()
+		for i := range b {
+			b[i] = byte(n >> (8 * i))
+		}
+	}
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+// Entry is a queue file held locked.
+type Entry struct {
+	Env    Envelope
+	q      *Queue
+	f      *os.File
+	path   string
+	msgOff int64
+}
+
+// Enqueue stores env and the message read from msg (to io.EOF) as a new
+// queue file and returns it locked, so the caller may deliver it at once
+// while other runners leave it alone. trusted says whether the file goes
+// to active/ (the caller may deliver) or to maildrop/. On any error,
+// reading msg included, nothing is stored.
+func (q *Queue) Enqueue(env Envelope, msg io.Reader, trusted bool) (*Entry, error) {
+	dir := filepath.Join(q.Dir, maildropDir)
+	if trusted {
+		dir = filepath.Join(q.Dir, activeDir)
+	}
+	if env.ID == "" {
+		env.ID = NewID()
+	}
+	if env.Arrival.IsZero() {
+		env.Arrival = q.Now()
+	}
+	e := &Entry{Env: env, q: q, path: filepath.Join(dir, env.ID)}
+	f, err := e.write(dir, func(w io.Writer) (int64, error) { return io.Copy(w, msg) })
+	if err != nil {
+		return nil, err
+	}
+	e.f = f
+	return e, nil
+}
+
+// write makes the file for e from its envelope and the message that
+// copyMsg writes, and renames it into place. The new file is locked before
+// it becomes visible.
+func (e *Entry) write(dir string, copyMsg func(io.Writer) (int64, error)) (*os.File, error) {
+	tmp, err := os.CreateTemp(dir, ".tmp-"+e.Env.ID+"-")
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tryLock(tmp); err != nil {
+		return nil, fmt.Errorf("queue: lock %s: %w", tmp.Name(), err)
+	}
+	// The size is known only after the copy, so the header is written
+	// with a fixed-width size and patched.
+	head, err := json.Marshal(&e.Env)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	// The header line is padded so it can be rewritten in place with the
+	// final size, which is at most 20 digits longer.
+	pad := strings.Repeat(" ", 24)
+	if _, err := fmt.Fprintf(bw, "%s%s%s\n", magic, head, pad); err != nil {
+		return nil, fmt.Errorf("queue: write %s: %w", tmp.Name(), err)
+	}
+	off := int64(len(magic) + len(head) + len(pad) + 1)
+	n, err := copyMsg(bw)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("queue: write %s: %w", tmp.Name(), err)
+	}
+	if n != e.Env.Size {
+		e.Env.Size = n
+		head, err = json.Marshal(&e.Env)
+		if err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		line := magic + string(head)
+		line += strings.Repeat(" ", int(off)-1-len(line)) + "\n"
+		if len(line) != int(off) {
+			return nil, fmt.Errorf("queue: header of %s grew", e.Env.ID)
+		}
+		if _, err := tmp.WriteAt([]byte(line), 0); err != nil {
+			return nil, fmt.Errorf("queue: write %s: %w", tmp.Name(), err)
+		}
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, fmt.Errorf("queue: fsync %s: %w", tmp.Name(), err)
+	}
+	final := filepath.Join(dir, e.Env.ID)
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	ok = true
+	e.path, e.msgOff = final, off
+	return tmp, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("queue: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// tryLock takes an exclusive open file description lock without waiting.
+func tryLock(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
+	err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
+		return ErrLocked
+	}
+	return err
+}
+
+// Message returns a reader of the message text from its start.
+func (e *Entry) Message() io.ReadCloser {
+	return io.NopCloser(io.NewSectionReader(e.f, e.msgOff, e.Env.Size))
+}
+
+// Save writes the envelope's new state durably, replacing the file.
+func (e *Entry) Save() error {
+	old := e.f
+	f, err := e.write(filepath.Dir(e.path), func(w io.Writer) (int64, error) {
+		return io.Copy(w, io.NewSectionReader(old, e.msgOff, e.Env.Size))
+	})
+	if err != nil {
+		return err
+	}
+	e.f = f
+	old.Close()
+	return nil
+}
+
+// Remove deletes the queue file: every recipient is done.
+func (e *Entry) Remove() error {
+	if err := os.Remove(e.path); err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	// A lost removal only means one more attempt, which finds nothing
+	// pending; no directory fsync is needed for safety.
+	return nil
+}
+
+// Close releases the lock.
+func (e *Entry) Close() error { return e.f.Close() }
+
+// Lock opens and locks the active queue file id. It returns ErrLocked when
+// another runner has it and ErrGone when it was removed or replaced meanwhile.
+func (q *Queue) Lock(id string) (*Entry, error) {
+	path := filepath.Join(q.Dir, activeDir, id)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrGone
+	} else if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if err := tryLock(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// The file may have been replaced (Save) or removed between our open
+	// and our lock: then what we hold is stale.
+	var fst, pst unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &fst) != nil || unix.Stat(path, &pst) != nil || fst.Ino != pst.Ino || fst.Nlink == 0 {
+		f.Close()
+		return nil, ErrGone
+	}
+	env, off, err := readHeader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("queue: %s: %w", path, err)
+	}
+	return &Entry{Env: *env, q: q, f: f, path: path, msgOff: off}, nil
+}
+
+func readHeader(f *os.File) (*Envelope, int64, error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<30), 4096)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return nil, 0, fmt.Errorf("short queue file: %w", err)
+	}
+	rest, ok := strings.CutPrefix(line, magic)
+	if !ok {
+		return nil, 0, errors.New("not a queue file")
+	}
+	var env Envelope
+	if err := json.Unmarshal([]byte(strings.TrimSpace(rest)), &env); err != nil {
+		return nil, 0, fmt.Errorf("bad envelope: %w", err)
+	}
+	return &env, int64(len(line)), nil
+}
+
+// IDs lists the messages in active/, oldest name order.
+func (q *Queue) IDs() ([]string, error) {
+	return listIDs(filepath.Join(q.Dir, activeDir))
+}
+
+func listIDs(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	var ids []string
+	for _, de := range ents {
+		if !strings.HasPrefix(de.Name(), ".") {
+			ids = append(ids, de.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Listed is one message as mailq shows it.
+type Listed struct {
+	Env    Envelope
+	Active bool // being delivered right now (locked)
+	Drop   bool // still in maildrop/
+}
+
+// List reads every envelope without taking locks, for mailq.
+func (q *Queue) List() ([]Listed, error) {
+	var out []Listed
+	for _, sub := range []string{activeDir, maildropDir} {
+		dir := filepath.Join(q.Dir, sub)
+		ids, err := listIDs(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			f, err := os.Open(filepath.Join(dir, id))
+			if err != nil {
+				continue // delivered meanwhile
+			}
+			env, _, err := readHeader(f)
+			locked := tryLock(f) == ErrLocked
+			f.Close()
+			if err != nil {
+				continue
+			}
+			out = append(out, Listed{Env: *env, Active: locked, Drop: sub == maildropDir})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Env.Arrival.Before(out[j].Env.Arrival) })
+	return out, nil
+}
+
+// Pickup moves the messages in maildrop/ into active/, keeping of each
+// recipient only its address and DSN request: whatever else a dropped file
+// says was written by someone we do not trust.
+func (q *Queue) Pickup() ([]*Entry, error) {
+	dir := filepath.Join(q.Dir, maildropDir)
+	ids, err := listIDs(dir)
+	if err != nil {
+		return nil, err
+	}
+	var picked []*Entry
+	for _, id := range ids {
+		path := filepath.Join(dir, id)
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		if tryLock(f) != nil {
+			f.Close() // still being written
+			continue
+		}
+		env, off, err := readHeader(f)
+		if err != nil {
+			f.Close()
+			return picked, fmt.Errorf("queue: maildrop %s: %w", id, err)
+		}
+		clean := Envelope{ID: NewID(), Sender: env.Sender, Arrival: env.Arrival, EnvID: env.EnvID, Ret: env.Ret, Size: env.Size}
+		for _, r := range env.Rcpts {
+			clean.Rcpts = append(clean.Rcpts, Recipient{Addr: r.Addr, Notify: r.Notify})
+		}
+		e, err := q.Enqueue(clean, io.NewSectionReader(f, off, env.Size), true)
+		f.Close()
+		if err != nil {
+			return picked, err
+		}
+		if err := os.Remove(path); err != nil {
+			return picked, fmt.Errorf("queue: %w", err)
+		}
+		picked = append(picked, e)
+	}
+	return picked, nil
+}
+
+// Backoff is the wait after the n-th failed attempt: 5 minutes, doubling,
+// at most an hour, as Postfix's minimal and maximal backoff times.
+func Backoff(n int) time.Duration {
+	d := 5 * time.Minute
+	for i := 1; i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
