@@ -65,7 +65,12 @@ func (q *quoter) write(b []byte) error {
 // piece writes part of a line; atStart says it begins the line.
 func (q *quoter) piece(b []byte, atStart bool) error {
 	if q.pendCR > 0 {
-		if b[0] != '\n' {
+		rest := bytes.TrimLeft(b, "\r")
+		if len(rest) == 0 {
+			q.pendCR += len(b) // the run of CRs goes on
+			return nil
+		}
+		if rest[0] != '\n' {
 			if err := q.write(bytes.Repeat([]byte{'\r'}, q.pendCR)); err != nil {
 				return err
 			}

@@ -42,6 +42,7 @@ var roundTripContents = []struct{ name, content string }{
 	{"NUL bytes", "Subject: nul\n\na\x00b\n\x00\nFrom \x00\n"},
 	{"a bare CR", "Subject: cr\n\na\rb\n\r\nc\r"},
 	{"CRs before LF", "S: 1\n\na\r\r\nb\r\r\r\n"},
+	{"a run of CRs longer than the writer's buffer", "S: 1\n\nx" + strings.Repeat("\r", 150<<10) + "\ny" + strings.Repeat("\r", 70<<10) + "z\n"},
 }
 
 func TestWriteMessageRoundTripsThroughTheScanner(t *testing.T) {
