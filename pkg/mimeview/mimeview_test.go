@@ -100,6 +100,13 @@ func TestRenderShowsOnlyTheFieldsAskedFor(t *testing.T) {
 	}
 }
 
+func TestRenderWithEveryFieldHiddenGivesTheBareBody(t *testing.T) {
+	out := render(t, readFile(t, "fixture-msg4.eml"), Options{ShowHeader: func(string) bool { return false }})
+	if !strings.HasPrefix(out, "Reply text.\n") {
+		t.Errorf("output starts %q, want the body", out[:min(len(out), 20)])
+	}
+}
+
 func TestRenderRawShowsTheSourceUnchanged(t *testing.T) {
 	for _, f := range []string{"fixture-msg3.eml", "snail-latin1-8bit.eml"} {
 		src := readFile(t, f)
@@ -167,7 +174,7 @@ func TestRenderShowsBrokenMIMEAndSaysWhatIsWrong(t *testing.T) {
 		{"undeclared 8-bit text",
 			"Subject: caf\xe9\n\ncaf\xe9 cr\xe8me\n",
 			[]string{"Subject: café\n", "café crème\n"}},
-		{"empty message", "", []string{"\n"}},
+		{"empty message", "", []string{""}},
 		{"header only", "Subject: x", []string{"Subject: x\n\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

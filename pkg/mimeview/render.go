@@ -24,12 +24,20 @@ const (
 // message writes a header and the body under it.
 func (r *renderer) message(e *entity) {
 	r.header(e)
-	r.w.WriteString("\n")
-	r.prev = wroteNothing
 	r.body(e)
 }
 
+// header writes the fields to be shown, and the empty line that ends them
+// unless none was shown: hiding every field gives the bare body, as mail's
+// write command saves it.
 func (r *renderer) header(e *entity) {
+	shown := false
+	defer func() {
+		if shown {
+			r.w.WriteString("\n")
+		}
+		r.prev = wroteNothing
+	}()
 	fields := e.header.Fields()
 	for fields.Next() {
 		name := fields.Key()
@@ -42,6 +50,7 @@ func (r *renderer) header(e *entity) {
 			continue
 		}
 		r.w.WriteString(name + ": " + DecodeHeader(fields.Value()) + "\n")
+		shown = true
 	}
 }
 
@@ -53,11 +62,7 @@ func (r *renderer) body(e *entity) {
 	case e.isMessage():
 		r.list(e)
 		r.notes(e)
-		inner := e.children[0]
-		r.header(inner)
-		r.w.WriteString("\n")
-		r.prev = wroteNothing
-		r.body(inner)
+		r.message(e.children[0])
 	case isText(e.typ):
 		r.text(e)
 	default:
