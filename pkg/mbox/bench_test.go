@@ -91,7 +91,6 @@ func BenchmarkScan(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(fi.Size())
-	b.ResetTimer()
 	for b.Loop() {
 		f, err := os.Open(path)
 		if err != nil {
