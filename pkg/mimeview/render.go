@@ -216,10 +216,10 @@ func humanSize(n int) string {
 // narrow the room.
 func shorten(s string, room int) string {
 	rs := []rune(s)
+	room = max(room, 8)
 	if len(rs) <= room {
 		return s
 	}
-	room = max(room, 8)
 	tail := room / 2
 	head := room - tail - 1
 	return string(rs[:head]) + "…" + string(rs[len(rs)-tail:])
