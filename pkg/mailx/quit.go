@@ -1,0 +1,152 @@
+package mailx
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"unixmail/pkg/mbox"
+)
+
+// fate is what quit does with one message.
+type fate uint8
+
+const (
+	stay   fate = iota // kept in the folder
+	toMbox             // appended to MBOX, then removed
+	remove             // removed
+)
+
+// fateOf applies POSIX mailx's quit rules to message m: deleted messages
+// go; saved ones go unless keepsave; in the system mailbox, messages read
+// (or marked with mbox) go to MBOX unless hold or preserve keeps them.
+func (s *Session) fateOf(m *msg) fate {
+	switch {
+	case m.mark&mDeleted != 0:
+		return remove
+	case m.mark&mSaved != 0 && !s.isSet("keepsave"):
+		return remove
+	case m.mark&mPreserved != 0:
+		return stay
+	case m.mark&mMbox != 0:
+		return toMbox
+	case s.f.system && m.mark&mTouched != 0 && !s.isSet("hold"):
+		return toMbox
+	}
+	return stay
+}
+
+// stateAfter is the state a kept message is written with: what it has
+// now, and "old" once it has been seen in a system mailbox listing or
+// touched in a folder.
+func (s *Session) stateAfter(m *msg) mbox.State {
+	st := m.orig
+	st.Flags = m.flags
+	if s.f.system || m.mark&mTouched != 0 {
+		st.Flags |= mbox.Old
+	}
+	return st
+}
+
+func cmdQuit(s *Session, _ *args) error {
+	s.exiting = true
+	return s.quit()
+}
+
+func cmdExit(s *Session, _ *args) error {
+	s.exiting = true
+	return nil
+}
+
+// quit leaves the folder the POSIX way (see quitFolder).
+func (s *Session) quit() error {
+	s.exiting = true
+	if s.f == nil {
+		return nil
+	}
+	return s.quitFolder()
+}
+
+// quitFolder writes what the session did to the folder: messages bound
+// for MBOX are appended there first (so a failure loses nothing), then the
+// folder is rewritten with mbox.Rewrite, which keeps mail delivered
+// meanwhile. A folder in which nothing changed is not written at all.
+func (s *Session) quitFolder() error {
+	f := s.f
+	if f.readOnly {
+		return nil
+	}
+	var moved []int
+	changed, kept := false, 0
+	for i := range f.msgs {
+		m := &f.msgs[i]
+		switch s.fateOf(m) {
+		case toMbox:
+			moved = append(moved, i)
+			changed = true
+		case remove:
+			changed = true
+		default:
+			kept++
+			if st := s.stateAfter(m); st.Flags != m.orig.Flags {
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if len(moved) > 0 {
+		mboxPath, err := s.expandPath(s.vars["MBOX"])
+		if err != nil {
+			return err
+		}
+		if err := s.appendMessages(mboxPath, moved, ""); err != nil {
+			return fmt.Errorf("MBOX: %w; %s left as it was", err, f.path)
+		}
+		fmt.Fprintf(s.out, "Saved %d message%s in %s\n", len(moved), plural(len(moved)), mboxPath)
+	}
+	mb, err := mbox.Open(f.path, mbox.OpenOptions{Owner: -1, NoDotLockOK: true})
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	shift := 0
+	if f.pseudo {
+		shift = 1
+	}
+	err = mbox.Rewrite(mb, f.known, f.offsets(), func(i int, _ *mbox.Message) (bool, *mbox.State) {
+		if i < shift {
+			return true, nil
+		}
+		m := &f.msgs[i-shift]
+		if s.fateOf(m) != stay {
+			return false, nil
+		}
+		st := s.stateAfter(m)
+		if st.Flags == m.orig.Flags {
+			return true, nil
+		}
+		return true, &st
+	})
+	if errors.Is(err, mbox.ErrChanged) {
+		return fmt.Errorf("%w; %s left as it is (nothing was deleted)", err, f.path)
+	}
+	if err != nil {
+		return err
+	}
+	size, _ := mb.Size()
+	switch {
+	case f.system && size == 0 && !s.isSet("keep"):
+		// POSIX: an emptied system mailbox is removed unless keep; the
+		// locks are still ours, so no delivery can be under way.
+		if err := os.Remove(f.path); err != nil {
+			return fmt.Errorf("remove empty %s: %w", f.path, err)
+		}
+	case f.system:
+		fmt.Fprintf(s.out, "Held %d message%s in %s\n", kept, plural(kept), f.path)
+	default:
+		fmt.Fprintf(s.out, "%q updated.\n", f.path)
+	}
+	return nil
+}

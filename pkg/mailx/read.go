@@ -1,0 +1,238 @@
+package mailx
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"unixmail/pkg/mbox"
+	"unixmail/pkg/mimeview"
+)
+
+// showHeader is the ignore/retain rule: retained fields only when any are
+// retained, else every field not ignored (POSIX).
+func (s *Session) showHeader(field string) bool {
+	f := strings.ToLower(field)
+	if len(s.retain) > 0 {
+		return s.retain[f]
+	}
+	return !s.ignore[f]
+}
+
+// render writes message i for reading (decoded) or raw.
+func (s *Session) render(w io.Writer, i int, raw bool) error {
+	return mimeview.Render(w, s.f.content(i), mimeview.Options{ShowHeader: s.showHeader, Raw: raw, Width: s.o.Width})
+}
+
+// markRead records that message i was shown.
+func (s *Session) markRead(i int) {
+	m := &s.f.msgs[i]
+	m.flags |= mbox.Seen
+	m.mark |= mTouched
+	s.f.dot = i
+}
+
+// printMessages shows messages, through the pager when the output is a
+// terminal and they are longer than crt lines (or always, for more/page).
+func (s *Session) printMessages(list []int, raw, page bool) error {
+	var buf bytes.Buffer
+	for _, i := range list {
+		if s.isSet("page") && buf.Len() > 0 {
+			buf.WriteString("\f\n")
+		}
+		fmt.Fprintf(&buf, "Message %d:\n", i+1)
+		if !raw {
+			m := &s.f.msgs[i]
+			if m.date.IsZero() {
+				fmt.Fprintf(&buf, "From %s\n", m.from)
+			} else {
+				fmt.Fprintf(&buf, "From %s  %s\n", m.from, m.date.Local().Format("Mon Jan _2 15:04:05 2006"))
+			}
+		}
+		if err := s.render(&buf, i, raw); err != nil {
+			return err
+		}
+		if !bytes.HasSuffix(buf.Bytes(), []byte("\n")) {
+			buf.WriteByte('\n')
+		}
+		s.markRead(i)
+	}
+	return s.pageOut(buf.Bytes(), page)
+}
+
+// pageOut writes text, through $PAGER on a terminal when asked to or when
+// it is longer than crt lines (crt set without a value is the screen).
+func (s *Session) pageOut(text []byte, force bool) error {
+	if s.o.Terminal {
+		lines := bytes.Count(text, []byte("\n"))
+		crt, crtSet := s.vars["crt"]
+		limit := s.o.Height
+		if crtSet && crt != "" {
+			limit = s.intVar("crt", s.o.Height)
+		}
+		if force || crtSet && lines > limit {
+			cmd := exec.Command(s.vars["SHELL"], "-c", s.vars["PAGER"])
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(text), os.Stdout, os.Stderr
+			if err := cmd.Run(); err == nil {
+				return nil
+			}
+		}
+	}
+	_, err := s.out.Write(text)
+	return err
+}
+
+func cmdPrint(s *Session, a *args) error    { return s.printMessages(a.list, false, false) }
+func cmdPrintRaw(s *Session, a *args) error { return s.printMessages(a.list, true, false) }
+func cmdMore(s *Session, a *args) error     { return s.printMessages(a.list, false, true) }
+func cmdMoreRaw(s *Session, a *args) error  { return s.printMessages(a.list, true, true) }
+
+// cmdTop prints the header and the first toplines lines of each body.
+func cmdTop(s *Session, a *args) error {
+	n := s.intVar("toplines", 5)
+	for _, i := range a.list {
+		var buf bytes.Buffer
+		if err := s.render(&buf, i, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "Message %d:\n", i+1)
+		sc := bufio.NewScanner(&buf)
+		inBody, body := false, 0
+		for sc.Scan() && body < n {
+			fmt.Fprintln(s.out, sc.Text())
+			if inBody {
+				body++
+			} else if sc.Text() == "" {
+				inBody = true
+			}
+		}
+		s.f.msgs[i].mark |= mTouched
+		s.f.dot = i
+	}
+	return nil
+}
+
+// cmdNext goes to the next undeleted message (or the one given) and
+// prints it. The first next of a session prints the current message if
+// it was not read yet.
+func cmdNext(s *Session, a *args) error {
+	f := s.f
+	if len(a.list) > 0 && a.list[0] != f.dot {
+		return s.printMessages(a.list[:1], false, false)
+	}
+	start := f.dot
+	if f.msgs[start].mark&mTouched != 0 || f.msgs[start].mark&mDeleted != 0 {
+		start++
+	}
+	for i := start; i < len(f.msgs); i++ {
+		if f.msgs[i].mark&mDeleted == 0 {
+			return s.printMessages([]int{i}, false, false)
+		}
+	}
+	return fmt.Errorf("At EOF")
+}
+
+func cmdPrevious(s *Session, _ *args) error {
+	for i := s.f.dot - 1; i >= 0; i-- {
+		if s.f.msgs[i].mark&mDeleted == 0 {
+			return s.printMessages([]int{i}, false, false)
+		}
+	}
+	return fmt.Errorf("No previous message")
+}
+
+func cmdTouch(s *Session, a *args) error {
+	for _, i := range a.list {
+		s.f.msgs[i].mark |= mTouched
+		s.f.dot = i
+	}
+	return nil
+}
+
+func cmdUnread(s *Session, a *args) error {
+	for _, i := range a.list {
+		m := &s.f.msgs[i]
+		m.flags &^= mbox.Seen
+		m.mark &^= mTouched
+	}
+	return nil
+}
+
+// deleteList marks messages deleted and makes the next undeleted message
+// after the last one current (the one autoprint and dp show).
+func (s *Session) deleteList(list []int) {
+	f := s.f
+	for _, i := range list {
+		f.msgs[i].mark |= mDeleted
+		f.msgs[i].mark &^= mPreserved | mMbox
+	}
+	last := list[len(list)-1]
+	for i := last + 1; i < len(f.msgs); i++ {
+		if f.msgs[i].mark&mDeleted == 0 {
+			f.dot = i
+			return
+		}
+	}
+	for i := last - 1; i >= 0; i-- {
+		if f.msgs[i].mark&mDeleted == 0 {
+			f.dot = i
+			return
+		}
+	}
+	f.dot = last
+}
+
+func cmdDelete(s *Session, a *args) error {
+	s.deleteList(a.list)
+	return nil
+}
+
+func cmdDeletePrint(s *Session, a *args) error {
+	s.deleteList(a.list)
+	if s.f.msgs[s.f.dot].mark&mDeleted != 0 {
+		return fmt.Errorf("At EOF")
+	}
+	return s.printMessages([]int{s.f.dot}, false, false)
+}
+
+func cmdUndelete(s *Session, a *args) error {
+	for _, i := range a.list {
+		s.f.msgs[i].mark &^= mDeleted | mSaved
+		s.f.dot = i
+	}
+	return nil
+}
+
+func cmdHold(s *Session, a *args) error {
+	for _, i := range a.list {
+		s.f.msgs[i].mark = s.f.msgs[i].mark&^mMbox | mPreserved
+		s.f.dot = i
+	}
+	return nil
+}
+
+func cmdMbox(s *Session, a *args) error {
+	for _, i := range a.list {
+		s.f.msgs[i].mark = s.f.msgs[i].mark&^mPreserved | mMbox
+		s.f.dot = i
+	}
+	return nil
+}
+
+func cmdFlag(s *Session, a *args) error {
+	for _, i := range a.list {
+		s.f.msgs[i].flags |= mbox.Flagged
+	}
+	return nil
+}
+
+func cmdUnflag(s *Session, a *args) error {
+	for _, i := range a.list {
+		s.f.msgs[i].flags &^= mbox.Flagged
+	}
+	return nil
+}

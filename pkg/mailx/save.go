@@ -1,0 +1,279 @@
+package mailx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"unixmail/pkg/mbox"
+	"unixmail/pkg/mimeview"
+)
+
+// appendMessages appends messages to the mbox file path (made 0600 when
+// new), each with its From_ line and its state now, all or nothing per
+// message, under the locks. It prints `"file" [New file|Appended] L/B`.
+func (s *Session) appendMessages(path string, list []int, show string) error {
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true})
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	var lines int
+	var bytesN int64
+	for _, i := range list {
+		m := &s.f.msgs[i]
+		from, err := s.fromLineOf(i)
+		if err != nil {
+			return err
+		}
+		st := m.orig
+		st.Flags = m.flags | mbox.Old
+		err = mb.Append(context.Background(), func(w io.Writer) error {
+			n, err := mbox.WriteMessage(w, from, mbox.WithState(s.f.content(i), st))
+			bytesN += n
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		lines += m.lines
+	}
+	if show != "" {
+		state := "Appended"
+		if mb.Created() {
+			state = "New file"
+		}
+		fmt.Fprintf(s.out, "%q [%s] %d/%d\n", show, state, lines, bytesN)
+	}
+	return nil
+}
+
+// fromLineOf is message i's own From_ line, kept as it was.
+func (s *Session) fromLineOf(i int) (string, error) {
+	m := &s.f.msgs[i]
+	b := make([]byte, m.hdrOff-m.off)
+	if _, err := s.f.file.ReadAt(b, m.off); err != nil {
+		return "", fmt.Errorf("read %s: %w", s.f.path, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// saveTo appends to a file named by the user, marking the messages saved
+// (so they leave the mailbox at quit unless keepsave) when mark is set.
+func (s *Session) saveTo(name string, list []int, mark bool) error {
+	path, err := s.expandPath(name)
+	if err != nil {
+		return err
+	}
+	if err := s.appendMessages(path, list, name); err != nil {
+		return err
+	}
+	for _, i := range list {
+		if mark {
+			s.f.msgs[i].mark |= mSaved
+		}
+		s.f.msgs[i].mark |= mTouched
+		s.f.dot = i
+	}
+	return nil
+}
+
+// fileArg is the file a save-like command names, or MBOX when none.
+func (s *Session) fileArg(a *args) string {
+	if len(a.words) > 0 {
+		return a.words[0]
+	}
+	return s.vars["MBOX"]
+}
+
+func cmdSave(s *Session, a *args) error { return s.saveTo(s.fileArg(a), a.list, true) }
+func cmdCopy(s *Session, a *args) error { return s.saveTo(s.fileArg(a), a.list, false) }
+
+// authorFile is the file Save and Copy use: the sender's login name, in
+// the folder directory when outfolder is set.
+func (s *Session) authorFile(i int) string {
+	name, _, _ := strings.Cut(s.f.msgs[i].from, "@")
+	name = strings.Map(func(r rune) rune {
+		if r == '/' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, name)
+	if name == "" || name == "." || name == ".." {
+		name = "unknown"
+	}
+	if s.isSet("outfolder") {
+		return "+" + name
+	}
+	return name
+}
+
+func cmdSaveUser(s *Session, a *args) error { return s.saveTo(s.authorFile(a.list[0]), a.list, true) }
+func cmdCopyUser(s *Session, a *args) error { return s.saveTo(s.authorFile(a.list[0]), a.list, false) }
+
+// cmdWrite saves the messages' bodies, decoded, without their headers.
+func cmdWrite(s *Session, a *args) error {
+	if len(a.words) == 0 {
+		return fmt.Errorf("write: no file named")
+	}
+	path, err := s.expandPath(a.words[0])
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	for _, i := range a.list {
+		var buf bytes.Buffer
+		if err := mimeview.Render(&buf, s.f.content(i), mimeview.Options{ShowHeader: func(string) bool { return false }, Width: s.o.Width}); err != nil {
+			return err
+		}
+		out.Write(bytes.TrimPrefix(buf.Bytes(), []byte("\n")))
+	}
+	fl, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	_, err = fl.Write(out.Bytes())
+	if cerr := fl.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	for _, i := range a.list {
+		s.f.msgs[i].mark |= mSaved | mTouched
+	}
+	fmt.Fprintf(s.out, "%q %d/%d\n", a.words[0], bytes.Count(out.Bytes(), []byte("\n")), out.Len())
+	return nil
+}
+
+// cmdPipe sends each message, as shown, to a shell command (the cmd
+// variable when none is given).
+func cmdPipe(s *Session, a *args) error {
+	command := strings.Join(a.words, " ")
+	if command == "" {
+		command = s.vars["cmd"]
+	}
+	if command == "" {
+		return fmt.Errorf("pipe: no command (set cmd)")
+	}
+	var buf bytes.Buffer
+	for _, i := range a.list {
+		if err := s.render(&buf, i, false); err != nil {
+			return err
+		}
+		if s.isSet("page") {
+			buf.WriteString("\f")
+		}
+		s.markRead(i)
+	}
+	return s.shellRun(command, &buf)
+}
+
+// shellRun runs a command line the user typed through $SHELL, sharing the
+// session's output.
+func (s *Session) shellRun(command string, stdin io.Reader) error {
+	cmd := exec.Command(s.vars["SHELL"], "-c", command)
+	if stdin == nil {
+		stdin = os.Stdin
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, s.out, s.errw
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Errorf("%q exited %d", command, exit.ExitCode())
+	}
+	return err
+}
+
+// cmdAttachments lists a message's parts, or with a part number saves
+// that part's decoded body to a file (default: its own name, without any
+// directory, in the current directory).
+func cmdAttachments(s *Session, a *args) error {
+	words := a.words
+	var listWords []string
+	if len(words) > 0 && isNumberish(words[0]) {
+		listWords, words = words[:1], words[1:]
+	}
+	list, err := parseList(s.f, listWords, false)
+	if err != nil {
+		return err
+	}
+	i := list[0]
+	s.f.dot = i
+	if len(words) == 0 {
+		parts, err := mimeview.Parts(s.f.content(i))
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			fmt.Fprintf(s.out, "%-5s %-30s %8d  %s\n", p.Num, p.Type, p.Size, p.Name)
+		}
+		return nil
+	}
+	num := words[0]
+	if _, err := strconv.ParseFloat(strings.ReplaceAll(num, ".", ""), 64); err != nil {
+		return fmt.Errorf("attachments: %q is not a part number", num)
+	}
+	var path string
+	if len(words) > 1 {
+		if path, err = s.expandPath(words[1]); err != nil {
+			return err
+		}
+	} else {
+		parts, err := mimeview.Parts(s.f.content(i))
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if p.Num == num {
+				path = filepath.Base(p.Name)
+			}
+		}
+		if path == "" || path == "." || path == "/" {
+			return fmt.Errorf("attachments: part %s has no name; give a file", num)
+		}
+	}
+	fl, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("attachments: %w", err)
+	}
+	var buf bytes.Buffer
+	perr := mimeview.WritePart(&buf, s.f.content(i), num)
+	_, werr := fl.Write(buf.Bytes())
+	if cerr := fl.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("attachments: write %s: %w", path, werr)
+	}
+	fmt.Fprintf(s.out, "%q %d bytes\n", path, buf.Len())
+	return perr
+}
+
+// recordTo appends an outgoing message to the record file.
+func (s *Session) recordTo(name string, msg []byte) error {
+	path, err := s.expandPath(name)
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(path) && !strings.HasPrefix(name, "./") && s.isSet("outfolder") {
+		path = filepath.Join(s.folderDir(), path)
+	}
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true})
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	return mb.Append(context.Background(), func(w io.Writer) error {
+		_, err := mbox.WriteMessage(w, mbox.FromLine(s.o.User, time.Now()), bytes.NewReader(msg))
+		return err
+	})
+}

@@ -1,0 +1,270 @@
+package mailx
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"unixmail/pkg/mimeview"
+)
+
+const tildeHelp = `-------------------- ~ESCAPES ----------------------------
+~~              a line beginning with one ~
+~. or ~x        send the message / abandon it (not saved)
+~q              abandon it, saved to DEAD
+~!command       run a shell command
+~: or ~_ cmd    run a mail command
+~? help         this list
+~a ~A           insert the sign / Sign variable
+~b ~c ~t names  add Bcc / Cc / To recipients
+~s subject      set the subject
+~h              edit To, Subject, Cc and Bcc
+~d              read in the dead.letter file
+~e ~v           edit the message with EDITOR / VISUAL
+~f ~F msgs      read in messages (F: all header fields)
+~m ~M msgs      read in messages, indented (M: all fields)
+~i variable     insert a variable's value
+~p              print the message so far
+~r file         read in a file (~r !command: its output)
+~w file         write the message body to a file
+~| command      pipe the body through a command, replacing it
+~@ files        attach files
+-----------------------------------------------------------`
+
+// tilde runs one escape (the line after the escape character). done is
+// set by ~.; ~q and ~x return ErrNotSent.
+func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
+	c, arg := line[0], strings.TrimSpace(line[1:])
+	if strings.HasPrefix(line, s.vars["escape"]) {
+		// ~~: the line itself, one escape character removed.
+		d.body.WriteString(line + "\n")
+		return false, nil
+	}
+	switch c {
+	case '.':
+		return true, nil
+	case 'x':
+		return false, ErrNotSent
+	case 'q':
+		s.saveDead(d.body.Bytes())
+		return false, ErrNotSent
+	case '!':
+		if err := s.shellRun(arg, nil); err != nil {
+			return false, err
+		}
+		fmt.Fprintln(s.out, "!")
+	case ':', '_':
+		s.execute(arg)
+	case '?':
+		fmt.Fprintln(s.out, tildeHelp)
+	case 'a', 'A':
+		name := "sign"
+		if c == 'A' {
+			name = "Sign"
+		}
+		d.body.WriteString(strings.ReplaceAll(s.vars[name], `\n`, "\n") + "\n")
+	case 'b':
+		d.Bcc = append(d.Bcc, splitAddrs(arg)...)
+	case 'c':
+		d.Cc = append(d.Cc, splitAddrs(arg)...)
+	case 't':
+		d.To = append(d.To, splitAddrs(arg)...)
+	case 's':
+		d.Subject, d.HasSubject = arg, true
+	case 'h':
+		return false, s.editHeaders(d)
+	case 'd':
+		return false, s.insertFile(d, s.vars["DEAD"])
+	case 'r', '<':
+		return false, s.insertFile(d, arg)
+	case 'e', 'v':
+		editor := s.vars["EDITOR"]
+		if c == 'v' {
+			editor = s.vars["VISUAL"]
+		}
+		return false, s.editBody(d, editor)
+	case 'f', 'F', 'm', 'M':
+		return false, s.insertMessages(d, c, arg)
+	case 'i':
+		d.body.WriteString(s.vars[arg] + "\n")
+	case 'p':
+		s.printDraft(d)
+	case 'w':
+		p, err := s.expandPath(arg)
+		if err != nil {
+			return false, err
+		}
+		if err := os.WriteFile(p, d.body.Bytes(), 0o600); err != nil {
+			return false, fmt.Errorf("~w: %w", err)
+		}
+		fmt.Fprintf(s.out, "%q %d/%d\n", arg, bytes.Count(d.body.Bytes(), []byte("\n")), d.body.Len())
+	case '|':
+		cmd := exec.Command(s.vars["SHELL"], "-c", arg)
+		cmd.Stdin, cmd.Stderr = bytes.NewReader(d.body.Bytes()), s.errw
+		out, err := cmd.Output()
+		if err != nil {
+			return false, fmt.Errorf("~|: %q failed (%v); the message is unchanged", arg, err)
+		}
+		d.body.Reset()
+		d.body.Write(out)
+	case '@':
+		for _, f := range strings.Fields(arg) {
+			p, err := s.expandPath(f)
+			if err != nil {
+				return false, err
+			}
+			if _, err := os.Stat(p); err != nil {
+				return false, fmt.Errorf("~@: %w", err)
+			}
+			d.Attach = append(d.Attach, p)
+		}
+	default:
+		return false, fmt.Errorf("unknown tilde escape ~%c (~? for help)", c)
+	}
+	return false, nil
+}
+
+// editHeaders asks for each of To, Subject, Cc and Bcc; an empty answer
+// keeps the field, "-" clears it.
+func (s *Session) editHeaders(d *Draft) error {
+	ask := func(name, cur string) (string, error) {
+		if !s.o.Terminal {
+			fmt.Fprintf(s.out, "%s: %s\n", name, cur)
+		}
+		v, err := s.in.ReadLine(name + ": [" + cur + "] ")
+		if err != nil {
+			return cur, err
+		}
+		switch strings.TrimSpace(v) {
+		case "":
+			return cur, nil
+		case "-":
+			return "", nil
+		}
+		return strings.TrimSpace(v), nil
+	}
+	to, err := ask("To", strings.Join(d.To, ", "))
+	if err != nil {
+		return err
+	}
+	subj, err := ask("Subject", d.Subject)
+	if err != nil {
+		return err
+	}
+	cc, err := ask("Cc", strings.Join(d.Cc, ", "))
+	if err != nil {
+		return err
+	}
+	bcc, err := ask("Bcc", strings.Join(d.Bcc, ", "))
+	if err != nil {
+		return err
+	}
+	d.To, d.Subject, d.HasSubject, d.Cc, d.Bcc = splitAddrs(to), subj, true, splitAddrs(cc), splitAddrs(bcc)
+	return nil
+}
+
+func (s *Session) insertFile(d *Draft, name string) error {
+	if name == "" {
+		return fmt.Errorf("~r: no file named")
+	}
+	b, err := s.readDraftFile(name)
+	if err != nil {
+		return fmt.Errorf("~r: %w", err)
+	}
+	d.body.Write(b)
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		d.body.WriteByte('\n')
+	}
+	fmt.Fprintf(s.out, "%q %d/%d\n", name, bytes.Count(b, []byte("\n")), len(b))
+	return nil
+}
+
+// editBody runs an editor on the body so far.
+func (s *Session) editBody(d *Draft, editor string) error {
+	tmp, err := os.CreateTemp("", "mail-draft-")
+	if err != nil {
+		return fmt.Errorf("edit: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(d.body.Bytes())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("edit: %w", err)
+	}
+	cmd := exec.Command(s.vars["SHELL"], "-c", editor+` "$1"`, "sh", tmp.Name())
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.out, s.errw
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("edit: %w", err)
+	}
+	b, err := os.ReadFile(tmp.Name())
+	if err != nil {
+		return fmt.Errorf("edit: %w", err)
+	}
+	d.body.Reset()
+	d.body.Write(b)
+	fmt.Fprintln(s.out, "(continue)")
+	return nil
+}
+
+// insertMessages reads messages into the body: f/F as they are shown
+// (F with every field), m/M indented with indentprefix.
+func (s *Session) insertMessages(d *Draft, c byte, arg string) error {
+	if s.f == nil {
+		return fmt.Errorf("~%c: no folder is open", c)
+	}
+	words, err := splitWords(arg)
+	if err != nil {
+		return err
+	}
+	list, err := parseList(s.f, words, false)
+	if err != nil {
+		return err
+	}
+	show := s.showHeader
+	if c == 'F' || c == 'M' {
+		show = nil
+	}
+	prefix := ""
+	if c == 'm' || c == 'M' {
+		prefix = s.vars["indentprefix"]
+	}
+	for _, i := range list {
+		var buf bytes.Buffer
+		if err := mimeview.Render(&buf, s.f.content(i), mimeview.Options{ShowHeader: show, Width: s.o.Width}); err != nil {
+			return err
+		}
+		for _, l := range strings.SplitAfter(buf.String(), "\n") {
+			if l != "" {
+				d.body.WriteString(prefix + l)
+			}
+		}
+		fmt.Fprintf(s.out, "Interpolating: %d\n", i+1)
+	}
+	fmt.Fprintln(s.out, "(continue)")
+	return nil
+}
+
+// printDraft shows the message so far (~p).
+func (s *Session) printDraft(d *Draft) {
+	fmt.Fprintln(s.out, "-------\nMessage contains:")
+	fmt.Fprintf(s.out, "To: %s\n", strings.Join(d.To, ", "))
+	if d.Subject != "" {
+		fmt.Fprintf(s.out, "Subject: %s\n", d.Subject)
+	}
+	if len(d.Cc) > 0 {
+		fmt.Fprintf(s.out, "Cc: %s\n", strings.Join(d.Cc, ", "))
+	}
+	if len(d.Bcc) > 0 {
+		fmt.Fprintf(s.out, "Bcc: %s\n", strings.Join(d.Bcc, ", "))
+	}
+	for _, a := range d.Attach {
+		fmt.Fprintf(s.out, "Attachment: %s\n", a)
+	}
+	fmt.Fprintln(s.out)
+	s.out.Write(d.body.Bytes())
+	fmt.Fprintln(s.out, "(continue)")
+}

@@ -1,0 +1,220 @@
+package mailx
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// envVars are the variables POSIX mailx takes from the environment.
+var envVars = []string{"DEAD", "EDITOR", "LISTER", "MBOX", "PAGER", "SHELL", "VISUAL"}
+
+// defaultVars are the variables set before any start-up file is read.
+func defaultVars(o Options) map[string]string {
+	v := map[string]string{
+		"asksub":       "",
+		"header":       "",
+		"save":         "",
+		"escape":       "~",
+		"indentprefix": "\t",
+		"prompt":       "? ",
+		"toplines":     "5",
+		"DEAD":         filepath.Join(o.Home, "dead.letter"),
+		"MBOX":         filepath.Join(o.Home, "mbox"),
+		"EDITOR":       "ed",
+		"VISUAL":       "vi",
+		"PAGER":        "more",
+		"LISTER":       "ls",
+		"SHELL":        "/bin/sh",
+	}
+	if o.Sendmail != "" {
+		v["sendmail"] = o.Sendmail
+	}
+	for _, name := range envVars {
+		if e := o.Getenv(name); e != "" {
+			v[name] = e
+		}
+	}
+	return v
+}
+
+func (s *Session) isSet(name string) bool {
+	_, ok := s.vars[name]
+	return ok
+}
+
+// intVar is a numeric variable's value, or def when unset or not a number.
+func (s *Session) intVar(name string, def int) int {
+	if n, err := strconv.Atoi(s.vars[name]); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// expandPath expands a file name as mailx does: ~ is $HOME, +name is in
+// the folder directory, % the system mailbox, %user that user's (same
+// pattern), & the MBOX file, # the previous folder.
+func (s *Session) expandPath(name string) (string, error) {
+	switch {
+	case name == "%":
+		return s.o.SystemMailbox, nil
+	case name == "&":
+		return s.expandPath(s.vars["MBOX"])
+	case name == "#":
+		if s.prev == "" {
+			return "", fmt.Errorf("no previous file")
+		}
+		return s.prev, nil
+	case strings.HasPrefix(name, "+"):
+		return filepath.Join(s.folderDir(), name[1:]), nil
+	case name == "~" || strings.HasPrefix(name, "~/"):
+		return filepath.Join(s.o.Home, name[1:]), nil
+	}
+	return name, nil
+}
+
+// folderDir is the folder variable (relative to HOME) or the configured
+// folder_dir.
+func (s *Session) folderDir() string {
+	d := s.vars["folder"]
+	switch {
+	case d == "":
+		return s.o.FolderDir
+	case strings.HasPrefix(d, "~/"):
+		return filepath.Join(s.o.Home, d[2:])
+	case !filepath.IsAbs(d):
+		return filepath.Join(s.o.Home, d)
+	}
+	return d
+}
+
+func cmdSet(s *Session, a *args) error {
+	if len(a.words) == 0 {
+		names := make([]string, 0, len(s.vars))
+		for n := range s.vars {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			if v := s.vars[n]; v != "" {
+				fmt.Fprintf(s.out, "%s\t%q\n", n, v)
+			} else {
+				fmt.Fprintln(s.out, n)
+			}
+		}
+		return nil
+	}
+	for _, w := range a.words {
+		name, val, hasVal := strings.Cut(w, "=")
+		if name == "" {
+			return fmt.Errorf("bad variable %q", w)
+		}
+		if !hasVal && strings.HasPrefix(name, "no") && len(name) > 2 {
+			delete(s.vars, name[2:])
+			continue
+		}
+		s.vars[name] = val
+		if name == "ask" {
+			s.vars["asksub"] = val
+		}
+	}
+	return nil
+}
+
+func cmdUnset(s *Session, a *args) error {
+	for _, n := range a.words {
+		delete(s.vars, n)
+		if n == "ask" {
+			delete(s.vars, "asksub")
+		}
+	}
+	return nil
+}
+
+func (s *Session) sourceIfExists(path string) {
+	if _, err := os.Stat(path); err == nil {
+		if err := s.source(path); err != nil {
+			s.warn("%v", err)
+		}
+	}
+}
+
+// source runs the commands in a file. An unclosed if is an error.
+func (s *Session) source(path string) error {
+	if slices.Contains(s.sources, path) {
+		return fmt.Errorf("source %s: already being read", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	defer f.Close()
+	s.sources = append(s.sources, path)
+	defer func() { s.sources = s.sources[:len(s.sources)-1] }()
+	depth := len(s.conds)
+	sc := bufio.NewScanner(f)
+	var cont string
+	for sc.Scan() && !s.exiting {
+		line := sc.Text()
+		// A backslash at the end continues the line (BSD and s-nail).
+		if strings.HasSuffix(line, "\\") {
+			cont += strings.TrimSuffix(line, "\\") + " "
+			continue
+		}
+		s.execute(cont + line)
+		cont = ""
+	}
+	if len(s.conds) != depth {
+		s.conds = s.conds[:depth]
+		return fmt.Errorf("%s: missing endif", path)
+	}
+	return sc.Err()
+}
+
+func cmdSource(s *Session, a *args) error {
+	p, err := s.expandPath(a.words[0])
+	if err != nil {
+		return err
+	}
+	return s.source(p)
+}
+
+// running reports whether commands run, i.e. no enclosing if is false.
+func (s *Session) running() bool { return !slices.Contains(s.conds, false) }
+
+func cmdIf(s *Session, a *args) error {
+	var ok bool
+	switch strings.ToLower(a.words[0]) {
+	case "r", "receive":
+		ok = !s.sendMode
+	case "s", "send":
+		ok = s.sendMode
+	case "t", "term":
+		ok = s.o.Terminal
+	default:
+		s.conds = append(s.conds, false)
+		return fmt.Errorf("if: unknown condition %q", a.words[0])
+	}
+	s.conds = append(s.conds, ok)
+	return nil
+}
+
+func cmdElse(s *Session, _ *args) error {
+	if len(s.conds) == 0 {
+		return fmt.Errorf("else without if")
+	}
+	s.conds[len(s.conds)-1] = !s.conds[len(s.conds)-1]
+	return nil
+}
+
+func cmdEndif(s *Session, _ *args) error {
+	if len(s.conds) == 0 {
+		return fmt.Errorf("endif without if")
+	}
+	s.conds = s.conds[:len(s.conds)-1]
+	return nil
+}
