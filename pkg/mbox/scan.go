@@ -56,17 +56,20 @@ type Scanner struct {
 	eof   bool
 	err   error
 	first bool
-	whole bool // the file is one message: it began with no valid From_ line
-	msg   Message
-	base  *Base
-	hdr   []byte // the current message's header block, copied out of buf
+	// atFileStart: this scanner starts at the file's first byte, where the
+	// mailbox's own state (X-IMAPbase) lives. False for ScanFile's parts.
+	atFileStart bool
+	whole       bool // the file is one message: it began with no valid From_ line
+	msg         Message
+	base        *Base
+	hdr         []byte // the current message's header block, copied out of buf
 }
 
 // NewScanner reads the mbox in r from its start. If r is also an
 // io.ReaderAt (an *os.File is), Content-Length headers are checked and
 // honoured when right, as Dovecot and mutt do for mboxcl2 files.
 func NewScanner(r io.Reader) *Scanner {
-	s := &Scanner{r: r, buf: make([]byte, initialBuf), mark: -1, first: true}
+	s := &Scanner{r: r, buf: make([]byte, initialBuf), mark: -1, first: true, atFileStart: true}
 	if ra, ok := r.(io.ReaderAt); ok {
 		s.ra = ra
 	}
@@ -189,7 +192,7 @@ func (s *Scanner) Next() bool {
 	s.mark = s.pos
 	from := s.line()
 	sender, date, ok := ParseFromLine(from)
-	if !ok && s.first {
+	if !ok && s.first && s.atFileStart {
 		// A file whose first line is "From x <not a date>" is not really
 		// an mbox; like c-client and mutt we read it as one message.
 		if f := bytes.Fields(from[5:]); len(f) > 0 {
@@ -251,7 +254,7 @@ func (s *Scanner) endHeader(m *Message, start, end int64) {
 	s.hdr = append(s.hdr[:0], s.buf[int(start-s.off):int(end-s.off)]...)
 	m.Header = s.hdr
 	m.End = end
-	parseHeader(s.hdr, m, s.first, &s.base)
+	parseHeader(s.hdr, m, s.first && s.atFileStart, &s.base)
 	s.mark = -1
 }
 

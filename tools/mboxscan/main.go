@@ -17,18 +17,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(66)
 	}
+	fi, _ := f.Stat()
 	start := time.Now()
-	s := mbox.NewScanner(f)
-	n := 0
-	for s.Next() {
-		n++
-	}
-	if s.Err() != nil {
-		fmt.Fprintln(os.Stderr, s.Err())
+	offsets, _, err := mbox.ScanFile(f, fi.Size(), 0, func(m *mbox.Message) int64 { return m.Offset })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(65)
 	}
+	n := len(offsets)
 	el := time.Since(start)
-	fi, _ := f.Stat()
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Printf("scan: %d messages, %.0f MB in %.3f s = %.0f MB/s, peak RSS %.1f MiB\n",
