@@ -179,6 +179,9 @@ func (s *Session) execute(line string) {
 		// An empty line in a folder goes to the next message (POSIX).
 		name = "next"
 	}
+	if name == "z-" || name == "z+" {
+		name, rest = "z", name[1:]
+	}
 	// A bare message number (or . ^ $) prints it.
 	if isNumberish(name) && name != "-" {
 		rest, name = strings.TrimSpace(name+" "+rest), "print"

@@ -73,6 +73,12 @@ func (s *Session) saveTo(name string, list []int, mark bool) error {
 	if err != nil {
 		return err
 	}
+	if strings.HasPrefix(name, "+") {
+		// The folder directory is made on first use, as imapd would.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
+	}
 	if err := s.appendMessages(path, list, name); err != nil {
 		return err
 	}
