@@ -274,8 +274,12 @@ func syncDir(dir string) error {
 }
 
 // tryLock takes an exclusive open file description lock without waiting.
-func tryLock(f *os.File) error {
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
+func tryLock(f *os.File) error { return tryLockType(f, unix.F_WRLCK) }
+
+// tryLockType takes a lock of the given type: a shared one (F_RDLCK) is
+// enough to learn, from a read-only descriptor, whether a runner holds it.
+func tryLockType(f *os.File, typ int16) error {
+	lk := unix.Flock_t{Type: typ, Whence: 0}
 	err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
 	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
 		return ErrLocked
@@ -405,7 +409,7 @@ func (q *Queue) List() ([]Listed, error) {
 				continue // delivered meanwhile
 			}
 			env, _, err := readHeader(f)
-			locked := tryLock(f) == ErrLocked
+			locked := tryLockType(f, unix.F_RDLCK) == ErrLocked
 			f.Close()
 			if err != nil {
 				continue
@@ -429,7 +433,7 @@ func (q *Queue) Pickup() ([]*Entry, error) {
 	var picked []*Entry
 	for _, id := range ids {
 		path := filepath.Join(dir, id)
-		f, err := os.Open(path)
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			continue
 		}

@@ -1,0 +1,133 @@
+package queue
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newQueue(t *testing.T) *Queue {
+	t.Helper()
+	q := Open(filepath.Join(t.TempDir(), "spool"))
+	if err := q.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestEnqueueStoresEnvelopeAndMessageAndLocksTheFile(t *testing.T) {
+	q := newQueue(t)
+	env := Envelope{Sender: "a@x", Rcpts: []Recipient{{Addr: "b@y", Notify: "FAILURE"}}}
+	e, err := q.Enqueue(env, strings.NewReader("Subject: hi\n\nbody\n"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Env.ID) != 12 || e.Env.Size != 18 {
+		t.Fatalf("id %q size %d", e.Env.ID, e.Env.Size)
+	}
+	if _, err := q.Lock(e.Env.ID); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v, want ErrLocked", err)
+	}
+	e.Env.Rcpts[0].Diag = "try later"
+	e.Env.Attempts = 1
+	if err := e.Save(); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e2, err := q.Lock(e.Env.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	b, _ := io.ReadAll(e2.Message())
+	if string(b) != "Subject: hi\n\nbody\n" || e2.Env.Rcpts[0].Diag != "try later" || e2.Env.Attempts != 1 {
+		t.Fatalf("after save: %q %+v", b, e2.Env)
+	}
+}
+
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n == 0 {
+		return 0, errors.New("client went away")
+	}
+	f.n--
+	return copy(p, "data\n"), nil
+}
+
+func TestEnqueueStoresNothingWhenTheMessageCannotBeRead(t *testing.T) {
+	q := newQueue(t)
+	if _, err := q.Enqueue(Envelope{Sender: "a"}, &failingReader{n: 3}, true); err == nil {
+		t.Fatal("no error")
+	}
+	for _, d := range []string{activeDir, maildropDir} {
+		ents, _ := os.ReadDir(filepath.Join(q.Dir, d))
+		if len(ents) != 0 {
+			t.Fatalf("%s holds %v", d, ents)
+		}
+	}
+}
+
+func TestALockedFileThatWasReplacedIsGone(t *testing.T) {
+	q := newQueue(t)
+	e, _ := q.Enqueue(Envelope{Sender: "a"}, strings.NewReader("x\n"), true)
+	id := e.Env.ID
+	e.Remove()
+	e.Close()
+	if _, err := q.Lock(id); !errors.Is(err, ErrGone) {
+		t.Fatalf("%v, want ErrGone", err)
+	}
+}
+
+func TestPickupKeepsOnlyAddressesFromMaildrop(t *testing.T) {
+	q := newQueue(t)
+	forged := Envelope{Sender: "a", Rcpts: []Recipient{{Addr: "b@x", Kind: Pipe, Target: "rm -rf /", Privs: "root"}}}
+	e, err := q.Enqueue(forged, strings.NewReader("x\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	picked, err := q.Pickup()
+	if err != nil || len(picked) != 1 {
+		t.Fatalf("pickup: %v %d", err, len(picked))
+	}
+	defer picked[0].Close()
+	if r := picked[0].Env.Rcpts[0]; r != (Recipient{Addr: "b@x"}) {
+		t.Fatalf("picked up %+v", r)
+	}
+	list, _ := q.List()
+	if len(list) != 1 || !list[0].Active {
+		t.Fatalf("list %+v", list)
+	}
+}
+
+func TestBackoffDoublesUpToAnHour(t *testing.T) {
+	want := []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute, time.Hour, time.Hour}
+	for i, w := range want {
+		if got := Backoff(i + 1); got != w {
+			t.Errorf("Backoff(%d) = %v, want %v", i+1, got, w)
+		}
+	}
+}
+
+func FuzzReadHeader(f *testing.F) {
+	f.Add([]byte(magic + `{"id":"ABC","sender":"a","rcpts":[{"addr":"b"}],"size":2}` + "\nx\n"))
+	f.Add([]byte("garbage\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(t.TempDir(), "q")
+		os.WriteFile(p, b, 0600)
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		env, off, err := readHeader(fh)
+		if err == nil && (env == nil || off <= 0 || off > int64(len(b))) {
+			t.Fatalf("bad header result %v %d", env, off)
+		}
+	})
+}
