@@ -68,6 +68,8 @@ type Dot struct {
 	pid       int
 	recovered *Append
 	released  bool
+	f         *os.File // open on the lock file itself
+	headLen   int64    // length of the pid and host lines
 }
 
 // hostname is read once per process: it is recorded in every lock so that a
@@ -97,7 +99,7 @@ var ErrNoPermission = errors.New("cannot create dot-lock: permission denied")
 // broken; if it recorded an append in progress, Recovered reports it.
 func TakeDot(mailbox string, o Options) (*Dot, error) {
 	d := &Dot{path: Path(mailbox), hostname: thisHost(), pid: os.Getpid()}
-	tmp, err := d.writeTemp("")
+	f, tmp, err := d.writeTemp()
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +108,14 @@ func TakeDot(mailbox string, o Options) (*Dot, error) {
 	deadline := time.Now().Add(o.timeout())
 	for wait := time.Millisecond; ; {
 		if err := os.Link(tmp, d.path); err != nil && !errors.Is(err, os.ErrExist) {
+			f.Close()
 			return nil, fmt.Errorf("dot-lock %s: %w", d.path, err)
 		}
 		var st unix.Stat_t
-		if err := unix.Stat(tmp, &st); err == nil && st.Nlink == 2 {
+		if err := unix.Fstat(int(f.Fd()), &st); err == nil && st.Nlink == 2 {
+			// The temporary name goes; the descriptor stays open on the
+			// lock itself, for the append records and for Release.
+			d.f = f
 			return d, nil
 		}
 		if broken, rec := d.breakIfStale(o.stale()); broken {
@@ -119,6 +125,7 @@ func TakeDot(mailbox string, o Options) (*Dot, error) {
 			continue
 		}
 		if time.Now().After(deadline) {
+			f.Close()
 			return nil, fmt.Errorf("dot-lock %s: %w", d.path, ErrTimeout)
 		}
 		time.Sleep(wait)
@@ -128,38 +135,28 @@ func TakeDot(mailbox string, o Options) (*Dot, error) {
 	}
 }
 
-// writeTemp writes a lock body into a fresh unique file next to the lock
-// and returns its name. The first line is the pid in decimal, which is what
-// liblockfile and procmail's lockfile read; the rest is ours.
-func (d *Dot) writeTemp(extra string) (string, error) {
+// writeTemp writes the lock's body into a fresh unique file next to the
+// lock and returns it open, with its name. The first line is the pid in
+// decimal, which is what liblockfile and procmail's lockfile read; the rest
+// is ours.
+func (d *Dot) writeTemp() (*os.File, string, error) {
 	dir := filepath.Dir(d.path)
 	name := filepath.Join(dir, fmt.Sprintf(".%s.%s.%d.%d", filepath.Base(d.path), d.hostname, d.pid, time.Now().UnixNano()))
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0600)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0600)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return "", fmt.Errorf("dot-lock %s: %w", d.path, ErrNoPermission)
+			return nil, "", fmt.Errorf("dot-lock %s: %w", d.path, ErrNoPermission)
 		}
-		return "", fmt.Errorf("dot-lock %s: %w", d.path, err)
+		return nil, "", fmt.Errorf("dot-lock %s: %w", d.path, err)
 	}
-	body := fmt.Sprintf("%d\nhost %s\n%s", d.pid, d.hostname, extra)
+	body := fmt.Sprintf("%d\nhost %s\n", d.pid, d.hostname)
 	if _, err := f.WriteString(body); err != nil {
 		f.Close()
 		os.Remove(name)
-		return "", fmt.Errorf("dot-lock %s: %w", d.path, err)
+		return nil, "", fmt.Errorf("dot-lock %s: %w", d.path, err)
 	}
-	if extra != "" {
-		// The record must be on disk before the append it protects.
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
-			f.Close()
-			os.Remove(name)
-			return "", fmt.Errorf("dot-lock %s: %w", d.path, err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(name)
-		return "", fmt.Errorf("dot-lock %s: %w", d.path, err)
-	}
-	return name, nil
+	d.headLen = int64(len(body))
+	return f, name, nil
 }
 
 // breakIfStale removes the lock file if its holder is gone. It reports
@@ -205,7 +202,11 @@ type lockBody struct {
 // then host is empty and only the age can prove the lock stale.
 func parseBody(s string) lockBody {
 	var b lockBody
-	for i, line := range strings.Split(s, "\n") {
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		if i > 0 && i == len(lines)-1 {
+			break // not ended by a newline: cut short, not to be trusted
+		}
 		line = strings.TrimSpace(line)
 		if i == 0 {
 			b.pid, _ = strconv.Atoi(line)
@@ -239,24 +240,22 @@ func alive(pid int) bool {
 func (d *Dot) Recovered() *Append { return d.recovered }
 
 // BeginAppend records in the lock that an append to the mailbox identified
-// by dev and ino starts at size. The record is on disk when this returns.
+// by dev and ino starts at size. The record is written in place through the
+// lock's descriptor, without fsync: it is there for the next locker when
+// this process dies, which is the failure it guards against; one fsync per
+// delivery, of the mail itself, is what delivery speed allows.
 func (d *Dot) BeginAppend(a Append) error {
-	return d.rewrite(fmt.Sprintf("append %d %d %d\n", a.Dev, a.Ino, a.Size))
+	rec := fmt.Sprintf("append %d %d %d\n", a.Dev, a.Ino, a.Size)
+	if _, err := d.f.WriteAt([]byte(rec), d.headLen); err != nil {
+		return fmt.Errorf("dot-lock %s: record append: %w", d.path, err)
+	}
+	return nil
 }
 
 // EndAppend clears the record: the append is complete and durable.
-func (d *Dot) EndAppend() error { return d.rewrite("") }
-
-// rewrite replaces the lock's contents atomically: a new temp file renamed
-// over the lock, so the lock never disappears or reads half-written.
-func (d *Dot) rewrite(extra string) error {
-	tmp, err := d.writeTemp(extra)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, d.path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("dot-lock %s: %w", d.path, err)
+func (d *Dot) EndAppend() error {
+	if err := d.f.Truncate(d.headLen); err != nil {
+		return fmt.Errorf("dot-lock %s: clear append record: %w", d.path, err)
 	}
 	return nil
 }
@@ -271,12 +270,19 @@ func (d *Dot) Touch() error {
 	return nil
 }
 
-// Release removes the lock. Releasing twice is harmless.
+// Release removes the lock, if it is still ours: a lock broken as stale
+// and taken by another is left to its new holder. Releasing twice is
+// harmless.
 func (d *Dot) Release() error {
 	if d == nil || d.released {
 		return nil
 	}
 	d.released = true
+	defer d.f.Close()
+	var mine, now unix.Stat_t
+	if unix.Fstat(int(d.f.Fd()), &mine) == nil && unix.Stat(d.path, &now) == nil && (mine.Ino != now.Ino || mine.Dev != now.Dev) {
+		return nil
+	}
 	if err := os.Remove(d.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("release dot-lock %s: %w", d.path, err)
 	}

@@ -277,8 +277,11 @@ func (s *Scanner) body(m *Message) {
 		s.finish(m, s.pos)
 		return
 	}
+	// Search for "From " and look back for the line end: 'F' is rarer
+	// than '\n', so this skips text faster than searching "\nFrom ".
+	from := sep[1:]
 	for {
-		i := bytes.Index(s.buf[s.pos:s.end], sep)
+		i := bytes.Index(s.buf[s.pos:s.end], from)
 		if i < 0 {
 			if s.eof || s.err != nil {
 				m.Lines += bytes.Count(s.buf[s.pos:s.end], []byte("\n"))
@@ -289,7 +292,7 @@ func (s *Scanner) body(m *Message) {
 				s.finish(m, s.end)
 				return
 			}
-			upto := s.end - (len(sep) - 1)
+			upto := s.end - (len(from) - 1)
 			if upto > s.pos {
 				m.Lines += bytes.Count(s.buf[s.pos:upto], []byte("\n"))
 				s.pos = upto
@@ -297,13 +300,20 @@ func (s *Scanner) body(m *Message) {
 			s.fill()
 			continue
 		}
-		j := s.pos + i + 1 // the candidate From_ line
+		j := s.pos + i // a "From " ...
+		if j == 0 || s.buf[j-1] != '\n' {
+			// ... inside a line.
+			m.Lines += bytes.Count(s.buf[s.pos:j], []byte("\n"))
+			s.pos = j + 1
+			continue
+		}
 		m.Lines += bytes.Count(s.buf[s.pos:j], []byte("\n"))
 		s.pos = j
 		if s.off+int64(j) >= minSep && s.validFromAt(j) {
 			s.finish(m, s.pos)
 			return
 		}
+		s.pos++ // not a separator; search on past it
 	}
 }
 
