@@ -31,19 +31,27 @@ const (
 // folder of 100,000 messages is listed in bounded memory.
 type msg struct {
 	off, hdrOff, end int64
-	lines            int
+	lines            int32
+	orig             mbox.Flags // flags in the file
+	flags            mbox.Flags // flags now
+	mark             mark
+	date             int64  // Unix seconds; 0 = unknown
 	from             string // the From field as shown: the address
 	to               string // the To address, kept only for mail from us (showto)
 	subject          string
-	date             time.Time
-	orig             mbox.State // state headers in the file
-	flags            mbox.Flags // state now
-	mark             mark
+}
+
+// when is the message's date, zero when unknown.
+func (m *msg) when() time.Time {
+	if m.date == 0 {
+		return time.Time{}
+	}
+	return time.Unix(m.date, 0)
 }
 
 func (m *msg) size() int64 { return m.end - m.hdrOff }
 
-func (m *msg) isNew() bool { return m.orig.Flags&(mbox.Seen|mbox.Old) == 0 }
+func (m *msg) isNew() bool { return m.orig&(mbox.Seen|mbox.Old) == 0 }
 
 // folder is the open mbox. The file is read through a descriptor opened
 // under the locks and kept unlocked while the user reads, as BSD mail does,
@@ -109,12 +117,16 @@ func (s *Session) scan(f *folder) error {
 		}
 		x := msg{
 			off: f.known + m.Offset, hdrOff: f.known + m.HeaderOffset, end: f.known + m.End,
-			lines: m.Lines, from: mimeview.Skin(from), subject: subj, date: date,
-			orig:  mbox.State{Flags: m.Flags, Keywords: m.Keywords, UID: m.UID},
-			flags: m.Flags,
+			lines: int32(m.Lines),
+			// Copies, so no message keeps its whole header block alive.
+			from: strings.Clone(mimeview.Skin(from)), subject: strings.Clone(subj),
+			orig: m.Flags, flags: m.Flags,
+		}
+		if !date.IsZero() {
+			x.date = date.Unix()
 		}
 		if x.from == "" {
-			x.from = m.Sender
+			x.from = strings.Clone(m.Sender)
 		}
 		if s.isMe(x.from) {
 			x.to = headerValue(m.Header, "To")

@@ -22,7 +22,7 @@ func statusChar(m *msg) byte {
 	case m.mark&mMbox != 0:
 		return 'M'
 	case m.flags&mbox.Seen != 0:
-		if m.orig.Flags&mbox.Seen == 0 {
+		if m.orig&mbox.Seen == 0 {
 			return 'R' // read in this session
 		}
 		return ' '
@@ -47,8 +47,8 @@ func (s *Session) headerLine(i int) string {
 		who = "To " + m.to
 	}
 	date := ""
-	if !m.date.IsZero() {
-		date = m.date.Local().Format("Mon Jan _2 15:04")
+	if t := m.when(); !t.IsZero() {
+		date = t.Local().Format("Mon Jan _2 15:04")
 	}
 	line := fmt.Sprintf("%c%c%4d %-20.20s  %-16.16s %4d/%-5d", cur, statusChar(m), i+1, who, date, m.lines, m.size())
 	if m.subject != "" {

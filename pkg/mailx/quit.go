@@ -36,16 +36,20 @@ func (s *Session) fateOf(m *msg) fate {
 	return stay
 }
 
-// stateAfter is the state a kept message is written with: what it has
-// now, and "old" once it has been seen in a system mailbox listing or
-// touched in a folder.
-func (s *Session) stateAfter(m *msg) mbox.State {
-	st := m.orig
-	st.Flags = m.flags
-	if s.f.system || m.mark&mTouched != 0 {
-		st.Flags |= mbox.Old
+// flagsAfter are the flags a kept message is written with: what it has
+// now, and "old", since the user has seen it listed (as mutt's mark_old
+// and s-nail do).
+func flagsAfter(m *msg) mbox.Flags { return m.flags | mbox.Old }
+
+// needsWrite reports whether a kept message's state changed enough to
+// rewrite the folder for: in the system mailbox any change, new to old
+// included (POSIX); in another folder only a change the user made, so
+// that a folder only looked at is never rewritten.
+func (s *Session) needsWrite(m *msg) bool {
+	if s.f.system {
+		return flagsAfter(m) != m.orig
 	}
-	return st
+	return m.flags != m.orig
 }
 
 func cmdQuit(s *Session, _ *args) error {
@@ -88,7 +92,7 @@ func (s *Session) quitFolder() error {
 			changed = true
 		default:
 			kept++
-			if st := s.stateAfter(m); st.Flags != m.orig.Flags {
+			if s.needsWrite(m) {
 				changed = true
 			}
 		}
@@ -115,7 +119,7 @@ func (s *Session) quitFolder() error {
 	if f.pseudo {
 		shift = 1
 	}
-	err = mbox.Rewrite(mb, f.known, f.offsets(), func(i int, _ *mbox.Message) (bool, *mbox.State) {
+	err = mbox.Rewrite(mb, f.known, f.offsets(), func(i int, old *mbox.Message) (bool, *mbox.State) {
 		if i < shift {
 			return true, nil
 		}
@@ -123,10 +127,11 @@ func (s *Session) quitFolder() error {
 		if s.fateOf(m) != stay {
 			return false, nil
 		}
-		st := s.stateAfter(m)
-		if st.Flags == m.orig.Flags {
+		if !s.needsWrite(m) {
 			return true, nil
 		}
+		st := old.State
+		st.Flags = flagsAfter(m)
 		return true, &st
 	})
 	if errors.Is(err, mbox.ErrChanged) {

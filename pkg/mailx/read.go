@@ -47,10 +47,10 @@ func (s *Session) printMessages(list []int, raw, page bool) error {
 		fmt.Fprintf(&buf, "Message %d:\n", i+1)
 		if !raw {
 			m := &s.f.msgs[i]
-			if m.date.IsZero() {
+			if t := m.when(); t.IsZero() {
 				fmt.Fprintf(&buf, "From %s\n", m.from)
 			} else {
-				fmt.Fprintf(&buf, "From %s  %s\n", m.from, m.date.Local().Format("Mon Jan _2 15:04:05 2006"))
+				fmt.Fprintf(&buf, "From %s  %s\n", m.from, t.Local().Format("Mon Jan _2 15:04:05 2006"))
 			}
 		}
 		if err := s.render(&buf, i, raw); err != nil {

@@ -34,8 +34,7 @@ func (s *Session) appendMessages(path string, list []int, show string) error {
 		if err != nil {
 			return err
 		}
-		st := m.orig
-		st.Flags = m.flags | mbox.Old
+		st := mbox.State{Flags: m.flags | mbox.Old}
 		err = mb.Append(context.Background(), func(w io.Writer) error {
 			n, err := mbox.WriteMessage(w, from, mbox.WithState(s.f.content(i), st))
 			bytesN += n
@@ -44,7 +43,7 @@ func (s *Session) appendMessages(path string, list []int, show string) error {
 		if err != nil {
 			return err
 		}
-		lines += m.lines
+		lines += int(m.lines)
 	}
 	if show != "" {
 		state := "Appended"

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"unixmail/internal/sandbox"
+)
+
+// pyMessages prints each message of an mbox as python's mailbox reads it,
+// as its exact bytes in hex, one per line.
+const pyMessages = `import mailbox, sys
+for m in mailbox.mbox(sys.argv[1]): print(m.as_bytes().hex())`
+
+func pyList(t *testing.T, path string) []string {
+	t.Helper()
+	py := sandbox.NeedPeer(t, "python3")
+	out, err := exec.Command(py, "-c", pyMessages, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestDeleteAndQuitKeepsEveryOtherMessageByteIdentical(t *testing.T) {
+	sb := sandbox.New(t)
+	p := folder(t, t.TempDir(), "five.mbox")
+	before := pyList(t, p)
+	r := sandbox.RunCmd(t, sb.Mail("bob", "-N", "-f", p), "d 2 4\nq\n")
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	after := pyList(t, p)
+	want := []string{before[0], before[2], before[4]}
+	if strings.Join(after, "\n") != strings.Join(want, "\n") {
+		t.Errorf("python reads %d messages; the kept ones changed", len(after))
+	}
+}
+
+func TestExitLeavesTheFolderUntouchedAndReadOnlyIsNeverWritten(t *testing.T) {
+	sb := sandbox.New(t)
+	for _, c := range []struct{ args, script string }{{"", "d 1\np 2\nx\n"}, {"-R", "p 2\nq\n"}, {"", "f *\nq\n"}} {
+		p := folder(t, t.TempDir(), "five.mbox")
+		orig, _ := os.ReadFile(p)
+		fi0, _ := os.Stat(p)
+		args := append(strings.Fields(c.args), "-N", "-f", p)
+		sandbox.RunCmd(t, sb.Mail("bob", args...), c.script)
+		now, _ := os.ReadFile(p)
+		fi1, _ := os.Stat(p)
+		if string(now) != string(orig) || !os.SameFile(fi0, fi1) {
+			t.Errorf("%q with %q changed the folder", c.args, c.script)
+		}
+	}
+}
+
+// TestQuitMovesReadMailToMboxUnlessHold follows POSIX: read messages of
+// the system mailbox go to ~/mbox at quit; with hold they stay, marked read.
+func TestQuitMovesReadMailToMboxUnlessHold(t *testing.T) {
+	for _, hold := range []bool{false, true} {
+		t.Run(fmt.Sprint("hold=", hold), func(t *testing.T) {
+			sb := sandbox.New(t)
+			b, _ := os.ReadFile("testdata/five.mbox")
+			os.WriteFile(sb.Mailbox("bob"), b, 0o600)
+			if hold {
+				sb.MailRC("bob", "set hold")
+			}
+			r := sandbox.RunCmd(t, sb.Mail("bob", "-N"), "p 1\np 3\npreserve 3\nd 5\nq\n")
+			if r.Code != 0 {
+				t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+			}
+			box, _ := os.ReadFile(sb.Mailbox("bob"))
+			mb, _ := os.ReadFile(filepath.Join(sb.Home("bob"), "mbox"))
+			if hold != strings.Contains(string(box), "Plain message one") || hold == strings.Contains(string(mb), "Plain message one") {
+				t.Errorf("message 1 in the wrong place:\nmailbox:\n%s\nmbox:\n%s", box, mb)
+			}
+			if !strings.Contains(string(box), "Schöne") && !strings.Contains(string(box), "Sch=C3=B6ne") {
+				t.Errorf("preserved message 3 left the mailbox:\n%s", box)
+			}
+			if strings.Contains(string(box), "Last message") || strings.Contains(string(mb), "Last message") {
+				t.Error("deleted message 5 kept")
+			}
+			if strings.Count(string(box), "Status: O\n") < 2 {
+				t.Errorf("unread messages not marked old:\n%s", box)
+			}
+		})
+	}
+}
+
+// TestFlagsWrittenAreMutts reads 1, flags 2 and answers 4 the way the mutt
+// fixture did, and compares the state headers with what mutt wrote.
+func TestFlagsWrittenAreMutts(t *testing.T) {
+	sb := sandbox.New(t)
+	b, _ := os.ReadFile("testdata/five.mbox")
+	p := sb.Mailbox("bob")
+	os.WriteFile(p, b, 0o600)
+	sb.FakeSendmail(t, "bob", "0")
+	sb.MailRC("bob", "set hold")
+	r := sandbox.RunCmd(t, sb.Mail("bob", "-N"), "p 1\nflag 2\nd 3\nReply 4\nok\n~.\nq\n")
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	state := func(path string) []string {
+		b, _ := os.ReadFile(path)
+		var out []string
+		for _, msg := range strings.Split(string(b), "\nFrom ")[0:] {
+			var st []string
+			for _, l := range strings.Split(msg, "\n") {
+				if strings.HasPrefix(l, "Status:") || strings.HasPrefix(l, "X-Status:") {
+					st = append(st, l)
+				}
+				if l == "" {
+					break
+				}
+			}
+			out = append(out, strings.Join(st, " "))
+		}
+		return out
+	}
+	got, want := state(p), state("testdata/mutt-after-quit.mbox")
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("state headers\n got %q\nwant %q (mutt)", got, want)
+	}
+}
+
+func TestMailDeliveredWhileMailIsOpenSurvivesQuit(t *testing.T) {
+	sb := sandbox.New(t)
+	b, _ := os.ReadFile("testdata/five.mbox")
+	os.WriteFile(sb.Mailbox("bob"), b, 0o600)
+	cmd := sb.Mail("bob")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(stdout)
+	line, _ := rd.ReadString('\n') // the folder line: the mailbox has been read
+	if !strings.Contains(line, "5 messages") {
+		t.Fatalf("first line %q", line)
+	}
+	d := sb.Run("From: late@example.org\nSubject: arrived late\n\nhello\n", "deliver", "-f", "late@example.org", "bob")
+	if d.Code != 0 {
+		t.Fatalf("deliver: %d %s", d.Code, d.Stderr)
+	}
+	fmt.Fprint(stdin, "d 1\np 2\nnewmail\nq\n")
+	stdin.Close()
+	rest, _ := bufio.NewReader(rd).ReadString(0)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mail: %v\n%s", err, rest)
+	}
+	if !strings.Contains(rest, "arrived late") {
+		t.Errorf("newmail did not list the late message:\n%s", rest)
+	}
+	box, _ := os.ReadFile(sb.Mailbox("bob"))
+	if !strings.Contains(string(box), "Subject: arrived late") || strings.Contains(string(box), "Plain message one") {
+		t.Errorf("after quit:\n%s", box)
+	}
+}
+
+func TestAHundredThousandMessagesListInBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 30 MB mailbox")
+	}
+	sb := sandbox.New(t)
+	p := filepath.Join(t.TempDir(), "big.mbox")
+	writeBig(t, p, 100000)
+	cmd := sb.Mail("bob", "-H", "-f", p)
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout = out
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+	fi, _ := out.Stat()
+	t.Logf("listed 100000 messages, %d bytes of summary, peak RSS %d KiB", fi.Size(), rss)
+	if rss > 64<<10 {
+		t.Errorf("peak RSS %d KiB, want < 64 MiB", rss)
+	}
+	if fi.Size() < 100000*60 {
+		t.Errorf("summary too short: %d bytes", fi.Size())
+	}
+}
+
+// writeBig writes an mbox of n small messages.
+func writeBig(t testing.TB, path string, n int) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for i := range n {
+		fmt.Fprintf(w, "From user%d@example.org  Wed Nov 25 17:24:14 2026\nFrom: User %d <user%d@example.org>\nTo: bob@example.org\nSubject: message number %d\nDate: Wed, 25 Nov 2026 17:24:14 +0000\nMessage-ID: <%d@example.org>\n\nHello, this is message %d.\nIt has a few lines of body text.\n\n", i%97, i, i%97, i, i, i)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
