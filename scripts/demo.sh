@@ -37,6 +37,16 @@ cat "$demo/home/bob/Mailbox"
 step "deliver to a user who does not exist"
 echo "Subject: lost" | "$bin/deliver" nobody-here || echo "deliver exited $? (67 = no such user)"
 # --- sendmail steps (issue 3) go here ---
+step "sendmail -t: alice writes to bob; the header names the recipient"
+printf 'root: bob\n' >"$demo/aliases"
+printf 'To: Bob Example <bob@demo.example>\nSubject: Lunch?\n\nNoon at the usual place?\n' |
+	"$bin/sendmail" -t -i
+step "bob's mailbox now ends with alice's message (Date, Message-ID and From were added)"
+tail -n 12 "$demo/home/bob/Mailbox"
+step "mail for root goes to bob through the aliases file; mailq afterwards"
+printf 'Subject: disk almost full\n\n/var is at 91%%.\n' | "$bin/sendmail" -FCronDaemon -oi root
+grep -c '^Subject: disk almost full' "$demo/home/bob/Mailbox"
+"$bin/sendmail" -bp
 
 # --- mail steps (issue 4) go here ---
 

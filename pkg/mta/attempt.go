@@ -129,7 +129,7 @@ func (m *MTA) logRcpt(env *queue.Envelope, r *queue.Recipient, o outcome) {
 		relay = "none"
 	}
 	delay := m.Now().Sub(env.Arrival).Seconds()
-	line := fmt.Sprintf("%s: to=<%s>%s, relay=%s, delay=%.2g, dsn=%s, status=%s (%s)",
+	line := fmt.Sprintf("%s: to=<%s>%s, relay=%s, delay=%.2f, dsn=%s, status=%s (%s)",
 		env.ID, r.Addr, orig, relay, delay, o.status, word, oneLine(o.diag))
 	if o.state == queue.Sent {
 		m.Log.Info("%s", line)
