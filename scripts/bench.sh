@@ -99,7 +99,7 @@ lmtp=$d/lmtp.in
 } >"$lmtp"
 rm -f "$d/ours/Mailbox"
 t0=$(now)
-ok=$(env UNIXMAIL_CONF="$d/unixmail.conf" "${as[@]}" "$bin/deliver" -l <"$lmtp" | grep -c '^250 2.0.0' || true)
+ok=$(env UNIXMAIL_CONF="$d/unixmail.conf" "${as[@]}" "$bin/deliver" -l <"$lmtp" | grep -c 'OK: queued' || true)
 t1=$(now)
 awk -v n="$ok" -v a="$t0" -v b="$t1" 'BEGIN { printf "  unixmail deliver -l: %.0f msg/s (%d delivered)\n", n / (b - a), n }'
 

@@ -74,11 +74,12 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 
-	child := &deliver.Child{Args: childArgs(c, cfg, lmtp), Caller: callerName(env)}
+	child := &deliver.Child{Args: childArgs(c, cfg, lmtp)}
 	if os.Geteuid() == 0 {
 		if child.Exe, err = os.Executable(); err != nil {
 			return sysexits.Wrap(sysexits.OSErr, err)
 		}
+		child.Caller = callerName(env)
 	}
 	if lmtp {
 		return env.ServeLMTP(ctx, os.Stdin, os.Stdout, child)

@@ -101,7 +101,7 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	for _, rc := range s.rcpts {
 		req.Address = rc.addr
 		var res Result
-		if os.Geteuid() == 0 && rc.user.UID != 0 {
+		if e.needsChild(rc.user) {
 			if spool == nil {
 				var err error
 				if spool, err = Spool(bytes.NewReader(msg.Bytes())); err != nil {

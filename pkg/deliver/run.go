@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"unixmail/pkg/sysexits"
+	"unixmail/pkg/userdb"
 )
 
 // Run delivers the message on msg to each user and returns a result per
@@ -14,51 +15,57 @@ import (
 // root, we hand every other user's delivery to a child running as that
 // user; anyone else is refused (One says why).
 func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Reader, child *Child) []Result {
-	// One user we may write as ourselves: stream the message straight in.
-	if len(users) == 1 {
-		if u, err := e.Users.Lookup(users[0]); err != nil || u.UID == os.Geteuid() || os.Geteuid() != 0 {
-			return []Result{e.inProcess(ctx, req, users[0], msg)}
+	looked := make([]*userdb.User, len(users))
+	results := make([]Result, len(users))
+	viaChild := false
+	for i, name := range users {
+		u, err := e.LookupUser(name)
+		if err != nil {
+			results[i] = Result{User: name, Err: err}
+			e.LogResult(results[i], false)
+			continue
 		}
+		looked[i] = u
+		viaChild = viaChild || e.needsChild(u)
+	}
+	// One user we may write as ourselves: stream the message straight in.
+	if len(users) == 1 && !viaChild {
+		if looked[0] != nil {
+			results[0] = e.inProcess(ctx, req, looked[0], msg)
+		}
+		return results
 	}
 	spool, err := Spool(msg)
 	if err != nil {
 		return failAll(users, err)
 	}
 	defer spool.Close()
-	results := make([]Result, 0, len(users))
-	for _, name := range users {
-		u, err := e.LookupUser(name)
-		if err != nil {
-			r := Result{User: name, Err: err}
-			e.LogResult(r, false)
-			results = append(results, r)
+	for i, u := range looked {
+		if u == nil {
 			continue
 		}
-		if os.Geteuid() == 0 && u.UID != 0 {
-			r := child.Deliver(ctx, u, e.MailboxFor(u, req), spool)
-			e.LogResult(r, false)
-			results = append(results, r)
+		if e.needsChild(u) {
+			results[i] = child.Deliver(ctx, u, e.MailboxFor(u, req), spool)
+			e.LogResult(results[i], false)
 			continue
 		}
 		if _, err := spool.Seek(0, io.SeekStart); err != nil {
-			results = append(results, Result{User: name, Err: sysexits.Wrap(sysexits.TempFail, fmt.Errorf("rewind spool: %w", err))})
+			results[i] = Result{User: u.Name, Err: sysexits.Wrap(sysexits.TempFail, fmt.Errorf("rewind spool: %w", err))}
 			continue
 		}
-		results = append(results, e.inProcess(ctx, req, name, spool))
+		results[i] = e.inProcess(ctx, req, u, spool)
 	}
 	return results
 }
 
-func (e *Env) inProcess(ctx context.Context, req *Request, name string, msg io.Reader) Result {
-	u, err := e.LookupUser(name)
-	if err != nil {
-		r := Result{User: name, Err: err}
-		e.LogResult(r, false)
-		return r
-	}
+// needsChild: root writes a user's mailbox only through a child that runs
+// as the user.
+func (e *Env) needsChild(u *userdb.User) bool { return os.Geteuid() == 0 && u.UID != 0 }
+
+func (e *Env) inProcess(ctx context.Context, req *Request, u *userdb.User, msg io.Reader) Result {
 	in, err := ReadIncoming(msg)
 	if err != nil {
-		r := Result{User: name, Mailbox: e.MailboxFor(u, req), Err: sysexits.Wrap(sysexits.TempFail, err)}
+		r := Result{User: u.Name, Mailbox: e.MailboxFor(u, req), Err: sysexits.Wrap(sysexits.TempFail, err)}
 		e.LogResult(r, false)
 		return r
 	}
