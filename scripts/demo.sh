@@ -49,6 +49,13 @@ grep -c '^Subject: disk almost full' "$demo/home/bob/Mailbox"
 "$bin/sendmail" -bp
 
 # --- mail steps (issue 4) go here ---
+step "mail -H: bob's header summary"
+HOME=$demo/home/bob LOGNAME=bob "$bin/mail" -n -H -f "$demo/home/bob/Mailbox"
+step "mail: bob reads message 1, deletes message 2 and quits (commands on stdin)"
+printf 'p 1\nd 2\nq\n' | HOME=$demo/home/bob LOGNAME=bob "$bin/mail" -n -N -f "$demo/home/bob/Mailbox"
+step "bob's mailbox now: read message 1 moved to ~/mbox (POSIX quit), 2 deleted, the rest marked old (Status: O)"
+HOME=$demo/home/bob LOGNAME=bob "$bin/mail" -n -H -f "$demo/home/bob/Mailbox"
+grep -n '^Status' "$demo/home/bob/Mailbox"
 
 step "the log, one line per event"
 cat "$demo/maillog"
