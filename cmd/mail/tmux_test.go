@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"unixmail/internal/sandbox"
+	"unixmail/internal/testbin"
+)
+
+// tmuxSession runs mail on a terminal inside a private tmux server.
+type tmuxSession struct {
+	t      *testing.T
+	tmux   string
+	socket string
+}
+
+func (s *tmuxSession) cmd(args ...string) string {
+	s.t.Helper()
+	out, err := exec.Command(s.tmux, append([]string{"-S", s.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (s *tmuxSession) keys(k ...string) { s.cmd(append([]string{"send-keys", "-t", "m"}, k...)...) }
+
+// waitFor polls the screen until it shows want; it fails with the screen
+// after many tries (a wait for output, not a timing assertion).
+func (s *tmuxSession) waitFor(want string) string {
+	s.t.Helper()
+	var screen string
+	for range 200 {
+		screen = s.cmd("capture-pane", "-p", "-t", "m")
+		if strings.Contains(screen, want) {
+			return screen
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("screen never showed %q:\n%s", want, screen)
+	return ""
+}
+
+func TestTerminalSessionUnderTmux(t *testing.T) {
+	tmux := sandbox.NeedPeer(t, "tmux")
+	sb := sandbox.New(t)
+	dir := t.TempDir()
+	p := folder(t, dir, "five.mbox")
+	out := sb.FakeSendmail(t, "bob", "0")
+	sb.MailRC("bob", "set PAGER=cat crt=1000")
+	s := &tmuxSession{t: t, tmux: tmux, socket: filepath.Join(dir, "tmux.sock")}
+	shell := fmt.Sprintf("env HOME=%s LOGNAME=bob UNIXMAIL_CONF=%s TERM=xterm LC_ALL=C.UTF-8 %s -n -f %s; sleep 30",
+		sb.Home("bob"), sb.Conf, testbin.Path(t, "mail"), p)
+	s.cmd("new-session", "-d", "-s", "m", "-x", "100", "-y", "30", shell)
+	defer exec.Command(tmux, "-S", s.socket, "kill-server").Run()
+
+	screen := s.waitFor("? ")
+	if !strings.Contains(screen, ">N   1 alice@example.org") || !strings.Contains(screen, "Schöne Grüße mit Anhang") {
+		t.Errorf("header screen:\n%s", screen)
+	}
+	s.keys("p 3", "Enter")
+	s.waitFor("Jürgen Müller")
+	s.keys("h", "Enter")
+	s.waitFor("R   3 juergen")
+	// Line editing: the up arrow brings back the last command.
+	s.keys("Up", "Enter")
+	s.keys("r 1", "Enter")
+	s.waitFor("Subject: Re: Plain message one")
+	s.keys("Thanks, Alice.", "Enter", "~s Re: your note", "Enter", "~p", "Enter")
+	s.waitFor("Message contains:")
+	s.keys("~.", "Enter")
+	s.waitFor("EOT")
+	s.keys("q", "Enter")
+	s.waitFor("updated.")
+	msg, err := os.ReadFile(filepath.Join(out, "message"))
+	if err != nil || !strings.Contains(string(msg), "Subject: Re: your note") || !strings.Contains(string(msg), "Thanks, Alice.") || !strings.Contains(string(msg), "To: alice@example.org") {
+		t.Errorf("reply sent from the terminal: %v\n%s", err, msg)
+	}
+}
