@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"unixmail/internal/sandbox"
@@ -325,4 +326,32 @@ func TestDaemonRefusesRelaySmugglingAndOversize(t *testing.T) {
 		t.Fatalf("refused mail was delivered:\n%s", mb)
 	}
 	mustContain(t, "mailq", sb.Run("", "sendmail", "-bp").Stdout, "Mail queue is empty")
+}
+
+func TestAnUnprivilegedCallerEnqueuesInMaildropAndRootDelivers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to play an unprivileged caller")
+	}
+	sb := sandbox.New(t)
+	if r := sb.Run("", "sendmail", "-q"); r.Code != 0 { // makes the queue
+		t.Fatal(r.Stderr)
+	}
+	spool := filepath.Join(sb.Dir, "spool")
+	// What `make install` sets up for a setgid sendmail: maildrop's group
+	// is the binary's; here the caller's own group stands in for it.
+	os.Chown(filepath.Join(spool, "maildrop"), 0, 65534)
+	cmd := sb.Command("sendmail", "bob")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	r := sandbox.RunCmd(t, cmd, "Subject: from nobody\n\nx\n")
+	if r.Code != 0 {
+		t.Fatalf("unprivileged sendmail: %d %s", r.Code, r.Stderr)
+	}
+	if sb.ReadMailbox("bob") != "" {
+		t.Fatal("an unprivileged caller delivered")
+	}
+	mustContain(t, "mailq", sb.Run("", "sendmail", "-bp").Stdout, "!", "bob@test.example")
+	if r := sb.Run("", "sendmail", "-q"); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	mustContain(t, "bob", sb.ReadMailbox("bob"), "Subject: from nobody")
 }

@@ -253,7 +253,7 @@ func (e *Entry) write(dir string, copyMsg func(io.Writer) (int64, error)) (*os.F
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := syncDir(dir, tmp); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -261,9 +261,17 @@ func (e *Entry) write(dir string, copyMsg func(io.Writer) (int64, error)) (*os.F
 	return tmp, nil
 }
 
-func syncDir(dir string) error {
+// syncDir makes the rename durable. A caller dropping mail into maildrop/
+// (mode 1730) may not open the directory: then the file system holding
+// the file is synced instead, which covers the directory too.
+func syncDir(dir string, f *os.File) error {
 	d, err := os.Open(dir)
-	if err != nil {
+	if errors.Is(err, os.ErrPermission) {
+		if err := unix.Syncfs(int(f.Fd())); err != nil {
+			return fmt.Errorf("queue: syncfs %s: %w", dir, err)
+		}
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
 	defer d.Close()
