@@ -1,0 +1,314 @@
+package mbox
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Index is a cache of what a scan of a mailbox found, kept in a file beside
+// it, so that reopening a big mailbox costs a stat, a small read and the
+// scan of what was appended since, not a read of the whole file. The mbox
+// stays the truth: an index that does not fit the file any more is thrown
+// away and the file scanned again.
+//
+// It fits when the file is the same inode, is at least as long as what was
+// indexed, and the last 4 KiB indexed are unchanged; if it is also exactly
+// as long with the same mtime, nothing is scanned. (Like Dovecot's mbox
+// index, it does not see an in-place edit of an earlier message made at the
+// same time as an append; every program of ours rewrites with a new inode.)
+type Index struct {
+	Entries []Entry
+	Base    *Base
+	Size    int64 // bytes of the file the entries cover
+
+	dev, ino uint64
+	mtime    int64
+	tail     [32]byte
+}
+
+// Entry is one message as Index keeps it: Message without the header.
+type Entry struct {
+	Offset, HeaderOffset, BodyOffset, End, Next int64
+	ContentLength                               int64
+	Date                                        time.Time
+	Lines                                       int
+	State
+	Pseudo bool
+}
+
+func entryOf(m *Message) Entry {
+	st := m.State
+	st.Keywords = append([]string(nil), m.Keywords...)
+	return Entry{m.Offset, m.HeaderOffset, m.BodyOffset, m.End, m.Next, m.ContentLength, m.Date, m.Lines, st, m.Pseudo}
+}
+
+// Message gives the entry back as a Message (with no Header).
+func (e *Entry) Message() *Message {
+	return &Message{Offset: e.Offset, HeaderOffset: e.HeaderOffset, BodyOffset: e.BodyOffset, End: e.End, Next: e.Next,
+		ContentLength: e.ContentLength, Date: e.Date, Lines: e.Lines, State: e.State, Pseudo: e.Pseudo}
+}
+
+// IndexPath is where the index of mailbox lives: beside it, hidden.
+func IndexPath(mailbox string) string {
+	dir, name := filepath.Split(mailbox)
+	return filepath.Join(dir, "."+name+".index")
+}
+
+const tailLen = 4096
+
+func tailHash(f io.ReaderAt, size int64) ([32]byte, error) {
+	n := int64(tailLen)
+	if size < n {
+		n = size
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, size-n); err != nil && err != io.EOF {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(buf), nil
+}
+
+// UpdateIndex brings idx (nil for none) up to date with the mailbox f: it
+// keeps what still fits, scans what was appended, or scans it all. The
+// result describes the whole file.
+func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
+	}
+	mtime := st.Mtim.Nano()
+	if idx != nil && !idx.fits(f, &st) {
+		idx = nil
+	}
+	if idx != nil && st.Size == idx.Size && mtime == idx.mtime {
+		return idx, nil
+	}
+	out := &Index{dev: st.Dev, ino: st.Ino, mtime: mtime, Size: st.Size}
+	from := int64(0)
+	if idx != nil && len(idx.Entries) > 0 {
+		// The last message may have grown: read it again with the rest.
+		keep := idx.Entries[:len(idx.Entries)-1]
+		from = idx.Entries[len(idx.Entries)-1].Offset
+		out.Entries, out.Base = keep, idx.Base
+	}
+	entries, base, err := ScanFile(sectionFrom{f, from}, st.Size-from, 0, entryOf)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
+	}
+	for i := range entries {
+		shift(&entries[i], from)
+		// Only the file's first message can be UW's pseudo-message.
+		entries[i].Pseudo = entries[i].Pseudo && from == 0
+	}
+	if from == 0 {
+		out.Base = base
+	}
+	out.Entries = append(out.Entries, entries...)
+	if out.tail, err = tailHash(f, st.Size); err != nil {
+		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
+	}
+	return out, nil
+}
+
+// sectionFrom shows the file from an offset on, as ScanFile wants a file.
+type sectionFrom struct {
+	f    io.ReaderAt
+	from int64
+}
+
+func (s sectionFrom) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off+s.from) }
+
+func shift(e *Entry, by int64) {
+	e.Offset += by
+	e.HeaderOffset += by
+	e.BodyOffset += by
+	e.End += by
+	e.Next += by
+}
+
+func (idx *Index) fits(f io.ReaderAt, st *unix.Stat_t) bool {
+	if st.Dev != idx.dev || st.Ino != idx.ino || st.Size < idx.Size {
+		return false
+	}
+	h, err := tailHash(f, idx.Size)
+	return err == nil && h == idx.tail
+}
+
+const indexMagic = "unixmail mbox index 1\n"
+
+// Save writes the index to path: a temporary file renamed into place, so a
+// reader never sees half of one. Failing to save costs only speed.
+func (idx *Index) Save(path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("save index: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriterSize(tmp, 256<<10)
+	w.WriteString(indexMagic)
+	var b []byte
+	b = binary.LittleEndian.AppendUint64(b, idx.dev)
+	b = binary.LittleEndian.AppendUint64(b, idx.ino)
+	b = binary.LittleEndian.AppendUint64(b, uint64(idx.Size))
+	b = binary.LittleEndian.AppendUint64(b, uint64(idx.mtime))
+	b = append(b, idx.tail[:]...)
+	if idx.Base != nil {
+		b = append(b, 1)
+		b = binary.LittleEndian.AppendUint32(b, idx.Base.UIDValidity)
+		b = binary.LittleEndian.AppendUint32(b, idx.Base.UIDNext)
+		b = appendString(b, strings.Join(idx.Base.Keywords, " "))
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(idx.Entries)))
+	w.Write(b)
+	for i := range idx.Entries {
+		e := &idx.Entries[i]
+		b = b[:0]
+		for _, v := range []int64{e.Offset, e.HeaderOffset, e.BodyOffset, e.End, e.Next, e.ContentLength, e.Date.Unix()} {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
+		_, zone := e.Date.Zone()
+		b = binary.LittleEndian.AppendUint32(b, uint32(int32(zone)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(e.Lines))
+		b = binary.LittleEndian.AppendUint32(b, e.UID)
+		pseudo := byte(0)
+		if e.Pseudo {
+			pseudo = 1
+		}
+		b = append(b, byte(e.Flags), pseudo)
+		b = appendString(b, strings.Join(e.Keywords, " "))
+		w.Write(b)
+	}
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save index: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save index: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("save index: %w", err)
+	}
+	return nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+var errBadIndex = errors.New("bad index file")
+
+// LoadIndex reads an index saved by Save. A missing or damaged index is
+// (nil, nil): the caller scans.
+func LoadIndex(path string) (*Index, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	idx, err := decodeIndex(data)
+	if err != nil {
+		return nil, nil
+	}
+	return idx, nil
+}
+
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) u64() uint64 {
+	if len(d.b) < 8 {
+		d.bad = true
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) u32() uint32 {
+	if len(d.b) < 4 {
+		d.bad = true
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return v
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if n < 0 || len(d.b) < n {
+		d.bad = true
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) words() []string {
+	s := string(d.bytes(int(d.u32())))
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+func decodeIndex(data []byte) (*Index, error) {
+	if !strings.HasPrefix(string(data), indexMagic) {
+		return nil, errBadIndex
+	}
+	d := &decoder{b: data[len(indexMagic):]}
+	idx := &Index{dev: d.u64(), ino: d.u64(), Size: int64(d.u64()), mtime: int64(d.u64())}
+	copy(idx.tail[:], d.bytes(32))
+	if hasBase := d.bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
+		idx.Base = &Base{UIDValidity: d.u32(), UIDNext: d.u32()}
+		idx.Base.Keywords = d.words()
+	}
+	n := int(d.u32())
+	if d.bad || n > len(d.b)/60 {
+		return nil, errBadIndex
+	}
+	idx.Entries = make([]Entry, n)
+	zones := map[int]*time.Location{}
+	for i := range idx.Entries {
+		e := &idx.Entries[i]
+		e.Offset, e.HeaderOffset, e.BodyOffset = int64(d.u64()), int64(d.u64()), int64(d.u64())
+		e.End, e.Next, e.ContentLength = int64(d.u64()), int64(d.u64()), int64(d.u64())
+		unix, zone := int64(d.u64()), int(int32(d.u32()))
+		loc, ok := zones[zone]
+		if !ok {
+			loc = time.FixedZone("", zone)
+			zones[zone] = loc
+		}
+		if unix != (time.Time{}).Unix() {
+			e.Date = time.Unix(unix, 0).In(loc)
+		}
+		e.Lines, e.UID = int(d.u32()), d.u32()
+		fp := d.bytes(2)
+		if len(fp) == 2 {
+			e.Flags, e.Pseudo = Flags(fp[0]), fp[1] == 1
+		}
+		e.Keywords = d.words()
+		if d.bad {
+			return nil, errBadIndex
+		}
+	}
+	return idx, nil
+}
