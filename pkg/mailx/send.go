@@ -64,8 +64,8 @@ func splitAddrs(v string) []string {
 // lone "." (when dot is set) or ~., running tilde escapes on the way
 // (POSIX mailx recognises them whatever the input is).
 func (s *Session) collect(d *Draft) error {
-	s.sending, s.draft = true, d
-	defer func() { s.sending, s.draft = false, nil }()
+	s.sending = true
+	defer func() { s.sending = false }()
 	if s.o.Terminal {
 		if !d.HasSubject && s.isSet("asksub") {
 			v, err := s.in.ReadLine("Subject: ")

@@ -67,7 +67,6 @@ type Session struct {
 	exiting  bool     // quit or exit was given
 	sendMode bool     // mail was run to send, not to read: the if condition "send"
 	sending  bool     // in compose mode (~: may run only some commands)
-	draft    *Draft   // the message being composed, for ~: commands
 	errored  bool     // a command failed; the exit status says so in scripts
 	sources  []string // files being sourced, to refuse loops
 }
