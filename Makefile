@@ -1,5 +1,8 @@
 # unixmail: see README.md. `make demo` shows the main job, `make test` proves it.
 PREFIX  ?= /usr/local
+# The group of the setgid sendmail that lets any user drop mail into the
+# queue's maildrop (as Postfix's postdrop); see sendmail(8).
+MAILGROUP ?= unixmail
 DESTDIR ?=
 GO      ?= go
 CMDS    := $(notdir $(wildcard cmd/*))
@@ -48,6 +51,12 @@ install: all
 	if [ -f bin/sendmail ]; then \
 		ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/mailq; \
 		ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/newaliases; \
+		if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+			getent group $(MAILGROUP) >/dev/null || groupadd --system $(MAILGROUP); \
+			chgrp $(MAILGROUP) $(PREFIX)/sbin/sendmail && chmod 2755 $(PREFIX)/sbin/sendmail; \
+		else \
+			echo "note: as root, without DESTDIR, sendmail is made setgid $(MAILGROUP) (see sendmail(8))"; \
+		fi; \
 	fi
 	for m in $(MANS); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 

@@ -45,7 +45,7 @@ step "bob's mailbox now ends with alice's message (Date, Message-ID and From wer
 tail -n 12 "$demo/home/bob/Mailbox"
 step "mail for root goes to bob through the aliases file; mailq afterwards"
 printf 'Subject: disk almost full\n\n/var is at 91%%.\n' | "$bin/sendmail" -FCronDaemon -oi root
-grep -c '^Subject: disk almost full' "$demo/home/bob/Mailbox"
+echo "bob's mailbox holds $(grep -c '^Subject: disk almost full' "$demo/home/bob/Mailbox") message(s) about the disk"
 "$bin/sendmail" -bp
 
 # --- mail steps (issue 4) go here ---
