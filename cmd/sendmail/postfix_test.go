@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os/exec"
+	"testing"
+
+	"unixmail/internal/sandbox"
+)
+
+// A private Postfix as the peer on either side of our MTA: it relays into
+// our -bd, it receives what we relay, and its refusals come back to our
+// sender as DSNs.
+
+func TestPostfixRelayingToOurDaemonDeliversIntoOurMbox(t *testing.T) {
+	py := sandbox.NeedPeer(t, "python3")
+	sb := sandbox.New(t, "bob")
+	d := sb.StartDaemon("")
+	pf := sandbox.StartPostfix(t, sandbox.PostfixOptions{Relayhost: "[127.0.0.1]:" + d.Port()})
+	inject := `
+import smtplib, sys
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"] = "carol@postfix.example"; m["To"] = "bob@test.example"; m["Subject"] = "through postfix"
+m.set_content("relayed by a real Postfix\n")
+with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
+    s.send_message(m)
+`
+	if r := sandbox.RunCmd(t, exec.Command(py, "-c", inject, pf.Port()), ""); r.Code != 0 {
+		t.Fatalf("python smtplib to postfix: %s", r.Stderr)
+	}
+	mb := sb.WaitMail("bob", 1)
+	read := `
+import mailbox, sys
+m = list(mailbox.mbox(sys.argv[1]))[-1]
+print(m.get_from())
+print(m["Subject"], "|", m["Return-Path"], "|", m.get_payload().strip())
+print("\n".join(m.get_all("Received")))
+`
+	r := sandbox.RunCmd(t, exec.Command(py, "-c", read, sb.Mailbox("bob")), "")
+	if r.Code != 0 {
+		t.Fatalf("python mailbox: %s\n%s", r.Stderr, mb)
+	}
+	mustContain(t, "bob's mailbox read by python", r.Stdout,
+		"carol@postfix.example ",
+		"through postfix | <carol@postfix.example> | relayed by a real Postfix",
+		"by postfix.example (Postfix)")
+	mustContain(t, "postfix maillog", pf.Log(), "to=<bob@test.example>, relay=127.0.0.1[127.0.0.1]:"+d.Port(), "status=sent (250")
+}
+
+// postfixFarSide is our sendmail relaying everything to a Postfix that
+// delivers far.example's bob itself.
+func postfixFarSide(t *testing.T) (near *sandbox.Sandbox, far *sandbox.Postfix) {
+	far = sandbox.StartPostfix(t, sandbox.PostfixOptions{Domain: "far.example", Users: []string{"bob"}})
+	near = sandbox.New(t, "alice")
+	near.Set("relayhost", "[127.0.0.1]:"+far.Port(), "smtp_tls", "none")
+	return near, far
+}
+
+func TestOurSendmailRelaysToARealPostfixThatDelivers(t *testing.T) {
+	near, far := postfixFarSide(t)
+	r := near.Run("To: Bob <bob@far.example>\nSubject: to postfix\n\nacross to a real Postfix\n", "sendmail", "-t", "-i")
+	if r.Code != 0 {
+		t.Fatalf("sendmail -t: %d %s", r.Code, r.Stderr)
+	}
+	mb := far.WaitMail("bob", 1)
+	mustContain(t, "postfix's mbox for bob", mb, "From alice@test.example ", "Return-Path: <alice@test.example>",
+		"Delivered-To: bob@far.example", "Subject: to postfix", "across to a real Postfix")
+	mustContain(t, "our log", near.Log(), "to=<bob@far.example>, relay=127.0.0.1[127.0.0.1]:"+far.Port(), "status=sent (250 2.0.0")
+	mustContain(t, "postfix maillog", far.Log(), "to=<bob@far.example>, relay=virtual", "status=sent (delivered to mailbox)")
+}
+
+func TestAnUnknownRecipientAtPostfixBouncesADSNThatPythonReads(t *testing.T) {
+	py := sandbox.NeedPeer(t, "python3")
+	near, far := postfixFarSide(t)
+	if r := near.Run("To: nobody@far.example\nSubject: no such user\n\nx\n", "sendmail", "-t"); r.Code != 0 {
+		t.Fatalf("sendmail -t: %d %s", r.Code, r.Stderr)
+	}
+	mb := near.WaitMail("alice", 1)
+	script := `
+import mailbox, sys
+m = list(mailbox.mbox(sys.argv[1]))[-1]
+assert m.get_content_type() == "multipart/report", m.get_content_type()
+assert m.get_param("report-type") == "delivery-status", m.get_param("report-type")
+status = [p for p in m.walk() if p.get_content_type() == "message/delivery-status"][0]
+rcpt = status.get_payload()[1]
+print(m["To"], "|", rcpt["Final-Recipient"], "|", rcpt["Action"], "|", rcpt["Status"])
+print(rcpt["Diagnostic-Code"])
+`
+	r := sandbox.RunCmd(t, exec.Command(py, "-c", script, near.Mailbox("alice")), "")
+	if r.Code != 0 {
+		t.Fatalf("python email: %s\n%s", r.Stderr, mb)
+	}
+	mustContain(t, "the DSN read by python", r.Stdout,
+		"alice@test.example", "| rfc822; nobody@far.example | failed | 5.1.1",
+		"User unknown in virtual mailbox table")
+	mustContain(t, "postfix maillog", far.Log(), "reject: RCPT from localhost[127.0.0.1]: 550 5.1.1 <nobody@far.example>")
+}
