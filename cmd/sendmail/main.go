@@ -115,6 +115,7 @@ func submit(ctx context.Context, m *mta.MTA, a *mta.Args) error {
 		Ret:         a.Ret,
 		EnvID:       a.EnvID,
 		UID:         u.UID,
+		QueueOnly:   a.DeliveryMode == 'q',
 	}
 	if s.FullName == "" {
 		s.FullName = u.FullName()
@@ -128,14 +129,14 @@ func submit(ctx context.Context, m *mta.MTA, a *mta.Args) error {
 		}
 		s.Sender = m.Qualify(sender)
 	}
-	e, _, err := m.Submit(s, os.Stdin)
+	e, _, err := m.Submit(ctx, s, os.Stdin)
 	if err != nil {
 		return err
 	}
 	if e == nil {
-		return nil // in maildrop, for the queue runner
+		return nil // delivered, or in maildrop for the queue runner
 	}
-	if a.DeliveryMode == 'q' {
+	if s.QueueOnly {
 		return e.Close()
 	}
 	// The message is safe in the queue: a signal from here on only

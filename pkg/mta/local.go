@@ -15,9 +15,14 @@ import (
 	"unixmail/pkg/sysexits"
 )
 
-// deliverUser runs deliver(8) for one local user. Run as root, deliver
-// itself drops to the user before it opens the mailbox.
+// deliverUser delivers to one local user's mailbox: in this process when
+// we run as the user already (a per-user or sandboxed MTA), which costs
+// no fork; else through deliver(8), which run as root drops to the user
+// before it opens the mailbox.
 func (m *MTA) deliverUser(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
+	if u, err := m.Users.Lookup(r.Target); err == nil && u.UID == os.Geteuid() {
+		return m.mailboxes.deliver(ctx, m, e, r, u)
+	}
 	return m.runDeliver(ctx, e, r, r.Target, nil)
 }
 
@@ -66,6 +71,11 @@ func exitOutcome(relay string, err error, diag, okText string) outcome {
 	if diag == "" {
 		diag = fmt.Sprintf("exit status %d", code)
 	}
+	return codeOutcome(relay, code, diag)
+}
+
+// codeOutcome is the outcome of a failure with a sysexits code.
+func codeOutcome(relay string, code int, diag string) outcome {
 	switch code {
 	case sysexits.TempFail, -1:
 		return deferred(relay, "4.3.0", diag)

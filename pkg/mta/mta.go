@@ -41,6 +41,7 @@ type MTA struct {
 
 	aliasOnce sync.Once
 	aliasMap  *aliases.Map
+	mailboxes mailboxes
 }
 
 // New wires an MTA from the configuration.

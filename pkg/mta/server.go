@@ -14,6 +14,7 @@ import (
 // Workers deliver what the SMTP server queues, after the client has had
 // its 250, so that a slow delivery never holds up the session.
 type Workers struct {
+	ctx  context.Context
 	m    *MTA
 	work chan *queue.Entry
 	wg   sync.WaitGroup
@@ -21,7 +22,7 @@ type Workers struct {
 
 // StartWorkers starts n delivery goroutines.
 func (m *MTA) StartWorkers(ctx context.Context, n int) *Workers {
-	w := &Workers{m: m, work: make(chan *queue.Entry, 4*n)}
+	w := &Workers{ctx: ctx, m: m, work: make(chan *queue.Entry, 4*n)}
 	for range n {
 		w.wg.Add(1)
 		go func() {
@@ -40,15 +41,16 @@ func (w *Workers) Wait() {
 	w.wg.Wait()
 }
 
-// Enqueue implements smtpd.Queue: the message is durable in the queue
-// before the 250, and delivered at once when we may (else the queue
-// runner picks it up).
+// Enqueue implements smtpd.Queue: before the 250 the message is durable,
+// in the queue or in the mailboxes of its local recipients (see Accept);
+// what is left is delivered at once when we may (else the queue runner
+// picks it up).
 func (w *Workers) Enqueue(env *smtpd.Envelope, msg io.Reader) (string, error) {
 	qe := queue.Envelope{ID: queue.NewID(), Sender: env.From, EnvID: env.EnvID, Ret: env.Ret}
 	for _, r := range env.Rcpts {
 		qe.Rcpts = append(qe.Rcpts, queue.Recipient{Addr: r, Notify: env.Notify[r]})
 	}
-	e, id, err := w.m.Enqueue(qe, msg)
+	e, id, err := w.m.Accept(w.ctx, qe, msg, true)
 	if err != nil {
 		return "", err
 	}

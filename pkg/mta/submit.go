@@ -3,6 +3,7 @@ package mta
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ type Submission struct {
 	Ret         string // -R
 	EnvID       string // -V
 	UID         int    // the caller, for Received:
+	QueueOnly   bool   // -odq: leave delivery to the queue runner
 }
 
 // ErrNoRecipients is returned (with sysexits.Usage) when neither the
@@ -59,10 +61,10 @@ func SplitAddresses(arg string) []string {
 	return out
 }
 
-// Submit reads a message from in, completes its header, and queues it.
-// It returns the entry locked for an immediate attempt when the caller may
-// deliver, else nil (the queue runner will).
-func (m *MTA) Submit(s *Submission, in io.Reader) (*queue.Entry, string, error) {
+// Submit reads a message from in, completes its header, and accepts it
+// (see Accept). It returns the entry locked for an immediate attempt when
+// the caller may deliver and something is left to do, else nil.
+func (m *MTA) Submit(ctx context.Context, s *Submission, in io.Reader) (*queue.Entry, string, error) {
 	br := bufio.NewReaderSize(in, 64<<10)
 	src := &lineSource{r: br, dots: !s.IgnoreDots}
 	head, err := readHeader(src)
@@ -122,7 +124,7 @@ func (m *MTA) Submit(s *Submission, in io.Reader) (*queue.Entry, string, error) 
 	if limit := m.Cfg.MessageSizeLimit; limit > 0 {
 		body = &sizeLimit{r: body, left: limit}
 	}
-	return m.Enqueue(env, body)
+	return m.Accept(ctx, env, body, !s.QueueOnly)
 }
 
 const rfc5322Date = "Mon, 02 Jan 2006 15:04:05 -0700"

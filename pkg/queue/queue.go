@@ -19,6 +19,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -158,14 +159,34 @@ func NewID() string {
 	return strings.ToUpper(hex.EncodeToString(b[:]))
 }
 
-// Entry is a queue file held locked.
+// Entry is a queue file held locked, or a draft: a message held in
+// memory that is not in the queue yet.
 type Entry struct {
 	Env    Envelope
 	q      *Queue
 	f      *os.File
 	path   string
 	msgOff int64
+	draft  []byte // the message of a draft; nil once stored
 }
+
+// Draft makes an entry for a message held in memory without writing it:
+// the caller delivers it at once, and only what it could not deliver is
+// stored, by Save, before it reports the message accepted. Remove and
+// Close of a draft do nothing. A draft always goes to active/.
+func (q *Queue) Draft(env Envelope, msg []byte) *Entry {
+	if env.ID == "" {
+		env.ID = NewID()
+	}
+	if env.Arrival.IsZero() {
+		env.Arrival = q.Now()
+	}
+	env.Size = int64(len(msg))
+	return &Entry{Env: env, q: q, path: filepath.Join(q.Dir, activeDir, env.ID), draft: msg}
+}
+
+// Stored reports whether the entry is a file in the queue (not a draft).
+func (e *Entry) Stored() bool { return e.f != nil }
 
 // Enqueue stores env and the message read from msg (to io.EOF) as a new
 // queue file and returns it locked, so the caller may deliver it at once
@@ -297,25 +318,38 @@ func tryLockType(f *os.File, typ int16) error {
 
 // Message returns a reader of the message text from its start.
 func (e *Entry) Message() io.ReadCloser {
+	if e.f == nil {
+		return io.NopCloser(bytes.NewReader(e.draft))
+	}
 	return io.NopCloser(io.NewSectionReader(e.f, e.msgOff, e.Env.Size))
 }
 
-// Save writes the envelope's new state durably, replacing the file.
+// Save writes the envelope's new state durably, replacing the file; a
+// draft is written for the first time and comes back locked.
 func (e *Entry) Save() error {
 	old := e.f
 	f, err := e.write(filepath.Dir(e.path), func(w io.Writer) (int64, error) {
+		if old == nil {
+			n, err := w.Write(e.draft)
+			return int64(n), err
+		}
 		return io.Copy(w, io.NewSectionReader(old, e.msgOff, e.Env.Size))
 	})
 	if err != nil {
 		return err
 	}
-	e.f = f
-	old.Close()
+	e.f, e.draft = f, nil
+	if old != nil {
+		old.Close()
+	}
 	return nil
 }
 
 // Remove deletes the queue file: every recipient is done.
 func (e *Entry) Remove() error {
+	if e.f == nil {
+		return nil // a draft that was never stored
+	}
 	if err := os.Remove(e.path); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
@@ -325,7 +359,12 @@ func (e *Entry) Remove() error {
 }
 
 // Close releases the lock.
-func (e *Entry) Close() error { return e.f.Close() }
+func (e *Entry) Close() error {
+	if e.f == nil {
+		return nil
+	}
+	return e.f.Close()
+}
 
 // Lock opens and locks the active queue file id. It returns ErrLocked when
 // another runner has it and ErrGone when it was removed or replaced meanwhile.

@@ -131,3 +131,31 @@ func FuzzReadHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestADraftIsWrittenOnlyWhenSavedAndComesBackLocked(t *testing.T) {
+	q := newQueue(t)
+	msg := "Subject: draft\n\nbody\n"
+	e := q.Draft(Envelope{Sender: "a@x", Rcpts: []Recipient{{Addr: "b@y"}}}, []byte(msg))
+	if e.Stored() || e.Env.Size != int64(len(msg)) {
+		t.Fatalf("draft stored %v, size %d", e.Stored(), e.Env.Size)
+	}
+	if ids, _ := q.IDs(); len(ids) != 0 {
+		t.Fatalf("a draft is in the queue: %v", ids)
+	}
+	if b, _ := io.ReadAll(e.Message()); string(b) != msg {
+		t.Fatalf("draft message %q", b)
+	}
+	if err := e.Remove(); err != nil {
+		t.Fatalf("removing a draft: %v", err)
+	}
+	if err := e.Save(); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := q.Lock(e.Env.ID); !errors.Is(err, ErrLocked) {
+		t.Fatalf("lock of a saved draft: %v, want ErrLocked", err)
+	}
+	if b, _ := io.ReadAll(e.Message()); string(b) != msg {
+		t.Fatalf("saved draft message %q", b)
+	}
+}
