@@ -29,12 +29,19 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
 		t.Fatalf("python smtplib to postfix: %s", r.Stderr)
 	}
 	mb := sb.WaitMail("bob", 1)
+	// Then a second one through Postfix's own sendmail, after the first so
+	// the order in the mailbox is known.
+	if r := sandbox.RunCmd(t, pf.Sendmail("-t", "-i", "-f", "dave@postfix.example"),
+		"To: bob@test.example\nSubject: postfix sendmail\n\n.\nsent by Postfix's sendmail\n"); r.Code != 0 {
+		t.Fatalf("postfix's sendmail: %d %s", r.Code, r.Stderr)
+	}
+	mb = sb.WaitMail("bob", 2)
 	read := `
 import mailbox, sys
-m = list(mailbox.mbox(sys.argv[1]))[-1]
-print(m.get_from())
-print(m["Subject"], "|", m["Return-Path"], "|", m.get_payload().strip())
-print("\n".join(m.get_all("Received")))
+for m in mailbox.mbox(sys.argv[1]):
+    print(m.get_from())
+    print(m["Subject"], "|", m["Return-Path"], "|", m.get_payload().strip())
+    print("\n".join(m.get_all("Received")))
 `
 	r := sandbox.RunCmd(t, exec.Command(py, "-c", read, sb.Mailbox("bob")), "")
 	if r.Code != 0 {
@@ -43,7 +50,9 @@ print("\n".join(m.get_all("Received")))
 	mustContain(t, "bob's mailbox read by python", r.Stdout,
 		"carol@postfix.example ",
 		"through postfix | <carol@postfix.example> | relayed by a real Postfix",
-		"by postfix.example (Postfix)")
+		"by postfix.example (Postfix)",
+		"dave@postfix.example ",
+		"postfix sendmail | <dave@postfix.example> | .\nsent by Postfix's sendmail")
 	mustContain(t, "postfix maillog", pf.Log(), "to=<bob@test.example>, relay=127.0.0.1[127.0.0.1]:"+d.Port(), "status=sent (250")
 }
 
