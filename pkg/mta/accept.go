@@ -70,9 +70,8 @@ func (m *MTA) deliverFirst(ctx context.Context, e *queue.Entry) bool {
 		}
 	}
 	done := true
-	for _, i := range pending {
-		r := &env.Rcpts[i]
-		o := m.deliverUser(ctx, e, r)
+	for j, o := range m.deliverLocal(ctx, e, pending) {
+		r := &env.Rcpts[pending[j]]
 		if o.state != queue.Sent {
 			done = false
 			continue

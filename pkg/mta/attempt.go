@@ -43,11 +43,12 @@ func (m *MTA) Attempt(ctx context.Context, e *queue.Entry) {
 	m.expand(&e.Env, record)
 	hops := map[string][]int{}
 	var hopOrder []string
+	var local []int
 	for _, i := range e.Env.Pending() {
 		r := &e.Env.Rcpts[i]
 		switch r.Kind {
 		case queue.User:
-			record(i, m.deliverUser(ctx, e, r))
+			local = append(local, i)
 		case queue.File:
 			record(i, m.deliverFile(ctx, e, r))
 		case queue.Pipe:
@@ -62,6 +63,9 @@ func (m *MTA) Attempt(ctx context.Context, e *queue.Entry) {
 			}
 			hops[key] = append(hops[key], i)
 		}
+	}
+	for j, o := range m.deliverLocal(ctx, e, local) {
+		record(local[j], o)
 	}
 	for _, key := range hopOrder {
 		idx := hops[key]
