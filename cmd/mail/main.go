@@ -111,6 +111,7 @@ func options(c *cli.Context, cfg *config.Config) (mailx.Options, error) {
 		FolderDir: u.Expand(cfg.FolderDir), Sendmail: defaultSendmail(), SystemRC: systemRC,
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		NoRC: c.Bool("n"), NoHeaders: c.Bool("N"), ReadOnly: c.Bool("R"), IgnoreInt: c.Bool("i"),
+		LimitMemory: true,
 	}
 	if term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd())) {
 		o.Terminal, o.InFd = true, int(os.Stdin.Fd())
@@ -220,8 +221,7 @@ func read(c *cli.Context, o mailx.Options, args []string) error {
 		return sysexits.Wrap(sysexits.NoInput, err)
 	}
 	if c.Bool("H") {
-		s.PrintHeaders()
-		return nil
+		return s.PrintHeaders()
 	}
 	s.Start()
 	if err := s.Loop(); err != nil {

@@ -6,13 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"unixmail/pkg/mbox"
-	"unixmail/pkg/mimeview"
 )
 
 // mark is what the user did to a message in this session.
@@ -24,32 +23,27 @@ const (
 	mPreserved      // hold/preserve: stays in the system mailbox
 	mMbox           // the mbox command: goes to MBOX at quit
 	mTouched        // read or touched: goes to MBOX at quit unless hold
+	mHidden         // UW's pseudo-message, only while scanning: never listed
 )
 
-// msg is what the session keeps of one message: offsets to come back for
-// the text, and what the header summary shows. It stays small, so that a
-// folder of 100,000 messages is listed in bounded memory.
+// msg is what the session keeps of one message: where it lies in the
+// file and its state, 32 bytes. What the header summary shows (sender,
+// subject, date) is read back from the file when a line is printed, so a
+// folder of 100,000 messages is open in a few MiB.
 type msg struct {
-	off, hdrOff, end int64
-	lines            int32
-	orig             mbox.Flags // flags in the file
-	flags            mbox.Flags // flags now
-	mark             mark
-	date             int64  // Unix seconds; 0 = unknown
-	from             string // the From field as shown: the address
-	to               string // the To address, kept only for mail from us (showto)
-	subject          string
+	off     int64  // the From_ line
+	end     int64  // end of the content
+	fromLen uint32 // length of the From_ line: the content starts after it
+	hdrLen  uint32 // length of the header block, blank line included
+	lines   int32
+	orig    mbox.Flags // flags in the file
+	flags   mbox.Flags // flags now
+	mark    mark
 }
 
-// when is the message's date, zero when unknown.
-func (m *msg) when() time.Time {
-	if m.date == 0 {
-		return time.Time{}
-	}
-	return time.Unix(m.date, 0)
-}
+func (m *msg) hdrOff() int64 { return m.off + int64(m.fromLen) }
 
-func (m *msg) size() int64 { return m.end - m.hdrOff }
+func (m *msg) size() int64 { return m.end - m.hdrOff() }
 
 func (m *msg) isNew() bool { return m.orig&(mbox.Seen|mbox.Old) == 0 }
 
@@ -82,15 +76,26 @@ func (s *Session) openFolder(path string, system bool) (*folder, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	f := &folder{path: path, file: os.NewFile(uintptr(fd), path), system: system, readOnly: ro}
-	if err := s.scan(f); err != nil {
+	if s.o.LimitMemory {
+		// mail's live heap is small (32 bytes a message) but a scan and a
+		// listing make garbage many times that, which the default GC pacing
+		// lets peak RSS follow; a soft limit of a sixteenth of the folder
+		// keeps RSS under a tenth of it for a little GC work, and grows with
+		// the folder so a huge one never makes the GC run without end.
+		if fi, err := f.file.Stat(); err == nil {
+			debug.SetMemoryLimit(max(16<<20, fi.Size()/16))
+		}
+	}
+	if err := f.scan(); err != nil {
 		f.file.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// scan reads the messages from f.known to the end of the file.
-func (s *Session) scan(f *folder) error {
+// scan reads the messages from f.known to the end of the file, on every
+// CPU (mbox.ScanFile), keeping only offsets and flags.
+func (f *folder) scan() error {
 	size, err := f.file.Seek(0, io.SeekEnd)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.path, err)
@@ -101,60 +106,38 @@ func (s *Session) scan(f *folder) error {
 	if size == f.known {
 		return nil
 	}
-	first := f.known == 0
-	sc := mbox.NewScanner(io.NewSectionReader(f.file, f.known, size-f.known))
-	for sc.Next() {
-		m := sc.Message()
-		if first && m.Pseudo {
-			f.pseudo = true
-			first = false
-			continue
-		}
-		first = false
-		from, subj, date := mimeview.Summary(m.Header)
-		if date.IsZero() {
-			date = m.Date
-		}
+	base := f.known
+	msgs, _, err := mbox.ScanFile(io.NewSectionReader(f.file, base, size-base), size-base, 0, func(m *mbox.Message) msg {
 		x := msg{
-			off: f.known + m.Offset, hdrOff: f.known + m.HeaderOffset, end: f.known + m.End,
-			lines: int32(m.Lines),
-			// Copies, so no message keeps its whole header block alive.
-			from: strings.Clone(mimeview.Skin(from)), subject: strings.Clone(subj),
-			orig: m.Flags, flags: m.Flags,
+			off: base + m.Offset, end: base + m.End,
+			fromLen: uint32(m.HeaderOffset - m.Offset), hdrLen: uint32(m.BodyOffset - m.HeaderOffset),
+			lines: int32(m.Lines), orig: m.Flags, flags: m.Flags,
 		}
-		if !date.IsZero() {
-			x.date = date.Unix()
+		if m.Pseudo {
+			x.mark = mHidden
 		}
-		if x.from == "" {
-			x.from = strings.Clone(m.Sender)
-		}
-		if s.isMe(x.from) {
-			x.to = headerValue(m.Header, "To")
-		}
-		f.msgs = append(f.msgs, x)
-	}
-	if err := sc.Err(); err != nil && !(errors.Is(err, mbox.ErrNotMbox) && size == 0) {
+		return x
+	})
+	if err != nil {
 		return fmt.Errorf("read %s: %w", f.path, err)
+	}
+	if base == 0 && len(msgs) > 0 && msgs[0].mark&mHidden != 0 {
+		f.pseudo = true
+		msgs = msgs[1:]
+	}
+	if f.msgs == nil {
+		f.msgs = msgs // no copy: the first scan of a big folder is most of it
+	} else {
+		f.msgs = append(f.msgs, msgs...)
 	}
 	f.known = size
 	return nil
 }
 
-// headerValue is the decoded, skinned first address of a field.
-func headerValue(hdr []byte, name string) string {
-	var v string
-	mbox.HeaderFields(hdr, func(n, val []byte) {
-		if v == "" && strings.EqualFold(string(n), name) {
-			v = mimeview.Skin(mimeview.DecodeHeader(string(val)))
-		}
-	})
-	return v
-}
-
 // content is message i as stored before mbox quoting.
 func (f *folder) content(i int) io.Reader {
 	m := &f.msgs[i]
-	mm := mbox.Message{HeaderOffset: m.hdrOff, End: m.end}
+	mm := mbox.Message{HeaderOffset: m.hdrOff(), End: m.end}
 	return mm.Content(f.file)
 }
 

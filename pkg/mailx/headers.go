@@ -1,11 +1,8 @@
 package mailx
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"strings"
-	"unicode/utf8"
 
 	"unixmail/pkg/mbox"
 )
@@ -34,36 +31,40 @@ func statusChar(m *msg) byte {
 
 // headerLine is message i's line in the BSD form
 // `>N  1 alice@host            Wed Nov 25 17:12   12/340   "subject"`,
-// cut to the screen width.
-func (s *Session) headerLine(i int) string {
+// cut to the screen width. hdr is its From_ line and header block.
+func (s *Session) headerLine(i int, hdr []byte) string {
 	f := s.f
 	m := &f.msgs[i]
 	cur := byte(' ')
 	if i == f.dot {
 		cur = '>'
 	}
-	who := m.from
-	if m.to != "" && s.isSet("showto") {
-		who = "To " + m.to
+	sm := summaryOf(hdr)
+	who := sm.from
+	if to := s.showTo(sm.from, hdr); to != "" {
+		who = "To " + to
 	}
 	date := ""
-	if t := m.when(); !t.IsZero() {
-		date = t.Local().Format("Mon Jan _2 15:04")
+	if !sm.date.IsZero() {
+		date = sm.date.Local().Format("Mon Jan _2 15:04")
 	}
 	line := fmt.Sprintf("%c%c%4d %-20.20s  %-16.16s %4d/%-5d", cur, statusChar(m), i+1, who, date, m.lines, m.size())
-	if m.subject != "" {
-		line += " \"" + m.subject + "\""
+	if sm.subject != "" {
+		line += " \"" + sm.subject + "\""
 	}
 	return fitWidth(line, s.o.Width-1)
 }
 
 // fitWidth cuts a line to at most w characters.
 func fitWidth(line string, w int) string {
-	if utf8.RuneCountInString(line) <= w {
-		return line
+	n := 0
+	for i := range line {
+		if n == w {
+			return line[:i]
+		}
+		n++
 	}
-	r := []rune(line)
-	return string(r[:w])
+	return line
 }
 
 // screenSize is how many header lines make one screen: the screen
@@ -73,25 +74,25 @@ func (s *Session) screenSize() int {
 }
 
 // headerScreen lists the screenful of headers that holds message i.
-func (s *Session) headerScreen(i int) {
+func (s *Session) headerScreen(i int) error {
 	n := s.screenSize()
 	start := (i / n) * n
-	s.listHeaders(start, start+n)
+	return s.listHeaders(start, start+n)
 }
 
 // listHeaders prints the summary of undeleted messages in [from, to).
-func (s *Session) listHeaders(from, to int) {
-	w := bufio.NewWriter(s.out)
-	defer w.Flush()
+func (s *Session) listHeaders(from, to int) error {
+	var list []int
 	for i := max(from, 0); i < min(to, len(s.f.msgs)); i++ {
 		if s.f.msgs[i].mark&mDeleted == 0 {
-			io.WriteString(w, s.headerLine(i)+"\n")
+			list = append(list, i)
 		}
 	}
+	return s.printHeaderLines(list)
 }
 
 // PrintHeaders prints every message's summary line (mail -H).
-func (s *Session) PrintHeaders() { s.listHeaders(0, len(s.f.msgs)) }
+func (s *Session) PrintHeaders() error { return s.listHeaders(0, len(s.f.msgs)) }
 
 func cmdHeaders(s *Session, a *args) error {
 	i := s.f.dot
@@ -99,8 +100,7 @@ func cmdHeaders(s *Session, a *args) error {
 		i = a.list[0]
 		s.f.dot = i
 	}
-	s.headerScreen(i)
-	return nil
+	return s.headerScreen(i)
 }
 
 // cmdZ scrolls the header list a screen forward (z, z+) or back (z-).
@@ -120,18 +120,13 @@ func cmdZ(s *Session, a *args) error {
 		return fmt.Errorf("On %s screenful of messages", map[bool]string{true: "first", false: "last"}[start < 0])
 	}
 	s.f.dot = start
-	s.listHeaders(start, start+n)
-	return nil
+	return s.listHeaders(start, start+n)
 }
 
 func cmdFrom(s *Session, a *args) error {
-	w := bufio.NewWriter(s.out)
-	defer w.Flush()
-	for _, i := range a.list {
-		io.WriteString(w, s.headerLine(i)+"\n")
-	}
+	err := s.printHeaderLines(a.list)
 	s.f.dot = a.list[len(a.list)-1]
-	return nil
+	return err
 }
 
 func cmdSize(s *Session, a *args) error {

@@ -189,7 +189,7 @@ func cmdFolders(s *Session, _ *args) error {
 // cmdNewmail reads in the messages delivered since the folder was opened.
 func cmdNewmail(s *Session, _ *args) error {
 	before := len(s.f.msgs)
-	if err := s.scan(s.f); err != nil {
+	if err := s.f.scan(); err != nil {
 		return err
 	}
 	n := len(s.f.msgs) - before
@@ -198,8 +198,7 @@ func cmdNewmail(s *Session, _ *args) error {
 		return nil
 	}
 	fmt.Fprintf(s.out, "New mail has arrived: %d message%s.\n", n, plural(n))
-	s.listHeaders(before, len(s.f.msgs))
-	return nil
+	return s.listHeaders(before, len(s.f.msgs))
 }
 
 // viewIn shows messages in an editor. The copy is the user's to change;

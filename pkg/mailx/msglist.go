@@ -79,10 +79,8 @@ func parseList(f *folder, words []string, deleted bool) ([]int, error) {
 			}
 		case strings.HasPrefix(w, "/"):
 			needle := strings.ToLower(w[1:])
-			for i := range f.msgs {
-				if ok(i) && strings.Contains(strings.ToLower(f.msgs[i].subject), needle) {
-					add(i)
-				}
+			for _, i := range f.matching(ok, func(sm *summary) bool { return strings.Contains(strings.ToLower(sm.subject), needle) }) {
+				add(i)
 			}
 		case isNumberish(w):
 			lo, hi, isRange := strings.Cut(w, "-")
@@ -107,10 +105,8 @@ func parseList(f *folder, words []string, deleted bool) ([]int, error) {
 				}
 			}
 		default:
-			for i := range f.msgs {
-				if ok(i) && fromUser(f.msgs[i].from, w) {
-					add(i)
-				}
+			for _, i := range f.matching(ok, func(sm *summary) bool { return fromUser(sm.from, w) }) {
+				add(i)
 			}
 		}
 	}

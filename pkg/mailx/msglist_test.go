@@ -1,19 +1,43 @@
 package mailx
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"unixmail/pkg/mbox"
 )
 
-func testFolder() *folder {
-	return &folder{msgs: []msg{
-		{from: "alice@example.org", subject: "Lunch today", orig: mbox.Seen | mbox.Old, flags: mbox.Seen | mbox.Old},
-		{from: "bob@example.org", subject: "Report", orig: mbox.Old, flags: mbox.Old},
-		{from: "alice@example.org", subject: "Re: lunch", mark: mDeleted},
-		{from: "carol@example.net", subject: "New thing"},
-	}, dot: 1}
+// testFolder is a four-message folder: two from alice (the second
+// deleted), one from bob, one from carol; dot on bob's.
+func testFolder(t testing.TB) *folder {
+	t.Helper()
+	text := ""
+	for _, m := range [][2]string{
+		{"alice@example.org", "Lunch today"}, {"bob@example.org", "Report"},
+		{"alice@example.org", "Re: lunch"}, {"carol@example.net", "New thing"},
+	} {
+		text += "From " + m[0] + " Wed Nov 25 17:24:14 2026\nFrom: " + m[0] + "\nSubject: " + m[1] + "\n\nbody\n\n"
+	}
+	p := filepath.Join(t.TempDir(), "box")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fl, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fl.Close() })
+	f := &folder{path: p, file: fl}
+	if err := f.scan(); err != nil {
+		t.Fatal(err)
+	}
+	f.msgs[0].orig, f.msgs[0].flags = mbox.Seen|mbox.Old, mbox.Seen|mbox.Old
+	f.msgs[1].orig, f.msgs[1].flags = mbox.Old, mbox.Old
+	f.msgs[2].mark = mDeleted
+	f.dot = 1
+	return f
 }
 
 func TestParseListSelectsWhatPOSIXSays(t *testing.T) {
@@ -40,13 +64,13 @@ func TestParseListSelectsWhatPOSIXSays(t *testing.T) {
 		{[]string{"3"}, true, []int{2}},
 	}
 	for _, c := range cases {
-		got, err := parseList(testFolder(), c.in, c.deleted)
+		got, err := parseList(testFolder(t), c.in, c.deleted)
 		if err != nil || !slices.Equal(got, c.want) {
 			t.Errorf("parseList(%q, %v) = %v, %v; want %v", c.in, c.deleted, got, err, c.want)
 		}
 	}
 	for _, bad := range [][]string{{"0"}, {"9"}, {"3"}, {":x"}, {"/nothing"}, {"2-x"}} {
-		if got, err := parseList(testFolder(), bad, false); err == nil {
+		if got, err := parseList(testFolder(t), bad, false); err == nil {
 			t.Errorf("parseList(%q) = %v, want an error", bad, got)
 		}
 	}
@@ -83,12 +107,12 @@ func FuzzParseList(f *testing.F) {
 	f.Add("1-3 :n /lunch alice")
 	f.Add("* ^ $ . :d")
 	f.Add(`"quoted word" 2-`)
+	fl := testFolder(f)
 	f.Fuzz(func(t *testing.T, line string) {
 		words, err := splitWords(line)
 		if err != nil {
 			return
 		}
-		fl := testFolder()
 		list, err := parseList(fl, words, false)
 		if err != nil {
 			return

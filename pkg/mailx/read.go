@@ -46,11 +46,11 @@ func (s *Session) printMessages(list []int, raw, page bool) error {
 		}
 		fmt.Fprintf(&buf, "Message %d:\n", i+1)
 		if !raw {
-			m := &s.f.msgs[i]
-			if t := m.when(); t.IsZero() {
-				fmt.Fprintf(&buf, "From %s\n", m.from)
+			sm := s.f.summary(i)
+			if sm.date.IsZero() {
+				fmt.Fprintf(&buf, "From %s\n", sm.from)
 			} else {
-				fmt.Fprintf(&buf, "From %s  %s\n", m.from, t.Local().Format("Mon Jan _2 15:04:05 2006"))
+				fmt.Fprintf(&buf, "From %s  %s\n", sm.from, sm.date.Local().Format("Mon Jan _2 15:04:05 2006"))
 			}
 		}
 		if err := s.render(&buf, i, raw); err != nil {

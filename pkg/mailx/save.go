@@ -58,7 +58,7 @@ func (s *Session) appendMessages(path string, list []int, show string) error {
 // fromLineOf is message i's own From_ line, kept as it was.
 func (s *Session) fromLineOf(i int) (string, error) {
 	m := &s.f.msgs[i]
-	b := make([]byte, m.hdrOff-m.off)
+	b := make([]byte, m.fromLen)
 	if _, err := s.f.file.ReadAt(b, m.off); err != nil {
 		return "", fmt.Errorf("read %s: %w", s.f.path, err)
 	}
@@ -105,7 +105,7 @@ func cmdCopy(s *Session, a *args) error { return s.saveTo(s.fileArg(a), a.list, 
 // authorFile is the file Save and Copy use: the sender's login name, in
 // the folder directory when outfolder is set.
 func (s *Session) authorFile(i int) string {
-	name, _, _ := strings.Cut(s.f.msgs[i].from, "@")
+	name, _, _ := strings.Cut(s.f.summary(i).from, "@")
 	name = strings.Map(func(r rune) rune {
 		if r == '/' || r < ' ' {
 			return '_'

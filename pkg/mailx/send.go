@@ -319,7 +319,7 @@ func (s *Session) reply(list []int, all bool, record string) error {
 		if v := addrsOf(h["from"]); len(v) > 0 {
 			return v
 		}
-		return []string{s.f.msgs[list[0]].from}
+		return []string{s.f.summary(list[0]).from}
 	}
 	if all {
 		d.To = sender(first)

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/term"
 )
@@ -47,6 +48,10 @@ type Options struct {
 	NoHeaders bool // -N
 	ReadOnly  bool // -R
 	IgnoreInt bool // -i
+	// LimitMemory sets the process's soft memory limit from the size of
+	// each folder opened (see openFolder); for the mail command, not for
+	// a program that embeds a session.
+	LimitMemory bool
 }
 
 // Session is one run of mail: variables, aliases, the open folder and the
@@ -62,14 +67,21 @@ type Session struct {
 	ignore   map[string]bool
 	retain   map[string]bool
 	f        *folder
-	prev     string   // the previous folder, for "file #"
-	conds    []bool   // if/else/endif: whether each open branch runs
-	exiting  bool     // quit or exit was given
-	sendMode bool     // mail was run to send, not to read: the if condition "send"
-	sending  bool     // in compose mode (~: may run only some commands)
-	errored  bool     // a command failed; the exit status says so in scripts
-	sources  []string // files being sourced, to refuse loops
+	prev     string      // the previous folder, for "file #"
+	conds    []bool      // if/else/endif: whether each open branch runs
+	exiting  bool        // quit or exit was given
+	sendMode bool        // mail was run to send, not to read: the if condition "send"
+	sending  bool        // in compose mode (~: may run only some commands)
+	errored  bool        // a command failed; the exit status says so in scripts
+	sources  []string    // files being sourced, to refuse loops
+	intr     atomic.Bool // an interrupt arrived (SIGINT, or ^C typed)
 }
+
+// errInterrupted ends a command the user interrupted.
+var errInterrupted = errors.New("interrupted")
+
+// interrupted reports whether the user interrupted the current command.
+func (s *Session) interrupted() bool { return s.intr.Load() }
 
 // ErrNoMail is returned by Read when there is no mail, as POSIX mailx
 // reports "No mail for user" and exits 1.
