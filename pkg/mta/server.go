@@ -72,6 +72,10 @@ func (m *MTA) Policy(trustedUser string) (smtpd.Policy, error) {
 		Trusted:          trustedUser != "",
 		TrustedUser:      trustedUser,
 	}
+	var err error
+	if p.Authenticate, err = m.authenticate(); err != nil {
+		return p, err
+	}
 	if m.Cfg.TLSCert != "" && m.Cfg.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(m.Cfg.TLSCert, m.Cfg.TLSKey)
 		if err != nil {
