@@ -1,0 +1,143 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"unixmail/internal/sandbox"
+)
+
+const carolPassword = "Tr0ub4dor&3-sasl"
+
+// authMTAs is a near MTA whose user carol has a $6$ password (made by
+// openssl) and which has a self-signed certificate, relaying to a far MTA
+// for b.example. Loopback is not in near's mynetworks, so only AUTH lets
+// a client relay. It returns near, far and near's daemon address.
+func authMTAs(t *testing.T) (near, far *sandbox.Sandbox, addr string) {
+	openssl := sandbox.NeedPeer(t, "openssl")
+	farAddr := sandbox.FreePort(t)
+	near, far = twoMTAs(t, farAddr)
+	far.StartDaemon(farAddr)
+	near.AddUser("carol", near.UID, near.GID)
+
+	r := sandbox.RunCmd(t, exec.Command(openssl, "passwd", "-6", "-stdin"), carolPassword+"\n")
+	hash := strings.TrimSpace(r.Stdout)
+	if r.Code != 0 || !strings.HasPrefix(hash, "$6$") {
+		t.Fatalf("openssl passwd: %d %s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	passwd := filepath.Join(near.Dir, "passwd")
+	b, err := os.ReadFile(passwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "carol:x:", "carol:"+hash+":", 1))
+	if err := os.WriteFile(passwd, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cert, key := selfSignedCert(t, near.Dir)
+	near.Set("tls_cert", cert, "tls_key", key, "mynetworks", "192.0.2.0/24")
+	return near, far, near.StartDaemon("").Addr
+}
+
+// selfSignedCert writes a certificate and key for test.example into dir.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "test.example"},
+		DNSNames:     []string{"test.example", "localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// swaksTo runs swaks against addr with extra arguments, from carol to
+// bob@b.example (a remote domain for near).
+func swaksTo(t *testing.T, addr, subject string, extra ...string) sandbox.Result {
+	swaks := sandbox.NeedPeer(t, "swaks")
+	args := append([]string{"--server", addr, "--from", "carol@test.example", "--to", "bob@b.example",
+		"--header", "Subject: " + subject}, extra...)
+	return sandbox.RunCmd(t, exec.Command(swaks, args...), "")
+}
+
+func TestAnAuthenticatedClientRelaysOverSTARTTLS(t *testing.T) {
+	near, far, addr := authMTAs(t)
+	for i, mech := range []string{"PLAIN", "LOGIN"} {
+		r := swaksTo(t, addr, "relayed with "+mech, "--tls", "--auth", mech,
+			"--auth-user", "carol", "--auth-password", carolPassword)
+		if r.Code != 0 {
+			t.Fatalf("swaks AUTH %s: %d\n%s%s", mech, r.Code, r.Stdout, r.Stderr)
+		}
+		mustContain(t, "swaks", r.Stdout, "220 ", "235 ", "250 2.0.0 Ok: queued as")
+		mustContain(t, "bob@b.example", far.WaitMail("bob", i+1), "Subject: relayed with "+mech)
+		mustContain(t, "near log", near.Log(), "[127.0.0.1], sasl_method="+mech+", sasl_username=carol")
+	}
+	// Neither the password nor the PLAIN or LOGIN response carrying it.
+	mustNotContain(t, "near log", near.Log(), carolPassword,
+		base64.StdEncoding.EncodeToString([]byte("\x00carol\x00"+carolPassword)),
+		base64.StdEncoding.EncodeToString([]byte(carolPassword)))
+}
+
+func TestAWrongPasswordGets535AndIsLoggedWithoutThePassword(t *testing.T) {
+	near, far, addr := authMTAs(t)
+	const wrong = "Tr0ub4dor&4-guess"
+	for _, c := range []struct{ user, pass string }{
+		{"carol", wrong},
+		{"carol", ""},
+		{"nosuchuser", carolPassword},
+	} {
+		r := swaksTo(t, addr, "should not go", "--tls", "--auth", "PLAIN", "--auth-user", c.user, "--auth-password", c.pass)
+		if r.Code == 0 {
+			t.Fatalf("swaks as %s succeeded:\n%s", c.user, r.Stdout)
+		}
+		mustContain(t, "swaks as "+c.user, r.Stdout, "535 5.7.8")
+	}
+	log := near.Log()
+	mustContain(t, "near log", log, "[127.0.0.1]: SASL PLAIN authentication failed: user=<carol>: authentication failed",
+		"user=<nosuchuser>: authentication failed")
+	mustNotContain(t, "near log", log, wrong, carolPassword)
+	if mb := far.ReadMailbox("bob"); mb != "" {
+		t.Fatalf("mail relayed without authentication:\n%s", mb)
+	}
+}
+
+func TestWithoutAuthLoopbackOutsideMynetworksMayNotRelay(t *testing.T) {
+	_, _, addr := authMTAs(t)
+	r := swaksTo(t, addr, "no auth", "--tls")
+	mustContain(t, "swaks", r.Stdout, "554 5.7.1")
+}
