@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,4 +142,62 @@ func TestWithoutAuthLoopbackOutsideMynetworksMayNotRelay(t *testing.T) {
 	_, _, addr := authMTAs(t)
 	r := swaksTo(t, addr, "no auth", "--tls")
 	mustContain(t, "swaks", r.Stdout, "554 5.7.1")
+}
+
+// A client outside loopback is only reachable here in a network namespace
+// of our own: the daemon listens on 192.0.2.1 (TEST-NET-1) bound to that
+// namespace's lo, and the client joins the namespace with nsenter.
+func TestAuthBeforeSTARTTLSFromANonLoopbackClientIsRefused(t *testing.T) {
+	py := sandbox.NeedPeer(t, "python3")
+	unshare, nsenter := sandbox.NeedPeer(t, "unshare"), sandbox.NeedPeer(t, "nsenter")
+	if os.Geteuid() != 0 {
+		t.Skip("a network namespace needs root")
+	}
+	near, _, _ := authMTAs(t)
+	const listen = "192.0.2.1:25"
+	d := near.Command("sendmail", "-bd", "-o", "smtp_listen="+listen, "-o", "mynetworks=127.0.0.0/8")
+	d.Args = append([]string{unshare, "-n", "sh", "-c",
+		`ip link set lo up && ip addr add 192.0.2.1/32 dev lo && exec "$0" "$@"`, d.Path}, d.Args[1:]...)
+	d.Path = unshare
+	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Process.Signal(syscall.SIGTERM); d.Wait() })
+	near.WaitFor("the daemon in its namespace", func() bool {
+		return strings.Contains(near.Log(), "listening on "+listen)
+	})
+
+	script := `
+import base64, smtplib, ssl, sys
+s = smtplib.SMTP("192.0.2.1", 25, local_hostname="client.example")
+s.ehlo()
+print("auth offered before TLS:", s.has_extn("auth"))
+plain = base64.b64encode(b"\0carol\0" + sys.argv[1].encode()).decode()
+print("AUTH before TLS:", *s.docmd("AUTH PLAIN", plain))
+s.mail("carol@test.example")
+print("relay before TLS:", *s.rcpt("bob@b.example"))
+s.rset()
+s.starttls(context=ssl._create_unverified_context())
+s.ehlo()
+print("auth offered after TLS:", s.has_extn("auth"))
+print("AUTH after TLS:", *s.docmd("AUTH PLAIN", plain))
+s.mail("carol@test.example")
+print("relay after TLS:", *s.rcpt("bob@b.example"))
+s.quit()
+`
+	cmd := exec.Command(nsenter, "--net=/proc/"+strconv.Itoa(d.Process.Pid)+"/ns/net", py, "-c", script, carolPassword)
+	r := sandbox.RunCmd(t, cmd, "")
+	if r.Code != 0 {
+		t.Fatalf("python: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	mustContain(t, "python", r.Stdout,
+		"auth offered before TLS: False",
+		"AUTH before TLS: 538 b'5.7.11",
+		"relay before TLS: 554 b'5.7.1",
+		"auth offered after TLS: True",
+		"AUTH after TLS: 235",
+		"relay after TLS: 250")
+	mustContain(t, "near log", near.Log(), "[192.0.2.1]: AUTH PLAIN refused without TLS")
+	mustNotContain(t, "near log", near.Log(), carolPassword)
 }
