@@ -175,6 +175,9 @@ func send(c *cli.Context, o mailx.Options, to []string) error {
 	}
 	s := mailx.New(o)
 	err := s.Send(d)
+	if errors.Is(err, mailx.ErrKilled) {
+		return cli.Exit("", 1) // POSIX: killed by interrupts in send mode
+	}
 	if errors.Is(err, mailx.ErrNotSent) {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package mailx
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -196,7 +197,9 @@ func (s *Session) execute(line string) {
 	if !s.running() && c.Flags&fCond == 0 {
 		return
 	}
-	if err := s.run(c, rest); err != nil {
+	if err := s.run(c, rest); errors.Is(err, errInterrupted) {
+		fmt.Fprintln(s.out) // POSIX: the command is over, the prompt comes back
+	} else if err != nil {
 		s.warn("%v", err)
 	}
 }

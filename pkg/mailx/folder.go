@@ -59,7 +59,8 @@ type folder struct {
 	pseudo   bool // the file begins with UW's hidden pseudo-message
 	system   bool // the user's INBOX: read mail moves to MBOX at quit
 	readOnly bool
-	dot      int // current message, an index into msgs
+	dot      int         // current message, an index into msgs
+	stop     func() bool // reports an interrupt, for long searches
 }
 
 // openFolder opens and scans path.
@@ -75,7 +76,7 @@ func (s *Session) openFolder(path string, system bool) (*folder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	f := &folder{path: path, file: os.NewFile(uintptr(fd), path), system: system, readOnly: ro}
+	f := &folder{path: path, file: os.NewFile(uintptr(fd), path), system: system, readOnly: ro, stop: s.interrupted}
 	if s.o.LimitMemory {
 		// mail's live heap is small (32 bytes a message) but a scan and a
 		// listing make garbage many times that, which the default GC pacing

@@ -142,8 +142,9 @@ func eachHeader[T any](f *folder, list []int, fn func(i int, hdr []byte) T, use 
 }
 
 // matching is the messages among those ok selects whose summary satisfies
-// pred, in folder order.
-func (f *folder) matching(ok func(i int) bool, pred func(sm *summary) bool) []int {
+// pred, in folder order. An interrupt (f.stop) ends it with errInterrupted.
+func (f *folder) matching(ok func(i int) bool, pred func(sm *summary) bool) ([]int, error) {
+	stop := func() bool { return f.stop != nil && f.stop() }
 	var list, out []int
 	for i := range f.msgs {
 		if ok(i) {
@@ -157,9 +158,12 @@ func (f *folder) matching(ok func(i int) bool, pred func(sm *summary) bool) []in
 		if yes {
 			out = append(out, list[k])
 		}
-		return true
+		return k%listChunk != 0 || !stop()
 	})
-	return out
+	if stop() {
+		return nil, errInterrupted
+	}
+	return out, nil
 }
 
 // printHeaderLines prints the summary lines of the messages in list.

@@ -79,7 +79,11 @@ func parseList(f *folder, words []string, deleted bool) ([]int, error) {
 			}
 		case strings.HasPrefix(w, "/"):
 			needle := strings.ToLower(w[1:])
-			for _, i := range f.matching(ok, func(sm *summary) bool { return strings.Contains(strings.ToLower(sm.subject), needle) }) {
+			found, err := f.matching(ok, func(sm *summary) bool { return strings.Contains(strings.ToLower(sm.subject), needle) })
+			if err != nil {
+				return nil, err
+			}
+			for _, i := range found {
 				add(i)
 			}
 		case isNumberish(w):
@@ -105,7 +109,11 @@ func parseList(f *folder, words []string, deleted bool) ([]int, error) {
 				}
 			}
 		default:
-			for _, i := range f.matching(ok, func(sm *summary) bool { return fromUser(sm.from, w) }) {
+			found, err := f.matching(ok, func(sm *summary) bool { return fromUser(sm.from, w) })
+			if err != nil {
+				return nil, err
+			}
+			for _, i := range found {
 				add(i)
 			}
 		}

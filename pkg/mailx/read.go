@@ -41,6 +41,9 @@ func (s *Session) markRead(i int) {
 func (s *Session) printMessages(list []int, raw, page bool) error {
 	var buf bytes.Buffer
 	for _, i := range list {
+		if s.interrupted() {
+			return errInterrupted
+		}
 		if s.isSet("page") && buf.Len() > 0 {
 			buf.WriteString("\f\n")
 		}
@@ -77,8 +80,12 @@ func (s *Session) pageOut(text []byte, force bool) error {
 		if force || crtSet && lines > limit {
 			cmd := exec.Command(s.vars["SHELL"], "-c", s.vars["PAGER"])
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(text), os.Stdout, os.Stderr
-			if err := cmd.Run(); err == nil {
+			err := cmd.Run()
+			if err == nil {
 				return nil
+			}
+			if s.interrupted() {
+				return errInterrupted // the pager was stopped: do not print it all
 			}
 		}
 	}
@@ -95,6 +102,9 @@ func cmdMoreRaw(s *Session, a *args) error  { return s.printMessages(a.list, tru
 func cmdTop(s *Session, a *args) error {
 	n := s.intVar("toplines", 5)
 	for _, i := range a.list {
+		if s.interrupted() {
+			return errInterrupted
+		}
 		var buf bytes.Buffer
 		if err := s.render(&buf, i, false); err != nil {
 			return err

@@ -191,6 +191,9 @@ func (s *Session) shellRun(command string, stdin io.Reader) error {
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, s.out, s.errw
 	err := cmd.Run()
+	if s.interrupted() {
+		return errInterrupted
+	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return fmt.Errorf("%q exited %d", command, exit.ExitCode())

@@ -37,7 +37,14 @@ var ErrNotSent = errors.New("message not sent")
 
 // Send composes and sends d in send mode (mail ADDR...): the body comes from
 // the input, with tilde escapes.
+//
+// On a terminal an interrupt is handled as in compose mode from a folder
+// (see collect); two of them kill the letter and Send returns ErrKilled.
+// Without a terminal SIGINT is left to end mail, as POSIX says.
 func (s *Session) Send(d *Draft) error {
+	if s.o.Terminal {
+		defer s.watchInterrupts()()
+	}
 	if err := s.collect(d); err != nil {
 		return err
 	}
@@ -63,12 +70,20 @@ func splitAddrs(v string) []string {
 // collect reads the body of d from the input until the end of input, a
 // lone "." (when dot is set) or ~., running tilde escapes on the way
 // (POSIX mailx recognises them whatever the input is).
+//
+// An interrupt (POSIX mailx, ASYNCHRONOUS EVENTS) drops the line being
+// typed: with the ignore variable set it shows "@" and goes on; else the
+// first asks for one more, and a second straight after kills the letter,
+// saved to DEAD unless save is unset.
 func (s *Session) collect(d *Draft) error {
 	s.sending = true
 	defer func() { s.sending = false }()
 	if s.o.Terminal {
 		if !d.HasSubject && s.isSet("asksub") {
 			v, err := s.in.ReadLine("Subject: ")
+			if errors.Is(err, errInterrupted) {
+				return ErrKilled // nothing written yet
+			}
 			if err != nil && err != io.EOF {
 				return err
 			}
@@ -76,8 +91,22 @@ func (s *Session) collect(d *Draft) error {
 		}
 	}
 	esc := s.vars["escape"]
+	interrupted := false
 	for {
 		line, err := s.in.ReadLine("")
+		switch {
+		case errors.Is(err, errInterrupted) && s.isSet("ignore"):
+			fmt.Fprintln(s.out, "@")
+			continue
+		case errors.Is(err, errInterrupted) && interrupted:
+			s.saveDead(d.body.Bytes())
+			return ErrKilled
+		case errors.Is(err, errInterrupted):
+			fmt.Fprintln(s.out, "\n(Interrupt -- one more to kill letter)")
+			interrupted = true
+			continue
+		}
+		interrupted = false
 		if err == io.EOF {
 			if s.o.Terminal && s.isSet("ignoreeof") {
 				fmt.Fprintln(s.out, `Use "." to terminate letter`)

@@ -11,10 +11,12 @@ package mailx
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -80,6 +82,11 @@ type Session struct {
 // errInterrupted ends a command the user interrupted.
 var errInterrupted = errors.New("interrupted")
 
+// ErrKilled is returned when the user killed the letter being composed with
+// two interrupts in a row; in send mode mail then exits non-zero (POSIX
+// mailx, ASYNCHRONOUS EVENTS).
+var ErrKilled = fmt.Errorf("letter killed: %w", errInterrupted)
+
 // interrupted reports whether the user interrupted the current command.
 func (s *Session) interrupted() bool { return s.intr.Load() }
 
@@ -106,6 +113,10 @@ func New(o Options) *Session {
 	s.sendMode = o.SendMode
 	s.in = newLineReader(o)
 	s.vars = defaultVars(o)
+	if o.IgnoreInt {
+		// -i sets the ignore variable, as in BSD mail and s-nail.
+		s.vars["ignore"] = ""
+	}
 	if !o.NoRC && o.SystemRC != "" {
 		s.sourceIfExists(o.SystemRC)
 	}
@@ -137,9 +148,48 @@ func newLineReader(o Options) lineReader {
 		return &termReader{fd: o.InFd, t: term.NewTerminal(struct {
 			io.Reader
 			io.Writer
-		}{o.In, o.Out}, "")}
+		}{&ctrlCReader{r: o.In}, o.Out}, "")}
 	}
 	return &plainReader{r: bufio.NewReader(o.In)}
+}
+
+// ctrlCReader turns a ^C typed while a line is read in raw mode (where
+// the terminal sends it as a byte, not as SIGINT) into the erasing of the
+// line (^E ^U) and then errInterrupted from the next Read, which
+// term.Terminal returns from ReadLine. term.Terminal's own handling of ^C
+// cannot be used: it keeps the ^C in its buffer, so every later ReadLine
+// would end at once.
+type ctrlCReader struct {
+	r       io.Reader
+	pending []byte // read, not yet handed on: what came after a ^C
+	intr    bool   // the next Read reports the interrupt
+}
+
+func (c *ctrlCReader) Read(p []byte) (int, error) {
+	if c.intr {
+		c.intr = false
+		return 0, errInterrupted
+	}
+	var n int
+	var err error
+	if len(c.pending) > 0 {
+		n = copy(p, c.pending)
+		c.pending = c.pending[n:]
+	} else {
+		n, err = c.r.Read(p)
+	}
+	i := bytes.IndexByte(p[:n], 3)
+	if i < 0 {
+		return n, err
+	}
+	c.pending = append(append([]byte(nil), p[i+1:n]...), c.pending...)
+	c.intr = true
+	if i+2 <= len(p) {
+		p[i], p[i+1] = 5, 21 // ^E ^U: to the end of the line, erase it
+		return i + 2, err
+	}
+	p[i] = 21
+	return i + 1, err
 }
 
 type plainReader struct{ r *bufio.Reader }
@@ -159,6 +209,7 @@ type termReader struct {
 	t  *term.Terminal
 }
 
+// ReadLine returns errInterrupted for a ^C.
 func (r *termReader) ReadLine(prompt string) (string, error) {
 	old, err := term.MakeRaw(r.fd)
 	if err != nil {
@@ -169,15 +220,48 @@ func (r *termReader) ReadLine(prompt string) (string, error) {
 	return r.t.ReadLine()
 }
 
+// watchInterrupts catches SIGINT for the session until the returned stop
+// is called: an interrupt then ends the running command (see interrupted)
+// instead of mail. The pager, the editor and shell commands get the
+// terminal's SIGINT themselves.
+func (s *Session) watchInterrupts() (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				s.intr.Store(true)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
 // Loop reads and runs commands until quit, exit or the end of input (which
 // quits, unless ignoreeof is set on a terminal).
+//
+// In this command mode an interrupt (POSIX mailx, ASYNCHRONOUS EVENTS)
+// ends the running command and brings the prompt back.
 func (s *Session) Loop() error {
+	defer s.watchInterrupts()()
 	for !s.exiting {
 		prompt := ""
 		if s.o.Terminal {
 			prompt = s.vars["prompt"]
 		}
 		line, err := s.in.ReadLine(prompt)
+		s.intr.Store(false)
+		if errors.Is(err, errInterrupted) {
+			fmt.Fprintln(s.out)
+			continue
+		}
 		if err == io.EOF {
 			if s.o.Terminal && s.isSet("ignoreeof") {
 				fmt.Fprintln(s.out, `Use "quit" to quit.`)
