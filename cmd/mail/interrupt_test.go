@@ -61,15 +61,17 @@ func TestInterruptsOnATerminalAreThePOSIXOnes(t *testing.T) {
 	s.keys("echo still-here", "Enter")
 	s.waitFor("still-here")
 
-	s.keys(`set crt=1 PAGER="sleep 60"`, "Enter", "p 1", "Enter")
-	time.Sleep(200 * time.Millisecond) // let the pager start; not a timing check
+	s.keys(`set crt=1 PAGER="echo pager-is-up; sleep 60"`, "Enter", "p 1", "Enter")
+	s.waitFor("pager-is-up")
 	s.keys("C-c")
 	s.keys("echo back-from-pager", "Enter")
 	s.waitFor("back-from-pager")
 
 	s.keys("m carol@example.org", "Enter")
 	s.waitFor("Subject:")
-	s.keys("killed", "Enter", "a line to keep in dead.letter", "Enter", "C-c")
+	s.keys("killed", "Enter", "a line to keep in dead.letter", "Enter")
+	s.waitFor("a line to keep in dead.letter")
+	s.keys("C-c")
 	s.waitFor("(Interrupt -- one more to kill letter)")
 	s.keys("C-c")
 	s.keys("echo after-kill", "Enter")
@@ -84,7 +86,9 @@ func TestInterruptsOnATerminalAreThePOSIXOnes(t *testing.T) {
 
 	s.keys("set ignore", "Enter", "m carol@example.org", "Enter")
 	s.waitFor("Subject:")
-	s.keys("ignored", "Enter", "first", "Enter", "C-c")
+	s.keys("ignored", "Enter", "first", "Enter")
+	s.waitForLine("first")
+	s.keys("C-c")
 	s.waitForLine("@")
 	s.keys("C-c", "second", "Enter", "~.", "Enter")
 	s.waitFor("EOT")
@@ -101,9 +105,11 @@ func TestInterruptsOnATerminalAreThePOSIXOnes(t *testing.T) {
 func TestTwoInterruptsInSendModeExitNonZero(t *testing.T) {
 	sb := sandbox.New(t)
 	out := sb.FakeSendmail(t, "bob", "0")
-	s := startTmux(t, mailShell(t, sb, "-s hello carol@example.org"))
-	time.Sleep(200 * time.Millisecond) // let mail start reading; not a timing check
-	s.keys("unfinished thought", "Enter", "C-c")
+	s := startTmux(t, mailShell(t, sb, "carol@example.org"))
+	s.waitFor("Subject:") // mail is reading the terminal
+	s.keys("hello", "Enter", "unfinished thought", "Enter")
+	s.waitFor("unfinished thought")
+	s.keys("C-c")
 	s.waitFor("one more to kill letter")
 	s.keys("C-c")
 	s.waitFor("exit=1")

@@ -77,6 +77,9 @@ func (s *Session) pageOut(text []byte, force bool) error {
 		if crtSet && crt != "" {
 			limit = s.intVar("crt", s.o.Height)
 		}
+		if s.interrupted() {
+			return errInterrupted
+		}
 		if force || crtSet && lines > limit {
 			cmd := exec.Command(s.vars["SHELL"], "-c", s.vars["PAGER"])
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(text), os.Stdout, os.Stderr

@@ -92,8 +92,15 @@ func (s *Session) collect(d *Draft) error {
 	}
 	esc := s.vars["escape"]
 	interrupted := false
+	s.intr.Store(false)
 	for {
 		line, err := s.in.ReadLine("")
+		if s.intr.Swap(false) && err == nil {
+			// SIGINT came between two lines, while the terminal was not
+			// in raw mode: the line read after it is dropped as typed
+			// after the interrupt would have been.
+			err = errInterrupted
+		}
 		switch {
 		case errors.Is(err, errInterrupted) && s.isSet("ignore"):
 			fmt.Fprintln(s.out, "@")
