@@ -1,6 +1,7 @@
 package mailx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -43,8 +44,6 @@ type msg struct {
 
 func (m *msg) hdrOff() int64 { return m.off + int64(m.fromLen) }
 
-func (m *msg) size() int64 { return m.end - m.hdrOff() }
-
 func (m *msg) isNew() bool { return m.orig&(mbox.Seen|mbox.Old) == 0 }
 
 // folder is the open mbox. The file is read through a descriptor opened
@@ -61,6 +60,18 @@ type folder struct {
 	readOnly bool
 	dot      int         // current message, an index into msgs
 	stop     func() bool // reports an interrupt, for long searches
+	// edits holds the messages changed with edit or visual: their new
+	// content, read from now on and written to the folder at quit.
+	edits map[int][]byte
+}
+
+// size is message i's size in bytes, as edited.
+func (f *folder) size(i int) int64 {
+	if e, ok := f.edits[i]; ok {
+		return int64(len(e))
+	}
+	m := &f.msgs[i]
+	return m.end - m.hdrOff()
 }
 
 // openFolder opens and scans path.
@@ -137,6 +148,9 @@ func (f *folder) scan() error {
 
 // content is message i as stored before mbox quoting.
 func (f *folder) content(i int) io.Reader {
+	if e, ok := f.edits[i]; ok {
+		return bytes.NewReader(e)
+	}
 	m := &f.msgs[i]
 	mm := mbox.Message{HeaderOffset: m.hdrOff(), End: m.end}
 	return mm.Content(f.file)

@@ -48,7 +48,7 @@ func (s *Session) headerLine(i int, hdr []byte) string {
 	if !sm.date.IsZero() {
 		date = sm.date.Local().Format("Mon Jan _2 15:04")
 	}
-	line := fmt.Sprintf("%c%c%4d %-20.20s  %-16.16s %4d/%-5d", cur, statusChar(m), i+1, who, date, m.lines, m.size())
+	line := fmt.Sprintf("%c%c%4d %-20.20s  %-16.16s %4d/%-5d", cur, statusChar(m), i+1, who, date, m.lines, f.size(i))
 	if sm.subject != "" {
 		line += " \"" + sm.subject + "\""
 	}
@@ -131,7 +131,7 @@ func cmdFrom(s *Session, a *args) error {
 
 func cmdSize(s *Session, a *args) error {
 	for _, i := range a.list {
-		fmt.Fprintf(s.out, "%d: %d\n", i+1, s.f.msgs[i].size())
+		fmt.Fprintf(s.out, "%d: %d\n", i+1, s.f.size(i))
 	}
 	return nil
 }

@@ -23,9 +23,18 @@ type summary struct {
 // header reads message i's From_ line and header block.
 func (f *folder) header(i int) ([]byte, error) {
 	m := &f.msgs[i]
-	b := make([]byte, int(m.fromLen)+int(m.hdrLen))
+	n := int(m.fromLen) + int(m.hdrLen)
+	e, edited := f.edits[i]
+	if edited {
+		n = int(m.fromLen)
+	}
+	b := make([]byte, n)
 	if _, err := f.file.ReadAt(b, m.off); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("read %s: %w", f.path, err)
+	}
+	if edited {
+		hdr, _, _ := bytes.Cut(e, []byte("\n\n"))
+		b = append(append(b, hdr...), "\n\n"...)
 	}
 	return b, nil
 }
@@ -57,6 +66,12 @@ func (f *folder) headers(list []int, buf *[]byte, fn func(k int, hdr []byte)) {
 			span = span[:0]
 		}
 		for ; k < j; k++ {
+			if _, ok := f.edits[list[k]]; ok {
+				if h, err := f.header(list[k]); err == nil {
+					fn(k, h)
+					continue
+				}
+			}
 			m := &f.msgs[list[k]]
 			lo := m.off - start
 			hi := min(lo+int64(m.fromLen)+int64(m.hdrLen), int64(len(span)))

@@ -1,6 +1,7 @@
 package mailx
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -201,28 +202,67 @@ func cmdNewmail(s *Session, _ *args) error {
 	return s.listHeaders(before, len(s.f.msgs))
 }
 
-// viewIn shows messages in an editor. The copy is the user's to change;
-// the folder keeps the message as it was (documented in mail(1)).
+// viewIn lets the user edit messages in an editor. When the text comes
+// back changed, it replaces the message: read from now on, copied by save,
+// and written into the folder at quit (as BSD mail and s-nail do).
 func (s *Session) viewIn(editor string, list []int) error {
 	for _, i := range list {
-		tmp, err := os.CreateTemp("", "mail-edit-")
+		old, err := io.ReadAll(s.f.content(i))
 		if err != nil {
 			return fmt.Errorf("edit: %w", err)
 		}
-		_, err = io.Copy(tmp, s.f.content(i))
-		tmp.Close()
-		if err == nil {
-			cmd := exec.Command(s.vars["SHELL"], "-c", editor+` "$1"`, "sh", tmp.Name())
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.out, s.errw
-			err = cmd.Run()
-		}
-		os.Remove(tmp.Name())
+		text, err := s.editText(editor, old)
 		if err != nil {
-			return fmt.Errorf("edit: %w", err)
+			return err
 		}
 		s.markRead(i)
+		if bytes.Equal(text, old) {
+			continue
+		}
+		if s.f.readOnly {
+			return fmt.Errorf("edit: %s is read-only; message %d is unchanged", s.f.path, i+1)
+		}
+		if len(text) > 0 && text[len(text)-1] != '\n' {
+			text = append(text, '\n')
+		}
+		if s.f.edits == nil {
+			s.f.edits = map[int][]byte{}
+		}
+		s.f.edits[i] = text
+		s.f.msgs[i].lines = int32(bytes.Count(text, []byte("\n")))
 	}
 	return nil
+}
+
+// editText runs editor on a temporary file holding text and returns what
+// the file holds afterwards.
+func (s *Session) editText(editor string, text []byte) ([]byte, error) {
+	tmp, err := os.CreateTemp("", "mail-edit-")
+	if err != nil {
+		return nil, fmt.Errorf("edit: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(text)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("edit: %w", err)
+	}
+	cmd := exec.Command(s.vars["SHELL"], "-c", editor+` "$1"`, "sh", tmp.Name())
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.out, s.errw
+	err = cmd.Run()
+	if s.interrupted() {
+		return nil, errInterrupted
+	}
+	if err != nil {
+		return nil, fmt.Errorf("edit: %s: %w; the message is unchanged", editor, err)
+	}
+	b, err := os.ReadFile(tmp.Name())
+	if err != nil {
+		return nil, fmt.Errorf("edit: %w", err)
+	}
+	return b, nil
 }
 
 func cmdEdit(s *Session, a *args) error   { return s.viewIn(s.vars["EDITOR"], a.list) }

@@ -1,6 +1,7 @@
 package mailx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -45,7 +46,11 @@ func flagsAfter(m *msg) mbox.Flags { return m.flags | mbox.Old }
 // rewrite the folder for: in the system mailbox any change, new to old
 // included (POSIX); in another folder only a change the user made, so
 // that a folder only looked at is never rewritten.
-func (s *Session) needsWrite(m *msg) bool {
+func (s *Session) needsWrite(i int) bool {
+	m := &s.f.msgs[i]
+	if _, edited := s.f.edits[i]; edited {
+		return true
+	}
 	if s.f.system {
 		return flagsAfter(m) != m.orig
 	}
@@ -92,7 +97,7 @@ func (s *Session) quitFolder() error {
 			changed = true
 		default:
 			kept++
-			if s.needsWrite(m) {
+			if s.needsWrite(i) {
 				changed = true
 			}
 		}
@@ -119,20 +124,25 @@ func (s *Session) quitFolder() error {
 	if f.pseudo {
 		shift = 1
 	}
-	err = mbox.Rewrite(mb, f.known, f.offsets(), func(i int, old *mbox.Message) (bool, *mbox.State) {
+	err = mbox.RewriteWith(mb, f.known, f.offsets(), func(i int, old *mbox.Message) mbox.Change {
 		if i < shift {
-			return true, nil
+			return mbox.Change{}
 		}
-		m := &f.msgs[i-shift]
+		i -= shift
+		m := &f.msgs[i]
 		if s.fateOf(m) != stay {
-			return false, nil
+			return mbox.Change{Drop: true}
 		}
-		if !s.needsWrite(m) {
-			return true, nil
+		if !s.needsWrite(i) {
+			return mbox.Change{}
 		}
 		st := old.State
 		st.Flags = flagsAfter(m)
-		return true, &st
+		c := mbox.Change{State: &st}
+		if e, ok := f.edits[i]; ok {
+			c.Content = bytes.NewReader(e)
+		}
+		return c
 	})
 	if errors.Is(err, mbox.ErrChanged) {
 		return fmt.Errorf("%w; %s left as it is (nothing was deleted)", err, f.path)

@@ -27,6 +27,20 @@ var ErrChanged = errors.New("mailbox changed by another program")
 // record. X-UID is never touched.
 type Plan func(i int, m *Message) (keep bool, st *State)
 
+// Change is what a RewritePlan says of one message: drop it, or keep it,
+// with its state headers recording State when that is not nil, and with
+// Content instead of what the file holds when that is not nil (a message
+// edited in mail(1)). Content is the message as its reader sees it; it is
+// stored in mbox form (mboxrd quoting) after the message's own From_ line.
+type Change struct {
+	Drop    bool
+	State   *State
+	Content io.Reader
+}
+
+// RewritePlan is Plan for RewriteWith, which can also replace a message.
+type RewritePlan func(i int, m *Message) Change
+
 // Rewrite replaces the mailbox with a copy changed by plan, the safe way
 // quit in mail(1) and EXPUNGE in imapd need. mb must be open for writing
 // (so both locks are held). known is the size of the mailbox when the
@@ -43,7 +57,16 @@ type Plan func(i int, m *Message) (keep bool, st *State)
 //
 // When the first message is dropped, its X-IMAPbase header (UIDVALIDITY,
 // UIDNEXT) moves to the first message kept, so UIDs stay valid.
-func Rewrite(mb *Mailbox, known int64, offsets []int64, plan Plan) (err error) {
+func Rewrite(mb *Mailbox, known int64, offsets []int64, plan Plan) error {
+	return RewriteWith(mb, known, offsets, func(i int, m *Message) Change {
+		keep, st := plan(i, m)
+		return Change{Drop: !keep, State: st}
+	})
+}
+
+// RewriteWith is Rewrite with a plan that may also give a message new
+// content.
+func RewriteWith(mb *Mailbox, known int64, offsets []int64, plan RewritePlan) (err error) {
 	if mb.ro {
 		return fmt.Errorf("rewrite %s: opened read-only", mb.Path)
 	}
@@ -128,7 +151,7 @@ func fromLineAt(f io.ReaderAt, off int64) bool {
 }
 
 // copyPlanned writes the first known bytes of f to w as plan says.
-func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan Plan) error {
+func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan RewritePlan) error {
 	s := NewScanner(io.NewSectionReader(f, 0, known))
 	var movedBase []byte // the X-IMAPbase field of a dropped first message
 	i := 0
@@ -137,11 +160,23 @@ func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan Pla
 		if offsets != nil && (i >= len(offsets) || offsets[i] != m.Offset) {
 			return fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 		}
-		keep, st := plan(i, m)
-		if !keep {
+		c := plan(i, m)
+		if c.Drop {
 			if i == 0 && !m.Pseudo {
 				movedBase = fieldLine(m.Header, "X-IMAPbase")
 			}
+			continue
+		}
+		st := c.State
+		if c.Content != nil {
+			from := make([]byte, m.HeaderOffset-m.Offset)
+			if _, err := f.ReadAt(from, m.Offset); err != nil {
+				return err
+			}
+			if _, err := WriteMessage(w, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, st, movedBase)); err != nil {
+				return err
+			}
+			movedBase = nil
 			continue
 		}
 		hdr := m.Header
@@ -267,6 +302,15 @@ func stateFields(st State, eol string) string {
 // to st, for copying a message to another mailbox (mail's MBOX, save) with
 // the flags it has now. The body is read through as it is.
 func WithState(content io.Reader, st State) io.Reader {
+	return withHeader(content, &st, nil)
+}
+
+// withHeader returns content with its header changed as rewriteHeader
+// does; with neither st nor base, content as it is.
+func withHeader(content io.Reader, st *State, base []byte) io.Reader {
+	if st == nil && base == nil {
+		return content
+	}
 	br := bufio.NewReader(content)
 	var hdr []byte
 	for {
@@ -279,5 +323,5 @@ func WithState(content io.Reader, st State) io.Reader {
 			break
 		}
 	}
-	return io.MultiReader(bytes.NewReader(rewriteHeader(hdr, &st, nil)), br)
+	return io.MultiReader(bytes.NewReader(rewriteHeader(hdr, st, base)), br)
 }
