@@ -72,3 +72,22 @@ func TestEditThenExitLeavesTheFolderAlone(t *testing.T) {
 		t.Error("exit wrote the edit")
 	}
 }
+
+// TestSaveKeepsIMAPKeywords: a copy made by save (and so by MBOX at quit)
+// keeps the message's X-Keywords beside its flags now.
+func TestSaveKeepsIMAPKeywords(t *testing.T) {
+	sb := sandbox.New(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "kw.mbox")
+	os.WriteFile(p, []byte("From alice@example.org  Wed Nov 25 17:24:14 2026\nFrom: alice@example.org\nSubject: tagged\nX-Keywords: $Label1 Junk\nX-Status: F\n\nbody\n\n"), 0o600)
+	sb.MailRC("bob", "set sendmail=/bin/false")
+	out := filepath.Join(dir, "saved.mbox")
+	r := sandbox.RunCmd(t, sb.Mail("bob", "-N", "-f", p), "p 1\nsave 1 "+out+"\nx\n")
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	b, _ := os.ReadFile(out)
+	if !strings.Contains(string(b), "X-Keywords: $Label1 Junk\n") || !strings.Contains(string(b), "Status: RO\n") || !strings.Contains(string(b), "X-Status: F\n") {
+		t.Errorf("saved copy:\n%s", b)
+	}
+}

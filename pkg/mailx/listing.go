@@ -228,3 +228,20 @@ func headerValue(hdr []byte, name string) string {
 	})
 	return v
 }
+
+// keywords are message i's IMAP keywords (X-Keywords), which the session
+// does not keep: copies read them back from the header.
+func (f *folder) keywords(i int) []string {
+	h, err := f.header(i)
+	if err != nil {
+		return nil
+	}
+	_, block, _ := bytes.Cut(h, []byte("\n"))
+	var kw []string
+	mbox.HeaderFields(block, func(name, value []byte) {
+		if strings.EqualFold(string(name), "X-Keywords") {
+			kw = append(kw, strings.FieldsFunc(string(value), func(r rune) bool { return r == ' ' || r == '\t' || r == ',' })...)
+		}
+	})
+	return kw
+}

@@ -34,7 +34,9 @@ func (s *Session) appendMessages(path string, list []int, show string) error {
 		if err != nil {
 			return err
 		}
-		st := mbox.State{Flags: m.flags | mbox.Old}
+		// The copy records the flags now and keeps the IMAP keywords:
+		// WithState writes X-Keywords from st alone.
+		st := mbox.State{Flags: m.flags | mbox.Old, Keywords: s.f.keywords(i)}
 		err = mb.Append(context.Background(), func(w io.Writer) error {
 			n, err := mbox.WriteMessage(w, from, mbox.WithState(s.f.content(i), st))
 			bytesN += n
