@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"unixmail/internal/sandbox"
+)
+
+// quitWithFlags runs a session over the five-message fixture as bob's
+// system mailbox: 1 read (to ~/mbox at quit), 2 read and held, 3 deleted,
+// 4 flagged, 5 left new. It returns the mailbox after quit, which should
+// hold 2 (seen), 4 (old, flagged) and 5 (old).
+func quitWithFlags(t *testing.T) []byte {
+	sb := sandbox.New(t)
+	b, err := os.ReadFile("testdata/five.mbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sb.Mailbox("bob")
+	os.WriteFile(p, b, 0o600)
+	sb.MailRC("bob", "set sendmail=/bin/false")
+	r := sandbox.RunCmd(t, sb.Mail("bob", "-N"), "p 1\np 2\nhold 2\nd 3\nflag 4\nq\n")
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	box, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
+}
+
+// peerHome makes a home directory a peer can use: world-searchable path,
+// owned by uid 65534 when we are root (the peer then runs as that user).
+func peerHome(t *testing.T, mailbox []byte) string {
+	dir, err := os.MkdirTemp("", "unixmail-peer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	home := filepath.Join(dir, "home")
+	os.Mkdir(home, 0o700)
+	if err := os.WriteFile(filepath.Join(home, "Mailbox"), mailbox, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		os.Chmod(dir, 0o755)
+		for _, p := range []string{home, filepath.Join(home, "Mailbox")} {
+			if err := os.Chown(p, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return home
+}
+
+// TestFlagsWrittenAtQuitAreWhatDovecotReports opens the mailbox mail left
+// with Dovecot's imap, pre-authenticated with a private configuration, and
+// fetches the flags of every message.
+func TestFlagsWrittenAtQuitAreWhatDovecotReports(t *testing.T) {
+	imap := "/usr/lib/dovecot/imap"
+	if _, err := os.Stat(imap); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dovecot-imapd is not installed: .ci/run must install it")
+		}
+		t.Skip("dovecot-imapd is not installed")
+	}
+	home := peerHome(t, quitWithFlags(t))
+	conf := filepath.Join(filepath.Dir(home), "dovecot.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("protocols = imap\nssl = no\nmail_location = mbox:~/mail:INBOX=~/Mailbox\nlog_path = %s/dovecot.log\n", filepath.Dir(home))), 0o644)
+	argv := []string{imap, "-c", conf}
+	user := os.Getenv("USER")
+	if os.Getuid() == 0 {
+		argv = append([]string{sandbox.NeedPeer(t, "setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
+		user = "nobody"
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{"HOME=" + home, "USER=" + user, "PATH=/usr/bin:/bin"}
+	cmd.Stdin = strings.NewReader("a SELECT INBOX\r\nb FETCH 1:* (FLAGS)\r\nc LOGOUT\r\n")
+	out, err := cmd.CombinedOutput()
+	transcript := string(out)
+	if err != nil || !strings.Contains(transcript, "* PREAUTH") {
+		log, _ := os.ReadFile(filepath.Join(filepath.Dir(home), "dovecot.log"))
+		t.Fatalf("dovecot: %v\n%s\n%s", err, transcript, log)
+	}
+	flags := regexp.MustCompile(`\* (\d+) FETCH \(FLAGS \(([^)]*)\)\)`).FindAllStringSubmatch(transcript, -1)
+	var got []string
+	for _, f := range flags {
+		got = append(got, f[1]+":"+f[2])
+	}
+	want := []string{`1:\Seen`, `2:\Flagged`, `3:`}
+	if !strings.Contains(transcript, "* 3 EXISTS") || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("Dovecot sees %q, want 3 messages %q:\n%s", got, want, transcript)
+	}
+}
+
+// TestFlagsWrittenAtQuitAreWhatMuttShows opens the same mailbox with mutt
+// -R under tmux and reads the index's flag column: blank for read, O for
+// old unread, ! for flagged.
+func TestFlagsWrittenAtQuitAreWhatMuttShows(t *testing.T) {
+	mutt := sandbox.NeedPeer(t, "mutt")
+	home := peerHome(t, quitWithFlags(t))
+	rc := filepath.Join(filepath.Dir(home), "muttrc")
+	os.WriteFile(rc, []byte(fmt.Sprintf("set folder=%s\nset mbox_type=mbox\nset sort=mailbox-order\nset header_cache=\"\"\nset index_format=\"%%4C [%%Z] %%s\"\n", home)), 0o644)
+	s := startTmux(t, fmt.Sprintf("env HOME=%s TERM=xterm LC_ALL=C.UTF-8 %s -n -F %s -R -f %s; sleep 30", home, mutt, rc, filepath.Join(home, "Mailbox")))
+	screen := s.waitFor("   3 [")
+	var got []string
+	for _, l := range strings.Split(screen, "\n") {
+		if m := regexp.MustCompile(`^\s+(\d) \[(...)\] `).FindStringSubmatch(l); m != nil {
+			got = append(got, m[1]+":"+strings.TrimSpace(m[2]))
+		}
+	}
+	want := []string{"1:", "2:O !", "3:O"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("mutt shows %q, want %q:\n%s", got, want, screen)
+	}
+}
