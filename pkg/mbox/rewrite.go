@@ -173,7 +173,7 @@ func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan Rew
 			if _, err := f.ReadAt(from, m.Offset); err != nil {
 				return err
 			}
-			if _, err := WriteMessage(w, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, st, movedBase)); err != nil {
+			if _, err := WriteMessage(w, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, st, movedBase, false)); err != nil {
 				return err
 			}
 			movedBase = nil
@@ -181,7 +181,7 @@ func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan Rew
 		}
 		hdr := m.Header
 		if st != nil || movedBase != nil {
-			hdr = rewriteHeader(m.Header, st, movedBase)
+			hdr = rewriteHeader(m.Header, st, movedBase, false)
 			movedBase = nil
 		}
 		if _, err := io.Copy(w, io.NewSectionReader(f, m.Offset, m.HeaderOffset-m.Offset)); err != nil {
@@ -246,9 +246,10 @@ func isField(line []byte, name string) bool {
 
 // rewriteHeader returns hdr with its Status, X-Status and X-Keywords fields
 // replaced by those for st (when st is not nil) and base added, written
-// after the other fields as mutt and s-nail write them. Every other byte,
-// and the blank line that ends the block, is kept.
-func rewriteHeader(hdr []byte, st *State, base []byte) []byte {
+// after the other fields as mutt and s-nail write them; copying also drops
+// the UID fields, which belong to the mailbox the message leaves. Every
+// other byte, and the blank line that ends the block, is kept.
+func rewriteHeader(hdr []byte, st *State, base []byte, copying bool) []byte {
 	eol := "\n"
 	if bytes.Contains(hdr, []byte("\r\n")) {
 		eol = "\r\n"
@@ -265,6 +266,7 @@ func rewriteHeader(hdr []byte, st *State, base []byte) []byte {
 			return
 		}
 		dropping = st != nil && (isField(line, "Status") || isField(line, "X-Status") || isField(line, "X-Keywords")) ||
+			copying && (isField(line, "X-UID") || isField(line, "X-IMAPbase") || isField(line, "X-IMAP")) ||
 			base != nil && isField(line, "X-IMAPbase")
 		if !dropping {
 			out = append(out, line...)
@@ -300,14 +302,16 @@ func stateFields(st State, eol string) string {
 
 // WithState returns a message's content with its state header fields set
 // to st, for copying a message to another mailbox (mail's MBOX, save) with
-// the flags it has now. The body is read through as it is.
+// the flags it has now. Its X-UID and any X-IMAPbase or X-IMAP go: the copy
+// gets a UID in its new mailbox, and the old one's would clash there. The
+// body is read through as it is.
 func WithState(content io.Reader, st State) io.Reader {
-	return withHeader(content, &st, nil)
+	return withHeader(content, &st, nil, true)
 }
 
 // withHeader returns content with its header changed as rewriteHeader
 // does; with neither st nor base, content as it is.
-func withHeader(content io.Reader, st *State, base []byte) io.Reader {
+func withHeader(content io.Reader, st *State, base []byte, copying bool) io.Reader {
 	if st == nil && base == nil {
 		return content
 	}
@@ -323,5 +327,5 @@ func withHeader(content io.Reader, st *State, base []byte) io.Reader {
 			break
 		}
 	}
-	return io.MultiReader(bytes.NewReader(rewriteHeader(hdr, st, base)), br)
+	return io.MultiReader(bytes.NewReader(rewriteHeader(hdr, st, base, copying)), br)
 }

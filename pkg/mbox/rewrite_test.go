@@ -232,3 +232,15 @@ func TestWithStateSetsTheStateFieldsOfACopy(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestACopyLeavesItsUIDsBehind(t *testing.T) {
+	in := "X-IMAPbase: 17 9\nX-UID: 4\nX-IMAP: 1 2\nSubject: s\nStatus: O\n\nbody\nX-UID: 5\n"
+	b, err := io.ReadAll(mbox.WithState(strings.NewReader(in), mbox.State{Flags: mbox.Seen, Keywords: []string{"$Work"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Subject: s\nStatus: R\nX-Keywords: $Work\n\nbody\nX-UID: 5\n"
+	if string(b) != want {
+		t.Fatalf("copy is\n%q\nwant\n%q", b, want)
+	}
+}
