@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/emersion/go-smtp"
 
 	"unixmail/internal/sandbox"
 )
@@ -70,4 +74,35 @@ func TestAMessageToAProgramGoesThroughTheQueueFirst(t *testing.T) {
 		t.Fatalf("program got %q, %v", b, err)
 	}
 	mustContain(t, "bob's mailbox", sb.ReadMailbox("bob"), "Subject: to a program")
+}
+
+func TestTheDaemonAsRootDeliversAsEachUserThroughAKeptDeliverChild(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to deliver as another user")
+	}
+	sb := sandbox.New(t, "alice")
+	sb.AddUser("nemo", 65534, 65534)
+	d := sb.StartDaemon("")
+	c, err := smtp.Dial(d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		msg := fmt.Sprintf("Subject: kept child %d\r\n\r\nbody\r\n", i)
+		if err := c.SendMail("alice@test.example", []string{"nemo@test.example"}, strings.NewReader(msg)); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	mb := sb.WaitMail("nemo", 3)
+	mustContain(t, "nemo's mailbox", mb, "Subject: kept child 0", "Subject: kept child 2", "Delivered-To: nemo@test.example")
+	fi, err := os.Stat(sb.Mailbox("nemo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 65534 {
+		t.Fatalf("nemo's mailbox is owned by uid %d, want 65534", uid)
+	}
+	// The LMTP reply of deliver -l, not deliver's exit status, said sent.
+	mustContain(t, "log", sb.Log(), "to=<nemo@test.example>, relay=local", "status=sent (250 ")
 }

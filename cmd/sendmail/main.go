@@ -225,6 +225,12 @@ func daemon(ctx context.Context, m *mta.MTA, every time.Duration) error {
 	if every == 0 {
 		every = defaultInterval
 	}
+	if os.Geteuid() == 0 {
+		// Root delivers to each user through a `deliver -l` running as
+		// the user, kept for the next message.
+		m.KeepDeliverChildren()
+		defer m.CloseChildren()
+	}
 	w := m.StartWorkers(ctx, 8)
 	srv := smtpd.NewServer(p, w, m.Log)
 	var wg sync.WaitGroup

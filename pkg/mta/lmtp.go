@@ -33,48 +33,72 @@ func (m *MTA) deliverLocal(ctx context.Context, e *queue.Entry, idx []int) []out
 }
 
 // deliverLMTP hands the recipients idx to the LMTP server (RFC 2033) of
-// mailbox_transport in one transaction: its reply to each RCPT, and to
-// each accepted recipient after the data, decides that recipient's fate
-// (2xx sent, 4xx deferred, 5xx bounced). A server that cannot be reached
-// or breaks off defers every recipient without a reply.
+// mailbox_transport in one transaction over a new connection.
 func (m *MTA) deliverLMTP(ctx context.Context, e *queue.Entry, idx []int) []outcome {
-	out := make([]outcome, len(idx))
 	relay := strings.TrimPrefix(m.Cfg.MailboxTransport, "lmtp:")
-	fail := func(err error) []outcome {
-		for j := range out {
-			if out[j].state == "" && out[j].status == "" {
-				out[j] = deferred(relay, "4.4.1", "LMTP to "+relay+": "+err.Error())
-			}
-		}
-		return out
-	}
 	conn, err := dialTransport(ctx, relay)
 	if err != nil {
-		return fail(err)
+		return lmtpFailed(make([]outcome, len(idx)), relay, err)
 	}
 	defer conn.Close()
+	c := smtp.NewClientLMTP(conn)
+	defer c.Close()
+	var out []outcome
+	withDeadline(ctx, conn, func() {
+		if err := c.Hello(m.Cfg.Hostname); err != nil {
+			out = lmtpFailed(make([]outcome, len(idx)), relay, err)
+			return
+		}
+		addrs := make([]string, len(idx))
+		for j, i := range idx {
+			addrs[j] = e.Env.Rcpts[i].Addr
+		}
+		out, _ = lmtpSend(c, e, addrs, relay)
+		c.Quit()
+	})
+	return out
+}
+
+// withDeadline runs fn with conn's deadline at lmtpTimeout, or sooner when
+// ctx ends (a shutdown).
+func withDeadline(ctx context.Context, conn net.Conn, fn func()) {
 	deadline := time.Now().Add(lmtpTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	defer stop()
+	fn()
+	stop()
+	conn.SetDeadline(time.Time{})
+}
 
-	c := smtp.NewClientLMTP(conn)
-	defer c.Close()
-	if err := c.Hello(m.Cfg.Hostname); err != nil {
-		return fail(err)
+// lmtpFailed defers every recipient not answered yet.
+func lmtpFailed(out []outcome, relay string, err error) []outcome {
+	for j := range out {
+		if out[j] == (outcome{}) {
+			out[j] = deferred(relay, "4.4.1", "LMTP to "+relay+": "+err.Error())
+		}
 	}
+	return out
+}
+
+// lmtpSend is one LMTP transaction for the recipients addrs on a greeted
+// client: its reply to each RCPT, and to each accepted recipient after
+// the data, decides that recipient's fate (2xx sent, 4xx deferred, 5xx
+// bounced). A connection that breaks off defers the recipients without a
+// reply, and the error says the client cannot be used again.
+func lmtpSend(c *smtp.Client, e *queue.Entry, addrs []string, relay string) ([]outcome, error) {
+	out := make([]outcome, len(addrs))
 	if err := c.Mail(e.Env.Sender, nil); err != nil {
-		return fail(err)
+		return lmtpFailed(out, relay, err), err
 	}
-	var accepted []int // positions in idx
-	for j, i := range idx {
-		if err := c.Rcpt(e.Env.Rcpts[i].Addr, nil); err != nil {
+	var accepted []int // positions in addrs
+	for j, addr := range addrs {
+		if err := c.Rcpt(addr, nil); err != nil {
 			var se *smtp.SMTPError
 			if !errors.As(err, &se) {
-				return fail(err)
+				return lmtpFailed(out, relay, err), err
 			}
 			out[j] = replyOutcome(relay, se)
 			continue
@@ -82,44 +106,37 @@ func (m *MTA) deliverLMTP(ctx context.Context, e *queue.Entry, idx []int) []outc
 		accepted = append(accepted, j)
 	}
 	if len(accepted) == 0 {
-		c.Quit()
-		return out
+		return out, c.Reset()
 	}
 	w, err := c.Data()
 	if err != nil {
-		return fail(err)
+		return lmtpFailed(out, relay, err), err
 	}
 	msg := e.Message()
 	defer msg.Close()
 	if _, err := io.Copy(w, msg); err != nil {
-		return fail(err)
+		return lmtpFailed(out, relay, err), err
 	}
 	ok, err := w.CloseWithLMTPResponse()
 	var refused smtp.LMTPDataError
-	if err != nil && !errors.As(err, &refused) {
-		// A reply missing: the recipients not answered are deferred, and
-		// if the server did deliver, they get the message once more.
-		for _, j := range accepted {
-			addr := e.Env.Rcpts[idx[j]].Addr
-			if r, done := ok[addr]; done {
-				out[j] = sent(relay, "250 "+r.StatusText)
-			}
-		}
-		return fail(err)
-	}
+	broken := err != nil && !errors.As(err, &refused)
 	for _, j := range accepted {
-		addr := e.Env.Rcpts[idx[j]].Addr
+		addr := addrs[j]
 		switch {
 		case refused[addr] != nil:
 			out[j] = replyOutcome(relay, refused[addr])
 		case ok[addr] != nil:
 			out[j] = sent(relay, "250 "+ok[addr].StatusText)
-		default:
+		case !broken:
 			out[j] = deferred(relay, "4.4.2", "LMTP server gave no reply for "+addr)
 		}
 	}
-	c.Quit()
-	return out
+	if broken {
+		// The recipients not answered are deferred; if the server did
+		// deliver to them, they get the message once more.
+		return lmtpFailed(out, relay, err), err
+	}
+	return out, nil
 }
 
 // replyOutcome reads an LMTP reply: 4xx try again, 5xx bounce.

@@ -17,11 +17,17 @@ import (
 
 // deliverUser delivers to one local user's mailbox: in this process when
 // we run as the user already (a per-user or sandboxed MTA), which costs
-// no fork; else through deliver(8), which run as root drops to the user
-// before it opens the mailbox.
+// no fork; else, in a daemon, through a long-lived `deliver -l` running as
+// the user; else through one run of deliver(8), which run as root drops
+// to the user before it opens the mailbox.
 func (m *MTA) deliverUser(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
-	if u, err := m.Users.Lookup(r.Target); err == nil && u.UID == os.Geteuid() {
-		return m.mailboxes.deliver(ctx, m, e, r, u)
+	if u, err := m.Users.Lookup(r.Target); err == nil {
+		if u.UID == os.Geteuid() {
+			return m.mailboxes.deliver(ctx, m, e, r, u)
+		}
+		if o, ok := m.viaChild(ctx, e, r, u); ok {
+			return o
+		}
 	}
 	return m.runDeliver(ctx, e, r, r.Target, nil)
 }

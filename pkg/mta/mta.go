@@ -42,6 +42,7 @@ type MTA struct {
 	aliasOnce sync.Once
 	aliasMap  *aliases.Map
 	mailboxes mailboxes
+	children  children
 }
 
 // New wires an MTA from the configuration.
