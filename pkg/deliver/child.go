@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"unixmail/internal/iolimit"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/userdb"
 )
@@ -42,7 +43,7 @@ func (c *Child) Deliver(ctx context.Context, u *userdb.User, mailbox string, spo
 	cmd := exec.CommandContext(ctx, c.Exe, args...)
 	cmd.Stdin = spool
 	var stderr bytes.Buffer
-	cmd.Stderr = &limited{w: &stderr, n: 4096}
+	cmd.Stderr = &iolimit.Writer{W: &stderr, N: 4096}
 	cmd.Env = append(childEnv(), CallerEnv+"="+c.Caller)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{}},
@@ -75,21 +76,6 @@ func childEnv() []string {
 		}
 	}
 	return env
-}
-
-// limited keeps the first n bytes written to it and drops the rest.
-type limited struct {
-	w io.Writer
-	n int
-}
-
-func (l *limited) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(len(p), l.n)
-		l.w.Write(p[:k])
-		l.n -= k
-	}
-	return len(p), nil
 }
 
 // Spool copies msg to an unlinked temporary file, so that children can read

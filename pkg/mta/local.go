@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"unixmail/internal/iolimit"
 	"unixmail/pkg/queue"
 	"unixmail/pkg/sysexits"
 )
@@ -57,7 +58,7 @@ func (m *MTA) runDeliver(ctx context.Context, e *queue.Entry, r *queue.Recipient
 	cmd := exec.CommandContext(ctx, m.Deliver, args...)
 	cmd.Stdin = e.Message()
 	var stderr bytes.Buffer
-	cmd.Stderr = &limited{w: &stderr, n: 4096}
+	cmd.Stderr = &iolimit.Writer{W: &stderr, N: 4096}
 	err := cmd.Run()
 	diag := strings.TrimSpace(stderr.String())
 	return exitOutcome("local", err, diag, "delivered to mailbox")
@@ -125,7 +126,7 @@ func (m *MTA) deliverPipe(ctx context.Context, e *queue.Entry, r *queue.Recipien
 	trace := fmt.Sprintf("Return-Path: <%s>\nDelivered-To: %s\n", e.Env.Sender, r.Orig)
 	cmd.Stdin = io.MultiReader(strings.NewReader(trace), e.Message())
 	var out bytes.Buffer
-	cmd.Stdout = &limited{w: &out, n: 4096}
+	cmd.Stdout = &iolimit.Writer{W: &out, N: 4096}
 	cmd.Stderr = cmd.Stdout
 	err = cmd.Run()
 	diag := strings.TrimSpace(out.String())
@@ -133,20 +134,4 @@ func (m *MTA) deliverPipe(ctx context.Context, e *queue.Entry, r *queue.Recipien
 		diag = "command " + r.Target + " failed: " + diag
 	}
 	return exitOutcome("local", err, diag, "delivered to command: "+r.Target)
-}
-
-// limited keeps the first n bytes written and drops the rest, so that a
-// chatty program cannot fill our memory.
-type limited struct {
-	w io.Writer
-	n int
-}
-
-func (l *limited) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(len(p), l.n)
-		l.w.Write(p[:k])
-		l.n -= k
-	}
-	return len(p), nil
 }
