@@ -55,17 +55,17 @@ func TestInterruptsOnATerminalAreThePOSIXOnes(t *testing.T) {
 	p := folder(t, t.TempDir(), "five.mbox")
 	out := sb.FakeSendmail(t, "bob", "0")
 	s := startTmux(t, mailShell(t, sb, "-N -f "+p))
-	s.waitFor("? ")
+	s.waitForLine("?") // the prompt, not "Type ? for help."
 
 	s.keys("C-c")
 	s.keys("echo still-here", "Enter")
-	s.waitFor("still-here")
+	s.waitForLine("still-here")
 
 	s.keys(`set crt=1 PAGER="echo pager-is-up; sleep 60"`, "Enter", "p 1", "Enter")
-	s.waitFor("pager-is-up")
+	s.waitForLine("pager-is-up") // its output, not the typed command
 	s.keys("C-c")
 	s.keys("echo back-from-pager", "Enter")
-	s.waitFor("back-from-pager")
+	s.waitForLine("back-from-pager")
 
 	s.keys("m carol@example.org", "Enter")
 	s.waitFor("Subject:")
@@ -75,7 +75,7 @@ func TestInterruptsOnATerminalAreThePOSIXOnes(t *testing.T) {
 	s.waitFor("(Interrupt -- one more to kill letter)")
 	s.keys("C-c")
 	s.keys("echo after-kill", "Enter")
-	s.waitFor("after-kill")
+	s.waitForLine("after-kill")
 	dead, _ := os.ReadFile(filepath.Join(sb.Home("bob"), "dead.letter"))
 	if !strings.Contains(string(dead), "a line to keep in dead.letter") {
 		t.Errorf("dead.letter after the kill:\n%s", dead)

@@ -60,7 +60,7 @@ func TestTerminalSessionUnderTmux(t *testing.T) {
 	s.cmd("new-session", "-d", "-s", "m", "-x", "100", "-y", "30", shell)
 	defer exec.Command(tmux, "-S", s.socket, "kill-server").Run()
 
-	screen := s.waitFor("? ")
+	screen := s.waitFor(">N   1 ")
 	if !strings.Contains(screen, ">N   1 alice@example.org") || !strings.Contains(screen, "Schöne Grüße mit Anhang") {
 		t.Errorf("header screen:\n%s", screen)
 	}
