@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -64,31 +63,7 @@ func peerHome(t *testing.T, mailbox []byte) string {
 // with Dovecot's imap, pre-authenticated with a private configuration, and
 // fetches the flags of every message.
 func TestFlagsWrittenAtQuitAreWhatDovecotReports(t *testing.T) {
-	imap := "/usr/lib/dovecot/imap"
-	if _, err := os.Stat(imap); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dovecot-imapd is not installed: .ci/run must install it")
-		}
-		t.Skip("dovecot-imapd is not installed")
-	}
-	home := peerHome(t, quitWithFlags(t))
-	conf := filepath.Join(filepath.Dir(home), "dovecot.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("protocols = imap\nssl = no\nmail_location = mbox:~/mail:INBOX=~/Mailbox\nlog_path = %s/dovecot.log\n", filepath.Dir(home))), 0o644)
-	argv := []string{imap, "-c", conf}
-	user := os.Getenv("USER")
-	if os.Getuid() == 0 {
-		argv = append([]string{sandbox.NeedPeer(t, "setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
-		user = "nobody"
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = []string{"HOME=" + home, "USER=" + user, "PATH=/usr/bin:/bin"}
-	cmd.Stdin = strings.NewReader("a SELECT INBOX\r\nb FETCH 1:* (FLAGS)\r\nc LOGOUT\r\n")
-	out, err := cmd.CombinedOutput()
-	transcript := string(out)
-	if err != nil || !strings.Contains(transcript, "* PREAUTH") {
-		log, _ := os.ReadFile(filepath.Join(filepath.Dir(home), "dovecot.log"))
-		t.Fatalf("dovecot: %v\n%s\n%s", err, transcript, log)
-	}
+	transcript, _ := sandbox.DovecotIMAP(t, quitWithFlags(t), "a SELECT INBOX", "b FETCH 1:* (FLAGS)", "c LOGOUT")
 	flags := regexp.MustCompile(`\* (\d+) FETCH \(FLAGS \(([^)]*)\)\)`).FindAllStringSubmatch(transcript, -1)
 	var got []string
 	for _, f := range flags {

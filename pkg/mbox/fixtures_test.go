@@ -115,25 +115,25 @@ func TestScannerReadsFixtureFlagsAndUIDs(t *testing.T) {
 		pseudo bool
 		want   []st
 	}{
-		{"uw/05-flags-set.mbox", mbox.Base{UIDValidity: 1795627543, UIDNext: 5, Keywords: []string{"$Work", "NonJunk"}}, true, []st{
+		{"uw/05-flags-set.mbox", mbox.Base{UIDValidity: 1795627543, LastUID: 5, Keywords: []string{"$Work", "NonJunk"}}, true, []st{
 			{ro, nil, 1},
 			{mbox.Old | mbox.Flagged | mbox.Answered, nil, 2},
 			{ro, []string{"$Work"}, 3},
 			{ro | mbox.Deleted, nil, 4},
 			{ro | mbox.Flagged | mbox.Answered | mbox.Draft, []string{"$Work", "NonJunk"}, 5},
 		}},
-		{"uw/09-copy-kw-of-expunged.mbox", mbox.Base{UIDValidity: 1795627583, UIDNext: 1, Keywords: []string{"$Work", "NonJunk"}}, true, nil},
-		{"uw/07-procmail-mbox-opened-rw-by-cclient.mbox", mbox.Base{UIDValidity: 1795627575, UIDNext: 5}, false, []st{
+		{"uw/09-copy-kw-of-expunged.mbox", mbox.Base{UIDValidity: 1795627583, LastUID: 1, Keywords: []string{"$Work", "NonJunk"}}, true, nil},
+		{"uw/07-procmail-mbox-opened-rw-by-cclient.mbox", mbox.Base{UIDValidity: 1795627575, LastUID: 5}, false, []st{
 			{mbox.Old, nil, 1}, {mbox.Old, nil, 2}, {mbox.Old, nil, 3}, {mbox.Old, nil, 4}, {mbox.Old, nil, 5},
 		}},
-		{"dovecot/step3-flags.mbox", mbox.Base{UIDValidity: 1795627642, UIDNext: 5, Keywords: []string{"$Work"}}, false, []st{
+		{"dovecot/step3-flags.mbox", mbox.Base{UIDValidity: 1795627642, LastUID: 5, Keywords: []string{"$Work"}}, false, []st{
 			{ro, nil, 1},
 			{mbox.Old | mbox.Answered | mbox.Flagged, nil, 2},
 			{mbox.Old, []string{"$Work"}, 3},
 			{0, nil, 4},
 			{0, nil, 5},
 		}},
-		{"dovecot/step5-append-draft.mbox", mbox.Base{UIDValidity: 1795627642, UIDNext: 6, Keywords: []string{"$Work"}}, false, []st{
+		{"dovecot/step5-append-draft.mbox", mbox.Base{UIDValidity: 1795627642, LastUID: 6, Keywords: []string{"$Work"}}, false, []st{
 			{ro, nil, 1},
 			{mbox.Old | mbox.Answered | mbox.Flagged, nil, 2},
 			{mbox.Old, []string{"$Work"}, 3},
@@ -147,7 +147,7 @@ func TestScannerReadsFixtureFlagsAndUIDs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if base == nil || base.UIDValidity != tt.base.UIDValidity || base.UIDNext != tt.base.UIDNext || !slices.Equal(base.Keywords, tt.base.Keywords) {
+			if base == nil || base.UIDValidity != tt.base.UIDValidity || base.LastUID != tt.base.LastUID || !slices.Equal(base.Keywords, tt.base.Keywords) {
 				t.Errorf("base %+v, want %+v", base, tt.base)
 			}
 			if msgs[0].Pseudo != tt.pseudo {

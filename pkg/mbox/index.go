@@ -165,7 +165,7 @@ func (idx *Index) Save(path string) error {
 	if idx.Base != nil {
 		b = append(b, 1)
 		b = binary.LittleEndian.AppendUint32(b, idx.Base.UIDValidity)
-		b = binary.LittleEndian.AppendUint32(b, idx.Base.UIDNext)
+		b = binary.LittleEndian.AppendUint32(b, idx.Base.LastUID)
 		b = appendString(b, strings.Join(idx.Base.Keywords, " "))
 	} else {
 		b = append(b, 0)
@@ -278,7 +278,7 @@ func decodeIndex(data []byte) (*Index, error) {
 	idx := &Index{dev: d.u64(), ino: d.u64(), Size: int64(d.u64()), mtime: int64(d.u64())}
 	copy(idx.tail[:], d.bytes(32))
 	if hasBase := d.bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
-		idx.Base = &Base{UIDValidity: d.u32(), UIDNext: d.u32()}
+		idx.Base = &Base{UIDValidity: d.u32(), LastUID: d.u32()}
 		idx.Base.Keywords = d.words()
 	}
 	n := int(d.u32())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,7 +25,7 @@ var ErrChanged = errors.New("mailbox changed by another program")
 // Plan says what becomes of message i (counted from 0, in file order) of
 // the part of the mailbox the caller read: keep it or drop it, and, when st
 // is not nil, the state its Status, X-Status and X-Keywords headers should
-// record. X-UID is never touched.
+// record. X-UID is never touched (RewriteWith can set it).
 type Plan func(i int, m *Message) (keep bool, st *State)
 
 // Change is what a RewritePlan says of one message: drop it, or keep it,
@@ -32,9 +33,16 @@ type Plan func(i int, m *Message) (keep bool, st *State)
 // Content instead of what the file holds when that is not nil (a message
 // edited in mail(1)). Content is the message as its reader sees it; it is
 // stored in mbox form (mboxrd quoting) after the message's own From_ line.
+//
+// UID, when not 0, becomes the message's X-UID; Base, when not nil, the
+// X-IMAPbase it carries (UIDVALIDITY, last UID, keywords), which belongs in
+// the first message kept. That is how an IMAP server gives new mail its
+// UIDs, as UW-IMAP and Dovecot do, in headers every mbox program keeps.
 type Change struct {
 	Drop    bool
 	State   *State
+	UID     uint32
+	Base    *Base
 	Content io.Reader
 }
 
@@ -56,7 +64,7 @@ type RewritePlan func(i int, m *Message) Change
 // old mailbox as it was. On success mb.File is the new file, locked.
 //
 // When the first message is dropped, its X-IMAPbase header (UIDVALIDITY,
-// UIDNEXT) moves to the first message kept, so UIDs stay valid.
+// last UID) moves to the first message kept, so UIDs stay valid.
 func Rewrite(mb *Mailbox, known int64, offsets []int64, plan Plan) error {
 	return RewriteWith(mb, known, offsets, func(i int, m *Message) Change {
 		keep, st := plan(i, m)
@@ -167,22 +175,24 @@ func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan Rew
 			}
 			continue
 		}
-		st := c.State
+		edit := headerEdit{state: c.State, uid: c.UID, base: movedBase}
+		if c.Base != nil {
+			edit.base = []byte(baseField(c.Base))
+		}
+		movedBase = nil
 		if c.Content != nil {
 			from := make([]byte, m.HeaderOffset-m.Offset)
 			if _, err := f.ReadAt(from, m.Offset); err != nil {
 				return err
 			}
-			if _, err := WriteMessage(w, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, st, movedBase, false)); err != nil {
+			if _, err := WriteMessage(w, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, edit)); err != nil {
 				return err
 			}
-			movedBase = nil
 			continue
 		}
 		hdr := m.Header
-		if st != nil || movedBase != nil {
-			hdr = rewriteHeader(m.Header, st, movedBase, false)
-			movedBase = nil
+		if !edit.empty() {
+			hdr = rewriteHeader(m.Header, edit)
 		}
 		if _, err := io.Copy(w, io.NewSectionReader(f, m.Offset, m.HeaderOffset-m.Offset)); err != nil {
 			return err
@@ -198,10 +208,39 @@ func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan Rew
 	if err := s.Err(); err != nil {
 		return fmt.Errorf("read it again: %w", err)
 	}
+	if movedBase != nil {
+		// Every message went: keep UIDVALIDITY and the last UID in a
+		// pseudo-message, as UW-IMAP does, so that they survive an empty
+		// mailbox (c-client, Dovecot and we hide it from every list).
+		if err := writePseudo(w, movedBase); err != nil {
+			return err
+		}
+	}
 	if offsets != nil && i != len(offsets) {
 		return fmt.Errorf("it holds %d messages where there were %d: %w", i, len(offsets), ErrChanged)
 	}
 	return nil
+}
+
+// pseudoText is the body c-client gives its folder-internal message.
+const pseudoText = "This text is part of the internal format of your mail folder, and is not\n" +
+	"a real message.  It is created automatically by the mail system software.\n" +
+	"If deleted, important folder data will be lost, and it will be re-created\n" +
+	"with the data reset to initial values.\n"
+
+// writePseudo writes UW's folder-internal message, carrying the value of
+// an X-IMAPbase field as its X-IMAP field.
+func writePseudo(w io.Writer, baseLine []byte) error {
+	_, value, _ := bytes.Cut(bytes.TrimRight(baseLine, "\r\n"), []byte(":"))
+	value = bytes.Join(bytes.Fields(value), []byte(" "))
+	now := time.Now()
+	msg := "Date: " + now.Format(time.RFC1123Z) + "\n" +
+		"From: Mail System Internal Data <MAILER-DAEMON@localhost>\n" +
+		"Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\n" +
+		"X-IMAP: " + string(value) + "\n" +
+		"Status: RO\n\n" + pseudoText
+	_, err := WriteMessage(w, FromLine("MAILER-DAEMON", now), strings.NewReader(msg))
+	return err
 }
 
 // fieldLine returns the raw lines of the first field called name in a
@@ -244,12 +283,22 @@ func isField(line []byte, name string) bool {
 	return len(line) > len(name) && line[len(name)] == ':' && bytes.EqualFold(line[:len(name)], []byte(name))
 }
 
-// rewriteHeader returns hdr with its Status, X-Status and X-Keywords fields
-// replaced by those for st (when st is not nil) and base added, written
-// after the other fields as mutt and s-nail write them; copying also drops
-// the UID fields, which belong to the mailbox the message leaves. Every
+// headerEdit is what rewriteHeader changes in a header block.
+type headerEdit struct {
+	state   *State // Status, X-Status and X-Keywords become these
+	uid     uint32 // X-UID becomes this, when not 0
+	base    []byte // an X-IMAPbase field to carry, replacing any
+	copying bool   // drop the UID fields: they belong to the mailbox left
+}
+
+func (e headerEdit) empty() bool {
+	return e.state == nil && e.uid == 0 && e.base == nil && !e.copying
+}
+
+// rewriteHeader returns hdr with the fields e names replaced, the new ones
+// written after the other fields as mutt and s-nail write them. Every
 // other byte, and the blank line that ends the block, is kept.
-func rewriteHeader(hdr []byte, st *State, base []byte, copying bool) []byte {
+func rewriteHeader(hdr []byte, e headerEdit) []byte {
 	eol := "\n"
 	if bytes.Contains(hdr, []byte("\r\n")) {
 		eol = "\r\n"
@@ -265,9 +314,10 @@ func rewriteHeader(hdr []byte, st *State, base []byte, copying bool) []byte {
 			}
 			return
 		}
-		dropping = st != nil && (isField(line, "Status") || isField(line, "X-Status") || isField(line, "X-Keywords")) ||
-			copying && (isField(line, "X-UID") || isField(line, "X-IMAPbase") || isField(line, "X-IMAP")) ||
-			base != nil && isField(line, "X-IMAPbase")
+		dropping = e.state != nil && (isField(line, "Status") || isField(line, "X-Status") || isField(line, "X-Keywords")) ||
+			(e.copying || e.uid != 0) && isField(line, "X-UID") ||
+			e.copying && (isField(line, "X-IMAPbase") || isField(line, "X-IMAP")) ||
+			e.base != nil && isField(line, "X-IMAPbase")
 		if !dropping {
 			out = append(out, line...)
 		}
@@ -275,14 +325,27 @@ func rewriteHeader(hdr []byte, st *State, base []byte, copying bool) []byte {
 	if len(out) > 0 && out[len(out)-1] != '\n' {
 		out = append(out, eol...)
 	}
-	if base != nil {
-		out = append(out, bytes.TrimRight(base, "\r\n")...)
+	if e.base != nil {
+		out = append(out, bytes.TrimRight(e.base, "\r\n")...)
 		out = append(out, eol...)
 	}
-	if st != nil {
-		out = append(out, stateFields(*st, eol)...)
+	if e.uid != 0 {
+		out = append(out, fmt.Sprintf("X-UID: %d%s", e.uid, eol)...)
+	}
+	if e.state != nil {
+		out = append(out, stateFields(*e.state, eol)...)
 	}
 	return append(out, hdr[n:]...)
+}
+
+// baseField is the X-IMAPbase field for b, the last UID zero-padded as
+// Dovecot writes it, so that a later one can be written in place.
+func baseField(b *Base) string {
+	f := fmt.Sprintf("X-IMAPbase: %d %010d", b.UIDValidity, b.LastUID)
+	if len(b.Keywords) > 0 {
+		f += " " + strings.Join(b.Keywords, " ")
+	}
+	return f
 }
 
 // stateFields are the header lines that record st.
@@ -306,13 +369,13 @@ func stateFields(st State, eol string) string {
 // gets a UID in its new mailbox, and the old one's would clash there. The
 // body is read through as it is.
 func WithState(content io.Reader, st State) io.Reader {
-	return withHeader(content, &st, nil, true)
+	return withHeader(content, headerEdit{state: &st, copying: true})
 }
 
 // withHeader returns content with its header changed as rewriteHeader
-// does; with neither st nor base, content as it is.
-func withHeader(content io.Reader, st *State, base []byte, copying bool) io.Reader {
-	if st == nil && base == nil {
+// does; with nothing to change, content as it is.
+func withHeader(content io.Reader, e headerEdit) io.Reader {
+	if e.empty() {
 		return content
 	}
 	br := bufio.NewReader(content)
@@ -327,5 +390,5 @@ func withHeader(content io.Reader, st *State, base []byte, copying bool) io.Read
 			break
 		}
 	}
-	return io.MultiReader(bytes.NewReader(rewriteHeader(hdr, st, base, copying)), br)
+	return io.MultiReader(bytes.NewReader(rewriteHeader(hdr, e)), br)
 }

@@ -1,16 +1,19 @@
 package mbox_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"unixmail/internal/sandbox"
 	"unixmail/pkg/mbox"
 )
 
@@ -144,7 +147,7 @@ func TestRewriteMovesTheUIDBaseWhenTheFirstMessageGoes(t *testing.T) {
 	if !s.Next() {
 		t.Fatal(s.Err())
 	}
-	if b := s.Base(); b == nil || b.UIDValidity != 1795600000 || b.UIDNext != 4 {
+	if b := s.Base(); b == nil || b.UIDValidity != 1795600000 || b.LastUID != 4 {
 		t.Errorf("base after dropping the first message = %+v\n%s", b, data)
 	}
 }
@@ -242,5 +245,83 @@ func TestACopyLeavesItsUIDsBehind(t *testing.T) {
 	want := "Subject: s\nStatus: R\nX-Keywords: $Work\n\nbody\nX-UID: 5\n"
 	if string(b) != want {
 		t.Fatalf("copy is\n%q\nwant\n%q", b, want)
+	}
+}
+
+// An IMAP server gives new mail UIDs by a rewrite: X-UID on each message,
+// X-IMAPbase on the first. Dovecot, reading the same file, must agree.
+func TestRewriteGivesUIDsThatDovecotReads(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "Mailbox")
+	var src bytes.Buffer
+	for i, subj := range []string{"one", "two", "three"} {
+		mbox.WriteMessage(&src, mbox.FromLine("a@b", time.Date(2026, 1, 1, i, 0, 0, 0, time.UTC)), strings.NewReader("Subject: "+subj+"\n\nbody "+subj+"\n"))
+	}
+	os.WriteFile(p, src.Bytes(), 0o600)
+	mb, err := mbox.Open(p, mbox.OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := &mbox.Base{UIDValidity: 1795600000, LastUID: 12}
+	err = mbox.RewriteWith(mb, int64(src.Len()), nil, func(i int, m *mbox.Message) mbox.Change {
+		c := mbox.Change{UID: uint32(10 + i)}
+		if i == 0 {
+			c.Base = base
+		}
+		return c
+	})
+	mb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(p)
+	defer f.Close()
+	s := mbox.NewScanner(f)
+	var uids []uint32
+	for s.Next() {
+		uids = append(uids, s.Message().UID)
+	}
+	if !reflect.DeepEqual(uids, []uint32{10, 11, 12}) || !reflect.DeepEqual(s.Base(), base) {
+		t.Fatalf("read back UIDs %v, base %+v", uids, s.Base())
+	}
+	data, _ := os.ReadFile(p)
+	transcript, _ := sandbox.DovecotIMAP(t, data, "a EXAMINE INBOX", "b UID FETCH 1:* (FLAGS)", "c LOGOUT")
+	for _, want := range []string{"[UIDVALIDITY 1795600000]", "[UIDNEXT 13]", "* 1 FETCH (UID 10", "* 3 FETCH (UID 12"} {
+		if !strings.Contains(transcript, want) {
+			t.Errorf("Dovecot does not say %q:\n%s", want, transcript)
+		}
+	}
+}
+
+// SPEC: when a mailbox becomes empty its UIDVALIDITY and last UID must
+// survive; UW keeps them in a pseudo-message, which Dovecot honours.
+func TestEmptyingAMailboxKeepsItsUIDStateInAPseudoMessage(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "Mailbox")
+	content := "From a@b Wed Nov 25 17:24:14 2026\nX-IMAPbase: 1795600000 0000000007 $Work\nX-UID: 7\nSubject: last\n\nbye\n\n"
+	os.WriteFile(p, []byte(content), 0o600)
+	mb, err := mbox.Open(p, mbox.OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = mbox.Rewrite(mb, int64(len(content)), nil, func(int, *mbox.Message) (bool, *mbox.State) { return false, nil })
+	mb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(p)
+	s := mbox.NewScanner(bytes.NewReader(data))
+	n := 0
+	for s.Next() {
+		if !s.Message().Pseudo {
+			n++
+		}
+	}
+	if n != 0 || s.Base() == nil || s.Base().UIDValidity != 1795600000 || s.Base().UIDNext() != 8 {
+		t.Fatalf("%d messages, base %+v:\n%s", n, s.Base(), data)
+	}
+	transcript, _ := sandbox.DovecotIMAP(t, data, "a EXAMINE INBOX", "b LOGOUT")
+	for _, want := range []string{"* 0 EXISTS", "[UIDVALIDITY 1795600000]", "[UIDNEXT 8]"} {
+		if !strings.Contains(transcript, want) {
+			t.Errorf("Dovecot does not say %q:\n%s", want, transcript)
+		}
 	}
 }

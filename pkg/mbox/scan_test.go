@@ -241,8 +241,8 @@ func TestScannerReadsStateHeaders(t *testing.T) {
 			t.Errorf("message %d: %+v pseudo=%v, want %+v", i+1, m.State, m.Pseudo, want[i])
 		}
 	}
-	wantBase := mbox.Base{UIDValidity: 1795627642, UIDNext: 5, Keywords: []string{"$Work", "NonJunk"}}
-	if base == nil || base.UIDValidity != wantBase.UIDValidity || base.UIDNext != wantBase.UIDNext || !slices.Equal(base.Keywords, wantBase.Keywords) {
+	wantBase := mbox.Base{UIDValidity: 1795627642, LastUID: 5, Keywords: []string{"$Work", "NonJunk"}}
+	if base == nil || base.UIDValidity != wantBase.UIDValidity || base.LastUID != wantBase.LastUID || !slices.Equal(base.Keywords, wantBase.Keywords) {
 		t.Errorf("base %+v, want %+v", base, wantBase)
 	}
 }
@@ -263,7 +263,7 @@ func TestScannerMarksUWPseudoMessage(t *testing.T) {
 	if len(msgs) != 2 || !msgs[0].Pseudo || msgs[1].Pseudo || msgs[1].UID != 5 {
 		t.Fatalf("got %d messages, pseudo %v", len(msgs), len(msgs) > 0 && msgs[0].Pseudo)
 	}
-	if base == nil || base.UIDValidity != 1795627536 || base.UIDNext != 5 || !slices.Equal(base.Keywords, []string{"$Work"}) {
+	if base == nil || base.UIDValidity != 1795627536 || base.LastUID != 5 || !slices.Equal(base.Keywords, []string{"$Work"}) {
 		t.Errorf("base %+v", base)
 	}
 	// X-IMAP in a later message is only a header.

@@ -29,13 +29,17 @@ type State struct {
 }
 
 // Base is the mailbox-wide IMAP state kept in the first message's
-// X-IMAPbase header (or UW's X-IMAP pseudo-message): UIDVALIDITY, UIDNEXT
-// and the keywords ever defined.
+// X-IMAPbase header (or UW's X-IMAP pseudo-message): UIDVALIDITY, the last
+// UID given out, and the keywords ever defined. The field holds the last
+// UID, not UIDNEXT: that is what c-client and Dovecot write and read.
 type Base struct {
 	UIDValidity uint32
-	UIDNext     uint32
+	LastUID     uint32
 	Keywords    []string
 }
+
+// UIDNext is the UID the next new message gets (RFC 3501 2.3.1.1).
+func (b *Base) UIDNext() uint32 { return b.LastUID + 1 }
 
 // StatusValue is the Status header value for f ("RO", "O", or "").
 func (f Flags) StatusValue() string {
@@ -119,7 +123,7 @@ func parseKeywords(v []byte) []string {
 	return fields
 }
 
-// parseBase reads an X-IMAPbase or X-IMAP value: UIDVALIDITY UIDNEXT
+// parseBase reads an X-IMAPbase or X-IMAP value: UIDVALIDITY LASTUID
 // keyword... UIDVALIDITY 0 is not valid (RFC 3501 2.3.1.1) and makes the
 // whole header void.
 func parseBase(v []byte) (*Base, bool) {
@@ -128,11 +132,11 @@ func parseBase(v []byte) (*Base, bool) {
 		return nil, false
 	}
 	validity, e1 := strconv.ParseUint(f[0], 10, 32)
-	next, e2 := strconv.ParseUint(f[1], 10, 32)
-	if e1 != nil || e2 != nil || validity == 0 || next >= 1<<31 {
+	last, e2 := strconv.ParseUint(f[1], 10, 32)
+	if e1 != nil || e2 != nil || validity == 0 || last >= 1<<31-1 {
 		return nil, false
 	}
-	b := &Base{UIDValidity: uint32(validity), UIDNext: uint32(next)}
+	b := &Base{UIDValidity: uint32(validity), LastUID: uint32(last)}
 	if len(f) > 2 {
 		b.Keywords = f[2:]
 	}

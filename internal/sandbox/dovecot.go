@@ -1,0 +1,61 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// DovecotIMAP opens mailbox (an mbox file's bytes, as INBOX) with Dovecot's
+// imap, pre-authenticated under a private configuration as TARGETS.md
+// describes, sends the IMAP commands (tagged by the caller, CRLF added) and
+// returns the transcript and the mailbox as Dovecot left it. As root it
+// runs Dovecot as uid 65534, which owns the home it gets.
+func DovecotIMAP(t testing.TB, mailbox []byte, commands ...string) (transcript string, after []byte) {
+	t.Helper()
+	imap := "/usr/lib/dovecot/imap"
+	if _, err := os.Stat(imap); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dovecot-imapd is not installed: .ci/run must install it")
+		}
+		t.Skip("dovecot-imapd is not installed")
+	}
+	dir, err := os.MkdirTemp("", "unixmail-dovecot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	home := filepath.Join(dir, "home")
+	box := filepath.Join(home, "Mailbox")
+	os.Mkdir(home, 0o700)
+	if err := os.WriteFile(box, mailbox, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "dovecot.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("protocols = imap\nssl = no\nmail_location = mbox:~/mail:INBOX=~/Mailbox\nlog_path = %s/dovecot.log\n", dir)), 0o644)
+	argv := []string{imap, "-c", conf}
+	user := os.Getenv("USER")
+	if os.Getuid() == 0 {
+		os.Chmod(dir, 0o755)
+		for _, p := range []string{home, box} {
+			if err := os.Chown(p, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}
+		argv = append([]string{NeedPeer(t, "setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
+		user = "nobody"
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{"HOME=" + home, "USER=" + user, "PATH=/usr/bin:/bin"}
+	cmd.Stdin = strings.NewReader(strings.Join(commands, "\r\n") + "\r\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "* PREAUTH") {
+		log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
+		t.Fatalf("dovecot: %v\n%s\n%s", err, out, log)
+	}
+	after, _ = os.ReadFile(box)
+	return string(out), after
+}
