@@ -88,7 +88,7 @@ func TestPostfixSmtpSinkReceivesWhatWeRelay(t *testing.T) {
 	sb.Set("relayhost", "["+strings.Replace(addr, ":", "]:", 1), "smtp_tls", "none")
 	dump := filepath.Join(sb.Dir, "sink")
 	os.Mkdir(dump, 0777)
-	cmd := exec.Command(sink, "-d", dump+"/%M.", "-u", "root", addr, "10")
+	cmd := exec.Command(sink, append(sandbox.SmtpSinkUser(), "-d", dump+"/%M.", addr, "10")...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,7 +38,10 @@ func DovecotIMAP(t testing.TB, mailbox []byte, commands ...string) (transcript s
 	conf := filepath.Join(dir, "dovecot.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("protocols = imap\nssl = no\nmail_location = mbox:~/mail:INBOX=~/Mailbox\nlog_path = %s/dovecot.log\n", dir)), 0o644)
 	argv := []string{imap, "-c", conf}
-	user := os.Getenv("USER")
+	name := os.Getenv("USER")
+	if u, err := user.Current(); name == "" && err == nil {
+		name = u.Username
+	}
 	if os.Getuid() == 0 {
 		os.Chmod(dir, 0o755)
 		for _, p := range []string{home, box} {
@@ -46,10 +50,10 @@ func DovecotIMAP(t testing.TB, mailbox []byte, commands ...string) (transcript s
 			}
 		}
 		argv = append([]string{NeedPeer(t, "setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
-		user = "nobody"
+		name = "nobody"
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = []string{"HOME=" + home, "USER=" + user, "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"HOME=" + home, "USER=" + name, "PATH=/usr/bin:/bin"}
 	cmd.Stdin = strings.NewReader(strings.Join(commands, "\r\n") + "\r\n")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "* PREAUTH") {

@@ -5,12 +5,13 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"unixmail/internal/sandbox"
 )
 
 // startSmtpSink runs Postfix's smtp-sink on a free loopback port, dumping
@@ -30,11 +31,7 @@ func startSmtpSink(t *testing.T, dir string, flags ...string) int {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-u", u.Username, "-h", "sink.example", "-d", filepath.Join(dir, "%M%S.")}, flags...)
+	args := append(append(sandbox.SmtpSinkUser(), "-h", "sink.example", "-d", filepath.Join(dir, "%M%S.")), flags...)
 	cmd := exec.Command(bin, append(args, "127.0.0.1:"+strconv.Itoa(port), "10")...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
