@@ -9,22 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"unixmail/internal/sandbox"
 	"unixmail/pkg/lock"
 )
 
-// needPeer finds a real program a test talks to. Outside CI a missing one
-// skips the test; in CI it is installed, and its absence is a failure.
-func needPeer(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s not installed", name)
-		}
-		t.Fatalf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 // pyLocker is a python3 process holding fcntl.lockf on a file, as a
 // foreign mail program would. It locks, says so, and unlocks when its
@@ -44,7 +32,7 @@ sys.stdin.read()
 
 func pyLock(t *testing.T, path, mode string) *pyLocker {
 	t.Helper()
-	cmd := exec.Command(needPeer(t, "python3"), "-c", pyLockScript, path, mode)
+	cmd := exec.Command(sandbox.NeedPeer(t, "python3"), "-c", pyLockScript, path, mode)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -75,7 +63,7 @@ try:
 except OSError:
     sys.exit(1)
 `
-	err := exec.Command(needPeer(t, "python3"), "-c", script, path, mode).Run()
+	err := exec.Command(sandbox.NeedPeer(t, "python3"), "-c", script, path, mode).Run()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
@@ -159,7 +147,7 @@ func TestFcntlKeepsAPythonLockfOut(t *testing.T) {
 }
 
 func TestTakeDotWaitsForProcmailsLockfile(t *testing.T) {
-	lockfile := needPeer(t, "lockfile")
+	lockfile := sandbox.NeedPeer(t, "lockfile")
 	mb := mailbox(t)
 	if out, err := exec.Command(lockfile, "-r0", lock.Path(mb)).CombinedOutput(); err != nil {
 		t.Fatalf("lockfile: %v %s", err, out)
@@ -183,7 +171,7 @@ func TestTakeDotWaitsForProcmailsLockfile(t *testing.T) {
 }
 
 func TestTakeDotWaitsForDotlockfile(t *testing.T) {
-	dotlockfile := needPeer(t, "dotlockfile")
+	dotlockfile := sandbox.NeedPeer(t, "dotlockfile")
 	mb := mailbox(t)
 	// -p writes the pid of its caller, this live process.
 	if out, err := exec.Command(dotlockfile, "-l", "-r", "0", "-p", lock.Path(mb)).CombinedOutput(); err != nil {
@@ -203,8 +191,8 @@ func TestTakeDotWaitsForDotlockfile(t *testing.T) {
 }
 
 func TestLockfileAndDotlockfileWaitForOurLock(t *testing.T) {
-	lockfile := needPeer(t, "lockfile")
-	dotlockfile := needPeer(t, "dotlockfile")
+	lockfile := sandbox.NeedPeer(t, "lockfile")
+	dotlockfile := sandbox.NeedPeer(t, "dotlockfile")
 	mb := mailbox(t)
 	d, err := lock.TakeDot(mb, lock.Options{})
 	if err != nil {

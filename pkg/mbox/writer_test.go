@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"unixmail/internal/sandbox"
 	"unixmail/pkg/mbox"
 )
 
@@ -105,7 +106,7 @@ func TestFromLineReadsBack(t *testing.T) {
 // mailbox.mbox, which splits on every "From " line and does not unquote:
 // the script undoes one '>' of ^>+From  lines itself.
 func TestPythonReadsWhatWeWrite(t *testing.T) {
-	py := needPeer(t, "python3")
+	py := sandbox.NeedPeer(t, "python3")
 	path := filepath.Join(t.TempDir(), "mbox")
 	f, err := os.Create(path)
 	if err != nil {
@@ -147,16 +148,3 @@ print(json.dumps(out))
 	}
 }
 
-// needPeer finds a real program a test talks to. Outside CI a missing one
-// skips the test; in CI it is installed, and its absence is a failure.
-func needPeer(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s not installed", name)
-		}
-		t.Fatalf("%s not installed: %v", name, err)
-	}
-	return p
-}
