@@ -28,6 +28,18 @@ func TestSmtpSourceLoadArrivesWhole(t *testing.T) {
 	if n := strings.Count(sb.Log(), "status=sent"); n != messages {
 		t.Errorf("the log has %d status=sent lines, want %d", n, messages)
 	}
+	// Concurrent sessions into one mailbox are committed in groups; python
+	// must still find every message whole, each with its one body.
+	script := `
+import mailbox, sys
+msgs = list(mailbox.mbox(sys.argv[1]))
+sizes = {len(m.get_payload()) for m in msgs}
+print(len(msgs), len(sizes))
+`
+	out, err := exec.Command(sandbox.NeedPeer(t, "python3"), "-c", script, sb.Mailbox("bob")).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != fmt.Sprintf("%d 1", messages) {
+		t.Fatalf("python3 reads %q (%v), want %d messages of one size", out, err, messages)
+	}
 }
 
 // bsd-mailx (OpenBSD's mail) is what many Debian users type; its sendmail

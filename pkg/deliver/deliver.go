@@ -102,36 +102,70 @@ func (e *Env) LookupUser(name string) (*userdb.User, error) {
 // as u (or, in a sandbox, as the owner of u's files). The message streams
 // from in, so in serves this one delivery.
 func (e *Env) One(ctx context.Context, req *Request, u *userdb.User, in *Incoming) Result {
-	r := Result{User: u.Name, Mailbox: e.MailboxFor(u, req)}
-	if euid := os.Geteuid(); euid != u.UID {
-		r.Err = sysexits.Wrap(sysexits.NoPerm, fmt.Errorf("cannot deliver to %s (uid %d) as uid %d", u.Name, u.UID, euid))
-		return r
-	}
-	mb, err := mbox.Open(r.Mailbox, mbox.OpenOptions{Create: true, Owner: u.UID, Lock: e.Lock, NoDotLockOK: true})
-	if err != nil {
-		r.Err = classify(err)
-		return r
-	}
-	defer mb.Close()
+	return e.Batch(ctx, []Item{{Req: req, User: u, In: in}})[0]
+}
 
-	sender := req.Sender
-	if !req.SenderGiven && in.FromSender != "" {
-		sender = in.FromSender
+// Item is one delivery of a Batch.
+type Item struct {
+	Req  *Request
+	User *userdb.User
+	In   *Incoming
+}
+
+// Batch appends several messages for one user's mailbox (every item must
+// name the same user and mailbox) under one lock and one fdatasync: group
+// commit, for an MTA taking many messages for one mailbox at once. The
+// append is all or nothing: on failure every item fails with the same
+// error, and the mailbox is as it was. (What fails an append is the
+// mailbox's own trouble: its lock, its disk, its safety checks.)
+func (e *Env) Batch(ctx context.Context, items []Item) []Result {
+	u := items[0].User
+	results := make([]Result, len(items))
+	path := e.MailboxFor(u, items[0].Req)
+	for i, it := range items {
+		results[i] = Result{User: it.User.Name, Mailbox: path}
 	}
-	deliveredTo := req.Address
-	if deliveredTo == "" {
-		deliveredTo = u.Name + "@" + e.Config.Hostname
+	fail := func(err error) []Result {
+		for i := range results {
+			results[i].Err, results[i].Size = err, 0
+		}
+		return results
 	}
-	from := mbox.FromLine(sender, e.Now())
-	err = mb.Append(ctx, func(w io.Writer) error {
-		n, err := mbox.WriteMessage(w, from, in.content(sender, deliveredTo))
-		r.Size = n
-		return err
-	})
+	if euid := os.Geteuid(); euid != u.UID {
+		return fail(sysexits.Wrap(sysexits.NoPerm, fmt.Errorf("cannot deliver to %s (uid %d) as uid %d", u.Name, u.UID, euid)))
+	}
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: u.UID, Lock: e.Lock, NoDotLockOK: true})
 	if err != nil {
-		r.Err = classify(err)
+		return fail(classify(err))
 	}
-	return r
+	err = mb.Append(ctx, func(w io.Writer) error {
+		for i, it := range items {
+			n, err := e.write(w, it)
+			results[i].Size = n
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	mb.Close()
+	if err != nil {
+		return fail(classify(err))
+	}
+	return results
+}
+
+// write writes one item in mbox form: its From_ line and its content.
+func (e *Env) write(w io.Writer, it Item) (int64, error) {
+	sender := it.Req.Sender
+	if !it.Req.SenderGiven && it.In.FromSender != "" {
+		sender = it.In.FromSender
+	}
+	deliveredTo := it.Req.Address
+	if deliveredTo == "" {
+		deliveredTo = it.User.Name + "@" + e.Config.Hostname
+	}
+	return mbox.WriteMessage(w, mbox.FromLine(sender, e.Now()), it.In.content(sender, deliveredTo))
 }
 
 // classify picks the exit code for a failed delivery: the sender's MTA

@@ -13,58 +13,89 @@ import (
 // mailboxes delivers into mailboxes in this process, through deliver's
 // own code (the same header rules, locks, checks and fsync), when we run
 // as the mailbox's owner: that saves a fork and an exec per message.
-// Deliveries to one mailbox take turns here first, since goroutines of
-// one daemon meeting on the dot-lock would wait for it by sleeping.
+//
+// Deliveries to one mailbox are committed in groups: the first to arrive
+// leads, appending what has gathered for that mailbox under one lock and
+// one fdatasync, while later arrivals wait for the next round. Ten SMTP
+// sessions writing to one mailbox then cost a few syncs, not ten, and no
+// one sleeps on the dot-lock.
 type mailboxes struct {
 	once sync.Once
 	env  *deliver.Env
 	mu   sync.Mutex
-	busy map[string]*turn
+	busy map[string]*round
 }
 
-// turn is one mailbox's queue of writers; users counts those holding or
-// waiting for it, so that the map forgets idle mailboxes.
-type turn struct {
-	sync.Mutex
-	users int
+// round is one mailbox's deliveries waiting to be written; leading says
+// someone is writing them.
+type round struct {
+	waiting []*waiter
+	leading bool
+}
+
+type waiter struct {
+	item deliver.Item
+	done chan deliver.Result
 }
 
 func (mb *mailboxes) deliver(ctx context.Context, m *MTA, e *queue.Entry, r *queue.Recipient, u *userdb.User) outcome {
 	mb.once.Do(func() {
 		mb.env = &deliver.Env{Config: m.Cfg, Users: m.Users, Log: m.Log, Now: m.Now}
-		mb.busy = map[string]*turn{}
+		mb.busy = map[string]*round{}
 	})
 	req := &deliver.Request{Sender: e.Env.Sender, SenderGiven: true, Address: r.Addr}
-	release := mb.take(mb.env.MailboxFor(u, req))
-	defer release()
 	in, err := deliver.ReadIncoming(e.Message())
 	if err != nil {
 		return deferred("local", "4.3.0", err.Error())
 	}
-	res := mb.env.One(ctx, req, u, in)
+	res := mb.commit(ctx, mb.env.MailboxFor(u, req), deliver.Item{Req: req, User: u, In: in})
 	if res.Err != nil {
 		return codeOutcome("local", sysexits.Code(res.Err), res.Err.Error())
 	}
 	return sent("local", "delivered to mailbox")
 }
 
-// take waits for path's turn and returns the function that ends it.
-func (mb *mailboxes) take(path string) func() {
+// commit adds item to its mailbox's round and returns its result, leading
+// the writing if no one else is.
+func (mb *mailboxes) commit(ctx context.Context, path string, item deliver.Item) deliver.Result {
+	w := &waiter{item: item, done: make(chan deliver.Result, 1)}
 	mb.mu.Lock()
-	t := mb.busy[path]
-	if t == nil {
-		t = &turn{}
-		mb.busy[path] = t
+	rd := mb.busy[path]
+	if rd == nil {
+		rd = &round{}
+		mb.busy[path] = rd
 	}
-	t.users++
+	rd.waiting = append(rd.waiting, w)
+	lead := !rd.leading
+	rd.leading = true
 	mb.mu.Unlock()
-	t.Lock()
-	return func() {
-		t.Unlock()
+	if lead {
+		mb.lead(ctx, path, rd)
+	}
+	return <-w.done
+}
+
+// lead writes rounds for path until no one waits.
+func (mb *mailboxes) lead(ctx context.Context, path string, rd *round) {
+	for {
 		mb.mu.Lock()
-		if t.users--; t.users == 0 {
+		group := rd.waiting
+		rd.waiting = nil
+		if len(group) == 0 {
+			rd.leading = false
 			delete(mb.busy, path)
+			mb.mu.Unlock()
+			return
 		}
 		mb.mu.Unlock()
+		items := make([]deliver.Item, len(group))
+		for i, w := range group {
+			items[i] = w.item
+		}
+		// Others' messages ride on this round: the leader's own session
+		// ending must not cancel them.
+		for i, res := range mb.env.Batch(context.WithoutCancel(ctx), items) {
+			group[i].done <- res
+		}
 	}
 }
