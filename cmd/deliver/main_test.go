@@ -392,3 +392,27 @@ func TestDeliverLMTPRepliesOncePerRecipient(t *testing.T) {
 		}
 	}
 }
+
+func TestDeliverOnAFullDiskExits75AndChangesNothing(t *testing.T) {
+	disk := sandbox.SmallDisk(t, "64k")
+	sb := sandbox.New(t)
+	sb.Set("mailbox", filepath.Join(disk, "%u"))
+	if r := sb.Run(message("small", "first\n"), "deliver", "bob"); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	box := filepath.Join(disk, "bob")
+	before, _ := os.ReadFile(box)
+	r := sb.Run(message("too big", strings.Repeat(strings.Repeat("z", 99)+"\n", 2000)), "deliver", "bob")
+	if r.Code != 75 || !strings.Contains(r.Stderr, "no space left") {
+		t.Fatalf("exit %d (%s), want 75 for a full disk", r.Code, r.Stderr)
+	}
+	if after, _ := os.ReadFile(box); string(after) != string(before) {
+		t.Fatalf("the mailbox changed: %d bytes, was %d", len(after), len(before))
+	}
+	if _, err := os.Stat(box + ".lock"); !os.IsNotExist(err) {
+		t.Errorf("a lock is left behind: %v", err)
+	}
+	if !strings.Contains(sb.Log(), "status=deferred") {
+		t.Errorf("log:\n%s", sb.Log())
+	}
+}

@@ -225,3 +225,34 @@ func writeBig(t testing.TB, path string, n int) {
 	}
 	f.Close()
 }
+
+// Quitting on a full disk: the rewrite cannot be made, so the folder is
+// left exactly as it was, mail says so, and no temporary file remains.
+func TestQuitOnAFullDiskLeavesTheFolderAsItWas(t *testing.T) {
+	disk := sandbox.SmallDisk(t, "64k")
+	sb := sandbox.New(t)
+	p := folder(t, disk, "five.mbox")
+	before, _ := os.ReadFile(p)
+	// Fill every free byte.
+	filler, _ := os.Create(filepath.Join(disk, "filler"))
+	block := make([]byte, 4096)
+	for {
+		if _, err := filler.Write(block); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	r := sandbox.RunCmd(t, sb.Mail("bob", "-N", "-f", p), "d 2\nq\n")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "no space left") {
+		t.Errorf("exit %d, stderr %q: want a failure that names the full disk", r.Code, r.Stderr)
+	}
+	if after, _ := os.ReadFile(p); string(after) != string(before) {
+		t.Fatalf("the folder changed on a full disk")
+	}
+	entries, _ := os.ReadDir(disk)
+	for _, e := range entries {
+		if e.Name() != "five.mbox" && e.Name() != "filler" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
