@@ -13,7 +13,6 @@ import (
 	"unixmail/pkg/lock"
 )
 
-
 // pyLocker is a python3 process holding fcntl.lockf on a file, as a
 // foreign mail program would. It locks, says so, and unlocks when its
 // stdin closes.

@@ -147,4 +147,3 @@ print(json.dumps(out))
 		}
 	}
 }
-
