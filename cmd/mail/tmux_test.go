@@ -83,3 +83,32 @@ func TestTerminalSessionUnderTmux(t *testing.T) {
 		t.Errorf("reply sent from the terminal: %v\n%s", err, msg)
 	}
 }
+
+// TestALongMessagePagesThroughMore: on a 30-line terminal a 200-line
+// message goes through the pager (PAGER, here the classic more), which
+// stops at a screenful; space shows more, q returns to mail's prompt.
+func TestALongMessagePagesThroughMore(t *testing.T) {
+	more := sandbox.NeedPeer(t, "more")
+	sb := sandbox.New(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "long.mbox")
+	var body strings.Builder
+	for i := 1; i <= 200; i++ {
+		fmt.Fprintf(&body, "body line %03d\n", i)
+	}
+	os.WriteFile(p, []byte("From alice@example.org Wed Nov 25 17:24:14 2026\nFrom: alice@example.org\nSubject: long\n\n"+body.String()+"\n"), 0o600)
+	sb.MailRC("bob", "set crt PAGER="+more) // crt with no value: the screen's height
+	s := startTmux(t, mailShell(t, sb, "-N -f "+p))
+	s.waitForLine("?")
+	s.keys("p 1", "Enter")
+	screen := s.waitFor("--More--")
+	if strings.Contains(screen, "body line 200") || !strings.Contains(screen, "body line 001") {
+		t.Fatalf("the pager did not stop at a screenful:\n%s", screen)
+	}
+	s.keys("Space")
+	s.waitFor("body line 040")
+	s.keys("q")
+	s.waitForLine("?")
+	s.keys("x", "Enter")
+	s.waitFor("exit=0")
+}
