@@ -3,6 +3,8 @@ PREFIX  ?= /usr/local
 # The group of the setgid sendmail that lets any user drop mail into the
 # queue's maildrop (as Postfix's postdrop); see sendmail(8).
 MAILGROUP ?= unixmail
+# The queue of sendmail(8); keep in step with queue_directory.
+QUEUEDIR  ?= /var/spool/unixmail
 DESTDIR ?=
 GO      ?= go
 CMDS    := $(notdir $(wildcard cmd/*))
@@ -54,6 +56,8 @@ install: all
 		if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 			getent group $(MAILGROUP) >/dev/null || groupadd --system $(MAILGROUP); \
 			chgrp $(MAILGROUP) $(PREFIX)/sbin/sendmail && chmod 2755 $(PREFIX)/sbin/sendmail; \
+			install -d -m 0755 $(QUEUEDIR) && install -d -m 0700 $(QUEUEDIR)/active && \
+			install -d -m 1730 -g $(MAILGROUP) $(QUEUEDIR)/maildrop; \
 		else \
 			echo "note: as root, without DESTDIR, sendmail is made setgid $(MAILGROUP) (see sendmail(8))"; \
 		fi; \

@@ -54,6 +54,14 @@ func main() {
 }
 
 func run(a *mta.Args) error {
+	// The setgid group is for dropping mail into maildrop/ and nothing
+	// else: root needs no group to do that, and files it makes (a
+	// mailbox, a queue file) must not end up in the group.
+	if os.Geteuid() == 0 && os.Getegid() != os.Getgid() {
+		if err := syscall.Setegid(os.Getgid()); err != nil {
+			return sysexits.Wrap(sysexits.OSErr, fmt.Errorf("give up the setgid group: %w", err))
+		}
+	}
 	cfg, err := config.Load(a.ConfigFile, a.Overrides)
 	if err != nil {
 		return sysexits.Wrap(sysexits.Config, err)

@@ -148,7 +148,11 @@ func (m *MTA) Enqueue(env queue.Envelope, msg io.Reader) (e *queue.Entry, id str
 	if err != nil {
 		return nil, "", err
 	}
-	m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (queue active)", e.Env.ID, e.Env.Sender, e.Env.Size, len(e.Env.Rcpts))
+	where := "queue active"
+	if !m.CanDeliver {
+		where = "maildrop"
+	}
+	m.Log.Info("%s: from=<%s>, size=%d, nrcpt=%d (%s)", e.Env.ID, e.Env.Sender, e.Env.Size, len(e.Env.Rcpts), where)
 	if !m.CanDeliver {
 		e.Close()
 		return nil, e.Env.ID, nil
