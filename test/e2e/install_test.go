@@ -1,0 +1,44 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"unixmail/internal/testbin"
+)
+
+// make install puts every program, the mailq and newaliases links and the
+// man pages where packagers expect them, under DESTDIR.
+func TestMakeInstallLaysOutTheToolchain(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	dest := t.TempDir()
+	// -o all: install what make test built; rebuilding bin/ now would
+	// swap binaries under the tests running beside this one.
+	cmd := exec.Command("make", "-o", "all", "install", "DESTDIR="+dest, "PREFIX=/usr")
+	cmd.Dir = testbin.Root()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	for _, f := range []string{"usr/sbin/sendmail", "usr/sbin/deliver", "usr/bin/mail",
+		"usr/share/man/man1/mail.1", "usr/share/man/man5/unixmail.conf.5", "usr/share/man/man5/aliases.5",
+		"usr/share/man/man8/deliver.8", "usr/share/man/man8/sendmail.8"} {
+		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
+			t.Errorf("%s is not installed: %v", f, err)
+		}
+	}
+	for _, link := range []string{"usr/bin/mailq", "usr/bin/newaliases"} {
+		target, err := os.Readlink(filepath.Join(dest, link))
+		if err != nil || target != "../sbin/sendmail" {
+			t.Errorf("%s -> %q (%v), want ../sbin/sendmail", link, target, err)
+		}
+	}
+	// mailq is sendmail -bp by its name.
+	out, err := exec.Command(filepath.Join(dest, "usr/bin/mailq"), "-o", "queue_directory="+t.TempDir()).CombinedOutput()
+	if err != nil || string(out) != "Mail queue is empty\n" {
+		t.Errorf("mailq: %v %q", err, out)
+	}
+}
