@@ -28,61 +28,94 @@ func folder(t *testing.T, dir, name string) string {
 // TestScriptedSessions runs command scripts over the five-message fixture
 // (procmail's delivery of alice, carol, juergen, dave and eve) and checks
 // what each prints: every message-list form and the reading commands.
+// With system set the fixture is bob's system mailbox and mbox lists the
+// senders whose messages ~/mbox holds after the session; sent, when set,
+// is what the last message handed to the (fake) sendmail must contain.
 func TestScriptedSessions(t *testing.T) {
 	cases := []struct {
 		name, script string
 		want, not    []string
+		system       bool
+		mbox         string
+		sent         []string
 	}{
-		{"number", "p 2\nx\n", []string{"Message 2:", "Subject: Body lines that look like From_ lines", "From here on, everything is quoted text."}, []string{"Message 1:"}},
-		{"bare number prints", "4\nx\n", []string{"Message 4:"}, nil},
-		{"range", "f 2-4\nx\n", []string{"   2 carol@", "   3 juergen@", "   4 dave@"}, []string{"   1 alice@", "   5 eve@"}},
-		{"star", "f *\nx\n", []string{"   1 alice@", "   5 eve@"}, nil},
-		{"dot caret dollar", "f .\nf ^\nf $\nx\n", []string{">N   1 alice@", "   5 eve@"}, []string{"   3 juergen"}},
-		{"colon new", "p 1\nf :n\nx\n", []string{"   2 carol@"}, []string{"R   1 alice"}},
-		{"colon read", "p 1\nf :r\nx\n", []string{">R   1 alice@"}, []string{"   2 carol@"}},
-		{"colon unread", "p 1\nf :u\nx\n", []string{"   2 carol@", "   5 eve@"}, []string{"1 alice@"}},
-		{"colon deleted", "d 3\nf :d\nx\n", []string{"D   3 juergen@"}, []string{"2 carol"}},
-		{"colon old", "f :o\nx\n", nil, []string{"alice@", "carol@"}},
-		{"subject search", "f /cheese\nf /long\nx\n", []string{"   4 dave@"}, []string{"1 alice"}},
-		{"user name", "f eve\nf carol@example.org\nx\n", []string{"   5 eve@", "   2 carol@"}, []string{"alice@"}},
-		{"decoded charset", "p 3\nx\n", []string{"From: Jürgen Müller <juergen@example.de>", "Subject: Schöne Grüße mit Anhang", "[-- #2 application/octet-stream"}, nil},
-		{"ignore", "ignore date message-id to\np 1\nx\n", []string{"Subject: Plain message one"}, []string{"Message-ID:", "Date:"}},
-		{"retain", "retain subject\np 1\nretain\nx\n", []string{"Subject: Plain message one", "subject\n"}, []string{"From: Alice"}},
-		{"raw", "P 3\nx\n", []string{"Subject: =?UTF-8?Q?Sch=C3=B6ne", "Content-Transfer-Encoding: base64"}, nil},
-		{"top", "set toplines=1\ntop 1\nx\n", []string{"Message 1:", "Subject: Plain"}, nil},
-		{"size", "size 1 5\nx\n", []string{"1: 255", "5: 214"}, nil},
-		{"equals", "p 3\n=\nx\n", []string{"\n3\n"}, nil},
-		{"next and previous", "p 2\nn\n-\nx\n", []string{"Message 3:", "Message 2:"}, nil},
-		{"delete and undelete", "d 1\nf *\nu 1\nf 1\nx\n", []string{"   1 alice@"}, nil},
-		{"dp", "dp 1\nx\n", []string{"Message 2:"}, nil},
-		{"headers", "h\nx\n", []string{">N   1 alice@", " N   5 eve@"}, nil},
-		{"z", "set screen=2\nz\nz-\nx\n", []string{"   3 juergen@", "   1 alice@"}, nil},
-		{"echo and set", "set foo=bar\nset\necho hello world\nunset foo\nset\nx\n", []string{"foo\t\"bar\"", "hello world"}, nil},
-		{"if else endif", "if r\necho receiving\nelse\necho sending\nendif\nif t\necho term\nendif\nx\n", []string{"receiving"}, []string{"sending", "term"}},
-		{"alias", "alias team a@x b@y\nalias team\nalias\nunalias team\nalias team\nx\n", []string{"team\ta@x b@y"}, nil},
-		{"alternates", "alternates me@elsewhere\nalternates\nx\n", []string{"me@elsewhere"}, nil},
-		{"help and list", "help\nlist\n?\nx\n", []string{"undelete", "next alias"}, nil},
-		{"version", "version\nx\n", []string{"unixmail mail"}, nil},
-		{"pipe", "pipe 1 grep -c ^Subject:.Plain\n| 2 wc -l\nx\n", []string{"1\n"}, nil},
-		{"shell", "!echo from-shell\nx\n", []string{"from-shell"}, nil},
-		{"attachments", "attachments 3\nx\n", []string{"2     application/octet-stream", "data.bin"}, nil},
-		{"file", "file\nfolder\nx\n", []string{"five.mbox\": 5 messages 5 new"}, nil},
-		{"unknown command", "frobnicate\nx\n", nil, nil},
-		{"comment", "# nothing\nx\n", nil, []string{"Unknown"}},
-		{"unread and touch", "p 1\nunread 1\ntouch 2\nf 1 2\nx\n", []string{" N   1 alice@"}, nil},
-		{"hold and mbox marks", "hold 1\nmbox 2\nf 1 2\nx\n", []string{"P   1 alice@", "M   2 carol@"}, nil},
-		{"flag", "flag 1\nunflag 1\nx\n", nil, nil},
-		{"newmail", "newmail\nx\n", []string{"No new mail."}, nil},
-		{"source", "source SRC\nx\n", []string{"sourced!"}, nil},
+		{name: "number", script: "p 2\nx\n", want: []string{"Message 2:", "Subject: Body lines that look like From_ lines", "From here on, everything is quoted text."}, not: []string{"Message 1:"}},
+		{name: "bare number prints", script: "4\nx\n", want: []string{"Message 4:"}},
+		{name: "range", script: "f 2-4\nx\n", want: []string{"   2 carol@", "   3 juergen@", "   4 dave@"}, not: []string{"   1 alice@", "   5 eve@"}},
+		{name: "star", script: "f *\nx\n", want: []string{"   1 alice@", "   5 eve@"}},
+		{name: "dot caret dollar", script: "f .\nf ^\nf $\nx\n", want: []string{">N   1 alice@", "   5 eve@"}, not: []string{"   3 juergen"}},
+		{name: "colon new", script: "p 1\nf :n\nx\n", want: []string{"   2 carol@"}, not: []string{"R   1 alice"}},
+		{name: "colon read", script: "p 1\nf :r\nx\n", want: []string{">R   1 alice@"}, not: []string{"   2 carol@"}},
+		{name: "colon unread", script: "p 1\nf :u\nx\n", want: []string{"   2 carol@", "   5 eve@"}, not: []string{"1 alice@"}},
+		{name: "colon deleted", script: "d 3\nf :d\nx\n", want: []string{"D   3 juergen@"}, not: []string{"2 carol"}},
+		{name: "colon old", script: "f :o\nx\n", not: []string{"alice@", "carol@"}},
+		{name: "subject search", script: "f /cheese\nf /long\nx\n", want: []string{"   4 dave@"}, not: []string{"1 alice"}},
+		{name: "user name", script: "f eve\nf carol@example.org\nx\n", want: []string{"   5 eve@", "   2 carol@"}, not: []string{"alice@"}},
+		{name: "decoded charset", script: "p 3\nx\n", want: []string{"From: Jürgen Müller <juergen@example.de>", "Subject: Schöne Grüße mit Anhang", "[-- #2 application/octet-stream"}},
+		{name: "ignore", script: "ignore date message-id to\np 1\nx\n", want: []string{"Subject: Plain message one"}, not: []string{"Message-ID:", "Date:"}},
+		{name: "retain", script: "retain subject\np 1\nretain\nx\n", want: []string{"Subject: Plain message one", "subject\n"}, not: []string{"From: Alice"}},
+		{name: "raw", script: "P 3\nx\n", want: []string{"Subject: =?UTF-8?Q?Sch=C3=B6ne", "Content-Transfer-Encoding: base64"}},
+		{name: "top", script: "set toplines=1\ntop 1\nx\n", want: []string{"Message 1:", "Subject: Plain"}},
+		{name: "size", script: "size 1 5\nx\n", want: []string{"1: 255", "5: 214"}},
+		{name: "equals", script: "p 3\n=\nx\n", want: []string{"\n3\n"}},
+		{name: "next and previous", script: "p 2\nn\n-\nx\n", want: []string{"Message 3:", "Message 2:"}},
+		{name: "delete and undelete", script: "d 1\nf *\nu 1\nf 1\nx\n", want: []string{"   1 alice@"}},
+		{name: "dp", script: "dp 1\nx\n", want: []string{"Message 2:"}},
+		{name: "headers", script: "h\nx\n", want: []string{">N   1 alice@", " N   5 eve@"}},
+		{name: "z", script: "set screen=2\nz\nz-\nx\n", want: []string{"   3 juergen@", "   1 alice@"}},
+		{name: "echo and set", script: "set foo=bar\nset\necho hello world\nunset foo\nset\nx\n", want: []string{"foo\t\"bar\"", "hello world"}},
+		{name: "if else endif", script: "if r\necho receiving\nelse\necho sending\nendif\nif t\necho term\nendif\nx\n", want: []string{"receiving"}, not: []string{"sending", "term"}},
+		{name: "alias", script: "alias team a@x b@y\nalias team\nalias\nunalias team\nalias team\nx\n", want: []string{"team\ta@x b@y"}},
+		{name: "alternates", script: "alternates me@elsewhere\nalternates\nx\n", want: []string{"me@elsewhere"}},
+		{name: "help and list", script: "help\nlist\n?\nx\n", want: []string{"undelete", "next alias"}},
+		{name: "version", script: "version\nx\n", want: []string{"unixmail mail"}},
+		{name: "pipe", script: "pipe 1 grep -c ^Subject:.Plain\n| 2 wc -l\nx\n", want: []string{"1\n"}},
+		{name: "shell", script: "!echo from-shell\nx\n", want: []string{"from-shell"}},
+		{name: "attachments", script: "attachments 3\nx\n", want: []string{"2     application/octet-stream", "data.bin"}},
+		{name: "file", script: "file\nfolder\nx\n", want: []string{"five.mbox\": 5 messages 5 new"}},
+		{name: "unknown command", script: "frobnicate\nx\n"},
+		{name: "comment", script: "# nothing\nx\n", not: []string{"Unknown"}},
+		{name: "unread and touch", script: "p 1\nunread 1\ntouch 2\nf 1 2\nx\n", want: []string{" N   1 alice@"}},
+		{name: "hold and mbox marks", script: "hold 1\nmbox 2\nf 1 2\nx\n", want: []string{"P   1 alice@", "M   2 carol@"}},
+		{name: "flag", script: "flag 1\nunflag 1\nx\n"},
+		{name: "newmail", script: "newmail\nx\n", want: []string{"No new mail."}},
+		{name: "source", script: "source SRC\nx\n", want: []string{"sourced!"}},
+		{name: "plus and minus are the next and previous undeleted message", script: "f 2\nf +\nf -\nd 3\nf 2\nf +\nx\n",
+			want: []string{"   3 juergen@", "   4 dave@"}, not: []string{"1 alice@", "5 eve@"}},
+		{name: "undelete without a list takes the deleted message before the current one", script: "d 1\nu\nf 1\nx\n",
+			want: []string{">R   1 alice@"}},
+		{name: "dp of the last message prints no earlier one", script: "dp 5\nx\n", not: []string{"Message 4:"}},
+		{name: "next right after hold goes past the current message", script: "hold 3\nnext\nx\n",
+			want: []string{"Message 4:"}, not: []string{"Message 3:"}},
+		{name: "touch undoes hold and the message goes to mbox", script: "p 1\nhold 1 2\ntouch 1\nq\n", system: true, mbox: "alice"},
+		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
+		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
+			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",
+			sent:   []string{"\n\na\tb\nc\n"}, not: []string{"atbnc"}},
+		{name: "unset escape leaves the tilde as escape", script: "unset escape\nmail x@example.org\n~s escaped\nbody\n~.\nx\n",
+			sent: []string{"Subject: escaped\n"}},
+		{name: "an alias sends to its members without you unless metoo", script: "alias team bob x@example.org\nmail team\nhi\n~.\nx\n",
+			sent: []string{"To: x@example.org\n"}},
+		{name: "with metoo an alias keeps you", script: "set metoo\nalias team bob x@example.org\nmail team\nhi\n~.\nx\n",
+			sent: []string{"To: bob, x@example.org\n"}},
+		{name: "~w appends to an existing file", script: "mail x@example.org\none\n~w out\n~w out\n~.\n!cat out\nx\n",
+			want: []string{"one\none\n!"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			sb := sandbox.New(t)
+			sent := sb.FakeSendmail(t, "bob", "0")
 			dir := t.TempDir()
 			p := folder(t, dir, "five.mbox")
 			src := filepath.Join(dir, "rc")
 			os.WriteFile(src, []byte("echo sourced!\n"), 0o644)
 			cmd := sb.Mail("bob", "-N", "-f", p)
+			if c.system {
+				if err := os.Rename(p, sb.Mailbox("bob")); err != nil {
+					t.Fatal(err)
+				}
+				cmd = sb.Mail("bob", "-N")
+			}
 			cmd.Dir = dir
 			r := sandbox.RunCmd(t, cmd, strings.ReplaceAll(c.script, "SRC", src))
 			for _, w := range c.want {
@@ -95,11 +128,42 @@ func TestScriptedSessions(t *testing.T) {
 					t.Errorf("output has %q\nstdout:\n%s", w, r.Stdout)
 				}
 			}
+			if c.system {
+				if got := mboxSenders(t, filepath.Join(sb.Home("bob"), "mbox")); got != c.mbox {
+					t.Errorf("~/mbox holds mail from %q, want %q\nstdout:\n%s\nstderr:\n%s", got, c.mbox, r.Stdout, r.Stderr)
+				}
+			}
+			if c.sent != nil {
+				msg, _ := os.ReadFile(filepath.Join(sent, "message"))
+				for _, w := range c.sent {
+					if !strings.Contains(string(msg), w) {
+						t.Errorf("sent message lacks %q\n%s\nstderr:\n%s", w, msg, r.Stderr)
+					}
+				}
+			}
 			if c.name == "unknown command" && (r.Code == 0 || !strings.Contains(r.Stderr, "Unknown command")) {
 				t.Errorf("unknown command: exit %d, stderr %q", r.Code, r.Stderr)
 			}
 		})
 	}
+}
+
+// mboxSenders is the senders of the From_ lines of the mbox at path, their
+// local parts joined by blanks ("" when there is no file).
+func mboxSenders(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var who []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "From "); ok {
+			local, _, _ := strings.Cut(rest, "@")
+			who = append(who, local)
+		}
+	}
+	return strings.Join(who, " ")
 }
 
 func TestSaveCopyWriteAndAttachmentSaving(t *testing.T) {

@@ -206,6 +206,7 @@ func (s *Session) execute(line string) {
 
 // run parses a command's arguments and enforces its flags.
 func (s *Session) run(c *command, rest string) error {
+	defer func() { s.prevCmd = c.Name }()
 	if s.sending && c.Flags&fCompose == 0 {
 		return fmt.Errorf("%s: not allowed while composing", c.Name)
 	}
@@ -265,11 +266,13 @@ func (s *Session) run(c *command, rest string) error {
 // looksLikeList reports whether a word is message-list syntax (not a file
 // name or a command).
 func looksLikeList(w string) bool {
-	return w == "*" || isNumberish(w) || strings.HasPrefix(w, ":") && len(w) == 2
+	return w == "*" || w == "+" || w == "-" || isNumberish(w) || strings.HasPrefix(w, ":") && len(w) == 2
 }
 
 // splitWords splits a command's arguments as mailx does: on blanks, with
-// single and double quotes grouping and a backslash quoting one character.
+// single and double quotes grouping and a backslash outside quotes quoting
+// one character; inside quotes a backslash is itself (POSIX), so
+// set sign="a\tb" keeps its \t for ~a to turn into a tab.
 func splitWords(s string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
@@ -281,7 +284,7 @@ func splitWords(s string) ([]string, error) {
 		case esc:
 			cur.WriteRune(r)
 			esc = false
-		case r == '\\' && quote != '\'':
+		case r == '\\' && quote == 0:
 			esc, inWord = true, true
 		case quote != 0:
 			if r == quote {

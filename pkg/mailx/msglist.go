@@ -11,10 +11,12 @@ import (
 
 // parseList turns a POSIX message list into message indexes, in folder
 // order and without repeats: numbers, ranges n-m, * (all), . (current),
-// ^ (first), $ (last), :n new, :o old, :u unread, :r read, :d deleted,
-// /string (subject contains), and names (mail from that address or user).
-// deleted selects deleted messages instead of the others (undelete).
-// An empty list is the current message.
+// + and - (the next and previous one), ^ (first), $ (last), :n new, :o
+// old, :u unread, :r read, :d deleted, /string (subject contains), and
+// names (mail from that address or user). deleted selects deleted
+// messages instead of the others (undelete). An empty list is the current
+// message; for undelete, the first deleted message after it, else the
+// last before it (POSIX).
 func parseList(f *folder, words []string, deleted bool) ([]int, error) {
 	if f == nil || len(f.msgs) == 0 {
 		return nil, fmt.Errorf("No applicable messages")
@@ -34,6 +36,20 @@ func parseList(f *folder, words []string, deleted bool) ([]int, error) {
 			return f.dot, nil
 		case "^":
 			for i := range f.msgs {
+				if ok(i) {
+					return i, nil
+				}
+			}
+			return 0, fmt.Errorf("No applicable messages")
+		case "+":
+			for i := f.dot + 1; i < len(f.msgs); i++ {
+				if ok(i) {
+					return i, nil
+				}
+			}
+			return 0, fmt.Errorf("No applicable messages")
+		case "-":
+			for i := f.dot - 1; i >= 0; i-- {
 				if ok(i) {
 					return i, nil
 				}
@@ -86,6 +102,12 @@ func parseList(f *folder, words []string, deleted bool) ([]int, error) {
 			for _, i := range found {
 				add(i)
 			}
+		case w == "+" || w == "-":
+			i, err := number(w)
+			if err != nil {
+				return nil, err
+			}
+			add(i)
 		case isNumberish(w):
 			lo, hi, isRange := strings.Cut(w, "-")
 			a, err := number(lo)
@@ -119,10 +141,16 @@ func parseList(f *folder, words []string, deleted bool) ([]int, error) {
 		}
 	}
 	if len(words) == 0 {
-		if !ok(f.dot) {
-			return nil, fmt.Errorf("No applicable messages")
+		switch {
+		case ok(f.dot):
+			add(f.dot)
+		case deleted:
+			if i, err := number("+"); err == nil {
+				add(i)
+			} else if i, err := number("-"); err == nil {
+				add(i)
+			}
 		}
-		add(f.dot)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("No applicable messages")

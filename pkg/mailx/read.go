@@ -131,15 +131,21 @@ func cmdTop(s *Session, a *args) error {
 
 // cmdNext goes to the next undeleted message (or the one given) and
 // prints it. The first next of a session prints the current message if
-// it was not read yet.
+// it was not read yet; right after hold, preserve, mbox or touch the
+// current message counts as read (POSIX).
 func cmdNext(s *Session, a *args) error {
 	f := s.f
 	if len(a.list) > 0 && a.list[0] != f.dot {
 		return s.printMessages(a.list[:1], false, false)
 	}
 	start := f.dot
-	if f.msgs[start].mark&mTouched != 0 || f.msgs[start].mark&mDeleted != 0 {
+	switch s.prevCmd {
+	case "hold", "preserve", "mbox", "touch":
 		start++
+	default:
+		if f.msgs[start].mark&(mTouched|mDeleted) != 0 {
+			start++
+		}
 	}
 	for i := start; i < len(f.msgs); i++ {
 		if f.msgs[i].mark&mDeleted == 0 {
@@ -158,9 +164,10 @@ func cmdPrevious(s *Session, _ *args) error {
 	return fmt.Errorf("No previous message")
 }
 
+// cmdTouch marks messages to go to MBOX at quit, undoing hold (POSIX).
 func cmdTouch(s *Session, a *args) error {
 	for _, i := range a.list {
-		s.f.msgs[i].mark |= mTouched
+		s.f.msgs[i].mark = s.f.msgs[i].mark&^mPreserved | mTouched
 		s.f.dot = i
 	}
 	return nil
@@ -204,18 +211,22 @@ func cmdDelete(s *Session, a *args) error {
 	return nil
 }
 
+// cmdDeletePrint is dp and dt: it prints the new current message only
+// when it follows the last one deleted (POSIX; BSD mail and s-nail print
+// the one before it too).
 func cmdDeletePrint(s *Session, a *args) error {
 	s.deleteList(a.list)
-	if s.f.msgs[s.f.dot].mark&mDeleted != 0 {
+	if s.f.dot < a.list[len(a.list)-1] || s.f.msgs[s.f.dot].mark&mDeleted != 0 {
 		return fmt.Errorf("At EOF")
 	}
 	return s.printMessages([]int{s.f.dot}, false, false)
 }
 
+// cmdUndelete makes deleted messages read (POSIX).
 func cmdUndelete(s *Session, a *args) error {
 	for _, i := range a.list {
 		s.f.msgs[i].mark &^= mDeleted | mSaved
-		s.f.dot = i
+		s.markRead(i)
 	}
 	return nil
 }

@@ -143,15 +143,7 @@ func cmdWrite(s *Session, a *args) error {
 		}
 		out.Write(bytes.TrimPrefix(buf.Bytes(), []byte("\n")))
 	}
-	fl, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	_, err = fl.Write(out.Bytes())
-	if cerr := fl.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := appendFile(path, out.Bytes()); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	for _, i := range a.list {

@@ -90,7 +90,7 @@ func (s *Session) collect(d *Draft) error {
 			d.Subject, d.HasSubject = v, true
 		}
 	}
-	esc := s.vars["escape"]
+	esc := s.escapeChar()
 	interrupted := false
 	s.intr.Store(false)
 	for {
@@ -158,8 +158,10 @@ func (s *Session) collect(d *Draft) error {
 	return nil
 }
 
-// expandAliases replaces alias names with their members, recursively, and
-// drops the user's own addresses unless metoo (POSIX).
+// expandAliases replaces alias names with their members, recursively.
+// Unless metoo is set it drops the user's own addresses among the members
+// of an alias ("sending to a group", POSIX) and, with drop, everywhere
+// (a reply's recipients).
 func (s *Session) expandAliases(in []string, drop bool) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -171,7 +173,7 @@ func (s *Session) expandAliases(in []string, drop bool) []string {
 				walk(v, depth+1)
 				continue
 			}
-			if seen[n] || drop && !s.isSet("metoo") && s.isMe(mimeview.Skin(n)) {
+			if seen[n] || (drop || depth > 0) && !s.isSet("metoo") && s.isMe(mimeview.Skin(n)) {
 				continue
 			}
 			seen[n] = true

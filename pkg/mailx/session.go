@@ -76,6 +76,7 @@ type Session struct {
 	sending  bool        // in compose mode (~: may run only some commands)
 	errored  bool        // a command failed; the exit status says so in scripts
 	sources  []string    // files being sourced, to refuse loops
+	prevCmd  string      // the command run before this one (next looks)
 	intr     atomic.Bool // an interrupt arrived (SIGINT, or ^C typed)
 }
 

@@ -37,7 +37,7 @@ const tildeHelp = `-------------------- ~ESCAPES ----------------------------
 // set by ~.; ~q and ~x return ErrNotSent.
 func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 	c, arg := line[0], strings.TrimSpace(line[1:])
-	if strings.HasPrefix(line, s.vars["escape"]) {
+	if strings.HasPrefix(line, s.escapeChar()) {
 		// ~~: the line itself, one escape character removed.
 		d.body.WriteString(line + "\n")
 		return false, nil
@@ -64,7 +64,7 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 		if c == 'A' {
 			name = "Sign"
 		}
-		d.body.WriteString(strings.ReplaceAll(s.vars[name], `\n`, "\n") + "\n")
+		s.insertVar(d, name)
 	case 'b':
 		d.Bcc = append(d.Bcc, splitAddrs(arg)...)
 	case 'c':
@@ -88,7 +88,7 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 	case 'f', 'F', 'm', 'M':
 		return false, s.insertMessages(d, c, arg)
 	case 'i':
-		d.body.WriteString(s.vars[arg] + "\n")
+		s.insertVar(d, arg)
 	case 'p':
 		s.printDraft(d)
 	case 'w':
@@ -96,7 +96,7 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if err := os.WriteFile(p, d.body.Bytes(), 0o600); err != nil {
+		if err := appendFile(p, d.body.Bytes()); err != nil {
 			return false, fmt.Errorf("~w: %w", err)
 		}
 		fmt.Fprintf(s.out, "%q %d/%d\n", arg, bytes.Count(d.body.Bytes(), []byte("\n")), d.body.Len())
@@ -267,4 +267,29 @@ func (s *Session) printDraft(d *Draft) {
 	fmt.Fprintln(s.out)
 	s.out.Write(d.body.Bytes())
 	fmt.Fprintln(s.out, "(continue)")
+}
+
+// insertVar adds a variable's value and a newline to the body (~i, ~a,
+// ~A), with \t and \n standing for a tab and a newline as POSIX says of
+// sign and Sign. An unset or empty variable changes nothing.
+func (s *Session) insertVar(d *Draft, name string) {
+	v := s.vars[name]
+	if v == "" {
+		return
+	}
+	d.body.WriteString(strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(v) + "\n")
+}
+
+// appendFile appends b to the file at path, made 0600 when new (~w and
+// write add to an existing file, as POSIX says).
+func appendFile(path string, b []byte) error {
+	fl, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = fl.Write(b)
+	if cerr := fl.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -42,6 +42,15 @@ func defaultVars(o Options) map[string]string {
 	return v
 }
 
+// escapeChar is what starts a tilde escape: ~ when escape is unset,
+// nothing (escapes off) when it is set empty (POSIX).
+func (s *Session) escapeChar() string {
+	if v, ok := s.vars["escape"]; ok {
+		return v
+	}
+	return "~"
+}
+
 func (s *Session) isSet(name string) bool {
 	_, ok := s.vars[name]
 	return ok
@@ -114,25 +123,31 @@ func cmdSet(s *Session, a *args) error {
 			return fmt.Errorf("bad variable %q", w)
 		}
 		if !hasVal && strings.HasPrefix(name, "no") && len(name) > 2 {
-			delete(s.vars, name[2:])
+			s.unsetVar(name[2:])
 			continue
 		}
-		s.vars[name] = val
+		// ask and asksub are one variable under two names (POSIX).
 		if name == "ask" {
-			s.vars["asksub"] = val
+			name = "asksub"
 		}
+		s.vars[name] = val
 	}
 	return nil
 }
 
 func cmdUnset(s *Session, a *args) error {
 	for _, n := range a.words {
-		delete(s.vars, n)
-		if n == "ask" {
-			delete(s.vars, "asksub")
-		}
+		s.unsetVar(n)
 	}
 	return nil
+}
+
+// unsetVar erases a variable; ask is asksub.
+func (s *Session) unsetVar(name string) {
+	if name == "ask" {
+		name = "asksub"
+	}
+	delete(s.vars, name)
 }
 
 func (s *Session) sourceIfExists(path string) {
