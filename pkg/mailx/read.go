@@ -101,7 +101,8 @@ func cmdPrintRaw(s *Session, a *args) error { return s.printMessages(a.list, tru
 func cmdMore(s *Session, a *args) error     { return s.printMessages(a.list, false, true) }
 func cmdMoreRaw(s *Session, a *args) error  { return s.printMessages(a.list, true, true) }
 
-// cmdTop prints the header and the first toplines lines of each body.
+// cmdTop prints the first toplines lines of each message as print shows
+// it, header fields included, as POSIX, BSD mail and s-nail count them.
 func cmdTop(s *Session, a *args) error {
 	n := s.intVar("toplines", 5)
 	for _, i := range a.list {
@@ -114,14 +115,8 @@ func cmdTop(s *Session, a *args) error {
 		}
 		fmt.Fprintf(s.out, "Message %d:\n", i+1)
 		sc := bufio.NewScanner(&buf)
-		inBody, body := false, 0
-		for sc.Scan() && body < n {
+		for k := 0; k < n && sc.Scan(); k++ {
 			fmt.Fprintln(s.out, sc.Text())
-			if inBody {
-				body++
-			} else if sc.Text() == "" {
-				inBody = true
-			}
 		}
 		s.f.msgs[i].mark |= mTouched
 		s.f.dot = i
