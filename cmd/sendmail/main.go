@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -129,7 +128,12 @@ func submit(ctx context.Context, m *mta.MTA, a *mta.Args) error {
 		s.FullName = u.FullName()
 	}
 	if a.SenderGiven {
-		sender := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(a.Sender), "<"), ">")
+		// Like Postfix, the first address in the value: "Name <a@x>"
+		// gives a@x, "" and "<>" the null sender.
+		sender := ""
+		if list := mta.AddressList(a.Sender); len(list) > 0 {
+			sender = list[0]
+		}
 		if sender != "" {
 			if err := mta.CheckAddress(sender); err != nil {
 				return err

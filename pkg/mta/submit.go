@@ -42,25 +42,6 @@ func CheckAddress(a string) error {
 	return nil
 }
 
-// SplitAddresses splits a command-line recipient argument, which may hold
-// several addresses separated by commas, and strips <>.
-func SplitAddresses(arg string) []string {
-	var out []string
-	for _, a := range strings.Split(arg, ",") {
-		a = strings.TrimSpace(a)
-		if addr, err := mail.ParseAddress(a); err == nil {
-			a = addr.Address
-		} else {
-			a = strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">")
-		}
-		// A group (undisclosed-recipients:;) names nobody.
-		if a != "" && !strings.ContainsAny(a, ":;") {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // Submit reads a message from in, completes its header, and accepts it
 // (see Accept). It returns the entry locked for an immediate attempt when
 // the caller may deliver and something is left to do, else nil.
@@ -71,13 +52,16 @@ func (m *MTA) Submit(ctx context.Context, s *Submission, in io.Reader) (*queue.E
 	if err != nil {
 		return nil, "", sysexits.Wrap(sysexits.IOErr, err)
 	}
+	// Each command-line argument is read as an address list, as Postfix
+	// does: some callers pass "a@x, b@y" or "Name <a@x>".
 	var rcpts []string
 	for _, r := range s.Rcpts {
-		rcpts = append(rcpts, SplitAddresses(r)...)
+		rcpts = append(rcpts, AddressList(r)...)
 	}
 	if s.FromHeaders {
 		rcpts = append(rcpts, head.recipients()...)
 		head.remove("Bcc")
+		head.remove("Resent-Bcc")
 	}
 	if len(rcpts) == 0 {
 		msg := ErrNoRecipients
@@ -273,26 +257,27 @@ func (h *header) remove(name string) {
 	h.fields = kept
 }
 
-// recipients are the addresses in To, Cc and Bcc (sendmail -t).
+// recipients are the addresses sendmail -t sends to: those in To, Cc
+// and Bcc, however many lines of each, or, when the message is being
+// resent (RFC 5322 3.6.6) and has any Resent-To, Resent-Cc or Resent-Bcc,
+// only those, as Postfix and sendmail do.
 func (h *header) recipients() []string {
-	var out []string
+	var plain, resent []string
 	for _, f := range h.fields {
-		name := fieldName(f)
-		if !strings.EqualFold(name, "To") && !strings.EqualFold(name, "Cc") && !strings.EqualFold(name, "Bcc") {
-			continue
-		}
-		value := strings.TrimSpace(strings.Join(strings.Fields(f[len(name)+1:]), " "))
-		if value == "" {
-			continue
-		}
-		list, err := mail.ParseAddressList(value)
-		if err != nil {
-			out = append(out, SplitAddresses(value)...)
-			continue
-		}
-		for _, a := range list {
-			out = append(out, a.Address)
+		name := strings.ToLower(fieldName(f))
+		value := f[len(name)+1:]
+		switch name {
+		case "to", "cc", "bcc":
+			plain = append(plain, AddressList(value)...)
+		case "resent-to", "resent-cc", "resent-bcc":
+			resent = append(resent, AddressList(value)...)
+			if resent == nil {
+				resent = []string{} // present, if empty: still a resend
+			}
 		}
 	}
-	return out
+	if resent != nil {
+		return resent
+	}
+	return plain
 }
