@@ -19,13 +19,14 @@ const (
 )
 
 // fateOf applies POSIX mailx's quit rules to message m: deleted messages
-// go; saved ones go unless keepsave; in the system mailbox, messages read
-// (or marked with mbox) go to MBOX unless hold or preserve keeps them.
+// go; in the system mailbox saved ones go unless keepsave, and messages
+// read (or marked with mbox) go to MBOX unless hold or preserve keeps
+// them. Another folder keeps what was saved (POSIX, BSD mail, s-nail).
 func (s *Session) fateOf(m *msg) fate {
 	switch {
 	case m.mark&mDeleted != 0:
 		return remove
-	case m.mark&mSaved != 0 && !s.isSet("keepsave"):
+	case s.f.system && m.mark&mSaved != 0 && !s.isSet("keepsave"):
 		return remove
 	case m.mark&mPreserved != 0:
 		return stay

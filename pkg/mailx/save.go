@@ -67,8 +67,10 @@ func (s *Session) fromLineOf(i int) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
-// saveTo appends to a file named by the user, marking the messages saved
-// (so they leave the mailbox at quit unless keepsave) when mark is set.
+// saveTo appends to a file named by the user, marking the messages read
+// (POSIX's copy; BSD mail and s-nail mark saved ones read too) and, when
+// mark is set, saved (so they leave the system mailbox at quit unless
+// keepsave).
 func (s *Session) saveTo(name string, list []int, mark bool) error {
 	path, err := s.expandPath(name)
 	if err != nil {
@@ -87,8 +89,7 @@ func (s *Session) saveTo(name string, list []int, mark bool) error {
 		if mark {
 			s.f.msgs[i].mark |= mSaved
 		}
-		s.f.msgs[i].mark |= mTouched
-		s.f.dot = i
+		s.markRead(i)
 	}
 	return nil
 }
@@ -147,7 +148,8 @@ func cmdWrite(s *Session, a *args) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	for _, i := range a.list {
-		s.f.msgs[i].mark |= mSaved | mTouched
+		s.f.msgs[i].mark |= mSaved
+		s.markRead(i)
 	}
 	fmt.Fprintf(s.out, "%q %d/%d\n", a.words[0], bytes.Count(out.Bytes(), []byte("\n")), out.Len())
 	return nil
