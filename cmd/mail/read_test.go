@@ -91,6 +91,8 @@ func TestScriptedSessions(t *testing.T) {
 		{name: "touch undoes hold and the message goes to mbox", script: "p 1\nhold 1 2\ntouch 1\nq\n", system: true, mbox: "alice"},
 		{name: "save in the system mailbox removes the message instead of moving it to mbox", script: "p 1\nsave 2 +sv\nq\n", system: true, mbox: "alice"},
 		{name: "with keepsave a saved message goes to mbox", script: "set keepsave\np 1\nsave 2 +sv\nq\n", system: true, mbox: "alice carol"},
+		{name: "headers with a message makes the top of its screen current", script: "set screen=2\nh 4\n=\nx\n",
+			want: []string{">N   3 juergen@", "\n3\n"}, not: []string{">N   4"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

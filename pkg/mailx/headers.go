@@ -94,11 +94,20 @@ func (s *Session) listHeaders(from, to int) error {
 // PrintHeaders prints every message's summary line (mail -H).
 func (s *Session) PrintHeaders() error { return s.listHeaders(0, len(s.f.msgs)) }
 
+// cmdHeaders lists the screen of headers holding the message given (or
+// the current one); a message given makes the first one listed on that
+// screen current (POSIX).
 func cmdHeaders(s *Session, a *args) error {
 	i := s.f.dot
 	if len(a.list) > 0 {
 		i = a.list[0]
-		s.f.dot = i
+		n := s.screenSize()
+		for top := (i / n) * n; top <= i; top++ {
+			if s.f.msgs[top].mark&mDeleted == 0 {
+				s.f.dot = top
+				break
+			}
+		}
 	}
 	return s.headerScreen(i)
 }
