@@ -48,7 +48,15 @@ func (s *Session) printMessages(list []int, raw, page bool) error {
 			buf.WriteString("\f\n")
 		}
 		fmt.Fprintf(&buf, "Message %d:\n", i+1)
-		if !raw {
+		if raw {
+			// The From_ line is part of the header (POSIX OUTPUT FILES):
+			// Print and Type show it as stored, as BSD mail and s-nail do.
+			from, err := s.fromLineOf(i)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(&buf, from)
+		} else {
 			sm := s.f.summary(i)
 			if sm.date.IsZero() {
 				fmt.Fprintf(&buf, "From %s\n", sm.from)
