@@ -30,7 +30,8 @@ func folder(t *testing.T, dir, name string) string {
 // what each prints: every message-list form and the reading commands.
 // With system set the fixture is bob's system mailbox and mbox lists the
 // senders whose messages ~/mbox holds after the session; sent, when set,
-// is what the last message handed to the (fake) sendmail must contain.
+// is what the last message handed to the (fake) sendmail must contain;
+// rc is added to bob's ~/.mailrc.
 func TestScriptedSessions(t *testing.T) {
 	cases := []struct {
 		name, script string
@@ -38,6 +39,7 @@ func TestScriptedSessions(t *testing.T) {
 		system       bool
 		mbox         string
 		sent         []string
+		rc           []string // lines of ~/.mailrc
 	}{
 		{name: "number", script: "p 2\nx\n", want: []string{"Message 2:", "Subject: Body lines that look like From_ lines", "From here on, everything is quoted text."}, not: []string{"Message 1:"}},
 		{name: "bare number prints", script: "4\nx\n", want: []string{"Message 4:"}},
@@ -93,6 +95,8 @@ func TestScriptedSessions(t *testing.T) {
 		{name: "with keepsave a saved message goes to mbox", script: "set keepsave\np 1\nsave 2 +sv\nq\n", system: true, mbox: "alice carol"},
 		{name: "headers with a message makes the top of its screen current", script: "set screen=2\nh 4\n=\nx\n",
 			want: []string{">N   3 juergen@", "\n3\n"}, not: []string{">N   4"}},
+		{name: "a shell command in the start-up file is refused and ends the file", rc: []string{"!echo from-rc", "echo after-it"},
+			script: "echo session-runs\nx\n", want: []string{"session-runs"}, not: []string{"from-rc", "after-it"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",
@@ -110,6 +114,7 @@ func TestScriptedSessions(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			sb := sandbox.New(t)
 			sent := sb.FakeSendmail(t, "bob", "0")
+			sb.MailRC("bob", c.rc...)
 			dir := t.TempDir()
 			p := folder(t, dir, "five.mbox")
 			src := filepath.Join(dir, "rc")

@@ -28,6 +28,7 @@ const (
 	fCompose                       // allowed from ~: while composing
 	fCond                          // runs even inside a false if branch
 	fAutoprint                     // print the new current message if autoprint is set
+	fNoRC                          // not in a start-up file (POSIX: it would act or wait on a user)
 )
 
 // args is a parsed command line.
@@ -66,7 +67,7 @@ func init() {
 		{Name: "Type", Func: cmdPrintRaw, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print messages as they are, every header"},
 		{Name: "top", Func: cmdTop, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print the first toplines lines of messages"},
 		{Name: "touch", Func: cmdTouch, Arg: msgList, Flags: fFolder, Max: -1, Help: "mark messages read (they go to MBOX)"},
-		{Name: "preserve", Func: cmdHold, Arg: msgList, Flags: fFolder | fWrite, Max: -1, Help: "keep messages in the system mailbox"},
+		{Name: "preserve", Func: cmdHold, Arg: msgList, Flags: fFolder | fWrite | fNoRC, Max: -1, Help: "keep messages in the system mailbox"},
 		{Name: "delete", Func: cmdDelete, Arg: msgList, Flags: fFolder | fWrite | fAutoprint, Max: -1, Help: "delete messages"},
 		{Name: "discard", Func: cmdIgnore, Arg: strList, Flags: fCompose, Max: -1, Help: "header fields not to show"},
 		{Name: "dp", Func: cmdDeletePrint, Arg: msgList, Flags: fFolder | fWrite, Max: -1, Help: "delete, then print the next message"},
@@ -76,7 +77,7 @@ func init() {
 		{Name: "unset", Func: cmdUnset, Arg: strList, Flags: fCompose, Min: 1, Max: -1, Help: "unset variables"},
 		{Name: "unread", Func: cmdUnread, Arg: msgList, Flags: fFolder, Max: -1, Help: "mark messages unread"},
 		{Name: "Unread", Func: cmdUnread, Arg: msgList, Flags: fFolder, Max: -1, Help: "mark messages unread"},
-		{Name: "mail", Func: cmdMail, Arg: strList, Min: 1, Max: -1, Help: "compose a message to users"},
+		{Name: "mail", Func: cmdMail, Arg: strList, Flags: fNoRC, Min: 1, Max: -1, Help: "compose a message to users"},
 		{Name: "mbox", Func: cmdMbox, Arg: msgList, Flags: fFolder | fWrite, Max: -1, Help: "move messages to MBOX at quit"},
 		{Name: "more", Func: cmdMore, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print messages through the pager"},
 		{Name: "More", Func: cmdMoreRaw, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print raw messages through the pager"},
@@ -84,37 +85,37 @@ func init() {
 		{Name: "Page", Func: cmdMoreRaw, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print raw messages through the pager"},
 		{Name: "pipe", Func: cmdPipe, Arg: msgAndStr, Flags: fFolder, Max: -1, Help: "pipe messages to a shell command"},
 		{Name: "copy", Func: cmdCopy, Arg: msgAndStr, Flags: fFolder, Max: 1, Help: "copy messages to a file"},
-		{Name: "Copy", Func: cmdCopyUser, Arg: msgList, Flags: fFolder, Max: -1, Help: "copy messages to a file named after the sender"},
+		{Name: "Copy", Func: cmdCopyUser, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "copy messages to a file named after the sender"},
 		{Name: "cd", Func: cmdCd, Arg: strList, Flags: fCompose, Max: 1, Help: "change directory"},
 		{Name: "chdir", Func: cmdCd, Arg: strList, Flags: fCompose, Max: 1, Help: "change directory"},
 		{Name: "save", Func: cmdSave, Arg: msgAndStr, Flags: fFolder, Max: 1, Help: "append messages to a file"},
-		{Name: "Save", Func: cmdSaveUser, Arg: msgList, Flags: fFolder, Max: -1, Help: "save messages to a file named after the sender"},
+		{Name: "Save", Func: cmdSaveUser, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "save messages to a file named after the sender"},
 		{Name: "set", Func: cmdSet, Arg: strList, Flags: fCompose, Max: -1, Help: "set variables"},
-		{Name: "shell", Func: cmdShell, Arg: noList, Flags: fCompose, Help: "run an interactive shell"},
+		{Name: "shell", Func: cmdShell, Arg: noList, Flags: fCompose | fNoRC, Help: "run an interactive shell"},
 		{Name: "size", Func: cmdSize, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "show message sizes"},
 		{Name: "source", Func: cmdSource, Arg: strList, Flags: fCompose, Min: 1, Max: 1, Help: "read commands from a file"},
 		{Name: "write", Func: cmdWrite, Arg: msgAndStr, Flags: fFolder, Max: 1, Help: "write message bodies to a file"},
 		{Name: "from", Func: cmdFrom, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "show header lines of messages"},
 		{Name: "file", Func: cmdFile, Arg: strList, Max: 1, Help: "show or change the folder"},
-		{Name: "followup", Func: cmdFollowup, Arg: msgList, Flags: fFolder, Max: -1, Help: "reply to the sender, record in a file named after them"},
-		{Name: "Followup", Func: cmdFollowupAll, Arg: msgList, Flags: fFolder, Max: -1, Help: "reply to the senders of messages, recorded"},
+		{Name: "followup", Func: cmdFollowup, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "reply to the sender, record in a file named after them"},
+		{Name: "Followup", Func: cmdFollowupAll, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "reply to the senders of messages, recorded"},
 		{Name: "folder", Func: cmdFile, Arg: strList, Max: 1, Help: "show or change the folder"},
 		{Name: "folders", Func: cmdFolders, Arg: noList, Flags: fCompose, Help: "list the folders"},
 		{Name: "headers", Func: cmdHeaders, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "show the screen of headers"},
 		{Name: "help", Func: cmdHelp, Arg: noList, Flags: fCompose, Help: "this list"},
-		{Name: "hold", Func: cmdHold, Arg: msgList, Flags: fFolder | fWrite, Max: -1, Help: "keep messages in the system mailbox"},
+		{Name: "hold", Func: cmdHold, Arg: msgList, Flags: fFolder | fWrite | fNoRC, Max: -1, Help: "keep messages in the system mailbox"},
 		{Name: "if", Func: cmdIf, Arg: strList, Flags: fCond | fCompose, Min: 1, Max: 1, Help: "if receive|send|term"},
 		{Name: "ignore", Func: cmdIgnore, Arg: strList, Flags: fCompose, Max: -1, Help: "header fields not to show"},
 		{Name: "list", Func: cmdList, Arg: noList, Flags: fCompose, Help: "list the commands"},
 		{Name: "newmail", Func: cmdNewmail, Arg: noList, Flags: fFolder, Help: "check for mail delivered since the folder was opened"},
 		{Name: "quit", Func: cmdQuit, Arg: noList, Help: "save changes and leave"},
-		{Name: "reply", Func: cmdReplyAll, Arg: msgList, Flags: fFolder, Max: -1, Help: "reply to the sender and all recipients"},
-		{Name: "Reply", Func: cmdReplySender, Arg: msgList, Flags: fFolder, Max: -1, Help: "reply to the senders only"},
-		{Name: "respond", Func: cmdReplyAll, Arg: msgList, Flags: fFolder, Max: -1, Help: "reply to the sender and all recipients"},
-		{Name: "Respond", Func: cmdReplySender, Arg: msgList, Flags: fFolder, Max: -1, Help: "reply to the senders only"},
+		{Name: "reply", Func: cmdReplyAll, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "reply to the sender and all recipients"},
+		{Name: "Reply", Func: cmdReplySender, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "reply to the senders only"},
+		{Name: "respond", Func: cmdReplyAll, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "reply to the sender and all recipients"},
+		{Name: "Respond", Func: cmdReplySender, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "reply to the senders only"},
 		{Name: "retain", Func: cmdRetain, Arg: strList, Flags: fCompose, Max: -1, Help: "header fields to show (only these)"},
-		{Name: "visual", Func: cmdVisual, Arg: msgList, Flags: fFolder, Max: -1, Help: "view messages in $VISUAL"},
-		{Name: "edit", Func: cmdEdit, Arg: msgList, Flags: fFolder, Max: -1, Help: "view messages in $EDITOR"},
+		{Name: "visual", Func: cmdVisual, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "view messages in $VISUAL"},
+		{Name: "edit", Func: cmdEdit, Arg: msgList, Flags: fFolder | fNoRC, Max: -1, Help: "view messages in $EDITOR"},
 		{Name: "echo", Func: cmdEcho, Arg: strList, Flags: fCompose, Max: -1, Help: "print words"},
 		{Name: "else", Func: cmdElse, Arg: noList, Flags: fCond | fCompose, Help: "if branch"},
 		{Name: "endif", Func: cmdEndif, Arg: noList, Flags: fCond | fCompose, Help: "end of if"},
@@ -129,7 +130,7 @@ func init() {
 		{Name: "z", Func: cmdZ, Arg: strList, Flags: fFolder, Max: 1, Help: "next (z, z+) or previous (z-) screen of headers"},
 		{Name: "=", Func: cmdEquals, Arg: noList, Flags: fFolder | fCompose, Help: "show the current message number"},
 		{Name: "?", Func: cmdHelp, Arg: noList, Flags: fCompose, Help: "this list"},
-		{Name: "!", Func: cmdShellCmd, Arg: rawList, Flags: fCompose, Help: "run a shell command"},
+		{Name: "!", Func: cmdShellCmd, Arg: rawList, Flags: fCompose | fNoRC, Help: "run a shell command"},
 		{Name: "|", Func: cmdPipe, Arg: msgAndStr, Flags: fFolder, Max: -1, Help: "pipe messages to a shell command"},
 		{Name: "-", Func: cmdPrevious, Arg: noList, Flags: fFolder, Help: "print the previous message"},
 		{Name: "#", Func: func(*Session, *args) error { return nil }, Arg: rawList, Flags: fCompose, Help: "a comment"},
@@ -209,6 +210,9 @@ func (s *Session) run(c *command, rest string) error {
 	defer func() { s.prevCmd = c.Name }()
 	if s.sending && c.Flags&fCompose == 0 {
 		return fmt.Errorf("%s: not allowed while composing", c.Name)
+	}
+	if s.startup && c.Flags&fNoRC != 0 {
+		return fmt.Errorf("%s: not allowed in a start-up file", c.Name)
 	}
 	if c.Flags&fFolder != 0 && s.f == nil {
 		return fmt.Errorf("%s: no folder is open", c.Name)

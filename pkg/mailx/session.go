@@ -77,6 +77,7 @@ type Session struct {
 	errored  bool        // a command failed; the exit status says so in scripts
 	sources  []string    // files being sourced, to refuse loops
 	prevCmd  string      // the command run before this one (next looks)
+	startup  bool        // reading the start-up files
 	intr     atomic.Bool // an interrupt arrived (SIGINT, or ^C typed)
 }
 
@@ -118,6 +119,7 @@ func New(o Options) *Session {
 		// -i sets the ignore variable, as in BSD mail and s-nail.
 		s.vars["ignore"] = ""
 	}
+	s.startup = true
 	if !o.NoRC && o.SystemRC != "" {
 		s.sourceIfExists(o.SystemRC)
 	}
@@ -126,6 +128,7 @@ func New(o Options) *Session {
 		rc = filepath.Join(o.Home, ".mailrc")
 	}
 	s.sourceIfExists(rc)
+	s.startup = false
 	return s
 }
 

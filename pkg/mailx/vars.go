@@ -158,7 +158,9 @@ func (s *Session) sourceIfExists(path string) {
 	}
 }
 
-// source runs the commands in a file. An unclosed if is an error.
+// source runs the commands in a file. An unclosed if is an error. In a
+// start-up file the first failing command ends the file (POSIX allows
+// this or exiting; BSD mail does this).
 func (s *Session) source(path string) error {
 	if slices.Contains(s.sources, path) {
 		return fmt.Errorf("source %s: already being read", path)
@@ -173,7 +175,10 @@ func (s *Session) source(path string) error {
 	depth := len(s.conds)
 	sc := bufio.NewScanner(f)
 	var cont string
-	for sc.Scan() && !s.exiting {
+	failedBefore := s.errored
+	s.errored = false
+	defer func() { s.errored = s.errored || failedBefore }()
+	for sc.Scan() && !s.exiting && !(s.startup && s.errored) {
 		line := sc.Text()
 		// A backslash at the end continues the line (BSD and s-nail).
 		if strings.HasSuffix(line, "\\") {
