@@ -58,3 +58,95 @@ func TestDashTFindsRecipientsWherePostfixDoes(t *testing.T) {
 		})
 	}
 }
+
+// Modes other than sending, the way Postfix's sendmail takes them.
+func TestModesExitAsPostfixDoes(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		code      int
+		stdout    string // exact
+		stderrHas string
+	}{
+		{"-bh is ignored", []string{"-bh"}, 0, "", ""},
+		{"-bH is ignored", []string{"-bH"}, 0, "", ""},
+		{"-I checks the aliases and says nothing when they are right", []string{"-I"}, 0, "", ""},
+		{"-bi says nothing when the aliases are right", []string{"-bi"}, 0, "", ""},
+		{"-bi -v prints the count", []string{"-bi", "-v"}, 0, "ALIASES: 1 aliases\n", ""},
+		{"-bv reports each recipient and exits 67 for an unknown one",
+			[]string{"-bv", "bob", "nosuch", "team", "far@remote.example"}, 67,
+			"bob@test.example... deliverable: local\nnosuch@test.example... User unknown\n" +
+				"team@test.example... deliverable: local\nfar@remote.example... deliverable: remote, by SMTP\n",
+			"unknown"},
+		{"-bv with known recipients exits 0", []string{"-bv", "bob"}, 0, "bob@test.example... deliverable: local\n", ""},
+		{"-bv without recipients is a usage error", []string{"-bv"}, 64, "", "no recipients"},
+		{"-bv with -t is a usage error", []string{"-bv", "-t"}, 64, "", "-t can be used only in delivery mode"},
+		{"-bp with recipients is a usage error", []string{"-bp", "bob"}, 64, "", "-bp takes no recipients"},
+		{"-q with recipients is a usage error", []string{"-q", "bob"}, 64, "", "-q takes no recipients"},
+		{"-bt is refused", []string{"-bt"}, 64, "", "-bt is not supported"},
+		{"-bD is refused", []string{"-bD"}, 64, "", "-bD is not supported"},
+		{"a flag without its value is a usage error", []string{"-f"}, 64, "", "option -f needs a value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := sandbox.New(t)
+			aliases := sb.WriteFile("aliases", "team: bob\n", 0o644)
+			r := sb.Run("Subject: x\n\nx\n", "sendmail", tt.args...)
+			want := strings.ReplaceAll(tt.stdout, "ALIASES", aliases)
+			if r.Code != tt.code || r.Stdout != want || !strings.Contains(r.Stderr, tt.stderrHas) {
+				t.Errorf("sendmail %q: exit %d, stdout %q, stderr %q; want %d, %q, stderr with %q",
+					tt.args, r.Code, r.Stdout, r.Stderr, tt.code, want, tt.stderrHas)
+			}
+			if tt.code != 0 && tt.stderrHas == "" {
+				t.Errorf("a failure without a message")
+			}
+			if sb.ReadMailbox("bob") != "" {
+				t.Errorf("bob got mail")
+			}
+		})
+	}
+}
+
+// The command lines real callers use, and the flags Postfix accepts and
+// ignores: each delivers to bob from the expected envelope sender.
+func TestCallersCommandLinesDeliver(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		header string
+		from   string // envelope sender
+	}{
+		{"mutt", []string{"-oem", "-oi", "-B8BITMIME", "-N", "failure,delay", "-R", "hdrs", "-f", "carol@test.example", "--", "bob@test.example"}, "", "carol@test.example"},
+		{"cron", []string{"-FCronDaemon", "-i", "-B8BITMIME", "-oem", "bob"}, "From: root (Cron Daemon)\n", "alice@test.example"},
+		{"git send-email", []string{"-i", "-f", "carol@test.example", "--", "bob@test.example"}, "", "carol@test.example"},
+		{"PHP mail()", []string{"-t", "-i"}, "To: Bob <bob@test.example>\n", "alice@test.example"},
+		{"PHP mail() with -f attached", []string{"-t", "-i", "-fcarol@test.example"}, "To: bob@test.example\n", "carol@test.example"},
+		{"logwatch and mdadm", []string{"-t"}, "To: bob\n", "alice@test.example"},
+		{"bsd-mailx", []string{"-oi", "-oem", "bob"}, "", "alice@test.example"},
+		{"-r with a separate value", []string{"-r", "carol@test.example", "bob"}, "", "carol@test.example"},
+		{"-f with a display name", []string{"-f", "Carol <carol@test.example>", "bob"}, "", "carol@test.example"},
+		{"-f empty is the null sender", []string{"-f", "", "bob"}, "", ""},
+		{"-f <> is the null sender", []string{"-f<>", "bob"}, "", ""},
+		{"-F with blanks", []string{"-FCron Daemon", "bob"}, "", "alice@test.example"},
+		{"ignored flags without values", []string{"-n", "-U", "-G", "-m", "-Am", "-XV", "-o7", "-om", "bob"}, "", "alice@test.example"},
+		{"ignored flags with separate values", []string{"-h", "5", "-L", "label", "-X", "/nonexistent/log", "-O", "Timeout=5", "-e", "m", "-p", "smtp", "-A", "c", "bob"}, "", "alice@test.example"},
+		{"ignored -o letters with attached values", []string{"-oL9", "-oMrsmtp", "-oeq", "bob"}, "", "alice@test.example"},
+		{"-N never and -V", []string{"-N", "never", "-V", "env-1", "bob"}, "", "alice@test.example"},
+		{"a recipient list in one argument", []string{"--", `"Doe, Bob" <bob@test.example>, carol`}, "", "alice@test.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := sandbox.New(t, "alice", "bob", "carol")
+			r := sb.Run(tt.header+"Subject: caller\n\nbody\n", "sendmail", tt.args...)
+			if r.Code != 0 {
+				t.Fatalf("sendmail %q: exit %d: %s", tt.args, r.Code, r.Stderr)
+			}
+			box := sb.ReadMailbox("bob")
+			if n := sandbox.CountMessages(box); n != 1 {
+				t.Fatalf("bob has %d messages, want 1:\n%s\nlog:\n%s", n, box, sb.Log())
+			}
+			mustContain(t, "bob's mailbox", box, "Return-Path: <"+tt.from+">", "Subject: caller")
+			mustNotContain(t, "log", sb.Log(), "status=bounced")
+		})
+	}
+}

@@ -84,10 +84,14 @@ func run(a *mta.Args) error {
 	defer stop()
 
 	switch a.Mode {
+	case mta.ModeIgnore:
+		return nil
+	case mta.ModeVerify:
+		return m.Verify(os.Stdout, a.Rcpts)
 	case mta.ModePrint:
 		return m.PrintQueue(os.Stdout)
 	case mta.ModeAliases:
-		return newaliases(cfg)
+		return newaliases(cfg, a.Verbose)
 	case mta.ModeQueue:
 		return runQueue(ctx, m, a.Interval)
 	case mta.ModeSMTP:
@@ -157,18 +161,21 @@ func submit(ctx context.Context, m *mta.MTA, a *mta.Args) error {
 	return nil
 }
 
-func newaliases(cfg *config.Config) error {
+// newaliases checks the aliases file. Like Postfix's, it says nothing
+// when all is well (-v prints the count); errors go to stderr by line.
+func newaliases(cfg *config.Config, verbose bool) error {
 	if cfg.AliasMaps == "" {
-		fmt.Println("newaliases: no alias_maps configured")
 		return nil
 	}
 	am, errs := aliases.Load(cfg.AliasMaps)
 	for _, err := range errs {
 		fmt.Fprintf(os.Stderr, "newaliases: %v\n", err)
 	}
-	fmt.Printf("%s: %d aliases\n", cfg.AliasMaps, am.Len())
 	if len(errs) > 0 {
 		return sysexits.Wrap(sysexits.DataErr, fmt.Errorf("%s: %d errors", cfg.AliasMaps, len(errs)))
+	}
+	if verbose {
+		fmt.Printf("%s: %d aliases\n", cfg.AliasMaps, am.Len())
 	}
 	return nil
 }

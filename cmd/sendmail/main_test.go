@@ -205,7 +205,6 @@ func TestNewaliasesReportsErrorsByLine(t *testing.T) {
 		t.Fatalf("newaliases: exit %d, want 65", r.Code)
 	}
 	mustContain(t, "newaliases", r.Stderr, "aliases:3: missing colon", "aliases:4: alias bad: unbalanced")
-	mustContain(t, "newaliases", r.Stdout, "2 aliases")
 	na := sb.Command("sendmail")
 	na.Args[0] = "newaliases"
 	if r2 := sandbox.RunCmd(t, na, ""); r2.Code != 65 {

@@ -17,6 +17,8 @@ const (
 	ModePrint   = 'p' // mailq
 	ModeAliases = 'i' // newaliases
 	ModeQueue   = 'q' // -q without -bd: run the queue
+	ModeVerify  = 'v' // -bv: say whether each recipient would be accepted
+	ModeIgnore  = 'h' // -bh, -bH: host status, which nothing here keeps
 )
 
 // Args is sendmail's command line, parsed.
@@ -39,11 +41,12 @@ type Args struct {
 	Rcpts        []string
 }
 
-// flagsWithValue take a value, attached (-fuser) or as the next argument.
-// Those that sendmail and Postfix accept but that mean nothing here are
-// read and ignored: -B (body type), -h (hop count), -L (syslog label),
-// -O (option), -X (traffic log).
-const flagsWithValue = "bCFfhLNOoqRrVBX"
+// flagsWithValue take a value, attached (-fuser) or as the next argument,
+// the same letters as Postfix's. Those that mean nothing here are read
+// and ignored: -A (submission type), -B (body type), -e (error mode),
+// -h (hop count), -L (syslog label), -O (option), -p (protocol), -X
+// (traffic log).
+const flagsWithValue = "AbCFfhLNOoqRrVBXep"
 
 // ParseArgs parses sendmail's own command-line syntax: single-letter
 // flags that may be grouped (-ti), values attached or separate (-f addr,
@@ -81,6 +84,8 @@ func ParseArgs(argv0 string, args []string) (*Args, error) {
 					a.IgnoreDots = true
 				case 'v':
 					a.Verbose = true
+				case 'I':
+					a.Mode, modeGiven = ModeAliases, true
 				}
 				continue // other letters (-m, -n, -U, -G, -Ac...) mean nothing here
 			}
@@ -103,16 +108,36 @@ func ParseArgs(argv0 string, args []string) (*Args, error) {
 	if a.QueueRun && a.Mode == ModeDeliver && !modeGiven {
 		a.Mode = ModeQueue
 	}
+	// As Postfix: only sending takes recipients or -t.
+	if a.Mode != ModeDeliver && a.Mode != ModeVerify && a.Mode != ModeIgnore {
+		if len(a.Rcpts) > 0 {
+			return nil, sysexits.Wrap(sysexits.Usage, fmt.Errorf("%s takes no recipients", a.modeName()))
+		}
+	}
+	if a.FromHeaders && a.Mode != ModeDeliver {
+		return nil, sysexits.Wrap(sysexits.Usage, fmt.Errorf("-t can be used only in delivery mode"))
+	}
 	return a, nil
+}
+
+func (a *Args) modeName() string {
+	if a.Mode == ModeQueue {
+		return "-q"
+	}
+	return "-b" + string(a.Mode)
 }
 
 func (a *Args) set(c byte, v string, modeGiven *bool) error {
 	switch c {
 	case 'b':
 		switch v {
-		case "m", "s", "d", "p", "i":
+		case "m", "s", "d", "p", "i", "v":
 			a.Mode, *modeGiven = rune(v[0]), true
-		case "a", "D", "h", "H", "P", "t", "v":
+		case "l": // sendmail's daemon on loopback only: smtp_listen says where
+			a.Mode, *modeGiven = ModeDaemon, true
+		case "h", "H": // print or purge host status: Postfix ignores them too
+			a.Mode, *modeGiven = ModeIgnore, true
+		case "a", "D", "P", "t":
 			return sysexits.Wrap(sysexits.Usage, fmt.Errorf("-b%s is not supported", v))
 		default:
 			return sysexits.Wrap(sysexits.Usage, fmt.Errorf("unknown mode -b%s", v))

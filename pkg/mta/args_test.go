@@ -28,6 +28,11 @@ func TestParseArgsReadsSendmailSyntax(t *testing.T) {
 		{"sendmail", []string{"-oem", "-B8BITMIME", "-N", "failure,delay", "-R", "hdrs", "-V", "id1", "-FCronDaemon", "-v", "-m", "-U", "bob"},
 			Args{Mode: ModeDeliver, DeliveryMode: 'i', Notify: "failure,delay", Ret: "hdrs", EnvID: "id1", FullName: "CronDaemon", Verbose: true, Rcpts: []string{"bob"}}},
 		{"sendmail", []string{"bob", "-t"}, Args{Mode: ModeDeliver, DeliveryMode: 'i', Rcpts: []string{"bob", "-t"}}},
+		{"sendmail", []string{"-bl"}, Args{Mode: ModeDaemon, DeliveryMode: 'i'}},
+		{"sendmail", []string{"-I"}, Args{Mode: ModeAliases, DeliveryMode: 'i'}},
+		{"sendmail", []string{"-bv", "bob"}, Args{Mode: ModeVerify, DeliveryMode: 'i', Rcpts: []string{"bob"}}},
+		{"sendmail", []string{"-bh", "x"}, Args{Mode: ModeIgnore, DeliveryMode: 'i', Rcpts: []string{"x"}}},
+		{"sendmail", []string{"-e", "m", "-p", "smtp", "-A", "c", "bob"}, Args{Mode: ModeDeliver, DeliveryMode: 'i', Rcpts: []string{"bob"}}},
 	}
 	for _, tt := range tests {
 		got, err := ParseArgs(tt.argv0, tt.args)
@@ -42,7 +47,7 @@ func TestParseArgsReadsSendmailSyntax(t *testing.T) {
 }
 
 func TestParseArgsRefusesWhatItCannotDo(t *testing.T) {
-	for _, args := range [][]string{{"-f"}, {"-bt"}, {"-bx"}, {"-q5x"}, {"-C"}} {
+	for _, args := range [][]string{{"-f"}, {"-bt"}, {"-bx"}, {"-q5x"}, {"-C"}, {"-bp", "bob"}, {"-bd", "bob"}, {"-bs", "-t"}, {"-q", "bob"}, {"-bi", "x"}} {
 		if _, err := ParseArgs("sendmail", args); err == nil {
 			t.Errorf("%q: no error", args)
 		}
