@@ -97,6 +97,8 @@ func TestScriptedSessions(t *testing.T) {
 			want: []string{">N   3 juergen@", "\n3\n"}, not: []string{">N   4"}},
 		{name: "a shell command in the start-up file is refused and ends the file", rc: []string{"!echo from-rc", "echo after-it"},
 			script: "echo session-runs\nx\n", want: []string{"session-runs"}, not: []string{"from-rc", "after-it"}},
+		{name: "with dot set a lone dot from a pipe stays in the message", script: "set dot\nmail x@example.org\none\n.\ntwo\n~.\nx\n",
+			sent: []string{"\none\n.\ntwo\n"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

@@ -68,7 +68,7 @@ func splitAddrs(v string) []string {
 }
 
 // collect reads the body of d from the input until the end of input, a
-// lone "." (when dot is set) or ~., running tilde escapes on the way
+// lone "." (when dot is set on a terminal) or ~., running tilde escapes on the way
 // (POSIX mailx recognises them whatever the input is).
 //
 // An interrupt (POSIX mailx, ASYNCHRONOUS EVENTS) drops the line being
@@ -124,7 +124,9 @@ func (s *Session) collect(d *Draft) error {
 		if err != nil {
 			return err
 		}
-		if line == "." && (s.isSet("dot") || s.isSet("ignoreeof")) {
+		// A lone dot ends a message typed on a terminal only (POSIX
+		// dot), so a piped body keeps its "." lines.
+		if line == "." && s.o.Terminal && (s.isSet("dot") || s.isSet("ignoreeof")) {
 			break
 		}
 		if esc != "" && strings.HasPrefix(line, esc) && len(line) > len(esc) {
