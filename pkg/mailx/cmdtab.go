@@ -29,6 +29,7 @@ const (
 	fCond                          // runs even inside a false if branch
 	fAutoprint                     // print the new current message if autoprint is set
 	fNoRC                          // not in a start-up file (POSIX: it would act or wait on a user)
+	fSystem                        // only in the system mailbox (POSIX: hold, preserve, mbox, touch)
 )
 
 // args is a parsed command line.
@@ -66,8 +67,8 @@ func init() {
 		{Name: "type", Func: cmdPrint, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print messages"},
 		{Name: "Type", Func: cmdPrintRaw, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print messages as they are, every header"},
 		{Name: "top", Func: cmdTop, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print the first toplines lines of messages"},
-		{Name: "touch", Func: cmdTouch, Arg: msgList, Flags: fFolder, Max: -1, Help: "mark messages read (they go to MBOX)"},
-		{Name: "preserve", Func: cmdHold, Arg: msgList, Flags: fFolder | fWrite | fNoRC, Max: -1, Help: "keep messages in the system mailbox"},
+		{Name: "touch", Func: cmdTouch, Arg: msgList, Flags: fFolder | fSystem, Max: -1, Help: "mark messages read (they go to MBOX)"},
+		{Name: "preserve", Func: cmdHold, Arg: msgList, Flags: fFolder | fWrite | fNoRC | fSystem, Max: -1, Help: "keep messages in the system mailbox"},
 		{Name: "delete", Func: cmdDelete, Arg: msgList, Flags: fFolder | fWrite | fAutoprint, Max: -1, Help: "delete messages"},
 		{Name: "discard", Func: cmdIgnore, Arg: strList, Flags: fCompose, Max: -1, Help: "header fields not to show"},
 		{Name: "dp", Func: cmdDeletePrint, Arg: msgList, Flags: fFolder | fWrite, Max: -1, Help: "delete, then print the next message"},
@@ -78,7 +79,7 @@ func init() {
 		{Name: "unread", Func: cmdUnread, Arg: msgList, Flags: fFolder, Max: -1, Help: "mark messages unread"},
 		{Name: "Unread", Func: cmdUnread, Arg: msgList, Flags: fFolder, Max: -1, Help: "mark messages unread"},
 		{Name: "mail", Func: cmdMail, Arg: strList, Flags: fNoRC, Min: 1, Max: -1, Help: "compose a message to users"},
-		{Name: "mbox", Func: cmdMbox, Arg: msgList, Flags: fFolder | fWrite, Max: -1, Help: "move messages to MBOX at quit"},
+		{Name: "mbox", Func: cmdMbox, Arg: msgList, Flags: fFolder | fWrite | fSystem, Max: -1, Help: "move messages to MBOX at quit"},
 		{Name: "more", Func: cmdMore, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print messages through the pager"},
 		{Name: "More", Func: cmdMoreRaw, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print raw messages through the pager"},
 		{Name: "page", Func: cmdMore, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "print messages through the pager"},
@@ -103,7 +104,7 @@ func init() {
 		{Name: "folders", Func: cmdFolders, Arg: noList, Flags: fCompose, Help: "list the folders"},
 		{Name: "headers", Func: cmdHeaders, Arg: msgList, Flags: fFolder | fCompose, Max: -1, Help: "show the screen of headers"},
 		{Name: "help", Func: cmdHelp, Arg: noList, Flags: fCompose, Help: "this list"},
-		{Name: "hold", Func: cmdHold, Arg: msgList, Flags: fFolder | fWrite | fNoRC, Max: -1, Help: "keep messages in the system mailbox"},
+		{Name: "hold", Func: cmdHold, Arg: msgList, Flags: fFolder | fWrite | fNoRC | fSystem, Max: -1, Help: "keep messages in the system mailbox"},
 		{Name: "if", Func: cmdIf, Arg: strList, Flags: fCond | fCompose, Min: 1, Max: 1, Help: "if receive|send|term"},
 		{Name: "ignore", Func: cmdIgnore, Arg: strList, Flags: fCompose, Max: -1, Help: "header fields not to show"},
 		{Name: "list", Func: cmdList, Arg: noList, Flags: fCompose, Help: "list the commands"},
@@ -216,6 +217,9 @@ func (s *Session) run(c *command, rest string) error {
 	}
 	if c.Flags&fFolder != 0 && s.f == nil {
 		return fmt.Errorf("%s: no folder is open", c.Name)
+	}
+	if c.Flags&fSystem != 0 && !s.f.system {
+		return fmt.Errorf("%s: only in the system mailbox", c.Name)
 	}
 	if c.Flags&fWrite != 0 && s.f.readOnly {
 		return fmt.Errorf("%s: %s is read-only", c.Name, s.f.path)
