@@ -101,6 +101,8 @@ func TestScriptedSessions(t *testing.T) {
 			script: "echo session-runs\nx\n", want: []string{"session-runs"}, not: []string{"from-rc", "after-it"}},
 		{name: "with dot set a lone dot from a pipe stays in the message", script: "set dot\nmail x@example.org\none\n.\ntwo\n~.\nx\n",
 			sent: []string{"\none\n.\ntwo\n"}},
+		{name: "~m indents only non-empty lines and makes the message read", script: "set indentprefix=\"> \"\nretain subject\nmail x@example.org\n~m 5\n~.\nf 5\nx\n",
+			sent: []string{"\n> Subject: Last message, to be deleted in some fixtures\n\n> Short body.\n"}, want: []string{"R   5 eve@"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

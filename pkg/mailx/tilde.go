@@ -237,11 +237,14 @@ func (s *Session) insertMessages(d *Draft, c byte, arg string) error {
 		if err := mimeview.Render(&buf, s.f.content(i), mimeview.Options{ShowHeader: show, Width: s.o.Width}); err != nil {
 			return err
 		}
+		// POSIX: only non-empty lines get the indentprefix.
 		for _, l := range strings.SplitAfter(buf.String(), "\n") {
-			if l != "" {
-				d.body.WriteString(prefix + l)
+			if l != "\n" && l != "" {
+				l = prefix + l
 			}
+			d.body.WriteString(l)
 		}
+		s.markRead(i) // these escapes make a message read (POSIX)
 		fmt.Fprintf(s.out, "Interpolating: %d\n", i+1)
 	}
 	fmt.Fprintln(s.out, "(continue)")
