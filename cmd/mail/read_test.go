@@ -195,7 +195,7 @@ func TestSaveCopyWriteAndAttachmentSaving(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	saved, _ := os.ReadFile(filepath.Join(sb.Home("bob"), "mail", "saved"))
-	if !strings.HasPrefix(string(saved), "From alice@example.org") || !strings.Contains(string(saved), "Status: O\n") {
+	if !strings.HasPrefix(string(saved), "From alice@example.org") || !strings.Contains(string(saved), "Status: RO\n") {
 		t.Errorf("+saved:\n%s", saved)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "copied")); !strings.Contains(string(b), ">From here on") {

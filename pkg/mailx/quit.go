@@ -111,7 +111,7 @@ func (s *Session) quitFolder() error {
 		if err != nil {
 			return err
 		}
-		if err := s.appendMessages(mboxPath, moved, ""); err != nil {
+		if err := s.appendMessages(mboxPath, moved, "", 0); err != nil {
 			return fmt.Errorf("MBOX: %w; %s left as it was", err, f.path)
 		}
 		fmt.Fprintf(s.out, "Saved %d message%s in %s\n", len(moved), plural(len(moved)), mboxPath)

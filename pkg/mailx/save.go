@@ -18,9 +18,9 @@ import (
 )
 
 // appendMessages appends messages to the mbox file path (made 0600 when
-// new), each with its From_ line and its state now, all or nothing per
-// message, under the locks. It prints `"file" [New file|Appended] L/B`.
-func (s *Session) appendMessages(path string, list []int, show string) error {
+// new), each with its From_ line and its state now plus extra, all or
+// nothing per message, under the locks. It prints `"file" [New file|Appended] L/B`.
+func (s *Session) appendMessages(path string, list []int, show string, extra mbox.Flags) error {
 	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true})
 	if err != nil {
 		return err
@@ -36,7 +36,7 @@ func (s *Session) appendMessages(path string, list []int, show string) error {
 		}
 		// The copy records the flags now and keeps the IMAP keywords:
 		// WithState writes X-Keywords from st alone.
-		st := mbox.State{Flags: m.flags | mbox.Old, Keywords: s.f.keywords(i)}
+		st := mbox.State{Flags: m.flags | mbox.Old | extra, Keywords: s.f.keywords(i)}
 		err = mb.Append(context.Background(), func(w io.Writer) error {
 			n, err := mbox.WriteMessage(w, from, mbox.WithState(s.f.content(i), st))
 			bytesN += n
@@ -82,7 +82,8 @@ func (s *Session) saveTo(name string, list []int, mark bool) error {
 			return fmt.Errorf("save: %w", err)
 		}
 	}
-	if err := s.appendMessages(path, list, name); err != nil {
+	// The copies are written read, as the messages now are (BSD mail).
+	if err := s.appendMessages(path, list, name, mbox.Seen); err != nil {
 		return err
 	}
 	for _, i := range list {
