@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -148,5 +149,64 @@ func TestCallersCommandLinesDeliver(t *testing.T) {
 			mustContain(t, "bob's mailbox", box, "Return-Path: <"+tt.from+">", "Subject: caller")
 			mustNotContain(t, "log", sb.Log(), "status=bounced")
 		})
+	}
+}
+
+// mailq lays the queue out as Postfix's postqueue -p does with long
+// queue ids, so the scripts that read Postfix's mailq read ours.
+func TestMailqPrintsPostfixsLayout(t *testing.T) {
+	sb := sandbox.New(t)
+	down := sandbox.FreePort(t) // nothing listens: deferred with a reason
+	sb.Set("relayhost", "["+strings.Replace(down, ":", "]:", 1), "smtp_tls", "none")
+	if r := sb.Run("Subject: far\n\nx\n", "sendmail", "far1@remote.example", "far2@remote.example"); r.Code != 0 {
+		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
+	}
+	if r := sb.Run("Subject: later\n\nx\n", "sendmail", "-odq", "-f", "<>", "bob"); r.Code != 0 {
+		t.Fatalf("sendmail -odq: %d %s", r.Code, r.Stderr)
+	}
+	out := sb.Run("", "sendmail", "-bp").Stdout
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	id := `[0-9A-F]{12} {5}`
+	date := `\w{3} \w{3} [ 1-3]\d \d\d:\d\d:\d\d`
+	indent := strings.Repeat(" ", 47)
+	want := []string{
+		`^----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------$`,
+		`^` + id + ` +\d+ ` + date + ` (alice@test\.example|MAILER-DAEMON)$`,
+	}
+	// The two messages come in queue order; check the shapes, not the order.
+	reason := regexp.MustCompile(`^ +\(.*connect.*\)$`)
+	var sawReason, sawFar, sawBob bool
+	for i, l := range lines {
+		switch {
+		case i < 2:
+			if !regexp.MustCompile(want[i]).MatchString(l) {
+				t.Errorf("line %d %q does not match %s", i, l, want[i])
+			}
+		case reason.MatchString(l):
+			sawReason = true
+			if len(l) != 78 && !strings.HasPrefix(l, "(") {
+				t.Errorf("reason %q is not right-aligned to column 78", l)
+			}
+		case l == indent+"far1@remote.example" || l == indent+"far2@remote.example":
+			sawFar = true
+		case l == indent+"bob@test.example":
+			sawBob = true
+		case l == "" || regexp.MustCompile(want[1]).MatchString(l):
+		case i == len(lines)-1:
+			if l != "-- 0 Kbytes in 2 Requests." {
+				t.Errorf("footer %q", l)
+			}
+		default:
+			t.Errorf("unexpected line %q", l)
+		}
+	}
+	if !sawReason || !sawFar || !sawBob {
+		t.Errorf("reason %v, far recipients %v, bob %v in:\n%s", sawReason, sawFar, sawBob, out)
+	}
+	if n := strings.Count(out, "connection refused"); n != 1 {
+		t.Errorf("the shared reason is printed %d times, want once:\n%s", n, out)
+	}
+	if lines[len(lines)-2] != "" {
+		t.Errorf("no blank line before the footer:\n%s", out)
 	}
 }

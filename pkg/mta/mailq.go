@@ -5,9 +5,22 @@ import (
 	"io"
 )
 
-// PrintQueue writes the queue as Postfix's postqueue -p (mailq) does: id
-// ("*" when being delivered, "!" when still in maildrop), size, arrival,
-// sender, then the last error and the recipients still pending.
+// Postfix's postqueue -p layout for long queue ids (ours are 12
+// characters, too wide for its short-id columns): id with its status
+// mark, size, arrival (asctime cut to 19 characters), sender; recipients
+// under the sender column.
+const (
+	mailqColumns = "%-17s %8s %-19s %s\n"
+	mailqSender  = "%-17s %8d %19.19s %s\n"
+)
+
+// PrintQueue writes the queue as Postfix's postqueue -p (mailq) does: a
+// heading, then per message the id ("*" after it when a runner is
+// delivering it), size, arrival and sender, and the recipients still
+// pending, each run of recipients with one reason preceded by the reason
+// in parentheses, right-aligned; messages are separated by a blank line
+// and a total ends the list, in whole kilobytes rounded down as Postfix
+// rounds them.
 func (m *MTA) PrintQueue(w io.Writer) error {
 	list, err := m.Queue.List()
 	if err != nil {
@@ -17,39 +30,40 @@ func (m *MTA) PrintQueue(w io.Writer) error {
 		_, err := fmt.Fprintln(w, "Mail queue is empty")
 		return err
 	}
-	fmt.Fprintf(w, "%-12s %8s %-20s %s\n", "-Queue ID-", "--Size--", "----Arrival Time----", "-Sender/Recipient-------")
+	fmt.Fprintf(w, mailqColumns, "----Queue ID-----", "--Size--", "---Arrival Time----", "--Sender/Recipient------")
 	var total int64
-	for _, l := range list {
+	for n, l := range list {
 		env := l.Env
+		if n > 0 {
+			fmt.Fprintln(w)
+		}
 		mark := " "
-		switch {
-		case l.Active:
+		if l.Active {
 			mark = "*"
-		case l.Drop:
-			mark = "!"
 		}
 		sender := env.Sender
 		if sender == "" {
 			sender = "MAILER-DAEMON"
 		}
-		fmt.Fprintf(w, "%-12s%s%8d %-20s %s\n", env.ID, mark, env.Size, env.Arrival.Local().Format("Mon Jan _2 15:04:05"), sender)
-		lastErr := ""
+		fmt.Fprintf(w, mailqSender, env.ID+mark, env.Size, env.Arrival.Local().Format("Mon Jan _2 15:04:05"), sender)
+		reason := ""
 		for _, i := range env.Pending() {
 			r := env.Rcpts[i]
-			if r.Diag != "" && r.Diag != lastErr {
-				lastErr = r.Diag
-				fmt.Fprintf(w, "%43s(%s)\n", "", oneLine(r.Diag))
+			if why := oneLine(r.Diag); why != reason {
+				reason = why
+				if why == "" {
+					why = "reason unavailable"
+				}
+				fmt.Fprintf(w, "%*s(%s)\n", max(76-len(why), 0), "", why)
 			}
-			fmt.Fprintf(w, "%43s%s\n", "", r.Addr)
+			fmt.Fprintf(w, mailqColumns, "", "", "", r.Addr)
 		}
-		fmt.Fprintln(w)
 		total += env.Size
 	}
-	n := len(list)
 	word := "Requests"
-	if n == 1 {
+	if len(list) == 1 {
 		word = "Request"
 	}
-	_, err = fmt.Fprintf(w, "-- %d Kbytes in %d %s.\n", (total+1023)/1024, n, word)
+	_, err = fmt.Fprintf(w, "\n-- %d Kbytes in %d %s.\n", total/1024, len(list), word)
 	return err
 }

@@ -438,7 +438,6 @@ func listIDs(dir string) ([]string, error) {
 type Listed struct {
 	Env    Envelope
 	Active bool // being delivered right now (locked)
-	Drop   bool // still in maildrop/
 }
 
 // List reads every envelope without taking locks, for mailq.
@@ -461,7 +460,7 @@ func (q *Queue) List() ([]Listed, error) {
 			if err != nil {
 				continue
 			}
-			out = append(out, Listed{Env: *env, Active: locked, Drop: sub == maildropDir})
+			out = append(out, Listed{Env: *env, Active: locked})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Env.Arrival.Before(out[j].Env.Arrival) })
