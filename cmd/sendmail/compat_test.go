@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -209,4 +212,71 @@ func TestMailqPrintsPostfixsLayout(t *testing.T) {
 	if lines[len(lines)-2] != "" {
 		t.Errorf("no blank line before the footer:\n%s", out)
 	}
+}
+
+// Exit statuses at submission, and what each leaves behind.
+func TestSubmissionExitStatusesAndWhatTheyLeave(t *testing.T) {
+	big := "Subject: big\n\n" + strings.Repeat(strings.Repeat("a", 70)+"\n", 50)
+	tests := []struct {
+		name    string
+		args    []string
+		stdin   string // "/" = a directory, which cannot be read
+		code    int
+		stderr  string
+		queued  bool // the message was accepted
+		bounced bool // ...and then bounced to alice
+	}{
+		{"an unknown local user is accepted and bounced later, as Postfix does",
+			[]string{"nosuchuser"}, "Subject: x\n\nx\n", 0, "", true, true},
+		{"no recipients is a usage error", nil, "Subject: x\n\nx\n", 64, "no recipients", false, false},
+		{"-t with no recipient in the header is a usage error", []string{"-t"}, "To: undisclosed-recipients:;\n\nx\n", 64, "no recipient addresses found in message header", false, false},
+		{"an address starting with a dash is a usage error", []string{"--", "-oQ/tmp"}, "Subject: x\n\nx\n", 64, "bad address", false, false},
+		{"a message over message_size_limit is a data error", []string{"-o", "message_size_limit=1000", "bob"}, big, 65, "message_size_limit", false, false},
+		{"input that cannot be read is an I/O error", []string{"bob"}, "/", 74, "is a directory", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := sandbox.New(t)
+			var r sandbox.Result
+			if tt.stdin == "/" {
+				r = runOnDirectory(t, sb, tt.args...)
+			} else {
+				r = sb.Run(tt.stdin, "sendmail", tt.args...)
+			}
+			if r.Code != tt.code || !strings.Contains(r.Stderr, tt.stderr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", r.Code, r.Stderr, tt.code, tt.stderr)
+			}
+			log := sb.Log()
+			if got := strings.Contains(log, "from=<alice@test.example>"); got != tt.queued {
+				t.Errorf("accepted: %v, want %v; log:\n%s", got, tt.queued, log)
+			}
+			if got := strings.Contains(sb.ReadMailbox("alice"), "multipart/report"); got != tt.bounced {
+				t.Errorf("alice got a bounce: %v, want %v; log:\n%s", got, tt.bounced, log)
+			}
+			if sb.ReadMailbox("bob") != "" {
+				t.Errorf("bob got mail")
+			}
+			mustContain(t, "mailq", sb.Run("", "sendmail", "-bp").Stdout, "Mail queue is empty")
+		})
+	}
+}
+
+// runOnDirectory runs sendmail with a directory as its standard input,
+// which opens but fails every read.
+func runOnDirectory(t *testing.T, sb *sandbox.Sandbox, args ...string) sandbox.Result {
+	t.Helper()
+	dir, err := os.Open(sb.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	var stderr strings.Builder
+	cmd := sb.Command("sendmail", args...)
+	cmd.Stdin, cmd.Stderr = dir, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return sandbox.Result{Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}
 }
