@@ -105,6 +105,8 @@ func TestInterruptsOnATerminalAreThePOSIXOnes(t *testing.T) {
 func TestTwoInterruptsInSendModeExitNonZero(t *testing.T) {
 	sb := sandbox.New(t)
 	out := sb.FakeSendmail(t, "bob", "0")
+	// POSIX: the killed letter replaces what dead.letter held.
+	os.WriteFile(filepath.Join(sb.Home("bob"), "dead.letter"), []byte("an older draft\n"), 0o600)
 	s := startTmux(t, mailShell(t, sb, "carol@example.org"))
 	s.waitFor("Subject:") // mail is reading the terminal
 	s.keys("hello", "Enter", "unfinished thought", "Enter")
@@ -114,7 +116,7 @@ func TestTwoInterruptsInSendModeExitNonZero(t *testing.T) {
 	s.keys("C-c")
 	s.waitFor("exit=1")
 	dead, _ := os.ReadFile(filepath.Join(sb.Home("bob"), "dead.letter"))
-	if !strings.Contains(string(dead), "unfinished thought") {
+	if !strings.Contains(string(dead), "unfinished thought") || strings.Contains(string(dead), "older draft") {
 		t.Errorf("dead.letter:\n%s", dead)
 	}
 	if _, err := os.Stat(filepath.Join(out, "message")); err == nil {

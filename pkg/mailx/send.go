@@ -106,7 +106,7 @@ func (s *Session) collect(d *Draft) error {
 			fmt.Fprintln(s.out, "@")
 			continue
 		case errors.Is(err, errInterrupted) && interrupted:
-			s.saveDead(d.body.Bytes())
+			s.writeDead(d.body.Bytes(), true)
 			return ErrKilled
 		case errors.Is(err, errInterrupted):
 			fmt.Fprintln(s.out, "\n(Interrupt -- one more to kill letter)")
@@ -274,8 +274,12 @@ func (s *Session) sendmail(msg []byte, from string) error {
 }
 
 // saveDead appends a draft that could not be sent to DEAD, in mbox form,
-// as s-nail does; unset save turns this off (POSIX).
-func (s *Session) saveDead(text []byte) {
+// as s-nail does; unset save turns this off (POSIX). A letter killed by
+// interrupts replaces what DEAD held, as POSIX says (BSD mail and s-nail
+// append it too).
+func (s *Session) saveDead(text []byte) { s.writeDead(text, false) }
+
+func (s *Session) writeDead(text []byte, replace bool) {
 	if !s.isSet("save") || len(text) == 0 {
 		return
 	}
@@ -283,10 +287,15 @@ func (s *Session) saveDead(text []byte) {
 	if err == nil {
 		var mb *mbox.Mailbox
 		if mb, err = mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true}); err == nil {
-			err = mb.Append(context.Background(), func(w io.Writer) error {
-				_, err := mbox.WriteMessage(w, mbox.FromLine(s.o.User, time.Now()), bytes.NewReader(text))
-				return err
-			})
+			if replace {
+				err = mb.File.Truncate(0)
+			}
+			if err == nil {
+				err = mb.Append(context.Background(), func(w io.Writer) error {
+					_, err := mbox.WriteMessage(w, mbox.FromLine(s.o.User, time.Now()), bytes.NewReader(text))
+					return err
+				})
+			}
 			mb.Close()
 		}
 	}
