@@ -280,3 +280,46 @@ func runOnDirectory(t *testing.T, sb *sandbox.Sandbox, args ...string) sandbox.R
 	}
 	return sandbox.Result{Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}
 }
+
+// What a message gets added when its header lacks Date, Message-ID or
+// From, as Postfix's cleanup adds them.
+func TestMissingHeaderFieldsAreAddedAsPostfixDoes(t *testing.T) {
+	tests := []struct {
+		name, header string
+		args         []string
+		want         []string
+		not          []string
+	}{
+		{"From has the caller's GECOS name", "", []string{"bob"},
+			[]string{"\nFrom: \"Alice Example\" <alice@test.example>\n", "\nDate: ", "\nMessage-ID: <", "@test.example>\n"}, nil},
+		{"-F with a comma is quoted", "", []string{"-F", "Doe, John", "bob"},
+			[]string{"\nFrom: \"Doe, John\" <alice@test.example>\n"}, nil},
+		{"-F outside ASCII is an encoded word", "", []string{"-FJürgen Ä", "bob"},
+			[]string{"\nFrom: =?utf-8?q?J=C3=BCrgen_=C3=84?= <alice@test.example>\n"}, nil},
+		{"-f gives the From address", "", []string{"-f", "carol@test.example", "bob"},
+			[]string{"\nFrom: \"Alice Example\" <carol@test.example>\n"}, nil},
+		{"the null sender is MAILER-DAEMON at hostname", "", []string{"-f", "<>", "bob"},
+			[]string{"Return-Path: <>\n", "<MAILER-DAEMON@test.example>\n"}, nil},
+		{"fields already there are kept and -F is ignored",
+			"From: Someone <someone@example.org>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <given@example.org>\n",
+			[]string{"-F", "Ignored", "bob"},
+			[]string{"\nFrom: Someone <someone@example.org>\n", "\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n", "\nMessage-ID: <given@example.org>\n"},
+			[]string{"Ignored", "@test.example>\nDate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := sandbox.New(t)
+			if r := sb.Run(tt.header+"Subject: fields\n\nbody\n", "sendmail", tt.args...); r.Code != 0 {
+				t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+			}
+			box := sb.ReadMailbox("bob")
+			mustContain(t, "bob's mailbox", box, tt.want...)
+			mustNotContain(t, "bob's mailbox", box, tt.not...)
+			for _, f := range []string{"\nFrom: ", "\nDate: ", "\nMessage-ID: "} {
+				if n := strings.Count(box, f); n != 1 {
+					t.Errorf("%d %q fields:\n%s", n, f, box)
+				}
+			}
+		})
+	}
+}
