@@ -107,6 +107,8 @@ func TestScriptedSessions(t *testing.T) {
 		{name: "Followup answers every sender and records in the first one's file", script: "Followup 2 4\nnoted\n~.\n!grep -c '^To: carol@example.org, dave@example.com' carol\nx\n",
 			want: []string{"1\n!"}, sent: []string{"To: carol@example.org, dave@example.com\n", "Subject: Re: Body lines"}},
 		{name: "flipr makes reply answer the sender only", script: "set flipr\nreply 4\nok\n~.\nx\n", sent: []string{"To: dave@example.com\n"}, not: []string{"erin@"}},
+		{name: "file names and echo expand environment variables and patterns", script: "save 1 $HOME/sv1\ncopy 2 ~/s*1\n!grep -c '^Subject: ' $HOME/sv1\necho $LOGNAME\nx\n",
+			want: []string{"2\n!", "\nbob\n"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

@@ -141,9 +141,12 @@ func cmdShellCmd(s *Session, a *args) error {
 	return nil
 }
 
+// cmdEcho prints its words as the shell's echo would: with environment
+// variables, and + and ~ names, expanded.
 func cmdEcho(s *Session, a *args) error {
 	for i, w := range a.words {
-		if p, err := s.expandPath(w); err == nil && (strings.HasPrefix(w, "+") || strings.HasPrefix(w, "~")) {
+		a.words[i] = s.expandVars(w)
+		if p, err := s.expandSpecial(a.words[i]); err == nil && (strings.HasPrefix(w, "+") || strings.HasPrefix(w, "~")) {
 			a.words[i] = p
 		}
 	}

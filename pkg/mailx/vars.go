@@ -66,13 +66,40 @@ func (s *Session) intVar(name string, def int) int {
 
 // expandPath expands a file name as mailx does: ~ is $HOME, +name is in
 // the folder directory, % the system mailbox, %user that user's (same
-// pattern), & the MBOX file, # the previous folder.
+// pattern), & the MBOX file, # the previous folder. Then, as POSIX asks
+// for shell word expansion (BSD mail and s-nail run it through the shell),
+// $VAR and ${VAR} are replaced from the environment and a pattern that
+// matches one file names it.
 func (s *Session) expandPath(name string) (string, error) {
+	p, err := s.expandSpecial(s.expandVars(name))
+	if err != nil || !strings.ContainsAny(p, "*?[") {
+		return p, err
+	}
+	switch m, _ := filepath.Glob(p); len(m) {
+	case 0:
+		return p, nil
+	case 1:
+		return m[0], nil
+	default:
+		return "", fmt.Errorf("%s: ambiguous, %d files match", name, len(m))
+	}
+}
+
+// expandVars replaces $VAR and ${VAR} with the environment's values.
+func (s *Session) expandVars(w string) string {
+	if !strings.Contains(w, "$") {
+		return w
+	}
+	return os.Expand(w, s.o.Getenv)
+}
+
+// expandSpecial is expandPath's mailx part: % & # + and ~.
+func (s *Session) expandSpecial(name string) (string, error) {
 	switch {
 	case name == "%":
 		return s.o.SystemMailbox, nil
 	case name == "&":
-		return s.expandPath(s.vars["MBOX"])
+		return s.expandSpecial(s.vars["MBOX"])
 	case name == "#":
 		if s.prev == "" {
 			return "", fmt.Errorf("no previous file")
