@@ -323,3 +323,29 @@ func TestMissingHeaderFieldsAreAddedAsPostfixDoes(t *testing.T) {
 		})
 	}
 }
+
+// -N decides whether a failure bounces; a value Postfix would reject is
+// ignored as Postfix ignores it, so the default (bounce) holds.
+func TestDashNDecidesBouncesAndBadValuesAreIgnored(t *testing.T) {
+	tests := []struct {
+		notify string
+		bounce bool
+	}{
+		{"failure,delay", true},
+		{"never", false},
+		{"success", false},
+		{"bogus", true},
+		{"never,failure", true}, // invalid: ignored
+	}
+	for _, tt := range tests {
+		t.Run("-N "+tt.notify, func(t *testing.T) {
+			sb := sandbox.New(t)
+			if r := sb.Run("Subject: x\n\nx\n", "sendmail", "-N", tt.notify, "nosuchuser"); r.Code != 0 {
+				t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+			}
+			if got := strings.Contains(sb.ReadMailbox("alice"), "multipart/report"); got != tt.bounce {
+				t.Errorf("bounce %v, want %v; log:\n%s", got, tt.bounce, sb.Log())
+			}
+		})
+	}
+}

@@ -148,12 +148,21 @@ func (a *Args) set(c byte, v string, modeGiven *bool) error {
 		a.FullName = v
 	case 'f', 'r':
 		a.Sender, a.SenderGiven = v, true
+	// DSN requests Postfix would not take are ignored, as Postfix ignores
+	// them: the defaults then hold (a bounce on failure), rather than a
+	// misspelt -N silencing every bounce.
 	case 'N':
-		a.Notify = v
+		if validNotify(v) {
+			a.Notify = strings.ToUpper(strings.Join(strings.Fields(v), ""))
+		}
 	case 'R':
-		a.Ret = v
+		if strings.EqualFold(v, "hdrs") || strings.EqualFold(v, "full") {
+			a.Ret = v
+		}
 	case 'V':
-		a.EnvID = v
+		if len(v) <= 100 && strings.Trim(v, printableASCII) == "" {
+			a.EnvID = v
+		}
 	case 'q':
 		a.QueueRun = true
 		if v != "" && v[0] >= '0' && v[0] <= '9' {
@@ -168,6 +177,25 @@ func (a *Args) set(c byte, v string, modeGiven *bool) error {
 		return a.option(v)
 	}
 	return nil
+}
+
+// printableASCII is what an RFC 3461 ENVID may hold before xtext.
+const printableASCII = "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+
+// validNotify accepts RFC 3461 NOTIFY as sendmail -N takes it: "never"
+// alone, or a comma-separated list of success, failure and delay.
+func validNotify(v string) bool {
+	if strings.EqualFold(v, "never") {
+		return true
+	}
+	for _, k := range strings.Split(v, ",") {
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "success", "failure", "delay":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // option handles -o: either "key=value" for unixmail.conf, or a classic

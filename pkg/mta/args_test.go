@@ -2,6 +2,7 @@ package mta
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,9 +27,12 @@ func TestParseArgsReadsSendmailSyntax(t *testing.T) {
 		{"/usr/bin/newaliases", nil, Args{Mode: ModeAliases, DeliveryMode: 'i'}},
 		{"sendmail", []string{"-C", "/etc/x.conf", "-o", "hostname=h", "-oQ/q", "bob"}, Args{Mode: ModeDeliver, DeliveryMode: 'i', ConfigFile: "/etc/x.conf", Overrides: []string{"hostname=h", "queue_directory=/q"}, Rcpts: []string{"bob"}}},
 		{"sendmail", []string{"-oem", "-B8BITMIME", "-N", "failure,delay", "-R", "hdrs", "-V", "id1", "-FCronDaemon", "-v", "-m", "-U", "bob"},
-			Args{Mode: ModeDeliver, DeliveryMode: 'i', Notify: "failure,delay", Ret: "hdrs", EnvID: "id1", FullName: "CronDaemon", Verbose: true, Rcpts: []string{"bob"}}},
+			Args{Mode: ModeDeliver, DeliveryMode: 'i', Notify: "FAILURE,DELAY", Ret: "hdrs", EnvID: "id1", FullName: "CronDaemon", Verbose: true, Rcpts: []string{"bob"}}},
 		{"sendmail", []string{"bob", "-t"}, Args{Mode: ModeDeliver, DeliveryMode: 'i', Rcpts: []string{"bob", "-t"}}},
 		{"sendmail", []string{"-bl"}, Args{Mode: ModeDaemon, DeliveryMode: 'i'}},
+		{"sendmail", []string{"-N", "bogus", "-R", "most", "-V", "bad\nid", "bob"}, Args{Mode: ModeDeliver, DeliveryMode: 'i', Rcpts: []string{"bob"}}},
+		{"sendmail", []string{"-N", "success, DELAY", "-R", "FULL", "-V", "<id@x>", "bob"}, Args{Mode: ModeDeliver, DeliveryMode: 'i', Notify: "SUCCESS,DELAY", Ret: "FULL", EnvID: "<id@x>", Rcpts: []string{"bob"}}},
+		{"sendmail", []string{"-N", "never,failure", "-V", strings.Repeat("x", 101), "bob"}, Args{Mode: ModeDeliver, DeliveryMode: 'i', Rcpts: []string{"bob"}}},
 		{"sendmail", []string{"-I"}, Args{Mode: ModeAliases, DeliveryMode: 'i'}},
 		{"sendmail", []string{"-bv", "bob"}, Args{Mode: ModeVerify, DeliveryMode: 'i', Rcpts: []string{"bob"}}},
 		{"sendmail", []string{"-bh", "x"}, Args{Mode: ModeIgnore, DeliveryMode: 'i', Rcpts: []string{"x"}}},
