@@ -11,15 +11,20 @@ import (
 	"unixmail/internal/sandbox"
 )
 
-// Who gets a message sent with -t, read the way Postfix reads the header.
-func TestDashTFindsRecipientsWherePostfixDoes(t *testing.T) {
-	users := []string{"alice", "bob", "carol", "dave"}
-	tests := []struct {
-		name, header string
-		args         []string
-		want         []string
-		gone         []string // header fields that must not arrive
-	}{
+// dashTCase is a message for sendmail -t and who must get it.
+type dashTCase struct {
+	name, header string
+	args         []string
+	want         []string
+	gone         []string // header fields that must not arrive
+}
+
+var dashTUsers = []string{"alice", "bob", "carol", "dave"}
+
+// dashTCases are the headers real senders write, every address in
+// test.example, whose users are dashTUsers.
+func dashTCases() []dashTCase {
+	return []dashTCase{
 		{"groups give their members and empty groups nobody",
 			"To: undisclosed-recipients:;\nCc: Team: carol@test.example, dave;\n", nil, []string{"carol", "dave"}, nil},
 		{"display names with commas in quotes",
@@ -37,6 +42,12 @@ func TestDashTFindsRecipientsWherePostfixDoes(t *testing.T) {
 		{"comments and source routes are dropped",
 			"To: bob@test.example (Bob, the builder), <@relay.example:carol@test.example>\n", nil, []string{"bob", "carol"}, nil},
 	}
+}
+
+// Who gets a message sent with -t, read the way Postfix reads the header.
+func TestDashTFindsRecipientsWherePostfixDoes(t *testing.T) {
+	users := dashTUsers
+	tests := dashTCases()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sb := sandbox.New(t, users...)

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"unixmail/internal/sandbox"
 )
@@ -103,4 +109,59 @@ print(rcpt["Diagnostic-Code"])
 		"alice@test.example", "| rfc822; nobody@far.example | failed | 5.1.1",
 		"User unknown in virtual mailbox table")
 	mustContain(t, "postfix maillog", far.Log(), "reject: RCPT from localhost[127.0.0.1]: 550 5.1.1 <nobody@far.example>")
+}
+
+// The same -t messages through Postfix's own sendmail reach the same
+// people as through ours: the cases of TestDashTFindsRecipientsWherePostfixDoes
+// are Postfix's behaviour, not only our reading of its source.
+func TestPostfixSendmailDashTAgreesWithOurs(t *testing.T) {
+	pf := sandbox.StartPostfix(t, sandbox.PostfixOptions{Hostname: "test.example", Domain: "test.example", Users: dashTUsers})
+	cases := dashTCases()
+	for i, c := range cases {
+		cmd := pf.Sendmail(append([]string{"-t", "-i", "-f", "postmaster@test.example"}, c.args...)...)
+		msg := fmt.Sprintf("%sSubject: case %d\n\nbody\n", c.header, i)
+		if r := sandbox.RunCmd(t, cmd, msg); r.Code != 0 {
+			t.Fatalf("postfix sendmail -t, %s: exit %d: %s", c.name, r.Code, r.Stderr)
+		}
+	}
+	// Every wanted delivery made, then the queue empty: nothing more comes.
+	for i, c := range cases {
+		for _, u := range c.want {
+			waitFor(t, fmt.Sprintf("case %d for %s", i, u), func() bool {
+				b, _ := os.ReadFile(pf.Mailbox(u))
+				return strings.Contains(string(b), fmt.Sprintf("Subject: case %d\n", i))
+			})
+		}
+	}
+	waitFor(t, "postfix's queue to empty", func() bool {
+		out, _ := exec.Command(filepath.Join(filepath.Dir(pf.Sendmail().Path), "postqueue"), "-c", pf.Config, "-p").Output()
+		return strings.HasPrefix(string(out), "Mail queue is empty")
+	})
+	boxes := map[string]string{}
+	for _, u := range dashTUsers {
+		b, _ := os.ReadFile(pf.Mailbox(u))
+		boxes[u] = string(b)
+	}
+	for i, c := range cases {
+		var got []string
+		for _, u := range dashTUsers {
+			if strings.Contains(boxes[u], fmt.Sprintf("Subject: case %d\n", i)) {
+				got = append(got, u)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: postfix delivered to %v, ours to %v", c.name, got, c.want)
+		}
+	}
+}
+
+// waitFor polls cond for up to a minute; it waits for a peer, it does not
+// time anything.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
