@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -163,5 +164,48 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(end) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// Our mailq and Postfix's postqueue -p (long queue ids) lay a deferred
+// message out alike: the same heading, the sender and recipients in the
+// same column, the reason right-aligned, the same total line.
+func TestMailqLayoutMatchesPostfixsPostqueue(t *testing.T) {
+	down := "[" + strings.Replace(sandbox.FreePort(t), ":", "]:", 1)
+	pf := sandbox.StartPostfix(t, sandbox.PostfixOptions{Relayhost: down, Main: []string{"enable_long_queue_ids = yes"}})
+	if r := sandbox.RunCmd(t, pf.Sendmail("-f", "alice@test.example", "far@remote.example"), "Subject: x\n\nx\n"); r.Code != 0 {
+		t.Fatalf("postfix sendmail: %d %s", r.Code, r.Stderr)
+	}
+	var theirs string
+	waitFor(t, "postfix to defer the message", func() bool {
+		out, _ := exec.Command(filepath.Join(filepath.Dir(pf.Sendmail().Path), "postqueue"), "-c", pf.Config, "-p").Output()
+		theirs = string(out)
+		return strings.Contains(theirs, "(")
+	})
+	sb := sandbox.New(t)
+	sb.Set("relayhost", down, "smtp_tls", "none")
+	if r := sb.Run("Subject: x\n\nx\n", "sendmail", "far@remote.example"); r.Code != 0 {
+		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
+	}
+	ours := sb.Run("", "sendmail", "-bp").Stdout
+	// Compare shapes: ids, sizes, dates and reason texts differ.
+	shape := func(out string) []string {
+		var s []string
+		for _, l := range strings.Split(out, "\n") {
+			switch {
+			case strings.HasPrefix(l, "-"):
+				s = append(s, regexp.MustCompile(`\d+`).ReplaceAllString(l, "N"))
+			case strings.HasSuffix(l, ")"):
+				s = append(s, fmt.Sprintf("reason ends at %d", len(l)))
+			case strings.HasSuffix(l, "alice@test.example"), strings.HasSuffix(l, "far@remote.example"):
+				s = append(s, fmt.Sprintf("address at %d", strings.LastIndex(l, " ")+1))
+			default:
+				s = append(s, l)
+			}
+		}
+		return s
+	}
+	if a, b := shape(theirs), shape(ours); !slices.Equal(a, b) {
+		t.Errorf("layouts differ:\npostfix:\n%s\nours:\n%s\n%q\n%q", theirs, ours, a, b)
 	}
 }
