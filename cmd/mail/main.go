@@ -25,7 +25,7 @@ func main() {
 	app := &cli.App{
 		Name:      "mail",
 		Usage:     "send and read mail",
-		UsageText: "mail [-E] [-s subject] [-c addrs] [-b addrs] [-a file]... [-r from] address...\n   mail [-HNeinR] [-u user]\n   mail [-HNeinR] -f [file]",
+		UsageText: "mail [-EF] [-s subject] [-c addrs] [-b addrs] [-a file]... [-r from] address...\n   mail [-HNeinRF] [-u user]\n   mail [-HNeinRF] -f [file]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
 			&cli.StringSliceFlag{Name: "o", Usage: "override a configuration `key=value`"},
@@ -42,6 +42,7 @@ func main() {
 			&cli.BoolFlag{Name: "N", Usage: "do not print the header summary on start"},
 			&cli.BoolFlag{Name: "n", Usage: "do not read the system mail.rc"},
 			&cli.BoolFlag{Name: "i", Usage: "ignore interrupts"},
+			&cli.BoolFlag{Name: "F", Usage: "record messages sent in a file named after the first recipient"},
 			&cli.BoolFlag{Name: "R", Usage: "open the folder read-only"},
 			&cli.BoolFlag{Name: "v", Usage: "verbose (accepted)"},
 		},
@@ -111,7 +112,8 @@ func options(c *cli.Context, cfg *config.Config) (mailx.Options, error) {
 		FolderDir: u.Expand(cfg.FolderDir), Sendmail: defaultSendmail(), SystemRC: systemRC,
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		NoRC: c.Bool("n"), NoHeaders: c.Bool("N"), ReadOnly: c.Bool("R"), IgnoreInt: c.Bool("i"),
-		LimitMemory: true,
+		RecordByRecipient: c.Bool("F"),
+		LimitMemory:       true,
 	}
 	if term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd())) {
 		o.Terminal, o.InFd = true, int(os.Stdin.Fd())

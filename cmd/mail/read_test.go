@@ -40,6 +40,7 @@ func TestScriptedSessions(t *testing.T) {
 		mbox         string
 		sent         []string
 		rc           []string // lines of ~/.mailrc
+		flags        []string // more command-line flags
 	}{
 		{name: "number", script: "p 2\nx\n", want: []string{"Message 2:", "Subject: Body lines that look like From_ lines", "From here on, everything is quoted text."}, not: []string{"Message 1:"}},
 		{name: "bare number prints", script: "4\nx\n", want: []string{"Message 4:"}},
@@ -109,6 +110,8 @@ func TestScriptedSessions(t *testing.T) {
 		{name: "flipr makes reply answer the sender only", script: "set flipr\nreply 4\nok\n~.\nx\n", sent: []string{"To: dave@example.com\n"}, not: []string{"erin@"}},
 		{name: "file names and echo expand environment variables and patterns", script: "save 1 $HOME/sv1\ncopy 2 ~/s*1\n!grep -c '^Subject: ' $HOME/sv1\necho $LOGNAME\nx\n",
 			want: []string{"2\n!", "\nbob\n"}},
+		{name: "-F records a message sent in a file named after its first recipient", flags: []string{"-F"}, rc: []string{"set record=+all"},
+			script: "Reply 2\nok\n~.\n!grep -c '^Subject: Re: Body' carol\nx\n", want: []string{"1\n!"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",
@@ -131,12 +134,12 @@ func TestScriptedSessions(t *testing.T) {
 			p := folder(t, dir, "five.mbox")
 			src := filepath.Join(dir, "rc")
 			os.WriteFile(src, []byte("echo sourced!\n"), 0o644)
-			cmd := sb.Mail("bob", "-N", "-f", p)
+			cmd := sb.Mail("bob", append([]string{"-N", "-f", p}, c.flags...)...)
 			if c.system {
 				if err := os.Rename(p, sb.Mailbox("bob")); err != nil {
 					t.Fatal(err)
 				}
-				cmd = sb.Mail("bob", "-N")
+				cmd = sb.Mail("bob", append([]string{"-N"}, c.flags...)...)
 			}
 			cmd.Dir = dir
 			r := sandbox.RunCmd(t, cmd, strings.ReplaceAll(c.script, "SRC", src))

@@ -109,7 +109,17 @@ func cmdCopy(s *Session, a *args) error { return s.saveTo(s.fileArg(a), a.list, 
 // authorFile is the file Save and Copy use: the sender's login name, in
 // the folder directory when outfolder is set.
 func (s *Session) authorFile(i int) string {
-	name, _, _ := strings.Cut(s.f.summary(i).from, "@")
+	name := loginFile(s.f.summary(i).from)
+	if s.isSet("outfolder") {
+		return "+" + name
+	}
+	return name
+}
+
+// loginFile is a file name made of an address's login-name part, with
+// nothing in it that could leave the directory.
+func loginFile(addr string) string {
+	name, _, _ := strings.Cut(mimeview.Skin(addr), "@")
 	name = strings.Map(func(r rune) rune {
 		if r == '/' || r < ' ' {
 			return '_'
@@ -118,9 +128,6 @@ func (s *Session) authorFile(i int) string {
 	}, name)
 	if name == "" || name == "." || name == ".." {
 		name = "unknown"
-	}
-	if s.isSet("outfolder") {
-		return "+" + name
 	}
 	return name
 }

@@ -224,6 +224,9 @@ func (s *Session) deliver(d *Draft) error {
 		return err
 	}
 	record := d.record
+	if record == "" && s.o.RecordByRecipient && len(to) > 0 {
+		record = loginFile(to[0]) // -F (POSIX), over the record variable
+	}
 	if record == "" {
 		record = s.vars["record"]
 	}

@@ -50,6 +50,9 @@ type Options struct {
 	NoHeaders bool // -N
 	ReadOnly  bool // -R
 	IgnoreInt bool // -i
+	// RecordByRecipient is -F: record each message sent in a file named
+	// after its first recipient's login name.
+	RecordByRecipient bool
 	// LimitMemory sets the process's soft memory limit from the size of
 	// each folder opened (see openFolder); for the mail command, not for
 	// a program that embeds a session.
