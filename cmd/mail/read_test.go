@@ -112,6 +112,8 @@ func TestScriptedSessions(t *testing.T) {
 			want: []string{"2\n!", "\nbob\n"}},
 		{name: "-F records a message sent in a file named after its first recipient", flags: []string{"-F"}, rc: []string{"set record=+all"},
 			script: "Reply 2\nok\n~.\n!grep -c '^Subject: Re: Body' carol\nx\n", want: []string{"1\n!"}},
+		{name: "with bang set a ! in a shell command is the previous one", script: "!echo one\nset bang\n!! two \\!\nx\n",
+			want: []string{"one\n!\none two !\n!"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

@@ -134,11 +134,34 @@ func cmdShellCmd(s *Session, a *args) error {
 	if a.raw == "" {
 		return cmdShell(s, a)
 	}
-	if err := s.shellRun(a.raw, nil); err != nil {
+	if err := s.shellRun(s.bang(a.raw), nil); err != nil {
 		return err
 	}
 	fmt.Fprintln(s.out, "!")
 	return nil
+}
+
+// bang is the command line of ! or ~!: with the bang variable set, each
+// ! not escaped by a backslash stands for the previous such command
+// (POSIX). It remembers the result as the previous command.
+func (s *Session) bang(command string) string {
+	if s.isSet("bang") {
+		var b strings.Builder
+		for i := 0; i < len(command); i++ {
+			switch {
+			case command[i] == '\\' && i+1 < len(command) && command[i+1] == '!':
+				b.WriteByte('!')
+				i++
+			case command[i] == '!':
+				b.WriteString(s.lastShell)
+			default:
+				b.WriteByte(command[i])
+			}
+		}
+		command = b.String()
+	}
+	s.lastShell = command
+	return command
 }
 
 // cmdEcho prints its words as the shell's echo would: with environment

@@ -62,26 +62,27 @@ type Options struct {
 // Session is one run of mail: variables, aliases, the open folder and the
 // state of the command reader.
 type Session struct {
-	o        Options
-	in       lineReader
-	out      io.Writer
-	errw     io.Writer
-	vars     map[string]string
-	aliases  map[string][]string
-	alts     []string
-	ignore   map[string]bool
-	retain   map[string]bool
-	f        *folder
-	prev     string      // the previous folder, for "file #"
-	conds    []bool      // if/else/endif: whether each open branch runs
-	exiting  bool        // quit or exit was given
-	sendMode bool        // mail was run to send, not to read: the if condition "send"
-	sending  bool        // in compose mode (~: may run only some commands)
-	errored  bool        // a command failed; the exit status says so in scripts
-	sources  []string    // files being sourced, to refuse loops
-	prevCmd  string      // the command run before this one (next looks)
-	startup  bool        // reading the start-up files
-	intr     atomic.Bool // an interrupt arrived (SIGINT, or ^C typed)
+	o         Options
+	in        lineReader
+	out       io.Writer
+	errw      io.Writer
+	vars      map[string]string
+	aliases   map[string][]string
+	alts      []string
+	ignore    map[string]bool
+	retain    map[string]bool
+	f         *folder
+	prev      string      // the previous folder, for "file #"
+	conds     []bool      // if/else/endif: whether each open branch runs
+	exiting   bool        // quit or exit was given
+	sendMode  bool        // mail was run to send, not to read: the if condition "send"
+	sending   bool        // in compose mode (~: may run only some commands)
+	errored   bool        // a command failed; the exit status says so in scripts
+	sources   []string    // files being sourced, to refuse loops
+	prevCmd   string      // the command run before this one (next looks)
+	startup   bool        // reading the start-up files
+	lastShell string      // the previous ! or ~! command, for bang
+	intr      atomic.Bool // an interrupt arrived (SIGINT, or ^C typed)
 }
 
 // errInterrupted ends a command the user interrupted.

@@ -51,7 +51,7 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 		s.saveDead(d.body.Bytes())
 		return false, ErrNotSent
 	case '!':
-		if err := s.shellRun(arg, nil); err != nil {
+		if err := s.shellRun(s.bang(arg), nil); err != nil {
 			return false, err
 		}
 		fmt.Fprintln(s.out, "!")
