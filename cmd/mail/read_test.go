@@ -114,6 +114,8 @@ func TestScriptedSessions(t *testing.T) {
 			script: "Reply 2\nok\n~.\n!grep -c '^Subject: Re: Body' carol\nx\n", want: []string{"1\n!"}},
 		{name: "with bang set a ! in a shell command is the previous one", script: "!echo one\nset bang\n!! two \\!\nx\n",
 			want: []string{"one\n!\none two !\n!"}},
+		{name: "~d reads back the last draft saved without its From_ line", script: "mail x@example.org\nfirst draft\n~q\nmail x@example.org\nsecond draft\n~q\nmail x@example.org\n~d\n~.\nx\n",
+			sent: []string{"\n\nsecond draft\n"}, not: []string{"first draft\n\"", "From bob"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

@@ -3,10 +3,12 @@ package mailx
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 
+	"unixmail/pkg/mbox"
 	"unixmail/pkg/mimeview"
 )
 
@@ -76,7 +78,12 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 	case 'h':
 		return false, s.editHeaders(d)
 	case 'd':
-		return false, s.insertFile(d, s.vars["DEAD"])
+		b, err := s.readDead()
+		if err != nil {
+			return false, fmt.Errorf("~d: %w", err)
+		}
+		s.insertText(d, s.vars["DEAD"], b)
+		return false, nil
 	case 'r', '<':
 		return false, s.insertFile(d, arg)
 	case 'e', 'v':
@@ -173,12 +180,41 @@ func (s *Session) insertFile(d *Draft, name string) error {
 	if err != nil {
 		return fmt.Errorf("~r: %w", err)
 	}
+	s.insertText(d, name, b)
+	return nil
+}
+
+// insertText adds text read from name to the body, ending it with a
+// newline, and says how much it was.
+func (s *Session) insertText(d *Draft, name string, b []byte) {
 	d.body.Write(b)
 	if len(b) > 0 && b[len(b)-1] != '\n' {
 		d.body.WriteByte('\n')
 	}
 	fmt.Fprintf(s.out, "%q %d/%d\n", name, bytes.Count(b, []byte("\n")), len(b))
-	return nil
+}
+
+// readDead is what ~d reads in: the last draft saved in DEAD, without the
+// From_ line mail writes it with (a dead.letter not in mbox form, as BSD
+// mail writes it, is read whole).
+func (s *Session) readDead() ([]byte, error) {
+	p, err := s.expandPath(s.vars["DEAD"])
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil || !bytes.HasPrefix(b, []byte("From ")) {
+		return b, err
+	}
+	var last *mbox.Message
+	for sc := mbox.NewScanner(bytes.NewReader(b)); sc.Next(); {
+		m := *sc.Message()
+		last = &m
+	}
+	if last == nil {
+		return b, nil
+	}
+	return io.ReadAll(last.Content(bytes.NewReader(b)))
 }
 
 // editBody runs an editor on the body so far.
