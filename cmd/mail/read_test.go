@@ -116,6 +116,7 @@ func TestScriptedSessions(t *testing.T) {
 			want: []string{"one\n!\none two !\n!"}},
 		{name: "~d reads back the last draft saved without its From_ line", script: "mail x@example.org\nfirst draft\n~q\nmail x@example.org\nsecond draft\n~q\nmail x@example.org\n~d\n~.\nx\n",
 			sent: []string{"\n\nsecond draft\n"}, not: []string{"first draft\n\"", "From bob"}},
+		{name: "size and unread make the last message listed current", script: "size 3\n=\nunread 4\n=\nx\n", want: []string{"\n3\n4\n"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

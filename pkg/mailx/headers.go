@@ -141,6 +141,7 @@ func cmdFrom(s *Session, a *args) error {
 func cmdSize(s *Session, a *args) error {
 	for _, i := range a.list {
 		fmt.Fprintf(s.out, "%d: %d\n", i+1, s.f.size(i))
+		s.f.dot = i
 	}
 	return nil
 }

@@ -181,6 +181,7 @@ func cmdUnread(s *Session, a *args) error {
 		m := &s.f.msgs[i]
 		m.flags &^= mbox.Seen
 		m.mark &^= mTouched
+		s.f.dot = i
 	}
 	return nil
 }
@@ -253,6 +254,7 @@ func cmdMbox(s *Session, a *args) error {
 func cmdFlag(s *Session, a *args) error {
 	for _, i := range a.list {
 		s.f.msgs[i].flags |= mbox.Flagged
+		s.f.dot = i
 	}
 	return nil
 }
@@ -260,6 +262,7 @@ func cmdFlag(s *Session, a *args) error {
 func cmdUnflag(s *Session, a *args) error {
 	for _, i := range a.list {
 		s.f.msgs[i].flags &^= mbox.Flagged
+		s.f.dot = i
 	}
 	return nil
 }
