@@ -113,7 +113,14 @@ func options(c *cli.Context, cfg *config.Config) (mailx.Options, error) {
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		NoRC: c.Bool("n"), NoHeaders: c.Bool("N"), ReadOnly: c.Bool("R"), IgnoreInt: c.Bool("i"),
 		RecordByRecipient: c.Bool("F"),
-		LimitMemory:       true,
+		UserMailbox: func(name string) (string, error) {
+			other, err := db.Lookup(name)
+			if err != nil {
+				return "", err
+			}
+			return other.Expand(cfg.Mailbox), nil
+		},
+		LimitMemory: true,
 	}
 	if term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd())) {
 		o.Terminal, o.InFd = true, int(os.Stdin.Fd())

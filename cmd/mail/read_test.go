@@ -237,6 +237,44 @@ func TestSaveCopyWriteAndAttachmentSaving(t *testing.T) {
 	}
 }
 
+func TestHeaderSummaryExitCodesAndFolders(t *testing.T) {
+	sb := sandbox.New(t)
+	folder(t, filepath.Join(sb.Home("bob"), "mail"), "five.mbox")
+	r := sandbox.RunCmd(t, sb.Mail("bob", "-H", "-f", "+five.mbox"), "")
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	if r.Code != 0 || len(lines) != 5 || lines[0] != `>N   1 alice@example.org     Mon Jan  1 10:00   12/255   "Plain message one"` {
+		t.Errorf("mail -H -f +five.mbox: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	for _, l := range lines {
+		if len([]rune(l)) > 79 {
+			t.Errorf("line wider than 79 columns: %q", l)
+		}
+	}
+	if r := sandbox.RunCmd(t, sb.Mail("bob", "-e"), ""); r.Code != 1 || r.Stdout != "" {
+		t.Errorf("mail -e with no mailbox: exit %d, %q", r.Code, r.Stdout)
+	}
+	if r := sandbox.RunCmd(t, sb.Mail("bob"), ""); r.Code != 1 || !strings.Contains(r.Stderr, "No mail for bob") {
+		t.Errorf("mail with no mail: exit %d, %q", r.Code, r.Stderr)
+	}
+	folder(t, sb.Home("bob"), "five.mbox")
+	os.Rename(filepath.Join(sb.Home("bob"), "five.mbox"), sb.Mailbox("bob"))
+	if r := sandbox.RunCmd(t, sb.Mail("bob", "-e"), ""); r.Code != 0 {
+		t.Errorf("mail -e with mail: exit %d", r.Code)
+	}
+	if r := sandbox.RunCmd(t, sb.Mail("alice", "-e", "-u", "bob"), ""); r.Code != 0 {
+		t.Errorf("mail -e -u bob: exit %d %s", r.Code, r.Stderr)
+	}
+	r = sandbox.RunCmd(t, sb.Mail("bob", "-N"), "folders\nfile +five.mbox\nfile #\nx\n")
+	if !strings.Contains(r.Stdout, "five.mbox") || !strings.Contains(r.Stdout, `"+five.mbox": 5 messages`) {
+		t.Errorf("folders / file +name:\n%s\n%s", r.Stdout, r.Stderr)
+	}
+	// %user is that user's system mailbox (POSIX file names).
+	r = sandbox.RunCmd(t, sb.Mail("alice", "-N", "-R", "-f", "%bob"), "file\nx\n")
+	if !strings.Contains(r.Stdout, `"`+sb.Mailbox("bob")+`": 5 messages`) {
+		t.Errorf("mail -f %%bob:\n%s\n%s", r.Stdout, r.Stderr)
+	}
+}
+
 func TestMailAndSnailFixturesAreShownWithDecodedCharsets(t *testing.T) {
 	sb := sandbox.New(t)
 	dir := t.TempDir()

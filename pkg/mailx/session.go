@@ -30,10 +30,12 @@ type Options struct {
 	Home          string // $HOME: ~/mbox, ~/.mailrc, ~/dead.letter
 	Hostname      string // for Message-ID
 	SystemMailbox string // the user's INBOX
-	FolderDir     string // where +name lives unless the folder variable says
-	Sendmail      string // default for the sendmail variable
-	SystemRC      string // the system mail.rc ("" = none)
-	Getenv        func(string) string
+	// UserMailbox is another user's INBOX, for the file name %user.
+	UserMailbox func(user string) (string, error)
+	FolderDir   string // where +name lives unless the folder variable says
+	Sendmail    string // default for the sendmail variable
+	SystemRC    string // the system mail.rc ("" = none)
+	Getenv      func(string) string
 
 	In       io.Reader
 	Out, Err io.Writer

@@ -98,6 +98,8 @@ func (s *Session) expandSpecial(name string) (string, error) {
 	switch {
 	case name == "%":
 		return s.o.SystemMailbox, nil
+	case strings.HasPrefix(name, "%") && s.o.UserMailbox != nil:
+		return s.o.UserMailbox(name[1:])
 	case name == "&":
 		return s.expandSpecial(s.vars["MBOX"])
 	case name == "#":
