@@ -31,7 +31,8 @@ func folder(t *testing.T, dir, name string) string {
 // With system set the fixture is bob's system mailbox and mbox lists the
 // senders whose messages ~/mbox holds after the session; sent, when set,
 // is what the last message handed to the (fake) sendmail must contain;
-// rc is added to bob's ~/.mailrc.
+// rc is added to bob's ~/.mailrc; clean asks for exit 0 and a silent
+// stderr.
 func TestScriptedSessions(t *testing.T) {
 	cases := []struct {
 		name, script string
@@ -41,6 +42,7 @@ func TestScriptedSessions(t *testing.T) {
 		sent         []string
 		rc           []string // lines of ~/.mailrc
 		flags        []string // more command-line flags
+		clean        bool     // exit 0, nothing on stderr
 	}{
 		{name: "number", script: "p 2\nx\n", want: []string{"Message 2:", "Subject: Body lines that look like From_ lines", "From here on, everything is quoted text."}, not: []string{"Message 1:"}},
 		{name: "bare number prints", script: "4\nx\n", want: []string{"Message 4:"}},
@@ -90,7 +92,8 @@ func TestScriptedSessions(t *testing.T) {
 			want: []string{"   3 juergen@", "   4 dave@"}, not: []string{"1 alice@", "5 eve@"}},
 		{name: "undelete without a list takes the deleted message before the current one", script: "d 1\nu\nf 1\nx\n",
 			want: []string{">R   1 alice@"}},
-		{name: "dp of the last message prints no earlier one", script: "dp 5\nx\n", not: []string{"Message 4:"}},
+		{name: "dp of the last message prints no earlier one", script: "dp 5\nx\n", want: []string{"At EOF"}, not: []string{"Message 4:"}},
+		{name: "next past the last message says At EOF on standard output", script: "5\nn\n\nx\n", want: []string{"At EOF\nAt EOF\n"}, clean: true},
 		{name: "next right after hold goes past the current message", script: "hold 3\nnext\nx\n",
 			want: []string{"Message 4:"}, not: []string{"Message 3:"}, system: true},
 		{name: "touch undoes hold and the message goes to mbox", script: "p 1\nhold 1 2\ntouch 1\nq\n", system: true, mbox: "alice"},
@@ -173,6 +176,9 @@ func TestScriptedSessions(t *testing.T) {
 						t.Errorf("sent message lacks %q\n%s\nstderr:\n%s", w, msg, r.Stderr)
 					}
 				}
+			}
+			if c.clean && (r.Code != 0 || r.Stderr != "") {
+				t.Errorf("want exit 0 and nothing on stderr: exit %d, stderr %q", r.Code, r.Stderr)
 			}
 			if c.name == "unknown command" && (r.Code == 0 || !strings.Contains(r.Stderr, "Unknown command")) {
 				t.Errorf("unknown command: exit %d, stderr %q", r.Code, r.Stderr)

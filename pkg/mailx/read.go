@@ -155,7 +155,15 @@ func cmdNext(s *Session, a *args) error {
 			return s.printMessages([]int{i}, false, false)
 		}
 	}
-	return fmt.Errorf("At EOF")
+	return s.atEOF()
+}
+
+// atEOF says there are no further messages: information, not an error,
+// so on standard output and with no effect on the exit status (POSIX next
+// and dp; BSD mail does the same).
+func (s *Session) atEOF() error {
+	fmt.Fprintln(s.out, "At EOF")
+	return nil
 }
 
 func cmdPrevious(s *Session, _ *args) error {
@@ -221,7 +229,7 @@ func cmdDelete(s *Session, a *args) error {
 func cmdDeletePrint(s *Session, a *args) error {
 	s.deleteList(a.list)
 	if s.f.dot < a.list[len(a.list)-1] || s.f.msgs[s.f.dot].mark&mDeleted != 0 {
-		return fmt.Errorf("At EOF")
+		return s.atEOF()
 	}
 	return s.printMessages([]int{s.f.dot}, false, false)
 }
