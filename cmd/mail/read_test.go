@@ -32,7 +32,7 @@ func folder(t *testing.T, dir, name string) string {
 // senders whose messages ~/mbox holds after the session; sent, when set,
 // is what the last message handed to the (fake) sendmail must contain;
 // rc is added to bob's ~/.mailrc; clean asks for exit 0 and a silent
-// stderr.
+// stderr; nothingSent, that sendmail never ran.
 func TestScriptedSessions(t *testing.T) {
 	cases := []struct {
 		name, script string
@@ -43,6 +43,7 @@ func TestScriptedSessions(t *testing.T) {
 		rc           []string // lines of ~/.mailrc
 		flags        []string // more command-line flags
 		clean        bool     // exit 0, nothing on stderr
+		nothingSent  bool     // sendmail must not run
 	}{
 		{name: "number", script: "p 2\nx\n", want: []string{"Message 2:", "Subject: Body lines that look like From_ lines", "From here on, everything is quoted text."}, not: []string{"Message 1:"}},
 		{name: "bare number prints", script: "4\nx\n", want: []string{"Message 4:"}},
@@ -123,6 +124,8 @@ func TestScriptedSessions(t *testing.T) {
 		{name: "autoprint prints the message made current by delete and undelete", script: "set autoprint\nd 2\nu 2\nx\n", want: []string{"Message 3:", "Message 2:"}},
 		{name: "cd changes the directory shell commands and file names use", script: "cd /\n!pwd\nx\n", want: []string{"/\n!"}},
 		{name: "showto shows the recipient of your own messages", rc: []string{"alternates eve@example.com"}, script: "set showto\nf 5\nx\n", want: []string{"To bob@example.net"}},
+		{name: "with debug set nothing is sent", script: "set debug\nmail x@example.org\n~s not-sent\nhi\n~.\nx\n",
+			want: []string{"debug: not sent: ", "Subject: not-sent\n"}, nothingSent: true},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",
@@ -168,6 +171,9 @@ func TestScriptedSessions(t *testing.T) {
 				if got := mboxSenders(t, filepath.Join(sb.Home("bob"), "mbox")); got != c.mbox {
 					t.Errorf("~/mbox holds mail from %q, want %q\nstdout:\n%s\nstderr:\n%s", got, c.mbox, r.Stdout, r.Stderr)
 				}
+			}
+			if _, err := os.Stat(filepath.Join(sent, "message")); c.nothingSent && err == nil {
+				t.Error("sendmail ran")
 			}
 			if c.sent != nil {
 				msg, _ := os.ReadFile(filepath.Join(sent, "message"))

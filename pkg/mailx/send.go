@@ -262,6 +262,11 @@ func (s *Session) sendmail(msg []byte, from string) error {
 		}
 		argv = append(argv, "-f", addr)
 	}
+	if s.isSet("debug") {
+		// POSIX (XSI) debug: say what would be done; deliver nothing.
+		fmt.Fprintf(s.out, "debug: not sent: %s %s\n%s", prog, strings.Join(argv, " "), msg)
+		return nil
+	}
 	cmd := exec.Command(prog, argv...)
 	cmd.Stdin = bytes.NewReader(msg)
 	cmd.Stdout, cmd.Stderr = s.errw, s.errw
