@@ -28,8 +28,9 @@ func folder(t *testing.T, dir, name string) string {
 // TestScriptedSessions runs command scripts over the five-message fixture
 // (procmail's delivery of alice, carol, juergen, dave and eve) and checks
 // what each prints: every message-list form and the reading commands.
-// With system set the fixture is bob's system mailbox and mbox lists the
-// senders whose messages ~/mbox holds after the session; sent, when set,
+// With system set the fixture is bob's system mailbox, mbox lists the
+// senders whose messages ~/mbox holds after the session and kept (when
+// set) those left in the mailbox; sent, when set,
 // is what the last message handed to the (fake) sendmail must contain;
 // rc is added to bob's ~/.mailrc; clean asks for exit 0 and a silent
 // stderr; nothingSent, that sendmail never ran.
@@ -44,6 +45,7 @@ func TestScriptedSessions(t *testing.T) {
 		flags        []string // more command-line flags
 		clean        bool     // exit 0, nothing on stderr
 		nothingSent  bool     // sendmail must not run
+		kept         string   // with system: the senders left in the mailbox ("": not checked)
 	}{
 		{name: "number", script: "p 2\nx\n", want: []string{"Message 2:", "Subject: Body lines that look like From_ lines", "From here on, everything is quoted text."}, not: []string{"Message 1:"}},
 		{name: "bare number prints", script: "4\nx\n", want: []string{"Message 4:"}},
@@ -99,6 +101,8 @@ func TestScriptedSessions(t *testing.T) {
 			want: []string{"Message 4:"}, not: []string{"Message 3:"}, system: true},
 		{name: "touch undoes hold and the message goes to mbox", script: "p 1\nhold 1 2\ntouch 1\nq\n", system: true, mbox: "alice"},
 		{name: "save in the system mailbox removes the message instead of moving it to mbox", script: "p 1\nsave 2 +sv\nq\n", system: true, mbox: "alice"},
+		{name: "hold keeps a saved message in the system mailbox whichever came first", script: "save 2 +sv\nhold 2\nhold 3\nsave 3 +sv\nq\n",
+			system: true, kept: "alice carol juergen dave eve"},
 		{name: "with keepsave a saved message goes to mbox", script: "set keepsave\np 1\nsave 2 +sv\nq\n", system: true, mbox: "alice carol"},
 		{name: "headers with a message makes the top of its screen current", script: "set screen=2\nh 4\n=\nx\n",
 			want: []string{">N   3 juergen@", "\n3\n"}, not: []string{">N   4"}},
@@ -170,6 +174,9 @@ func TestScriptedSessions(t *testing.T) {
 			if c.system {
 				if got := mboxSenders(t, filepath.Join(sb.Home("bob"), "mbox")); got != c.mbox {
 					t.Errorf("~/mbox holds mail from %q, want %q\nstdout:\n%s\nstderr:\n%s", got, c.mbox, r.Stdout, r.Stderr)
+				}
+				if got := mboxSenders(t, sb.Mailbox("bob")); c.kept != "" && got != c.kept {
+					t.Errorf("the mailbox holds mail from %q, want %q\nstdout:\n%s\nstderr:\n%s", got, c.kept, r.Stdout, r.Stderr)
 				}
 			}
 			if _, err := os.Stat(filepath.Join(sent, "message")); c.nothingSent && err == nil {

@@ -26,10 +26,10 @@ func (s *Session) fateOf(m *msg) fate {
 	switch {
 	case m.mark&mDeleted != 0:
 		return remove
+	case m.mark&mPreserved != 0:
+		return stay // hold wins over save, whichever came first (POSIX)
 	case s.f.system && m.mark&mSaved != 0 && !s.isSet("keepsave"):
 		return remove
-	case m.mark&mPreserved != 0:
-		return stay
 	case m.mark&mMbox != 0:
 		return toMbox
 	case s.f.system && m.mark&mTouched != 0 && !s.isSet("hold"):
