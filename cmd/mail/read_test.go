@@ -65,6 +65,7 @@ func TestScriptedSessions(t *testing.T) {
 		{name: "raw", script: "P 3\nx\n", want: []string{"Message 3:\nFrom juergen@example.de  Wed Nov 25 17:28:49 2026\nFrom: =?UTF-8?Q?", "Subject: =?UTF-8?Q?Sch=C3=B6ne", "Content-Transfer-Encoding: base64"}},
 		{name: "top prints toplines lines counting the header", script: "set toplines=3\ntop 1\nx\n",
 			want: []string{"Message 1:\nFrom: Alice Example <alice@example.org>\nTo: Bob", "Subject: Plain"}, not: []string{"Date:", "Hello Bob"}},
+		{name: "top makes the message read", script: "top 1\nf 1\nx\n", want: []string{">R   1 alice@"}},
 		{name: "size", script: "size 1 5\nx\n", want: []string{"1: 255", "5: 214"}},
 		{name: "equals", script: "p 3\n=\nx\n", want: []string{"\n3\n"}},
 		{name: "next and previous", script: "p 2\nn\n-\nx\n", want: []string{"Message 3:", "Message 2:"}},

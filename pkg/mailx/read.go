@@ -126,8 +126,7 @@ func cmdTop(s *Session, a *args) error {
 		for k := 0; k < n && sc.Scan(); k++ {
 			fmt.Fprintln(s.out, sc.Text())
 		}
-		s.f.msgs[i].mark |= mTouched
-		s.f.dot = i
+		s.markRead(i) // POSIX: top makes a message read
 	}
 	return nil
 }
