@@ -112,3 +112,16 @@ func TestALongMessagePagesThroughMore(t *testing.T) {
 	s.keys("x", "Enter")
 	s.waitFor("exit=0")
 }
+
+// TestTildePPagesALongDraft: ~p shows a draft longer than crt lines
+// through PAGER, as POSIX says.
+func TestTildePPagesALongDraft(t *testing.T) {
+	sb := sandbox.New(t)
+	sb.FakeSendmail(t, "bob", "0")
+	sb.MailRC("bob", `set crt=3 PAGER="sed s/^/paged:/"`)
+	s := startTmux(t, mailShell(t, sb, "-s draft carol@example.org"))
+	s.keys("one", "Enter", "two", "Enter", "three", "Enter", "~p", "Enter")
+	s.waitForLine("paged:three")
+	s.keys("~.", "Enter")
+	s.waitFor("exit=0")
+}

@@ -97,7 +97,7 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 	case 'i':
 		s.insertVar(d, arg)
 	case 'p':
-		s.printDraft(d)
+		return false, s.printDraft(d)
 	case 'w':
 		p, err := s.expandPath(arg)
 		if err != nil {
@@ -288,24 +288,30 @@ func (s *Session) insertMessages(d *Draft, c byte, arg string) error {
 }
 
 // printDraft shows the message so far (~p).
-func (s *Session) printDraft(d *Draft) {
-	fmt.Fprintln(s.out, "-------\nMessage contains:")
-	fmt.Fprintf(s.out, "To: %s\n", strings.Join(d.To, ", "))
+func (s *Session) printDraft(d *Draft) error {
+	var b bytes.Buffer
+	fmt.Fprintln(&b, "-------\nMessage contains:")
+	fmt.Fprintf(&b, "To: %s\n", strings.Join(d.To, ", "))
 	if d.Subject != "" {
-		fmt.Fprintf(s.out, "Subject: %s\n", d.Subject)
+		fmt.Fprintf(&b, "Subject: %s\n", d.Subject)
 	}
 	if len(d.Cc) > 0 {
-		fmt.Fprintf(s.out, "Cc: %s\n", strings.Join(d.Cc, ", "))
+		fmt.Fprintf(&b, "Cc: %s\n", strings.Join(d.Cc, ", "))
 	}
 	if len(d.Bcc) > 0 {
-		fmt.Fprintf(s.out, "Bcc: %s\n", strings.Join(d.Bcc, ", "))
+		fmt.Fprintf(&b, "Bcc: %s\n", strings.Join(d.Bcc, ", "))
 	}
 	for _, a := range d.Attach {
-		fmt.Fprintf(s.out, "Attachment: %s\n", a)
+		fmt.Fprintf(&b, "Attachment: %s\n", a)
 	}
-	fmt.Fprintln(s.out)
-	s.out.Write(d.body.Bytes())
+	fmt.Fprintln(&b)
+	b.Write(d.body.Bytes())
+	// Longer than crt lines, it goes through PAGER (POSIX ~p).
+	if err := s.pageOut(b.Bytes(), false); err != nil {
+		return err
+	}
 	fmt.Fprintln(s.out, "(continue)")
+	return nil
 }
 
 // insertVar adds a variable's value and a newline to the body (~i, ~a,
