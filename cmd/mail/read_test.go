@@ -131,6 +131,8 @@ func TestScriptedSessions(t *testing.T) {
 		{name: "showto shows the recipient of your own messages", rc: []string{"alternates eve@example.com"}, script: "set showto\nf 5\nx\n", want: []string{"To bob@example.net"}},
 		{name: "with debug set nothing is sent", script: "set debug\nmail x@example.org\n~s not-sent\nhi\n~.\nx\n",
 			want: []string{"debug: not sent: ", "Subject: not-sent\n"}, nothingSent: true},
+		{name: "a blank line in the start-up file is ignored", rc: []string{"set a=1", "", "set b=2"}, script: "set\nx\n",
+			want: []string{"a\t\"1\"", "b\t\"2\""}, clean: true},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

@@ -214,7 +214,9 @@ func (s *Session) source(path string) error {
 			cont += strings.TrimSuffix(line, "\\") + " "
 			continue
 		}
-		s.execute(cont + line)
+		if line := cont + line; strings.TrimSpace(line) != "" {
+			s.execute(line) // a blank line is no command here (POSIX), not next
+		}
 		cont = ""
 	}
 	if len(s.conds) != depth {
