@@ -189,7 +189,7 @@ func cmdPipe(s *Session, a *args) error {
 // shellRun runs a command line the user typed through $SHELL, sharing the
 // session's output.
 func (s *Session) shellRun(command string, stdin io.Reader) error {
-	cmd := exec.Command(s.vars["SHELL"], "-c", command)
+	cmd := exec.Command(s.prog("SHELL"), "-c", command)
 	if stdin == nil {
 		stdin = os.Stdin
 	}

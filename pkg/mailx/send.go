@@ -422,7 +422,7 @@ func cmdFollowupAll(s *Session, a *args) error {
 // readDraftFile reads a file, or a command's output for "!cmd", for ~r.
 func (s *Session) readDraftFile(arg string) ([]byte, error) {
 	if strings.HasPrefix(arg, "!") {
-		cmd := exec.Command(s.vars["SHELL"], "-c", arg[1:])
+		cmd := exec.Command(s.prog("SHELL"), "-c", arg[1:])
 		cmd.Stderr = s.errw
 		return cmd.Output()
 	}

@@ -87,9 +87,9 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 	case 'r', '<':
 		return false, s.insertFile(d, arg)
 	case 'e', 'v':
-		editor := s.vars["EDITOR"]
+		editor := s.prog("EDITOR")
 		if c == 'v' {
-			editor = s.vars["VISUAL"]
+			editor = s.prog("VISUAL")
 		}
 		return false, s.editBody(d, editor)
 	case 'f', 'F', 'm', 'M':
@@ -108,7 +108,7 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 		}
 		fmt.Fprintf(s.out, "%q %d/%d\n", arg, bytes.Count(d.body.Bytes(), []byte("\n")), d.body.Len())
 	case '|':
-		cmd := exec.Command(s.vars["SHELL"], "-c", arg)
+		cmd := exec.Command(s.prog("SHELL"), "-c", arg)
 		cmd.Stdin, cmd.Stderr = bytes.NewReader(d.body.Bytes()), s.errw
 		out, err := cmd.Output()
 		if err != nil {
@@ -231,7 +231,7 @@ func (s *Session) editBody(d *Draft, editor string) error {
 	if err != nil {
 		return fmt.Errorf("edit: %w", err)
 	}
-	cmd := exec.Command(s.vars["SHELL"], "-c", editor+` "$1"`, "sh", tmp.Name())
+	cmd := exec.Command(s.prog("SHELL"), "-c", editor+` "$1"`, "sh", tmp.Name())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.out, s.errw
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("edit: %w", err)

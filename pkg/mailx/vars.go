@@ -25,11 +25,9 @@ func defaultVars(o Options) map[string]string {
 		"toplines":     "5",
 		"DEAD":         filepath.Join(o.Home, "dead.letter"),
 		"MBOX":         filepath.Join(o.Home, "mbox"),
-		"EDITOR":       "ed",
-		"VISUAL":       "vi",
-		"PAGER":        "more",
-		"LISTER":       "ls",
-		"SHELL":        "/bin/sh",
+	}
+	for name, prog := range progDefaults {
+		v[name] = prog
 	}
 	if o.Sendmail != "" {
 		v["sendmail"] = o.Sendmail
@@ -49,6 +47,18 @@ func (s *Session) escapeChar() string {
 		return v
 	}
 	return "~"
+}
+
+// progDefaults are the programs mail runs when their variable is unset or
+// null (POSIX: more, ls, vi, sh; ed for EDITOR on XSI systems).
+var progDefaults = map[string]string{"EDITOR": "ed", "VISUAL": "vi", "PAGER": "more", "LISTER": "ls", "SHELL": "/bin/sh"}
+
+// prog is the program named by one of the progDefaults variables.
+func (s *Session) prog(name string) string {
+	if v := s.vars[name]; v != "" {
+		return v
+	}
+	return progDefaults[name]
 }
 
 func (s *Session) isSet(name string) bool {
