@@ -133,6 +133,7 @@ func TestScriptedSessions(t *testing.T) {
 			want: []string{"debug: not sent: ", "Subject: not-sent\n"}, nothingSent: true},
 		{name: "a blank line in the start-up file is ignored", rc: []string{"set a=1", "", "set b=2"}, script: "set\nx\n",
 			want: []string{"a\t\"1\"", "b\t\"2\""}, clean: true},
+		{name: "unset MBOX is still ~/mbox", script: "unset MBOX\np 1\nq\n", system: true, mbox: "alice"},
 		{name: "unset SHELL and LISTER fall back on sh and ls", script: "save 1 +sv-here\nunset SHELL LISTER\n!echo via-sh\nfolders\nx\n", want: []string{"via-sh\n!", "\nsv-here\n"}, clean: true},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",

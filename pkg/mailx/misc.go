@@ -125,7 +125,7 @@ func cmdCd(s *Session, a *args) error {
 }
 
 func cmdShell(s *Session, _ *args) error {
-	cmd := exec.Command(s.prog("SHELL"))
+	cmd := exec.Command(s.setting("SHELL"))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.out, s.errw
 	return cmd.Run()
 }
@@ -208,7 +208,7 @@ func cmdFolders(s *Session, _ *args) error {
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("folders: %w", err)
 	}
-	cmd := exec.Command(s.prog("SHELL"), "-c", s.prog("LISTER")+` "$1"`, "sh", dir)
+	cmd := exec.Command(s.setting("SHELL"), "-c", s.setting("LISTER")+` "$1"`, "sh", dir)
 	cmd.Stdout, cmd.Stderr = s.out, s.errw
 	return cmd.Run()
 }
@@ -275,7 +275,7 @@ func (s *Session) editText(editor string, text []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edit: %w", err)
 	}
-	cmd := exec.Command(s.prog("SHELL"), "-c", editor+` "$1"`, "sh", tmp.Name())
+	cmd := exec.Command(s.setting("SHELL"), "-c", editor+` "$1"`, "sh", tmp.Name())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.out, s.errw
 	err = cmd.Run()
 	if s.interrupted() {
@@ -291,5 +291,5 @@ func (s *Session) editText(editor string, text []byte) ([]byte, error) {
 	return b, nil
 }
 
-func cmdEdit(s *Session, a *args) error   { return s.viewIn(s.prog("EDITOR"), a.list) }
-func cmdVisual(s *Session, a *args) error { return s.viewIn(s.prog("VISUAL"), a.list) }
+func cmdEdit(s *Session, a *args) error   { return s.viewIn(s.setting("EDITOR"), a.list) }
+func cmdVisual(s *Session, a *args) error { return s.viewIn(s.setting("VISUAL"), a.list) }

@@ -107,7 +107,7 @@ func (s *Session) quitFolder() error {
 		return nil
 	}
 	if len(moved) > 0 {
-		mboxPath, err := s.expandPath(s.vars["MBOX"])
+		mboxPath, err := s.expandPath(s.setting("MBOX"))
 		if err != nil {
 			return err
 		}

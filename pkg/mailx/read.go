@@ -89,7 +89,7 @@ func (s *Session) pageOut(text []byte, force bool) error {
 			return errInterrupted
 		}
 		if force || crtSet && lines > limit {
-			cmd := exec.Command(s.prog("SHELL"), "-c", s.prog("PAGER"))
+			cmd := exec.Command(s.setting("SHELL"), "-c", s.setting("PAGER"))
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(text), os.Stdout, os.Stderr
 			err := cmd.Run()
 			if err == nil {

@@ -100,7 +100,7 @@ func (s *Session) fileArg(a *args) string {
 	if len(a.words) > 0 {
 		return a.words[0]
 	}
-	return s.vars["MBOX"]
+	return s.setting("MBOX")
 }
 
 func cmdSave(s *Session, a *args) error { return s.saveTo(s.fileArg(a), a.list, true) }
@@ -189,7 +189,7 @@ func cmdPipe(s *Session, a *args) error {
 // shellRun runs a command line the user typed through $SHELL, sharing the
 // session's output.
 func (s *Session) shellRun(command string, stdin io.Reader) error {
-	cmd := exec.Command(s.prog("SHELL"), "-c", command)
+	cmd := exec.Command(s.setting("SHELL"), "-c", command)
 	if stdin == nil {
 		stdin = os.Stdin
 	}

@@ -291,7 +291,7 @@ func (s *Session) writeDead(text []byte, replace bool) {
 	if !s.isSet("save") || len(text) == 0 {
 		return
 	}
-	path, err := s.expandPath(s.vars["DEAD"])
+	path, err := s.expandPath(s.setting("DEAD"))
 	if err == nil {
 		var mb *mbox.Mailbox
 		if mb, err = mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true}); err == nil {
@@ -422,7 +422,7 @@ func cmdFollowupAll(s *Session, a *args) error {
 // readDraftFile reads a file, or a command's output for "!cmd", for ~r.
 func (s *Session) readDraftFile(arg string) ([]byte, error) {
 	if strings.HasPrefix(arg, "!") {
-		cmd := exec.Command(s.prog("SHELL"), "-c", arg[1:])
+		cmd := exec.Command(s.setting("SHELL"), "-c", arg[1:])
 		cmd.Stderr = s.errw
 		return cmd.Output()
 	}

@@ -82,14 +82,14 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 		if err != nil {
 			return false, fmt.Errorf("~d: %w", err)
 		}
-		s.insertText(d, s.vars["DEAD"], b)
+		s.insertText(d, s.setting("DEAD"), b)
 		return false, nil
 	case 'r', '<':
 		return false, s.insertFile(d, arg)
 	case 'e', 'v':
-		editor := s.prog("EDITOR")
+		editor := s.setting("EDITOR")
 		if c == 'v' {
-			editor = s.prog("VISUAL")
+			editor = s.setting("VISUAL")
 		}
 		return false, s.editBody(d, editor)
 	case 'f', 'F', 'm', 'M':
@@ -108,7 +108,7 @@ func (s *Session) tilde(d *Draft, line string) (done bool, err error) {
 		}
 		fmt.Fprintf(s.out, "%q %d/%d\n", arg, bytes.Count(d.body.Bytes(), []byte("\n")), d.body.Len())
 	case '|':
-		cmd := exec.Command(s.prog("SHELL"), "-c", arg)
+		cmd := exec.Command(s.setting("SHELL"), "-c", arg)
 		cmd.Stdin, cmd.Stderr = bytes.NewReader(d.body.Bytes()), s.errw
 		out, err := cmd.Output()
 		if err != nil {
@@ -198,7 +198,7 @@ func (s *Session) insertText(d *Draft, name string, b []byte) {
 // From_ line mail writes it with (a dead.letter not in mbox form, as BSD
 // mail writes it, is read whole).
 func (s *Session) readDead() ([]byte, error) {
-	p, err := s.expandPath(s.vars["DEAD"])
+	p, err := s.expandPath(s.setting("DEAD"))
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (s *Session) editBody(d *Draft, editor string) error {
 	if err != nil {
 		return fmt.Errorf("edit: %w", err)
 	}
-	cmd := exec.Command(s.prog("SHELL"), "-c", editor+` "$1"`, "sh", tmp.Name())
+	cmd := exec.Command(s.setting("SHELL"), "-c", editor+` "$1"`, "sh", tmp.Name())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.out, s.errw
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("edit: %w", err)

@@ -53,10 +53,17 @@ func (s *Session) escapeChar() string {
 // null (POSIX: more, ls, vi, sh; ed for EDITOR on XSI systems).
 var progDefaults = map[string]string{"EDITOR": "ed", "VISUAL": "vi", "PAGER": "more", "LISTER": "ls", "SHELL": "/bin/sh"}
 
-// prog is the program named by one of the progDefaults variables.
-func (s *Session) prog(name string) string {
+// setting is the value of one of the progDefaults variables, MBOX or
+// DEAD, falling back on its default when unset or null (POSIX).
+func (s *Session) setting(name string) string {
 	if v := s.vars[name]; v != "" {
 		return v
+	}
+	switch name {
+	case "MBOX":
+		return filepath.Join(s.o.Home, "mbox")
+	case "DEAD":
+		return filepath.Join(s.o.Home, "dead.letter")
 	}
 	return progDefaults[name]
 }
@@ -111,7 +118,7 @@ func (s *Session) expandSpecial(name string) (string, error) {
 	case strings.HasPrefix(name, "%") && s.o.UserMailbox != nil:
 		return s.o.UserMailbox(name[1:])
 	case name == "&":
-		return s.expandSpecial(s.vars["MBOX"])
+		return s.expandSpecial(s.setting("MBOX"))
 	case name == "#":
 		if s.prev == "" {
 			return "", fmt.Errorf("no previous file")
