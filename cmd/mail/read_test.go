@@ -135,6 +135,8 @@ func TestScriptedSessions(t *testing.T) {
 			want: []string{"a\t\"1\"", "b\t\"2\""}, clean: true},
 		{name: "unset MBOX is still ~/mbox", script: "unset MBOX\np 1\nq\n", system: true, mbox: "alice"},
 		{name: "unset SHELL and LISTER fall back on sh and ls", script: "save 1 +sv-here\nunset SHELL LISTER\n!echo via-sh\nfolders\nx\n", want: []string{"via-sh\n!", "\nsv-here\n"}, clean: true},
+		{name: "colon o takes unread preserved and saved messages, not read ones", script: "hold 2\nsave 3 +sv\nf :o\nx\n", system: true,
+			want: []string{"P   2 carol@", "*   3 juergen@"}, not: []string{"1 alice@"}},
 		{name: "set noask unsets asksub", script: "set noask\nset\nx\n", not: []string{"\nasksub\n"}},
 		{name: "sign keeps its backslashes in quotes and ~a turns them into tab and newline",
 			script: "set sign=\"a\\tb\\nc\"\nmail x@example.org\n~a\n~A\n~i nosuch\n~.\nx\n",

@@ -164,7 +164,11 @@ func colonSelector(c rune) (func(*msg) bool, error) {
 	case 'n':
 		return func(m *msg) bool { return m.isNew() && m.flags&mbox.Seen == 0 }, nil
 	case 'o':
-		return func(m *msg) bool { return !m.isNew() }, nil
+		// POSIX: "any not in state read or new": unread, preserved or
+		// saved (BSD mail and s-nail take every message not new).
+		return func(m *msg) bool {
+			return m.mark&(mPreserved|mSaved) != 0 || !m.isNew() && m.flags&mbox.Seen == 0
+		}, nil
 	case 'u':
 		return func(m *msg) bool { return m.flags&mbox.Seen == 0 }, nil
 	case 'r':

@@ -53,7 +53,10 @@ func TestParseListSelectsWhatPOSIXSays(t *testing.T) {
 		{[]string{"."}, false, []int{1}},
 		{[]string{"^", "$"}, false, []int{0, 3}},
 		{[]string{":n"}, false, []int{3}},
-		{[]string{":o"}, false, []int{0, 1}},
+		{[]string{":o"}, false, []int{1}}, // not 0: it is read
+		{[]string{"+"}, false, []int{3}},
+		{[]string{"-"}, false, []int{0}},
+		{nil, true, []int{2}}, // undelete: the deleted message after dot
 		{[]string{":u"}, false, []int{1, 3}},
 		{[]string{":r"}, false, []int{0}},
 		{[]string{":d"}, false, []int{2}},
