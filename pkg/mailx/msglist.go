@@ -170,7 +170,11 @@ func colonSelector(c rune) (func(*msg) bool, error) {
 			return m.mark&(mPreserved|mSaved) != 0 || !m.isNew() && m.flags&mbox.Seen == 0
 		}, nil
 	case 'u':
-		return func(m *msg) bool { return m.flags&mbox.Seen == 0 }, nil
+		// POSIX's unread state: old (seen listed before) and not read,
+		// not preserved or saved (BSD mail and s-nail count new ones too).
+		return func(m *msg) bool {
+			return !m.isNew() && m.flags&mbox.Seen == 0 && m.mark&(mPreserved|mSaved) == 0
+		}, nil
 	case 'r':
 		return func(m *msg) bool { return m.flags&mbox.Seen != 0 }, nil
 	case 'd':
