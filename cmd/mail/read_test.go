@@ -62,7 +62,7 @@ func TestScriptedSessions(t *testing.T) {
 		{name: "decoded charset", script: "p 3\nx\n", want: []string{"From: Jürgen Müller <juergen@example.de>", "Subject: Schöne Grüße mit Anhang", "[-- #2 application/octet-stream"}},
 		{name: "ignore", script: "ignore date message-id to\np 1\nx\n", want: []string{"Subject: Plain message one"}, not: []string{"Message-ID:", "Date:"}},
 		{name: "retain", script: "retain subject\np 1\nretain\nx\n", want: []string{"Subject: Plain message one", "subject\n"}, not: []string{"From: Alice"}},
-		{name: "raw", script: "P 3\nx\n", want: []string{"Message 3:\nFrom juergen@example.de  Wed Nov 25 17:28:49 2026\nFrom: =?UTF-8?Q?", "Subject: =?UTF-8?Q?Sch=C3=B6ne", "Content-Transfer-Encoding: base64"}},
+		{name: "Print shows the message as stored with its From_ line", script: "P 3\nx\n", want: []string{"Message 3:\nFrom juergen@example.de  Wed Nov 25 17:28:49 2026\nFrom: =?UTF-8?Q?", "Subject: =?UTF-8?Q?Sch=C3=B6ne", "Content-Transfer-Encoding: base64"}},
 		{name: "top prints toplines lines counting the header", script: "set toplines=3\ntop 1\nx\n",
 			want: []string{"Message 1:\nFrom: Alice Example <alice@example.org>\nTo: Bob", "Subject: Plain"}, not: []string{"Date:", "Hello Bob"}},
 		{name: "top makes the message read", script: "top 1\nf 1\nx\n", want: []string{">R   1 alice@"}},
