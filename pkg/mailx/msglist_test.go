@@ -56,7 +56,7 @@ func TestParseListSelectsWhatPOSIXSays(t *testing.T) {
 		{[]string{":o"}, false, []int{1}}, // not 0: it is read
 		{[]string{"+"}, false, []int{3}},
 		{[]string{"-"}, false, []int{0}},
-		{nil, true, []int{2}}, // undelete: the deleted message after dot
+		{nil, true, []int{2}},             // undelete: the deleted message after dot
 		{[]string{":u"}, false, []int{1}}, // not 3: it is new
 		{[]string{":r"}, false, []int{0}},
 		{[]string{":d"}, false, []int{2}},
