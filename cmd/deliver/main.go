@@ -70,6 +70,9 @@ func run(c *cli.Context) error {
 	}
 	defer log.Close()
 	env := &deliver.Env{Config: cfg, Users: userdb.Open(cfg.UserDB), Log: log, Now: time.Now}
+	if isChild && os.Geteuid() != 0 && len(users) == 1 {
+		env.Self = &userdb.User{Name: users[0], UID: os.Getuid(), GID: os.Getgid()}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
@@ -121,7 +124,8 @@ func childArgs(c *cli.Context, cfg *config.Config, lmtp bool) []string {
 	if lmtp {
 		return args
 	}
-	for _, f := range []string{"f", "a", "m"} {
+	// -m is not passed on: the child is given the mailbox, expanded.
+	for _, f := range []string{"f", "a"} {
 		if c.IsSet(f) {
 			args = append(args, "-"+f, c.String(f))
 		}

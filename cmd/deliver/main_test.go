@@ -416,3 +416,31 @@ func TestDeliverOnAFullDiskExits75AndChangesNothing(t *testing.T) {
 		t.Errorf("log:\n%s", sb.Log())
 	}
 }
+
+// As root, deliver writes through a child running as the user; the child
+// must not need the user database, which holds password hashes and may be
+// readable by root alone.
+func TestRootDeliversAsTheUserWithoutLettingItReadTheUserDatabase(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	sb := sandbox.New(t)
+	sb.AddUser("carol", 65534, 65534)
+	if err := os.Chmod(filepath.Join(sb.Dir, "passwd"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := sb.Run(message("private db", "hello carol\n"), "deliver", "-f", "x@y", "carol")
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(sb.Mailbox("carol"), &st); err != nil || st.Uid != 65534 {
+		t.Fatalf("carol's mailbox: %v, owner %d", err, st.Uid)
+	}
+	if msgs := readWithPython(t, sb.Mailbox("carol")); len(msgs) != 1 || msgs[0].Body != "hello carol\n" || msgs[0].DeliveredTo != "carol@test.example" {
+		t.Fatalf("python3 reads %+v", msgs)
+	}
+	if !strings.Contains(sb.Log(), "to=<carol>") || !strings.Contains(sb.Log(), "status=sent") {
+		t.Errorf("log:\n%s", sb.Log())
+	}
+}

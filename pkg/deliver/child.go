@@ -28,8 +28,29 @@ type Child struct {
 	Caller string
 }
 
-// CallerEnv is the environment variable that hands Caller to a child.
+// CallerEnv is the environment variable that hands Caller to a child; it
+// also tells deliver it is such a child: it then takes the user it is
+// given to be itself (see Env.Self), logs nothing and reports to its parent.
 const CallerEnv = "UNIXMAIL_CALLER"
+
+// Command is the child that delivers as u into mailbox (a path already
+// expanded, so that the child needs no user database, which u may not be
+// allowed to read): this program again, with u's uid and gid, no
+// supplementary groups, a small environment, and extra flags.
+func (c *Child) Command(ctx context.Context, u *userdb.User, mailbox string, extra ...string) *exec.Cmd {
+	args := append(append([]string{}, c.Args...), extra...)
+	args = append(args, "-m", strings.ReplaceAll(mailbox, "%", "%%"), "--", u.Name)
+	cmd := exec.CommandContext(ctx, c.Exe, args...)
+	caller := c.Caller
+	if caller == "" {
+		caller = "MAILER-DAEMON"
+	}
+	cmd.Env = append(childEnv(), CallerEnv+"="+caller)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{}},
+	}
+	return cmd
+}
 
 // Deliver delivers the spooled message to u through a child and returns its
 // result. spool is rewound for each child.
@@ -39,15 +60,10 @@ func (c *Child) Deliver(ctx context.Context, u *userdb.User, mailbox string, spo
 		r.Err = sysexits.Wrap(sysexits.TempFail, fmt.Errorf("rewind spooled message: %w", err))
 		return r
 	}
-	args := append(append([]string{}, c.Args...), "--", u.Name)
-	cmd := exec.CommandContext(ctx, c.Exe, args...)
+	cmd := c.Command(ctx, u, mailbox)
 	cmd.Stdin = spool
 	var stderr bytes.Buffer
 	cmd.Stderr = &iolimit.Writer{W: &stderr, N: 4096}
-	cmd.Env = append(childEnv(), CallerEnv+"="+c.Caller)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{}},
-	}
 	err := cmd.Run()
 	var exit *exec.ExitError
 	switch {

@@ -12,8 +12,10 @@ import (
 	"syscall"
 
 	"unixmail/internal/iolimit"
+	"unixmail/pkg/deliver"
 	"unixmail/pkg/queue"
 	"unixmail/pkg/sysexits"
+	"unixmail/pkg/userdb"
 )
 
 // deliverUser delivers to one local user's mailbox: in this process when
@@ -29,8 +31,9 @@ func (m *MTA) deliverUser(ctx context.Context, e *queue.Entry, r *queue.Recipien
 		if o, ok := m.viaChild(ctx, e, r, u); ok {
 			return o
 		}
+		return m.runDeliver(ctx, e, r, u, u.Expand(m.Cfg.Mailbox))
 	}
-	return m.runDeliver(ctx, e, r, r.Target, nil)
+	return m.runDeliver(ctx, e, r, &userdb.User{Name: r.Target, UID: -1}, "")
 }
 
 // deliverFile appends to a file named in an alias or .forward, through
@@ -41,21 +44,33 @@ func (m *MTA) deliverFile(ctx context.Context, e *queue.Entry, r *queue.Recipien
 	if err != nil {
 		return expandFailure(fmt.Errorf("file %s: privileges %s: %w", r.Target, r.Privs, err))
 	}
-	// deliver expands % and ~ in -m: keep the path literal.
-	path := strings.ReplaceAll(r.Target, "%", "%%")
-	return m.runDeliver(ctx, e, r, u.Name, []string{"-m", path})
+	return m.runDeliver(ctx, e, r, u, r.Target)
 }
 
-func (m *MTA) runDeliver(ctx context.Context, e *queue.Entry, r *queue.Recipient, user string, extra []string) outcome {
+// runDeliver runs deliver(8) for u into mailbox (a path, or "" for u's
+// configured one when u is not known here: deliver then finds the user, or
+// says there is none). Run as root for a user of another uid, deliver is
+// started with that user's uid and gid itself and told the mailbox, which
+// saves it starting a child of its own.
+func (m *MTA) runDeliver(ctx context.Context, e *queue.Entry, r *queue.Recipient, u *userdb.User, mailbox string) outcome {
 	sender := e.Env.Sender
 	if sender == "" {
 		sender = "<>"
 	}
-	args := append(append([]string{}, m.DeliverArgs...), "-f", sender, "-a", r.Addr)
-	args = append(append(args, extra...), "--", user)
 	ctx, cancel := context.WithTimeout(ctx, commandTimeLimit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, m.Deliver, args...)
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 && u.UID > 0 && mailbox != "" {
+		child := &deliver.Child{Exe: m.Deliver, Args: m.DeliverArgs, Caller: sender}
+		cmd = child.Command(ctx, u, mailbox, "-f", sender, "-a", r.Addr)
+	} else {
+		args := append(append([]string{}, m.DeliverArgs...), "-f", sender, "-a", r.Addr)
+		if mailbox != "" {
+			// deliver expands % and ~ in -m: keep the path literal.
+			args = append(args, "-m", strings.ReplaceAll(mailbox, "%", "%%"))
+		}
+		cmd = exec.CommandContext(ctx, m.Deliver, append(args, "--", u.Name)...)
+	}
 	cmd.Stdin = e.Message()
 	var stderr bytes.Buffer
 	cmd.Stderr = &iolimit.Writer{W: &stderr, N: 4096}
