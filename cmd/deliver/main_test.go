@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"unixmail/internal/sandbox"
-	"unixmail/pkg/mbox"
 )
 
 type pyMessage struct {
@@ -41,25 +40,6 @@ func readWithPython(t *testing.T, path string) []pyMessage {
 		t.Fatalf("python3 output: %v\n%s", err, out)
 	}
 	return msgs
-}
-
-// countMessages scans a mailbox with our reader, checking it is whole.
-func countMessages(t *testing.T, path string) int {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := mbox.NewScanner(f)
-	n := 0
-	for s.Next() {
-		n++
-	}
-	if s.Err() != nil {
-		t.Fatalf("scan %s: %v", path, s.Err())
-	}
-	return n
 }
 
 func message(subject, body string) string {

@@ -35,14 +35,14 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as s:
 	if r := sandbox.RunCmd(t, exec.Command(py, "-c", inject, pf.Port()), ""); r.Code != 0 {
 		t.Fatalf("python smtplib to postfix: %s", r.Stderr)
 	}
-	mb := sb.WaitMail("bob", 1)
+	sb.WaitMail("bob", 1)
 	// Then a second one through Postfix's own sendmail, after the first so
 	// the order in the mailbox is known.
 	if r := sandbox.RunCmd(t, pf.Sendmail("-t", "-i", "-f", "dave@postfix.example"),
 		"To: bob@test.example\nSubject: postfix sendmail\n\n.\nsent by Postfix's sendmail\n"); r.Code != 0 {
 		t.Fatalf("postfix's sendmail: %d %s", r.Code, r.Stderr)
 	}
-	mb = sb.WaitMail("bob", 2)
+	mb := sb.WaitMail("bob", 2)
 	read := `
 import mailbox, sys
 for m in mailbox.mbox(sys.argv[1]):
