@@ -174,12 +174,18 @@ func cmdPrevious(s *Session, _ *args) error {
 	return fmt.Errorf("No previous message")
 }
 
-// cmdTouch marks messages to go to MBOX at quit, undoing hold (POSIX).
-func cmdTouch(s *Session, a *args) error {
-	for _, i := range a.list {
-		s.f.msgs[i].mark = s.f.msgs[i].mark&^mPreserved | mTouched
+// remark gives each listed message mark set in place of mark clear (the
+// fates at quit exclude one another) and makes the last one current.
+func (s *Session) remark(list []int, clear, set mark) {
+	for _, i := range list {
+		s.f.msgs[i].mark = s.f.msgs[i].mark&^clear | set
 		s.f.dot = i
 	}
+}
+
+// cmdTouch marks messages to go to MBOX at quit, undoing hold (POSIX).
+func cmdTouch(s *Session, a *args) error {
+	s.remark(a.list, mPreserved, mTouched)
 	return nil
 }
 
@@ -243,18 +249,12 @@ func cmdUndelete(s *Session, a *args) error {
 }
 
 func cmdHold(s *Session, a *args) error {
-	for _, i := range a.list {
-		s.f.msgs[i].mark = s.f.msgs[i].mark&^mMbox | mPreserved
-		s.f.dot = i
-	}
+	s.remark(a.list, mMbox, mPreserved)
 	return nil
 }
 
 func cmdMbox(s *Session, a *args) error {
-	for _, i := range a.list {
-		s.f.msgs[i].mark = s.f.msgs[i].mark&^mPreserved | mMbox
-		s.f.dot = i
-	}
+	s.remark(a.list, mPreserved, mMbox)
 	return nil
 }
 
