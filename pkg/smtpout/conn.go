@@ -76,12 +76,9 @@ func (d *delivery) connect(ctx context.Context, h hop, hostport, mode string) (*
 		return nil, false, err
 	}
 	if mode == "tls" {
-		tc := tls.Client(conn, d.tlsConfig(h, mode))
-		hctx, cancel := context.WithTimeout(ctx, d.timeout())
-		defer cancel()
-		if err := tc.HandshakeContext(hctx); err != nil {
-			conn.Close()
-			return nil, false, &tlsHandshakeError{err}
+		tc, err := d.handshake(ctx, conn, h, mode)
+		if err != nil {
+			return nil, false, err
 		}
 		return d.client(tc, "", true)
 	}
@@ -95,14 +92,23 @@ func (d *delivery) connect(ctx context.Context, h hop, hostport, mode string) (*
 	if !encrypt {
 		return d.client(conn, "220 resumed\r\n", false)
 	}
+	tc, err := d.handshake(ctx, conn, h, mode)
+	if err != nil {
+		return nil, false, err
+	}
+	return d.client(tc, "220 resumed\r\n", true)
+}
+
+// handshake starts TLS on conn, closing it if that fails.
+func (d *delivery) handshake(ctx context.Context, conn net.Conn, h hop, mode string) (*tls.Conn, error) {
 	tc := tls.Client(conn, d.tlsConfig(h, mode))
 	hctx, cancel := context.WithTimeout(ctx, d.timeout())
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		conn.Close()
-		return nil, false, &tlsHandshakeError{err}
+		return nil, &tlsHandshakeError{err}
 	}
-	return d.client(tc, "220 resumed\r\n", true)
+	return tc, nil
 }
 
 // preamble reads the greeting, says EHLO and, when mode wants it and the
