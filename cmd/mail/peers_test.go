@@ -35,30 +35,6 @@ func quitWithFlags(t *testing.T) []byte {
 	return box
 }
 
-// peerHome makes a home directory a peer can use: world-searchable path,
-// owned by uid 65534 when we are root (the peer then runs as that user).
-func peerHome(t *testing.T, mailbox []byte) string {
-	dir, err := os.MkdirTemp("", "unixmail-peer-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	home := filepath.Join(dir, "home")
-	os.Mkdir(home, 0o700)
-	if err := os.WriteFile(filepath.Join(home, "Mailbox"), mailbox, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if os.Getuid() == 0 {
-		os.Chmod(dir, 0o755)
-		for _, p := range []string{home, filepath.Join(home, "Mailbox")} {
-			if err := os.Chown(p, 65534, 65534); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return home
-}
-
 // TestFlagsWrittenAtQuitAreWhatDovecotReports opens the mailbox mail left
 // with Dovecot's imap, pre-authenticated with a private configuration, and
 // fetches the flags of every message.
@@ -80,7 +56,7 @@ func TestFlagsWrittenAtQuitAreWhatDovecotReports(t *testing.T) {
 // old unread, ! for flagged.
 func TestFlagsWrittenAtQuitAreWhatMuttShows(t *testing.T) {
 	mutt := sandbox.NeedPeer(t, "mutt")
-	home := peerHome(t, quitWithFlags(t))
+	home := sandbox.PeerHome(t, quitWithFlags(t))
 	rc := filepath.Join(filepath.Dir(home), "muttrc")
 	os.WriteFile(rc, []byte(fmt.Sprintf("set folder=%s\nset mbox_type=mbox\nset sort=mailbox-order\nset header_cache=\"\"\nset index_format=\"%%4C [%%Z] %%s\"\n", home)), 0o644)
 	s := startTmux(t, fmt.Sprintf("env HOME=%s TERM=xterm LC_ALL=C.UTF-8 %s -n -F %s -R -f %s; sleep 30", home, mutt, rc, filepath.Join(home, "Mailbox")))

@@ -24,17 +24,8 @@ func DovecotIMAP(t testing.TB, mailbox []byte, commands ...string) (transcript s
 		}
 		t.Skip("dovecot-imapd is not installed")
 	}
-	dir, err := os.MkdirTemp("", "unixmail-dovecot-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	home := filepath.Join(dir, "home")
-	box := filepath.Join(home, "Mailbox")
-	os.Mkdir(home, 0o700)
-	if err := os.WriteFile(box, mailbox, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	home := PeerHome(t, mailbox)
+	dir, box := filepath.Dir(home), filepath.Join(home, "Mailbox")
 	conf := filepath.Join(dir, "dovecot.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("protocols = imap\nssl = no\nmail_location = mbox:~/mail:INBOX=~/Mailbox\nlog_path = %s/dovecot.log\n", dir)), 0o644)
 	argv := []string{imap, "-c", conf}
@@ -43,12 +34,6 @@ func DovecotIMAP(t testing.TB, mailbox []byte, commands ...string) (transcript s
 		name = u.Username
 	}
 	if os.Getuid() == 0 {
-		os.Chmod(dir, 0o755)
-		for _, p := range []string{home, box} {
-			if err := os.Chown(p, 65534, 65534); err != nil {
-				t.Fatal(err)
-			}
-		}
 		argv = append([]string{NeedPeer(t, "setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)
 		name = "nobody"
 	}
@@ -62,4 +47,32 @@ func DovecotIMAP(t testing.TB, mailbox []byte, commands ...string) (transcript s
 	}
 	after, _ = os.ReadFile(box)
 	return string(out), after
+}
+
+// PeerHome makes a home directory whose Mailbox holds mailbox, for a peer
+// program (Dovecot, mutt) to open: on a path everyone may search, and, when
+// we are root, owned by uid 65534, which the peer then runs as. It is
+// outside t.TempDir so that no test-private mode is in the way.
+func PeerHome(t testing.TB, mailbox []byte) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "unixmail-peer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	home := filepath.Join(dir, "home")
+	box := filepath.Join(home, "Mailbox")
+	os.Mkdir(home, 0o700)
+	if err := os.WriteFile(box, mailbox, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		os.Chmod(dir, 0o755)
+		for _, p := range []string{home, box} {
+			if err := os.Chown(p, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return home
 }
