@@ -44,6 +44,7 @@ demo: all
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 	mandoc -Tlint -W warning $(MANS)
 
 install: all
