@@ -47,6 +47,13 @@ type Config struct {
 	DefaultPrivs         string
 	Log                  string // syslog|stderr|absolute file path
 	MailboxTransport     string // ""|lmtp:HOST:PORT|lmtp:unix:PATH
+
+	// Limits shared by the servers (sendmail -bd, ipop3d, imapd); 0 = none.
+	ClientConnectionLimit      int // connections at once, in total
+	ClientConnectionCountLimit int // connections at once from one address
+	ClientBusyTimeout          time.Duration
+	ClientAuthFailureLimit     int // failed logins before a connection is closed
+	ClientAuthFailureDelay     time.Duration
 }
 
 // FilePath picks the configuration file: flag (from -C) if non-empty, else

@@ -43,6 +43,12 @@ func TestDefaultsMatchTheSpecTable(t *testing.T) {
 		Auth:                 "shadow",
 		DefaultPrivs:         "nobody",
 		Log:                  "syslog",
+
+		ClientConnectionLimit:      100,
+		ClientConnectionCountLimit: 50,
+		ClientBusyTimeout:          10 * time.Second,
+		ClientAuthFailureLimit:     3,
+		ClientAuthFailureDelay:     2 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() =\n%+v\nwant\n%+v", c, want)
@@ -71,6 +77,11 @@ auth = pam
 default_privs = mail
 log = /var/log/unixmail.log
 mailbox_transport = lmtp:unix:/run/dovecot/lmtp
+client_connection_limit = 20
+client_connection_count_limit = 0
+client_busy_timeout = 1m
+client_auth_failure_limit = 5
+client_auth_failure_delay = 3
 `)
 	c, err := Load(p, nil)
 	if err != nil {
@@ -101,6 +112,11 @@ mailbox_transport = lmtp:unix:/run/dovecot/lmtp
 		DefaultPrivs:         "mail",
 		Log:                  "/var/log/unixmail.log",
 		MailboxTransport:     "lmtp:unix:/run/dovecot/lmtp",
+
+		ClientConnectionLimit:  20,
+		ClientBusyTimeout:      time.Minute,
+		ClientAuthFailureLimit: 5,
+		ClientAuthFailureDelay: 3 * time.Second,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -146,6 +162,8 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"lifetime plain number is days", "maximal_queue_lifetime = 2\n", lifetime, 48 * time.Hour},
 		{"lifetime zero", "maximal_queue_lifetime = 0\n", lifetime, time.Duration(0)},
 		{"size limit zero", "message_size_limit = 0\n", func(c *Config) any { return c.MessageSizeLimit }, int64(0)},
+		{"auth delay zero", "client_auth_failure_delay = 0\n", func(c *Config) any { return c.ClientAuthFailureDelay }, time.Duration(0)},
+		{"busy timeout plain number is seconds", "client_busy_timeout = 30\n", func(c *Config) any { return c.ClientBusyTimeout }, 30 * time.Second},
 		{"auth default for a user_db file", "user_db = /srv/passwd\n", auth, "userdb"},
 		{"auth default for system", "user_db = system\n", auth, "shadow"},
 		{"auth empty means default", "auth =\n", auth, "shadow"},
@@ -220,6 +238,9 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"size not a number", "message_size_limit = 10M\n", "1", "message_size_limit"},
 		{"size negative", "message_size_limit = -1\n", "1", "message_size_limit"},
 		{"size plus sign", "message_size_limit = +1\n", "1", "message_size_limit"},
+		{"connection limit negative", "client_connection_limit = -1\n", "1", "client_connection_limit"},
+		{"auth failure limit not a number", "client_auth_failure_limit = three\n", "1", "client_auth_failure_limit"},
+		{"busy timeout unit unknown", "client_busy_timeout = 5y\n", "1", "client_busy_timeout"},
 		{"lifetime unit unknown", "maximal_queue_lifetime = 5y\n", "1", "maximal_queue_lifetime"},
 		{"lifetime empty", "maximal_queue_lifetime =\n", "1", "maximal_queue_lifetime"},
 		{"lifetime only unit", "maximal_queue_lifetime = d\n", "1", "maximal_queue_lifetime"},

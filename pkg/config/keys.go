@@ -42,6 +42,11 @@ var keys = []key{
 	{"default_privs", "nobody", setDefaultPrivs},
 	{"log", "syslog", setLog},
 	{"mailbox_transport", "", setMailboxTransport},
+	{"client_connection_limit", "100", countSetter(func(c *Config) *int { return &c.ClientConnectionLimit })},
+	{"client_connection_count_limit", "50", countSetter(func(c *Config) *int { return &c.ClientConnectionCountLimit })},
+	{"client_busy_timeout", "10s", secondsSetter(func(c *Config) *time.Duration { return &c.ClientBusyTimeout })},
+	{"client_auth_failure_limit", "3", countSetter(func(c *Config) *int { return &c.ClientAuthFailureLimit })},
+	{"client_auth_failure_delay", "2s", secondsSetter(func(c *Config) *time.Duration { return &c.ClientAuthFailureDelay })},
 }
 
 func lookupKey(name string) (*key, bool) {
@@ -271,6 +276,34 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// countSetter stores a limit: a whole number, 0 meaning none.
+func countSetter(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || !isDigits(v) {
+			return fmt.Errorf("want a whole number, not %q", v)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// secondsSetter stores a short time: a Postfix time value whose plain
+// number means seconds, as in Postfix's smtpd_timeout.
+func secondsSetter(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if isDigits(v) {
+			v += "s"
+		}
+		d, err := parseDuration(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = d
+		return nil
+	}
 }
 
 func setAuth(c *Config, v string) error {
