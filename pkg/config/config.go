@@ -54,6 +54,9 @@ type Config struct {
 	ClientBusyTimeout          time.Duration
 	ClientAuthFailureLimit     int // failed logins before a connection is closed
 	ClientAuthFailureDelay     time.Duration
+
+	DaemonStateDir string // "" = no failure counts across connections
+	APOPSecrets    string // "" = APOP off
 }
 
 // FilePath picks the configuration file: flag (from -C) if non-empty, else

@@ -49,6 +49,7 @@ func TestDefaultsMatchTheSpecTable(t *testing.T) {
 		ClientBusyTimeout:          10 * time.Second,
 		ClientAuthFailureLimit:     3,
 		ClientAuthFailureDelay:     2 * time.Second,
+		DaemonStateDir:             "/run/unixmail",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() =\n%+v\nwant\n%+v", c, want)
@@ -82,6 +83,8 @@ client_connection_count_limit = 0
 client_busy_timeout = 1m
 client_auth_failure_limit = 5
 client_auth_failure_delay = 3
+daemon_state_dir = /var/lib/unixmail
+apop_secrets = /etc/unixmail/apop
 `)
 	c, err := Load(p, nil)
 	if err != nil {
@@ -117,6 +120,8 @@ client_auth_failure_delay = 3
 		ClientBusyTimeout:      time.Minute,
 		ClientAuthFailureLimit: 5,
 		ClientAuthFailureDelay: 3 * time.Second,
+		DaemonStateDir:         "/var/lib/unixmail",
+		APOPSecrets:            "/etc/unixmail/apop",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -241,6 +246,7 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"connection limit negative", "client_connection_limit = -1\n", "1", "client_connection_limit"},
 		{"auth failure limit not a number", "client_auth_failure_limit = three\n", "1", "client_auth_failure_limit"},
 		{"busy timeout unit unknown", "client_busy_timeout = 5y\n", "1", "client_busy_timeout"},
+		{"state dir relative", "daemon_state_dir = run\n", "1", "daemon_state_dir"},
 		{"lifetime unit unknown", "maximal_queue_lifetime = 5y\n", "1", "maximal_queue_lifetime"},
 		{"lifetime empty", "maximal_queue_lifetime =\n", "1", "maximal_queue_lifetime"},
 		{"lifetime only unit", "maximal_queue_lifetime = d\n", "1", "maximal_queue_lifetime"},

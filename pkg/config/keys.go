@@ -47,6 +47,8 @@ var keys = []key{
 	{"client_busy_timeout", "10s", secondsSetter(func(c *Config) *time.Duration { return &c.ClientBusyTimeout })},
 	{"client_auth_failure_limit", "3", countSetter(func(c *Config) *int { return &c.ClientAuthFailureLimit })},
 	{"client_auth_failure_delay", "2s", secondsSetter(func(c *Config) *time.Duration { return &c.ClientAuthFailureDelay })},
+	{"daemon_state_dir", "/run/unixmail", pathSetter(func(c *Config) *string { return &c.DaemonStateDir }, true)},
+	{"apop_secrets", "", pathSetter(func(c *Config) *string { return &c.APOPSecrets }, true)},
 }
 
 func lookupKey(name string) (*key, bool) {
