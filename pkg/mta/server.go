@@ -9,6 +9,7 @@ import (
 
 	"unixmail/pkg/queue"
 	"unixmail/pkg/smtpd"
+	"unixmail/pkg/throttle"
 )
 
 // Workers deliver what the SMTP server queues, after the client has had
@@ -71,6 +72,11 @@ func (m *MTA) Policy(trustedUser string) (smtpd.Policy, error) {
 		MessageSizeLimit: m.Cfg.MessageSizeLimit,
 		Trusted:          trustedUser != "",
 		TrustedUser:      trustedUser,
+
+		ConnectionLimit:      m.Cfg.ClientConnectionLimit,
+		ConnectionCountLimit: m.Cfg.ClientConnectionCountLimit,
+		BusyTimeout:          m.Cfg.ClientBusyTimeout,
+		AuthFailures:         throttle.ConfigPolicy(m.Cfg.ClientAuthFailureDelay, m.Cfg.ClientAuthFailureLimit),
 	}
 	var err error
 	if p.Authenticate, err = m.authenticate(); err != nil {

@@ -2,6 +2,8 @@ package smtpd
 
 import (
 	"errors"
+	"io"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -53,14 +55,36 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
-// authenticate logs the outcome but never the password.
+// authenticate logs the outcome but never the password. A failure is
+// answered late, the later the more this address failed recently, and the
+// connection's last allowed failure closes it (RFC 4954 4 lets a server
+// limit attempts).
 func (s *session) authenticate(mech, user, pass string) error {
 	if err := s.be.policy.Authenticate(user, pass); err != nil {
-		s.be.log.Warn("%s: SASL %s authentication failed: user=<%s>: %v", s.client(), mech, clean(user), err)
+		delay, hangUp, n := s.authFailures.Fail()
+		s.be.log.Warn("%s: SASL %s authentication failed: user=<%s>: %v (%d recent failures from this address)",
+			s.client(), mech, clean(user), err, n)
+		if sleep := s.be.policy.sleep; sleep != nil {
+			sleep(delay)
+		} else {
+			time.Sleep(delay)
+		}
+		if hangUp {
+			s.hangUp()
+		}
 		return smtp.ErrAuthFailed
 	}
 	s.authUser, s.authMech = user, mech
 	return nil
+}
+
+// hangUp ends a connection that failed too often. go-smtp has no way to
+// close from inside AUTH, so the 421 is written here and the connection
+// closed under it; its own 535 then goes nowhere.
+func (s *session) hangUp() {
+	s.be.log.Warn("%s: too many authentication failures, disconnecting", s.client())
+	_, _ = io.WriteString(s.c.Conn(), "421 4.7.0 "+s.be.policy.Hostname+" Error: too many authentication failures\r\n")
+	_ = s.c.Close()
 }
 
 // loginServer is the server side of the LOGIN mechanism

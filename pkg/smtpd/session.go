@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-smtp"
+
+	"unixmail/pkg/throttle"
 )
 
 // backend makes one session per SMTP greeting; go-smtp makes a fresh one
@@ -18,6 +20,7 @@ type backend struct {
 	queue  Queue
 	log    Logger
 	stdio  bool // -bs: the peer is a pipe, not a network client
+	auth   *throttle.Tracker
 }
 
 type session struct {
@@ -31,6 +34,7 @@ type session struct {
 	esmtp bool
 
 	authUser, authMech string
+	authFailures       *throttle.Session
 
 	hasFrom bool
 	from    string
@@ -48,6 +52,7 @@ func (be *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if be.stdio || s.addr.IsLoopback() {
 		s.name = "localhost"
 	}
+	s.authFailures = be.auth.Session(s.addr.String())
 	_, s.tls = c.TLSConnectionState()
 	if !s.tls {
 		// The session made after STARTTLS is the same connection.

@@ -12,10 +12,13 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"unixmail/pkg/throttle"
 )
 
 // Logger receives one line per event, in the style of Postfix's smtpd.
@@ -69,9 +72,21 @@ type Policy struct {
 	Trusted          bool                          // -bs: the peer is the local calling user; relay allowed
 	TrustedUser      string                        // -bs: user name recorded in Received
 
+	// Flood limits (see pkg/throttle); zero values mean none. A client
+	// past a connection limit hears 421 and is disconnected; while half
+	// of ConnectionLimit is in use, clients idle longer than BusyTimeout
+	// are disconnected.
+	ConnectionLimit      int // in total
+	ConnectionCountLimit int // from one address
+	BusyTimeout          time.Duration
+	AuthFailures         throttle.AuthPolicy
+
 	// isLoopback replaces netip.Addr.IsLoopback in tests, so that they can
 	// play a remote client while connecting to 127.0.0.1.
 	isLoopback func(netip.Addr) bool
+	// sleep replaces time.Sleep for the wait after a failed AUTH, so that
+	// tests see the delays without waiting them out.
+	sleep func(time.Duration)
 }
 
 // Timeouts of RFC 5321 4.5.3.2, as Postfix's smtpd_timeout.
@@ -86,13 +101,40 @@ const (
 	maxCommandLine = 2000
 )
 
+// Server is go-smtp's server behind the Policy's connection limits.
+type Server struct {
+	*smtp.Server
+	limiter *throttle.Limiter
+	busy    time.Duration
+	log     Logger
+}
+
 // NewServer returns the server for sendmail -bd; the caller runs
 // srv.Serve(listener) and stops it with Close or Shutdown.
-func NewServer(p Policy, q Queue, log Logger) *smtp.Server {
-	return newServer(&backend{policy: p, queue: q, log: log})
+func NewServer(p Policy, q Queue, log Logger) *Server {
+	return &Server{
+		Server:  newServer(&backend{policy: p, queue: q, log: log}),
+		limiter: throttle.NewLimiter(p.ConnectionLimit, p.ConnectionCountLimit),
+		busy:    p.BusyTimeout,
+		log:     log,
+	}
+}
+
+// Serve serves the connections of l within the connection limits.
+func (s *Server) Serve(l net.Listener) error {
+	return s.Server.Serve(&throttle.Listener{Listener: l, Limiter: s.limiter,
+		BusyTimeout: s.busy, Refuse: s.refuse})
+}
+
+// refuse answers a client over a limit as Postfix's postscreen and smtpd
+// do, with a 421 that makes a real MTA try again later.
+func (s *Server) refuse(c net.Conn, key string, err error) {
+	s.log.Warn("connect from unknown[%s]: %v", key, err)
+	_, _ = fmt.Fprintf(c, "421 4.7.0 %s Error: %v\r\n", s.Domain, err)
 }
 
 func newServer(be *backend) *smtp.Server {
+	be.auth = throttle.NewTracker(be.policy.AuthFailures)
 	srv := smtp.NewServer(be)
 	srv.Domain = be.policy.Hostname
 	srv.TLSConfig = be.policy.TLSConfig
