@@ -77,22 +77,24 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 
+	sender, given := c.String("f"), c.IsSet("f")
+	if sender == "<>" {
+		sender = ""
+	}
+	// Who called us names the sender only when nothing else does (LMTP
+	// has MAIL FROM): the lookup costs a scan of the user database.
+	if !given && !lmtp {
+		sender = callerName(env)
+	}
 	child := &deliver.Child{Args: childArgs(c, cfg, lmtp)}
 	if os.Geteuid() == 0 {
 		if child.Exe, err = os.Executable(); err != nil {
 			return sysexits.Wrap(sysexits.OSErr, err)
 		}
-		child.Caller = callerName(env)
+		child.Caller = sender
 	}
 	if lmtp {
 		return env.ServeLMTP(ctx, os.Stdin, os.Stdout, child)
-	}
-	sender, given := c.String("f"), c.IsSet("f")
-	if sender == "<>" {
-		sender = ""
-	}
-	if !given {
-		sender = callerName(env)
 	}
 	req := &deliver.Request{Sender: sender, SenderGiven: given, Address: c.String("a"), Mailbox: c.String("m")}
 	results := env.Run(ctx, req, users, os.Stdin, child)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"unixmail/internal/sandbox"
+	"unixmail/internal/testbin"
 )
 
 type pyMessage struct {
@@ -422,5 +423,48 @@ func TestRootDeliversAsTheUserWithoutLettingItReadTheUserDatabase(t *testing.T) 
 	}
 	if !strings.Contains(sb.Log(), "to=<carol>") || !strings.Contains(sb.Log(), "status=sent") {
 		t.Errorf("log:\n%s", sb.Log())
+	}
+}
+
+// As root for one user, deliver becomes the user itself rather than
+// starting itself again as the user: a copy only root may execute still
+// delivers, and the mailbox is the user's. For several users it still
+// needs a child per user, which that copy cannot start.
+func TestRootBecomesTheOneUserInTheSameProcess(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	sb := sandbox.New(t)
+	sb.AddUser("carol", 65534, 65534)
+	sb.AddUser("dave", 65534, 65534)
+	private := filepath.Join(t.TempDir(), "root-only")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(private, "deliver")
+	b, err := os.ReadFile(testbin.Path(t, "deliver"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, b, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	run := func(users ...string) sandbox.Result {
+		cmd := sb.Command("deliver", append([]string{"-f", "x@y"}, users...)...)
+		cmd.Path = exe
+		return sandbox.RunCmd(t, cmd, message("same process", "hello\n"))
+	}
+	if r := run("carol"); r.Code != 0 {
+		t.Fatalf("one user: exit %d: %s", r.Code, r.Stderr)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(sb.Mailbox("carol"), &st); err != nil || st.Uid != 65534 || st.Gid != 65534 {
+		t.Fatalf("carol's mailbox: %v, owner %d:%d", err, st.Uid, st.Gid)
+	}
+	if n := sandbox.CountMessages(sb.ReadMailbox("carol")); n != 1 {
+		t.Fatalf("carol's mailbox holds %d messages", n)
+	}
+	if r := run("carol", "dave"); r.Code != 75 || !strings.Contains(r.Stderr, "permission denied") {
+		t.Fatalf("two users through a root-only copy: exit %d: %s", r.Code, r.Stderr)
 	}
 }

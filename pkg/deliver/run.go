@@ -12,8 +12,9 @@ import (
 
 // Run delivers the message on msg to each user and returns a result per
 // user, in order. A user whose uid is ours we deliver to ourselves; run as
-// root, we hand every other user's delivery to a child running as that
-// user; anyone else is refused (One says why).
+// root for one user, we become that user first; run as root for several,
+// we hand each one's delivery to a child running as that user; anyone
+// else is refused (One says why).
 func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Reader, child *Child) []Result {
 	looked := make([]*userdb.User, len(users))
 	results := make([]Result, len(users))
@@ -27,6 +28,14 @@ func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Read
 		}
 		looked[i] = u
 		viaChild = viaChild || e.needsChild(u)
+	}
+	if len(users) == 1 && viaChild && looked[0] != nil {
+		if err := become(looked[0]); err != nil {
+			results[0] = Result{User: users[0], Err: err}
+			e.LogResult(results[0], false)
+			return results
+		}
+		viaChild = false
 	}
 	// One user we may write as ourselves: stream the message straight in.
 	if len(users) == 1 && !viaChild {
