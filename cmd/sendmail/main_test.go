@@ -354,3 +354,27 @@ func TestAnUnprivilegedCallerEnqueuesInMaildropAndRootDelivers(t *testing.T) {
 	}
 	mustContain(t, "bob", sb.ReadMailbox("bob"), "Subject: from nobody")
 }
+
+func TestTheBodyArrivesByteForByteWithOrWithoutAHeader(t *testing.T) {
+	py := sandbox.NeedPeer(t, "python3")
+	cases := []struct{ name, in, body string }{
+		{"no header at all", "hi\n", "hi\n"},
+		{"a header and a blank line", "Subject: x\n\nhi\n", "hi\n"},
+		{"a header with no blank line", "Subject: x\nhi there\n", "hi there\n"},
+		{"a body starting with a blank line", "Subject: x\n\n\nhi\n", "\nhi\n"},
+		{"no header and two lines", "line one\nline two\n", "line one\nline two\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sb := sandbox.New(t)
+			if r := sb.Run(c.in, "sendmail", "-oi", "bob"); r.Code != 0 {
+				t.Fatal(r.Stderr)
+			}
+			script := "import mailbox,sys\nsys.stdout.write(mailbox.mbox(sys.argv[1])[0].get_payload())"
+			out, err := exec.Command(py, "-c", script, sb.Mailbox("bob")).CombinedOutput()
+			if err != nil || string(out) != c.body {
+				t.Fatalf("python3 reads the body %q (%v), want %q", out, err, c.body)
+			}
+		})
+	}
+}

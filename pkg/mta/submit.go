@@ -183,9 +183,11 @@ type header struct {
 	fields []string
 }
 
-// readHeader reads the header block. A line that is not a field (no
-// colon) starts the body, as does the empty line, which is consumed; a
-// leading mbox From_ line is dropped.
+// readHeader reads the header block. The empty line ends it and is
+// consumed (Submit writes the separator back); a line that is not a field
+// (no colon) is the body's first line and stays in src, so the body
+// arrives byte for byte even from input with no header at all; a leading
+// mbox From_ line is dropped.
 func readHeader(src *lineSource) (*header, error) {
 	h := &header{}
 	first := true
@@ -210,9 +212,7 @@ func readHeader(src *lineSource) (*header, error) {
 		case isFieldLine(s):
 			h.fields = append(h.fields, s)
 		default:
-			// Not a header line: the body starts here, after the blank
-			// line the header lacked.
-			src.buf = append([]byte("\n"), b...)
+			src.buf = b
 			return h, nil
 		}
 	}
