@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -105,4 +106,79 @@ func TestTheDaemonAsRootDeliversAsEachUserThroughAKeptDeliverChild(t *testing.T)
 	}
 	// The LMTP reply of deliver -l, not deliver's exit status, said sent.
 	mustContain(t, "log", sb.Log(), "to=<nemo@test.example>, relay=local", "status=sent (250 ")
+}
+
+func TestFileAndProgramAliasesRunAsASystemDefaultPrivsBesideAUserDBFile(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := sandbox.New(t) // alice and bob live in a user_db file; me does not
+	sb.Set("default_privs", me.Username)
+	box, piped := filepath.Join(sb.Dir, "archive.mbox"), filepath.Join(sb.Dir, "piped")
+	sb.WriteFile("aliases", "archive: "+box+"\nprog: \"|cat > "+piped+"\"\n", 0644)
+	if r := sb.Run("", "sendmail", "-bv", "archive", "prog"); r.Code != 0 || strings.Count(r.Stdout, "deliverable: local") != 2 {
+		t.Fatalf("sendmail -bv: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := sb.Run("Subject: to the archive\n\nbody\n", "sendmail", "-oi", "archive", "prog"); r.Code != 0 {
+		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
+	}
+	for _, f := range []string{box, piped} {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), "Subject: to the archive") {
+			t.Fatalf("%s holds %q (%v); log:\n%s", f, b, err, sb.Log())
+		}
+	}
+	mustNotContain(t, "log", sb.Log(), "status=bounced", "status=deferred")
+}
+
+func TestAnUnknownDefaultPrivsDefersAndSendmailBvSaysSo(t *testing.T) {
+	sb := sandbox.New(t)
+	sb.Set("default_privs", "u11nosuch")
+	box := filepath.Join(sb.Dir, "archive.mbox")
+	sb.WriteFile("aliases", "archive: "+box+"\nprog: \"|cat\"\n", 0644)
+	for _, rcpt := range []string{"archive", "prog"} {
+		r := sb.Run("", "sendmail", "-bv", rcpt)
+		if r.Code != 75 {
+			t.Errorf("sendmail -bv %s: exit %d, want 75\n%s", rcpt, r.Code, r.Stdout)
+		}
+		mustContain(t, "sendmail -bv "+rcpt, r.Stdout, "deferred: ", "u11nosuch", "configuration error")
+	}
+	if r := sb.Run("Subject: held\n\nbody\n", "sendmail", "-oi", "archive", "prog"); r.Code != 0 {
+		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
+	}
+	log := sb.Log()
+	mustContain(t, "log", log, "dsn=4.3.5, status=deferred", "u11nosuch")
+	mustNotContain(t, "log", log, "status=bounced")
+	if mb := sb.ReadMailbox("alice"); mb != "" {
+		t.Fatalf("the sender got a bounce:\n%s", mb)
+	}
+	mustContain(t, "mailq", sb.Run("", "sendmail", "-bp").Stdout, "archive.mbox", "u11nosuch")
+}
+
+func TestAsRootFilesAndProgramsOfAliasesRunAsNobody(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run as nobody")
+	}
+	sb := sandbox.New(t)
+	dir := filepath.Join(sb.Dir, "nobodys")
+	if err := os.Mkdir(dir, 0755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(dir, 65534, 65534)
+	box, ids := filepath.Join(dir, "archive.mbox"), filepath.Join(dir, "ids")
+	sb.WriteFile("aliases", "archive: "+box+"\nprog: \"|id -u > "+ids+"\"\n", 0644)
+	if r := sb.Run("Subject: as nobody\n\nbody\n", "sendmail", "-oi", "archive", "prog"); r.Code != 0 {
+		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
+	}
+	fi, err := os.Stat(box)
+	if err != nil {
+		t.Fatalf("%v; log:\n%s", err, sb.Log())
+	}
+	if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 65534 {
+		t.Fatalf("the archive is owned by uid %d, want 65534 (nobody)", uid)
+	}
+	if b, _ := os.ReadFile(ids); strings.TrimSpace(string(b)) != "65534" {
+		t.Fatalf("the program ran as uid %q, want 65534", b)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -224,18 +225,34 @@ func expandFailure(err error) outcome {
 
 func isNoUser(err error) bool { return errors.Is(err, userdb.ErrNoUser) }
 
-// lookupPrivs finds the user a file or program runs as: in user_db, else
-// among the system's users (default_privs is usually a system account).
-func (m *MTA) lookupPrivs(name string) (*userdb.User, error) {
-	u, err := m.Users.Lookup(name)
-	if err == nil || m.Cfg.UserDB == "system" {
-		return u, err
+// privsFor finds the user a file or program named in an alias or a
+// .forward runs as. default_privs is a system account (getpwnam), as in
+// sendmail and Postfix, found in user_db only when the system lacks it (a
+// sandbox names one of its users); a .forward's owner is a user_db user.
+// A name found nowhere, or a user this process cannot become, is the
+// administrator's to fix: the error says so and the mail waits for it.
+func (m *MTA) privsFor(kind, target, name string) (*userdb.User, error) {
+	system := userdb.Open("system")
+	first, second := m.Users, system
+	if name == m.Cfg.DefaultPrivs {
+		first, second = system, m.Users
 	}
-	if su, serr := userdb.Open("system").Lookup(name); serr == nil {
-		return su, nil
+	u, err := first.Lookup(name)
+	if err != nil {
+		u, err = second.Lookup(name)
 	}
-	return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: privileges %s: %w (configuration error: see default_privs)", kind, target, name, err)
+	}
+	if euid := os.Geteuid(); euid != 0 && u.UID != euid {
+		return nil, fmt.Errorf("%s %s: cannot run as %s (uid %d) from uid %d (configuration error: see default_privs)", kind, target, name, u.UID, euid)
+	}
+	return u, nil
 }
+
+// privsFailure: a configuration error defers (4.3.5, "system incorrectly
+// configured"), never bounces.
+func privsFailure(err error) outcome { return deferred("local", "4.3.5", err.Error()) }
 
 // commandTimeLimit bounds a program or deliver run, as Postfix's
 // command_time_limit.

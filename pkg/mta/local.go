@@ -26,7 +26,7 @@ import (
 func (m *MTA) deliverUser(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
 	if u, err := m.Users.Lookup(r.Target); err == nil {
 		if u.UID == os.Geteuid() {
-			return m.mailboxes.deliver(ctx, m, e, r, u)
+			return m.mailboxes.deliver(ctx, m, e, r, u, u.Expand(m.Cfg.Mailbox))
 		}
 		if o, ok := m.viaChild(ctx, e, r, u); ok {
 			return o
@@ -36,13 +36,18 @@ func (m *MTA) deliverUser(ctx context.Context, e *queue.Entry, r *queue.Recipien
 	return m.runDeliver(ctx, e, r, &userdb.User{Name: r.Target, UID: -1}, "")
 }
 
-// deliverFile appends to a file named in an alias or .forward, through
-// deliver -m so that the file gets the same locking and safety checks as a
-// mailbox, as the user named by Privs (who must own the file).
+// deliverFile appends to a file named in an alias or .forward with the
+// same locking and safety checks as a mailbox, as the user named by Privs
+// (who must own the file): in this process when we are that user, else,
+// as root, through deliver(8) started as them, which needs no user
+// database to find them.
 func (m *MTA) deliverFile(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
-	u, err := m.lookupPrivs(r.Privs)
+	u, err := m.privsFor("file", r.Target, r.Privs)
 	if err != nil {
-		return expandFailure(fmt.Errorf("file %s: privileges %s: %w", r.Target, r.Privs, err))
+		return privsFailure(err)
+	}
+	if u.UID == os.Geteuid() {
+		return m.mailboxes.deliver(ctx, m, e, r, u, r.Target)
 	}
 	return m.runDeliver(ctx, e, r, u, r.Target)
 }
@@ -112,9 +117,9 @@ func codeOutcome(relay string, code int, diag string) outcome {
 // (sender, recipient) reaches the program only in its environment, never in
 // the command line, so no shell ever parses it (CVE-2016-10033).
 func (m *MTA) deliverPipe(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
-	u, err := m.lookupPrivs(r.Privs)
+	u, err := m.privsFor("command", r.Target, r.Privs)
 	if err != nil {
-		return expandFailure(fmt.Errorf("command privileges %s: %w", r.Privs, err))
+		return privsFailure(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeLimit)
 	defer cancel()

@@ -2,6 +2,7 @@ package mta
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"unixmail/pkg/deliver"
@@ -38,17 +39,19 @@ type waiter struct {
 	done chan deliver.Result
 }
 
-func (mb *mailboxes) deliver(ctx context.Context, m *MTA, e *queue.Entry, r *queue.Recipient, u *userdb.User) outcome {
+// deliver appends to path, u's mailbox or a file in an alias or .forward.
+func (mb *mailboxes) deliver(ctx context.Context, m *MTA, e *queue.Entry, r *queue.Recipient, u *userdb.User, path string) outcome {
 	mb.once.Do(func() {
 		mb.env = &deliver.Env{Config: m.Cfg, Users: m.Users, Log: m.Log, Now: m.Now}
 		mb.busy = map[string]*round{}
 	})
-	req := &deliver.Request{Sender: e.Env.Sender, SenderGiven: true, Address: r.Addr}
+	// The path is final: deliver must not expand ~ or % in it again.
+	req := &deliver.Request{Sender: e.Env.Sender, SenderGiven: true, Address: r.Addr, Mailbox: strings.ReplaceAll(path, "%", "%%")}
 	in, err := deliver.ReadIncoming(e.Message())
 	if err != nil {
 		return deferred("local", "4.3.0", err.Error())
 	}
-	res := mb.commit(ctx, mb.env.MailboxFor(u, req), deliver.Item{Req: req, User: u, In: in})
+	res := mb.commit(ctx, path, deliver.Item{Req: req, User: u, In: in})
 	if res.Err != nil {
 		return codeOutcome("local", sysexits.Code(res.Err), res.Err.Error())
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"unixmail/pkg/aliases"
 	"unixmail/pkg/sysexits"
 )
 
@@ -13,7 +14,9 @@ import (
 // recipient, whether mail to it would be accepted here, one line each in
 // classic sendmail's form ("bob@x... deliverable: local"). Postfix mails
 // this report instead; printing it is what a script calling -bv can use.
-// An unknown local user makes the result EX_NOUSER.
+// An unknown local user makes the result EX_NOUSER; a file or program
+// that would wait for a configuration fix (see privsFor) is reported as
+// deferred, and makes it EX_TEMPFAIL.
 func (m *MTA) Verify(w io.Writer, args []string) error {
 	var addrs []string
 	for _, a := range args {
@@ -22,7 +25,7 @@ func (m *MTA) Verify(w io.Writer, args []string) error {
 	if len(addrs) == 0 {
 		return sysexits.Wrap(sysexits.Usage, ErrNoRecipients)
 	}
-	unknown := 0
+	unknown, waiting := 0, 0
 	for _, a := range addrs {
 		if err := CheckAddress(a); err != nil {
 			return err
@@ -37,6 +40,10 @@ func (m *MTA) Verify(w io.Writer, args []string) error {
 				return sysexits.Wrap(sysexits.TempFail, fmt.Errorf("%s: %w", a, err))
 			case ok:
 				verdict = "deliverable: local"
+				if err := m.checkPrivs(a); err != nil {
+					verdict = "deferred: " + err.Error()
+					waiting++
+				}
 			default:
 				verdict = "User unknown"
 				unknown++
@@ -48,6 +55,29 @@ func (m *MTA) Verify(w io.Writer, args []string) error {
 	}
 	if unknown > 0 {
 		return sysexits.Wrap(sysexits.NoUser, errors.New("some recipients are unknown"))
+	}
+	if waiting > 0 {
+		return sysexits.Wrap(sysexits.TempFail, errors.New("some recipients would wait for a configuration fix"))
+	}
+	return nil
+}
+
+// checkPrivs finds, as a delivery would, the user each file and program
+// addr expands to runs as. What the expansion itself finds wrong shows
+// when the mail is delivered, as with Postfix's -bv.
+func (m *MTA) checkPrivs(addr string) error {
+	dests, err := m.expander().Expand(addr)
+	if err != nil {
+		return nil
+	}
+	for _, d := range dests {
+		kind := map[aliases.Kind]string{aliases.File: "file", aliases.Pipe: "command"}[d.Kind]
+		if kind == "" {
+			continue
+		}
+		if _, err := m.privsFor(kind, d.Value, d.Privs); err != nil {
+			return err
+		}
 	}
 	return nil
 }
