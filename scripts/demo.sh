@@ -3,6 +3,10 @@
 # edits to any system file. alice and bob are virtual users (a user_db file)
 # whose uid is yours and whose homes are in the sandbox.
 set -eu
+# A login shell sets MAIL=/var/mail/NAME (and may set MAILRC or MBOX): they
+# would make bob's sandbox INBOX a plain folder to mail. The demo's users
+# have only the sandbox, from any shell.
+unset MAIL MAILRC MBOX
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/bin
 demo=$top/build/demo
