@@ -17,9 +17,12 @@ export CGO_ENABLED ?= 0
 # deliver runs once per message, so both go (-ldflags -s -w below).
 TAGS    := urfave_cli_no_docs
 
-.PHONY: all test interop bench install demo lint clean fuzz
+.PHONY: all test interop bench install demo lint clean fuzz need-go
 
-all:
+# The Go release go.mod asks for; a missing go is named before anything runs.
+GO_VERSION := $(shell sed -n 's/^go //p' go.mod)
+
+all: need-go
 	@mkdir -p bin
 	$(GO) build -tags $(TAGS) -trimpath -ldflags="-s -w" -o bin/ $(addprefix ./cmd/,$(CMDS))
 
@@ -68,3 +71,10 @@ install: all
 
 clean:
 	rm -rf bin build
+
+need-go:
+	@command -v $(GO) >/dev/null 2>&1 || { \
+		echo "make: Go $(GO_VERSION) or later is needed (go.mod) and \"$(GO)\" is not in PATH."; \
+		echo "make: install it from https://go.dev/dl/ or your system's packages (Debian: golang-go, if recent enough);"; \
+		echo "make: the first build also downloads the modules of go.mod, so it needs the network once."; \
+		exit 1; } >&2
