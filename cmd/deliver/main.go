@@ -14,12 +14,19 @@ import (
 
 	"unixmail/pkg/config"
 	"unixmail/pkg/deliver"
+	"unixmail/pkg/lock"
 	"unixmail/pkg/maillog"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/userdb"
 )
 
 func main() {
+	// Installed setgid mail for /var/mail's dot-locks: the group is kept
+	// only for those (see lock.DropGroup).
+	if err := lock.DropGroup(); err != nil {
+		fmt.Fprintln(os.Stderr, "deliver:", err)
+		os.Exit(sysexits.OSErr)
+	}
 	app := &cli.App{
 		Name:            "deliver",
 		Usage:           "append a message to local users' mailboxes",
@@ -69,7 +76,7 @@ func run(c *cli.Context) error {
 		log = maillog.Discard()
 	}
 	defer log.Close()
-	env := &deliver.Env{Config: cfg, Users: userdb.Open(cfg.UserDB), Log: log, Now: time.Now}
+	env := &deliver.Env{Config: cfg, Users: userdb.Open(cfg.UserDB), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}}
 	if isChild && os.Geteuid() != 0 && len(users) == 1 {
 		env.Self = &userdb.User{Name: users[0], UID: os.Getuid(), GID: os.Getgid()}
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"unixmail/pkg/config"
+	"unixmail/pkg/lock"
 	"unixmail/pkg/mailx"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/userdb"
@@ -22,6 +23,12 @@ import (
 const systemRC = "/etc/mail.rc"
 
 func main() {
+	// Installed setgid mail for /var/mail's dot-locks: the group is kept
+	// only for those (see lock.DropGroup).
+	if err := lock.DropGroup(); err != nil {
+		fmt.Fprintln(os.Stderr, "mail:", err)
+		os.Exit(sysexits.OSErr)
+	}
 	app := &cli.App{
 		Name:      "mail",
 		Usage:     "send and read mail",
@@ -121,6 +128,7 @@ func options(c *cli.Context, cfg *config.Config) (mailx.Options, error) {
 			return other.Expand(cfg.Mailbox), nil
 		},
 		LimitMemory: true,
+		Lock:        lock.Options{Timeout: cfg.LockTimeout},
 	}
 	if term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd())) {
 		o.Terminal, o.InFd = true, int(os.Stdin.Fd())

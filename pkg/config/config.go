@@ -42,6 +42,7 @@ type Config struct {
 	MyNetworks           []netip.Prefix
 	MessageSizeLimit     int64 // bytes; 0 = no limit
 	MaximalQueueLifetime time.Duration
+	LockTimeout          time.Duration // how long to try for a mailbox's locks
 	TLSCert, TLSKey      string
 	Auth                 string // shadow|userdb|pam; never "" after Load or Defaults
 	DefaultPrivs         string

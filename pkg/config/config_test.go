@@ -40,6 +40,7 @@ func TestDefaultsMatchTheSpecTable(t *testing.T) {
 		MyNetworks:           []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		MessageSizeLimit:     52428800,
 		MaximalQueueLifetime: 5 * 24 * time.Hour,
+		LockTimeout:          5 * time.Minute,
 		Auth:                 "shadow",
 		DefaultPrivs:         "nobody",
 		Log:                  "syslog",
@@ -72,6 +73,7 @@ smtp_listen = 127.0.0.1:25, [::1]:25
 mynetworks = 10.0.0.0/8 192.168.1.7 [2001:db8::]/32 ::1/128 [::1]
 message_size_limit = 1000
 maximal_queue_lifetime = 12h
+lock_timeout = 90s
 tls_cert = /etc/ssl/mail.pem
 tls_key = /etc/ssl/mail.key
 auth = pam
@@ -109,6 +111,7 @@ apop_secrets = /etc/unixmail/apop
 		},
 		MessageSizeLimit:     1000,
 		MaximalQueueLifetime: 12 * time.Hour,
+		LockTimeout:          90 * time.Second,
 		TLSCert:              "/etc/ssl/mail.pem",
 		TLSKey:               "/etc/ssl/mail.key",
 		Auth:                 "pam",
@@ -252,6 +255,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"lifetime only unit", "maximal_queue_lifetime = d\n", "1", "maximal_queue_lifetime"},
 		{"lifetime negative", "maximal_queue_lifetime = -1d\n", "1", "maximal_queue_lifetime"},
 		{"lifetime overflow", "maximal_queue_lifetime = 9999999999w\n", "1", "maximal_queue_lifetime"},
+		{"lock timeout zero", "lock_timeout = 0\n", "1", "lock_timeout: want a time longer than 0"},
+		{"lock timeout junk", "lock_timeout = soon\n", "1", "lock_timeout"},
 		{"auth unknown", "auth = ldap\n", "1", "auth: want shadow"},
 		{"cert without key", "\ntls_cert = /c.pem\n", "", "tls_cert and tls_key must be set together"},
 		{"key without cert", "tls_key = /k.pem\n", "1", "tls_cert and tls_key must be set together"},

@@ -36,6 +36,7 @@ var keys = []key{
 	{"mynetworks", "127.0.0.0/8, [::1]/128", setMyNetworks},
 	{"message_size_limit", "52428800", setMessageSizeLimit},
 	{"maximal_queue_lifetime", "5d", setMaximalQueueLifetime},
+	{"lock_timeout", "5m", setLockTimeout},
 	{"tls_cert", "", pathSetter(func(c *Config) *string { return &c.TLSCert }, true)},
 	{"tls_key", "", pathSetter(func(c *Config) *string { return &c.TLSKey }, true)},
 	{"auth", "", setAuth},
@@ -246,6 +247,18 @@ func setMaximalQueueLifetime(c *Config, v string) error {
 		return err
 	}
 	c.MaximalQueueLifetime = d
+	return nil
+}
+
+func setLockTimeout(c *Config, v string) error {
+	d, err := parseDuration(v)
+	if err != nil {
+		return err
+	}
+	if d <= 0 {
+		return errors.New("want a time longer than 0")
+	}
+	c.LockTimeout = d
 	return nil
 }
 

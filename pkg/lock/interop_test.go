@@ -80,7 +80,7 @@ func openFile(t *testing.T, path string) *os.File {
 	return f
 }
 
-func TestFcntlWaitsForAPythonLockfHolder(t *testing.T) {
+func TestTryFcntlIsRefusedWhileAPythonLockfHolderHoldsIt(t *testing.T) {
 	tests := []struct {
 		name            string
 		held            string
@@ -96,20 +96,24 @@ func TestFcntlWaitsForAPythonLockfHolder(t *testing.T) {
 			mb := mailbox(t)
 			py := pyLock(t, mb, tt.held)
 			f := openFile(t, mb)
-			err := lock.Fcntl(f, tt.exclusive, short)
+			err := lock.TryFcntl(f, tt.exclusive)
 			if tt.gets {
 				if err != nil {
-					t.Fatalf("Fcntl: %v", err)
+					t.Fatalf("TryFcntl: %v", err)
 				}
 				lock.Unfcntl(f)
 				return
 			}
-			if !errors.Is(err, lock.ErrTimeout) {
-				t.Fatalf("Fcntl returned %v, want ErrTimeout", err)
+			var busy *lock.BusyError
+			if !errors.As(err, &busy) || !errors.Is(err, lock.ErrBusy) {
+				t.Fatalf("TryFcntl returned %v, want a BusyError", err)
+			}
+			if busy.Pid != py.cmd.Process.Pid {
+				t.Errorf("the holder is pid %d, want python3's %d", busy.Pid, py.cmd.Process.Pid)
 			}
 			py.release()
-			if err := lock.Fcntl(f, tt.exclusive, short); err != nil {
-				t.Fatalf("Fcntl after python3 let go: %v", err)
+			if err := lock.TryFcntl(f, tt.exclusive); err != nil {
+				t.Fatalf("TryFcntl after python3 let go: %v", err)
 			}
 		})
 	}
@@ -118,7 +122,7 @@ func TestFcntlWaitsForAPythonLockfHolder(t *testing.T) {
 func TestFcntlKeepsAPythonLockfOut(t *testing.T) {
 	mb := mailbox(t)
 	f := openFile(t, mb)
-	if err := lock.Fcntl(f, true, short); err != nil {
+	if err := lock.TryFcntl(f, true); err != nil {
 		t.Fatal(err)
 	}
 	if pyTry(t, mb, "ex") || pyTry(t, mb, "sh") {
@@ -137,7 +141,7 @@ func TestFcntlKeepsAPythonLockfOut(t *testing.T) {
 	if !pyTry(t, mb, "ex") {
 		t.Error("python3 cannot lock after Unfcntl")
 	}
-	if err := lock.Fcntl(f, false, short); err != nil {
+	if err := lock.TryFcntl(f, false); err != nil {
 		t.Fatal(err)
 	}
 	if !pyTry(t, mb, "sh") || pyTry(t, mb, "ex") {

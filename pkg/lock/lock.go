@@ -2,8 +2,11 @@
 // system agrees on: a dot-lock file MAILBOX.lock, made the NFS-safe way (a
 // unique temporary file hard-linked to the lock name), then an fcntl(2) lock
 // on the mailbox itself. procmail, mutt, mail.local, liblockfile's dotlockfile
-// and Dovecot take the same pair in the same order, so we interoperate with
-// them.
+// and Dovecot take the same pair, but not in the same order (procmail: dot-lock
+// first; Debian's Dovecot and mutt: fcntl first), so whoever holds one while
+// waiting for the other can deadlock with them. This package gives the
+// pieces for never doing that: TryDot and TryFcntl, which do not wait, and
+// Backoff, the pause between tries (see mbox.Open, which puts them together).
 //
 // Beyond them, the dot-lock records what its holder is doing: before an
 // append the holder writes the mailbox's size into the lock file. A holder
@@ -15,6 +18,7 @@ package lock
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,16 +32,70 @@ import (
 // ErrTimeout is returned (wrapped) when a lock could not be had in time.
 var ErrTimeout = errors.New("timed out waiting for lock")
 
-// Defaults for Options, as mail.local and liblockfile use.
+// ErrBusy is wrapped by a BusyError: a lock is held by someone else.
+var ErrBusy = errors.New("lock held by another process")
+
+// BusyError says which lock was busy and, when it can be learnt, who holds
+// it: the pid written in a dot-lock, or the one fcntl(F_OFD_GETLK) reports
+// for a classic POSIX lock (0 when unknown: an OFD lock has no pid).
+type BusyError struct {
+	Path string // the lock file, or the mailbox for an fcntl lock
+	Kind string // "dot-lock" or "fcntl lock"
+	Pid  int
+}
+
+func (e *BusyError) Error() string {
+	if e.Pid > 0 {
+		return fmt.Sprintf("%s %s is held by pid %d", e.Kind, e.Path, e.Pid)
+	}
+	return fmt.Sprintf("%s %s is held by another process", e.Kind, e.Path)
+}
+
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+// Defaults for Options: the timeout is lock_timeout's default and
+// Dovecot's; the stale age is mail.local's and liblockfile's.
 const (
-	DefaultTimeout = 2 * time.Minute
+	DefaultTimeout = 5 * time.Minute
 	DefaultStale   = 5 * time.Minute
 )
 
 // Options tunes the waiting. The zero value means the defaults.
 type Options struct {
-	Timeout time.Duration // how long to wait for each lock
+	Timeout time.Duration // how long to keep trying for the locks
 	Stale   time.Duration // a dot-lock older than this is broken
+}
+
+// Backoff paces retries: each Wait sleeps a random time that grows from a
+// millisecond to a cap, so that two programs that keep colliding fall out
+// of step, and says when the time is up.
+type Backoff struct {
+	deadline time.Time
+	wait     time.Duration
+}
+
+// maxWait caps one pause: long enough not to spin, short enough that a
+// lock let go is taken soon.
+const maxWait = 500 * time.Millisecond
+
+// NewBackoff starts the clock for o.Timeout.
+func NewBackoff(o Options) *Backoff {
+	return &Backoff{deadline: time.Now().Add(o.timeout()), wait: time.Millisecond}
+}
+
+// Wait sleeps before the next try and reports true, or reports false at
+// once if the time is up.
+func (b *Backoff) Wait() bool {
+	left := time.Until(b.deadline)
+	if left <= 0 {
+		return false
+	}
+	// Uniform in [wait/2, 3*wait/2): random so that colliding programs
+	// separate, growing so that a long wait costs few tries.
+	d := b.wait/2 + rand.N(b.wait)
+	time.Sleep(min(d, left))
+	b.wait = min(2*b.wait, maxWait)
+	return true
 }
 
 func (o Options) timeout() time.Duration {
@@ -91,23 +149,44 @@ func Path(mailbox string) string { return mailbox + ".lock" }
 // mutt do, or refuse.
 var ErrNoPermission = errors.New("cannot create dot-lock: permission denied")
 
-// TakeDot makes MAILBOX.lock. It creates a uniquely named file beside it
-// holding our pid and host, links it to the lock name (link(2) is atomic
-// even on NFS, where O_EXCL was not), and checks the link count, which is how
-// one learns on NFS that a link whose reply was lost did succeed. A lock
-// whose holder is dead on this host, or that is older than o.Stale, is
-// broken; if it recorded an append in progress, Recovered reports it.
+// TakeDot makes MAILBOX.lock, trying again (see Backoff) until o.Timeout.
+// Only for a caller that holds no other lock on the mailbox meanwhile.
 func TakeDot(mailbox string, o Options) (*Dot, error) {
+	b := NewBackoff(o)
+	for {
+		d, err := TryDot(mailbox, o)
+		if !errors.Is(err, ErrBusy) {
+			return d, err
+		}
+		if !b.Wait() {
+			return nil, fmt.Errorf("%w: %w", err, ErrTimeout)
+		}
+	}
+}
+
+// TryDot makes MAILBOX.lock if it can at once. It creates a uniquely named
+// file beside it holding our pid and host, links it to the lock name
+// (link(2) is atomic even on NFS, where O_EXCL was not), and checks the
+// link count, which is how one learns on NFS that a link whose reply was
+// lost did succeed. A lock whose holder is dead on this host, or that is
+// older than o.Stale, is broken; if it recorded an append in progress,
+// Recovered reports it. A live lock is a *BusyError.
+func TryDot(mailbox string, o Options) (*Dot, error) {
 	d := &Dot{path: Path(mailbox), hostname: thisHost(), pid: os.Getpid()}
-	f, tmp, err := d.writeTemp()
+	var f *os.File
+	var tmp string
+	err := WithGroup(func() error {
+		var err error
+		f, tmp, err = d.writeTemp()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp)
-
-	deadline := time.Now().Add(o.timeout())
-	for wait := time.Millisecond; ; {
-		if err := os.Link(tmp, d.path); err != nil && !errors.Is(err, os.ErrExist) {
+	defer WithGroup(func() error { return os.Remove(tmp) })
+	for range 3 { // a stale lock broken, or one that vanished: at once again
+		err := WithGroup(func() error { return os.Link(tmp, d.path) })
+		if err != nil && !errors.Is(err, os.ErrExist) {
 			f.Close()
 			return nil, fmt.Errorf("dot-lock %s: %w", d.path, err)
 		}
@@ -118,21 +197,26 @@ func TakeDot(mailbox string, o Options) (*Dot, error) {
 			d.f = f
 			return d, nil
 		}
-		if broken, rec := d.breakIfStale(o.stale()); broken {
-			if rec != nil {
-				d.recovered = rec
-			}
-			continue
-		}
-		if time.Now().After(deadline) {
+		broken, rec, holder := d.breakIfStale(o.stale())
+		if !broken {
 			f.Close()
-			return nil, fmt.Errorf("dot-lock %s: %w", d.path, ErrTimeout)
+			return nil, &BusyError{Path: d.path, Kind: "dot-lock", Pid: holder}
 		}
-		time.Sleep(wait)
-		if wait < 200*time.Millisecond {
-			wait *= 2
+		if rec != nil {
+			d.recovered = rec
 		}
 	}
+	f.Close()
+	return nil, &BusyError{Path: d.path, Kind: "dot-lock"}
+}
+
+// Holder is the pid recorded in the dot-lock of mailbox, or 0.
+func Holder(mailbox string) int {
+	b, err := os.ReadFile(Path(mailbox))
+	if err != nil {
+		return 0
+	}
+	return parseBody(string(b)).pid
 }
 
 // writeTemp writes the lock's body into a fresh unique file next to the
@@ -160,16 +244,17 @@ func (d *Dot) writeTemp() (*os.File, string, error) {
 }
 
 // breakIfStale removes the lock file if its holder is gone. It reports
-// whether it removed it, and the append the dead holder had recorded.
-func (d *Dot) breakIfStale(stale time.Duration) (bool, *Append) {
+// whether it removed it, the append the dead holder had recorded, and the
+// pid of a live holder when the lock names one.
+func (d *Dot) breakIfStale(stale time.Duration) (bool, *Append, int) {
 	f, err := os.Open(d.path)
 	if err != nil {
-		return errors.Is(err, os.ErrNotExist), nil // vanished: try again at once
+		return errors.Is(err, os.ErrNotExist), nil, 0 // vanished: try again at once
 	}
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return false, nil
+		return false, nil, 0
 	}
 	buf := make([]byte, 512)
 	n, _ := f.Read(buf)
@@ -178,17 +263,17 @@ func (d *Dot) breakIfStale(stale time.Duration) (bool, *Append) {
 	age := time.Since(time.Unix(st.Mtim.Unix()))
 	dead := info.host == d.hostname && info.pid > 0 && !alive(info.pid)
 	if !dead && age < stale {
-		return false, nil
+		return false, nil, info.pid
 	}
 	// Only remove the file we judged; if it was replaced meanwhile, look again.
 	var now unix.Stat_t
 	if err := unix.Stat(d.path, &now); err != nil || now.Ino != st.Ino || now.Dev != st.Dev {
-		return err != nil, nil
+		return err != nil, nil, 0
 	}
-	if err := os.Remove(d.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return false, nil
+	if err := WithGroup(func() error { return os.Remove(d.path) }); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, nil, info.pid
 	}
-	return true, info.append
+	return true, info.append, 0
 }
 
 type lockBody struct {
@@ -283,7 +368,7 @@ func (d *Dot) Release() error {
 	if unix.Fstat(int(d.f.Fd()), &mine) == nil && unix.Stat(d.path, &now) == nil && (mine.Ino != now.Ino || mine.Dev != now.Dev) {
 		return nil
 	}
-	if err := os.Remove(d.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := WithGroup(func() error { return os.Remove(d.path) }); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("release dot-lock %s: %w", d.path, err)
 	}
 	return nil

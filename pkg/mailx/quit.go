@@ -116,7 +116,7 @@ func (s *Session) quitFolder() error {
 		}
 		fmt.Fprintf(s.out, "Saved %d message%s in %s\n", len(moved), plural(len(moved)), mboxPath)
 	}
-	mb, err := mbox.Open(f.path, mbox.OpenOptions{Owner: -1, NoDotLockOK: true})
+	mb, err := mbox.Open(f.path, mbox.OpenOptions{Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
 	if err != nil {
 		return err
 	}

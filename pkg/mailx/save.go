@@ -21,7 +21,7 @@ import (
 // new), each with its From_ line and its state now plus extra, all or
 // nothing per message, under the locks. It prints `"file" [New file|Appended] L/B`.
 func (s *Session) appendMessages(path string, list []int, show string, extra mbox.Flags) error {
-	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true})
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
 	if err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func (s *Session) recordTo(name string, msg []byte) error {
 	if !filepath.IsAbs(path) && !strings.HasPrefix(name, "./") && s.isSet("outfolder") {
 		path = filepath.Join(s.folderDir(), path)
 	}
-	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true})
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
 	if err != nil {
 		return err
 	}

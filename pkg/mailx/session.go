@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/term"
+
+	"unixmail/pkg/lock"
 )
 
 // Options is what the command line and the environment give a session.
@@ -36,6 +38,7 @@ type Options struct {
 	Sendmail    string // default for the sendmail variable
 	SystemRC    string // the system mail.rc ("" = none)
 	Getenv      func(string) string
+	Lock        lock.Options // lock_timeout, for every mailbox opened
 
 	In       io.Reader
 	Out, Err io.Writer

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"unixmail/pkg/deliver"
+	"unixmail/pkg/lock"
 	"unixmail/pkg/queue"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/userdb"
@@ -42,7 +43,7 @@ type waiter struct {
 // deliver appends to path, u's mailbox or a file in an alias or .forward.
 func (mb *mailboxes) deliver(ctx context.Context, m *MTA, e *queue.Entry, r *queue.Recipient, u *userdb.User, path string) outcome {
 	mb.once.Do(func() {
-		mb.env = &deliver.Env{Config: m.Cfg, Users: m.Users, Log: m.Log, Now: m.Now}
+		mb.env = &deliver.Env{Config: m.Cfg, Users: m.Users, Log: m.Log, Now: m.Now, Lock: lock.Options{Timeout: m.Cfg.LockTimeout}}
 		mb.busy = map[string]*round{}
 	})
 	// The path is final: deliver must not expand ~ or % in it again.
