@@ -21,11 +21,13 @@ import (
 // stays the truth: an index that does not fit the file any more is thrown
 // away and the file scanned again.
 //
-// It fits when the file is the same inode, is at least as long as what was
-// indexed, and the last 4 KiB indexed are unchanged; if it is also exactly
-// as long with the same mtime, nothing is scanned. (Like Dovecot's mbox
-// index, it does not see an in-place edit of an earlier message made at the
-// same time as an append; every program of ours rewrites with a new inode.)
+// It fits when the file is the same inode and either exactly as it was
+// (length and mtime), when nothing is scanned, or longer with the last 4
+// KiB indexed unchanged: mail was appended. A file of the same length but
+// another mtime was changed in place (a flag written into its padding, by
+// us or by Dovecot) and is scanned again. (Like Dovecot's mbox index, it
+// does not see an in-place edit of an earlier message made at the same
+// time as an append.)
 type Index struct {
 	Entries []Entry
 	Base    *Base
@@ -139,6 +141,9 @@ func shift(e *Entry, by int64) {
 func (idx *Index) fits(f io.ReaderAt, st *unix.Stat_t) bool {
 	if st.Dev != idx.dev || st.Ino != idx.ino || st.Size < idx.Size {
 		return false
+	}
+	if st.Size == idx.Size {
+		return st.Mtim.Nano() == idx.mtime
 	}
 	h, err := tailHash(f, idx.Size)
 	return err == nil && h == idx.tail

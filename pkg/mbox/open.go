@@ -43,18 +43,57 @@ type Mailbox struct {
 // Created reports whether Open created the file.
 func (mb *Mailbox) Created() bool { return mb.created }
 
-// Open opens the mbox at path safely and locks it: dot-lock first, then
-// fcntl, the order every mbox program uses. It never follows a symbolic
-// link (lstat, O_NOFOLLOW, and the opened file compared with what lstat
-// saw), and refuses anything but a regular file with one link owned by
-// o.Owner. If the previous holder of the lock died while appending, the
-// half-written message is cut off before Open returns.
+// Open opens the mbox at path safely and locks it. It never follows a
+// symbolic link (lstat, O_NOFOLLOW, and the opened file compared with what
+// lstat saw), and refuses anything but a regular file with one link owned
+// by o.Owner.
+//
+// The two locks are taken without ever waiting for one while holding the
+// other: the dot-lock, then fcntl without waiting; if that is busy both go
+// and Open tries again after a random pause (lock.Backoff) until
+// o.Lock.Timeout, then fails with an error wrapping lock.ErrTimeout that
+// names the mailbox and the holder. procmail takes the dot-lock first and
+// Debian's Dovecot and mutt fcntl first; with either, a program that waits
+// holding one lock can deadlock.
+//
+// Holding both, Open repairs what a dead program left: a half-written
+// append (recorded in the dot-lock, see lock.Dot.Recovered) is cut off,
+// and a rewrite's journal (see RewriteWith) is rolled back, so that the
+// caller sees the mailbox as it was before.
 func Open(path string, o OpenOptions) (*Mailbox, error) {
-	mb := &Mailbox{Path: path, ro: o.ReadOnly}
 	if err := checkPath(path, o.Owner, true); err != nil && !(o.Create && errors.Is(err, os.ErrNotExist)) {
 		return nil, err
 	}
-	dot, err := lock.TakeDot(path, o.Lock)
+	b := lock.NewBackoff(o.Lock)
+	var t try
+	for {
+		mb, err := t.open(path, o)
+		if err == nil {
+			return mb, nil
+		}
+		if !errors.Is(err, lock.ErrBusy) {
+			return nil, err
+		}
+		if !b.Wait() {
+			return nil, fmt.Errorf("mailbox %s is locked: %w: %w", path, err, lock.ErrTimeout)
+		}
+	}
+}
+
+// try is what one attempt of Open hands to the next.
+type try struct {
+	created bool
+	// rec is an append a dead holder of the dot-lock left unfinished,
+	// found by an attempt that then had to let go; size is the mailbox's
+	// size then. The record went with the lock, so it is applied by a
+	// later attempt only if the mailbox has not changed since.
+	rec  *lock.Append
+	size int64
+}
+
+func (t *try) open(path string, o OpenOptions) (*Mailbox, error) {
+	mb := &Mailbox{Path: path, ro: o.ReadOnly}
+	dot, err := lock.TryDot(path, o.Lock)
 	if err != nil {
 		if !(o.NoDotLockOK && errors.Is(err, lock.ErrNoPermission)) {
 			return nil, err
@@ -66,29 +105,81 @@ func Open(path string, o OpenOptions) (*Mailbox, error) {
 		mb.dot.Release()
 		return nil, err
 	}
-	// A reader that broke the lock of a dead appender must cut the half
-	// message off too: the record went with the lock, and no later writer
-	// could. It does so through a writable descriptor of its own, under
-	// an exclusive lock, before it takes its shared one.
-	if rec := mb.recovered(); rec != nil && o.ReadOnly {
-		if err := mb.rollbackReadOnly(rec, o.Lock); err != nil {
-			mb.File.Close()
-			mb.dot.Release()
-			return nil, err
+	t.created = t.created || mb.created
+	mb.created = t.created
+	if rec := mb.recovered(); rec != nil {
+		t.rec, t.size = rec, -1
+		if fi, err := mb.File.Stat(); err == nil {
+			t.size = fi.Size()
 		}
 	}
-	if err := lock.Fcntl(mb.File, !o.ReadOnly, o.Lock); err != nil {
+	fail := func(err error) (*Mailbox, error) {
 		mb.File.Close()
 		mb.dot.Release()
 		return nil, err
 	}
-	if rec := mb.recovered(); rec != nil && !o.ReadOnly {
-		if err := mb.rollback(mb.File, rec); err != nil {
-			mb.Close()
-			return nil, err
+	if t.rec != nil || hasJournal(path) {
+		if err := mb.repair(t, o); err != nil {
+			return fail(err)
 		}
 	}
+	if err := lock.TryFcntl(mb.File, !o.ReadOnly); err != nil {
+		return fail(err)
+	}
+	// Another program may have renamed a new file over the name between
+	// our open and our lock: lock that one instead.
+	if fi, err := os.Lstat(path); err != nil || !sameStat(mb.File, fi) {
+		lock.Unfcntl(mb.File)
+		return fail(fmt.Errorf("mailbox %s was replaced while being locked: %w", path, lock.ErrBusy))
+	}
 	return mb, nil
+}
+
+func sameStat(f *os.File, fi os.FileInfo) bool {
+	fst, err := f.Stat()
+	return err == nil && os.SameFile(fst, fi)
+}
+
+// repair rolls back, under an exclusive lock, what a dead writer left. A
+// reader does it through a writable descriptor of its own, taken and let
+// go before it takes its shared lock; a reader that may not write the
+// file leaves it as it is (it cannot do better).
+func (mb *Mailbox) repair(t *try, o OpenOptions) error {
+	w := mb.File
+	if o.ReadOnly {
+		var err error
+		w, err = os.OpenFile(mb.Path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil
+		}
+		defer w.Close() // drops w's lock; the shared one on mb.File comes next
+		if !sameFile(w, mb.File) {
+			return nil
+		}
+	}
+	if err := lock.TryFcntl(w, true); err != nil {
+		return err
+	}
+	if err := recoverJournal(w, mb.Path); err != nil {
+		return err
+	}
+	if t.rec != nil {
+		if fi, err := w.Stat(); err == nil && (t.size < 0 || fi.Size() == t.size) {
+			if err := mb.rollback(w, t.rec); err != nil {
+				return err
+			}
+		}
+		t.rec = nil
+	}
+	if o.ReadOnly {
+		return lock.Unfcntl(w)
+	}
+	return nil
+}
+
+func sameFile(a, b *os.File) bool {
+	var as, bs unix.Stat_t
+	return unix.Fstat(int(a.Fd()), &as) == nil && unix.Fstat(int(b.Fd()), &bs) == nil && as.Dev == bs.Dev && as.Ino == bs.Ino
 }
 
 // checkPath refuses what must not be opened. With mustExist false, a
@@ -186,24 +277,6 @@ func (mb *Mailbox) rollback(f *os.File, rec *lock.Append) error {
 		return fmt.Errorf("roll back interrupted append to %s: %w", mb.Path, err)
 	}
 	return nil
-}
-
-// rollbackReadOnly is rollback for a mailbox opened read-only. A reader
-// that may not write the file leaves it as it is: it cannot do better.
-func (mb *Mailbox) rollbackReadOnly(rec *lock.Append, o lock.Options) error {
-	w, err := os.OpenFile(mb.Path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil
-	}
-	defer w.Close() // drops w's lock; the shared one on mb.File is another's
-	var wst, rst unix.Stat_t
-	if unix.Fstat(int(w.Fd()), &wst) != nil || unix.Fstat(int(mb.File.Fd()), &rst) != nil || wst.Dev != rst.Dev || wst.Ino != rst.Ino {
-		return nil
-	}
-	if err := lock.Fcntl(w, true, o); err != nil {
-		return err
-	}
-	return mb.rollback(w, rec)
 }
 
 // Size is the mailbox's current size.

@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"unixmail/pkg/lock"
 )
 
 // ErrChanged is wrapped by Rewrite's refusal to touch a mailbox whose
@@ -49,19 +46,24 @@ type Change struct {
 // RewritePlan is Plan for RewriteWith, which can also replace a message.
 type RewritePlan func(i int, m *Message) Change
 
-// Rewrite replaces the mailbox with a copy changed by plan, the safe way
-// quit in mail(1) and EXPUNGE in imapd need. mb must be open for writing
-// (so both locks are held). known is the size of the mailbox when the
-// caller read it, and offsets, unless nil, the From_ line offsets it saw:
-// only those bytes are re-read and changed. Everything after known (mail
-// delivered meanwhile) is copied byte for byte. If the first known bytes
-// no longer hold those messages, nothing is written and the error wraps
-// ErrChanged.
+// Rewrite changes the mailbox as plan says, in place, the safe way quit in
+// mail(1), POP3's UPDATE and IMAP's EXPUNGE need. mb must be open for
+// writing (so both locks are held). known is the size of the mailbox when
+// the caller read it, and offsets, unless nil, the From_ line offsets it
+// saw: only those bytes are re-read and changed. Everything after known
+// (mail delivered meanwhile) is kept byte for byte. If the first known
+// bytes no longer hold those messages, nothing is written and the error
+// wraps ErrChanged.
 //
-// The copy goes to a temporary file in the same directory, which is
-// synced, given the old file's mode and owner, locked, and renamed over the
-// mailbox; then the directory is synced. A failure at any step leaves the
-// old mailbox as it was. On success mb.File is the new file, locked.
+// The file keeps its inode: other programs open a mailbox, wait for a
+// lock and append through the descriptor they hold, so a file renamed into
+// place would lose their mail. Only the bytes from the first one that
+// changes are written (all of them when the length changes, else up to the
+// last one that changes), after a journal of what they held was made
+// durable (see JournalPath); a rewrite killed at any point is rolled back
+// by the next Open, so the mailbox is the old one or the new one, never a
+// mix. A failure before the first byte is written leaves the mailbox as
+// it was.
 //
 // When the first message is dropped, its X-IMAPbase header (UIDVALIDITY,
 // last UID) moves to the first message kept, so UIDs stay valid.
@@ -74,76 +76,241 @@ func Rewrite(mb *Mailbox, known int64, offsets []int64, plan Plan) error {
 
 // RewriteWith is Rewrite with a plan that may also give a message new
 // content.
-func RewriteWith(mb *Mailbox, known int64, offsets []int64, plan RewritePlan) (err error) {
-	if mb.ro {
-		return fmt.Errorf("rewrite %s: opened read-only", mb.Path)
+func RewriteWith(mb *Mailbox, known int64, offsets []int64, plan RewritePlan) error {
+	size, err := mb.checkKnown(known)
+	if err != nil {
+		return err
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(mb.File.Fd()), &st); err != nil {
-		return fmt.Errorf("stat mailbox %s: %w", mb.Path, err)
+	var l layout
+	if err := copyPlanned(&l, mb.File, known, offsets, plan); err != nil {
+		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 	}
-	if st.Size < known {
-		return fmt.Errorf("rewrite %s: it shrank from %d to %d bytes: %w", mb.Path, known, st.Size, ErrChanged)
-	}
-	if known < st.Size && !fromLineAt(mb.File, known) {
-		return fmt.Errorf("rewrite %s: no message starts at byte %d: %w", mb.Path, known, ErrChanged)
-	}
+	l.old(known, size-known)
+	return mb.apply(&l, size)
+}
 
-	dir, base := filepath.Split(mb.Path)
-	if dir == "" {
-		dir = "."
+// checkKnown checks that the mailbox, open for writing, still holds what
+// the caller read of it (known bytes, then whole messages), and returns
+// its size.
+func (mb *Mailbox) checkKnown(known int64) (int64, error) {
+	if mb.ro {
+		return 0, fmt.Errorf("rewrite %s: opened read-only", mb.Path)
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".rewrite-")
+	size, err := mb.Size()
+	if err != nil {
+		return 0, err
+	}
+	if size < known {
+		return 0, fmt.Errorf("rewrite %s: it shrank from %d to %d bytes: %w", mb.Path, known, size, ErrChanged)
+	}
+	if known < size && !fromLineAt(mb.File, known) {
+		return 0, fmt.Errorf("rewrite %s: no message starts at byte %d: %w", mb.Path, known, ErrChanged)
+	}
+	return size, nil
+}
+
+// layout is the new mailbox as a list of pieces: ranges of the old file
+// and new bytes.
+type layout struct {
+	pieces []piece
+	n      int64 // length of the new file
+}
+
+type piece struct {
+	off, n int64  // a range of the old file, when lit is nil
+	lit    []byte // new bytes
+}
+
+func (p *piece) len() int64 {
+	if p.lit != nil {
+		return int64(len(p.lit))
+	}
+	return p.n
+}
+
+// old adds the old file's bytes [off, off+n).
+func (l *layout) old(off, n int64) {
+	if n <= 0 {
+		return
+	}
+	l.n += n
+	if k := len(l.pieces); k > 0 && l.pieces[k-1].lit == nil && l.pieces[k-1].off+l.pieces[k-1].n == off {
+		l.pieces[k-1].n += n
+		return
+	}
+	l.pieces = append(l.pieces, piece{off: off, n: n})
+}
+
+// Write adds new bytes.
+func (l *layout) Write(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	l.n += int64(len(b))
+	if k := len(l.pieces); k > 0 && l.pieces[k-1].lit != nil {
+		l.pieces[k-1].lit = append(l.pieces[k-1].lit, b...)
+		return len(b), nil
+	}
+	l.pieces = append(l.pieces, piece{lit: append([]byte(nil), b...)})
+	return len(b), nil
+}
+
+// changed finds the bytes of the new file that differ from the old one
+// (of length size): from the first that differs to the end when the
+// length changes, else to the last that differs. from == to: nothing.
+func (l *layout) changed(f io.ReaderAt, size int64) (from, to int64) {
+	from, to = l.n, l.n
+	pos := int64(0)
+	for i := range l.pieces {
+		p := &l.pieces[i]
+		if d := p.diff(f, pos, size, true); d >= 0 {
+			from = pos + d
+			break
+		}
+		pos += p.len()
+	}
+	if l.n != size {
+		return min(from, l.n), l.n
+	}
+	end := l.n
+	for i := len(l.pieces) - 1; i >= 0 && end > from; i-- {
+		p := &l.pieces[i]
+		pos := end - p.len()
+		if d := p.diff(f, pos, size, false); d >= 0 {
+			return from, pos + d + 1
+		}
+		end = pos
+	}
+	return from, from
+}
+
+// diff compares the piece, placed at pos in the new file, with the old
+// file there and returns the index of its first (or last) byte that
+// differs, or -1.
+func (p *piece) diff(f io.ReaderAt, pos, size int64, first bool) int64 {
+	if p.lit == nil {
+		if p.off == pos {
+			return -1
+		}
+		if first {
+			return 0
+		}
+		return p.n - 1
+	}
+	old := make([]byte, len(p.lit))
+	n, _ := f.ReadAt(old[:max(0, min(int64(len(old)), size-pos))], pos)
+	if first {
+		for i := range p.lit {
+			if i >= n || p.lit[i] != old[i] {
+				return int64(i)
+			}
+		}
+		return -1
+	}
+	for i := len(p.lit) - 1; i >= 0; i-- {
+		if i >= n || p.lit[i] != old[i] {
+			return int64(i)
+		}
+	}
+	return -1
+}
+
+// apply makes the mailbox (now size bytes long) what l says, in place,
+// through a journal.
+func (mb *Mailbox) apply(l *layout, size int64) error {
+	from, to := l.changed(mb.File, size)
+	if from == to && l.n == size {
+		return nil
+	}
+	saved := size - from // what is overwritten or cut off
+	if l.n == size {
+		saved = to - from
+	}
+	j, err := writeJournal(mb.File, mb.Path, from, saved, size)
 	if err != nil {
 		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	if err := mb.writeRange(l, oldBytes{mb.File, j}, from, to, size); err != nil {
+		// Put the old bytes back now; if that fails too, the journal
+		// stays for the next Open.
+		if rerr := recoverJournal(mb.File, mb.Path); rerr != nil {
+			return fmt.Errorf("rewrite %s: %w; and rolling back: %v", mb.Path, err, rerr)
 		}
-	}()
-
-	w := bufio.NewWriterSize(tmp, 64<<10)
-	if err := copyPlanned(w, mb.File, known, offsets, plan); err != nil {
 		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 	}
-	if _, err := io.Copy(w, io.NewSectionReader(mb.File, known, st.Size-known)); err != nil {
-		return fmt.Errorf("rewrite %s: copy new mail: %w", mb.Path, err)
+	if err := j.remove(); err != nil {
+		return fmt.Errorf("rewrite %s: remove journal: %w", mb.Path, err)
+	}
+	return nil
+}
+
+// writeRange writes the new file's bytes [from, to), reading old ones
+// through src, cuts the old file of size bytes to the new length and
+// syncs it.
+func (mb *Mailbox) writeRange(l *layout, src io.ReaderAt, from, to, size int64) error {
+	w := bufio.NewWriterSize(slowWriter(io.NewOffsetWriter(mb.File, from)), 1<<20)
+	pos := int64(0)
+	for i := range l.pieces {
+		p := &l.pieces[i]
+		s, e := pos, pos+p.len()
+		pos = e
+		if e <= from {
+			continue
+		}
+		if s >= to {
+			break
+		}
+		a, b := max(s, from)-s, min(e, to)-s
+		var err error
+		if p.lit != nil {
+			_, err = w.Write(p.lit[a:b])
+		} else {
+			_, err = io.Copy(w, io.NewSectionReader(src, p.off+a, b-a))
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if err := w.Flush(); err != nil {
-		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("rewrite %s: fsync: %w", mb.Path, err)
-	}
-	if err := tmp.Chmod(os.FileMode(st.Mode & 0o7777)); err != nil {
-		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
-	}
-	var tst unix.Stat_t
-	if err := unix.Fstat(int(tmp.Fd()), &tst); err != nil {
-		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
-	}
-	if tst.Uid != st.Uid || tst.Gid != st.Gid {
-		if err := tmp.Chown(int(st.Uid), int(st.Gid)); err != nil {
-			return fmt.Errorf("rewrite %s: keep its owner: %w", mb.Path, err)
+	if l.n < size {
+		if err := mb.File.Truncate(l.n); err != nil {
+			return err
 		}
 	}
-	// The new file is locked before it gets the name, so no one who
-	// opens the mailbox can see it unlocked.
-	if err := lock.Fcntl(tmp, true, lock.Options{}); err != nil {
-		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+	return unix.Fdatasync(int(mb.File.Fd()))
+}
+
+// RewriteDelayEnv, when set to a duration, makes every rewrite write in
+// small pieces with that pause between them: for tests that kill a
+// rewrite at many points.
+const RewriteDelayEnv = "UNIXMAIL_TEST_REWRITE_DELAY"
+
+func slowWriter(w io.Writer) io.Writer {
+	d, err := time.ParseDuration(os.Getenv(RewriteDelayEnv))
+	if err != nil || d <= 0 {
+		return w
 	}
-	if err := os.Rename(tmp.Name(), mb.Path); err != nil {
-		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+	return &pacedWriter{w: w, d: d}
+}
+
+type pacedWriter struct {
+	w io.Writer
+	d time.Duration
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	done := 0
+	for done < len(b) {
+		n, err := p.w.Write(b[done:min(len(b), done+512)])
+		done += n
+		if err != nil {
+			return done, err
+		}
+		time.Sleep(p.d)
 	}
-	done = true
-	syncDir(dir)
-	lock.Unfcntl(mb.File)
-	mb.File.Close()
-	mb.File = tmp
-	return nil
+	return done, nil
 }
 
 // fromLineAt reports whether a valid From_ line starts at off in f.
@@ -158,8 +325,8 @@ func fromLineAt(f io.ReaderAt, off int64) bool {
 	return ok
 }
 
-// copyPlanned writes the first known bytes of f to w as plan says.
-func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan RewritePlan) error {
+// copyPlanned lays out the first known bytes of f as plan says.
+func copyPlanned(l *layout, f *os.File, known int64, offsets []int64, plan RewritePlan) error {
 	s := NewScanner(io.NewSectionReader(f, 0, known))
 	var movedBase []byte // the X-IMAPbase field of a dropped first message
 	i := 0
@@ -185,25 +352,19 @@ func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan Rew
 			if _, err := f.ReadAt(from, m.Offset); err != nil {
 				return err
 			}
-			if _, err := WriteMessage(w, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, edit)); err != nil {
+			if _, err := WriteMessage(l, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, edit)); err != nil {
 				return err
 			}
 			continue
 		}
-		hdr := m.Header
-		if !edit.empty() {
-			hdr = rewriteHeader(m.Header, edit)
+		if edit.empty() {
+			l.old(m.Offset, m.Next-m.Offset)
+			continue
 		}
-		if _, err := io.Copy(w, io.NewSectionReader(f, m.Offset, m.HeaderOffset-m.Offset)); err != nil {
-			return err
-		}
-		if _, err := w.Write(hdr); err != nil {
-			return err
-		}
+		l.old(m.Offset, m.HeaderOffset-m.Offset)
+		l.Write(rewriteHeader(m.Header, edit))
 		rest := m.HeaderOffset + int64(len(m.Header))
-		if _, err := io.Copy(w, io.NewSectionReader(f, rest, m.Next-rest)); err != nil {
-			return err
-		}
+		l.old(rest, m.Next-rest)
 	}
 	if err := s.Err(); err != nil {
 		return fmt.Errorf("read it again: %w", err)
@@ -212,7 +373,7 @@ func copyPlanned(w io.Writer, f *os.File, known int64, offsets []int64, plan Rew
 		// Every message went: keep UIDVALIDITY and the last UID in a
 		// pseudo-message, as UW-IMAP does, so that they survive an empty
 		// mailbox (c-client, Dovecot and we hide it from every list).
-		if err := writePseudo(w, movedBase); err != nil {
+		if err := writePseudo(l, movedBase); err != nil {
 			return err
 		}
 	}

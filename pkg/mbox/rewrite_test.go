@@ -209,8 +209,8 @@ func TestRewriteRefusesAMailboxRewrittenByAnother(t *testing.T) {
 			if string(after) != string(before) {
 				t.Error("the refused rewrite changed the file")
 			}
-			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".mbox.rewrite-*")); len(left) != 0 {
-				t.Errorf("temporary files left: %v", left)
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".mbox.*")); len(left) != 0 {
+				t.Errorf("files left beside the mailbox: %v", left)
 			}
 		})
 	}

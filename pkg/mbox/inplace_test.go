@@ -1,0 +1,200 @@
+package mbox_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/mail"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gombox "github.com/emersion/go-mbox"
+
+	"unixmail/internal/sandbox"
+	"unixmail/pkg/lock"
+	"unixmail/pkg/mbox"
+)
+
+// subjectsByGoMbox reads a file we wrote with an mbox reader we did not
+// write (emersion/go-mbox) and returns each message's Subject.
+func subjectsByGoMbox(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := gombox.NewReader(f)
+	var out []string
+	for {
+		m, err := r.NextMessage()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("go-mbox: %v", err)
+		}
+		msg, err := mail.ReadMessage(m)
+		if err != nil {
+			t.Fatalf("go-mbox message %d: %v", len(out)+1, err)
+		}
+		io.Copy(io.Discard, msg.Body)
+		out = append(out, msg.Header.Get("Subject"))
+	}
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+func TestEveryKindOfRewriteKeepsTheInodeAndLeavesNoJournal(t *testing.T) {
+	seen := func(m *mbox.Message) mbox.Change {
+		st := m.State
+		st.Flags |= mbox.Seen | mbox.Old
+		return mbox.Change{State: &st}
+	}
+	tests := []struct {
+		name string
+		plan mbox.RewritePlan
+		want []string
+	}{
+		{"drop the last", func(i int, m *mbox.Message) mbox.Change { return mbox.Change{Drop: i == 2} }, []string{"one", "two"}},
+		{"drop the first", func(i int, m *mbox.Message) mbox.Change { return mbox.Change{Drop: i == 0} }, []string{"two", "three"}},
+		{"drop the middle", func(i int, m *mbox.Message) mbox.Change { return mbox.Change{Drop: i == 1} }, []string{"one", "three"}},
+		{"drop them all", func(i int, m *mbox.Message) mbox.Change { return mbox.Change{Drop: true} }, []string{"DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA"}},
+		{"flags on one", func(i int, m *mbox.Message) mbox.Change {
+			if i == 1 {
+				return seen(m)
+			}
+			return mbox.Change{}
+		}, []string{"one", "two", "three"}},
+		{"flags on all", func(i int, m *mbox.Message) mbox.Change { return seen(m) }, []string{"one", "two", "three"}},
+		{"new content", func(i int, m *mbox.Message) mbox.Change {
+			if i == 0 {
+				return mbox.Change{Content: strings.NewReader("Subject: edited\n\nshorter\n")}
+			}
+			return mbox.Change{}
+		}, []string{"edited", "two", "three"}},
+		{"nothing", func(i int, m *mbox.Message) mbox.Change { return mbox.Change{} }, []string{"one", "two", "three"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, known, offs := rewriteFile(t, rewriteInput)
+			before := inode(t, path)
+			mb := openRW(t, path)
+			if err := mbox.RewriteWith(mb, known, offs, tt.plan); err != nil {
+				t.Fatal(err)
+			}
+			mb.Close()
+			if got := inode(t, path); got != before {
+				t.Errorf("inode %d became %d", before, got)
+			}
+			if _, err := os.Lstat(mbox.JournalPath(path)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("journal left behind: %v", err)
+			}
+			got := subjectsByGoMbox(t, path)
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("go-mbox reads subjects %q, want %q", got, tt.want)
+			}
+			data, _ := os.ReadFile(path)
+			checkLayout(t, data, mustScan(t, data))
+		})
+	}
+}
+
+func TestRewriteOfTheLastMessageLeavesEveryEarlierByteAlone(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	mb := openRW(t, path)
+	if err := mbox.Rewrite(mb, known, offs, func(i int, m *mbox.Message) (bool, *mbox.State) { return i != 2, nil }); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if string(data) != rewriteInput[:offs[2]] {
+		t.Errorf("mailbox is\n%q\nwant\n%q", data, rewriteInput[:offs[2]])
+	}
+}
+
+// dovecotOrderScript holds the fcntl lock, then, when told, takes the
+// dot-lock too, waiting for it, the way Debian's Dovecot and mutt do
+// (fcntl first); then lets go of both.
+const dovecotOrderScript = `
+import fcntl, os, sys, time
+f = open(sys.argv[1], "r+")
+fcntl.lockf(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.readline()
+while True:
+    try:
+        fd = os.open(sys.argv[1] + ".lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        break
+    except FileExistsError:
+        time.sleep(0.001)
+os.write(fd, b"%d\n" % os.getpid())
+os.close(fd)
+os.unlink(sys.argv[1] + ".lock")
+print("done", flush=True)
+`
+
+func TestOpenNeverHoldsTheDotLockWhileWaitingForFcntl(t *testing.T) {
+	path, _, _ := rewriteFile(t, rewriteInput)
+	py := exec.Command(sandbox.NeedPeer(t, "python3"), "-c", dovecotOrderScript, path)
+	stdin, _ := py.StdinPipe()
+	stdout, _ := py.StdoutPipe()
+	py.Stderr = os.Stderr
+	if err := py.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer py.Process.Kill()
+	out := bufio.NewReader(stdout)
+	if line, _ := out.ReadString('\n'); line != "locked\n" {
+		t.Fatalf("python3: %q", line)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		mb, err := mbox.Open(path, mbox.OpenOptions{Owner: -1, Lock: lock.Options{Timeout: time.Minute}})
+		if err == nil {
+			mb.Close()
+		}
+		opened <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // Open is now taking and dropping the dot-lock
+	io.WriteString(stdin, "go\n")
+	if line, _ := out.ReadString('\n'); line != "done\n" {
+		t.Fatalf("python3 never got the dot-lock: %q", line)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("Open after the other let go: %v", err)
+	}
+}
+
+func TestOpenGivesUpNamingTheMailboxAndTheHolder(t *testing.T) {
+	path, _, _ := rewriteFile(t, rewriteInput)
+	holder := exec.Command("sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Process.Kill()
+	host, _ := os.Hostname()
+	os.WriteFile(lock.Path(path), []byte(strconv.Itoa(holder.Process.Pid)+"\nhost "+host+"\n"), 0o600)
+	for _, ro := range []bool{false, true} {
+		_, err := mbox.Open(path, mbox.OpenOptions{Owner: -1, ReadOnly: ro, Lock: lock.Options{Timeout: 100 * time.Millisecond}})
+		if !errors.Is(err, lock.ErrTimeout) {
+			t.Fatalf("read-only %v: Open = %v, want a timeout", ro, err)
+		}
+		for _, want := range []string{path, "pid " + strconv.Itoa(holder.Process.Pid)} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("read-only %v: %q does not say %q", ro, err, want)
+			}
+		}
+	}
+}
