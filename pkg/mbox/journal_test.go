@@ -38,9 +38,13 @@ func TestOpenRollsBackARewriteKilledAtAnyPoint(t *testing.T) {
 		damage func(f *os.File)
 	}{
 		{"killed before the first byte", func(f *os.File) {}},
-		{"killed mid-way", func(f *os.File) { f.WriteAt([]byte("From c@example.org  Wed"), int64(strings.Index(journalInput, "From b"))) }},
+		{"killed mid-way", func(f *os.File) {
+			f.WriteAt([]byte("From c@example.org  Wed"), int64(strings.Index(journalInput, "From b")))
+		}},
 		{"killed after the truncation", func(f *os.File) { f.Truncate(int64(strings.Index(journalInput, "From b"))) }},
-		{"killed after growing it", func(f *os.File) { f.WriteAt([]byte(strings.Repeat("x\n", 100)), int64(strings.Index(journalInput, "From b"))) }},
+		{"killed after growing it", func(f *os.File) {
+			f.WriteAt([]byte(strings.Repeat("x\n", 100)), int64(strings.Index(journalInput, "From b")))
+		}},
 	}
 	for _, tt := range tests {
 		for _, ro := range []bool{false, true} {
