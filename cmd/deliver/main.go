@@ -17,6 +17,7 @@ import (
 	"unixmail/pkg/lock"
 	"unixmail/pkg/maillog"
 	"unixmail/pkg/sysexits"
+	"unixmail/pkg/usage"
 	"unixmail/pkg/userdb"
 )
 
@@ -28,10 +29,9 @@ func main() {
 		os.Exit(sysexits.OSErr)
 	}
 	app := &cli.App{
-		Name:            "deliver",
-		Usage:           "append a message to local users' mailboxes",
-		UsageText:       "deliver [-C file] [-o key=value] [-f sender] [-a address] [-m mailbox] user...\n   deliver [-C file] [-o key=value] -l",
-		HideHelpCommand: true,
+		Name:      "deliver",
+		Usage:     "append a message to local users' mailboxes",
+		UsageText: "deliver [-C file] [-o key=value] [-f sender] [-a address] [-m mailbox] user...\ndeliver [-C file] [-o key=value] -l",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
 			&cli.StringSliceFlag{Name: "o", Usage: "override a configuration `key=value`"},
@@ -43,8 +43,10 @@ func main() {
 		Action: run,
 	}
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "deliver: %v\n", err)
+	if err := usage.Run(app, os.Args); err != nil {
+		if !usage.Shown(err) {
+			fmt.Fprintf(os.Stderr, "deliver: %v\n", err)
+		}
 		code := sysexits.Code(err)
 		if code == sysexits.Software {
 			code = sysexits.Usage

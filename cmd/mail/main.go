@@ -16,6 +16,7 @@ import (
 	"unixmail/pkg/lock"
 	"unixmail/pkg/mailx"
 	"unixmail/pkg/sysexits"
+	"unixmail/pkg/usage"
 	"unixmail/pkg/userdb"
 )
 
@@ -32,7 +33,7 @@ func main() {
 	app := &cli.App{
 		Name:      "mail",
 		Usage:     "send and read mail",
-		UsageText: "mail [-EF] [-s subject] [-c addrs] [-b addrs] [-a file]... [-r from] address...\n   mail [-HNeinRF] [-u user]\n   mail [-HNeinRF] -f [file]",
+		UsageText: "mail [-EF] [-s subject] [-c addrs] [-b addrs] [-a file]... [-r from] address...\nmail [-HNeinRF] [-u user]\nmail [-HNeinRF] -f [file]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
 			&cli.StringSliceFlag{Name: "o", Usage: "override a configuration `key=value`"},
@@ -53,18 +54,18 @@ func main() {
 			&cli.BoolFlag{Name: "R", Usage: "open the folder read-only"},
 			&cli.BoolFlag{Name: "v", Usage: "verbose (accepted)"},
 		},
-		HideHelp:               true,
-		HideVersion:            true,
 		UseShortOptionHandling: true,
 		Action:                 run,
 	}
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	if err := app.Run(permute(os.Args)); err != nil {
+	if err := usage.Run(app, permute(os.Args)); err != nil {
 		var exit cli.ExitCoder
 		if errors.As(err, &exit) {
 			os.Exit(exit.ExitCode())
 		}
-		fmt.Fprintf(os.Stderr, "mail: %v\n", err)
+		if !usage.Shown(err) {
+			fmt.Fprintf(os.Stderr, "mail: %v\n", err)
+		}
 		code := sysexits.Code(err)
 		if code == sysexits.Software {
 			code = 1

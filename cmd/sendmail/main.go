@@ -20,6 +20,7 @@ import (
 	"unixmail/pkg/mta"
 	"unixmail/pkg/smtpd"
 	"unixmail/pkg/sysexits"
+	"unixmail/pkg/usage"
 	"unixmail/pkg/userdb"
 )
 
@@ -31,19 +32,19 @@ func main() {
 		// sendmail's flags are not GNU-style: -faddr, -oi, -odq, grouped
 		// letters. mta.ParseArgs reads them.
 		SkipFlagParsing: true,
-		HideHelp:        true,
-		HideVersion:     true,
-		Action: func(c *cli.Context) error {
-			args, err := mta.ParseArgs(os.Args[0], c.Args().Slice())
-			if err != nil {
-				return err
-			}
-			return run(args)
-		},
+	}
+	app.Action = func(c *cli.Context) error {
+		args, err := mta.ParseArgs(os.Args[0], c.Args().Slice())
+		if err != nil {
+			return usage.Bad(app, err)
+		}
+		return run(args)
 	}
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "sendmail: %v\n", err)
+	if err := usage.Run(app, os.Args); err != nil {
+		if !usage.Shown(err) {
+			fmt.Fprintf(os.Stderr, "sendmail: %v\n", err)
+		}
 		code := sysexits.Code(err)
 		if code == sysexits.Software {
 			code = sysexits.TempFail

@@ -74,6 +74,11 @@ func ParseArgs(argv0 string, args []string) (*Args, error) {
 		if len(arg) < 2 || arg[0] != '-' {
 			break
 		}
+		if strings.HasPrefix(arg, "--") {
+			// No sendmail has long options; read as letters, a typo such
+			// as --version would pass unnoticed.
+			return nil, sysexits.Wrap(sysexits.Usage, fmt.Errorf("unknown option %s", arg))
+		}
 		for j := 1; j < len(arg); j++ {
 			c := arg[j]
 			if !strings.ContainsRune(flagsWithValue, rune(c)) {

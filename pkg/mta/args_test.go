@@ -51,7 +51,7 @@ func TestParseArgsReadsSendmailSyntax(t *testing.T) {
 }
 
 func TestParseArgsRefusesWhatItCannotDo(t *testing.T) {
-	for _, args := range [][]string{{"-f"}, {"-bt"}, {"-bx"}, {"-q5x"}, {"-C"}, {"-bp", "bob"}, {"-bd", "bob"}, {"-bs", "-t"}, {"-q", "bob"}, {"-bi", "x"}} {
+	for _, args := range [][]string{{"-f"}, {"-bt"}, {"-bx"}, {"-q5x"}, {"-C"}, {"-bp", "bob"}, {"-bd", "bob"}, {"-bs", "-t"}, {"-q", "bob"}, {"-bi", "x"}, {"--version"}, {"--help", "bob"}} {
 		if _, err := ParseArgs("sendmail", args); err == nil {
 			t.Errorf("%q: no error", args)
 		}
