@@ -127,13 +127,6 @@ func TestANonRootServerServesOnlyItsCaller(t *testing.T) {
 	}
 }
 
-func TestRootIsNeverServed(t *testing.T) {
-	c := &Client{}
-	if err := c.BecomeUser(&userdb.User{Name: "root"}); err == nil {
-		t.Error("BecomeUser(root) succeeded")
-	}
-}
-
 func TestFailuresFromOneAddressAddUpAcrossConnections(t *testing.T) {
 	s := &failureStore{dir: filepath.Join(t.TempDir(), "state"), decay: time.Minute}
 	for i := 0; i < 4; i++ {

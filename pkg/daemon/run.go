@@ -89,6 +89,21 @@ func Run(o Options, serve func(*Client) error) error {
 	return nil
 }
 
+// NewClient makes the Client of a connection that arrived some other way:
+// protocol tests over net.Pipe (a local client), a server of its own. The
+// log is o.Log, or none.
+func NewClient(o Options, conn net.Conn) (*Client, error) {
+	tlsConf, err := loadTLS(o.Config)
+	if err != nil {
+		return nil, sysexits.Wrap(sysexits.Config, err)
+	}
+	log := o.Log
+	if log == nil {
+		log = maillog.Discard()
+	}
+	return newClient(o, log, conn, tlsConf)
+}
+
 func newClient(o Options, log *maillog.Logger, conn net.Conn, tlsConf *tls.Config) (*Client, error) {
 	db := userdb.Open(o.Config.UserDB)
 	a := o.Auth
@@ -144,7 +159,10 @@ func peerOf(a net.Addr) (string, bool) {
 	switch a.(type) {
 	case *net.TCPAddr:
 		return throttle.AddrKey(a), false
-	case *net.UnixAddr, pipeAddr, nil:
+	case *net.UnixAddr, nil:
+		return "local", true
+	}
+	if a.Network() == "pipe" { // ours, and net.Pipe's
 		return "local", true
 	}
 	return a.String(), false

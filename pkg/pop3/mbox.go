@@ -1,0 +1,355 @@
+package pop3
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"unixmail/pkg/lock"
+	"unixmail/pkg/mbox"
+)
+
+// mboxDrop is a Maildrop on an mbox file. It holds no lock on the file
+// while the client thinks: the session is marked by a session lock
+// (lock.Session), and the mailbox's locks are taken only to read it at the
+// start, to record UIDs, and to commit, so deliver, mail and imapd carry on
+// beside it.
+type mboxDrop struct {
+	path  string
+	owner int
+	locks lock.Options
+	sess  *lock.SessionLock
+
+	f    *os.File     // the file as the session began; nil when there was none
+	all  []mbox.Entry // every message then, UW's pseudo-message included
+	mine []int        // indexes into all of the messages the session shows
+	base *mbox.Base
+}
+
+// OpenMbox opens the mbox at path, which must belong to owner, as a
+// maildrop. A missing file is an empty maildrop.
+func OpenMbox(path string, owner int, lockTimeout time.Duration) (Maildrop, error) {
+	sess, err := lock.Session(path, owner)
+	if errors.Is(err, lock.ErrInUse) {
+		return nil, ErrInUse
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &mboxDrop{path: path, owner: owner, locks: lock.Options{Timeout: lockTimeout}, sess: sess}
+	if err := d.load(); err != nil {
+		sess.Release()
+		return nil, err
+	}
+	return d, nil
+}
+
+// load reads the mailbox under a shared lock and keeps a descriptor of it
+// to read messages from later, when the lock is gone.
+func (d *mboxDrop) load() error {
+	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, ReadOnly: true, NoDotLockOK: true, Lock: d.locks})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	idx, err := indexOf(mb)
+	if err != nil {
+		return err
+	}
+	f, err := reopen(mb)
+	if err != nil {
+		return err
+	}
+	d.setFile(f, idx)
+	return nil
+}
+
+func (d *mboxDrop) setFile(f *os.File, idx *mbox.Index) {
+	if d.f != nil {
+		d.f.Close()
+	}
+	d.f, d.all, d.base, d.mine = f, idx.Entries, idx.Base, nil
+	for i := range d.all {
+		if !d.all[i].Pseudo {
+			d.mine = append(d.mine, i)
+		}
+	}
+}
+
+// indexOf reads the mailbox through its index (pkg/mbox): on a big
+// mailbox seen before, only what was appended since is scanned. The index
+// is saved for next time where the directory lets us.
+func indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
+	path := mbox.IndexPath(mb.Path)
+	old, _ := mbox.LoadIndex(path)
+	idx, err := mbox.UpdateIndex(old, mb.File)
+	if err != nil {
+		return nil, err
+	}
+	idx.Save(path) // a cache: without it the next session scans again
+	return idx, nil
+}
+
+// reopen opens the locked mailbox again for reading: a descriptor of our
+// own, since closing mb's would drop its locks and keeping mb's would keep
+// them.
+func reopen(mb *mbox.Mailbox) (*os.File, error) {
+	f, err := os.OpenFile(mb.Path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open mailbox %s: %w", mb.Path, err)
+	}
+	var a, b unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Fstat(int(mb.File.Fd()), &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		f.Close()
+		return nil, fmt.Errorf("mailbox %s: %w", mb.Path, mbox.ErrUnsafe)
+	}
+	return f, nil
+}
+
+func (d *mboxDrop) Messages() []Message {
+	out := make([]Message, len(d.mine))
+	for j, i := range d.mine {
+		e := &d.all[i]
+		// RETR sends CRLF where the file has LF: one octet more a line.
+		out[j] = Message{Size: e.End - e.HeaderOffset + int64(e.Lines)}
+	}
+	return out
+}
+
+func (d *mboxDrop) Open(j int) (io.ReadCloser, error) {
+	e := &d.all[d.mine[j]]
+	// The descriptor is of the file as it was: a program that renamed a
+	// new one into place left it whole. One that rewrote it in place may
+	// have moved the message.
+	head := make([]byte, 5)
+	if _, err := d.f.ReadAt(head, e.Offset); err != nil || string(head) != "From " {
+		return nil, fmt.Errorf("message %d: %w", j+1, ErrChanged)
+	}
+	return io.NopCloser(e.Message().Content(d.f)), nil
+}
+
+// UIDs gives the UIDL of each message: UIDVALIDITY and X-UID as
+// "%08x%08x", as UW's ipop3d and Dovecot (pop3_uidl_format = %08Xv%08Xu)
+// give them, so a client moving between them, or to IMAP, downloads
+// nothing twice. Messages without an X-UID get one first, by
+// mbox.NumberUIDs, under the mailbox's locks, the way imapd gives them.
+func (d *mboxDrop) UIDs() ([]string, error) {
+	if d.f == nil {
+		return nil, nil
+	}
+	if _, _, changed := mbox.NumberUIDs(d.base, d.uids(), time.Now()); changed {
+		if err := d.number(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, len(d.mine))
+	for j, i := range d.mine {
+		out[j] = fmt.Sprintf("%08x%08x", d.base.UIDValidity, d.all[i].UID)
+	}
+	return out, nil
+}
+
+// uids are the X-UIDs of the session's messages.
+func (d *mboxDrop) uids() []uint32 {
+	u := make([]uint32, len(d.mine))
+	for j, i := range d.mine {
+		u[j] = d.all[i].UID
+	}
+	return u
+}
+
+// number records UIDs in the file for every message in it, mail that came
+// after the session began included.
+func (d *mboxDrop) number() error {
+	mb, cur, err := d.lockAndRead()
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	if d.moved(mb, cur) {
+		return fmt.Errorf("give UIDs: %w", ErrChanged)
+	}
+	var (
+		visible []int
+		uids    []uint32
+	)
+	for i := range cur.Entries {
+		if !cur.Entries[i].Pseudo {
+			visible = append(visible, i)
+			uids = append(uids, cur.Entries[i].UID)
+		}
+	}
+	base, assigned, _ := mbox.NumberUIDs(cur.Base, uids, time.Now())
+	uidOf := make(map[int]uint32, len(visible))
+	for j, i := range visible {
+		uidOf[i] = assigned[j]
+	}
+	first := -1
+	if len(visible) > 0 {
+		first = visible[0]
+	}
+	err = mbox.RewriteWith(mb, cur.Size, offsets(cur), func(i int, m *mbox.Message) mbox.Change {
+		if m.Pseudo {
+			// The base moves into the first real message, where
+			// X-IMAPbase lives; an empty mailbox keeps its pseudo.
+			return mbox.Change{Drop: first >= 0}
+		}
+		c := mbox.Change{}
+		if uidOf[i] != m.UID {
+			c.UID = uidOf[i]
+		}
+		if i == first {
+			c.Base = &base
+		}
+		return c
+	})
+	if err != nil {
+		return err
+	}
+	return d.reload(mb)
+}
+
+// reload reads the mailbox again after we rewrote it, still under its
+// locks: the session's messages are the first ones, in order.
+func (d *mboxDrop) reload(mb *mbox.Mailbox) error {
+	n := len(d.mine)
+	idx, err := indexOf(mb)
+	if err != nil {
+		return err
+	}
+	f, err := reopen(mb)
+	if err != nil {
+		return err
+	}
+	d.setFile(f, idx)
+	if len(d.mine) < n {
+		return fmt.Errorf("after the rewrite: %w", ErrChanged)
+	}
+	d.mine = d.mine[:n]
+	return nil
+}
+
+// lockAndRead opens the mailbox for writing (both locks) and reads it.
+func (d *mboxDrop) lockAndRead() (*mbox.Mailbox, *mbox.Index, error) {
+	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, NoDotLockOK: true, Lock: d.locks})
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := indexOf(mb)
+	if err != nil {
+		mb.Close()
+		return nil, nil, err
+	}
+	return mb, cur, nil
+}
+
+// moved reports whether the session's messages are no longer where the
+// session saw them: same file, same offsets, only appends since.
+func (d *mboxDrop) moved(mb *mbox.Mailbox, cur *mbox.Index) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(int(mb.File.Fd()), &a) != nil || unix.Fstat(int(d.f.Fd()), &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return true
+	}
+	if len(cur.Entries) < len(d.all) {
+		return true
+	}
+	for i := range d.all {
+		if cur.Entries[i].Offset != d.all[i].Offset || cur.Entries[i].HeaderOffset != d.all[i].HeaderOffset {
+			return true
+		}
+	}
+	return false
+}
+
+func offsets(idx *mbox.Index) []int64 {
+	o := make([]int64, len(idx.Entries))
+	for i := range idx.Entries {
+		o[i] = idx.Entries[i].Offset
+	}
+	return o
+}
+
+// Commit removes the deleted messages and marks the retrieved ones read
+// (Status: RO), in one rewrite under the mailbox's locks. Mail delivered
+// since the session began is kept as it is. The session's messages are
+// found where it saw them or, if another program has rewritten the file
+// meanwhile, by their X-UID; one that cannot be found is left alone.
+func (d *mboxDrop) Commit(deleted, retrieved []bool) error {
+	defer d.Close()
+	work := false
+	for j := range d.mine {
+		if deleted[j] || retrieved[j] && d.all[d.mine[j]].Flags&(mbox.Seen|mbox.Old) != mbox.Seen|mbox.Old {
+			work = true
+		}
+	}
+	if !work || d.f == nil {
+		return nil
+	}
+	mb, cur, err := d.lockAndRead()
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	// What becomes of each message of the file now, by its index there.
+	drop, read := map[int]bool{}, map[int]bool{}
+	lost := 0
+	if !d.moved(mb, cur) {
+		for j, i := range d.mine {
+			drop[i], read[i] = deleted[j], retrieved[j]
+		}
+	} else {
+		at := map[uint32]int{}
+		if d.base != nil && cur.Base != nil && d.base.UIDValidity == cur.Base.UIDValidity {
+			for i := range cur.Entries {
+				if u := cur.Entries[i].UID; u != 0 {
+					at[u] = i
+				}
+			}
+		}
+		for j, i := range d.mine {
+			k, ok := at[d.all[i].UID]
+			switch {
+			case ok && d.all[i].UID != 0:
+				drop[k], read[k] = deleted[j], retrieved[j]
+			case deleted[j]:
+				lost++
+			}
+		}
+	}
+	err = mbox.RewriteWith(mb, cur.Size, offsets(cur), func(i int, m *mbox.Message) mbox.Change {
+		switch {
+		case drop[i]:
+			return mbox.Change{Drop: true}
+		case read[i] && m.Flags&(mbox.Seen|mbox.Old) != mbox.Seen|mbox.Old:
+			st := m.State
+			st.Flags |= mbox.Seen | mbox.Old
+			return mbox.Change{State: &st}
+		}
+		return mbox.Change{}
+	})
+	if err != nil {
+		return err
+	}
+	indexOf(mb) // brings the cache up to date for the next session
+	if lost > 0 {
+		return fmt.Errorf("%d deleted messages could not be found: %w", lost, ErrChanged)
+	}
+	return nil
+}
+
+func (d *mboxDrop) Close() error {
+	if d.f != nil {
+		d.f.Close()
+		d.f = nil
+	}
+	d.sess.Release()
+	return nil
+}

@@ -1,0 +1,157 @@
+package pop3
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"unixmail/pkg/mbox"
+)
+
+const threeMbox = "From a@example.org  Mon Dec  1 10:00:00 2026\nSubject: one\n\nbody one\n>From quoted\n\n" +
+	"From b@example.org  Mon Dec  1 10:01:00 2026\nSubject: two\n\nbody two\n\n" +
+	"From c@example.org  Mon Dec  1 10:02:00 2026\nSubject: three\n\nbody three\n"
+
+func mailbox(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "Mailbox")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func openDrop(t *testing.T, path string) Maildrop {
+	t.Helper()
+	d, err := OpenMbox(path, os.Getuid(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func read(t *testing.T, d Maildrop, i int) string {
+	t.Helper()
+	rc, err := d.Open(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return string(b)
+}
+
+var uidl = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+func TestUIDsAreRecordedOnceAndLast(t *testing.T) {
+	path := mailbox(t, threeMbox)
+	d := openDrop(t, path)
+	first, err := d.UIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 3 || !uidl.MatchString(first[0]) || first[0][8:] != "00000001" || first[2][8:] != "00000003" || first[0][:8] != first[2][:8] {
+		t.Fatalf("UIDs = %v", first)
+	}
+	if got := read(t, d, 0); !strings.Contains(got, "X-UID: 1\n") || !strings.Contains(got, "\nFrom quoted\n") {
+		t.Errorf("message 1 after numbering:\n%s", got)
+	}
+	d.Close()
+	d = openDrop(t, path)
+	defer d.Close()
+	again, _ := d.UIDs()
+	if strings.Join(again, " ") != strings.Join(first, " ") {
+		t.Errorf("UIDs changed: %v then %v", first, again)
+	}
+}
+
+func TestCommitDeletesMarksReadAndKeepsMailThatCameMeanwhile(t *testing.T) {
+	path := mailbox(t, threeMbox)
+	d := openDrop(t, path)
+	if n := len(d.Messages()); n != 3 {
+		t.Fatalf("%d messages", n)
+	}
+	// deliver appends while the client thinks: no lock is held.
+	mb, err := mbox.Open(path, mbox.OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatalf("the mailbox is locked during the session: %v", err)
+	}
+	mb.Append(t.Context(), func(w io.Writer) error {
+		_, err := mbox.WriteMessage(w, mbox.FromLine("d@example.org", time.Now()), strings.NewReader("Subject: new\n\nnew mail\n"))
+		return err
+	})
+	mb.Close()
+	if err := d.Commit([]bool{true, false, false}, []bool{true, true, false}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	s := string(got)
+	if strings.Contains(s, "Subject: one") || !strings.Contains(s, "Subject: new\n\nnew mail") {
+		t.Errorf("after commit:\n%s", s)
+	}
+	if !strings.Contains(s, "Subject: two\nStatus: RO\n") || strings.Contains(s, "Subject: three\nStatus") {
+		t.Errorf("read marks:\n%s", s)
+	}
+}
+
+func TestASecondSessionOnTheSameMailboxIsInUse(t *testing.T) {
+	path := mailbox(t, threeMbox)
+	d := openDrop(t, path)
+	if _, err := OpenMbox(path, os.Getuid(), 0); !errors.Is(err, ErrInUse) {
+		t.Errorf("second session: %v", err)
+	}
+	d.Close()
+	openDrop(t, path).Close()
+}
+
+func TestAMissingMailboxIsAnEmptyMaildrop(t *testing.T) {
+	d := openDrop(t, filepath.Join(t.TempDir(), "Mailbox"))
+	defer d.Close()
+	if n := len(d.Messages()); n != 0 {
+		t.Errorf("%d messages", n)
+	}
+	if u, err := d.UIDs(); err != nil || len(u) != 0 {
+		t.Errorf("UIDs = %v, %v", u, err)
+	}
+	if err := d.Commit(nil, nil); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCommitFindsMessagesByUIDAfterAnotherProgramRewrote(t *testing.T) {
+	path := mailbox(t, threeMbox)
+	numbered := openDrop(t, path)
+	numbered.UIDs()
+	numbered.Close()
+	d := openDrop(t, path)
+	// mail(1) expunges message 1 meanwhile: the others move.
+	mb, _ := mbox.Open(path, mbox.OpenOptions{Owner: -1})
+	st, _ := mb.File.Stat()
+	if err := mbox.Rewrite(mb, st.Size(), nil, func(i int, m *mbox.Message) (bool, *mbox.State) { return i != 0, nil }); err != nil {
+		t.Fatal(err)
+	}
+	mb.Close()
+	if err := d.Commit([]bool{false, false, true}, []bool{false, false, false}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if strings.Contains(string(got), "Subject: three") || !strings.Contains(string(got), "Subject: two") || strings.Contains(string(got), "Subject: one") {
+		t.Errorf("after commit:\n%s", got)
+	}
+}
+
+func TestRetrReadsTheMessageWithoutItsMboxQuoting(t *testing.T) {
+	d := openDrop(t, mailbox(t, threeMbox))
+	defer d.Close()
+	if got := read(t, d, 0); got != "Subject: one\n\nbody one\nFrom quoted\n" {
+		t.Errorf("message 1: %q", got)
+	}
+	if got := d.Messages()[0].Size; got != int64(len("Subject: one\r\n\r\nbody one\r\nFrom quoted\r\n")+1) {
+		t.Errorf("size %d (the quoting '>' counts)", got)
+	}
+}

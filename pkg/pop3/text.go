@@ -1,0 +1,73 @@
+package pop3
+
+import (
+	"bufio"
+	"errors"
+	"io"
+)
+
+// writeText copies a message to a multi-line response (RFC 1939 3): every
+// line ends in CRLF, a line starting with "." gets one more, and the text
+// ends with a line end so the terminating "." stands alone. bodyLines >= 0
+// stops after that many lines of the body (TOP); the header and the blank
+// line after it always go. Memory stays bounded whatever the line or
+// message length: a line longer than the buffer goes out in pieces.
+func writeText(w *bufio.Writer, r io.Reader, bodyLines int) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	atStart, inHeader, pendingCR := true, true, false
+	for {
+		if !inHeader && bodyLines == 0 && atStart {
+			return nil
+		}
+		chunk, err := br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			whole := chunk[len(chunk)-1] == '\n'
+			if atStart {
+				if chunk[0] == '.' {
+					w.WriteByte('.')
+				}
+				if inHeader && (string(chunk) == "\n" || string(chunk) == "\r\n") {
+					inHeader = false
+				} else if !inHeader && whole {
+					bodyLines--
+				}
+			}
+			if pendingCR {
+				// A CR that ended the last piece: part of a CRLF, or text.
+				if chunk[0] != '\n' {
+					w.WriteByte('\r')
+				}
+				pendingCR = false
+			}
+			switch {
+			case whole:
+				text := chunk[:len(chunk)-1]
+				if n := len(text); n > 0 && text[n-1] == '\r' {
+					text = text[:n-1]
+				}
+				w.Write(text)
+				w.WriteString("\r\n")
+			case chunk[len(chunk)-1] == '\r':
+				w.Write(chunk[:len(chunk)-1])
+				pendingCR = true
+			default:
+				w.Write(chunk)
+			}
+			atStart = whole
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			if pendingCR {
+				w.WriteByte('\r')
+			}
+			if !atStart {
+				w.WriteString("\r\n")
+			}
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package pop3
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func text(t testing.TB, in string, lines int) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	if err := writeText(w, strings.NewReader(in), lines); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	return b.String()
+}
+
+func TestWriteTextStuffsDotsEndsLinesInCRLFAndCutsTop(t *testing.T) {
+	long := strings.Repeat("x", 200000)
+	tests := []struct {
+		name  string
+		in    string
+		lines int
+		want  string
+	}{
+		{"LF lines become CRLF", "A: b\n\nbody\n", -1, "A: b\r\n\r\nbody\r\n"},
+		{"CRLF lines stay", "A: b\r\n\r\nbody\r\n", -1, "A: b\r\n\r\nbody\r\n"},
+		{"a leading dot is doubled", ".\n..x\n x.\n", -1, "..\r\n...x\r\n x.\r\n"},
+		{"no final newline gets one", "A: b\n\nend", -1, "A: b\r\n\r\nend\r\n"},
+		{"empty message", "", -1, ""},
+		{"TOP 0 keeps the header and the blank line", "A: b\nC: d\n\none\ntwo\n", 0, "A: b\r\nC: d\r\n\r\n"},
+		{"TOP 1", "A: b\n\none\ntwo\n", 1, "A: b\r\n\r\none\r\n"},
+		{"TOP past the end", "A: b\n\none\n", 5, "A: b\r\n\r\none\r\n"},
+		{"a long line goes out whole, stuffed once", "." + long + "\n.x\n", -1, ".." + long + "\r\n..x\r\n"},
+		{"a bare CR inside a line is kept", "a\rb\n", -1, "a\rb\r\n"},
+		{"a CR at a buffer boundary before LF", strings.Repeat("y", 65535) + "\r\nz\n", -1, strings.Repeat("y", 65535) + "\r\nz\r\n"},
+	}
+	for _, tt := range tests {
+		if got := text(t, tt.in, tt.lines); got != tt.want {
+			g, w := got, tt.want
+			if len(g) > 80 {
+				g, w = g[len(g)-40:], w[max(len(w)-40, 0):]
+			}
+			t.Errorf("%s: got ...%q, want ...%q", tt.name, g, w)
+		}
+	}
+}
+
+// FuzzWriteText checks what any text becomes: CRLF lines only, no line
+// that a client would take for the end, and the original back after
+// undoing the stuffing (line ends aside).
+func FuzzWriteText(f *testing.F) {
+	f.Add("A: b\n\n.\n..\nx")
+	f.Add("\r\r\n\n.\r")
+	f.Fuzz(func(t *testing.T, in string) {
+		out := text(t, in, -1)
+		if out != "" && !strings.HasSuffix(out, "\r\n") {
+			t.Fatalf("does not end in CRLF: %q", out)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n")
+		var back []string
+		for _, l := range lines {
+			if l == "." {
+				t.Fatalf("a lone dot line in %q", out)
+			}
+			if strings.HasPrefix(l, ".") {
+				l = l[1:]
+			}
+			back = append(back, l)
+		}
+		want := strings.ReplaceAll(in, "\r\n", "\n")
+		want = strings.TrimSuffix(want, "\n")
+		if out != "" && strings.Join(back, "\n") != want {
+			t.Fatalf("round trip: %q -> %q", in, out)
+		}
+	})
+}
