@@ -55,6 +55,11 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	for c in $(SBIN_CMDS); do install -m 0755 bin/$$c $(DESTDIR)$(PREFIX)/sbin/$$c; done
 	for c in $(BIN_CMDS); do install -m 0755 bin/$$c $(DESTDIR)$(PREFIX)/bin/$$c; done
+	# mailx is the POSIX name of mail, and the one scripts call.
+	if [ -f bin/mail ]; then \
+		ln -sf mail $(DESTDIR)$(PREFIX)/bin/mailx; \
+		ln -sf mail.1 $(DESTDIR)$(PREFIX)/share/man/man1/mailx.1; \
+	fi
 	if [ -f bin/sendmail ]; then \
 		ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/mailq; \
 		ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/newaliases; \

@@ -33,10 +33,11 @@ func TestMakeInstallLaysOutTheToolchain(t *testing.T) {
 			t.Errorf("%s is not installed: %v", f, err)
 		}
 	}
-	for _, link := range []string{"usr/bin/mailq", "usr/bin/newaliases"} {
+	for link, want := range map[string]string{"usr/bin/mailq": "../sbin/sendmail", "usr/bin/newaliases": "../sbin/sendmail",
+		"usr/bin/mailx": "mail", "usr/share/man/man1/mailx.1": "mail.1"} {
 		target, err := os.Readlink(filepath.Join(dest, link))
-		if err != nil || target != "../sbin/sendmail" {
-			t.Errorf("%s -> %q (%v), want ../sbin/sendmail", link, target, err)
+		if err != nil || target != want {
+			t.Errorf("%s -> %q (%v), want %s", link, target, err, want)
 		}
 	}
 	// mailq is sendmail -bp by its name.
