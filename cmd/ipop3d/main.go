@@ -11,15 +11,15 @@ import (
 	"unixmail/pkg/daemon"
 	"unixmail/pkg/pop3"
 	"unixmail/pkg/sysexits"
+	"unixmail/pkg/usage"
 	"unixmail/pkg/userdb"
 )
 
 func main() {
 	app := &cli.App{
-		Name:            "ipop3d",
-		Usage:           "serve users' mailboxes over POP3",
-		UsageText:       "ipop3d [-C file] [-o key=value] [--listen address]... [--tls]",
-		HideHelpCommand: true,
+		Name:      "ipop3d",
+		Usage:     "serve users' mailboxes over POP3",
+		UsageText: "ipop3d [-C file] [-o key=value] [--listen address]... [--tls]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
 			&cli.StringSliceFlag{Name: "o", Usage: "override a configuration `key=value`"},
@@ -29,8 +29,10 @@ func main() {
 		Action: run,
 	}
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "ipop3d: %v\n", err)
+	if err := usage.Run(app, os.Args); err != nil {
+		if !usage.Shown(err) {
+			fmt.Fprintf(os.Stderr, "ipop3d: %v\n", err)
+		}
 		code := sysexits.Code(err)
 		if code == sysexits.Software {
 			code = sysexits.Usage
