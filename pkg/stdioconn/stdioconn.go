@@ -75,15 +75,21 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return nil }
 // Listener hands out one connection, then reports itself closed once that
 // connection is, so that a server's Serve loop returns.
 type Listener struct {
-	conn   *Conn
+	conn   DoneConn
 	mu     sync.Mutex
 	handed bool
 	done   chan struct{}
 	once   sync.Once
 }
 
+// DoneConn is a connection that says when it is closed, as Conn does.
+type DoneConn interface {
+	net.Conn
+	Done() <-chan struct{}
+}
+
 // Listen makes a listener for c.
-func Listen(c *Conn) *Listener { return &Listener{conn: c, done: make(chan struct{})} }
+func Listen(c DoneConn) *Listener { return &Listener{conn: c, done: make(chan struct{})} }
 
 // Accept returns the connection the first time, then waits for it (or the
 // listener) to close.
