@@ -1,0 +1,490 @@
+package imapstore
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"unixmail/pkg/mbox"
+)
+
+// crlf turns the LF line ends of unquoted mbox content into CRLF, the form
+// IMAP shows (the unquoter has already made CRLF files read as LF).
+type crlf struct {
+	r       io.Reader
+	in, out []byte
+}
+
+func newCRLF(r io.Reader) *crlf { return &crlf{r: r, in: make([]byte, 32<<10)} }
+
+func (c *crlf) Read(p []byte) (int, error) {
+	for len(c.out) == 0 {
+		n, err := c.r.Read(c.in)
+		if n > 0 {
+			c.out = c.out[:0]
+			for _, b := range c.in[:n] {
+				if b == '\n' {
+					c.out = append(c.out, '\r')
+				}
+				c.out = append(c.out, b)
+			}
+		}
+		if n == 0 && err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
+}
+
+// view is a message as IMAP shows it, read from the file: mbox quoting
+// undone, CRLF line ends, and without the fields that hold mailbox state
+// (Status, X-UID...), which change while the message must not (RFC 3501
+// 2.3.1.1); c-client and Dovecot hide them too.
+func view(f io.ReaderAt, e *mbox.Entry) io.Reader {
+	return newCRLF(&stateHider{br: bufio.NewReaderSize(e.Message().Content(f), 16<<10)})
+}
+
+// stateHider drops the state fields from a header, passing the body on.
+type stateHider struct {
+	br      *bufio.Reader
+	inBody  bool
+	hiding  bool
+	pending []byte
+}
+
+func (h *stateHider) Read(p []byte) (int, error) {
+	if h.inBody && len(h.pending) == 0 {
+		return h.br.Read(p)
+	}
+	for len(h.pending) == 0 && !h.inBody {
+		line, err := h.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A very long field line: pass it, hiding nothing.
+			h.hiding = false
+			h.pending = append(h.pending[:0], line...)
+			break
+		}
+		if len(line) == 0 && err != nil {
+			return 0, err
+		}
+		switch {
+		case len(line) == 0 || line[0] == '\n' || (line[0] == '\r' && len(line) > 1 && line[1] == '\n'):
+			h.inBody = true
+			h.pending = append(h.pending[:0], line...)
+		case line[0] == ' ' || line[0] == '\t':
+			if !h.hiding {
+				h.pending = append(h.pending[:0], line...)
+			}
+		default:
+			name, _, _ := bytes.Cut(line, []byte(":"))
+			h.hiding = isHidden(name)
+			if !h.hiding {
+				h.pending = append(h.pending[:0], line...)
+			}
+		}
+		if err != nil && len(h.pending) == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, h.pending)
+	h.pending = h.pending[n:]
+	return n, nil
+}
+
+func isHidden(name []byte) bool {
+	n := string(bytes.TrimSpace(name))
+	return mbox.IsStateHeader(n) || strings.EqualFold(n, "Content-Length")
+}
+
+// rangeOf reads bytes [from, to) of a message's view.
+func rangeOf(f io.ReaderAt, e *mbox.Entry, from, to int64) io.Reader {
+	r := view(f, e)
+	if _, err := io.CopyN(io.Discard, r, from); err != nil {
+		return strings.NewReader("")
+	}
+	return io.LimitReader(r, to-from)
+}
+
+// structCache keeps the parsed structure of the last few messages a
+// client fetched from (BODYSTRUCTURE, then parts, is the usual order).
+type structCache struct {
+	parts map[uint32]*part
+	sizes map[uint32]int64
+}
+
+func newStructCache() structCache {
+	return structCache{parts: map[uint32]*part{}, sizes: map[uint32]int64{}}
+}
+
+func (sel *selected) structure(f io.ReaderAt, e *mbox.Entry) *part {
+	if p, ok := sel.cache.parts[e.UID]; ok {
+		return p
+	}
+	if len(sel.cache.parts) >= 64 {
+		clear(sel.cache.parts)
+	}
+	p := parseParts(view(f, e))
+	sel.cache.parts[e.UID] = p
+	sel.cache.sizes[e.UID] = p.end
+	return p
+}
+
+// size is RFC822.SIZE: the message in CRLF form, mbox quoting undone.
+func (sel *selected) size(f io.ReaderAt, e *mbox.Entry) int64 {
+	if n, ok := sel.cache.sizes[e.UID]; ok {
+		return n
+	}
+	n, _ := io.Copy(io.Discard, view(f, e))
+	sel.cache.sizes[e.UID] = n
+	return n
+}
+
+// internalDate is the From_ line's date (the delivery time), or the
+// Date field when the From_ line has none.
+func internalDate(e *mbox.Entry, top *part) time.Time {
+	if !e.Date.IsZero() {
+		return e.Date
+	}
+	if top != nil {
+		if t, err := (&mail.Header{Header: gomessage.Header{Header: top.header}}).Date(); err == nil {
+			return t
+		}
+	}
+	return time.Unix(0, 0)
+}
+
+// Fetch writes the items asked for, streaming every section from the file.
+// Fetching a body section without PEEK sets \Seen first, as RFC 3501 says,
+// in one write for all the messages.
+func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	sel, err := s.needSelected()
+	if err != nil {
+		return err
+	}
+	targets, err := sel.indexes(numSet)
+	if err != nil {
+		return err
+	}
+	if err := s.refresh(); err != nil {
+		return err
+	}
+	setsSeen := false
+	for _, bs := range options.BodySection {
+		setsSeen = setsSeen || !bs.Peek
+	}
+	for _, bs := range options.BinarySection {
+		setsSeen = setsSeen || !bs.Peek
+	}
+	flagsChanged := map[int]bool{}
+	if setsSeen && !sel.readOnly {
+		var unseen imap.SeqSet
+		for _, t := range targets {
+			if sel.msgs[t].flags&mbox.Seen == 0 {
+				unseen.AddNum(uint32(t + 1))
+				flagsChanged[t] = true
+			}
+		}
+		if len(unseen) > 0 {
+			store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}
+			if err := s.Store(w, unseen, store, nil); err != nil {
+				return err
+			}
+		}
+	}
+	f, err := sel.reader()
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		m := &sel.msgs[t]
+		e := sel.entry(m.uid)
+		if e == nil {
+			// Expunged by another program; the client hears at the next
+			// command that allows EXPUNGE (RFC 2180 4.1.2).
+			continue
+		}
+		if err := s.fetchOne(w, f, uint32(t+1), m, e, options, flagsChanged[t]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32, m *viewMsg, e *mbox.Entry, o *imap.FetchOptions, flagsChanged bool) error {
+	sel := s.sel
+	rw := w.CreateMessage(seq)
+	if o.UID {
+		rw.WriteUID(imap.UID(m.uid))
+	}
+	if o.Flags || flagsChanged {
+		rw.WriteFlags(s.flagsOf(m))
+	}
+	var top *part
+	if o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 || (o.InternalDate && e.Date.IsZero()) {
+		top = sel.structure(f, e)
+	}
+	if o.InternalDate {
+		rw.WriteInternalDate(internalDate(e, top))
+	}
+	if o.RFC822Size {
+		rw.WriteRFC822Size(sel.size(f, e))
+	}
+	if o.Envelope {
+		rw.WriteEnvelope(imapserver.ExtractEnvelope(top.header))
+	}
+	if o.BodyStructure != nil {
+		rw.WriteBodyStructure(top.bodyStructure(o.BodyStructure.Extended))
+	}
+	for _, bs := range o.BodySection {
+		if err := writeSection(rw, f, e, top, bs); err != nil {
+			return err
+		}
+	}
+	for _, bs := range o.BinarySection {
+		if err := writeBinary(rw, f, e, top, bs); err != nil {
+			return err
+		}
+	}
+	for _, bs := range o.BinarySectionSize {
+		n := int64(0)
+		if pt := top.find(bs.Part); pt != nil {
+			n, _ = io.Copy(io.Discard, decoded(f, e, pt))
+		}
+		rw.WriteBinarySectionSize(bs, uint32(n))
+	}
+	return rw.Close()
+}
+
+// sectionRange finds the bytes of the view a section names, or gives the
+// bytes to send when they must be made (a filtered header).
+func sectionRange(f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBodySection) (from, to int64, made []byte) {
+	pt := top.find(bs.Part)
+	if pt == nil {
+		return 0, 0, []byte{}
+	}
+	msg := pt
+	if len(bs.Part) > 0 && (bs.Specifier == imap.PartSpecifierHeader || bs.Specifier == imap.PartSpecifierText) {
+		if pt.msg == nil {
+			return 0, 0, []byte{}
+		}
+		msg = pt.msg
+	}
+	switch bs.Specifier {
+	case imap.PartSpecifierNone:
+		if len(bs.Part) == 0 {
+			return 0, top.end, nil
+		}
+		return pt.bodyStart, pt.end, nil
+	case imap.PartSpecifierText:
+		return msg.bodyStart, msg.end, nil
+	case imap.PartSpecifierMIME:
+		if len(bs.Part) == 0 {
+			return 0, 0, []byte{}
+		}
+		return pt.hdrStart, pt.bodyStart, nil
+	}
+	// HEADER, HEADER.FIELDS, HEADER.FIELDS.NOT
+	if len(bs.HeaderFields) == 0 && len(bs.HeaderFieldsNot) == 0 {
+		return msg.hdrStart, msg.bodyStart, nil
+	}
+	raw, _ := io.ReadAll(io.LimitReader(rangeOf(f, e, msg.hdrStart, msg.bodyStart), maxHeader))
+	return 0, 0, filterHeader(raw, bs.HeaderFields, bs.HeaderFieldsNot)
+}
+
+// filterHeader keeps (or drops) the named fields, continuation lines and
+// all, and ends the result with the blank line (RFC 3501 6.4.5).
+func filterHeader(raw []byte, keep, drop []string) []byte {
+	want := func(name string) bool {
+		if len(keep) > 0 {
+			for _, k := range keep {
+				if strings.EqualFold(k, name) {
+					return true
+				}
+			}
+			return false
+		}
+		for _, d := range drop {
+			if strings.EqualFold(d, name) {
+				return false
+			}
+		}
+		return true
+	}
+	var out []byte
+	in := false
+	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if in {
+				out = append(out, line...)
+			}
+			continue
+		}
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		in = want(string(bytes.TrimSpace(name)))
+		if in {
+			out = append(out, line...)
+		}
+	}
+	return append(out, "\r\n"...)
+}
+
+func partial(from, to int64, p *imap.SectionPartial) (int64, int64) {
+	if p == nil {
+		return from, to
+	}
+	from += p.Offset
+	if from > to {
+		from = to
+	}
+	if p.Size >= 0 && from+p.Size < to {
+		to = from + p.Size
+	}
+	return from, to
+}
+
+func writeSection(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBodySection) error {
+	from, to, made := sectionRange(f, e, top, bs)
+	var r io.Reader
+	if made != nil {
+		a, b := partial(0, int64(len(made)), bs.Partial)
+		r, from, to = bytes.NewReader(made[a:b]), a, b
+	} else {
+		from, to = partial(from, to, bs.Partial)
+		r = rangeOf(f, e, from, to)
+	}
+	wc := rw.WriteBodySection(bs, to-from)
+	if _, err := io.Copy(wc, r); err != nil {
+		wc.Close()
+		return err
+	}
+	return wc.Close()
+}
+
+// decoded is a part's body with its Content-Transfer-Encoding undone.
+func decoded(f io.ReaderAt, e *mbox.Entry, pt *part) io.Reader {
+	body := rangeOf(f, e, pt.bodyStart, pt.end)
+	enc := strings.ToLower(strings.TrimSpace(pt.header.Get("Content-Transfer-Encoding")))
+	r, err := gomessage.New(gomessage.Header{Header: textproto.Header{}}, body)
+	if err != nil {
+		return body
+	}
+	if enc == "" || enc == "7bit" || enc == "8bit" || enc == "binary" {
+		return r.Body
+	}
+	var h textproto.Header
+	h.Set("Content-Transfer-Encoding", enc)
+	if m, err := gomessage.New(gomessage.Header{Header: h}, rangeOf(f, e, pt.bodyStart, pt.end)); err == nil {
+		return m.Body
+	}
+	return body
+}
+
+// writeBinary sends BINARY[part]: the decoded body, counted first since a
+// literal's size goes before it.
+func writeBinary(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBinarySection) error {
+	pt := top.find(bs.Part)
+	var n int64
+	if pt != nil {
+		n, _ = io.Copy(io.Discard, decoded(f, e, pt))
+	}
+	from, to := partial(0, n, bs.Partial)
+	wc := rw.WriteBinarySection(bs, to-from)
+	if pt != nil {
+		r := decoded(f, e, pt)
+		io.CopyN(io.Discard, r, from)
+		if _, err := io.CopyN(wc, r, to-from); err != nil && err != io.EOF {
+			wc.Close()
+			return err
+		}
+	}
+	return wc.Close()
+}
+
+// bodyStructure is BODY / BODYSTRUCTURE for a part, always well formed:
+// a multipart with no parts is shown as a text part, every type a token.
+func (pt *part) bodyStructure(extended bool) imap.BodyStructure {
+	h := gomessage.Header{Header: pt.header}
+	typ, sub, _ := strings.Cut(pt.mediaType, "/")
+	if typ == "multipart" && len(pt.children) > 0 {
+		bs := &imap.BodyStructureMultiPart{Subtype: sub}
+		for _, c := range pt.children {
+			bs.Children = append(bs.Children, c.bodyStructure(extended))
+		}
+		if extended {
+			bs.Extended = &imap.BodyStructureMultiPartExt{Params: pt.params, Disposition: disposition(h), Language: language(h), Location: h.Get("Content-Location")}
+		}
+		return bs
+	}
+	if typ == "multipart" {
+		typ, sub = "text", "plain"
+	}
+	bs := &imap.BodyStructureSinglePart{
+		Type: typ, Subtype: sub, Params: pt.params,
+		ID: h.Get("Content-Id"), Description: h.Get("Content-Description"),
+		Encoding: strings.ToUpper(strings.TrimSpace(h.Get("Content-Transfer-Encoding"))),
+		Size:     uint32(pt.end - pt.bodyStart),
+	}
+	if bs.Encoding == "" {
+		bs.Encoding = "7BIT"
+	}
+	if pt.msg != nil {
+		bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
+			Envelope:      imapserver.ExtractEnvelope(pt.msg.header),
+			BodyStructure: pt.msg.bodyStructure(extended),
+			NumLines:      pt.lines,
+		}
+	} else if typ == "message" && (sub == "rfc822" || sub == "global") {
+		bs.Type, bs.Subtype = "application", "octet-stream"
+	}
+	if typ == "text" {
+		bs.Text = &imap.BodyStructureText{NumLines: pt.lines}
+	}
+	if extended {
+		bs.Extended = &imap.BodyStructureSinglePartExt{Disposition: disposition(h), Language: language(h), Location: h.Get("Content-Location")}
+	}
+	return bs
+}
+
+func disposition(h gomessage.Header) *imap.BodyStructureDisposition {
+	v := h.Get("Content-Disposition")
+	if v == "" {
+		return nil
+	}
+	d, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		d, _, _ = strings.Cut(v, ";")
+		d, params = strings.ToLower(strings.TrimSpace(d)), nil
+		if d == "" || strings.ContainsAny(d, " \t\"") {
+			return nil
+		}
+	}
+	return &imap.BodyStructureDisposition{Value: d, Params: params}
+}
+
+func language(h gomessage.Header) []string {
+	v := h.Get("Content-Language")
+	if v == "" {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(v, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}

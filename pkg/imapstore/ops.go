@@ -1,0 +1,457 @@
+package imapstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"unixmail/pkg/mbox"
+)
+
+type ioWriter = io.Writer
+
+// noCancel: an append of ours is never cut short by a client going away,
+// only by an error (which rolls it back).
+var noCancel = context.Background()
+
+// Store changes flags in one locked read-modify-write of the file: the
+// change applies to the flags the file holds now, so another session's
+// change made meanwhile is kept.
+func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
+	sel, err := s.needSelected()
+	if err != nil {
+		return err
+	}
+	if sel.readOnly {
+		return errReadOnly()
+	}
+	targets, err := sel.indexes(numSet)
+	if err != nil || len(targets) == 0 {
+		return err
+	}
+	lf, err := s.st.openLocked(sel.path, false, sel.snap)
+	if err != nil {
+		return err
+	}
+	defer lf.close()
+	byUID := uidIndex(lf.snap)
+	changes := map[int]change{}
+	var newKeywords []string
+	for _, t := range targets {
+		j, ok := byUID[sel.msgs[t].uid]
+		if !ok {
+			continue
+		}
+		e := &lf.snap.entries[j]
+		ns := applyFlags(e.State, flags.Op, flags.Flags)
+		for _, k := range ns.Keywords {
+			if !slices.Contains(lf.snap.base.Keywords, k) && !slices.Contains(newKeywords, k) {
+				newKeywords = append(newKeywords, k)
+			}
+		}
+		if ns.Flags != e.Flags || !slices.Equal(ns.Keywords, e.Keywords) {
+			changes[j] = change{state: &ns}
+		}
+	}
+	if err := s.st.rewriteKeywords(lf, changes, newKeywords); err != nil {
+		return err
+	}
+	sel.snap = lf.snap
+	byUID = uidIndex(lf.snap)
+	for _, t := range targets {
+		m := &sel.msgs[t]
+		j, ok := byUID[m.uid]
+		if !ok {
+			continue
+		}
+		e := &lf.snap.entries[j]
+		m.flags, m.keywords = e.Flags, e.Keywords
+		if flags.Silent {
+			continue
+		}
+		rw := w.CreateMessage(uint32(t + 1))
+		rw.WriteUID(imap.UID(m.uid))
+		rw.WriteFlags(s.flagsOf(m))
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewriteKeywords is rewrite that also lists new keywords in X-IMAPbase,
+// as c-client does, so that FLAGS shows them in every session.
+func (st *Store) rewriteKeywords(lf *lockedFolder, changes map[int]change, newKeywords []string) error {
+	if len(newKeywords) > 0 && len(lf.snap.entries) > 0 {
+		lf.snap.base.Keywords = append(slices.Clone(lf.snap.base.Keywords), newKeywords...)
+		b := lf.snap.base
+		return st.rewriteBase(lf, changes, &b)
+	}
+	return st.rewrite(lf, changes)
+}
+
+// rewriteBase is rewrite with a new X-IMAPbase for the first message.
+func (st *Store) rewriteBase(lf *lockedFolder, changes map[int]change, b *mbox.Base) error {
+	s := lf.snap
+	var offsets []int64
+	for i := range s.idx.Entries {
+		offsets = append(offsets, s.idx.Entries[i].Offset)
+	}
+	err := mbox.RewriteWith(lf.mb, s.idx.Size, offsets, func(i int, m *mbox.Message) mbox.Change {
+		if i < s.first {
+			return mbox.Change{Drop: true}
+		}
+		c := changes[i-s.first]
+		out := mbox.Change{Drop: c.drop, State: c.state}
+		if i == s.first {
+			out.Base = b
+		}
+		return out
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", lf.mb.Path, err)
+	}
+	snap, err := scan(lf.mb.File, nil)
+	if err != nil {
+		return err
+	}
+	if snap.base.LastUID < s.base.LastUID {
+		snap.base.LastUID = s.base.LastUID
+	}
+	lf.snap = snap
+	return nil
+}
+
+func uidIndex(s *snapshot) map[uint32]int {
+	m := make(map[uint32]int, len(s.entries))
+	for i := range s.entries {
+		m[s.entries[i].UID] = i
+	}
+	return m
+}
+
+// Expunge removes the messages marked \Deleted that the client knows of
+// (of uids, when given), in one rewrite.
+func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	sel, err := s.needSelected()
+	if err != nil {
+		return err
+	}
+	if sel.readOnly {
+		return errReadOnly()
+	}
+	gone, err := s.expunge(func(m *viewMsg, e *mbox.Entry) bool {
+		return e.Flags&mbox.Deleted != 0 && (uids == nil || uids.Contains(imap.UID(m.uid)))
+	})
+	if err != nil {
+		return err
+	}
+	for _, seq := range gone {
+		if err := w.WriteExpunge(seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expunge drops the messages of the view that pick chooses and returns
+// their sequence numbers, highest first, for EXPUNGE responses.
+func (s *Session) expunge(pick func(m *viewMsg, e *mbox.Entry) bool) ([]uint32, error) {
+	sel := s.sel
+	lf, err := s.st.openLocked(sel.path, false, sel.snap)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.close()
+	byUID := uidIndex(lf.snap)
+	changes := map[int]change{}
+	drop := map[uint32]bool{}
+	for i := range sel.msgs {
+		m := &sel.msgs[i]
+		if j, ok := byUID[m.uid]; ok && pick(m, &lf.snap.entries[j]) {
+			changes[j] = change{drop: true}
+			drop[m.uid] = true
+		}
+	}
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	if err := s.st.rewrite(lf, changes); err != nil {
+		return nil, err
+	}
+	sel.snap = lf.snap
+	var gone []uint32
+	for i := len(sel.msgs) - 1; i >= 0; i-- {
+		if drop[sel.msgs[i].uid] {
+			gone = append(gone, uint32(i+1))
+			sel.msgs = slices.Delete(sel.msgs, i, i+1)
+		}
+	}
+	return gone, nil
+}
+
+// spool holds messages on their way into a folder: copied out of their
+// source (or off the network) first, so no two mailboxes are ever locked
+// at once and a slow client never holds a lock.
+type spool struct {
+	f     *os.File
+	items []spoolItem
+	size  int64
+}
+
+type spoolItem struct {
+	from      string // the From_ line
+	off, n    int64  // the content (as its reader sees it) in f
+	state     mbox.State
+	sourceUID uint32
+}
+
+func (st *Store) newSpool() (*spool, error) {
+	dir := st.opts.FolderDir
+	if err := os.MkdirAll(dir, 0700); err != nil {
+		dir = filepath.Dir(st.opts.Inbox)
+	}
+	f, err := os.CreateTemp(dir, ".imapd-spool-")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	os.Remove(f.Name())
+	return &spool{f: f}, nil
+}
+
+func (sp *spool) close() { sp.f.Close() }
+
+// add copies one message into the spool, its state fields set to st.
+func (sp *spool) add(from string, content io.Reader, st mbox.State, sourceUID uint32) error {
+	n, err := io.Copy(sp.f, mbox.WithState(content, st))
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	sp.items = append(sp.items, spoolItem{from: from, off: sp.size, n: n, state: st, sourceUID: sourceUID})
+	sp.size += n
+	return nil
+}
+
+// deliver appends the spooled messages to the folder at path, each with
+// the next UID, in one locked append. It returns UIDVALIDITY and the UIDs.
+func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32, error) {
+	lf, err := st.openLocked(path, create, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer lf.close()
+	base := lf.snap.base
+	if !lf.snap.hasBase {
+		base = mbox.Base{UIDValidity: uint32(st.now().Unix())}
+	}
+	var uids []uint32
+	err = lf.mb.Append(noCancel, func(w io.Writer) error {
+		for i, it := range sp.items {
+			base.LastUID++
+			uids = append(uids, base.LastUID)
+			var head string
+			if i == 0 && len(lf.snap.idx.Entries) == 0 {
+				// The first message of a folder carries its base.
+				head = fmt.Sprintf("X-IMAPbase: %d %010d\n", base.UIDValidity, base.LastUID+uint32(len(sp.items))-1)
+			}
+			head += fmt.Sprintf("X-UID: %d\n", base.LastUID)
+			content := io.MultiReader(strings.NewReader(head), io.NewSectionReader(sp.f, it.off, it.n))
+			if _, err := mbox.WriteMessage(w, it.from, content); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, st.openError(path, err)
+	}
+	return base.UIDValidity, uids, nil
+}
+
+// Append stores a message from the client. It is read into a spool first
+// (the library has already refused one above APPENDLIMIT before reading).
+func (s *Session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	path, err := s.st.path(name)
+	if err != nil {
+		return nil, err
+	}
+	if !isInbox(name) {
+		if k := kindOf(path); k == kindNone {
+			return nil, errTryCreate(name)
+		} else if k != kindMbox {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Not a mailbox: " + name}
+		}
+	}
+	if l := s.st.opts.AppendLimit; l > 0 && r.Size() > l {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
+	}
+	sp, err := s.st.newSpool()
+	if err != nil {
+		return nil, err
+	}
+	defer sp.close()
+	t := options.Time
+	if t.IsZero() {
+		t = s.st.now()
+	}
+	state := mbox.State{Flags: mbox.Old}
+	for _, f := range options.Flags {
+		state = applyFlags(state, imap.StoreFlagsAdd, []imap.Flag{f})
+	}
+	if state.Flags&mbox.Seen == 0 {
+		// Unread mail stays new for mail(1) as delivered mail does.
+		state.Flags &^= mbox.Old
+	}
+	if err := sp.add(mbox.FromLine("MAILER-DAEMON", t), r, state, 0); err != nil {
+		return nil, err
+	}
+	validity, uids, err := s.st.deliver(path, isInbox(name), sp)
+	if err != nil {
+		return nil, err
+	}
+	return &imap.AppendData{UIDValidity: validity, UID: imap.UID(uids[0])}, nil
+}
+
+// Copy copies messages to another folder (UIDPLUS: COPYUID).
+func (s *Session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	sel, err := s.needSelected()
+	if err != nil {
+		return nil, err
+	}
+	targets, err := sel.indexes(numSet)
+	if err != nil {
+		return nil, err
+	}
+	return s.copyTo(sel, targets, dest)
+}
+
+func (s *Session) copyTo(sel *selected, targets []int, dest string) (*imap.CopyData, error) {
+	dpath, err := s.st.path(dest)
+	if err != nil {
+		return nil, err
+	}
+	if !isInbox(dest) && kindOf(dpath) != kindMbox {
+		if kindOf(dpath) == kindNone {
+			return nil, errTryCreate(dest)
+		}
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Not a mailbox: " + dest}
+	}
+	if err := s.refresh(); err != nil {
+		return nil, err
+	}
+	sp, err := s.st.newSpool()
+	if err != nil {
+		return nil, err
+	}
+	defer sp.close()
+	f, err := sel.reader()
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		e := sel.entry(sel.msgs[t].uid)
+		if e == nil {
+			continue
+		}
+		from := make([]byte, e.HeaderOffset-e.Offset)
+		if _, err := f.ReadAt(from, e.Offset); err != nil {
+			return nil, fmt.Errorf("copy: %w", err)
+		}
+		st := mbox.State{Flags: e.Flags, Keywords: e.Keywords}
+		if err := sp.add(strings.TrimRight(string(from), "\r\n"), e.Message().Content(f), st, e.UID); err != nil {
+			return nil, err
+		}
+	}
+	if len(sp.items) == 0 {
+		return &imap.CopyData{}, nil
+	}
+	validity, uids, err := s.st.deliver(dpath, isInbox(dest), sp)
+	if err != nil {
+		return nil, err
+	}
+	data := &imap.CopyData{UIDValidity: validity}
+	for i, it := range sp.items {
+		data.SourceUIDs.AddNum(imap.UID(it.sourceUID))
+		data.DestUIDs.AddNum(imap.UID(uids[i]))
+	}
+	return data, nil
+}
+
+// Move is COPY, then the copied messages expunged from the source.
+func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	sel, err := s.needSelected()
+	if err != nil {
+		return err
+	}
+	if sel.readOnly {
+		return errReadOnly()
+	}
+	targets, err := sel.indexes(numSet)
+	if err != nil {
+		return err
+	}
+	data, err := s.copyTo(sel, targets, dest)
+	if err != nil {
+		return err
+	}
+	if err := w.WriteCopyData(data); err != nil {
+		return err
+	}
+	gone, err := s.expunge(func(m *viewMsg, _ *mbox.Entry) bool { return data.SourceUIDs.Contains(imap.UID(m.uid)) })
+	if err != nil {
+		return err
+	}
+	for _, seq := range gone {
+		if err := w.WriteExpunge(seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyInto spools messages of a locked folder and delivers them to np
+// (RENAME INBOX). The caller holds src's locks; np is a new file.
+func (st *Store) copyInto(src *lockedFolder, idxs []int, np string, create bool) ([]uint32, error) {
+	sp, err := st.newSpool()
+	if err != nil {
+		return nil, err
+	}
+	defer sp.close()
+	for _, i := range idxs {
+		e := &src.snap.entries[i]
+		from := make([]byte, e.HeaderOffset-e.Offset)
+		if _, err := src.mb.File.ReadAt(from, e.Offset); err != nil {
+			return nil, err
+		}
+		if err := sp.add(strings.TrimRight(string(from), "\r\n"), e.Message().Content(src.mb.File), mbox.State{Flags: e.Flags, Keywords: e.Keywords}, e.UID); err != nil {
+			return nil, err
+		}
+	}
+	_, uids, err := st.deliver(np, create, sp)
+	return uids, err
+}
+
+// reader is the selected mailbox's file for reading messages, opened again
+// when another program has replaced it.
+func (sel *selected) reader() (*os.File, error) {
+	if sel.file != nil {
+		if stp, err := stampOf(sel.file); err == nil && stp.dev == sel.snap.stamp.dev && stp.ino == sel.snap.stamp.ino {
+			return sel.file, nil
+		}
+		sel.file.Close()
+		sel.file = nil
+	}
+	f, err := os.OpenFile(sel.path, os.O_RDONLY|noFollow, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", sel.path, err)
+	}
+	sel.file = f
+	return f, nil
+}

@@ -1,0 +1,677 @@
+package imapstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"unixmail/pkg/mbox"
+)
+
+// LoginFunc checks a user's password and gives that user's store. It is
+// where the daemon applies its delays, limits and privilege drop; method
+// is LOGIN or the SASL mechanism, for the log.
+type LoginFunc func(user, password, method string) (*Store, error)
+
+// Session is one client's IMAP session. It implements the imapserver
+// Session interfaces imapd advertises (NAMESPACE, MOVE, APPENDLIMIT).
+type Session struct {
+	st    *Store
+	login LoginFunc
+	sel   *selected
+	// Hook, when not nil, sees every login attempt before the password is
+	// checked, so the connection can refuse it (plaintext on an open link).
+	Hook func() error
+}
+
+var (
+	_ imapserver.SessionNamespace   = (*Session)(nil)
+	_ imapserver.SessionMove        = (*Session)(nil)
+	_ imapserver.SessionAppendLimit = (*Session)(nil)
+)
+
+// NewSession starts a session that must log in first.
+func NewSession(login LoginFunc) *Session { return &Session{login: login} }
+
+// NewPreauthSession starts a session for a user already known (imapd run
+// by the user itself, over ssh).
+func NewPreauthSession(st *Store) *Session { return &Session{st: st} }
+
+// selected is the mailbox a client has selected, as the client knows it.
+type selected struct {
+	name, path string
+	readOnly   bool
+	snap       *snapshot
+	msgs       []viewMsg // in sequence order
+	uidNext    uint32    // the first UID the client has not been told of
+	validity   uint32
+	file       *os.File // for reading messages; reopened when the inode changes
+	cache      structCache
+	newRecent  map[uint32]bool // \Recent messages not yet announced
+}
+
+type viewMsg struct {
+	uid      uint32
+	flags    mbox.Flags
+	keywords []string
+	recent   bool
+}
+
+func (s *Session) Close() error {
+	if s.sel != nil {
+		s.sel.close()
+	}
+	return nil
+}
+
+func (sel *selected) close() {
+	sel.snap.save(sel.path)
+	if sel.file != nil {
+		sel.file.Close()
+		sel.file = nil
+	}
+}
+
+func (s *Session) Login(user, password string) error {
+	return s.LoginWith(user, password, "LOGIN")
+}
+
+// LoginWith is Login for a SASL mechanism.
+func (s *Session) LoginWith(user, password, method string) error {
+	if s.login == nil {
+		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Already authenticated"}
+	}
+	if s.Hook != nil {
+		if err := s.Hook(); err != nil {
+			return err
+		}
+	}
+	st, err := s.login(user, password, method)
+	if err != nil {
+		return err
+	}
+	s.st = st
+	return nil
+}
+
+func errReadOnly() error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: "READ-ONLY", Text: "Mailbox is read-only (EXAMINE)"}
+}
+
+// Select opens a mailbox. Read-write, the messages new to it lose \Recent
+// in the file (Status: O) as UW-IMAP and Dovecot mark them, so the next
+// session sees them as old.
+func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	if s.sel != nil {
+		s.sel.close()
+		s.sel = nil
+	}
+	path, err := s.st.selectable(name)
+	if err != nil {
+		return nil, err
+	}
+	if isInbox(name) {
+		name = "INBOX"
+	}
+	sel := &selected{name: name, path: path, readOnly: options.ReadOnly, cache: newStructCache()}
+	snap, err := s.st.readSnapshot(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	recent := map[uint32]bool{}
+	if !snap.complete() || !snap.hasBase || (!sel.readOnly && hasNew(snap)) {
+		if snap, recent, err = s.st.claim(path, snap, !sel.readOnly); err != nil {
+			return nil, err
+		}
+	} else {
+		for i := range snap.entries {
+			if snap.entries[i].Flags&mbox.Old == 0 {
+				recent[snap.entries[i].UID] = true
+			}
+		}
+	}
+	sel.snap = snap
+	sel.validity = snap.base.UIDValidity
+	if sel.validity == 0 {
+		// An empty mailbox we could not write: its UIDs start with the
+		// first message, whenever that comes.
+		sel.validity = uint32(snap.stamp.mtime / int64(time.Second))
+		if sel.validity == 0 {
+			sel.validity = 1
+		}
+	}
+	data := &imap.SelectData{UIDValidity: sel.validity, UIDNext: imap.UID(snap.uidNext())}
+	for i := range snap.entries {
+		e := &snap.entries[i]
+		m := viewMsg{uid: e.UID, flags: e.Flags, keywords: e.Keywords, recent: recent[e.UID]}
+		sel.msgs = append(sel.msgs, m)
+		if m.recent {
+			data.NumRecent++
+		}
+		if e.Flags&mbox.Seen == 0 && data.FirstUnseenSeqNum == 0 {
+			data.FirstUnseenSeqNum = uint32(i + 1)
+		}
+	}
+	sel.uidNext = snap.uidNext()
+	data.NumMessages = uint32(len(sel.msgs))
+	data.Flags = mailboxFlags(snap)
+	if !sel.readOnly {
+		data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
+	}
+	s.sel = sel
+	return data, nil
+}
+
+func hasNew(snap *snapshot) bool {
+	for i := range snap.entries {
+		if snap.entries[i].Flags&mbox.Old == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// claim gives every message of the folder its UID and, when mark is set,
+// makes the new ones old, in one locked rewrite. It returns the UIDs that
+// were new (\Recent for this session). An empty folder gets UW's
+// pseudo-message so that its UIDVALIDITY lasts.
+func (st *Store) claim(path string, prev *snapshot, mark bool) (*snapshot, map[uint32]bool, error) {
+	lf, err := st.openLocked(path, isInboxPath(st, path), prev)
+	if err != nil {
+		if prev != nil && len(prev.entries) == 0 {
+			// A mailbox we may not write is still readable when empty.
+			return prev, nil, nil
+		}
+		return nil, nil, err
+	}
+	defer lf.close()
+	if len(lf.snap.idx.Entries) == 0 {
+		if err := st.writePseudo(lf); err != nil {
+			return nil, nil, err
+		}
+	}
+	recent := map[uint32]bool{}
+	changes := map[int]change{}
+	for i := range lf.snap.entries {
+		e := &lf.snap.entries[i]
+		if e.Flags&mbox.Old != 0 {
+			continue
+		}
+		recent[e.UID] = true
+		if mark {
+			ns := e.State
+			ns.Flags |= mbox.Old
+			changes[i] = change{state: &ns}
+		}
+	}
+	if len(changes) > 0 {
+		if err := st.rewrite(lf, changes); err != nil {
+			return nil, nil, err
+		}
+	}
+	return lf.snap, recent, nil
+}
+
+func isInboxPath(st *Store, path string) bool { return path == st.opts.Inbox }
+
+// writePseudo starts an empty folder with UW's pseudo-message, which keeps
+// its UIDVALIDITY while it has no mail (c-client and Dovecot hide it).
+func (st *Store) writePseudo(lf *lockedFolder) error {
+	b := &mbox.Base{UIDValidity: uint32(st.now().Unix())}
+	if err := lf.mb.Append(noCancel, func(w ioWriter) error { return mbox.WritePseudo(w, b) }); err != nil {
+		return err
+	}
+	snap, err := scan(lf.mb.File, nil)
+	if err != nil {
+		return err
+	}
+	lf.snap = snap
+	return nil
+}
+
+// flagRecent is RFC 3501's \Recent; the library, made for IMAP4rev2, has none.
+const flagRecent imap.Flag = "\\Recent"
+
+var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
+
+func mailboxFlags(snap *snapshot) []imap.Flag {
+	out := slices.Clone(systemFlags)
+	for _, k := range snap.base.Keywords {
+		out = append(out, imap.Flag(k))
+	}
+	return out
+}
+
+func (s *Session) Unselect() error {
+	if s.sel != nil {
+		s.sel.close()
+	}
+	s.sel = nil
+	return nil
+}
+
+func (s *Session) Create(name string, _ *imap.CreateOptions) error { return s.st.Create(name) }
+func (s *Session) Delete(name string) error                        { return s.st.Delete(name) }
+func (s *Session) Rename(from, to string, _ *imap.RenameOptions) error {
+	return s.st.Rename(from, to)
+}
+func (s *Session) Subscribe(name string) error   { return s.st.Subscribe(name, true) }
+func (s *Session) Unsubscribe(name string) error { return s.st.Subscribe(name, false) }
+
+func (s *Session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: Delim}}}, nil
+}
+
+func (s *Session) AppendLimit() uint32 {
+	if l := s.st.opts.AppendLimit; l > 0 && l < 1<<32 {
+		return uint32(l)
+	}
+	return 1<<32 - 1
+}
+
+// List serves LIST and LSUB, with the LIST-EXTENDED selection and return
+// options and LIST-STATUS.
+func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	if len(patterns) == 1 && patterns[0] == "" {
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: Delim})
+	}
+	subs, err := s.st.subscriptions()
+	if err != nil {
+		return err
+	}
+	folders := s.st.folders()
+	seen := map[string]bool{}
+	match := func(name string) bool {
+		for _, p := range patterns {
+			if imapserver.MatchList(name, Delim, ref, p) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range folders {
+		f := &folders[i]
+		seen[f.name] = true
+		if !match(f.name) {
+			continue
+		}
+		if options.SelectSubscribed && !subs[f.name] {
+			continue
+		}
+		attrs := f.attrs()
+		if options.SelectSpecialUse && !hasSpecialUse(attrs) {
+			continue
+		}
+		if subs[f.name] && (options.ReturnSubscribed || options.SelectSubscribed) {
+			attrs = append(attrs, imap.MailboxAttrSubscribed)
+		}
+		data := &imap.ListData{Attrs: attrs, Delim: Delim, Mailbox: f.name}
+		if options.ReturnStatus != nil && f.kind == kindMbox {
+			if st, err := s.Status(f.name, options.ReturnStatus); err == nil {
+				data.Status = st
+			}
+		}
+		if err := w.WriteList(data); err != nil {
+			return err
+		}
+	}
+	if options.SelectSubscribed {
+		// Subscribed names that no longer exist are still listed.
+		names := make([]string, 0, len(subs))
+		for n := range subs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if seen[n] || !match(n) {
+				continue
+			}
+			data := &imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNonExistent, imap.MailboxAttrSubscribed}, Delim: Delim, Mailbox: n}
+			if err := w.WriteList(data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func hasSpecialUse(attrs []imap.MailboxAttr) bool {
+	for _, a := range attrs {
+		switch a {
+		case imap.MailboxAttrSent, imap.MailboxAttrDrafts, imap.MailboxAttrTrash, imap.MailboxAttrJunk, imap.MailboxAttrArchive:
+			return true
+		}
+	}
+	return false
+}
+
+// Status answers from a scan of the file, which costs a stat and a small
+// read when the index is current. Every item asked for is filled in.
+func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	path, err := s.st.selectable(name)
+	if err != nil {
+		return nil, err
+	}
+	var prev *snapshot
+	if s.sel != nil && s.sel.path == path {
+		prev = s.sel.snap
+	}
+	snap, err := s.st.readSnapshot(path, prev)
+	if err != nil {
+		return nil, err
+	}
+	if !snap.complete() || (options.UIDValidity && !snap.hasBase) {
+		if snap, _, err = s.st.claim(path, snap, false); err != nil {
+			return nil, err
+		}
+	}
+	data := &imap.StatusData{Mailbox: name, UIDNext: imap.UID(snap.uidNext()), UIDValidity: snap.base.UIDValidity}
+	if data.UIDValidity == 0 {
+		data.UIDValidity = 1
+	}
+	var n, recent, unseen, deleted uint32
+	var size int64
+	for i := range snap.entries {
+		e := &snap.entries[i]
+		n++
+		if e.Flags&mbox.Old == 0 {
+			recent++
+		}
+		if e.Flags&mbox.Seen == 0 {
+			unseen++
+		}
+		if e.Flags&mbox.Deleted != 0 {
+			deleted++
+		}
+		// The CRLF form's size, without counting the mbox quoting.
+		size += e.End - e.HeaderOffset + int64(e.Lines)
+	}
+	data.NumMessages, data.NumRecent, data.NumUnseen, data.NumDeleted = &n, &recent, &unseen, &deleted
+	data.Size = &size
+	limit := s.AppendLimit()
+	data.AppendLimit = &limit
+	var zero int64
+	data.DeletedStorage = &zero
+	return data, nil
+}
+
+// Poll reports what other programs changed in the selected mailbox since
+// the client last heard: new messages, flags, and (when allowed) expunges.
+func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if s.sel == nil {
+		return nil
+	}
+	if err := s.refresh(); err != nil {
+		return err
+	}
+	return s.report(w, allowExpunge)
+}
+
+// refresh brings the snapshot of the selected mailbox up to date, giving
+// new mail its UIDs (and, read-write, marking it seen by a session).
+func (s *Session) refresh() error {
+	sel := s.sel
+	snap, err := s.st.readSnapshot(sel.path, sel.snap)
+	if err != nil {
+		return err
+	}
+	if snap == sel.snap {
+		return nil
+	}
+	recent := map[uint32]bool{}
+	if !snap.complete() || (!sel.readOnly && hasNew(snap)) {
+		if snap, recent, err = s.st.claim(sel.path, snap, !sel.readOnly); err != nil {
+			return err
+		}
+	} else {
+		for i := range snap.entries {
+			if snap.entries[i].Flags&mbox.Old == 0 {
+				recent[snap.entries[i].UID] = true
+			}
+		}
+	}
+	if snap.base.UIDValidity != 0 && len(sel.msgs) > 0 && snap.base.UIDValidity != sel.validity {
+		return &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Mailbox renumbered by another program (UIDVALIDITY changed)"}
+	}
+	if len(sel.msgs) == 0 && snap.base.UIDValidity != 0 {
+		sel.validity = snap.base.UIDValidity
+	}
+	for uid := range recent {
+		if uid >= sel.uidNext {
+			sel.pendingRecent(uid)
+		}
+	}
+	sel.snap = snap
+	return nil
+}
+
+// pendingRecent notes a new message as \Recent for this session; it is
+// shown when the message is announced.
+func (sel *selected) pendingRecent(uid uint32) {
+	if sel.newRecent == nil {
+		sel.newRecent = map[uint32]bool{}
+	}
+	sel.newRecent[uid] = true
+}
+
+// report tells the client what changed between what it knows and the
+// snapshot: EXPUNGE (last first, so numbers stay right), FETCH FLAGS, EXISTS.
+func (s *Session) report(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	sel := s.sel
+	snap := sel.snap
+	byUID := make(map[uint32]int, len(snap.entries))
+	for i := range snap.entries {
+		byUID[snap.entries[i].UID] = i
+	}
+	if allowExpunge {
+		for i := len(sel.msgs) - 1; i >= 0; i-- {
+			if _, ok := byUID[sel.msgs[i].uid]; !ok {
+				if err := w.WriteExpunge(uint32(i + 1)); err != nil {
+					return err
+				}
+				sel.msgs = slices.Delete(sel.msgs, i, i+1)
+			}
+		}
+	}
+	for i := range sel.msgs {
+		m := &sel.msgs[i]
+		j, ok := byUID[m.uid]
+		if !ok {
+			continue
+		}
+		e := &snap.entries[j]
+		if visible(e.Flags) != visible(m.flags) || !slices.Equal(e.Keywords, m.keywords) {
+			m.flags, m.keywords = e.Flags, e.Keywords
+			if err := w.WriteMessageFlags(uint32(i+1), imap.UID(m.uid), s.flagsOf(m)); err != nil {
+				return err
+			}
+		}
+	}
+	added, recent := 0, 0
+	for i := range snap.entries {
+		e := &snap.entries[i]
+		if e.UID < sel.uidNext {
+			continue
+		}
+		r := sel.newRecent[e.UID]
+		delete(sel.newRecent, e.UID)
+		sel.msgs = append(sel.msgs, viewMsg{uid: e.UID, flags: e.Flags, keywords: e.Keywords, recent: r})
+		added++
+	}
+	if added > 0 {
+		sel.uidNext = snap.uidNext()
+		for i := range sel.msgs {
+			if sel.msgs[i].recent {
+				recent++
+			}
+		}
+		if err := w.WriteNumMessages(uint32(len(sel.msgs))); err != nil {
+			return err
+		}
+		if err := w.WriteNumRecent(uint32(recent)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// visible leaves out the flag IMAP does not show as such.
+func visible(f mbox.Flags) mbox.Flags { return f &^ mbox.Old }
+
+func (s *Session) flagsOf(m *viewMsg) []imap.Flag {
+	var out []imap.Flag
+	for _, p := range flagMap {
+		if m.flags&p.bit != 0 {
+			out = append(out, p.flag)
+		}
+	}
+	for _, k := range m.keywords {
+		out = append(out, imap.Flag(k))
+	}
+	if m.recent {
+		out = append(out, flagRecent)
+	}
+	return out
+}
+
+var flagMap = []struct {
+	flag imap.Flag
+	bit  mbox.Flags
+}{
+	{imap.FlagSeen, mbox.Seen},
+	{imap.FlagAnswered, mbox.Answered},
+	{imap.FlagFlagged, mbox.Flagged},
+	{imap.FlagDeleted, mbox.Deleted},
+	{imap.FlagDraft, mbox.Draft},
+}
+
+// Idle looks at the selected mailbox's file every Poll interval and tells
+// the client of new mail, flag changes and expunges by other programs.
+func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	t := time.NewTicker(s.st.opts.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-t.C:
+			if err := s.Poll(w, true); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// indexes turns a sequence or UID set into indexes of sel.msgs, ascending.
+func (sel *selected) indexes(numSet imap.NumSet) ([]int, error) {
+	var out []int
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		n := uint32(len(sel.msgs))
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			if start == 0 {
+				start = n
+			}
+			if stop == 0 {
+				stop = n
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			if stop > n {
+				if start > n || n == 0 {
+					return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Message sequence number out of range"}
+				}
+				stop = n
+			}
+			for i := start; i <= stop && i > 0; i++ {
+				out = append(out, int(i-1))
+			}
+		}
+	case imap.UIDSet:
+		last := uint32(0)
+		if len(sel.msgs) > 0 {
+			last = sel.msgs[len(sel.msgs)-1].uid
+		}
+		for _, r := range set {
+			start, stop := uint32(r.Start), uint32(r.Stop)
+			if start == 0 {
+				start = last
+			}
+			if stop == 0 {
+				stop = last
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			lo := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].uid >= start })
+			for i := lo; i < len(sel.msgs) && sel.msgs[i].uid <= stop; i++ {
+				out = append(out, i)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("unknown number set %T", numSet)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// entry finds a message of the view in the current snapshot.
+func (sel *selected) entry(uid uint32) *mbox.Entry {
+	es := sel.snap.entries
+	i := sort.Search(len(es), func(i int) bool { return es[i].UID >= uid })
+	if i < len(es) && es[i].UID == uid {
+		return &es[i]
+	}
+	return nil
+}
+
+func (s *Session) needSelected() (*selected, error) {
+	if s.sel == nil {
+		return nil, errors.New("no mailbox selected")
+	}
+	return s.sel, nil
+}
+
+// applyFlags is STORE's change to one message's state.
+func applyFlags(st mbox.State, op imap.StoreFlagsOp, flags []imap.Flag) mbox.State {
+	var bits mbox.Flags
+	var kws []string
+	for _, f := range flags {
+		matched := false
+		for _, p := range flagMap {
+			if strings.EqualFold(string(f), string(p.flag)) {
+				bits |= p.bit
+				matched = true
+			}
+		}
+		if !matched && !strings.HasPrefix(string(f), "\\") {
+			kws = append(kws, string(f))
+		}
+	}
+	out := mbox.State{UID: st.UID, Flags: st.Flags, Keywords: slices.Clone(st.Keywords)}
+	switch op {
+	case imap.StoreFlagsSet:
+		out.Flags = st.Flags&mbox.Old | bits
+		out.Keywords = kws
+	case imap.StoreFlagsAdd:
+		out.Flags |= bits
+		for _, k := range kws {
+			if !slices.Contains(out.Keywords, k) {
+				out.Keywords = append(out.Keywords, k)
+			}
+		}
+	case imap.StoreFlagsDel:
+		out.Flags &^= bits
+		out.Keywords = slices.DeleteFunc(out.Keywords, func(k string) bool { return slices.Contains(kws, k) })
+	}
+	return out
+}
