@@ -1,0 +1,200 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"unixmail/internal/sandbox"
+	"unixmail/internal/testbin"
+)
+
+// imapUser is a sandbox with one user whose mail imapd serves over a pipe,
+// PREAUTH as that user, the way `ssh host imapd` runs it. As root the user
+// is uid 65534 and imapd runs as it (imapd never serves root itself).
+type imapUser struct {
+	sb   *sandbox.Sandbox
+	name string
+	argv []string // how to start imapd as the user
+}
+
+func newIMAPUser(t *testing.T) *imapUser {
+	t.Helper()
+	sb := sandbox.New(t, "alice")
+	u := &imapUser{sb: sb, name: "alice"}
+	imapd := testbin.Path(t, "imapd")
+	testbin.Path(t, "deliver")
+	if os.Geteuid() == 0 {
+		u.name = "nobody10"
+		sb.AddUser(u.name, 65534, 65534)
+		u.argv = []string{sandbox.NeedPeer(t, "setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"}
+	}
+	log := sb.WriteFile("imapd.log", "", 0o666)
+	os.Chmod(log, 0o666)
+	sb.Set("log", log)
+	u.argv = append(u.argv, imapd, "-C", sb.Conf)
+	return u
+}
+
+func (u *imapUser) deliver(t *testing.T, msgs ...string) {
+	t.Helper()
+	for _, m := range msgs {
+		if r := u.sb.Run(m, "deliver", u.name); r.Code != 0 {
+			t.Fatalf("deliver: exit %d: %s", r.Code, r.Stderr)
+		}
+	}
+}
+
+func (u *imapUser) mailbox() string { return u.sb.Mailbox(u.name) }
+
+// python runs a python3 script with the imapd command line (for
+// imaplib.IMAP4_stream) as its first argument and returns its output.
+func (u *imapUser) python(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	py := sandbox.NeedPeer(t, "python3")
+	cmdline := ""
+	for _, a := range u.argv {
+		cmdline += "'" + strings.ReplaceAll(a, "'", `'\''`) + "' "
+	}
+	cmd := exec.Command(py, append([]string{"-c", script, cmdline}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(u.sb.Dir, "imapd.log"))
+		t.Fatalf("python3: %v\n%s\nlog:\n%s", err, out, log)
+	}
+	return string(out)
+}
+
+type pyMessage struct {
+	Subject string `json:"subject"`
+	Status  string `json:"status"`
+	XStatus string `json:"xstatus"`
+	UID     string `json:"uid"`
+	Body    string `json:"body"`
+}
+
+// readMailbox parses the mailbox with python3's mailbox module.
+func (u *imapUser) readMailbox(t *testing.T) []pyMessage {
+	t.Helper()
+	out := u.python(t, `
+import mailbox, json, sys
+box = mailbox.mbox(sys.argv[2], create=False)
+print(json.dumps([{"subject": m["subject"] or "", "status": m["status"] or "", "xstatus": m["x-status"] or "",
+  "uid": m["x-uid"] or "", "body": m.get_payload()} for m in box]))
+`, u.mailbox())
+	var msgs []pyMessage
+	if err := json.Unmarshal([]byte(out), &msgs); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return msgs
+}
+
+func message(subject, body string) string {
+	return "From: Alice <alice@test.example>\nTo: bob@test.example\nSubject: " + subject + "\n\n" + body
+}
+
+func TestImaplibReadsFlagsAndKeepsUIDsOverStdin(t *testing.T) {
+	u := newIMAPUser(t)
+	u.deliver(t, message("one", "first\n"), message("two", "From the start of a line\nsecond\n"), message("three", "third\n"))
+	session := `
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+assert M.state == "AUTH", M.state
+typ, data = M.select("INBOX")
+assert typ == "OK" and data == [b"3"], (typ, data)
+print("UIDVALIDITY", M.untagged_responses["UIDVALIDITY"][0].decode())
+typ, data = M.uid("FETCH", "1:*", "(UID BODY.PEEK[TEXT])")
+for item in data:
+    if isinstance(item, tuple):
+        print("TEXT", item[0].decode().split()[2], repr(item[1].decode()))
+typ, data = M.store("1", "+FLAGS", r"(\Flagged)")
+assert typ == "OK", data
+typ, data = M.fetch("2", "(BODY[])")
+assert typ == "OK", data
+typ, data = M.fetch("1:*", "(UID FLAGS)")
+for item in data:
+    print("FLAGS", item.decode())
+M.logout()
+`
+	out := u.python(t, session)
+	for _, want := range []string{
+		`TEXT 1 'first\r\n'`,
+		`TEXT 2 'From the start of a line\r\nsecond\r\n'`,
+		`FLAGS 1 (UID 1 FLAGS (\Flagged \Recent))`,
+		`FLAGS 2 (UID 2 FLAGS (\Seen \Recent))`,
+		`FLAGS 3 (UID 3 FLAGS (\Recent))`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("imaplib session lacks %q:\n%s", want, out)
+		}
+	}
+	validity := strings.Fields(out[strings.Index(out, "UIDVALIDITY"):])[1]
+
+	msgs := u.readMailbox(t)
+	if len(msgs) != 3 || msgs[0].XStatus != "F" || !strings.Contains(msgs[1].Status, "R") || msgs[2].UID != "3" {
+		t.Fatalf("python mailbox reads %+v", msgs)
+	}
+	if !strings.Contains(msgs[1].Body, "From the start") {
+		t.Fatalf("second message's body: %q", msgs[1].Body)
+	}
+
+	// More mail, and a new imapd: the old UIDs and UIDVALIDITY stand.
+	u.deliver(t, message("four", "fourth\n"))
+	out = u.python(t, `
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+M.select("INBOX", readonly=True)
+print("UIDVALIDITY", M.untagged_responses["UIDVALIDITY"][0].decode())
+typ, data = M.fetch("1:*", "(UID FLAGS)")
+for item in data:
+    print("FLAGS", item.decode())
+M.logout()
+`)
+	for _, want := range []string{"UIDVALIDITY " + validity, `FLAGS 1 (UID 1 FLAGS (\Flagged))`, `FLAGS 4 (UID 4 FLAGS (\Recent))`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second session lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestGarbageOversizeLiteralsAndPathEscapesAreRefusedWithTheSessionAlive(t *testing.T) {
+	u := newIMAPUser(t)
+	u.sb.Set("message_size_limit", "1000")
+	u.deliver(t, message("one", "first\n"))
+	// The oversize literal is sent without waiting (LITERAL+) and holds
+	// lines that would be commands: they must be read and dropped.
+	payload := strings.Repeat("x DELETE INBOX\r\nz LOGOUT\r\n", 100)
+	out := u.python(t, fmt.Sprintf(`
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+def raw(line):
+    M.send(line)
+    while True:
+        l = M.readline()
+        print(l.decode(errors="replace").rstrip())
+        if not l or l.startswith(line.split(b" ")[0] + b" "):
+            return
+raw(b"a1 FROBNICATE now\r\n")
+raw(b"a2 APPEND INBOX {%d+}\r\n" + b%q + b"\r\n")
+raw(b"a3 APPEND INBOX {99999999}\r\n")
+raw(b"a4 SELECT \"../../etc/passwd\"\r\n")
+raw(b"a5 CREATE /tmp/evil\r\n")
+raw(b"a6 SELECT INBOX\r\n")
+raw(b"a7 LOGOUT\r\n")
+`, len(payload), payload))
+	for _, want := range []string{"a1 BAD", "a2 NO [TOOBIG]", "a3 NO [TOOBIG]", "a4 NO", "a5 NO", "* 1 EXISTS", "a6 OK", "a7 OK"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("session lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\nz ") || strings.Contains(out, "\nx ") {
+		t.Fatalf("a literal's lines ran as commands:\n%s", out)
+	}
+	if _, err := os.Stat("/tmp/evil"); err == nil {
+		t.Fatal("CREATE /tmp/evil made a file")
+	}
+}

@@ -1,0 +1,400 @@
+package imapd
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// filter stands between the client and go-imap's imapserver, which is
+// used unchanged. Reading, it answers ID (RFC 2971) itself, since the
+// library hangs up on a command it does not know before login; does
+// STARTTLS through the daemon runtime; and hands the library every
+// non-synchronising literal as a synchronising one, keeping the literal
+// back until the library asks for it, so that a literal the library
+// refuses (too big, or after a syntax error) is read and thrown away,
+// never run as commands. Writing, it completes the CAPABILITY lists.
+type filter struct {
+	hooks hooks
+
+	rmu  sync.Mutex // the read side: only the library's reader
+	in   []byte     // read from the client, not yet handled
+	out  []byte     // for the library
+	lit  pendingLit // a literal announced in the last line handed over
+	mode readMode
+	left int64 // literal bytes still to hand over or drop
+
+	wmu      sync.Mutex // the write side: the library and our own replies
+	partial  []byte     // the start of a response line not yet complete
+	wlit     int64      // bytes of a literal in the library's output still to pass
+	plusSeen bool       // the library asked for the literal
+	holdPlus bool       // ...and the client sent it without asking: keep the "+" back
+
+	once sync.Once
+	done chan struct{}
+	bye  string // when set, the connection ends with this BYE before the next command
+}
+
+// hangUpAfterReply ends the connection once the current command's reply
+// is out (too many login failures).
+func (f *filter) hangUpAfterReply(text string) { f.bye = text }
+
+type readMode int
+
+const (
+	modeCommand      readMode = iota // at the start of a command
+	modeContinuation                 // the rest of a command after a literal
+	modeLiteral                      // passing a literal's bytes
+	modeDrop                         // dropping a refused literal and the rest of its command
+)
+
+type pendingLit struct {
+	size    int64
+	nonSync bool
+	active  bool
+}
+
+// hooks are what the filter needs from the session around it.
+type hooks interface {
+	conn() net.Conn // the connection now (TLS after STARTTLS)
+	startTLS(buffered int) error
+	canStartTLS() bool
+	extraCaps(authenticated bool) (add, remove []string)
+	authenticated() bool
+	idInfo() string
+}
+
+func newFilter(h hooks) *filter {
+	return &filter{hooks: h, done: make(chan struct{})}
+}
+
+const maxLine = 64 << 10
+
+// fill reads more from the client.
+func (f *filter) fill() error {
+	buf := make([]byte, 16<<10)
+	n, err := f.hooks.conn().Read(buf)
+	f.in = append(f.in, buf[:n]...)
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// line takes one line (CRLF or LF ended) off the input, or what there is
+// of a line too long to be a command.
+func (f *filter) line() ([]byte, error) {
+	for {
+		if i := bytes.IndexByte(f.in, '\n'); i >= 0 {
+			l := f.in[: i+1 : i+1]
+			f.in = f.in[i+1:]
+			return l, nil
+		}
+		if len(f.in) >= maxLine {
+			l := f.in[:maxLine:maxLine]
+			f.in = f.in[maxLine:]
+			return l, nil
+		}
+		if err := f.fill(); err != nil {
+			if len(f.in) > 0 {
+				l := f.in
+				f.in = nil
+				return l, nil
+			}
+			return nil, err
+		}
+	}
+}
+
+// literalAt finds a literal announcement ending a line: {N}, {N+}, and
+// BINARY's ~{N}.
+func literalAt(line []byte) (size int64, nonSync bool, start int, ok bool) {
+	t := bytes.TrimRight(line, "\r\n")
+	if !bytes.HasSuffix(t, []byte("}")) {
+		return 0, false, 0, false
+	}
+	i := bytes.LastIndexByte(t, '{')
+	if i < 0 {
+		return 0, false, 0, false
+	}
+	num := t[i+1 : len(t)-1]
+	if bytes.HasSuffix(num, []byte("+")) {
+		nonSync = true
+		num = num[:len(num)-1]
+	}
+	n, err := strconv.ParseInt(string(num), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false, 0, false
+	}
+	return n, nonSync, i, true
+}
+
+func (f *filter) Read(p []byte) (int, error) {
+	f.rmu.Lock()
+	defer f.rmu.Unlock()
+	if f.bye != "" && len(f.out) == 0 {
+		f.reply("* BYE " + f.bye + "\r\n")
+		return 0, io.EOF
+	}
+	for len(f.out) == 0 {
+		if err := f.step(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, f.out)
+	f.out = f.out[n:]
+	return n, nil
+}
+
+// step moves the next piece of client input along.
+func (f *filter) step() error {
+	if f.lit.active {
+		// The library has read the line announcing a literal and wants
+		// more: either it sent "+" and reads the literal, or it refused
+		// the command and is looking for the next one.
+		f.wmu.Lock()
+		plus := f.plusSeen
+		f.plusSeen, f.holdPlus = false, false
+		f.wmu.Unlock()
+		lit := f.lit
+		f.lit = pendingLit{}
+		switch {
+		case plus:
+			f.mode, f.left = modeLiteral, lit.size
+		case lit.nonSync:
+			// Refused: the client sends it anyway. Drop it and the rest
+			// of the command; the library reads an empty line.
+			f.mode, f.left = modeDrop, lit.size
+			f.out = []byte("\r\n")
+			return nil
+		default:
+			// Refused before the client sent it: the next line is a
+			// new command.
+			f.mode = modeCommand
+		}
+	}
+	switch f.mode {
+	case modeLiteral, modeDrop:
+		for f.left > 0 {
+			if len(f.in) == 0 {
+				if err := f.fill(); err != nil {
+					return err
+				}
+			}
+			n := int64(len(f.in))
+			if n > f.left {
+				n = f.left
+			}
+			if f.mode == modeLiteral {
+				f.out = append(f.out, f.in[:n]...)
+			}
+			f.in = f.in[n:]
+			f.left -= n
+			if f.mode == modeLiteral {
+				return nil
+			}
+		}
+		if f.mode == modeLiteral {
+			f.mode = modeContinuation
+			return nil
+		}
+		// Dropping: the rest of the refused command goes too.
+		l, err := f.line()
+		if err != nil {
+			return err
+		}
+		if size, _, _, ok := literalAt(l); ok {
+			f.left = size
+			return nil
+		}
+		f.mode = modeCommand
+		return nil
+	}
+	l, err := f.line()
+	if err != nil {
+		return err
+	}
+	if f.mode == modeCommand {
+		if handled, err := f.intercept(l); handled || err != nil {
+			return err
+		}
+	}
+	f.mode = modeCommand
+	if size, nonSync, i, ok := literalAt(l); ok {
+		if nonSync {
+			// {N+} becomes {N}: the library answers "+" (which we keep
+			// from the client) when it wants the literal.
+			l = append(append(l[:i:i], '{'), strconv.FormatInt(size, 10)+"}\r\n"...)
+		}
+		f.lit = pendingLit{size: size, nonSync: nonSync, active: true}
+		f.wmu.Lock()
+		f.plusSeen, f.holdPlus = false, nonSync
+		f.wmu.Unlock()
+	}
+	f.out = append(f.out, l...)
+	return nil
+}
+
+// intercept answers the commands the filter handles itself.
+func (f *filter) intercept(l []byte) (bool, error) {
+	t := strings.TrimRight(string(l), "\r\n")
+	tag, rest, ok := strings.Cut(t, " ")
+	if !ok || tag == "" || strings.ContainsAny(tag, "*+(){%\"\\") {
+		return false, nil
+	}
+	cmd, args, _ := strings.Cut(rest, " ")
+	switch strings.ToUpper(cmd) {
+	case "ID":
+		if _, _, _, lit := literalAt(l); lit {
+			return false, nil
+		}
+		if args == "" {
+			return true, f.reply(tag + " BAD ID needs NIL or a parameter list\r\n")
+		}
+		return true, f.reply("* ID " + f.hooks.idInfo() + "\r\n" + tag + " OK ID completed\r\n")
+	case "STARTTLS":
+		if args != "" || !f.hooks.canStartTLS() || f.hooks.authenticated() {
+			return false, nil
+		}
+		if len(f.in) > 0 {
+			// Sent behind STARTTLS in the clear: maybe injected
+			// (CVE-2011-0411). Nothing of it is run.
+			f.in = nil
+			return true, f.reply(tag + " BAD Nothing may follow STARTTLS before the handshake\r\n")
+		}
+		if err := f.reply(tag + " OK Begin TLS negotiation now\r\n"); err != nil {
+			return true, err
+		}
+		return true, f.hooks.startTLS(0)
+	}
+	return false, nil
+}
+
+// reply writes a response of the filter's own to the client.
+func (f *filter) reply(s string) error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	_, err := f.hooks.conn().Write([]byte(s))
+	return err
+}
+
+// Write passes the library's output on, line by line outside literals, so
+// that CAPABILITY lists can be completed and a "+" the client must not see
+// (for a literal it sent without waiting) is held back.
+func (f *filter) Write(p []byte) (int, error) {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	total := len(p)
+	var out []byte
+	for len(p) > 0 {
+		if f.wlit > 0 {
+			n := int64(len(p))
+			if n > f.wlit {
+				n = f.wlit
+			}
+			out = append(out, p[:n]...)
+			p = p[n:]
+			f.wlit -= n
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			f.partial = append(f.partial, p...)
+			break
+		}
+		line := append(f.partial, p[:i+1]...)
+		f.partial = nil
+		p = p[i+1:]
+		out = append(out, f.response(line)...)
+		if size, _, _, ok := literalAt(line); ok {
+			f.wlit = size
+		}
+	}
+	if len(out) > 0 {
+		if _, err := f.hooks.conn().Write(out); err != nil {
+			return 0, err
+		}
+	}
+	return total, nil
+}
+
+// response rewrites one response line as the client should see it.
+func (f *filter) response(line []byte) []byte {
+	if bytes.HasPrefix(line, []byte("+")) {
+		f.plusSeen = true
+		if f.holdPlus {
+			f.holdPlus = false
+			return nil
+		}
+		return line
+	}
+	return f.fixCaps(line)
+}
+
+// fixCaps completes a CAPABILITY list, untagged or in a response code:
+// ID, which the filter serves, and what the connection's state allows
+// (STARTTLS, LOGINDISABLED where a password may not go in the clear).
+func (f *filter) fixCaps(line []byte) []byte {
+	s := string(line)
+	var start, end int
+	if strings.HasPrefix(s, "* CAPABILITY ") {
+		start, end = len("* CAPABILITY "), len(strings.TrimRight(s, "\r\n"))
+	} else {
+		i := strings.Index(s, "[CAPABILITY ")
+		if i < 0 {
+			return line
+		}
+		start = i + len("[CAPABILITY ")
+		j := strings.IndexByte(s[start:], ']')
+		if j < 0 {
+			return line
+		}
+		end = start + j
+	}
+	caps := strings.Fields(s[start:end])
+	add, remove := f.hooks.extraCaps(f.hooks.authenticated())
+	var out []string
+	for _, c := range caps {
+		drop := false
+		for _, r := range remove {
+			if strings.EqualFold(c, r) || strings.HasSuffix(r, "=") && strings.HasPrefix(strings.ToUpper(c), r) {
+				drop = true
+			}
+		}
+		if !drop {
+			out = append(out, c)
+		}
+	}
+	for _, a := range add {
+		have := false
+		for _, c := range out {
+			have = have || strings.EqualFold(c, a)
+		}
+		if !have {
+			out = append(out, a)
+		}
+	}
+	return []byte(s[:start] + strings.Join(out, " ") + s[end:])
+}
+
+// Close ends the connection; the one-connection listener sees it.
+func (f *filter) Close() error {
+	f.once.Do(func() { close(f.done) })
+	return f.hooks.conn().Close()
+}
+
+// Done is closed when the connection is.
+func (f *filter) Done() <-chan struct{} { return f.done }
+
+func (f *filter) LocalAddr() net.Addr                { return f.hooks.conn().LocalAddr() }
+func (f *filter) RemoteAddr() net.Addr               { return f.hooks.conn().RemoteAddr() }
+func (f *filter) SetDeadline(t time.Time) error      { return f.hooks.conn().SetDeadline(t) }
+func (f *filter) SetReadDeadline(t time.Time) error  { return f.hooks.conn().SetReadDeadline(t) }
+func (f *filter) SetWriteDeadline(t time.Time) error { return f.hooks.conn().SetWriteDeadline(t) }

@@ -1,0 +1,164 @@
+// Package imapd serves IMAP4rev1 on one connection the daemon runtime
+// hands it, with go-imap's imapserver over imapstore's mbox folders.
+package imapd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-sasl"
+
+	"unixmail/pkg/auth"
+	"unixmail/pkg/config"
+	"unixmail/pkg/daemon"
+	"unixmail/pkg/imapstore"
+	"unixmail/pkg/lock"
+	"unixmail/pkg/stdioconn"
+	"unixmail/pkg/userdb"
+)
+
+// Caps are the capabilities imapd offers beyond those the library adds by
+// itself (IDLE, UNSELECT, ENABLE, SASL-IR, APPENDLIMIT) and those the
+// filter adds (ID, STARTTLS, LOGINDISABLED).
+var Caps = imap.CapSet{
+	imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {},
+	imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapMove: {}, imap.CapStatusSize: {},
+	imap.CapChildren: {}, imap.CapSpecialUse: {}, imap.CapLiteralPlus: {}, imap.CapBinary: {},
+}
+
+// conn is one client's connection state, shared by the filter and the
+// session.
+type conn struct {
+	c       *daemon.Client
+	cfg     *config.Config
+	authed  bool
+	hangUp  bool
+	filter  *filter
+	preauth *userdb.User
+}
+
+func (k *conn) conn() net.Conn              { return k.c.Conn }
+func (k *conn) startTLS(buffered int) error { return k.c.StartTLS(buffered) }
+func (k *conn) canStartTLS() bool           { return k.c.CanStartTLS() }
+func (k *conn) authenticated() bool         { return k.authed }
+func (k *conn) idInfo() string              { return `("name" "unixmail imapd" "vendor" "unixmail")` }
+func (k *conn) extraCaps(authed bool) ([]string, []string) {
+	add := []string{"ID"}
+	var remove []string
+	if !authed {
+		if k.c.CanStartTLS() {
+			add = append(add, "STARTTLS")
+		}
+		if !k.c.PlaintextOK() {
+			add = append(add, "LOGINDISABLED")
+			remove = append(remove, "AUTH=")
+		}
+	}
+	return add, remove
+}
+
+// Serve runs the IMAP session on c. Run by a user other than root over a
+// pipe (`ssh host imapd`), it greets PREAUTH as that user, as UW's imapd
+// does; otherwise the client logs in, and imapd becomes the user before
+// any mailbox is opened.
+func Serve(c *daemon.Client) error {
+	k := &conn{c: c, cfg: c.Config}
+	if u, err := c.Caller(); err != nil {
+		return err
+	} else if u != nil && c.Peer == "local" {
+		if _, err := c.Succeeded(u, "PREAUTH"); err != nil {
+			return err
+		}
+		k.preauth, k.authed = u, true
+	}
+	k.filter = newFilter(k)
+	srv := imapserver.New(&imapserver.Options{
+		NewSession:   k.newSession,
+		Caps:         Caps,
+		Logger:       logger{k},
+		InsecureAuth: true, // the filter and the session refuse plaintext where it is not OK
+	})
+	err := srv.Serve(stdioconn.Listen(k.filter))
+	srv.Close()
+	return err
+}
+
+func (k *conn) newSession(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	if k.preauth != nil {
+		return &session{Session: imapstore.NewPreauthSession(k.store(k.preauth)), k: k}, &imapserver.GreetingData{PreAuth: true}, nil
+	}
+	s := &session{Session: imapstore.NewSession(k.login), k: k}
+	s.Hook = k.plaintextCheck
+	return s, nil, nil
+}
+
+func (k *conn) plaintextCheck() error {
+	if !k.c.PlaintextOK() {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired, Text: "Use STARTTLS or imaps: no passwords in the clear here"}
+	}
+	return nil
+}
+
+func (k *conn) login(user, password, method string) (*imapstore.Store, error) {
+	u, err := k.c.Authenticate(user, password, method)
+	if errors.Is(err, auth.ErrBadCredentials) {
+		if k.c.TooManyFailures() {
+			k.filter.hangUpAfterReply("Too many login failures")
+		}
+		return nil, imapserver.ErrAuthFailed
+	}
+	if err != nil {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Cannot check passwords now, try later"}
+	}
+	if err := k.c.BecomeUser(u); err != nil {
+		k.c.Log.Error("user=<%s>: %v", u.Name, err)
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Cannot serve this user now"}
+	}
+	k.authed = true
+	return k.store(u), nil
+}
+
+func (k *conn) store(u *userdb.User) *imapstore.Store {
+	return imapstore.New(imapstore.Options{
+		Inbox:       u.Expand(k.cfg.Mailbox),
+		FolderDir:   u.Expand(k.cfg.FolderDir),
+		Owner:       u.UID,
+		AppendLimit: k.cfg.MessageSizeLimit,
+		Lock:        lock.Options{},
+		Log:         k.c.Log,
+		Poll:        time.Second,
+	})
+}
+
+// session adds AUTHENTICATE PLAIN (through the same checks as LOGIN, and
+// logged as PLAIN) to imapstore's session.
+type session struct {
+	*imapstore.Session
+	k *conn
+}
+
+func (s *session) AuthenticateMechanisms() []string { return []string{"PLAIN"} }
+
+func (s *session) Authenticate(mech string) (sasl.Server, error) {
+	if !strings.EqualFold(mech, "PLAIN") {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported mechanism"}
+	}
+	return sasl.NewPlainServer(func(identity, user, password string) error {
+		if identity != "" && identity != user {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed, Text: "Cannot log in as another user"}
+		}
+		return s.LoginWith(user, password, "PLAIN")
+	}), nil
+}
+
+// logger sends the library's complaints to the mail log.
+type logger struct{ k *conn }
+
+func (l logger) Printf(format string, args ...any) {
+	l.k.c.Log.Warn("rip=%s: %s", l.k.c.Peer, fmt.Sprintf(format, args...))
+}
