@@ -2,7 +2,6 @@ package smtpd
 
 import (
 	"errors"
-	"io"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -70,21 +69,14 @@ func (s *session) authenticate(mech, user, pass string) error {
 			time.Sleep(delay)
 		}
 		if hangUp {
-			s.hangUp()
+			s.be.log.Warn("%s: too many authentication failures, disconnecting", s.client())
+			s.hangUp(&smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+				Message: s.be.policy.Hostname + " Error: too many authentication failures"})
 		}
 		return smtp.ErrAuthFailed
 	}
 	s.authUser, s.authMech = user, mech
 	return nil
-}
-
-// hangUp ends a connection that failed too often. go-smtp has no way to
-// close from inside AUTH, so the 421 is written here and the connection
-// closed under it; its own 535 then goes nowhere.
-func (s *session) hangUp() {
-	s.be.log.Warn("%s: too many authentication failures, disconnecting", s.client())
-	_, _ = io.WriteString(s.c.Conn(), "421 4.7.0 "+s.be.policy.Hostname+" Error: too many authentication failures\r\n")
-	_ = s.c.Close()
 }
 
 // loginServer is the server side of the LOGIN mechanism

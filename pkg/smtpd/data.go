@@ -27,7 +27,8 @@ var (
 )
 
 // dataChecker passes the message through and fails at the first bare CR,
-// bare LF or overlong line.
+// bare LF, NUL or overlong line, or when rawCheck saw one of the first
+// three where go-smtp hides it.
 //
 // It reads what go-smtp's DATA reader gives. That reader ends the data only
 // at <CR><LF>.<CR><LF>, removes a line's leading dot (and the CR of a
@@ -37,9 +38,10 @@ var (
 // reach the queue either. BDAT chunks arrive here raw.
 type dataChecker struct {
 	r    io.Reader
-	err  error // sticky: the first failure
-	cr   bool  // the last byte was a CR
-	line int   // octets of the current line so far
+	raw  *rawCheck // what the connection's raw bytes showed
+	err  error     // sticky: the first failure
+	cr   bool      // the last byte was a CR
+	line int       // octets of the current line so far
 }
 
 func (d *dataChecker) Read(p []byte) (int, error) {
@@ -50,6 +52,12 @@ func (d *dataChecker) Read(p []byte) (int, error) {
 	if i, bad := d.scan(p[:n]); bad != nil {
 		d.err = bad
 		return i, bad
+	}
+	// Every byte go-smtp has given us has passed rawCheck first, the
+	// last one included when the data ends.
+	if bad := d.raw.err(); bad != nil {
+		d.err = bad
+		return 0, bad
 	}
 	switch {
 	case err == io.EOF && d.cr:
@@ -73,6 +81,8 @@ func (d *dataChecker) scan(b []byte) (int, error) {
 			return i, errBareLF
 		case c != '\n' && d.cr:
 			return i, errBareCR
+		case c == 0:
+			return i, errNUL
 		case d.line > maxLine:
 			return i, errLongLine
 		}

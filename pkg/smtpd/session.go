@@ -34,7 +34,8 @@ type session struct {
 	esmtp bool
 
 	authUser, authMech string
-	authFailures       *throttle.Session
+	authFailures       *throttle.Session // per connection, across STARTTLS
+	raw                *rawCheck
 
 	hasFrom bool
 	from    string
@@ -44,15 +45,16 @@ type session struct {
 	envID   string
 }
 
-func (be *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &session{be: be, c: c, conn: c.Conn(), name: "unknown"}
+func (cb *connBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	be := cb.backend
+	s := &session{be: be, c: c, conn: c.Conn(), name: "unknown",
+		raw: cb.raw, authFailures: cb.authFailures}
 	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
 		s.addr = ap.Addr().Unmap()
 	}
 	if be.stdio || s.addr.IsLoopback() {
 		s.name = "localhost"
 	}
-	s.authFailures = be.auth.Session(s.addr.String())
 	_, s.tls = c.TLSConnectionState()
 	if !s.tls {
 		// The session made after STARTTLS is the same connection.
@@ -121,6 +123,15 @@ func errDashAddress(enhanced smtp.EnhancedCode, addr string) *smtp.SMTPError {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	// A client caught smuggling gets no second try (Postfix disconnects
+	// too, smtpd_forbid_bare_newline). Not from Data: with BDAT it runs
+	// beside go-smtp's reader, which must not see the connection close.
+	if err := s.raw.err(); err != nil {
+		var reply *smtp.SMTPError
+		errors.As(err, &reply)
+		s.hangUp(reply)
+		return s.reject("MAIL", reply, from, "")
+	}
 	if strings.HasPrefix(from, "-") {
 		return s.reject("MAIL", errDashAddress(smtp.EnhancedCode{5, 1, 7}, from), from, "")
 	}
@@ -216,6 +227,14 @@ func (s *session) reject(cmd string, err *smtp.SMTPError, from, to string) error
 	return err
 }
 
+// hangUp answers reply and closes the connection. go-smtp cannot close
+// from inside a command, so the reply is written here and the connection
+// closed under go-smtp, whose own reply then goes nowhere.
+func (s *session) hangUp(reply *smtp.SMTPError) {
+	_, _ = io.WriteString(s.c.Conn(), formatReply(reply)+"\r\n")
+	_ = s.c.Close()
+}
+
 func formatReply(e *smtp.SMTPError) string {
 	c := e.EnhancedCode
 	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, c[0], c[1], c[2], e.Message)
@@ -244,7 +263,7 @@ func (s *session) envelope() *Envelope {
 // nothing, go-smtp reads the rest of the data, and the client hears why.
 func (s *session) Data(r io.Reader) error {
 	env := s.envelope()
-	chk := &dataChecker{r: r}
+	chk := &dataChecker{r: r, raw: s.raw}
 	msg := io.MultiReader(strings.NewReader(received(env, s)), chk)
 	id, err := s.be.queue.Enqueue(env, msg)
 	if chk.err != nil {

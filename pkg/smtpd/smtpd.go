@@ -10,10 +10,12 @@ package smtpd
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -101,44 +103,111 @@ const (
 	maxCommandLine = 2000
 )
 
-// Server is go-smtp's server behind the Policy's connection limits.
+// Server is the SMTP server of sendmail -bd: go-smtp behind the
+// Policy's connection limits, one go-smtp server per connection (see
+// conn.go).
 type Server struct {
-	*smtp.Server
+	be      *backend
 	limiter *throttle.Limiter
-	busy    time.Duration
-	log     Logger
+	conns   serverSet
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	closed    bool
 }
 
 // NewServer returns the server for sendmail -bd; the caller runs
-// srv.Serve(listener) and stops it with Close or Shutdown.
+// srv.Serve(listener) and stops it with Close.
 func NewServer(p Policy, q Queue, log Logger) *Server {
 	return &Server{
-		Server:  newServer(&backend{policy: p, queue: q, log: log}),
+		be:      newBackend(p, q, log),
 		limiter: throttle.NewLimiter(p.ConnectionLimit, p.ConnectionCountLimit),
-		busy:    p.BusyTimeout,
-		log:     log,
 	}
 }
 
-// Serve serves the connections of l within the connection limits.
+func newBackend(p Policy, q Queue, log Logger) *backend {
+	return &backend{policy: p, queue: q, log: log, auth: throttle.NewTracker(p.AuthFailures)}
+}
+
+// Serve serves the connections of l within the connection limits until
+// Close; then it returns nil.
 func (s *Server) Serve(l net.Listener) error {
-	return s.Server.Serve(&throttle.Listener{Listener: l, Limiter: s.limiter,
-		BusyTimeout: s.busy, Refuse: s.refuse})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return l.Close()
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	tl := &throttle.Listener{Listener: l, Limiter: s.limiter,
+		BusyTimeout: s.be.policy.BusyTimeout, Refuse: s.refuse}
+	var pause time.Duration
+	for {
+		c, err := tl.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			// Out of file descriptors and the like: wait for clients
+			// to leave instead of spinning.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				s.be.log.Error("accept: %v; retrying in %v", err, pause)
+				time.Sleep(pause)
+				continue
+			}
+			return err
+		}
+		pause = 0
+		go func() {
+			if err := serveConn(s.be, c, &s.conns); err != nil {
+				s.be.log.Error("%s: %v", c.RemoteAddr(), err)
+			}
+		}()
+	}
 }
 
-// refuse answers a client over a limit as Postfix's postscreen and smtpd
-// do, with a 421 that makes a real MTA try again later.
+// isTemporary: accept fails with EMFILE, ENFILE, ENOBUFS or ENOMEM when
+// the process or the system runs short; those pass.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close stops every Serve and closes every connection.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	ls := s.listeners
+	s.listeners = nil
+	s.mu.Unlock()
+	var err error
+	for _, l := range ls {
+		err = errors.Join(err, l.Close())
+	}
+	s.conns.closeAll()
+	return err
+}
+
+// refuse answers a client over a limit as Postfix's smtpd does, with a
+// 421 that makes a real MTA try again later.
 func (s *Server) refuse(c net.Conn, key string, err error) {
-	s.log.Warn("connect from unknown[%s]: %v", key, err)
-	_, _ = fmt.Fprintf(c, "421 4.7.0 %s Error: %v\r\n", s.Domain, err)
+	s.be.log.Warn("connect from unknown[%s]: %v", key, err)
+	_, _ = fmt.Fprintf(c, "421 4.7.0 %s Error: %v\r\n", s.be.policy.Hostname, err)
 }
 
-func newServer(be *backend) *smtp.Server {
-	be.auth = throttle.NewTracker(be.policy.AuthFailures)
+func newServer(be smtp.Backend, p *Policy, log Logger) *smtp.Server {
 	srv := smtp.NewServer(be)
-	srv.Domain = be.policy.Hostname
-	srv.TLSConfig = be.policy.TLSConfig
-	srv.MaxMessageBytes = be.policy.MessageSizeLimit
+	srv.Domain = p.Hostname
+	srv.TLSConfig = p.TLSConfig
+	srv.MaxMessageBytes = p.MessageSizeLimit
 	srv.MaxLineLength = maxCommandLine
 	srv.MaxRecipients = maxRecipients
 	srv.EnableDSN = true
@@ -147,7 +216,7 @@ func newServer(be *backend) *smtp.Server {
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = readTimeout
 	srv.WriteTimeout = writeTimeout
-	srv.ErrorLog = errorLog{be.log}
+	srv.ErrorLog = errorLog{log}
 	return srv
 }
 
