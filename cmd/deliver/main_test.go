@@ -283,6 +283,10 @@ func TestDeliverRefusals(t *testing.T) {
 			t.Cleanup(func() { os.Chmod(sb.Home("bob"), 0755) })
 			return "bob"
 		}, 73, "permission denied"},
+		{"mailbox that is not an mbox", false, func(t *testing.T, sb *sandbox.Sandbox) string {
+			os.WriteFile(sb.Mailbox("bob"), []byte("\x00\x9frandom bytes, not a From_ line\n"), 0600)
+			return "bob"
+		}, 75, "not an mbox file"},
 		{"user with another uid, when not root", false, func(t *testing.T, sb *sandbox.Sandbox) string {
 			if os.Geteuid() == 0 {
 				t.Skip("root may deliver to anyone")
@@ -301,6 +305,9 @@ func TestDeliverRefusals(t *testing.T) {
 			r := sb.Run(message("refused", "body\n"), "deliver", user)
 			if r.Code != tt.code || !strings.Contains(r.Stderr, tt.stderr) {
 				t.Fatalf("exit %d (%q), want %d with %q", r.Code, r.Stderr, tt.code, tt.stderr)
+			}
+			if tt.code == 75 && !strings.Contains(sb.Log(), sb.Mailbox(user)) {
+				t.Errorf("the log line does not name %s:\n%s", sb.Mailbox(user), sb.Log())
 			}
 			if strings.Contains(sb.ReadMailbox(user), "refused") {
 				t.Error("something was written")

@@ -256,3 +256,22 @@ func TestQuitOnAFullDiskLeavesTheFolderAsItWas(t *testing.T) {
 		}
 	}
 }
+
+func TestAFileThatIsNotAnMboxIsNamedWithWhatItBeginsWithAndLeftAlone(t *testing.T) {
+	sb := sandbox.New(t)
+	p := filepath.Join(t.TempDir(), "junk")
+	junk := "\x00\x9frandom bytes\nFrom x Wed Nov 25 17:24:14 2026\n\nbody\n"
+	os.WriteFile(p, []byte(junk), 0o600)
+	r := sandbox.RunCmd(t, sb.Mail("bob", "-N", "-f", p), "q\n")
+	if r.Code != 66 {
+		t.Errorf("exit %d, want 66", r.Code)
+	}
+	for _, want := range []string{p, "not an mbox file", `it begins "\x00\x9frandom bytes\n`} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr %q does not say %q", r.Stderr, want)
+		}
+	}
+	if b, _ := os.ReadFile(p); string(b) != junk {
+		t.Error("the file was changed")
+	}
+}

@@ -130,6 +130,9 @@ func (f *folder) scan() error {
 		}
 		return x
 	})
+	if errors.Is(err, mbox.ErrNotMbox) {
+		return notMbox(f.path, f.file)
+	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.path, err)
 	}
@@ -144,6 +147,14 @@ func (f *folder) scan() error {
 	}
 	f.known = size
 	return nil
+}
+
+// notMbox says what is wrong with a file that is not an mbox, and where:
+// its first bytes, which a mailbox's "From " line should be.
+func notMbox(path string, r io.ReaderAt) error {
+	head := make([]byte, 24)
+	n, _ := r.ReadAt(head, 0)
+	return fmt.Errorf("%s: %w (it begins %q); it is left as it is", path, mbox.ErrNotMbox, head[:n])
 }
 
 // content is message i as stored before mbox quoting.

@@ -303,6 +303,11 @@ func (mb *Mailbox) Append(ctx context.Context, write func(w io.Writer) error) (e
 		return fmt.Errorf("stat mailbox %s: %w", mb.Path, err)
 	}
 	old := st.Size
+	if old > 0 && !startsLikeMbox(mb.File) {
+		// Appending would make the new message unreachable to every
+		// reader (ours refuse such a file); 75 lets the MTA keep it.
+		return fmt.Errorf("append to %s: %w", mb.Path, ErrNotMbox)
+	}
 	if mb.dot != nil {
 		if err := mb.dot.BeginAppend(lock.Append{Dev: st.Dev, Ino: st.Ino, Size: old}); err != nil {
 			return err
@@ -343,6 +348,13 @@ func (mb *Mailbox) Append(ctx context.Context, write func(w io.Writer) error) (e
 		return fmt.Errorf("append to %s: fsync: %w", mb.Path, err)
 	}
 	return nil
+}
+
+// startsLikeMbox reports whether f begins with "From ", as every mbox does.
+func startsLikeMbox(f io.ReaderAt) bool {
+	var head [5]byte
+	n, _ := f.ReadAt(head[:], 0)
+	return string(head[:n]) == "From "
 }
 
 // padding is what makes a non-empty mailbox end in a blank line, so the
