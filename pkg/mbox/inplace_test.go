@@ -198,3 +198,128 @@ func TestOpenGivesUpNamingTheMailboxAndTheHolder(t *testing.T) {
 		}
 	}
 }
+
+func TestRewriteSomeWritesWhatRewriteWithWrites(t *testing.T) {
+	seen := func(m *mbox.Message) mbox.Change {
+		st := m.State
+		st.Flags |= mbox.Seen
+		return mbox.Change{State: &st}
+	}
+	tests := []struct {
+		name    string
+		changes map[int]bool // message -> dropped (else marked seen)
+	}{
+		{"drop the last", map[int]bool{2: true}},
+		{"drop the first", map[int]bool{0: true}},
+		{"drop the first and flag the last", map[int]bool{0: true, 2: false}},
+		{"drop the middle", map[int]bool{1: true}},
+		{"drop them all", map[int]bool{0: true, 1: true, 2: true}},
+		{"flag one", map[int]bool{1: false}},
+		{"nothing", map[int]bool{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan := func(i int, m *mbox.Message) mbox.Change {
+				drop, ok := tt.changes[i]
+				switch {
+				case !ok:
+					return mbox.Change{}
+				case drop:
+					return mbox.Change{Drop: true}
+				}
+				return seen(m)
+			}
+			path, known, offs := rewriteFile(t, rewriteInput)
+			mb := openRW(t, path)
+			if err := mbox.RewriteWith(mb, known, offs, plan); err != nil {
+				t.Fatal(err)
+			}
+			mb.Close()
+			want, _ := os.ReadFile(path)
+
+			path, known, offs = rewriteFile(t, rewriteInput)
+			before := inode(t, path)
+			mb = openRW(t, path)
+			changes := map[int]mbox.Change{}
+			for i := range tt.changes {
+				s := mbox.NewScanner(strings.NewReader(rewriteInput))
+				for j := 0; s.Next(); j++ {
+					if j == i {
+						changes[i] = plan(i, s.Message())
+					}
+				}
+			}
+			if err := mbox.RewriteSome(mb, known, offs, changes); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := os.ReadFile(path)
+			if string(got) != string(want) {
+				t.Errorf("RewriteSome wrote\n%s\nRewriteWith\n%s", got, want)
+			}
+			if inode(t, path) != before {
+				t.Error("the inode changed")
+			}
+		})
+	}
+}
+
+func TestRewriteSomeRefusesMessagesThatMoved(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	mb := openRW(t, path)
+	offs[1] += 3
+	err := mbox.RewriteSome(mb, known, offs, map[int]mbox.Change{1: {Drop: true}})
+	if !errors.Is(err, mbox.ErrChanged) {
+		t.Fatalf("err = %v, want ErrChanged", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != rewriteInput {
+		t.Error("the refused rewrite changed the file")
+	}
+}
+
+// A flag change where the state fields have room (the padding a first
+// change leaves) moves no byte: the length stays, and only the bytes of
+// the state fields differ.
+func TestASecondFlagChangeOverwritesOnlyTheStateFields(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	set := func(f mbox.Flags, kw ...string) {
+		t.Helper()
+		mb := openRW(t, path)
+		data, _ := os.ReadFile(path)
+		msgs := mustScan(t, data)
+		offs = offs[:0]
+		for _, m := range msgs {
+			offs = append(offs, m.Offset)
+		}
+		st := msgs[1].State
+		st.Flags, st.Keywords = f, kw
+		if err := mbox.RewriteSome(mb, int64(len(data)), offs, map[int]mbox.Change{1: {State: &st}}); err != nil {
+			t.Fatal(err)
+		}
+		mb.Close()
+	}
+	set(mbox.Seen | mbox.Old)
+	first, _ := os.ReadFile(path)
+	if len(first) <= int(known) {
+		t.Fatalf("the first change reserved no room: %d bytes, was %d", len(first), known)
+	}
+	for _, c := range []struct {
+		flags mbox.Flags
+		kw    []string
+	}{{mbox.Old, nil}, {mbox.Seen | mbox.Old | mbox.Answered | mbox.Flagged | mbox.Deleted | mbox.Draft, nil}, {mbox.Seen, []string{"$Label1", "work"}}, {0, nil}} {
+		before, _ := os.ReadFile(path)
+		set(c.flags, c.kw...)
+		after, _ := os.ReadFile(path)
+		if len(after) != len(before) {
+			t.Fatalf("flags %b %q: the length went from %d to %d", c.flags, c.kw, len(before), len(after))
+		}
+		hdr := mustScan(t, after)[1]
+		for i := range after {
+			if after[i] != before[i] && (int64(i) < hdr.HeaderOffset || int64(i) >= hdr.BodyOffset) {
+				t.Fatalf("flags %b: byte %d outside message 2's header changed", c.flags, i)
+			}
+		}
+		if hdr.Flags != c.flags || strings.Join(hdr.Keywords, " ") != strings.Join(c.kw, " ") {
+			t.Errorf("read back flags %b %q, want %b %q", hdr.Flags, hdr.Keywords, c.flags, c.kw)
+		}
+	}
+}

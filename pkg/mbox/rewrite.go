@@ -335,52 +335,144 @@ func copyPlanned(l *layout, f *os.File, known int64, offsets []int64, plan Rewri
 		if offsets != nil && (i >= len(offsets) || offsets[i] != m.Offset) {
 			return fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 		}
-		c := plan(i, m)
-		if c.Drop {
-			if i == 0 && !m.Pseudo {
-				movedBase = fieldLine(m.Header, "X-IMAPbase")
-			}
-			continue
+		var err error
+		if movedBase, err = l.place(f, i, m, plan(i, m), movedBase); err != nil {
+			return err
 		}
-		edit := headerEdit{state: c.State, uid: c.UID, base: movedBase}
-		if c.Base != nil {
-			edit.base = []byte(baseField(c.Base))
-		}
-		movedBase = nil
-		if c.Content != nil {
-			from := make([]byte, m.HeaderOffset-m.Offset)
-			if _, err := f.ReadAt(from, m.Offset); err != nil {
-				return err
-			}
-			if _, err := WriteMessage(l, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, edit)); err != nil {
-				return err
-			}
-			continue
-		}
-		if edit.empty() {
-			l.old(m.Offset, m.Next-m.Offset)
-			continue
-		}
-		l.old(m.Offset, m.HeaderOffset-m.Offset)
-		l.Write(rewriteHeader(m.Header, edit))
-		rest := m.HeaderOffset + int64(len(m.Header))
-		l.old(rest, m.Next-rest)
 	}
 	if err := s.Err(); err != nil {
 		return fmt.Errorf("read it again: %w", err)
 	}
-	if movedBase != nil {
-		// Every message went: keep UIDVALIDITY and the last UID in a
-		// pseudo-message, as UW-IMAP does, so that they survive an empty
-		// mailbox (c-client, Dovecot and we hide it from every list).
-		if err := writePseudo(l, movedBase); err != nil {
-			return err
-		}
-	}
 	if offsets != nil && i != len(offsets) {
 		return fmt.Errorf("it holds %d messages where there were %d: %w", i, len(offsets), ErrChanged)
 	}
-	return nil
+	return l.end(movedBase)
+}
+
+// place lays out message i, m, as c says. movedBase is the X-IMAPbase
+// field a dropped first message left for the next one kept; place returns
+// what is left of it.
+func (l *layout) place(f io.ReaderAt, i int, m *Message, c Change, movedBase []byte) ([]byte, error) {
+	if c.Drop {
+		if i == 0 && !m.Pseudo {
+			movedBase = fieldLine(m.Header, "X-IMAPbase")
+		}
+		return movedBase, nil
+	}
+	edit := headerEdit{state: c.State, uid: c.UID, base: movedBase}
+	if c.Base != nil {
+		edit.base = []byte(baseField(c.Base))
+	}
+	if c.Content != nil {
+		from := make([]byte, m.HeaderOffset-m.Offset)
+		if _, err := f.ReadAt(from, m.Offset); err != nil {
+			return nil, err
+		}
+		_, err := WriteMessage(l, strings.TrimRight(string(from), "\r\n"), withHeader(c.Content, edit))
+		return nil, err
+	}
+	if edit.empty() {
+		l.old(m.Offset, m.Next-m.Offset)
+		return nil, nil
+	}
+	l.old(m.Offset, m.HeaderOffset-m.Offset)
+	l.Write(rewriteHeader(m.Header, edit))
+	rest := m.HeaderOffset + int64(len(m.Header))
+	l.old(rest, m.Next-rest)
+	return nil, nil
+}
+
+// end finishes the layout of the part that was read.
+func (l *layout) end(movedBase []byte) error {
+	if movedBase == nil {
+		return nil
+	}
+	// Every message went: keep UIDVALIDITY and the last UID in a
+	// pseudo-message, as UW-IMAP does, so that they survive an empty
+	// mailbox (c-client, Dovecot and we hide it from every list).
+	return writePseudo(l, movedBase)
+}
+
+// RewriteSome is RewriteWith for a caller that knows which messages
+// change, an IMAP or POP3 server with its index: changes maps a message's
+// number (from 0, in file order) to what becomes of it, and only those
+// messages are read again, so that a flag change or an expunge near the
+// end of a big mailbox costs what it changes, not a read of the whole
+// file. offsets must hold the From_ offset of every message in the first
+// known bytes; each message read is checked to begin where it says.
+func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Change) error {
+	size, err := mb.checkKnown(known)
+	if err != nil {
+		return err
+	}
+	var l layout
+	var movedBase []byte
+	done := int64(0) // offsets before this are laid out
+	for i := 0; i < len(offsets); i++ {
+		c, ok := changes[i]
+		if !ok && movedBase == nil {
+			// Jump to the next message that changes.
+			next := len(offsets)
+			for j := range changes {
+				if j > i && j < next {
+					next = j
+				}
+			}
+			if next == len(offsets) {
+				break
+			}
+			i = next - 1
+			continue
+		}
+		m, err := messageAt(mb.File, offsets, i, known)
+		if err != nil {
+			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+		}
+		l.old(done, m.Offset-done)
+		if movedBase, err = l.place(mb.File, i, m, c, movedBase); err != nil {
+			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+		}
+		done = m.Next
+	}
+	if movedBase != nil {
+		if err := l.end(movedBase); err != nil {
+			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+		}
+	}
+	l.old(done, size-done)
+	return mb.apply(&l, size)
+}
+
+// messageAt reads message i of the first known bytes of f, which must
+// begin at offsets[i] and end where the next begins.
+func messageAt(f *os.File, offsets []int64, i int, known int64) (*Message, error) {
+	if i >= len(offsets) {
+		return nil, fmt.Errorf("no message %d: %w", i+1, ErrChanged)
+	}
+	end := known
+	if i+1 < len(offsets) {
+		end = offsets[i+1]
+	}
+	off := offsets[i]
+	if off >= end || !fromLineAt(f, off) {
+		return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
+	}
+	s := NewScanner(io.NewSectionReader(f, off, end-off))
+	s.atFileStart = i == 0
+	if !s.Next() {
+		return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
+	}
+	m := *s.Message()
+	if m.Next != end-off {
+		return nil, fmt.Errorf("message %d does not end where message %d begins: %w", i+1, i+2, ErrChanged)
+	}
+	m.Offset += off
+	m.HeaderOffset += off
+	m.BodyOffset += off
+	m.End += off
+	m.Next += off
+	m.Header = append([]byte(nil), m.Header...)
+	return &m, nil
 }
 
 // pseudoText is the body c-client gives its folder-internal message.
@@ -465,20 +557,27 @@ func rewriteHeader(hdr []byte, e headerEdit) []byte {
 		eol = "\r\n"
 	}
 	var out []byte
-	dropping := false
-	n := 0 // bytes of field lines
+	dropping, state := false, false
+	n := 0    // bytes of field lines
+	room := 0 // bytes of the state fields replaced
 	eachLine(hdr, func(line []byte) {
 		n += len(line)
 		if line[0] == ' ' || line[0] == '\t' {
 			if !dropping {
 				out = append(out, line...)
+			} else if state {
+				room += len(line)
 			}
 			return
 		}
-		dropping = e.state != nil && (isField(line, "Status") || isField(line, "X-Status") || isField(line, "X-Keywords")) ||
+		state = e.state != nil && (isField(line, "Status") || isField(line, "X-Status") || isField(line, "X-Keywords"))
+		dropping = state ||
 			(e.copying || e.uid != 0) && isField(line, "X-UID") ||
 			e.copying && (isField(line, "X-IMAPbase") || isField(line, "X-IMAP")) ||
 			e.base != nil && isField(line, "X-IMAPbase")
+		if state {
+			room += len(line)
+		}
 		if !dropping {
 			out = append(out, line...)
 		}
@@ -494,7 +593,10 @@ func rewriteHeader(hdr []byte, e headerEdit) []byte {
 		out = append(out, fmt.Sprintf("X-UID: %d%s", e.uid, eol)...)
 	}
 	if e.state != nil {
-		out = append(out, stateFields(*e.state, eol)...)
+		if e.copying {
+			room = -1 // a copy starts afresh in its new mailbox
+		}
+		out = append(out, stateFields(*e.state, eol, room)...)
 	}
 	return append(out, hdr[n:]...)
 }
@@ -509,8 +611,16 @@ func baseField(b *Base) string {
 	return f
 }
 
-// stateFields are the header lines that record st.
-func stateFields(st State, eol string) string {
+// keywordPad is the room kept in X-Keywords for later flag changes: all
+// of X-Status (DFAT) and Status (RO) added, or a keyword or two.
+const keywordPad = 32
+
+// stateFields are the header lines that record st. Unless room is
+// negative they end in an X-Keywords field padded with spaces, as Dovecot
+// pads it: to room bytes in all when they fit (then a flag change
+// overwrites the old fields in place, with no byte of the file moving),
+// else with keywordPad spaces to spare for the next change.
+func stateFields(st State, eol string, room int) string {
 	var b strings.Builder
 	if v := st.Flags.StatusValue(); v != "" {
 		b.WriteString("Status: " + v + eol)
@@ -518,9 +628,22 @@ func stateFields(st State, eol string) string {
 	if v := st.Flags.XStatusValue(); v != "" {
 		b.WriteString("X-Status: " + v + eol)
 	}
+	kw := ""
 	if len(st.Keywords) > 0 {
-		b.WriteString("X-Keywords: " + strings.Join(st.Keywords, " ") + eol)
+		kw = " " + strings.Join(st.Keywords, " ")
 	}
+	if room < 0 {
+		if kw != "" {
+			b.WriteString("X-Keywords:" + kw + eol)
+		}
+		return b.String()
+	}
+	b.WriteString("X-Keywords:" + kw)
+	pad := room - b.Len() - len(eol)
+	if pad < 0 {
+		pad = keywordPad
+	}
+	b.WriteString(strings.Repeat(" ", pad) + eol)
 	return b.String()
 }
 
