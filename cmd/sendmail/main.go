@@ -17,6 +17,7 @@ import (
 	"unixmail/pkg/aliases"
 	"unixmail/pkg/config"
 	"unixmail/pkg/maillog"
+	"unixmail/pkg/msgauth"
 	"unixmail/pkg/mta"
 	"unixmail/pkg/smtpd"
 	"unixmail/pkg/sysexits"
@@ -99,6 +100,8 @@ func run(a *mta.Args) error {
 		return serveStdio(ctx, m)
 	case mta.ModeDaemon:
 		return daemon(ctx, m, a.Interval)
+	case mta.ModeDKIMKey:
+		return dkimKey(cfg, a.Rcpts)
 	}
 	return submit(ctx, m, a)
 }
@@ -242,6 +245,9 @@ func daemon(ctx context.Context, m *mta.MTA, every time.Duration) error {
 	if err != nil {
 		return sysexits.Wrap(sysexits.Config, err)
 	}
+	if _, err := m.DKIMSigner(); err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
+	}
 	if every == 0 {
 		every = defaultInterval
 	}
@@ -284,4 +290,25 @@ func daemon(ctx context.Context, m *mta.MTA, every time.Duration) error {
 	w.Wait()
 	m.Log.Info("daemon stopped")
 	return err
+}
+
+// dkimKey is -bk DOMAIN [rsa|ed25519]: the key file dkim_keys names for
+// DOMAIN is made if it does not exist, and its DNS record printed.
+func dkimKey(cfg *config.Config, args []string) error {
+	if len(args) < 1 || len(args) > 2 {
+		return sysexits.Wrap(sysexits.Usage, errors.New("usage: sendmail -bk domain [rsa|ed25519]"))
+	}
+	alg := msgauth.RSA
+	if len(args) == 2 {
+		alg = args[1]
+	}
+	line, made, err := msgauth.KeyRecord(cfg.DKIMKeys, args[0], alg)
+	if err != nil {
+		return err
+	}
+	if made {
+		fmt.Fprintf(os.Stderr, "sendmail: made a new %s key; publish this record:\n", alg)
+	}
+	fmt.Println(line)
+	return nil
 }

@@ -56,8 +56,14 @@ type Config struct {
 	ClientAuthFailureLimit     int // failed logins before a connection is closed
 	ClientAuthFailureDelay     time.Duration
 
-	DaemonStateDir string // "" = no failure counts across connections
-	APOPSecrets    string // "" = APOP off
+	DaemonStateDir     string // "" = no failure counts across connections
+	APOPSecrets        string // "" = APOP off
+	DNSResolver        string // ""= the system's, else ADDRESS:PORT
+	DKIMKeys           []DKIMKey
+	MsgAuthChecks      string // yes|no
+	SPFPolicy          string // reject|off
+	DMARCPolicy        string // reject|header|off
+	DNSTempErrorPolicy string // defer|accept
 }
 
 // FilePath picks the configuration file: flag (from -C) if non-empty, else

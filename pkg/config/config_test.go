@@ -51,6 +51,10 @@ func TestDefaultsMatchTheSpecTable(t *testing.T) {
 		ClientAuthFailureLimit:     3,
 		ClientAuthFailureDelay:     2 * time.Second,
 		DaemonStateDir:             "/run/unixmail",
+		MsgAuthChecks:              "yes",
+		SPFPolicy:                  "reject",
+		DMARCPolicy:                "reject",
+		DNSTempErrorPolicy:         "defer",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() =\n%+v\nwant\n%+v", c, want)
@@ -87,6 +91,12 @@ client_auth_failure_limit = 5
 client_auth_failure_delay = 3
 daemon_state_dir = /var/lib/unixmail
 apop_secrets = /etc/unixmail/apop
+dns_resolver = [::1]:5353
+dkim_keys = Example.ORG.:s1:/etc/unixmail/dkim/example.org.pem, example.net:2026:/k.pem
+msgauth_checks = no
+spf_policy = off
+dmarc_policy = header
+dns_temperror_policy = accept
 `)
 	c, err := Load(p, nil)
 	if err != nil {
@@ -125,6 +135,13 @@ apop_secrets = /etc/unixmail/apop
 		ClientAuthFailureDelay: 3 * time.Second,
 		DaemonStateDir:         "/var/lib/unixmail",
 		APOPSecrets:            "/etc/unixmail/apop",
+		DNSResolver:            "[::1]:5353",
+		DKIMKeys: []DKIMKey{{Domain: "example.org", Selector: "s1", File: "/etc/unixmail/dkim/example.org.pem"},
+			{Domain: "example.net", Selector: "2026", File: "/k.pem"}},
+		MsgAuthChecks:      "no",
+		SPFPolicy:          "off",
+		DMARCPolicy:        "header",
+		DNSTempErrorPolicy: "accept",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -257,6 +274,15 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"lifetime overflow", "maximal_queue_lifetime = 9999999999w\n", "1", "maximal_queue_lifetime"},
 		{"lock timeout zero", "lock_timeout = 0\n", "1", "lock_timeout: want a time longer than 0"},
 		{"lock timeout junk", "lock_timeout = soon\n", "1", "lock_timeout"},
+		{"dns_resolver a name", "dns_resolver = ns.example.org:53\n", "1", "dns_resolver: want ADDRESS:PORT"},
+		{"dns_resolver without port", "dns_resolver = 192.0.2.53\n", "1", "dns_resolver: want ADDRESS:PORT"},
+		{"dkim_keys relative file", "dkim_keys = example.org:s1:k.pem\n", "1", "dkim_keys: want DOMAIN:SELECTOR:/path"},
+		{"dkim_keys no selector", "dkim_keys = example.org:/k.pem\n", "1", "dkim_keys: want DOMAIN:SELECTOR:/path"},
+		{"dkim_keys domain twice", "dkim_keys = a.org:s:/k, A.org.:t:/l\n", "1", "dkim_keys: domain a.org has two keys"},
+		{"msgauth_checks unknown", "msgauth_checks = on\n", "1", "msgauth_checks: want yes or no"},
+		{"spf_policy unknown", "spf_policy = quarantine\n", "1", "spf_policy: want reject or off"},
+		{"dmarc_policy unknown", "dmarc_policy = none\n", "1", "dmarc_policy: want reject or header or off"},
+		{"dns_temperror_policy unknown", "dns_temperror_policy = reject\n", "1", "dns_temperror_policy: want defer or accept"},
 		{"auth unknown", "auth = ldap\n", "1", "auth: want shadow"},
 		{"cert without key", "\ntls_cert = /c.pem\n", "", "tls_cert and tls_key must be set together"},
 		{"key without cert", "tls_key = /k.pem\n", "1", "tls_cert and tls_key must be set together"},

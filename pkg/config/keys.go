@@ -50,6 +50,12 @@ var keys = []key{
 	{"client_auth_failure_delay", "2s", secondsSetter(func(c *Config) *time.Duration { return &c.ClientAuthFailureDelay })},
 	{"daemon_state_dir", "/run/unixmail", pathSetter(func(c *Config) *string { return &c.DaemonStateDir }, true)},
 	{"apop_secrets", "", pathSetter(func(c *Config) *string { return &c.APOPSecrets }, true)},
+	{"dns_resolver", "", setDNSResolver},
+	{"dkim_keys", "", setDKIMKeys},
+	{"msgauth_checks", "yes", choiceSetter(func(c *Config) *string { return &c.MsgAuthChecks }, "yes", "no")},
+	{"spf_policy", "reject", choiceSetter(func(c *Config) *string { return &c.SPFPolicy }, "reject", "off")},
+	{"dmarc_policy", "reject", choiceSetter(func(c *Config) *string { return &c.DMARCPolicy }, "reject", "header", "off")},
+	{"dns_temperror_policy", "defer", choiceSetter(func(c *Config) *string { return &c.DNSTempErrorPolicy }, "defer", "accept")},
 }
 
 func lookupKey(name string) (*key, bool) {
@@ -398,4 +404,58 @@ func splitHostPort(s string) (host string, hasPort bool, err error) {
 func validPort(p string) bool {
 	n, err := strconv.Atoi(p)
 	return err == nil && n >= 1 && n <= 65535 && p == strconv.Itoa(n)
+}
+
+// choiceSetter stores a value that must be one of choices.
+func choiceSetter(field func(c *Config) *string, choices ...string) func(c *Config, v string) error {
+	return func(c *Config, v string) error {
+		for _, ch := range choices {
+			if v == ch {
+				*field(c) = v
+				return nil
+			}
+		}
+		return fmt.Errorf("want %s, not %q", strings.Join(choices, " or "), v)
+	}
+}
+
+// setDNSResolver takes an address and port, not a name: the resolver
+// cannot look up its own name.
+func setDNSResolver(c *Config, v string) error {
+	c.DNSResolver = v
+	if v == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddrPort(v); err != nil {
+		return fmt.Errorf("want ADDRESS:PORT ([ADDRESS]:PORT for IPv6), not %q", v)
+	}
+	return nil
+}
+
+// DKIMKey is one item of dkim_keys: mail whose From: is in Domain is
+// signed with the key in File under Selector.
+type DKIMKey struct {
+	Domain, Selector, File string
+}
+
+// setDKIMKeys reads DOMAIN:SELECTOR:FILE items. The files are read by
+// sendmail when it signs, not here: loading stays cheap, and only root may
+// read them.
+func setDKIMKeys(c *Config, v string) error {
+	c.DKIMKeys = nil
+	seen := map[string]bool{}
+	for _, item := range splitList(v) {
+		parts := strings.SplitN(item, ":", 3)
+		if len(parts) != 3 || parts[0] == "" || parts[1] == "" || !strings.HasPrefix(parts[2], "/") ||
+			strings.ContainsAny(parts[0], "/[]@") || strings.ContainsAny(parts[1], "/[]@") {
+			return fmt.Errorf("want DOMAIN:SELECTOR:/path/to/key.pem, not %q", item)
+		}
+		d := strings.ToLower(strings.TrimSuffix(parts[0], "."))
+		if seen[d] {
+			return fmt.Errorf("domain %s has two keys", d)
+		}
+		seen[d] = true
+		c.DKIMKeys = append(c.DKIMKeys, DKIMKey{Domain: d, Selector: parts[1], File: parts[2]})
+	}
+	return nil
 }

@@ -19,6 +19,7 @@ const (
 	ModeQueue   = 'q' // -q without -bd: run the queue
 	ModeVerify  = 'v' // -bv: say whether each recipient would be accepted
 	ModeIgnore  = 'h' // -bh, -bH: host status, which nothing here keeps
+	ModeDKIMKey = 'k' // -bk domain [type]: make a DKIM key, print its DNS record
 )
 
 // Args is sendmail's command line, parsed.
@@ -114,7 +115,7 @@ func ParseArgs(argv0 string, args []string) (*Args, error) {
 		a.Mode = ModeQueue
 	}
 	// As Postfix: only sending takes recipients or -t.
-	if a.Mode != ModeDeliver && a.Mode != ModeVerify && a.Mode != ModeIgnore {
+	if a.Mode != ModeDeliver && a.Mode != ModeVerify && a.Mode != ModeIgnore && a.Mode != ModeDKIMKey {
 		if len(a.Rcpts) > 0 {
 			return nil, sysexits.Wrap(sysexits.Usage, fmt.Errorf("%s takes no recipients", a.modeName()))
 		}
@@ -136,7 +137,7 @@ func (a *Args) set(c byte, v string, modeGiven *bool) error {
 	switch c {
 	case 'b':
 		switch v {
-		case "m", "s", "d", "p", "i", "v":
+		case "m", "s", "d", "p", "i", "v", "k":
 			a.Mode, *modeGiven = rune(v[0]), true
 		case "l": // sendmail's daemon on loopback only: smtp_listen says where
 			a.Mode, *modeGiven = ModeDaemon, true

@@ -7,6 +7,7 @@ package mta
 import (
 	"context"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,9 @@ import (
 	"unixmail/pkg/aliases"
 	"unixmail/pkg/config"
 	"unixmail/pkg/maillog"
+	"unixmail/pkg/msgauth"
 	"unixmail/pkg/queue"
+	"unixmail/pkg/resolver"
 	"unixmail/pkg/userdb"
 )
 
@@ -38,11 +41,17 @@ type MTA struct {
 	CanDeliver bool
 	// Verbose receives a line per delivery (-v); nil = none.
 	Verbose io.Writer
+	// Resolver answers every DNS question of sendmail (dns_resolver).
+	Resolver *net.Resolver
 
 	aliasOnce sync.Once
 	aliasMap  *aliases.Map
 	mailboxes mailboxes
 	children  children
+
+	signerOnce sync.Once
+	signer     *msgauth.Signer
+	signerErr  error
 }
 
 // New wires an MTA from the configuration.
@@ -55,8 +64,12 @@ func New(cfg *config.Config, log *maillog.Logger, confArgs []string) *MTA {
 		Deliver:     findDeliver(),
 		DeliverArgs: confArgs,
 		Now:         time.Now,
+		Resolver:    resolver.New(cfg.DNSResolver),
 	}
 	m.CanDeliver = canDeliver(cfg.QueueDirectory)
+	// Whatever a local user drops into maildrop/ is signed when the
+	// queue runner, who may read the keys, picks it up.
+	m.Queue.PickupFilter = func(id string, msg io.Reader) (io.Reader, error) { return m.signed(id, msg) }
 	return m
 }
 

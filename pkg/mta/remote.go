@@ -16,7 +16,8 @@ import (
 // domain, or the relayhost when domain is ""), over one connection.
 func (m *MTA) deliverRemote(ctx context.Context, e *queue.Entry, domain string, idx []int) []outcome {
 	out := make([]outcome, len(idx))
-	o := smtpout.Options{Helo: m.Cfg.Hostname, Relayhost: m.Cfg.Relayhost, TLS: m.Cfg.SMTPTLS}
+	o := smtpout.Options{Helo: m.Cfg.Hostname, Relayhost: m.Cfg.Relayhost, TLS: m.Cfg.SMTPTLS,
+		LookupMX: m.Resolver.LookupMX, LookupHost: m.Resolver.LookupHost}
 	if m.Cfg.SMTPAuthFile != "" {
 		user, pass, err := readAuthFile(m.Cfg.SMTPAuthFile)
 		if err != nil {

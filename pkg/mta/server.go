@@ -51,6 +51,12 @@ func (w *Workers) Enqueue(env *smtpd.Envelope, msg io.Reader) (string, error) {
 	for _, r := range env.Rcpts {
 		qe.Rcpts = append(qe.Rcpts, queue.Recipient{Addr: r, Notify: env.Notify[r]})
 	}
+	if env.Submitted && w.m.CanDeliver {
+		var err error
+		if msg, err = w.m.signed(qe.ID, msg); err != nil {
+			return "", err
+		}
+	}
 	e, id, err := w.m.Accept(w.ctx, qe, msg, true)
 	if err != nil {
 		return "", err
@@ -77,6 +83,9 @@ func (m *MTA) Policy(trustedUser string) (smtpd.Policy, error) {
 		ConnectionCountLimit: m.Cfg.ClientConnectionCountLimit,
 		BusyTimeout:          m.Cfg.ClientBusyTimeout,
 		AuthFailures:         throttle.ConfigPolicy(m.Cfg.ClientAuthFailureDelay, m.Cfg.ClientAuthFailureLimit),
+	}
+	if m.Cfg.MsgAuthChecks == "yes" {
+		p.CheckMessage = m.verifier()
 	}
 	var err error
 	if p.Authenticate, err = m.authenticate(); err != nil {

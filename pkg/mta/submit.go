@@ -108,6 +108,11 @@ func (m *MTA) Submit(ctx context.Context, s *Submission, in io.Reader) (*queue.E
 	if limit := m.Cfg.MessageSizeLimit; limit > 0 {
 		body = &sizeLimit{r: body, left: limit}
 	}
+	if m.CanDeliver {
+		if body, err = m.signed(env.ID, body); err != nil {
+			return nil, "", err
+		}
+	}
 	return m.Accept(ctx, env, body, !s.QueueOnly)
 }
 

@@ -109,6 +109,9 @@ var (
 type Queue struct {
 	Dir string
 	Now func() time.Time
+	// PickupFilter, when set, may rewrite each message Pickup moves from
+	// maildrop/ (by its new id); an error leaves the message there.
+	PickupFilter func(id string, msg io.Reader) (io.Reader, error)
 }
 
 // Directory names under the queue directory.
@@ -496,7 +499,14 @@ func (q *Queue) Pickup() ([]*Entry, error) {
 		for _, r := range env.Rcpts {
 			clean.Rcpts = append(clean.Rcpts, Recipient{Addr: r.Addr, Notify: r.Notify})
 		}
-		e, err := q.Enqueue(clean, io.NewSectionReader(f, off, env.Size), true)
+		var msg io.Reader = io.NewSectionReader(f, off, env.Size)
+		if q.PickupFilter != nil {
+			if msg, err = q.PickupFilter(clean.ID, msg); err != nil {
+				f.Close()
+				return picked, fmt.Errorf("queue: maildrop %s: %w", id, err)
+			}
+		}
+		e, err := q.Enqueue(clean, msg, true)
 		f.Close()
 		if err != nil {
 			return picked, err

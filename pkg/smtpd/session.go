@@ -251,6 +251,7 @@ func (s *session) envelope() *Envelope {
 		Helo:       s.c.Hostname(),
 		AuthUser:   s.authUser,
 		Protocol:   s.protocol(),
+		Submitted:  s.be.policy.Trusted || s.authUser != "",
 	}
 	if s.addr.IsValid() {
 		env.ClientAddr = s.addr.String()
@@ -264,7 +265,11 @@ func (s *session) envelope() *Envelope {
 func (s *session) Data(r io.Reader) error {
 	env := s.envelope()
 	chk := &dataChecker{r: r, raw: s.raw}
-	msg := io.MultiReader(strings.NewReader(received(env, s)), chk)
+	body, note, refused := s.checkMessage(env, chk)
+	if refused != nil {
+		return s.reject("DATA", refused, s.from, "")
+	}
+	msg := io.MultiReader(strings.NewReader(received(env, s)), body)
 	id, err := s.be.queue.Enqueue(env, msg)
 	if chk.err != nil {
 		if err == nil {
@@ -285,6 +290,9 @@ func (s *session) Data(r io.Reader) error {
 	line := id + ": client=" + s.client()
 	if s.authUser != "" {
 		line += ", sasl_method=" + s.authMech + ", sasl_username=" + clean(s.authUser)
+	}
+	if note != "" {
+		line += ", " + note
 	}
 	s.be.log.Info("%s", line)
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},

@@ -45,6 +45,9 @@ type Envelope struct {
 	Helo       string
 	AuthUser   string // the SASL user name, "" when not authenticated
 	Protocol   string // SMTP, ESMTP, ESMTPS, ESMTPA or ESMTPSA
+	// Submitted: our own user sent it (authenticated, or the local
+	// user of -bs), so it is ours to DKIM-sign.
+	Submitted bool
 }
 
 // Queue stores accepted messages.
@@ -73,6 +76,12 @@ type Policy struct {
 	TLSConfig        *tls.Config                   // nil = no STARTTLS
 	Trusted          bool                          // -bs: the peer is the local calling user; relay allowed
 	TrustedUser      string                        // -bs: user name recorded in Received
+	// CheckMessage, when set, judges each message from a client neither
+	// trusted, authenticated nor in MyNetworks (SPF, DKIM, DMARC): given
+	// the message as the client sent it, it returns the message to queue
+	// in its place and a note for the log line, or the reply refusing it
+	// (which the log line shows).
+	CheckMessage func(env *Envelope, msg []byte) (io.Reader, string, *smtp.SMTPError)
 
 	// Flood limits (see pkg/throttle); zero values mean none. A client
 	// past a connection limit hears 421 and is disconnected; while half
