@@ -316,3 +316,25 @@ func TestPoliciesSwitchedOffOnlyMark(t *testing.T) {
 		mustContain(t, "delivered", lastMessage(t, sb.WaitMail("alice", i+1)), c.want)
 	}
 }
+
+func TestOutgoingMailFindsItsMXThroughDNSResolver(t *testing.T) {
+	// The MX host must be reached on port 25: a loopback address of its
+	// own keeps it apart from anything else on the machine.
+	const mxAddr = "127.0.0.113"
+	dns := sandbox.StartDNS(t, sandbox.DNSRecords{
+		Zones: []string{"test"},
+		MX:    map[string][]string{"mxonly.test": {"smtp.mxonly.test,10"}},
+		A:     map[string]string{"smtp.mxonly.test": mxAddr},
+	})
+	far := sandbox.New(t, "bob")
+	far.Set("hostname", "smtp.mxonly.test", "mydestination", "mxonly.test")
+	far.StartDaemon(mxAddr + ":25")
+	near := sandbox.New(t, "alice")
+	near.Set("dns_resolver", dns.Addr, "smtp_tls", "none")
+	if r := near.Run("Subject: by MX\n\nx\n", "sendmail", "bob@mxonly.test"); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	mustContain(t, "bob", far.WaitMail("bob", 1), "Subject: by MX")
+	mustContain(t, "near log", near.Log(), "relay=smtp.mxonly.test["+mxAddr+"]:25")
+	mustContain(t, "dnsmasq log", dns.Log(), "query[MX] mxonly.test")
+}
