@@ -42,11 +42,11 @@ func TestStripForgedRemovesOnlyFieldsNamingUs(t *testing.T) {
 
 func TestAuthServIDIsTheFirstTokenPastComments(t *testing.T) {
 	for in, want := range map[string]string{
-		"example.org; spf=pass":          "example.org",
-		"example.org 1; none":            "example.org",
-		"(a (nested) comment) x.org;":    "x.org",
-		"  x.org.":                       "x.org",
-		"(unclosed comment x.org; none":  "",
+		"example.org; spf=pass":           "example.org",
+		"example.org 1; none":             "example.org",
+		"(a (nested) comment) x.org;":     "x.org",
+		"  x.org.":                        "x.org",
+		"(unclosed comment x.org; none":   "",
 		`(esc \) paren) y.org; dkim=none`: "y.org",
 	} {
 		if got := AuthServID(in); got != want {
