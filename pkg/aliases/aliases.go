@@ -34,6 +34,11 @@ type Target struct {
 	// NoExpand is set by a leading backslash (\user): deliver to the
 	// user's mailbox, no further alias or .forward.
 	NoExpand bool
+	// Where is the file and line the target was read from ("/etc/aliases
+	// line 7"), "" for a recipient. Errors about a target read from a file
+	// name the place, never the text: the file may be one the reader of
+	// the error could not read (an :include: of /etc/shadow).
+	Where string
 }
 
 func (t Target) String() string {
@@ -50,6 +55,8 @@ func (t Target) String() string {
 	}
 	return t.Value
 }
+
+func where(file string, line int) string { return fmt.Sprintf("%s line %d", file, line) }
 
 // LineError is a problem on one line of a file.
 type LineError struct {
@@ -130,6 +137,9 @@ func Parse(r io.Reader, name string) (*Map, []error) {
 		if _, dup := m.entries[lk]; dup {
 			bad(ent.line, "alias %s: defined again (the first definition is used)", key)
 			continue
+		}
+		for i := range targets {
+			targets[i].Where = where(name, ent.line)
 		}
 		m.entries[lk] = targets
 	}

@@ -21,13 +21,14 @@ func TestParseReadsEveryTargetKindAndContinuations(t *testing.T) {
 	if !ok {
 		t.Fatal("team missing (names are case-insensitive)")
 	}
+	const at = "aliases line 3" // where the logical line starts
 	want := []Target{
-		{Kind: Address, Value: "bob"},
-		{Kind: File, Value: "/var/log/team"},
-		{Kind: Pipe, Value: "/usr/bin/vacation -a x, y"},
-		{Kind: Include, Value: "/etc/team"},
-		{Kind: Address, Value: "carol@remote.example"},
-		{Kind: Address, Value: "bob", NoExpand: true},
+		{Kind: Address, Value: "bob", Where: at},
+		{Kind: File, Value: "/var/log/team", Where: at},
+		{Kind: Pipe, Value: "/usr/bin/vacation -a x, y", Where: at},
+		{Kind: Include, Value: "/etc/team", Where: at},
+		{Kind: Address, Value: "carol@remote.example", Where: at},
+		{Kind: Address, Value: "bob", NoExpand: true, Where: at},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %v", got)

@@ -35,6 +35,10 @@ type Expander struct {
 	Users        *userdb.DB
 	DefaultPrivs string
 	IsLocal      func(domain string) bool
+	// Privs finds the default_privs user, whose rights an include named
+	// in the aliases file is read with; nil allows only includes owned by
+	// root.
+	Privs func(name string) (*userdb.User, error)
 }
 
 // Expand expands addr (user or user@domain). Errors carry a sysexits code:
@@ -42,7 +46,7 @@ type Expander struct {
 // could not be read (the mail should wait for the administrator).
 func (x *Expander) Expand(addr string) ([]Dest, error) {
 	st := &expansion{x: x, seen: map[Dest]bool{}}
-	if err := st.expand(Target{Kind: Address, Value: addr}, nil, x.DefaultPrivs, 0); err != nil {
+	if err := st.expand(Target{Kind: Address, Value: addr}, nil, x.DefaultPrivs, nil, 0); err != nil {
 		return nil, err
 	}
 	return st.out, nil
@@ -62,22 +66,23 @@ func (st *expansion) add(d Dest) {
 }
 
 // expand follows one target; chain holds the local names being expanded
-// above it.
-func (st *expansion) expand(t Target, chain []string, privs string, depth int) error {
+// above it, fwd the user whose .forward it came from (nil: the aliases
+// file or the recipient).
+func (st *expansion) expand(t Target, chain []string, privs string, fwd *userdb.User, depth int) error {
 	if depth > maxDepth {
-		return sysexits.Wrap(sysexits.DataErr, fmt.Errorf("%w: nesting deeper than %d via %s", ErrLoop, maxDepth, strings.Join(chain, " -> ")))
+		return sysexits.Wrap(sysexits.DataErr, fmt.Errorf("%w: nesting deeper than %d%s", ErrLoop, maxDepth, at(t)))
 	}
 	switch t.Kind {
 	case File, Pipe:
 		st.add(Dest{Kind: t.Kind, Value: t.Value, Privs: privs})
 		return nil
 	case Include:
-		targets, err := readTargets(t.Value, nil)
+		targets, err := st.x.readInclude(t, fwd)
 		if err != nil {
 			return err
 		}
 		for _, sub := range targets {
-			if err := st.expand(sub, chain, privs, depth+1); err != nil {
+			if err := st.expand(sub, chain, privs, fwd, depth+1); err != nil {
 				return err
 			}
 		}
@@ -94,16 +99,16 @@ func (st *expansion) expand(t Target, chain []string, privs string, depth int) e
 			// A name in its own expansion (bob: bob, other) means its
 			// mailbox, as in sendmail; a name that is not a user is a
 			// loop.
-			return st.mailbox(local, chain)
+			return st.mailbox(t, local, chain)
 		}
 	}
 	if t.NoExpand {
-		return st.mailbox(local, chain)
+		return st.mailbox(t, local, chain)
 	}
 	chain = append(chain, name)
 	if targets, ok := st.x.Map.Lookup(name); ok {
 		for _, sub := range targets {
-			if err := st.expand(sub, chain, st.x.DefaultPrivs, depth+1); err != nil {
+			if err := st.expand(sub, chain, st.x.DefaultPrivs, nil, depth+1); err != nil {
 				return err
 			}
 		}
@@ -111,30 +116,54 @@ func (st *expansion) expand(t Target, chain []string, privs string, depth int) e
 	}
 	u, err := st.x.Users.Lookup(local)
 	if err != nil {
-		return err
+		return blame(t, err)
 	}
-	fwd, err := forward(u)
+	targets, err := forward(u)
 	if err != nil {
 		return err
 	}
-	if len(fwd) == 0 {
+	if len(targets) == 0 {
 		st.add(Dest{Kind: Address, Value: u.Name, Local: true})
 		return nil
 	}
-	for _, sub := range fwd {
-		if err := st.expand(sub, chain, u.Name, depth+1); err != nil {
+	for _, sub := range targets {
+		if err := st.expand(sub, chain, u.Name, u, depth+1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (st *expansion) mailbox(local string, chain []string) error {
+// at is " at FILE line N" for a target read from a file.
+func at(t Target) string {
+	if t.Where == "" {
+		return ""
+	}
+	return " at " + t.Where
+}
+
+// blame turns a failed user lookup for t into an error that names the
+// place t was read from instead of t's text, keeping its sysexits code and
+// userdb.ErrNoUser.
+func blame(t Target, err error) error {
+	if t.Where == "" {
+		return err
+	}
+	if errors.Is(err, userdb.ErrNoUser) {
+		return sysexits.Wrap(sysexits.NoUser, fmt.Errorf("%s: %w", t.Where, userdb.ErrNoUser))
+	}
+	return sysexits.Wrap(sysexits.Code(err), fmt.Errorf("%s: looking up the user failed", t.Where))
+}
+
+func (st *expansion) mailbox(t Target, local string, chain []string) error {
 	u, err := st.x.Users.Lookup(local)
 	if errors.Is(err, userdb.ErrNoUser) {
+		if t.Where != "" {
+			return sysexits.Wrap(sysexits.DataErr, fmt.Errorf("%w%s", ErrLoop, at(t)))
+		}
 		return sysexits.Wrap(sysexits.DataErr, fmt.Errorf("%w: %s -> %s", ErrLoop, strings.Join(chain, " -> "), local))
 	} else if err != nil {
-		return err
+		return blame(t, err)
 	}
 	st.add(Dest{Kind: Address, Value: u.Name, Local: true})
 	return nil
@@ -146,31 +175,100 @@ func (st *expansion) mailbox(local string, chain []string) error {
 // absent. An unreadable home is a temporary failure.
 func forward(u *userdb.User) ([]Target, error) {
 	path := strings.TrimSuffix(u.Home, "/") + "/.forward"
-	return readTargets(path, u)
-}
-
-// readTargets reads an include file or (owner != nil) a .forward file.
-func readTargets(path string, owner *userdb.User) ([]Target, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, st, err := openTargets(path)
 	if err != nil {
-		if owner != nil && (errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ELOOP)) {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ELOOP) || errors.Is(err, errNotRegular) {
 			return nil, nil
 		}
-		return nil, sysexits.Wrap(sysexits.TempFail, fmt.Errorf("read %s: %w", path, err))
+		return nil, sysexits.Wrap(sysexits.TempFail, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	if !safeFile(st) || int(st.Uid) != u.UID {
+		return nil, nil // an unsafe .forward is ignored
+	}
+	return readTargets(f, path)
+}
+
+// readInclude reads the file of an :include: target with the rights of
+// whoever named it, as sendmail does: one named in a .forward (fwd) must
+// belong to that user; one named in the aliases file must belong to root
+// or be readable by default_privs. sendmail switches ids to open it; a
+// Go process cannot (setuid applies to every thread), so the same rule is
+// checked on the opened file.
+func (x *Expander) readInclude(t Target, fwd *userdb.User) ([]Target, error) {
+	f, st, err := openTargets(t.Value)
 	if err != nil {
-		return nil, sysexits.Wrap(sysexits.TempFail, fmt.Errorf("stat %s: %w", path, err))
-	}
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 ||
-		(owner != nil && (st == nil || int(st.Uid) != owner.UID)) {
-		if owner != nil {
-			return nil, nil // an unsafe .forward is ignored
+		code := sysexits.TempFail // the administrator may fix it in time
+		if errors.Is(err, errNotRegular) {
+			code = sysexits.DataErr
 		}
-		return nil, sysexits.Wrap(sysexits.DataErr, fmt.Errorf("include file %s is not a regular file or is writable by others", path))
+		return nil, sysexits.Wrap(code, fmt.Errorf("include file%s: %w", at(t), errors.Unwrap(err)))
 	}
+	defer f.Close()
+	var ok bool
+	var whose string
+	switch {
+	case fwd != nil:
+		ok, whose = int(st.Uid) == fwd.UID, "owned by "+fwd.Name
+	case st.Uid == 0:
+		ok = true
+	default:
+		whose = "readable by " + x.DefaultPrivs
+		if x.Privs != nil {
+			if dp, err := x.Privs(x.DefaultPrivs); err == nil {
+				ok = readableBy(st, dp)
+			}
+		}
+	}
+	if !safeFile(st) {
+		return nil, sysexits.Wrap(sysexits.DataErr, fmt.Errorf("include file%s is not a regular file or is writable by others", at(t)))
+	}
+	if !ok {
+		return nil, sysexits.Wrap(sysexits.NoPerm, fmt.Errorf("include file%s is not %s", at(t), whose))
+	}
+	return readTargets(f, t.Value)
+}
+
+var errNotRegular = errors.New("not a regular file")
+
+// openTargets opens a .forward or include file without following a final
+// symlink or blocking on a FIFO, and never opens a device: opening some
+// has effects (a tape rewinds).
+func openTargets(path string) (*os.File, *syscall.Stat_t, error) {
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeSymlink == 0 {
+		return nil, nil, &os.PathError{Op: "open", Path: path, Err: errNotRegular}
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return f, &st, nil
+}
+
+// safeFile: a regular file no group or other may write.
+func safeFile(st *syscall.Stat_t) bool {
+	return st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Mode&0o022 == 0
+}
+
+// readableBy applies the permission bits to u (its primary group only).
+func readableBy(st *syscall.Stat_t, u *userdb.User) bool {
+	switch {
+	case int(st.Uid) == u.UID:
+		return st.Mode&0o400 != 0
+	case int(st.Gid) == u.GID:
+		return st.Mode&0o040 != 0
+	}
+	return st.Mode&0o004 != 0
+}
+
+// readTargets parses a .forward or include file, one or more targets a
+// line. A line that does not parse is named by number only.
+func readTargets(f *os.File, path string) ([]Target, error) {
 	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, sysexits.Wrap(sysexits.TempFail, fmt.Errorf("read %s: %w", path, err))
@@ -183,7 +281,10 @@ func readTargets(path string, owner *userdb.User) ([]Target, error) {
 		}
 		ts, err := ParseTargets(line)
 		if err != nil {
-			return nil, sysexits.Wrap(sysexits.DataErr, &LineError{File: path, Line: i + 1, Msg: err.Error()})
+			return nil, sysexits.Wrap(sysexits.DataErr, &LineError{File: path, Line: i + 1, Msg: "not a list of targets"})
+		}
+		for j := range ts {
+			ts[j].Where = where(path, i+1)
 		}
 		out = append(out, ts...)
 	}

@@ -232,6 +232,17 @@ func isNoUser(err error) bool { return errors.Is(err, userdb.ErrNoUser) }
 // A name found nowhere, or a user this process cannot become, is the
 // administrator's to fix: the error says so and the mail waits for it.
 func (m *MTA) privsFor(kind, target, name string) (*userdb.User, error) {
+	u, err := m.lookupPrivs(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: privileges %s: %w (configuration error: see default_privs)", kind, target, name, err)
+	}
+	if euid := os.Geteuid(); euid != 0 && u.UID != euid {
+		return nil, fmt.Errorf("%s %s: cannot run as %s (uid %d) from uid %d (configuration error: see default_privs)", kind, target, name, u.UID, euid)
+	}
+	return u, nil
+}
+
+func (m *MTA) lookupPrivs(name string) (*userdb.User, error) {
 	system := userdb.Open("system")
 	first, second := m.Users, system
 	if name == m.Cfg.DefaultPrivs {
@@ -241,13 +252,7 @@ func (m *MTA) privsFor(kind, target, name string) (*userdb.User, error) {
 	if err != nil {
 		u, err = second.Lookup(name)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: privileges %s: %w (configuration error: see default_privs)", kind, target, name, err)
-	}
-	if euid := os.Geteuid(); euid != 0 && u.UID != euid {
-		return nil, fmt.Errorf("%s %s: cannot run as %s (uid %d) from uid %d (configuration error: see default_privs)", kind, target, name, u.UID, euid)
-	}
-	return u, nil
+	return u, err
 }
 
 // privsFailure: a configuration error defers (4.3.5, "system incorrectly

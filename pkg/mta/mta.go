@@ -118,7 +118,8 @@ func (m *MTA) Aliases() *aliases.Map {
 }
 
 func (m *MTA) expander() *aliases.Expander {
-	return &aliases.Expander{Map: m.Aliases(), Users: m.Users, DefaultPrivs: m.Cfg.DefaultPrivs, IsLocal: m.Cfg.IsLocalDomain}
+	return &aliases.Expander{Map: m.Aliases(), Users: m.Users, DefaultPrivs: m.Cfg.DefaultPrivs,
+		IsLocal: m.Cfg.IsLocalDomain, Privs: m.lookupPrivs}
 }
 
 // LocalUserExists is the SMTP server's check: a user, an alias, or
