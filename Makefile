@@ -73,6 +73,14 @@ install: all
 		fi; \
 	fi
 	for m in $(MANS); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+	# Service files for ipop3d and imapd (see ipop3d(8)): systemd units where
+	# systemd looks for them under PREFIX; the xinetd and inetd.conf examples
+	# beside the docs, to copy into /etc.
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/unixmail/xinetd.d
+	for f in dist/systemd/* dist/xinetd.d/* dist/inetd.conf; do \
+		case $$f in dist/systemd/*) d=lib/systemd/system;; dist/xinetd.d/*) d=share/unixmail/xinetd.d;; *) d=share/unixmail;; esac; \
+		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $$f > $(DESTDIR)$(PREFIX)/$$d/$${f##*/} && chmod 0644 $(DESTDIR)$(PREFIX)/$$d/$${f##*/}; \
+	done
 
 clean:
 	rm -rf bin build

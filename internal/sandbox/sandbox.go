@@ -164,3 +164,31 @@ func NeedPeer(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// SetPassword gives a user of the sandbox's user_db a password (a SHA-512
+// crypt hash made by mkpasswd), for the servers' logins.
+func (s *Sandbox) SetPassword(user, password string) {
+	s.t.Helper()
+	cmd := exec.Command(NeedPeer(s.t, "mkpasswd"), "-m", "sha-512", "--stdin")
+	cmd.Stdin = strings.NewReader(password)
+	out, err := cmd.Output()
+	if err != nil {
+		s.t.Fatalf("mkpasswd: %v", err)
+	}
+	hash := strings.TrimSpace(string(out))
+	path := filepath.Join(s.Dir, "passwd")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if f := strings.Split(l, ":"); len(f) == 7 && f[0] == user {
+			f[1] = hash
+			lines[i] = strings.Join(f, ":")
+		}
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}

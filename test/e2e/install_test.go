@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"unixmail/internal/testbin"
@@ -28,10 +29,15 @@ func TestMakeInstallLaysOutTheToolchain(t *testing.T) {
 	}
 	for _, f := range []string{"usr/sbin/sendmail", "usr/sbin/deliver", "usr/bin/mail",
 		"usr/share/man/man1/mail.1", "usr/share/man/man5/unixmail.conf.5", "usr/share/man/man5/aliases.5",
-		"usr/share/man/man8/deliver.8", "usr/share/man/man8/sendmail.8"} {
+		"usr/share/man/man8/deliver.8", "usr/share/man/man8/sendmail.8",
+		"usr/lib/systemd/system/ipop3d.socket", "usr/lib/systemd/system/ipop3d@.service",
+		"usr/share/unixmail/xinetd.d/ipop3d", "usr/share/unixmail/inetd.conf"} {
 		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
 			t.Errorf("%s is not installed: %v", f, err)
 		}
+	}
+	if unit, _ := os.ReadFile(filepath.Join(dest, "usr/lib/systemd/system/ipop3d@.service")); !strings.Contains(string(unit), "ExecStart=/usr/sbin/ipop3d\n") {
+		t.Errorf("ipop3d@.service does not start the installed ipop3d:\n%s", unit)
 	}
 	for link, want := range map[string]string{"usr/bin/mailq": "../sbin/sendmail", "usr/bin/newaliases": "../sbin/sendmail",
 		"usr/bin/mailx": "mail", "usr/share/man/man1/mailx.1": "mail.1"} {
