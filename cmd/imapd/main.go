@@ -11,6 +11,7 @@ import (
 	"unixmail/pkg/daemon"
 	"unixmail/pkg/imapd"
 	"unixmail/pkg/sysexits"
+	"unixmail/pkg/usage"
 )
 
 func main() {
@@ -18,7 +19,6 @@ func main() {
 		Name:            "imapd",
 		Usage:           "serve IMAP4rev1 on standard input, or on addresses it listens on",
 		UsageText:       "imapd [-C file] [-o key=value] [--listen addr]... [--tls]",
-		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
 			&cli.StringSliceFlag{Name: "o", Usage: "override a configuration `key=value`"},
@@ -28,10 +28,12 @@ func main() {
 		Action: run,
 	}
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	if err := app.Run(os.Args); err != nil {
+	if err := usage.Run(app, os.Args); err != nil {
 		// stderr may be the client's socket under inetd; a usage or
 		// configuration error is still better said than not.
-		fmt.Fprintf(os.Stderr, "imapd: %v\n", err)
+		if !usage.Shown(err) {
+			fmt.Fprintf(os.Stderr, "imapd: %v\n", err)
+		}
 		code := sysexits.Code(err)
 		if code == sysexits.Software {
 			code = sysexits.Usage

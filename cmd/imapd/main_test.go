@@ -49,6 +49,12 @@ func (u *imapUser) deliver(t *testing.T, msgs ...string) {
 	}
 }
 
+// log is imapd's log so far.
+func (u *imapUser) log() string {
+	b, _ := os.ReadFile(filepath.Join(u.sb.Dir, "imapd.log"))
+	return string(b)
+}
+
 func (u *imapUser) mailbox() string { return u.sb.Mailbox(u.name) }
 
 // python runs a python3 script with the imapd command line (for
@@ -63,8 +69,7 @@ func (u *imapUser) python(t *testing.T, script string, args ...string) string {
 	cmd := exec.Command(py, append([]string{"-c", script, cmdline}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		log, _ := os.ReadFile(filepath.Join(u.sb.Dir, "imapd.log"))
-		t.Fatalf("python3: %v\n%s\nlog:\n%s", err, out, log)
+		t.Fatalf("python3: %v\n%s\nlog:\n%s", err, out, u.log())
 	}
 	return string(out)
 }
