@@ -129,7 +129,7 @@ func (k *conn) store(u *userdb.User) *imapstore.Store {
 		FolderDir:   u.Expand(k.cfg.FolderDir),
 		Owner:       u.UID,
 		AppendLimit: k.cfg.MessageSizeLimit,
-		Lock:        lock.Options{},
+		Lock:        lock.Options{Timeout: k.cfg.LockTimeout},
 		Log:         k.c.Log,
 		Poll:        time.Second,
 	})

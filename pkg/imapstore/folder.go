@@ -35,7 +35,7 @@ type snapshot struct {
 	idx     *mbox.Index // the scan, pseudo-message included
 	first   int         // index in idx.Entries of the first real message
 	entries []mbox.Entry
-	base    mbox.Base // UIDVALIDITY, and LastUID raised to the highest X-UID seen
+	base    mbox.Base // UIDVALIDITY and the last UID given, as the file holds them
 	hasBase bool
 	saved   bool // the index beside the folder holds this scan
 }
@@ -112,11 +112,6 @@ func newSnapshot(idx *mbox.Index, st stamp) *snapshot {
 		s.base = *idx.Base
 		s.hasBase = s.base.UIDValidity != 0
 	}
-	for i := range s.entries {
-		if u := s.entries[i].UID; u > s.base.LastUID {
-			s.base.LastUID = u
-		}
-	}
 	return s
 }
 
@@ -129,53 +124,33 @@ type uidPlan struct {
 
 func (p *uidPlan) empty() bool { return len(p.uids) == 0 && p.base == nil }
 
-// planUIDs gives UIDs to the messages that have none, the way c-client and
-// Dovecot do: last UID + 1, in file order. UIDs must rise in file order
-// (sequence numbers follow it); where they do not, every message is
-// numbered again under a new UIDVALIDITY, the only case where one changes.
+// planUIDs gives UIDs to the messages that have none by mbox.NumberUIDs,
+// the rule ipop3d shares, so POP3's UIDL and IMAP's UIDs name the same
+// messages. UW's pseudo-message goes once a real message can carry the
+// base.
 func planUIDs(s *snapshot, now time.Time) *uidPlan {
 	p := &uidPlan{uids: map[int]uint32{}}
-	ordered := true
-	var prev uint32
-	sawMissing := false
+	if len(s.entries) == 0 {
+		return p
+	}
+	var old *mbox.Base
+	if s.hasBase {
+		old = &s.base
+	}
+	uids := make([]uint32, len(s.entries))
 	for i := range s.entries {
-		u := s.entries[i].UID
-		switch {
-		case u == 0:
-			sawMissing = true
-		case u <= prev || sawMissing:
-			ordered = false
-		default:
-			prev = u
+		uids[i] = s.entries[i].UID
+	}
+	base, assigned, changed := mbox.NumberUIDs(old, uids, now)
+	for i, u := range assigned {
+		if u != uids[i] {
+			p.uids[i] = u
 		}
 	}
-	base := s.base
-	if !s.hasBase || !ordered {
-		v := uint32(now.Unix())
-		if v == 0 || v == s.base.UIDValidity {
-			v++
-		}
-		base = mbox.Base{UIDValidity: v, LastUID: s.base.LastUID, Keywords: s.base.Keywords}
-		p.renumbered = s.hasBase
+	if changed || s.first == 1 {
+		p.base = &base
 	}
-	if !ordered {
-		base.LastUID = 0
-	}
-	for i := range s.entries {
-		if ordered && s.entries[i].UID != 0 {
-			continue
-		}
-		base.LastUID++
-		p.uids[i] = base.LastUID
-	}
-	if !s.hasBase || !ordered || (s.first == 1 && len(s.entries) > 0) {
-		b := base
-		p.base = &b
-	}
-	if len(s.entries) == 0 && s.first == 0 {
-		// Nothing to carry the base: it is written with the first message.
-		p.base = nil
-	}
+	p.renumbered = s.hasBase && base.UIDValidity != s.base.UIDValidity
 	return p
 }
 
@@ -214,8 +189,8 @@ func (st *Store) openLocked(path string, create bool, prev *snapshot) (*lockedFo
 
 func (lf *lockedFolder) close() error { return lf.mb.Close() }
 
-// rewrite writes the UIDs the snapshot lacks and the changes asked for, in
-// one rewrite, and scans the result.
+// rewrite writes the UIDs the snapshot lacks and the changes asked for,
+// and scans the result.
 func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 	s := lf.snap
 	p := planUIDs(s, st.now())
@@ -223,37 +198,42 @@ func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 		return nil
 	}
 	if p.renumbered {
-		st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it did not rise in file order", lf.mb.Path, p.base.UIDValidity)
+		st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand (out of order, or above the last UID given)", lf.mb.Path, p.base.UIDValidity)
 	}
-	// A base the new state lowers would give a UID out twice: keep the
-	// highest UID ever seen, dropped messages' included.
-	base := p.base
-	lastUID := s.base.LastUID
-	if p.base != nil {
-		lastUID = p.base.LastUID
+	if p.base != nil && s.first == 0 && s.hasBase && !p.renumbered && len(p.uids) > 0 && !touchesFirst(p, changes) {
+		// New mail at the end: raise the base alone first. It keeps its
+		// length (the last UID is zero-padded), so only the first bytes
+		// are rewritten, and then the new X-UIDs rewrite only the tail,
+		// not the whole file between them.
+		if err := st.write(lf, nil, nil, p.base); err != nil {
+			return err
+		}
+		p.base = nil
 	}
-	var offsets []int64
+	return st.write(lf, p.uids, changes, p.base)
+}
+
+// touchesFirst reports whether the first message changes otherwise than
+// in its base.
+func touchesFirst(p *uidPlan, changes map[int]change) bool {
+	_, uid := p.uids[0]
+	c, ch := changes[0]
+	return uid || ch && (c.drop || c.state != nil)
+}
+
+// write is one RewriteWith of the folder, then a scan of the result.
+func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]change, base *mbox.Base) error {
+	s := lf.snap
+	offsets := make([]int64, len(s.idx.Entries))
 	for i := range s.idx.Entries {
-		offsets = append(offsets, s.idx.Entries[i].Offset)
+		offsets[i] = s.idx.Entries[i].Offset
 	}
-	firstKept, dropping := -1, false
+	firstKept := -1
 	for i := range s.entries {
-		if changes[i].drop {
-			dropping = true
-		} else if firstKept < 0 {
+		if !changes[i].drop {
 			firstKept = i
+			break
 		}
-	}
-	// Appends leave the base's last UID behind the highest X-UID (so a
-	// new message costs no rewrite of the first one); once a message goes,
-	// the base must catch up or its UID could be given out again.
-	if firstKept > 0 || (dropping && firstKept == 0 && s.idx.Base != nil && s.idx.Base.LastUID < lastUID) {
-		b := s.base
-		if p.base != nil {
-			b = *p.base
-		}
-		b.LastUID = lastUID
-		base = &b
 	}
 	err := mbox.RewriteWith(lf.mb, s.idx.Size, offsets, func(i int, m *mbox.Message) mbox.Change {
 		if i < s.first {
@@ -262,8 +242,8 @@ func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 		}
 		j := i - s.first
 		c := changes[j]
-		out := mbox.Change{Drop: c.drop, State: c.state, UID: p.uids[j]}
-		if j == firstKept && base != nil {
+		out := mbox.Change{Drop: c.drop, State: c.state, UID: uids[j]}
+		if j == firstKept {
 			out.Base = base
 		}
 		return out
@@ -271,18 +251,11 @@ func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", lf.mb.Path, err)
 	}
-	idx, err := mbox.UpdateIndex(nil, lf.mb.File)
+	snap, err := scan(lf.mb.File, nil)
 	if err != nil {
 		return err
 	}
-	stp, err := stampOf(lf.mb.File)
-	if err != nil {
-		return err
-	}
-	lf.snap = newSnapshot(idx, stp)
-	if lf.snap.base.LastUID < lastUID {
-		lf.snap.base.LastUID = lastUID
-	}
+	lf.snap = snap
 	return nil
 }
 
@@ -309,22 +282,8 @@ func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
 	return scan(mb.File, prev)
 }
 
-// complete reports whether every message has its UID and the folder its
-// base, so nothing needs writing before the snapshot is shown to a client.
+// complete reports whether every message has its lasting UID, so nothing
+// needs writing before the snapshot is shown to a client.
 func (s *snapshot) complete() bool {
-	if len(s.entries) == 0 {
-		return true
-	}
-	if !s.hasBase || s.first == 1 {
-		return false
-	}
-	var prev uint32
-	for i := range s.entries {
-		u := s.entries[i].UID
-		if u == 0 || u <= prev {
-			return false
-		}
-		prev = u
-	}
-	return true
+	return planUIDs(s, time.Unix(1, 0)).empty()
 }

@@ -92,41 +92,12 @@ func (st *Store) rewriteKeywords(lf *lockedFolder, changes map[int]change, newKe
 	if len(newKeywords) > 0 && len(lf.snap.entries) > 0 {
 		lf.snap.base.Keywords = append(slices.Clone(lf.snap.base.Keywords), newKeywords...)
 		b := lf.snap.base
-		return st.rewriteBase(lf, changes, &b)
+		if err := st.rewrite(lf, nil); err != nil {
+			return err
+		}
+		return st.write(lf, nil, changes, &b)
 	}
 	return st.rewrite(lf, changes)
-}
-
-// rewriteBase is rewrite with a new X-IMAPbase for the first message.
-func (st *Store) rewriteBase(lf *lockedFolder, changes map[int]change, b *mbox.Base) error {
-	s := lf.snap
-	var offsets []int64
-	for i := range s.idx.Entries {
-		offsets = append(offsets, s.idx.Entries[i].Offset)
-	}
-	err := mbox.RewriteWith(lf.mb, s.idx.Size, offsets, func(i int, m *mbox.Message) mbox.Change {
-		if i < s.first {
-			return mbox.Change{Drop: true}
-		}
-		c := changes[i-s.first]
-		out := mbox.Change{Drop: c.drop, State: c.state}
-		if i == s.first {
-			out.Base = b
-		}
-		return out
-	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", lf.mb.Path, err)
-	}
-	snap, err := scan(lf.mb.File, nil)
-	if err != nil {
-		return err
-	}
-	if snap.base.LastUID < s.base.LastUID {
-		snap.base.LastUID = s.base.LastUID
-	}
-	lf.snap = snap
-	return nil
 }
 
 func uidIndex(s *snapshot) map[uint32]int {
@@ -240,7 +211,10 @@ func (sp *spool) add(from string, content io.Reader, st mbox.State, sourceUID ui
 }
 
 // deliver appends the spooled messages to the folder at path, each with
-// the next UID, in one locked append. It returns UIDVALIDITY and the UIDs.
+// the next UID, in one locked append. The base is raised first (in place,
+// its length unchanged), so an X-UID is never above the last UID it
+// records, whatever happens to the append. It returns UIDVALIDITY and the
+// UIDs.
 func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32, error) {
 	lf, err := st.openLocked(path, create, nil)
 	if err != nil {
@@ -251,17 +225,33 @@ func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32,
 	if !lf.snap.hasBase {
 		base = mbox.Base{UIDValidity: uint32(st.now().Unix())}
 	}
+	first := base.LastUID + 1
+	base.LastUID += uint32(len(sp.items))
+	header := ""
+	switch {
+	case len(lf.snap.entries) > 0:
+		if err := st.write(lf, nil, nil, &base); err != nil {
+			return 0, nil, err
+		}
+	case len(lf.snap.idx.Entries) > 0:
+		// Only UW's pseudo-message: the first new message takes its place.
+		err := mbox.RewriteWith(lf.mb, lf.snap.idx.Size, nil, func(int, *mbox.Message) mbox.Change { return mbox.Change{Drop: true} })
+		if err != nil {
+			return 0, nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		fallthrough
+	default:
+		header = fmt.Sprintf("X-IMAPbase: %d %010d\n", base.UIDValidity, base.LastUID)
+	}
 	var uids []uint32
 	err = lf.mb.Append(noCancel, func(w io.Writer) error {
 		for i, it := range sp.items {
-			base.LastUID++
-			uids = append(uids, base.LastUID)
-			var head string
-			if i == 0 && len(lf.snap.idx.Entries) == 0 {
-				// The first message of a folder carries its base.
-				head = fmt.Sprintf("X-IMAPbase: %d %010d\n", base.UIDValidity, base.LastUID+uint32(len(sp.items))-1)
+			uid := first + uint32(i)
+			uids = append(uids, uid)
+			head := fmt.Sprintf("X-UID: %d\n", uid)
+			if i == 0 {
+				head = header + head
 			}
-			head += fmt.Sprintf("X-UID: %d\n", base.LastUID)
 			content := io.MultiReader(strings.NewReader(head), io.NewSectionReader(sp.f, it.off, it.n))
 			if _, err := mbox.WriteMessage(w, it.from, content); err != nil {
 				return err

@@ -318,3 +318,22 @@ func TestIdleReportsNewMailAndExpungesByOthers(t *testing.T) {
 	w.c.Write([]byte("DONE\r\n"))
 	w.until("t99")
 }
+
+func TestAnEmptyFolderKeepsItsUIDValidityUntilItsFirstMessage(t *testing.T) {
+	u := newUser(t)
+	w := dial(t, u.store())
+	w.ok("CREATE Drafts")
+	sel := w.ok("SELECT Drafts")
+	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(sel)[1]
+	w.ok("UNSELECT")
+	w2 := dial(t, u.store())
+	if sel2 := w2.ok("EXAMINE Drafts"); !strings.Contains(sel2, "UIDVALIDITY "+validity+"]") {
+		t.Fatalf("UIDVALIDITY changed on an empty folder:\n%s\n%s", sel, sel2)
+	}
+	if out := w.ok("APPEND Drafts {14+}\r\nSubject: x\r\n\r\n"); !strings.Contains(out, "[APPENDUID "+validity+" 1]") {
+		t.Fatalf("APPEND:\n%s", out)
+	}
+	if f := u.file(filepath.Join(u.mail, "Drafts")); strings.Contains(f, "FOLDER INTERNAL DATA") || !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000001") {
+		t.Fatalf("Drafts:\n%s", f)
+	}
+}
