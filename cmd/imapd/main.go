@@ -16,9 +16,9 @@ import (
 
 func main() {
 	app := &cli.App{
-		Name:            "imapd",
-		Usage:           "serve IMAP4rev1 on standard input, or on addresses it listens on",
-		UsageText:       "imapd [-C file] [-o key=value] [--listen addr]... [--tls]",
+		Name:      "imapd",
+		Usage:     "serve IMAP4rev1 on standard input, or on addresses it listens on",
+		UsageText: "imapd [-C file] [-o key=value] [--listen addr]... [--tls]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
 			&cli.StringSliceFlag{Name: "o", Usage: "override a configuration `key=value`"},

@@ -87,7 +87,7 @@ func TestStoreWritesFlagsAndKeywordsWhereMuttAndDovecotReadThem(t *testing.T) {
 		t.Fatalf("STORE reply:\n%s", out)
 	}
 	f := u.file(u.inbox)
-	for _, want := range []string{"Status: RO\n", "X-Status: FA\n", "X-Keywords: $Work\n", " $Work\n"} {
+	for _, want := range []string{"Status: RO\n", "X-Status: FA\n", "X-Keywords: $Work", " $Work\n"} {
 		if !strings.Contains(f, want) {
 			t.Errorf("mailbox lacks %q:\n%s", want, f)
 		}
