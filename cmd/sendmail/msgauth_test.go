@@ -298,6 +298,17 @@ func TestIncomingVerdictsGiveTheDocumentedRepliesAndHeaders(t *testing.T) {
 			t.Fatalf("%d of our headers:\n%s", n, got)
 		}
 	})
+
+	t.Run("mail shows our verdict in short with showauth", func(t *testing.T) {
+		script := "set showauth\np $\np /DMARC p=quarantine\nx\n"
+		r := sandbox.RunCmd(t, sb.Mail("alice", "-N", "-f", sb.Mailbox("alice")), script)
+		mustContain(t, "mail", r.Stdout,
+			"Authentication: spf=pass dkim=none dmarc=pass (From: good.test)",
+			"Authentication: spf=pass dkim=none dmarc=fail (From: quarantine.test)")
+		mustNotContain(t, "mail", r.Stdout, "bank.test")
+		r = sandbox.RunCmd(t, sb.Mail("alice", "-N", "-f", sb.Mailbox("alice")), "p 1\nx\n")
+		mustNotContain(t, "mail without showauth", r.Stdout, "Authentication:")
+	})
 }
 
 func TestPoliciesSwitchedOffOnlyMark(t *testing.T) {

@@ -63,6 +63,9 @@ func (s *Session) printMessages(list []int, raw, page bool) error {
 			} else {
 				fmt.Fprintf(&buf, "From %s  %s\n", sm.from, sm.date.Local().Format("Mon Jan _2 15:04:05 2006"))
 			}
+			if hdr, err := s.f.header(i); err == nil {
+				buf.WriteString(s.authLine(hdr))
+			}
 		}
 		if err := s.render(&buf, i, raw); err != nil {
 			return err
