@@ -142,14 +142,7 @@ func options(c *cli.Context, cfg *config.Config) (mailx.Options, error) {
 // account has our uid, else the first account with it.
 func currentUser(db *userdb.DB) *userdb.User {
 	uid := os.Getuid()
-	for _, v := range []string{"LOGNAME", "USER"} {
-		if name := os.Getenv(v); name != "" {
-			if u, err := db.Lookup(name); err == nil && (u.UID == uid || uid == 0) {
-				return u
-			}
-		}
-	}
-	if u, err := db.LookupUID(uid); err == nil {
+	if u, err := db.Caller(uid, uid == 0, os.Getenv("LOGNAME"), os.Getenv("USER")); err == nil {
 		return u
 	}
 	name := os.Getenv("LOGNAME")

@@ -106,14 +106,16 @@ func run(a *mta.Args) error {
 	return submit(ctx, m, a)
 }
 
-// caller is the user running us, from user_db, else the system's users.
+// caller is the user running us, from user_db, else the system's users:
+// the one $LOGNAME or $USER names when it has our uid, as mail(1) finds
+// it, else the first of our uid.
 func caller(m *mta.MTA) *userdb.User {
 	uid := os.Getuid()
-	if u, err := m.Users.LookupUID(uid); err == nil {
-		return u
-	}
-	if u, err := userdb.Open("system").LookupUID(uid); err == nil {
-		return u
+	names := []string{os.Getenv("LOGNAME"), os.Getenv("USER")}
+	for _, db := range []*userdb.DB{m.Users, userdb.Open("system")} {
+		if u, err := db.Caller(uid, false, names...); err == nil {
+			return u
+		}
 	}
 	return &userdb.User{Name: fmt.Sprintf("uid%d", uid), UID: uid}
 }

@@ -378,3 +378,23 @@ func TestTheBodyArrivesByteForByteWithOrWithoutAHeader(t *testing.T) {
 		})
 	}
 }
+
+func TestTheSenderIsTheUserLOGNAMENamesAmongThoseSharingTheCallersUID(t *testing.T) {
+	sb := sandbox.New(t, "alice", "bob", "carol") // one uid for all three
+	sb.AddUser("nemo", 65534, 65534)
+	cases := []struct{ env, want string }{
+		{"LOGNAME=bob", `From: "Bob Example" <bob@test.example>`},
+		{"USER=bob", `From: "Bob Example" <bob@test.example>`},
+		{"LOGNAME=nemo", `From: "Alice Example" <alice@test.example>`}, // not our uid
+		{"LOGNAME=", `From: "Alice Example" <alice@test.example>`},
+	}
+	for i, c := range cases {
+		cmd := sb.Command("sendmail", "-oi", "carol")
+		cmd.Env = append(cmd.Env, "LOGNAME=", "USER=", c.env)
+		if r := sandbox.RunCmd(t, cmd, fmt.Sprintf("Subject: as %d\n\nx\n", i)); r.Code != 0 {
+			t.Fatal(r.Stderr)
+		}
+		msgs := strings.Split(sb.ReadMailbox("carol"), "\nFrom ")
+		mustContain(t, c.env+": carol's message", msgs[len(msgs)-1], c.want)
+	}
+}

@@ -67,6 +67,23 @@ func (db *DB) Lookup(name string) (*User, error) {
 	return u, nil
 }
 
+// Caller finds the user running a program as uid: the first of names
+// (the caller's $LOGNAME and $USER) that is an account of uid, since
+// several users may share one uid, as virtual users of a user_db do; else
+// the first account of uid. With anyUID, a named account of any uid
+// stands for the caller (root reading mail as whom it names).
+func (db *DB) Caller(uid int, anyUID bool, names ...string) (*User, error) {
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		if u, err := db.Lookup(name); err == nil && (u.UID == uid || anyUID) {
+			return u, nil
+		}
+	}
+	return db.LookupUID(uid)
+}
+
 // LookupUID finds the first user with the given uid. Malformed lines are
 // skipped, since they cannot be told apart from lines for other uids.
 func (db *DB) LookupUID(uid int) (*User, error) {

@@ -138,6 +138,33 @@ func TestLookupUIDFindsTheFirstWellFormedEntry(t *testing.T) {
 	}
 }
 
+func TestCallerIsTheUserLOGNAMENamesWhenItHasTheCallersUID(t *testing.T) {
+	db := Open(writeDB(t, "alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\nroot:x:0:0::/root:/bin/sh\n"))
+	cases := []struct {
+		name   string
+		uid    int
+		anyUID bool
+		names  []string
+		want   string
+	}{
+		{"LOGNAME names a user sharing the uid", 1000, false, []string{"bob", ""}, "bob"},
+		{"USER when LOGNAME is unset", 1000, false, []string{"", "bob"}, "bob"},
+		{"LOGNAME first", 1000, false, []string{"alice", "bob"}, "alice"},
+		{"no names: the first of the uid", 1000, false, nil, "alice"},
+		{"a name of another uid is not believed", 0, false, []string{"bob"}, "root"},
+		{"an unknown name falls back to the uid", 1000, false, []string{"mallory"}, "alice"},
+		{"anyUID believes the name", 0, true, []string{"bob"}, "bob"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			u, err := db.Caller(c.uid, c.anyUID, c.names...)
+			if err != nil || u.Name != c.want {
+				t.Fatalf("Caller(%d, %v, %q) = %+v, %v; want %s", c.uid, c.anyUID, c.names, u, err, c.want)
+			}
+		})
+	}
+}
+
 func TestSystemDatabaseHasRoot(t *testing.T) {
 	db := Open("system")
 	u, err := db.Lookup("root")
