@@ -76,14 +76,26 @@ func (s *Session) saveTo(name string, list []int, mark bool) error {
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(name, "+") {
+	return s.saveToPath(path, name, strings.HasPrefix(name, "+"), list, mark)
+}
+
+// saveToAuthor is Save and Copy: the file is named after the first
+// message's author (see authorPath).
+func (s *Session) saveToAuthor(list []int, mark bool) error {
+	name := authorName(s.f.summary(list[0]).from)
+	path, inFolder := s.authorPath(name)
+	return s.saveToPath(path, name, inFolder, list, mark)
+}
+
+func (s *Session) saveToPath(path, show string, inFolder bool, list []int, mark bool) error {
+	if inFolder {
 		// The folder directory is made on first use, as imapd would.
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return fmt.Errorf("save: %w", err)
 		}
 	}
 	// The copies are written read, as the messages now are (BSD mail).
-	if err := s.appendMessages(path, list, name, mbox.Seen); err != nil {
+	if err := s.appendMessages(path, list, show, mbox.Seen); err != nil {
 		return err
 	}
 	for _, i := range list {
@@ -106,34 +118,40 @@ func (s *Session) fileArg(a *args) string {
 func cmdSave(s *Session, a *args) error { return s.saveTo(s.fileArg(a), a.list, true) }
 func cmdCopy(s *Session, a *args) error { return s.saveTo(s.fileArg(a), a.list, false) }
 
-// authorFile is the file Save and Copy use: the sender's login name, in
-// the folder directory when outfolder is set.
-func (s *Session) authorFile(i int) string {
-	name := loginFile(s.f.summary(i).from)
+// authorPath is where a file named after an address goes: the current
+// directory (POSIX), or the folder directory when outfolder is set. The
+// name is used as it is: a sender chooses it, so it never goes through
+// expandPath (a From of ".bashr?@evil.example" or "$HOME/x" must not
+// reach ~/.bashrc).
+func (s *Session) authorPath(name string) (path string, inFolder bool) {
 	if s.isSet("outfolder") {
-		return "+" + name
+		return filepath.Join(s.folderDir(), name), true
 	}
-	return name
+	return name, false
 }
 
-// loginFile is a file name made of an address's login-name part, with
-// nothing in it that could leave the directory.
-func loginFile(addr string) string {
+// authorName is a file name made of an address's login-name part (POSIX),
+// with nothing in it that could leave the directory or make a dot-file: a
+// '/' or control character becomes '_', and so does a leading dot.
+func authorName(addr string) string {
 	name, _, _ := strings.Cut(mimeview.Skin(addr), "@")
 	name = strings.Map(func(r rune) rune {
-		if r == '/' || r < ' ' {
+		if r == '/' || r < ' ' || r == 0x7f {
 			return '_'
 		}
 		return r
 	}, name)
-	if name == "" || name == "." || name == ".." {
+	if strings.HasPrefix(name, ".") {
+		name = "_" + name[1:]
+	}
+	if name == "" {
 		name = "unknown"
 	}
 	return name
 }
 
-func cmdSaveUser(s *Session, a *args) error { return s.saveTo(s.authorFile(a.list[0]), a.list, true) }
-func cmdCopyUser(s *Session, a *args) error { return s.saveTo(s.authorFile(a.list[0]), a.list, false) }
+func cmdSaveUser(s *Session, a *args) error { return s.saveToAuthor(a.list, true) }
+func cmdCopyUser(s *Session, a *args) error { return s.saveToAuthor(a.list, false) }
 
 // cmdWrite saves the messages' bodies, decoded, without their headers.
 func cmdWrite(s *Session, a *args) error {
@@ -270,14 +288,21 @@ func cmdAttachments(s *Session, a *args) error {
 	return perr
 }
 
-// recordTo appends an outgoing message to the record file.
-func (s *Session) recordTo(name string, msg []byte) error {
-	path, err := s.expandPath(name)
-	if err != nil {
-		return err
-	}
-	if !filepath.IsAbs(path) && !strings.HasPrefix(name, "./") && s.isSet("outfolder") {
-		path = filepath.Join(s.folderDir(), path)
+// recordTo appends an outgoing message to the record file: the record
+// variable's name, expanded, or (byAuthor) a name made from an address,
+// used literally (see authorPath).
+func (s *Session) recordTo(name string, byAuthor bool, msg []byte) error {
+	var path string
+	if byAuthor {
+		path, _ = s.authorPath(name)
+	} else {
+		var err error
+		if path, err = s.expandPath(name); err != nil {
+			return err
+		}
+		if !filepath.IsAbs(path) && !strings.HasPrefix(name, "./") && s.isSet("outfolder") {
+			path = filepath.Join(s.folderDir(), path)
+		}
 	}
 	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
 	if err != nil {

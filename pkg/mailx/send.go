@@ -223,15 +223,15 @@ func (s *Session) deliver(d *Draft) error {
 		s.saveDead(d.body.Bytes())
 		return err
 	}
-	record := d.record
+	record, byAuthor := d.record, d.record != ""
 	if record == "" && s.o.RecordByRecipient && len(to) > 0 {
-		record = loginFile(to[0]) // -F (POSIX), over the record variable
+		record, byAuthor = authorName(to[0]), true // -F (POSIX), over the record variable
 	}
 	if record == "" {
 		record = s.vars["record"]
 	}
 	if record != "" {
-		if err := s.recordTo(record, msg.Bytes()); err != nil {
+		if err := s.recordTo(record, byAuthor, msg.Bytes()); err != nil {
 			s.warn("record: %v", err)
 		}
 	}
@@ -412,11 +412,11 @@ func cmdReplyAll(s *Session, a *args) error    { return s.reply(a.list, true, ""
 func cmdReplySender(s *Session, a *args) error { return s.reply(a.list, false, "") }
 
 func cmdFollowup(s *Session, a *args) error {
-	return s.reply(a.list[:1], false, s.authorFile(a.list[0]))
+	return s.reply(a.list[:1], false, authorName(s.f.summary(a.list[0]).from))
 }
 
 func cmdFollowupAll(s *Session, a *args) error {
-	return s.reply(a.list, false, s.authorFile(a.list[0]))
+	return s.reply(a.list, false, authorName(s.f.summary(a.list[0]).from))
 }
 
 // readDraftFile reads a file, or a command's output for "!cmd", for ~r.
