@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"unixmail/pkg/deliver"
 	"unixmail/pkg/lock"
 	"unixmail/pkg/maillog"
+	"unixmail/pkg/stdioconn"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/usage"
 	"unixmail/pkg/userdb"
@@ -103,7 +105,7 @@ func run(c *cli.Context) error {
 		child.Caller = sender
 	}
 	if lmtp {
-		return env.ServeLMTP(ctx, os.Stdin, os.Stdout, child)
+		return serveLMTP(ctx, env, child, isChild)
 	}
 	req := &deliver.Request{Sender: sender, SenderGiven: given, Address: c.String("a"), Mailbox: c.String("m")}
 	results := env.Run(ctx, req, users, os.Stdin, child)
@@ -120,6 +122,29 @@ func run(c *cli.Context) error {
 		os.Exit(code)
 	}
 	return nil
+}
+
+// serveLMTP serves one session on standard input and output, or every
+// session on an inherited listening socket. A child of sendmail given a
+// socket is told to stop by the end of its standard input, which also
+// comes when sendmail dies.
+func serveLMTP(ctx context.Context, env *deliver.Env, child *deliver.Child, isChild bool) error {
+	ln, err := stdioconn.Inherited()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	if ln == nil {
+		return env.ServeLMTP(ctx, os.Stdin, os.Stdout, child)
+	}
+	if isChild {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			cancel()
+		}()
+	}
+	return env.ServeLMTPListener(ctx, ln, child)
 }
 
 // childArgs are the flags a per-user child needs to load the same

@@ -475,3 +475,49 @@ func TestRootBecomesTheOneUserInTheSameProcess(t *testing.T) {
 		t.Fatalf("two users through a root-only copy: exit %d: %s", r.Code, r.Stderr)
 	}
 }
+
+// deliver -l started by systemd's socket activation serves the sessions
+// on its socket at once, and every message lands whole.
+func TestDeliverLMTPServesSessionsAtOnceOnASocketFromSystemd(t *testing.T) {
+	activate := sandbox.NeedPeer(t, "systemd-socket-activate")
+	py := sandbox.NeedPeer(t, "python3")
+	sb := sandbox.New(t)
+	sock := filepath.Join(sb.Dir, "lmtp.sock")
+	// It passes on only the environment named with -E.
+	cmd := exec.Command(activate, "-l", sock, "-E", "UNIXMAIL_CONF="+sb.Conf, "-E", "TZ=UTC", testbin.Path(t, "deliver"), "-l")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("no socket: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	const sessions, each = 4, 5
+	out, err := exec.Command(py, "testdata/lmtpclients.py", sock, fmt.Sprint(sessions), fmt.Sprint(each)).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != fmt.Sprint(sessions*each) {
+		t.Fatalf("python3 LMTP clients: %v\n%s\ndeliver: %s", err, out, stderr.String())
+	}
+	msgs := readWithPython(t, sb.Mailbox("alice"))
+	if len(msgs) != sessions*each {
+		t.Fatalf("python3 reads %d messages, want %d", len(msgs), sessions*each)
+	}
+	for _, m := range msgs {
+		var s, i int
+		if _, err := fmt.Sscanf(m.Subject, "session %d message %d", &s, &i); err != nil || m.Body != fmt.Sprintf("body %d %d\n", s, i) {
+			t.Errorf("message %q: body %q", m.Subject, m.Body)
+		}
+	}
+	// Asked to stop, it ends cleanly.
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("deliver -l after SIGTERM: %v: %s", err, stderr.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -77,7 +78,7 @@ func TestAMessageToAProgramGoesThroughTheQueueFirst(t *testing.T) {
 	mustContain(t, "bob's mailbox", sb.ReadMailbox("bob"), "Subject: to a program")
 }
 
-func TestTheDaemonAsRootDeliversAsEachUserThroughAKeptDeliverChild(t *testing.T) {
+func TestTheDaemonAsRootDeliversAsEachUserThroughOneKeptDeliverChildSharedBySessions(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to deliver as another user")
 	}
@@ -106,6 +107,71 @@ func TestTheDaemonAsRootDeliversAsEachUserThroughAKeptDeliverChild(t *testing.T)
 	}
 	// The LMTP reply of deliver -l, not deliver's exit status, said sent.
 	mustContain(t, "log", sb.Log(), "to=<nemo@test.example>, relay=local", "status=sent (250 ")
+
+	// Sessions at once share that one child, each over a connection of
+	// its own, and every message is there, whole.
+	const sessions, each = 6, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, sessions*each)
+	for s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := smtp.Dial(d.Addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			for i := range each {
+				msg := fmt.Sprintf("Subject: session %d message %d\r\n\r\nbody\r\n", s, i)
+				if err := c.SendMail("alice@test.example", []string{"nemo@test.example"}, strings.NewReader(msg)); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	mb = sb.WaitMail("nemo", 3+sessions*each)
+	for s := range sessions {
+		mustContain(t, "nemo's mailbox", mb, fmt.Sprintf("Subject: session %d message %d\n", s, each-1))
+	}
+	if kids := childrenOf(t, d.Pid(), 65534); len(kids) != 1 {
+		t.Errorf("the daemon has %d children running as nemo (%v), want one", len(kids), kids)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid and whose uid is uid.
+func childrenOf(t *testing.T, pid, uid int) []int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/status")
+	var kids []int
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		var ppid, ruid, self int
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 2 && f[0] == "PPid:":
+				fmt.Sscan(f[1], &ppid)
+			case len(f) >= 2 && f[0] == "Uid:":
+				fmt.Sscan(f[1], &ruid)
+			case len(f) >= 2 && f[0] == "Pid:":
+				fmt.Sscan(f[1], &self)
+			}
+		}
+		if ppid == pid && ruid == uid {
+			kids = append(kids, self)
+		}
+	}
+	return kids
 }
 
 func TestFileAndProgramAliasesRunAsASystemDefaultPrivsBesideAUserDBFile(t *testing.T) {

@@ -20,6 +20,9 @@ type Daemon struct {
 
 var listening = regexp.MustCompile(`daemon started -- listening on (\S+)`)
 
+// Pid is the daemon's process id.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+
 // StartDaemon runs `sendmail -bd` with extra flags on listen (a free
 // loopback port when "") and waits until it listens. It is stopped
 // at the end of the test.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -20,18 +21,44 @@ import (
 // to every accepted recipient and answering for each after the data, so the
 // MTA knows which got it. Recipients are local parts; a domain is ignored.
 func (e *Env) ServeLMTP(ctx context.Context, in io.Reader, out io.Writer, child *Child) error {
-	srv := smtp.NewServer(&lmtpBackend{ctx: ctx, env: e, child: child})
+	srv := e.lmtpServer(ctx, child)
+	err := srv.Serve(stdioconn.Listen(stdioconn.New(in, out)))
+	if err != nil && !errors.Is(err, smtp.ErrServerClosed) && !isClosed(err) {
+		return err
+	}
+	return nil
+}
+
+// ServeLMTPListener serves LMTP sessions accepted on ln (a socket from
+// inetd in wait mode, systemd, or a parent MTA), all at once: messages for
+// one mailbox arriving in several sessions are committed together (see
+// Rounds), each still answered only once it is on disk. When ctx ends it
+// stops accepting and returns after the sessions in progress end.
+func (e *Env) ServeLMTPListener(ctx context.Context, ln net.Listener, child *Child) error {
+	srv := e.lmtpServer(ctx, child)
+	drained := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		srv.Shutdown(context.Background())
+		close(drained)
+	})
+	err := srv.Serve(ln)
+	if stop() {
+		// The listener failed by itself.
+		srv.Close()
+		return fmt.Errorf("accept LMTP sessions: %w", err)
+	}
+	<-drained
+	return nil
+}
+
+func (e *Env) lmtpServer(ctx context.Context, child *Child) *smtp.Server {
+	srv := smtp.NewServer(&lmtpBackend{ctx: ctx, env: e, child: child, rounds: &Rounds{Env: e}})
 	srv.LMTP = true
 	srv.Domain = e.Config.Hostname
 	srv.MaxMessageBytes = e.Config.MessageSizeLimit
 	srv.MaxLineLength = 1 << 20
 	srv.ErrorLog = logAdapter{e}
-	conn := stdioconn.New(in, out)
-	err := srv.Serve(stdioconn.Listen(conn))
-	if err != nil && !errors.Is(err, smtp.ErrServerClosed) && !isClosed(err) {
-		return err
-	}
-	return nil
+	return srv
 }
 
 func isClosed(err error) bool { return err != nil && strings.Contains(err.Error(), "closed") }
@@ -42,9 +69,10 @@ func (l logAdapter) Printf(format string, v ...any) { l.e.Log.Warn(format, v...)
 func (l logAdapter) Println(v ...any)               { l.e.Log.Warn("%s", strings.TrimSpace(fmt.Sprintln(v...))) }
 
 type lmtpBackend struct {
-	ctx   context.Context
-	env   *Env
-	child *Child
+	ctx    context.Context
+	env    *Env
+	child  *Child
+	rounds *Rounds
 }
 
 func (b *lmtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -96,10 +124,9 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		return err
 	}
 	e := s.b.env
-	req := &Request{Sender: s.sender, SenderGiven: true}
 	var spool *os.File
 	for _, rc := range s.rcpts {
-		req.Address = rc.addr
+		req := &Request{Sender: s.sender, SenderGiven: true, Address: rc.addr}
 		var res Result
 		if e.needsChild(rc.user) {
 			if spool == nil {
@@ -120,7 +147,7 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 				status.SetStatus(rc.addr, smtpError(sysexits.Wrap(sysexits.TempFail, err)))
 				continue
 			}
-			res = e.One(s.b.ctx, req, rc.user, in)
+			res = s.b.rounds.Deliver(s.b.ctx, Item{Req: req, User: rc.user, In: in})
 			e.LogResult(res, true)
 		}
 		status.SetStatus(rc.addr, smtpError(res.Err))

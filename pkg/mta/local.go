@@ -12,28 +12,83 @@ import (
 	"syscall"
 
 	"unixmail/internal/iolimit"
-	"unixmail/pkg/deliver"
 	"unixmail/pkg/queue"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/userdb"
 )
 
-// deliverUser delivers to one local user's mailbox: in this process when
-// we run as the user already (a per-user or sandboxed MTA), which costs
-// no fork; else, in a daemon, through a long-lived `deliver -l` running as
-// the user; else through one run of deliver(8), which run as root drops
-// to the user before it opens the mailbox.
-func (m *MTA) deliverUser(ctx context.Context, e *queue.Entry, r *queue.Recipient) outcome {
-	if u, err := m.Users.Lookup(r.Target); err == nil {
-		if u.UID == os.Geteuid() {
-			return m.mailboxes.deliver(ctx, m, e, r, u, u.Expand(m.Cfg.Mailbox))
+// A localRoute is one way of putting a message into local users'
+// mailboxes; deliverLocal picks one for each recipient, and each route is
+// whole in its own file: the LMTP server of mailbox_transport
+// (route_lmtp.go), this process when it runs as the mailbox's owner
+// (route_inprocess.go), a kept `deliver -l` child per user in a daemon run
+// as root (route_child.go), one run of deliver(8) per recipient
+// (route_exec.go).
+type localRoute interface {
+	deliver(ctx context.Context, e *queue.Entry, rcpts []localRcpt) []outcome
+}
+
+// localRcpt is a recipient with its user, nil when our user database does
+// not know it.
+type localRcpt struct {
+	r *queue.Recipient
+	u *userdb.User
+}
+
+// deliverLocal delivers e to its local-mailbox recipients idx, each route
+// taking its recipients at once, and returns their outcomes in order.
+func (m *MTA) deliverLocal(ctx context.Context, e *queue.Entry, idx []int) []outcome {
+	var routes []localRoute
+	byRoute := map[localRoute][]int{} // positions in idx
+	rcpts := make([]localRcpt, len(idx))
+	for j, i := range idx {
+		rcpts[j] = localRcpt{r: &e.Env.Rcpts[i]}
+		rt := m.routeFor(&rcpts[j])
+		if _, ok := byRoute[rt]; !ok {
+			routes = append(routes, rt)
 		}
-		if o, ok := m.viaChild(ctx, e, r, u); ok {
-			return o
-		}
-		return m.runDeliver(ctx, e, r, u, u.Expand(m.Cfg.Mailbox))
+		byRoute[rt] = append(byRoute[rt], j)
 	}
-	return m.runDeliver(ctx, e, r, &userdb.User{Name: r.Target, UID: -1}, "")
+	out := make([]outcome, len(idx))
+	for _, rt := range routes {
+		pos := byRoute[rt]
+		some := make([]localRcpt, len(pos))
+		for k, j := range pos {
+			some[k] = rcpts[j]
+		}
+		for k, o := range rt.deliver(ctx, e, some) {
+			out[pos[k]] = o
+		}
+	}
+	return out
+}
+
+// routeFor picks the cheapest route that keeps root from writing a
+// user's mailbox, and finds lr's user for it.
+func (m *MTA) routeFor(lr *localRcpt) localRoute {
+	if m.Cfg.MailboxTransport != "" {
+		return lmtpTransport{m: m, relay: strings.TrimPrefix(m.Cfg.MailboxTransport, "lmtp:")}
+	}
+	lr.u = m.localUser(lr.r)
+	u := lr.u
+	switch {
+	case u == nil:
+		return execDeliver{m}
+	case u.UID == os.Geteuid():
+		return inProcess{m}
+	case m.children.kept():
+		return perUserChild{m}
+	}
+	return execDeliver{m}
+}
+
+// localUser is r's user, or nil when our user database does not know it.
+func (m *MTA) localUser(r *queue.Recipient) *userdb.User {
+	u, err := m.Users.Lookup(r.Target)
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 // deliverFile appends to a file named in an alias or .forward with the
@@ -47,41 +102,9 @@ func (m *MTA) deliverFile(ctx context.Context, e *queue.Entry, r *queue.Recipien
 		return privsFailure(err)
 	}
 	if u.UID == os.Geteuid() {
-		return m.mailboxes.deliver(ctx, m, e, r, u, r.Target)
+		return inProcess{m}.deliverTo(ctx, e, r, u, r.Target)
 	}
 	return m.runDeliver(ctx, e, r, u, r.Target)
-}
-
-// runDeliver runs deliver(8) for u into mailbox (a path, or "" for u's
-// configured one when u is not known here: deliver then finds the user, or
-// says there is none). Run as root for a user of another uid, deliver is
-// started with that user's uid and gid itself and told the mailbox, which
-// saves it starting a child of its own.
-func (m *MTA) runDeliver(ctx context.Context, e *queue.Entry, r *queue.Recipient, u *userdb.User, mailbox string) outcome {
-	sender := e.Env.Sender
-	if sender == "" {
-		sender = "<>"
-	}
-	ctx, cancel := context.WithTimeout(ctx, commandTimeLimit)
-	defer cancel()
-	var cmd *exec.Cmd
-	if os.Geteuid() == 0 && u.UID > 0 && mailbox != "" {
-		child := &deliver.Child{Exe: m.Deliver, Args: m.DeliverArgs, Caller: sender}
-		cmd = child.Command(ctx, u, mailbox, "-f", sender, "-a", r.Addr)
-	} else {
-		args := append(append([]string{}, m.DeliverArgs...), "-f", sender, "-a", r.Addr)
-		if mailbox != "" {
-			// deliver expands % and ~ in -m: keep the path literal.
-			args = append(args, "-m", strings.ReplaceAll(mailbox, "%", "%%"))
-		}
-		cmd = exec.CommandContext(ctx, m.Deliver, append(args, "--", u.Name)...)
-	}
-	cmd.Stdin = e.Message()
-	var stderr bytes.Buffer
-	cmd.Stderr = &iolimit.Writer{W: &stderr, N: 4096}
-	err := cmd.Run()
-	diag := strings.TrimSpace(stderr.String())
-	return exitOutcome("local", err, diag, "delivered to mailbox")
 }
 
 // exitOutcome reads the sysexits contract: 0 done, 75 try again, any other

@@ -46,7 +46,7 @@ type MTA struct {
 
 	aliasOnce sync.Once
 	aliasMap  *aliases.Map
-	mailboxes mailboxes
+	rounds    rounds
 	children  children
 
 	signerOnce sync.Once

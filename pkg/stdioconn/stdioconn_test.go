@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +49,35 @@ func TestClosingTheListenerEndsAccept(t *testing.T) {
 	l.Close()
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatal(err)
+	}
+}
+
+func TestInheritedSocketFollowsSystemdsVariablesAndOnlyThem(t *testing.T) {
+	tests := []struct {
+		name     string
+		fds, pid string
+		wantErr  bool
+	}{
+		{"nothing passed and standard input no socket", "", "", false},
+		{"passed to another process", "1", "1", false},
+		{"two sockets, of which we serve one", "2", "", true},
+		{"fd 3 not a listening socket", "1", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("LISTEN_FDS", tt.fds)
+			t.Setenv("LISTEN_PID", tt.pid)
+			ln, err := Inherited()
+			if ln != nil {
+				ln.Close()
+				t.Fatal("got a listener")
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if os.Getenv("LISTEN_FDS") != "" {
+				t.Error("LISTEN_FDS left for our children")
+			}
+		})
 	}
 }

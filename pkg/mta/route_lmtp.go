@@ -18,45 +18,41 @@ import (
 // do together.
 const lmtpTimeout = 10 * time.Minute
 
-// deliverLocal delivers e to its local-mailbox recipients idx: all at
-// once to the LMTP server of mailbox_transport when there is one, else
-// each through deliverUser.
-func (m *MTA) deliverLocal(ctx context.Context, e *queue.Entry, idx []int) []outcome {
-	if m.Cfg.MailboxTransport != "" {
-		return m.deliverLMTP(ctx, e, idx)
-	}
-	out := make([]outcome, len(idx))
-	for j, i := range idx {
-		out[j] = m.deliverUser(ctx, e, &e.Env.Rcpts[i])
-	}
-	return out
+// lmtpTransport hands a message's recipients to the LMTP server (RFC
+// 2033) of mailbox_transport, "HOST:PORT" or "unix:PATH", in one
+// transaction over a new connection: the way a front host passes local
+// mail to a mail store (see README).
+type lmtpTransport struct {
+	m     *MTA
+	relay string
 }
 
-// deliverLMTP hands the recipients idx to the LMTP server (RFC 2033) of
-// mailbox_transport in one transaction over a new connection.
-func (m *MTA) deliverLMTP(ctx context.Context, e *queue.Entry, idx []int) []outcome {
-	relay := strings.TrimPrefix(m.Cfg.MailboxTransport, "lmtp:")
-	conn, err := dialTransport(ctx, relay)
+func (t lmtpTransport) deliver(ctx context.Context, e *queue.Entry, rcpts []localRcpt) []outcome {
+	conn, err := dialTransport(ctx, t.relay)
 	if err != nil {
-		return lmtpFailed(make([]outcome, len(idx)), relay, err)
+		return lmtpFailed(make([]outcome, len(rcpts)), t.relay, err)
 	}
 	defer conn.Close()
 	c := smtp.NewClientLMTP(conn)
 	defer c.Close()
 	var out []outcome
 	withDeadline(ctx, conn, func() {
-		if err := c.Hello(m.Cfg.Hostname); err != nil {
-			out = lmtpFailed(make([]outcome, len(idx)), relay, err)
+		if err := c.Hello(t.m.Cfg.Hostname); err != nil {
+			out = lmtpFailed(make([]outcome, len(rcpts)), t.relay, err)
 			return
 		}
-		addrs := make([]string, len(idx))
-		for j, i := range idx {
-			addrs[j] = e.Env.Rcpts[i].Addr
-		}
-		out, _ = lmtpSend(c, e, addrs, relay)
+		out, _ = lmtpSend(c, e, addrsOf(rcpts), t.relay)
 		c.Quit()
 	})
 	return out
+}
+
+func addrsOf(rcpts []localRcpt) []string {
+	addrs := make([]string, len(rcpts))
+	for j, lr := range rcpts {
+		addrs[j] = lr.r.Addr
+	}
+	return addrs
 }
 
 // withDeadline runs fn with conn's deadline at lmtpTimeout, or sooner when
@@ -91,7 +87,7 @@ func lmtpFailed(out []outcome, relay string, err error) []outcome {
 func lmtpSend(c *smtp.Client, e *queue.Entry, addrs []string, relay string) ([]outcome, error) {
 	out := make([]outcome, len(addrs))
 	if err := c.Mail(e.Env.Sender, nil); err != nil {
-		return lmtpFailed(out, relay, err), err
+		return lmtpFailed(out, relay, err), &notStartedError{err}
 	}
 	var accepted []int // positions in addrs
 	for j, addr := range addrs {
@@ -138,6 +134,13 @@ func lmtpSend(c *smtp.Client, e *queue.Entry, addrs []string, relay string) ([]o
 	}
 	return out, nil
 }
+
+// notStartedError: the transaction failed before anything was sent for
+// its recipients, so trying again cannot deliver twice.
+type notStartedError struct{ err error }
+
+func (e *notStartedError) Error() string { return e.err.Error() }
+func (e *notStartedError) Unwrap() error { return e.err }
 
 // replyOutcome reads an LMTP reply: 4xx try again, 5xx bounce.
 func replyOutcome(relay string, se *smtp.SMTPError) outcome {
