@@ -61,5 +61,25 @@ step "bob's mailbox now: read message 1 moved to ~/mbox (POSIX quit), 2 deleted,
 HOME=$demo/home/bob LOGNAME=bob "$bin/mail" -n -H -f "$demo/home/bob/Mailbox"
 grep -n '^Status' "$demo/home/bob/Mailbox"
 
+# --- imapd steps (issue 10) go here ---
+step "imapd: bob reads his mail over IMAP (python3 imaplib, imapd pre-authenticated on a pipe as ssh would run it)"
+LOGNAME=bob python3 - "$bin/imapd" <<'EOPY'
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+typ, data = M.select("INBOX")
+print("INBOX holds", data[0].decode(), "messages; UIDVALIDITY", M.untagged_responses["UIDVALIDITY"][0].decode())
+typ, data = M.fetch("1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+for item in data:
+    if isinstance(item, tuple):
+        print(" ", item[0].decode().split(" BODY")[0] + ")", item[1].decode().strip())
+M.store("1", "+FLAGS", r"(\Flagged)")
+M.create("Archive")
+typ, data = M.uid("MOVE", "1", "Archive")
+print("moved UID 1 to Archive:", M.untagged_responses.get("COPYUID", M.untagged_responses.get("OK", [b""]))[0])
+M.logout()
+EOPY
+step "the state lives in the files, where mutt, Dovecot and mail read it (X-UID, X-IMAPbase, Status, X-Status)"
+grep -n '^X-UID\|^X-IMAPbase\|^Status\|^X-Status' "$demo/home/bob/Mailbox" "$demo/home/bob/mail/Archive"
+
 step "the log, one line per event"
 cat "$demo/maillog"

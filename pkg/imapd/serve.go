@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -68,10 +69,13 @@ func (k *conn) extraCaps(authed bool) ([]string, []string) {
 // any mailbox is opened.
 func Serve(c *daemon.Client) error {
 	k := &conn{c: c, cfg: c.Config}
-	if u, err := c.Caller(); err != nil {
+	if u, err := caller(c); err != nil {
 		return err
 	} else if u != nil && c.Peer == "local" {
 		if _, err := c.Succeeded(u, "PREAUTH"); err != nil {
+			return err
+		}
+		if err := c.BecomeUser(u); err != nil {
 			return err
 		}
 		k.preauth, k.authed = u, true
@@ -86,6 +90,30 @@ func Serve(c *daemon.Client) error {
 	err := srv.Serve(stdioconn.Listen(k.filter))
 	srv.Close()
 	return err
+}
+
+// caller is the user running imapd: of the users with its uid (virtual
+// users may share one), the one LOGNAME names, else the first. Root on a
+// pipe (a script of root's, never a network client) may name any user in
+// LOGNAME but root, whom imapd then becomes.
+func caller(c *daemon.Client) (*userdb.User, error) {
+	u, err := c.Caller()
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		name := os.Getenv("LOGNAME")
+		if c.Peer != "local" || name == "" || name == "root" {
+			return nil, nil
+		}
+		return c.Lookup(name)
+	}
+	if name := os.Getenv("LOGNAME"); name != "" && name != u.Name {
+		if v, err := c.Lookup(name); err == nil && v.UID == u.UID {
+			return v, nil
+		}
+	}
+	return u, nil
 }
 
 func (k *conn) newSession(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
