@@ -25,7 +25,8 @@ func (s *Session) showHeader(field string) bool {
 
 // render writes message i for reading (decoded) or raw.
 func (s *Session) render(w io.Writer, i int, raw bool) error {
-	return mimeview.Render(w, s.f.content(i), mimeview.Options{ShowHeader: s.showHeader, Raw: raw, Width: s.o.Width})
+	return mimeview.Render(w, s.f.content(i), mimeview.Options{ShowHeader: s.showHeader, Raw: raw,
+		Verbatim: s.isSet("rawprint"), Width: s.o.Width})
 }
 
 // markRead records that message i was shown.
@@ -54,6 +55,9 @@ func (s *Session) printMessages(list []int, raw, page bool) error {
 			from, err := s.fromLineOf(i)
 			if err != nil {
 				return err
+			}
+			if !s.isSet("rawprint") {
+				from = mimeview.Sanitize(from)
 			}
 			fmt.Fprintln(&buf, from)
 		} else {

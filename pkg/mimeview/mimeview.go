@@ -24,11 +24,19 @@ type Options struct {
 	// retain lists); it is given the field name as written in the message,
 	// so compare without regard to case. nil shows all fields.
 	ShowHeader func(field string) bool
-	// Raw shows the source as it is, undecoded and with every field
-	// (mail's Print and Type).
-	Raw bool
+	// Raw shows the source undecoded and with every field (mail's Print
+	// and Type), with escape sequences and other controls neutralised as
+	// everywhere else (see SafeWriter) unless Verbatim is set too.
+	Raw, Verbatim bool
 	// Width is the terminal width, used to fit the part list lines; 0 is 80.
 	Width int
+}
+
+func wrapErr(what string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // Part describes one leaf part of a message.
@@ -49,10 +57,16 @@ type Part struct {
 // report.pdf --]"; message/rfc822 parts are shown nested.
 func Render(w io.Writer, msg io.Reader, o Options) error {
 	if o.Raw {
-		if _, err := io.Copy(w, msg); err != nil {
-			return fmt.Errorf("show message source: %w", err)
+		if o.Verbatim {
+			_, err := io.Copy(w, msg)
+			return wrapErr("show message source", err)
 		}
-		return nil
+		sw := NewSafeWriter(w)
+		_, err := io.Copy(sw, msg)
+		if cerr := sw.Close(); err == nil {
+			err = cerr
+		}
+		return wrapErr("show message source", err)
 	}
 	root, err := read(msg)
 	if err != nil {

@@ -107,10 +107,10 @@ func TestRenderWithEveryFieldHiddenGivesTheBareBody(t *testing.T) {
 	}
 }
 
-func TestRenderRawShowsTheSourceUnchanged(t *testing.T) {
+func TestRenderRawVerbatimShowsTheSourceUnchanged(t *testing.T) {
 	for _, f := range []string{"fixture-msg3.eml", "snail-latin1-8bit.eml"} {
 		src := readFile(t, f)
-		if out := render(t, src, Options{Raw: true}); out != string(src) {
+		if out := render(t, src, Options{Raw: true, Verbatim: true}); out != string(src) {
 			t.Errorf("%s: Raw output differs from the source", f)
 		}
 	}

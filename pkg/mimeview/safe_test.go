@@ -1,0 +1,50 @@
+package mimeview
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestSafeWriterNeutralisesEscapesWhateverTheWriteSizes(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"escape sequences", "Subject: \x1b]0;owned\x07hi\n\x1b[2J", "Subject: ^[]0;owned^Ghi\n^[[2J"},
+		{"CRLF becomes LF, a lone CR goes", "a\r\nb\rc\n", "a\nb" + "c\n"},
+		{"UTF-8 kept, C1 replaced", "caf\xc3\xa9 \xc2\x9b2J \xe2\x82\xac\n", "café \ufffd2J €\n"},
+		{"invalid bytes replaced", "Latin-1 \xe9t\xe9\n", "Latin-1 \ufffdt\ufffd\n"},
+		{"tabs and DEL", "a\tb\x7f\n", "a\tb^?\n"},
+	}
+	for _, tt := range tests {
+		for _, size := range []int{1, 2, 3, 1 << 10} {
+			var out bytes.Buffer
+			w := NewSafeWriter(&out)
+			for i := 0; i < len(tt.in); i += size {
+				if _, err := w.Write([]byte(tt.in[i:min(i+size, len(tt.in))])); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tt.want {
+				t.Errorf("%s, writes of %d: %q, want %q", tt.name, size, out.String(), tt.want)
+			}
+		}
+	}
+}
+
+func TestRenderRawIsSafeUnlessVerbatimIsAsked(t *testing.T) {
+	msg := "Subject: x\n\n\x1b[31mred\n"
+	for _, tt := range []struct {
+		verbatim bool
+		want     string
+	}{{false, "^[[31mred"}, {true, "\x1b[31mred"}} {
+		var out bytes.Buffer
+		if err := Render(&out, strings.NewReader(msg), Options{Raw: true, Verbatim: tt.verbatim}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("Verbatim %v: %q lacks %q", tt.verbatim, out.String(), tt.want)
+		}
+	}
+}
