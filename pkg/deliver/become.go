@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 
+	"unixmail/pkg/lock"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/userdb"
 )
@@ -23,7 +24,9 @@ func become(u *userdb.User) error {
 	if err := syscall.Setgroups([]int{}); err != nil {
 		return fail("setgroups", err)
 	}
-	if err := syscall.Setgid(u.GID); err != nil {
+	// The mail group of a setgid deliver stays as the saved group, for
+	// the dot-lock in /var/mail alone (see lock.DropGroup).
+	if err := lock.SetGroup(u.GID); err != nil {
 		return fail("setgid", err)
 	}
 	if err := syscall.Setuid(u.UID); err != nil {

@@ -60,6 +60,7 @@ func (c *Child) Deliver(ctx context.Context, u *userdb.User, mailbox string, spo
 		r.Err = sysexits.Wrap(sysexits.TempFail, fmt.Errorf("rewind spooled message: %w", err))
 		return r
 	}
+	PrepareSpool(mailbox, u)
 	cmd := c.Command(ctx, u, mailbox)
 	cmd.Stdin = spool
 	var stderr bytes.Buffer

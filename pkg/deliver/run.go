@@ -30,6 +30,7 @@ func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Read
 		viaChild = viaChild || e.needsChild(u)
 	}
 	if len(users) == 1 && viaChild && looked[0] != nil {
+		PrepareSpool(e.MailboxFor(looked[0], req), looked[0])
 		if err := become(looked[0]); err != nil {
 			results[0] = Result{User: users[0], Err: err}
 			e.LogResult(results[0], false)

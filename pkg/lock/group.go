@@ -42,6 +42,24 @@ func DropGroup() error {
 	return err
 }
 
+// SetGroup makes gid the real and effective group of a process run as
+// root, for good, as setgid(2) does, but keeps the group DropGroup gave up
+// as the saved one, so that WithGroup still works once the process has
+// become a user.
+func SetGroup(gid int) error {
+	groupMu.Lock()
+	defer groupMu.Unlock()
+	if mailGid < 0 {
+		return syscall.Setgid(gid)
+	}
+	// syscall.Setresgid changes every thread of the process.
+	if err := syscall.Setresgid(gid, gid, mailGid); err != nil {
+		return err
+	}
+	realGid = gid
+	return nil
+}
+
 // WithGroup runs fn with the group DropGroup gave up, if any. It is for
 // creating and removing files beside a mailbox, nothing else.
 func WithGroup(fn func() error) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"unixmail/pkg/lock"
 	"unixmail/pkg/mbox"
 )
 
@@ -155,8 +156,9 @@ func (s *Session) quitFolder() error {
 	switch {
 	case f.system && size == 0 && !s.isSet("keep"):
 		// POSIX: an emptied system mailbox is removed unless keep; the
-		// locks are still ours, so no delivery can be under way.
-		if err := os.Remove(f.path); err != nil {
+		// locks are still ours, so no delivery can be under way. In
+		// /var/mail that takes the mail group, as the dot-lock does.
+		if err := lock.WithGroup(func() error { return os.Remove(f.path) }); err != nil {
 			return fmt.Errorf("remove empty %s: %w", f.path, err)
 		}
 	case f.system:

@@ -117,6 +117,7 @@ func (p perUserChild) deliver(ctx context.Context, e *queue.Entry, rcpts []local
 // have ended meanwhile).
 func (m *MTA) viaChild(ctx context.Context, e *queue.Entry, rcpts []localRcpt) []outcome {
 	u := rcpts[0].u
+	deliver.PrepareSpool(u.Expand(m.Cfg.Mailbox), u)
 	for try := 0; ; try++ {
 		k, lc, err := m.children.take(ctx, m, u)
 		if err != nil {

@@ -47,6 +47,7 @@ func (m *MTA) runDeliver(ctx context.Context, e *queue.Entry, r *queue.Recipient
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 && u.UID > 0 && mailbox != "" {
 		child := &deliver.Child{Exe: m.Deliver, Args: m.DeliverArgs, Caller: sender}
+		deliver.PrepareSpool(mailbox, u)
 		cmd = child.Command(ctx, u, mailbox, "-f", sender, "-a", r.Addr)
 	} else {
 		args := append(append([]string{}, m.DeliverArgs...), "-f", sender, "-a", r.Addr)
