@@ -14,16 +14,17 @@ import (
 // root, before the delivery drops to u: on Debian /var/mail is root:mail
 // 2775, where u may not create a file. It is made the way mail.local and
 // Debian's procmail make it: owned by u, the directory's group (mail),
-// mode 0600. Only a directory root owns qualifies, so that no name in the
-// path is u's to swap for a symbolic link; a mailbox elsewhere (~/Mailbox)
-// u creates itself. Anything that goes wrong is left for the delivery,
+// mode 0600. Only a spool directory qualifies: owned by root, so that no
+// name in the path is u's to swap for a symbolic link, and writable by its
+// group (mail), the mark of a spool; a mailbox elsewhere (~/Mailbox) u
+// creates itself, or is refused. Anything that goes wrong is left for the delivery,
 // running as u, to find and report.
 func PrepareSpool(mailbox string, u *userdb.User) {
 	if os.Geteuid() != 0 || u.UID == 0 {
 		return
 	}
 	var dir unix.Stat_t
-	if unix.Lstat(filepath.Dir(mailbox), &dir) != nil || dir.Mode&unix.S_IFMT != unix.S_IFDIR || dir.Uid != 0 {
+	if unix.Lstat(filepath.Dir(mailbox), &dir) != nil || dir.Mode&unix.S_IFMT != unix.S_IFDIR || dir.Uid != 0 || dir.Mode&0o020 == 0 {
 		return
 	}
 	f, err := os.OpenFile(mailbox, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
