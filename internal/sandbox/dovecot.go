@@ -17,18 +17,35 @@ import (
 // runs Dovecot as uid 65534, which owns the home it gets.
 func DovecotIMAP(t testing.TB, mailbox []byte, commands ...string) (transcript string, after []byte) {
 	t.Helper()
-	imap := "/usr/lib/dovecot/imap"
-	if _, err := os.Stat(imap); err != nil {
+	out, after := dovecot(t, "imap", "", mailbox, commands)
+	if !strings.Contains(out, "* PREAUTH") {
+		t.Fatalf("dovecot imap did not start:\n%s", out)
+	}
+	return out, after
+}
+
+// DovecotPOP3 is DovecotIMAP for Dovecot's pop3, with extra lines for its
+// configuration (such as pop3_uidl_format). It sends no greeting.
+func DovecotPOP3(t testing.TB, mailbox []byte, conf string, commands ...string) (transcript string, after []byte) {
+	t.Helper()
+	return dovecot(t, "pop3", conf, mailbox, commands)
+}
+
+// dovecot runs one of Dovecot's protocol binaries pre-authenticated.
+func dovecot(t testing.TB, protocol, extra string, mailbox []byte, commands []string) (string, []byte) {
+	t.Helper()
+	bin := "/usr/lib/dovecot/" + protocol
+	if _, err := os.Stat(bin); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal("dovecot-imapd is not installed: .ci/run must install it")
+			t.Fatalf("dovecot %s is not installed: .ci/run must install it", protocol)
 		}
-		t.Skip("dovecot-imapd is not installed")
+		t.Skipf("dovecot %s is not installed", protocol)
 	}
 	home := PeerHome(t, mailbox)
 	dir, box := filepath.Dir(home), filepath.Join(home, "Mailbox")
 	conf := filepath.Join(dir, "dovecot.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("protocols = imap\nssl = no\nmail_location = mbox:~/mail:INBOX=~/Mailbox\nlog_path = %s/dovecot.log\n", dir)), 0o644)
-	argv := []string{imap, "-c", conf}
+	os.WriteFile(conf, []byte(fmt.Sprintf("protocols = %s\nssl = no\nmail_location = mbox:~/mail:INBOX=~/Mailbox\nlog_path = %s/dovecot.log\n%s", protocol, dir, extra)), 0o644)
+	argv := []string{bin, "-c", conf}
 	name := os.Getenv("USER")
 	if u, err := user.Current(); name == "" && err == nil {
 		name = u.Username
@@ -41,11 +58,11 @@ func DovecotIMAP(t testing.TB, mailbox []byte, commands ...string) (transcript s
 	cmd.Env = []string{"HOME=" + home, "USER=" + name, "PATH=/usr/bin:/bin"}
 	cmd.Stdin = strings.NewReader(strings.Join(commands, "\r\n") + "\r\n")
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "* PREAUTH") {
+	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-		t.Fatalf("dovecot: %v\n%s\n%s", err, out, log)
+		t.Fatalf("dovecot %s: %v\n%s\n%s", protocol, err, out, log)
 	}
-	after, _ = os.ReadFile(box)
+	after, _ := os.ReadFile(box)
 	return string(out), after
 }
 

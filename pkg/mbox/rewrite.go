@@ -556,7 +556,7 @@ func rewriteHeader(hdr []byte, e headerEdit) []byte {
 	if bytes.Contains(hdr, []byte("\r\n")) {
 		eol = "\r\n"
 	}
-	var out []byte
+	var out, uidLine []byte
 	dropping, state := false, false
 	n := 0    // bytes of field lines
 	room := 0 // bytes of the state fields replaced
@@ -578,6 +578,11 @@ func rewriteHeader(hdr []byte, e headerEdit) []byte {
 		if state {
 			room += len(line)
 		}
+		if e.base != nil && e.uid == 0 && isField(line, "X-UID") {
+			// Dovecot reads X-UID against the base it has seen: the
+			// base must come first, or it renumbers every message.
+			uidLine, dropping = line, true
+		}
 		if !dropping {
 			out = append(out, line...)
 		}
@@ -588,6 +593,7 @@ func rewriteHeader(hdr []byte, e headerEdit) []byte {
 	if e.base != nil {
 		out = append(out, bytes.TrimRight(e.base, "\r\n")...)
 		out = append(out, eol...)
+		out = append(out, uidLine...)
 	}
 	if e.uid != 0 {
 		out = append(out, fmt.Sprintf("X-UID: %d%s", e.uid, eol)...)

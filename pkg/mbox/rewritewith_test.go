@@ -31,7 +31,7 @@ func TestRewriteWithReplacesAMessageKeepingItsFromLine(t *testing.T) {
 	}
 	got, _ := os.ReadFile(path)
 	want := "From bob@example.org  Wed Nov 25 17:25:14 2026\n" +
-		"From: bob@example.org\nSubject: two, edited\nX-UID: 2\nX-IMAPbase: 1795600000 4\nStatus: RO\nX-Keywords:" + strings.Repeat(" ", 32) + "\n\nnew body\n>From the editor\n\n" +
+		"From: bob@example.org\nSubject: two, edited\nX-IMAPbase: 1795600000 4\nX-UID: 2\nStatus: RO\nX-Keywords:" + strings.Repeat(" ", 32) + "\n\nnew body\n>From the editor\n\n" +
 		rewriteInput[strings.Index(rewriteInput, "From carol@"):]
 	if string(got) != want {
 		t.Errorf("after the rewrite:\n%s\nwant:\n%s", got, want)

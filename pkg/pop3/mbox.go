@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -68,20 +69,13 @@ func (d *mboxDrop) load() error {
 	if err != nil {
 		return err
 	}
-	d.setFile(f, idx)
-	return nil
-}
-
-func (d *mboxDrop) setFile(f *os.File, idx *mbox.Index) {
-	if d.f != nil {
-		d.f.Close()
-	}
-	d.f, d.all, d.base, d.mine = f, idx.Entries, idx.Base, nil
+	d.f, d.all, d.base = f, idx.Entries, idx.Base
 	for i := range d.all {
 		if !d.all[i].Pseudo {
 			d.mine = append(d.mine, i)
 		}
 	}
+	return nil
 }
 
 // indexOf reads the mailbox through its index (pkg/mbox): on a big
@@ -125,15 +119,54 @@ func (d *mboxDrop) Messages() []Message {
 }
 
 func (d *mboxDrop) Open(j int) (io.ReadCloser, error) {
-	e := &d.all[d.mine[j]]
 	// The descriptor is of the file as it was: a program that renamed a
-	// new one into place left it whole. One that rewrote it in place may
-	// have moved the message.
-	head := make([]byte, 5)
-	if _, err := d.f.ReadAt(head, e.Offset); err != nil || string(head) != "From " {
-		return nil, fmt.Errorf("message %d: %w", j+1, ErrChanged)
+	// new one into place left it whole. One that rewrote it in place
+	// (Dovecot adding its headers) may have moved the message; then the
+	// session finds its messages again.
+	if !d.startsAt(d.all[d.mine[j]].Offset) {
+		if err := d.refresh(); err != nil {
+			return nil, fmt.Errorf("message %d: %w", j+1, err)
+		}
 	}
-	return io.NopCloser(e.Message().Content(d.f)), nil
+	return io.NopCloser(d.all[d.mine[j]].Message().Content(d.f)), nil
+}
+
+// startsAt reports whether a From_ line starts at off in the session's file.
+func (d *mboxDrop) startsAt(off int64) bool {
+	head := make([]byte, 5)
+	_, err := d.f.ReadAt(head, off)
+	return err == nil && string(head) == "From "
+}
+
+// refresh reads the mailbox again under a shared lock and finds the
+// session's messages in it.
+func (d *mboxDrop) refresh() error {
+	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, ReadOnly: true, NoDotLockOK: true, Lock: d.locks})
+	if err != nil {
+		return err
+	}
+	defer mb.Close()
+	cur, err := indexOf(mb)
+	if err != nil {
+		return err
+	}
+	at := d.match(mb, cur)
+	if slices.Contains(at, -1) {
+		return ErrChanged
+	}
+	return d.adopt(mb, cur, at)
+}
+
+// adopt makes cur, the mailbox mb now, the session's view of it, its
+// messages at the indexes at.
+func (d *mboxDrop) adopt(mb *mbox.Mailbox, cur *mbox.Index, at []int) error {
+	f, err := reopen(mb)
+	if err != nil {
+		return err
+	}
+	d.f.Close()
+	d.f, d.all, d.base, d.mine = f, cur.Entries, cur.Base, at
+	return nil
 }
 
 // UIDs gives the UIDL of each message: UIDVALIDITY and X-UID as
@@ -174,7 +207,8 @@ func (d *mboxDrop) number() error {
 		return err
 	}
 	defer mb.Close()
-	if d.moved(mb, cur) {
+	at := d.match(mb, cur)
+	if slices.Contains(at, -1) {
 		return fmt.Errorf("give UIDs: %w", ErrChanged)
 	}
 	var (
@@ -214,27 +248,26 @@ func (d *mboxDrop) number() error {
 	if err != nil {
 		return err
 	}
-	return d.reload(mb)
-}
-
-// reload reads the mailbox again after we rewrote it, still under its
-// locks: the session's messages are the first ones, in order.
-func (d *mboxDrop) reload(mb *mbox.Mailbox) error {
-	n := len(d.mine)
-	idx, err := indexOf(mb)
+	// The rewrite kept every real message, in order: the k-th of them is
+	// still the k-th.
+	after, err := indexOf(mb)
 	if err != nil {
 		return err
 	}
-	f, err := reopen(mb)
-	if err != nil {
-		return err
+	var real []int
+	for i := range after.Entries {
+		if !after.Entries[i].Pseudo {
+			real = append(real, i)
+		}
 	}
-	d.setFile(f, idx)
-	if len(d.mine) < n {
-		return fmt.Errorf("after the rewrite: %w", ErrChanged)
+	for j, k := range at {
+		p := slices.Index(visible, k)
+		if p < 0 || p >= len(real) {
+			return fmt.Errorf("after giving UIDs: %w", ErrChanged)
+		}
+		at[j] = real[p]
 	}
-	d.mine = d.mine[:n]
-	return nil
+	return d.adopt(mb, after, at)
 }
 
 // lockAndRead opens the mailbox for writing (both locks) and reads it.
@@ -269,6 +302,46 @@ func (d *mboxDrop) moved(mb *mbox.Mailbox, cur *mbox.Index) bool {
 	return false
 }
 
+// match finds the session's messages in cur, the mailbox as it is now,
+// and gives each one's index there, or -1 for one that is gone. After
+// appends alone they are where they were. Otherwise a message is found by
+// its X-UID, or, without one, by its From_ line's date and the size of its
+// body, looking on from the last one found: rewrites keep the order of
+// messages, and those of mail, imapd and Dovecot change headers, never a
+// body.
+func (d *mboxDrop) match(mb *mbox.Mailbox, cur *mbox.Index) []int {
+	at := make([]int, len(d.mine))
+	if !d.moved(mb, cur) {
+		copy(at, d.mine)
+		return at
+	}
+	byUID := map[uint32]int{}
+	if d.base != nil && cur.Base != nil && d.base.UIDValidity == cur.Base.UIDValidity {
+		for k := range cur.Entries {
+			if u := cur.Entries[k].UID; u != 0 {
+				byUID[u] = k
+			}
+		}
+	}
+	next := 0
+	for j, i := range d.mine {
+		e := &d.all[i]
+		at[j] = -1
+		if k, ok := byUID[e.UID]; ok && e.UID != 0 {
+			at[j], next = k, k+1
+			continue
+		}
+		for k := next; k < len(cur.Entries); k++ {
+			c := &cur.Entries[k]
+			if !c.Pseudo && c.Date.Equal(e.Date) && c.End-c.BodyOffset == e.End-e.BodyOffset {
+				at[j], next = k, k+1
+				break
+			}
+		}
+	}
+	return at
+}
+
 func offsets(idx *mbox.Index) []int64 {
 	o := make([]int64, len(idx.Entries))
 	for i := range idx.Entries {
@@ -301,27 +374,12 @@ func (d *mboxDrop) Commit(deleted, retrieved []bool) error {
 	// What becomes of each message of the file now, by its index there.
 	drop, read := map[int]bool{}, map[int]bool{}
 	lost := 0
-	if !d.moved(mb, cur) {
-		for j, i := range d.mine {
-			drop[i], read[i] = deleted[j], retrieved[j]
-		}
-	} else {
-		at := map[uint32]int{}
-		if d.base != nil && cur.Base != nil && d.base.UIDValidity == cur.Base.UIDValidity {
-			for i := range cur.Entries {
-				if u := cur.Entries[i].UID; u != 0 {
-					at[u] = i
-				}
-			}
-		}
-		for j, i := range d.mine {
-			k, ok := at[d.all[i].UID]
-			switch {
-			case ok && d.all[i].UID != 0:
-				drop[k], read[k] = deleted[j], retrieved[j]
-			case deleted[j]:
-				lost++
-			}
+	for j, k := range d.match(mb, cur) {
+		switch {
+		case k >= 0:
+			drop[k], read[k] = deleted[j], retrieved[j]
+		case deleted[j]:
+			lost++
 		}
 	}
 	err = mbox.RewriteWith(mb, cur.Size, offsets(cur), func(i int, m *mbox.Message) mbox.Change {

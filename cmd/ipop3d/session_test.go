@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"unixmail/internal/sandbox"
+)
+
+func TestMailDeliveredDuringASessionSurvivesQuit(t *testing.T) {
+	s := box(t, 2)
+	ss := pipeSession(t, s)
+	if r := ss.login("bob"); !strings.HasPrefix(r, "+OK bob has 2 messages") {
+		t.Fatalf("login: %q", r)
+	}
+	ss.do("DELE 1", false)
+	ss.do("DELE 2", false)
+	deliverTo(t, s, "bob", 3)
+	if r, _ := ss.do("STAT", false); !strings.HasPrefix(r, "+OK 0 ") {
+		t.Errorf("the new message shows in the session: %q", r)
+	}
+	if r, _ := ss.do("QUIT", false); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("QUIT: %q", r)
+	}
+	ss.cmd.Wait()
+	box := s.ReadMailbox("bob")
+	if left(s) != 1 || !strings.Contains(box, "Subject: message 3") {
+		t.Errorf("after QUIT:\n%s", box)
+	}
+}
+
+func TestAKilledSessionDeletesNothing(t *testing.T) {
+	s := box(t, 3)
+	before := s.ReadMailbox("bob")
+	ss := pipeSession(t, s)
+	ss.login("bob")
+	for i := 1; i <= 3; i++ {
+		ss.do(fmt.Sprintf("DELE %d", i), false)
+	}
+	ss.cmd.Process.Kill()
+	ss.cmd.Wait()
+	if after := s.ReadMailbox("bob"); after != before {
+		t.Errorf("the mailbox changed:\n%s", after)
+	}
+	// The session lock went with the process.
+	if r := pipeSession(t, s).login("bob"); !strings.HasPrefix(r, "+OK bob has 3") {
+		t.Errorf("next login: %q", r)
+	}
+}
+
+func TestASecondSessionGetsInUseUntilTheFirstQuits(t *testing.T) {
+	s := box(t, 1)
+	first := pipeSession(t, s)
+	first.login("bob")
+	if r := pipeSession(t, s).login("bob"); !strings.HasPrefix(r, "-ERR [IN-USE]") {
+		t.Errorf("second session: %q", r)
+	}
+	// mail and deliver are not shut out meanwhile.
+	deliverTo(t, s, "bob", 2)
+	if r := sandbox.RunCmd(t, s.Mail("bob", "-H", "-f", s.Mailbox("bob")), ""); r.Code != 0 || !strings.Contains(r.Stdout, "message 2") {
+		t.Errorf("mail -H during the session: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	first.do("QUIT", false)
+	first.cmd.Wait()
+	if r := pipeSession(t, s).login("bob"); !strings.HasPrefix(r, "+OK bob has 2") {
+		t.Errorf("after QUIT: %q", r)
+	}
+}
+
+// raw is a POP3 client on a TCP connection, for the tests that look at
+// what a real client library would hide.
+type raw struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, addr string) *raw {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := &raw{t: t, c: c, r: bufio.NewReader(c)}
+	r.line()
+	return r
+}
+
+func (r *raw) line() string {
+	r.c.SetDeadline(time.Now().Add(time.Minute))
+	l, err := r.r.ReadString('\n')
+	if err != nil {
+		return "EOF"
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func (r *raw) do(cmd string) string {
+	fmt.Fprintf(r.c, "%s\r\n", cmd)
+	return r.line()
+}
+
+func TestWrongPasswordsAreDelayedAndTheThirdCloses(t *testing.T) {
+	s := box(t, 1)
+	s.Set("client_auth_failure_delay", "1")
+	c := dial(t, listen(t, s, "127.0.0.1:0"))
+	start := time.Now()
+	for i := 1; i <= 3; i++ {
+		c.do("USER bob")
+		if r := c.do("PASS guess" + fmt.Sprint(i)); r != "-ERR [AUTH] authentication failed" {
+			t.Errorf("failure %d: %q", i, r)
+		}
+	}
+	// 1 s, then 2, then 4: at least 7 s (a floor, not a speed check).
+	if took := time.Since(start); took < 7*time.Second {
+		t.Errorf("three failures answered in %v", took)
+	}
+	if r := c.line(); !strings.Contains(r, "too many failures") || c.line() != "EOF" {
+		t.Errorf("after the third failure: %q, and the connection is open", r)
+	}
+	log := s.Log()
+	if strings.Count(log, "login failed user=<bob> rip=127.0.0.1 method=USER") != 3 || strings.Contains(log, "guess") {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+// nonLoopback is an address of this host that is not loopback: one it
+// has, or one on a dummy interface made for the test (as root).
+func nonLoopback(t *testing.T) string {
+	t.Helper()
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	if os.Getuid() != 0 {
+		t.Skip("no address but loopback, and no root to add one")
+	}
+	ip := sandbox.NeedPeer(t, "ip")
+	for _, args := range [][]string{{"link", "add", "u9pop0", "type", "dummy"}, {"addr", "add", "198.51.100.9/32", "dev", "u9pop0"}, {"link", "set", "u9pop0", "up"}} {
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command(ip, "link", "del", "u9pop0").Run() })
+	return "198.51.100.9"
+}
+
+func TestPlaintextIsRefusedOnANonLoopbackLinkWithoutTLS(t *testing.T) {
+	s := box(t, 1)
+	withTLS(t, s)
+	c := dial(t, listen(t, s, net.JoinHostPort(nonLoopback(t), "0")))
+	c.do("CAPA")
+	var caps []string
+	for l := c.line(); l != "." && l != "EOF"; l = c.line() {
+		caps = append(caps, l)
+	}
+	if strings.Contains(strings.Join(caps, " "), "USER") || strings.Contains(strings.Join(caps, " "), "SASL") || !strings.Contains(strings.Join(caps, " "), "STLS") {
+		t.Errorf("CAPA: %v", caps)
+	}
+	for _, cmd := range []string{"USER bob", "AUTH PLAIN AGJvYgBjb3JyZWN0IGhvcnNl"} {
+		if r := c.do(cmd); !strings.HasPrefix(r, "-ERR [AUTH] plaintext authentication is refused") {
+			t.Errorf("%s: %q", cmd, r)
+		}
+	}
+	if strings.Contains(s.Log(), "login user=") {
+		t.Errorf("a login happened:\n%s", s.Log())
+	}
+}
+
+func TestANonRootServerServesOnlyTheUserRunningIt(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run ipop3d as another user")
+	}
+	s := box(t, 1) // bob is root's here
+	os.Chmod(filepath.Join(s.Dir, "maillog"), 0o666) // for nobody's log lines
+	cmd := s.Command("ipop3d")
+	cmd.Args = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", cmd.Path}
+	cmd.Path = sandbox.NeedPeer(t, "setpriv")
+	r := sandbox.RunCmd(t, cmd, "USER bob\r\nPASS "+password+"\r\nQUIT\r\n")
+	if !strings.Contains(r.Stdout, "-ERR [AUTH] authentication failed") || strings.Contains(r.Stdout, "has 1 messages") {
+		t.Errorf("as nobody, bob's login:\n%s", r.Stdout)
+	}
+	if !strings.Contains(s.Log(), "reason=not the user running the server") {
+		t.Errorf("log:\n%s", s.Log())
+	}
+}
+
+// TestASystemUserLogsInWithTheShadowHash logs in as a user made with
+// useradd and chpasswd (Debian's default yescrypt hash in /etc/shadow), as
+// root, and checks that the session ran as that user.
+func TestASystemUserLogsInWithTheShadowHash(t *testing.T) {
+	if os.Getuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs as root")
+		}
+		t.Skip("needs root for useradd")
+	}
+	const name = "u9pop"
+	retry(t, "userdel", "-r", name)
+	retry(t, "useradd", "-m", "-s", "/bin/sh", name)
+	t.Cleanup(func() { retry(t, "userdel", "-r", name) })
+	chpasswd := exec.Command("chpasswd")
+	chpasswd.Stdin = strings.NewReader(name + ":" + password + "\n")
+	if out, err := chpasswd.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd: %v %s", err, out)
+	}
+	shadow, _ := os.ReadFile("/etc/shadow")
+	if !strings.Contains(string(shadow), name+":$y$") {
+		t.Errorf("chpasswd did not make a yescrypt hash")
+	}
+	s := sandbox.New(t)
+	s.Set("user_db", "system", "mailbox", "~/Mailbox", "client_auth_failure_delay", "0")
+	if r := s.Run("Subject: to a system user\n\nhello\n", "deliver", name); r.Code != 0 {
+		t.Fatalf("deliver: %s", r.Stderr)
+	}
+	addr := listen(t, s, "127.0.0.1:0")
+	out := poplib(t, "plain", addr, name, password, "", "uidl", "retr-all", "quit")
+	if !strings.Contains(strings.Join(out, "\n"), "retr 1 Subject: to a system user") {
+		t.Errorf("poplib:\n%s", strings.Join(out, "\n"))
+	}
+	// The index beside the mailbox was made after the drop: it is the user's.
+	home := "/home/" + name
+	st := mustStat(t, filepath.Join(home, ".Mailbox.index"))
+	box := mustStat(t, filepath.Join(home, "Mailbox"))
+	if st.Uid != box.Uid || st.Uid == 0 {
+		t.Errorf("index owned by uid %d, mailbox by %d: the session did not run as the user", st.Uid, box.Uid)
+	}
+}
+
+func retry(t *testing.T, name string, args ...string) {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "lock") {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func mustStat(t *testing.T, path string) *syscall.Stat_t {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t)
+}
