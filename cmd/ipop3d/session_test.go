@@ -182,7 +182,7 @@ func TestANonRootServerServesOnlyTheUserRunningIt(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to run ipop3d as another user")
 	}
-	s := box(t, 1) // bob is root's here
+	s := box(t, 1)                                   // bob is root's here
 	os.Chmod(filepath.Join(s.Dir, "maillog"), 0o666) // for nobody's log lines
 	cmd := s.Command("ipop3d")
 	cmd.Args = []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", cmd.Path}
