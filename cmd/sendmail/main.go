@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"unixmail/pkg/aliases"
 	"unixmail/pkg/config"
@@ -63,6 +64,9 @@ func run(a *mta.Args) error {
 			return sysexits.Wrap(sysexits.OSErr, fmt.Errorf("give up the setgid group: %w", err))
 		}
 	}
+	if err := dropGroupForOwnConfig(a); err != nil {
+		return err
+	}
 	cfg, err := config.Load(a.ConfigFile, a.Overrides)
 	if err != nil {
 		return sysexits.Wrap(sysexits.Config, err)
@@ -104,6 +108,25 @@ func run(a *mta.Args) error {
 		return dkimKey(cfg, a.Rcpts)
 	}
 	return submit(ctx, m, a)
+}
+
+// dropGroupForOwnConfig: an ordinary user who names a configuration of
+// their own (-C, -o, $UNIXMAIL_CONF) gets it, but not with the setgid
+// group: that goes for good, before anything they name is read or
+// written, as Postfix refuses alternate configurations to postdrop.
+// Otherwise "-o log=QUEUE/maildrop/0" would plant a file in maildrop/.
+func dropGroupForOwnConfig(a *mta.Args) error {
+	gid := os.Getgid()
+	if os.Getuid() == 0 || os.Getegid() == gid {
+		return nil
+	}
+	if a.ConfigFile == "" && len(a.Overrides) == 0 && os.Getenv(config.EnvVar) == "" {
+		return nil
+	}
+	if err := unix.Setresgid(gid, gid, gid); err != nil {
+		return sysexits.Wrap(sysexits.OSErr, fmt.Errorf("give up the setgid group: %w", err))
+	}
+	return nil
 }
 
 // caller is the user running us, from user_db, else the system's users:

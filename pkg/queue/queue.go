@@ -118,7 +118,27 @@ type Queue struct {
 const (
 	activeDir   = "active"
 	maildropDir = "maildrop"
+	// corruptDir keeps files the runner cannot read, out of its way, for
+	// the administrator to look at (Postfix's corrupt/).
+	corruptDir = "corrupt"
 )
+
+// ErrCorrupt is wrapped by errors about a queue file that could not be
+// read and was moved to corrupt/.
+var ErrCorrupt = errors.New("moved to corrupt/")
+
+// quarantine moves a file that cannot be read out of the runner's way,
+// so that one bad file never stops the queue.
+func (q *Queue) quarantine(sub, id string, why error) error {
+	dir := filepath.Join(q.Dir, corruptDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("queue: %s/%s: %v; %w", sub, id, why, err)
+	}
+	if err := os.Rename(filepath.Join(q.Dir, sub, id), filepath.Join(dir, sub+"-"+id)); err != nil {
+		return fmt.Errorf("queue: %s/%s: %v; %w", sub, id, why, err)
+	}
+	return fmt.Errorf("queue: %s/%s: %v: %w", sub, id, why, ErrCorrupt)
+}
 
 // Open prepares the queue directory. Only a caller who may deliver creates
 // it; others need the administrator to have made maildrop/ writable.
@@ -393,7 +413,7 @@ func (q *Queue) Lock(id string) (*Entry, error) {
 	env, off, err := readHeader(f)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("queue: %s: %w", path, err)
+		return nil, q.quarantine(activeDir, id, err)
 	}
 	return &Entry{Env: *env, q: q, f: f, path: path, msgOff: off}, nil
 }
@@ -472,7 +492,9 @@ func (q *Queue) List() ([]Listed, error) {
 
 // Pickup moves the messages in maildrop/ into active/, keeping of each
 // recipient only its address and DSN request: whatever else a dropped file
-// says was written by someone we do not trust.
+// says was written by someone we do not trust. A file that is not a
+// readable queue file goes to corrupt/ and the rest are picked up; the
+// error returned then names each such file.
 func (q *Queue) Pickup() ([]*Entry, error) {
 	dir := filepath.Join(q.Dir, maildropDir)
 	ids, err := listIDs(dir)
@@ -480,43 +502,73 @@ func (q *Queue) Pickup() ([]*Entry, error) {
 		return nil, err
 	}
 	var picked []*Entry
+	var bad error
 	for _, id := range ids {
-		path := filepath.Join(dir, id)
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
+		e, err := q.pickup(dir, id)
+		if errors.Is(err, errBusy) {
 			continue
 		}
-		if tryLock(f) != nil {
-			f.Close() // still being written
+		var u *unreadableError
+		if errors.As(err, &u) {
+			bad = errors.Join(bad, q.quarantine(maildropDir, id, u.err))
 			continue
 		}
-		env, off, err := readHeader(f)
 		if err != nil {
-			f.Close()
-			return picked, fmt.Errorf("queue: maildrop %s: %w", id, err)
-		}
-		clean := Envelope{ID: NewID(), Sender: env.Sender, Arrival: env.Arrival, EnvID: env.EnvID, Ret: env.Ret, Size: env.Size}
-		for _, r := range env.Rcpts {
-			clean.Rcpts = append(clean.Rcpts, Recipient{Addr: r.Addr, Notify: r.Notify})
-		}
-		var msg io.Reader = io.NewSectionReader(f, off, env.Size)
-		if q.PickupFilter != nil {
-			if msg, err = q.PickupFilter(clean.ID, msg); err != nil {
-				f.Close()
-				return picked, fmt.Errorf("queue: maildrop %s: %w", id, err)
-			}
-		}
-		e, err := q.Enqueue(clean, msg, true)
-		f.Close()
-		if err != nil {
-			return picked, err
-		}
-		if err := os.Remove(path); err != nil {
-			return picked, fmt.Errorf("queue: %w", err)
+			return picked, errors.Join(bad, err)
 		}
 		picked = append(picked, e)
 	}
-	return picked, nil
+	return picked, bad
+}
+
+var errBusy = errors.New("being written")
+
+// unreadableError is a file's fault rather than the system's.
+type unreadableError struct{ err error }
+
+func (e *unreadableError) Error() string { return e.err.Error() }
+
+func unreadable(err error) error { return &unreadableError{err} }
+
+func (q *Queue) pickup(dir, id string) (*Entry, error) {
+	path := filepath.Join(dir, id)
+	// Anyone in the group can put anything here: no symlink, FIFO or
+	// device is followed or waited on.
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errBusy // picked up by another runner
+	} else if err != nil {
+		return nil, unreadable(err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, unreadable(errors.New("not a regular file"))
+	}
+	if tryLock(f) != nil {
+		return nil, errBusy // still being written
+	}
+	env, off, err := readHeader(f)
+	if err != nil {
+		return nil, unreadable(err)
+	}
+	clean := Envelope{ID: NewID(), Sender: env.Sender, Arrival: env.Arrival, EnvID: env.EnvID, Ret: env.Ret, Size: env.Size}
+	for _, r := range env.Rcpts {
+		clean.Rcpts = append(clean.Rcpts, Recipient{Addr: r.Addr, Notify: r.Notify})
+	}
+	var msg io.Reader = io.NewSectionReader(f, off, env.Size)
+	if q.PickupFilter != nil {
+		if msg, err = q.PickupFilter(clean.ID, msg); err != nil {
+			return nil, fmt.Errorf("queue: maildrop %s: %w", id, err)
+		}
+	}
+	e, err := q.Enqueue(clean, msg, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(path); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return e, nil
 }
 
 // Backoff is the wait after the n-th failed attempt: 5 minutes, doubling,

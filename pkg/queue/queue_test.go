@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func newQueue(t *testing.T) *Queue {
@@ -157,5 +159,55 @@ func TestADraftIsWrittenOnlyWhenSavedAndComesBackLocked(t *testing.T) {
 	}
 	if b, _ := io.ReadAll(e.Message()); string(b) != msg {
 		t.Fatalf("saved draft message %q", b)
+	}
+}
+
+func TestFilesThatAreNotQueueFilesGoToCorruptAndTheRestArePickedUp(t *testing.T) {
+	q := newQueue(t)
+	md := filepath.Join(q.Dir, maildropDir)
+	// A log file a user pointed into maildrop/, an empty file, a FIFO.
+	os.WriteFile(filepath.Join(md, "0"), []byte("Nov 26 11:13:39 host sendmail[1]: junk\n"), 0o640)
+	os.WriteFile(filepath.Join(md, "1"), nil, 0o640)
+	if err := unix.Mkfifo(filepath.Join(md, "2"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	good, err := q.Enqueue(Envelope{Sender: "a", Rcpts: []Recipient{{Addr: "b@x"}}}, strings.NewReader("x\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good.Close()
+	picked, err := q.Pickup()
+	if len(picked) != 1 {
+		t.Fatalf("picked %d messages, want the good one (%v)", len(picked), err)
+	}
+	picked[0].Close()
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Pickup error %v, want one naming the corrupt files", err)
+	}
+	for _, name := range []string{"0", "1", "2"} {
+		if !strings.Contains(err.Error(), "maildrop/"+name+": ") {
+			t.Errorf("error does not name maildrop/%s: %v", name, err)
+		}
+		if _, err := os.Lstat(filepath.Join(q.Dir, corruptDir, "maildrop-"+name)); err != nil {
+			t.Errorf("maildrop/%s not in corrupt/: %v", name, err)
+		}
+	}
+	if ids, _ := listIDs(md); len(ids) != 0 {
+		t.Errorf("maildrop/ still holds %v", ids)
+	}
+	// The next run has nothing to trip on.
+	if picked, err := q.Pickup(); err != nil || len(picked) != 0 {
+		t.Errorf("second pickup: %d, %v", len(picked), err)
+	}
+}
+
+func TestAnActiveFileThatIsNotAQueueFileGoesToCorrupt(t *testing.T) {
+	q := newQueue(t)
+	os.WriteFile(filepath.Join(q.Dir, activeDir, "ABC"), []byte("garbage\n"), 0o600)
+	if _, err := q.Lock("ABC"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Lock = %v, want ErrCorrupt", err)
+	}
+	if ids, _ := q.IDs(); len(ids) != 0 {
+		t.Errorf("active/ still holds %v", ids)
 	}
 }

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"unixmail/internal/sandbox"
+	"unixmail/internal/testbin"
+)
+
+// TestASetgidSendmailGivesUpItsGroupForACallersOwnConfiguration: with the
+// group a caller could make files in maildrop/ through -o log=..., and
+// the queue runner used to stop at them. Now the group goes first, and
+// what is there anyway goes to corrupt/ without stopping the rest.
+func TestASetgidSendmailGivesUpItsGroupForACallersOwnConfiguration(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root, which CI has")
+		}
+		t.Skip("needs root to install a setgid binary")
+	}
+	const group = 65533 // stands in for the unixmail group
+	sb := sandbox.New(t)
+	if r := sb.Run("", "sendmail", "-q"); r.Code != 0 { // makes the queue
+		t.Fatal(r.Stderr)
+	}
+	spool := filepath.Join(sb.Dir, "spool")
+	maildrop := filepath.Join(spool, "maildrop")
+	os.Chown(maildrop, 0, group)
+	// A setgid copy, as make install leaves it.
+	src, err := os.ReadFile(testbin.Path(t, "sendmail"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(sb.Dir, "sendmail-setgid")
+	os.WriteFile(bin, src, 0o755)
+	os.Chown(bin, 0, group)
+	os.Chmod(bin, 0o755|os.ModeSetgid)
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+
+	for _, args := range [][]string{
+		{"-o", "log=" + filepath.Join(maildrop, "0"), "-bp"},
+		{"-C", sb.Conf, "-o", "log=" + filepath.Join(maildrop, "1"), "-bp"},
+	} {
+		cmd := sb.Command("sendmail", args...)
+		cmd.Path, cmd.Args[0] = bin, bin
+		cmd.SysProcAttr = nobody
+		sandbox.RunCmd(t, cmd, "")
+	}
+	if ents, _ := os.ReadDir(maildrop); len(ents) != 0 {
+		t.Fatalf("an ordinary user's own configuration wrote into maildrop/ with the setgid group: %v", ents)
+	}
+
+	// A junk file there anyway is set aside and later mail still flows.
+	os.WriteFile(filepath.Join(maildrop, "junk"), []byte("not a queue file\n"), 0o640)
+	cmd := sb.Command("sendmail", "bob")
+	cmd.SysProcAttr = nobody
+	os.Chown(maildrop, 0, 65534) // the caller's group stands in for the setgid one
+	if r := sandbox.RunCmd(t, cmd, "Subject: after the junk\n\nx\n"); r.Code != 0 {
+		t.Fatalf("submit: %d %s", r.Code, r.Stderr)
+	}
+	if r := sb.Run("", "sendmail", "-q"); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	mustContain(t, "bob", sb.ReadMailbox("bob"), "Subject: after the junk")
+	mustContain(t, "log", sb.Log(), "maildrop/junk: not a queue file: moved to corrupt/")
+	if _, err := os.Stat(filepath.Join(spool, "corrupt", "maildrop-junk")); err != nil {
+		t.Errorf("junk not in corrupt/: %v", err)
+	}
+	if strings.Contains(sb.Log(), "short queue file") {
+		t.Errorf("log:\n%s", sb.Log())
+	}
+}
