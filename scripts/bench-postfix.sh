@@ -4,7 +4,11 @@
 #  1. 2,000 messages of 4 KB over 10 SMTP sessions (smtp-source), timed
 #     until all are in the mailbox;
 #  2. 300 `sendmail -t` runs (Postfix's sendmail -C vs ours), timed until
-#     all are delivered.
+#     all are delivered;
+#  3. SMTP in as in 1, of a DKIM-signed 4 KB message from a client outside
+#     mynetworks, with our SPF, DKIM and DMARC checks on (answered by a
+#     private dnsmasq), beside the same with them off and beside Postfix
+#     (which checks nothing). Target: checks on >= 0.8x checks off.
 # Postfix is a private instance (its own main.cf, master.cf, queue and log
 # in a temporary directory); the machine's Postfix is not touched. Starting
 # it and delivering as a local user need root, so without root this skips.
@@ -33,10 +37,11 @@ mkdir -p "$top/build"
 work=$(mktemp -d "$top/build/bench-postfix.XXXXXX")
 chmod 755 "$work"
 user=umbench$$
-daemon=
+daemon= dns=
 pf=$work/postfix
 cleanup() {
 	[ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+	[ -n "$dns" ] && kill "$dns" 2>/dev/null && wait "$dns" 2>/dev/null
 	if [ -f "$pf/etc/main.cf" ]; then
 		postfix -c "$pf/etc" stop >/dev/null 2>&1 || true
 		# Whatever of this instance is left: its environment names our
@@ -148,10 +153,13 @@ daemon=$!
 until grep -q 'listening on' "$work/ours/maillog" 2>/dev/null; do sleep 0.05; done
 until printf 'QUIT\r\n' | python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); assert s.recv(3)==b"220"' "$pf_port" 2>/dev/null; do sleep 0.05; done
 
-smtp_in() { # smtp_in PORT DOMAIN MBOX: msg/s of n_smtp messages until delivered
+smtp_in() { # smtp_in PORT DOMAIN MBOX [FILE]: msg/s of n_smtp messages (FILE's, else 4 KB) until delivered
 	rm -f "$3"
+	what="-l 4096"
+	[ -n "${4:-}" ] && what="-F $4"
 	t0=$(now)
-	smtp-source -s 10 -m $n_smtp -l 4096 -f alice@example.org -t "$user@$2" "127.0.0.1:$1" >/dev/null
+	# shellcheck disable=SC2086 # what is two words
+	smtp-source -s 10 -m $n_smtp $what -f alice@example.org -t "$user@$2" "127.0.0.1:$1" >/dev/null
 	wait_count "$3" $n_smtp
 	t1=$(now)
 	rate $n_smtp "$t0" "$t1"
@@ -190,3 +198,68 @@ printf '  %d x sendmail -t, until delivered (median of %d):\n' $n_t "$runs"
 printf '    unixmail sendmail -t:  %7s msg/s  (runs:%s)\n' "$to" "$t_ours"
 printf '    Postfix sendmail -t:   %7s msg/s  (runs:%s)\n' "$tp" "$t_pf"
 printf '    ours/Postfix = %s (target: >= 2)\n' "$(ratio "$to" "$tp")"
+
+# 3. The checks of mail authentication (issue 13).
+if ! command -v dnsmasq >/dev/null 2>&1 || ! /usr/bin/python3 -c 'import dkim' 2>/dev/null; then
+	echo "  SMTP in with SPF, DKIM and DMARC: skipped, needs dnsmasq (dnsmasq-base) and dkimpy (python3-dkim)"
+	exit 0
+fi
+kill "$daemon"
+wait "$daemon" 2>/dev/null || true
+daemon=
+# The sender's domain: SPF passes for 127.0.0.1, DMARC p=reject, and the
+# DKIM key the message is signed with (by dkimpy).
+openssl genrsa -traditional -out "$work/dkim.pem" 2048 2>/dev/null
+pub=$(openssl rsa -in "$work/dkim.pem" -pubout -outform DER 2>/dev/null | base64 -w0)
+dns_port=$(freeport)
+{
+	printf 'no-resolv\nno-hosts\nbind-interfaces\nlisten-address=127.0.0.1\nport=%s\n' "$dns_port"
+	printf 'pid-file=\nuser=root\ngroup=root\nlocal=/example.org/\n'
+	printf 'txt-record=example.org,"v=spf1 ip4:127.0.0.1 -all"\n'
+	printf 'txt-record=_dmarc.example.org,"v=DMARC1; p=reject"\n'
+	printf 'txt-record=bench._domainkey.example.org,"v=DKIM1; k=rsa; p=%s","%s"\n' \
+		"$(echo "$pub" | cut -c1-200)" "$(echo "$pub" | cut -c201-)"
+} >"$work/dnsmasq.conf"
+dnsmasq -k --conf-file="$work/dnsmasq.conf" &
+dns=$!
+{
+	printf 'From: Alice <alice@example.org>\nTo: bench@example.net\nSubject: signed bench\n'
+	printf 'Date: Fri, 04 Dec 2026 10:00:00 +0000\nMessage-ID: <bench@example.org>\n\n'
+	for i in $(seq 1 52); do printf 'line %02d of the benchmark body, padded to about seventy-eight chars....\n' "$i"; done
+} >"$work/plain.eml"
+/usr/bin/python3 -c '
+import dkim, sys
+msg = open(sys.argv[1], "rb").read()
+key = open(sys.argv[2], "rb").read()
+sig = dkim.sign(msg, b"bench", b"example.org", key,
+                include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
+sys.stdout.buffer.write(sig.replace(b"\r\n", b"\n") + msg)' "$work/plain.eml" "$work/dkim.pem" >"$work/signed.eml"
+
+ours_checked() { # ours_checked yes|no: msg/s of SMTP in of signed.eml, the checks on or off
+	port=$(freeport)
+	"$bin/sendmail" -bd -q1h -o smtp_listen="127.0.0.1:$port" -o msgauth_checks="$1" \
+		-o mynetworks=192.0.2.0/24 -o dns_resolver="127.0.0.1:$dns_port" &
+	daemon=$!
+	until grep -q "listening on 127.0.0.1:$port" "$work/ours/maillog" 2>/dev/null; do sleep 0.05; done
+	smtp_in "$port" bench.example "$our_mbox" "$work/signed.eml"
+	kill "$daemon"
+	wait "$daemon" 2>/dev/null || true
+	daemon=
+}
+a_off= a_on= a_pf=
+r=0
+while [ $r -lt "$runs" ]; do
+	a_off="$a_off $(ours_checked no)"
+	a_on="$a_on $(ours_checked yes)"
+	a_pf="$a_pf $(smtp_in "$pf_port" pfbench.example "$pf_mbox" "$work/signed.eml")"
+	r=$((r + 1))
+done
+if ! grep -q 'dkim=pass header.d=example.org' "$our_mbox" || ! grep -q 'dmarc=pass header.from=example.org' "$our_mbox"; then
+	echo "  WARNING: the checked messages do not carry dkim and dmarc passes"
+fi
+ao=$(echo "$a_off" | median) an=$(echo "$a_on" | median) ap=$(echo "$a_pf" | median)
+printf '  SMTP in, %d DKIM-signed 4 KB messages over 10 sessions from outside mynetworks (median of %d):\n' $n_smtp "$runs"
+printf '    unixmail, checks off:           %7s msg/s  (runs:%s)\n' "$ao" "$a_off"
+printf '    unixmail, SPF+DKIM+DMARC on:    %7s msg/s  (runs:%s)\n' "$an" "$a_on"
+printf '    Postfix 3.7 smtpd, no checks:   %7s msg/s  (runs:%s)\n' "$ap" "$a_pf"
+printf '    checks on/off = %s (target: >= 0.8); checks on/Postfix = %s\n' "$(ratio "$an" "$ao")" "$(ratio "$an" "$ap")"

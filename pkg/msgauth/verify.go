@@ -28,7 +28,7 @@ type Policy struct {
 // Verifier checks mail arriving from outside.
 type Verifier struct {
 	Hostname string // the authserv-id of our Authentication-Results
-	Resolver *net.Resolver
+	Resolver *resolver.Resolver
 	Policy   Policy
 }
 
@@ -105,7 +105,7 @@ func (v *Verifier) checkSPF(ctx context.Context, env Envelope) (spf.Result, stri
 
 func (v *Verifier) checkDKIM(ctx context.Context, msg []byte) []DKIMResult {
 	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{
-		LookupTXT:        resolver.TXT(ctx, v.Resolver),
+		LookupTXT:        v.Resolver.TXT(ctx),
 		MaxVerifications: 5,
 	})
 	var out []DKIMResult
@@ -186,7 +186,7 @@ func (v *Verifier) checkDMARC(ctx context.Context, vd *Verdict, from []string) {
 // lookupDMARC finds the record of domain, else of its organizational
 // domain (RFC 7489 6.6.3); orgLevel says it came from there.
 func (v *Verifier) lookupDMARC(ctx context.Context, domain string) (rec *dmarc.Record, orgLevel bool, err error) {
-	opts := &dmarc.LookupOptions{LookupTXT: resolver.TXT(ctx, v.Resolver)}
+	opts := &dmarc.LookupOptions{LookupTXT: v.Resolver.TXT(ctx)}
 	rec, err = dmarc.LookupWithOptions(domain, opts)
 	if org := orgDomain(domain); errors.Is(err, dmarc.ErrNoPolicy) && org != domain {
 		rec, err = dmarc.LookupWithOptions(org, opts)

@@ -7,7 +7,6 @@ package mta
 import (
 	"context"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +41,7 @@ type MTA struct {
 	// Verbose receives a line per delivery (-v); nil = none.
 	Verbose io.Writer
 	// Resolver answers every DNS question of sendmail (dns_resolver).
-	Resolver *net.Resolver
+	Resolver *resolver.Resolver
 
 	aliasOnce sync.Once
 	aliasMap  *aliases.Map

@@ -6,12 +6,13 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"unixmail/internal/sandbox"
 )
 
 func TestEmptyMeansTheSystemsResolver(t *testing.T) {
-	if New("") != net.DefaultResolver {
+	if New("").Resolver != net.DefaultResolver {
 		t.Error("New(\"\") is not net.DefaultResolver")
 	}
 }
@@ -27,7 +28,7 @@ func TestTheNamedServerAnswersEveryKindOfLookup(t *testing.T) {
 	})
 	r := New(dns.Addr)
 	ctx := context.Background()
-	txt := TXT(ctx, r)
+	txt := r.TXT(ctx)
 	if got, err := txt("a.test"); err != nil || len(got) != 1 || got[0] != "v=spf1 -all" {
 		t.Errorf("TXT a.test = %q %v", got, err)
 	}
@@ -46,5 +47,35 @@ func TestTheNamedServerAnswersEveryKindOfLookup(t *testing.T) {
 	}
 	if _, err := txt("x.broken.test"); !errors.As(err, &dnsErr) || !dnsErr.Temporary() {
 		t.Errorf("SERVFAIL: %v, want a temporary error", err)
+	}
+}
+
+func TestTXTAnswersAreKeptForAMinuteButFailuresAreNot(t *testing.T) {
+	dns := sandbox.StartDNS(t, sandbox.DNSRecords{
+		Zones:    []string{"test"},
+		TXT:      map[string][]string{"a.test": {"v=spf1 -all"}},
+		TempFail: []string{"broken.test"},
+	})
+	r := New(dns.Addr)
+	clock := time.Now()
+	r.now = func() time.Time { return clock }
+	ctx := context.Background()
+	asked := func(name string) int { return strings.Count(dns.Log(), "query[TXT] "+name+" ") }
+	r.LookupTXT(ctx, "x.broken.test")
+	once := asked("x.broken.test") // the stub itself may try twice
+	for range 3 {
+		r.LookupTXT(ctx, "a.test")
+		r.LookupTXT(ctx, "gone.test")
+		r.LookupTXT(ctx, "x.broken.test")
+	}
+	if asked("a.test") != 1 || asked("gone.test") != 1 {
+		t.Errorf("an answer or a NXDOMAIN was asked again: %d, %d times", asked("a.test"), asked("gone.test"))
+	}
+	if asked("x.broken.test") != 4*once {
+		t.Errorf("a SERVFAIL was kept: asked %d times, want %d", asked("x.broken.test"), 4*once)
+	}
+	clock = clock.Add(txtTTL + time.Second)
+	if got, err := r.LookupTXT(ctx, "a.test"); err != nil || len(got) != 1 || asked("a.test") != 2 {
+		t.Errorf("after a minute: %q %v, asked %d times, want 2", got, err, asked("a.test"))
 	}
 }
