@@ -72,3 +72,27 @@ func TestFlagsWrittenAtQuitAreWhatMuttShows(t *testing.T) {
 		t.Errorf("mutt shows %q, want %q:\n%s", got, want, screen)
 	}
 }
+
+func TestPrintShowsTheStoredEnvelopeLineAsBsdMailxAndSnailDo(t *testing.T) {
+	sb := sandbox.New(t)
+	envelope := "From bounces+alice=x@lists.example  Thu Dec  3 10:00:00 2026"
+	box := sb.WriteFile("list.mbox", envelope+"\nFrom: Alice <alice@example.org>\nSubject: from a list\n\nbody\n\n"+
+		"From evil\x1b]0;owned\x07@x.example  Thu Dec  3 10:01:00 2026\nFrom: Eve <eve@x.example>\nSubject: escapes\n\nbody\n\n", 0o600)
+	ours := sandbox.RunCmd(t, sb.Mail("bob", "-N", "-R", "-f", box), "p 1\np 2\nx\n")
+	mustShow := func(who, out string) {
+		t.Helper()
+		if !strings.Contains(out, "\n"+envelope+"\n") {
+			t.Errorf("%s does not show the stored From_ line %q:\n%s", who, envelope, out)
+		}
+	}
+	mustShow("mail", ours.Stdout)
+	if strings.ContainsAny(ours.Stdout, "\x1b\x07") || !strings.Contains(ours.Stdout, "From evil^[]0;owned^G@x.example") {
+		t.Errorf("mail shows an envelope's escapes raw:\n%q", ours.Stdout)
+	}
+	// x leaves the folder as it was (bsd-mailx has no -R).
+	for _, peer := range [][]string{{"bsd-mailx", "-n", "-N", "-f", box}, {"s-nail", "-n", "-N", "-R", "-f", box}} {
+		cmd := sb.Mail("bob")
+		cmd.Path, cmd.Args = sandbox.NeedPeer(t, peer[0]), peer
+		mustShow(peer[0], sandbox.RunCmd(t, cmd, "p 1\nx\n").Stdout)
+	}
+}

@@ -49,24 +49,18 @@ func (s *Session) printMessages(list []int, raw, page bool) error {
 			buf.WriteString("\f\n")
 		}
 		fmt.Fprintf(&buf, "Message %d:\n", i+1)
-		if raw {
-			// The From_ line is part of the header (POSIX OUTPUT FILES):
-			// Print and Type show it as stored, as BSD mail and s-nail do.
-			from, err := s.fromLineOf(i)
-			if err != nil {
-				return err
-			}
-			if !s.isSet("rawprint") {
-				from = mimeview.Sanitize(from)
-			}
-			fmt.Fprintln(&buf, from)
-		} else {
-			sm := s.f.summary(i)
-			if sm.date.IsZero() {
-				fmt.Fprintf(&buf, "From %s\n", sm.from)
-			} else {
-				fmt.Fprintf(&buf, "From %s  %s\n", sm.from, sm.date.Local().Format("Mon Jan _2 15:04:05 2006"))
-			}
+		// The From_ line is part of the header (POSIX OUTPUT FILES):
+		// print and type show it as stored, as BSD mail and s-nail do, not
+		// one rebuilt from From:, which is the author, not the envelope.
+		from, err := s.fromLineOf(i)
+		if err != nil {
+			return err
+		}
+		if !raw || !s.isSet("rawprint") {
+			from = mimeview.Sanitize(from)
+		}
+		fmt.Fprintln(&buf, from)
+		if !raw {
 			if hdr, err := s.f.header(i); err == nil {
 				buf.WriteString(s.authLine(hdr))
 			}
