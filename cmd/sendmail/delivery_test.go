@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -246,5 +247,37 @@ func TestAsRootFilesAndProgramsOfAliasesRunAsNobody(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(ids); strings.TrimSpace(string(b)) != "65534" {
 		t.Fatalf("the program ran as uid %q, want 65534", b)
+	}
+}
+
+func TestTheDaemonLogsClientFirstAsPostfixDoes(t *testing.T) {
+	sb := sandbox.New(t)
+	d := sb.StartDaemon("")
+	c, err := smtp.Dial(d.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMail("alice@test.example", []string{"bob@test.example"}, strings.NewReader("Subject: order\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	sb.WaitFor("the message to be removed", func() bool {
+		m := regexp.MustCompile(`(\w+): removed`).FindStringSubmatch(sb.Log())
+		if m != nil {
+			id = m[1]
+		}
+		return m != nil
+	})
+	var order []string
+	for _, l := range strings.Split(sb.Log(), "\n") {
+		if _, rest, ok := strings.Cut(l, ": "+id+": "); ok {
+			word, _, _ := strings.Cut(rest, "=")
+			word, _, _ = strings.Cut(word, " ")
+			order = append(order, word)
+		}
+	}
+	if strings.Join(order, " ") != "client from to removed" {
+		t.Fatalf("%s's lines come as %q, want client, from, to, removed:\n%s", id, order, sb.Log())
 	}
 }

@@ -48,6 +48,9 @@ func (w *Workers) Wait() {
 // picks it up).
 func (w *Workers) Enqueue(env *smtpd.Envelope, msg io.Reader) (string, error) {
 	qe := queue.Envelope{ID: queue.NewID(), Sender: env.From, EnvID: env.EnvID, Ret: env.Ret}
+	if env.Queued != nil {
+		env.Queued(qe.ID)
+	}
 	for _, r := range env.Rcpts {
 		qe.Rcpts = append(qe.Rcpts, queue.Recipient{Addr: r, Notify: env.Notify[r]})
 	}

@@ -270,6 +270,20 @@ func (s *session) Data(r io.Reader) error {
 		return s.reject("DATA", refused, s.from, "")
 	}
 	msg := io.MultiReader(strings.NewReader(received(env, s)), body)
+	client := "client=" + s.client()
+	if s.authUser != "" {
+		client += ", sasl_method=" + s.authMech + ", sasl_username=" + clean(s.authUser)
+	}
+	if note != "" {
+		client += ", " + note
+	}
+	logged := false
+	env.Queued = func(id string) {
+		if !logged {
+			logged = true
+			s.be.log.Info("%s: %s", id, client)
+		}
+	}
 	id, err := s.be.queue.Enqueue(env, msg)
 	if chk.err != nil {
 		if err == nil {
@@ -287,14 +301,7 @@ func (s *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: "Error: queue file write error"}
 	}
-	line := id + ": client=" + s.client()
-	if s.authUser != "" {
-		line += ", sasl_method=" + s.authMech + ", sasl_username=" + clean(s.authUser)
-	}
-	if note != "" {
-		line += ", " + note
-	}
-	s.be.log.Info("%s", line)
+	env.Queued(id) // for a queue that did not call it
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
 		Message: "Ok: queued as " + id}
 }

@@ -48,6 +48,10 @@ type Envelope struct {
 	// Submitted: our own user sent it (authenticated, or the local
 	// user of -bs), so it is ours to DKIM-sign.
 	Submitted bool
+	// Queued, when set, is called by Enqueue with the message's queue id
+	// as soon as it is chosen, before the queue logs anything of it: the
+	// server's "ID: client=" line then comes first, as in Postfix.
+	Queued func(id string)
 }
 
 // Queue stores accepted messages.
