@@ -282,6 +282,12 @@ func daemon(ctx context.Context, m *mta.MTA, every time.Duration) error {
 		m.KeepDeliverChildren()
 		defer m.CloseChildren()
 	}
+	showq, err := m.ListenShowq()
+	if err != nil {
+		return sysexits.Wrap(sysexits.CantCreat, err)
+	}
+	go m.ServeShowq(ctx, showq)
+	defer showq.Close()
 	w := m.StartWorkers(ctx, 8)
 	srv := smtpd.NewServer(p, w, m.Log)
 	var wg sync.WaitGroup

@@ -74,3 +74,39 @@ func TestASetgidSendmailGivesUpItsGroupForACallersOwnConfiguration(t *testing.T)
 		t.Errorf("log:\n%s", sb.Log())
 	}
 }
+
+// TestAnyUserListsTheQueueWithoutSeeingMessages: active/ is root's, so an
+// ordinary user's mailq asks the daemon, as Postfix's showq, and gets the
+// envelope listing and nothing of the messages.
+func TestAnyUserListsTheQueueWithoutSeeingMessages(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root, which CI has")
+		}
+		t.Skip("needs root to play an ordinary user")
+	}
+	sb := sandbox.New(t)
+	// Mail for a host that refuses: it stays queued.
+	sb.Set("relayhost", "["+strings.Replace(sandbox.FreePort(t), ":", "]:", 1))
+	if r := sb.Run("Subject: the secret plan\n\nsecret body\n", "sendmail", "far@remote.example"); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	os.Chmod(filepath.Join(sb.Dir, "spool"), 0o755)
+	mailq := func() sandbox.Result {
+		cmd := sb.Command("sendmail", "-bp")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		return sandbox.RunCmd(t, cmd, "")
+	}
+	if r := mailq(); r.Code != 69 || !strings.Contains(r.Stderr, "queue report unavailable") {
+		t.Errorf("without the daemon: exit %d, %q; want 69 and why", r.Code, r.Stderr)
+	}
+	sb.StartDaemon("", "-q1h")
+	r := mailq()
+	if r.Code != 0 {
+		t.Fatalf("mailq as nobody: %d %s", r.Code, r.Stderr)
+	}
+	mustContain(t, "mailq as nobody", r.Stdout, "far@remote.example", "-- 0 Kbytes in 1 Request.")
+	if strings.Contains(r.Stdout, "secret") {
+		t.Errorf("mailq shows the message:\n%s", r.Stdout)
+	}
+}

@@ -14,14 +14,14 @@ const (
 	mailqSender  = "%-17s %8d %19.19s %s\n"
 )
 
-// PrintQueue writes the queue as Postfix's postqueue -p (mailq) does: a
+// printQueue writes the queue as Postfix's postqueue -p (mailq) does: a
 // heading, then per message the id ("*" after it when a runner is
 // delivering it), size, arrival and sender, and the recipients still
 // pending, each run of recipients with one reason preceded by the reason
 // in parentheses, right-aligned; messages are separated by a blank line
 // and a total ends the list, in whole kilobytes rounded down as Postfix
 // rounds them.
-func (m *MTA) PrintQueue(w io.Writer) error {
+func (m *MTA) printQueue(w io.Writer) error {
 	list, err := m.Queue.List()
 	if err != nil {
 		return err
