@@ -253,7 +253,7 @@ func TestAliasesReachEveryKindOfTarget(t *testing.T) {
 	mustContain(t, "carol's bounce", sb.ReadMailbox("carol"), "Status: 5.4.6", "report-type=delivery-status")
 }
 
-func TestForwardIsIgnoredWhenOthersMayWriteIt(t *testing.T) {
+func TestForwardIsIgnoredWithAWarningWhenOthersMayWriteIt(t *testing.T) {
 	sb := sandbox.New(t, "alice", "bob", "carol")
 	fwd := filepath.Join(sb.Home("bob"), ".forward")
 	sb.WriteFile("home/bob/.forward", "carol\n", 0644)
@@ -264,11 +264,12 @@ func TestForwardIsIgnoredWhenOthersMayWriteIt(t *testing.T) {
 	if sb.ReadMailbox("bob") != "" {
 		t.Fatal("a good .forward was not followed")
 	}
-	os.Chmod(fwd, 0666)
+	os.Chmod(fwd, 0664)
 	if r := sb.Run("Subject: two\n\nx\n", "sendmail", "bob"); r.Code != 0 {
 		t.Fatal(r.Stderr)
 	}
 	mustContain(t, "bob", sb.ReadMailbox("bob"), "Subject: two")
+	mustContain(t, "log", sb.Log(), "warning: ignoring "+fwd+": group or others may write it (mode 0664)")
 	if os.Geteuid() == 0 {
 		os.Chmod(fwd, 0644)
 		os.Chown(fwd, 65534, 65534)
@@ -276,6 +277,7 @@ func TestForwardIsIgnoredWhenOthersMayWriteIt(t *testing.T) {
 			t.Fatal(r.Stderr)
 		}
 		mustContain(t, "bob", sb.ReadMailbox("bob"), "Subject: three")
+		mustContain(t, "log", sb.Log(), "warning: ignoring "+fwd+": it is owned by uid 65534, not by bob")
 	}
 	mustNotContain(t, "carol", sb.ReadMailbox("carol"), "Subject: two", "Subject: three")
 }

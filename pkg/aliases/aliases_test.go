@@ -2,6 +2,7 @@ package aliases
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,16 +116,39 @@ func TestExpandFollowsAliasesIncludesForwardsAndStopsLoops(t *testing.T) {
 	}
 }
 
-func TestForwardWritableByOthersIsIgnored(t *testing.T) {
-	dir := t.TempDir()
-	users := testUsers(t, dir, "bob", "carol")
-	fwd := filepath.Join(dir, "bob", ".forward")
-	os.WriteFile(fwd, []byte("carol\n"), 0644)
-	os.Chmod(fwd, 0664)
-	x := &Expander{Map: &Map{}, Users: users, IsLocal: func(string) bool { return true }}
-	got, err := x.Expand("bob")
-	if err != nil || len(got) != 1 || got[0].Value != "bob" {
-		t.Fatalf("group-writable .forward followed: %+v %v", got, err)
+func TestAnUnsafeForwardIsIgnoredWithAWarningNamingFileAndReason(t *testing.T) {
+	cases := []struct {
+		name string
+		make func(fwd string)
+		why  string
+	}{
+		{"group-writable", func(fwd string) { os.WriteFile(fwd, []byte("carol\n"), 0644); os.Chmod(fwd, 0664) },
+			"group or others may write it (mode 0664)"},
+		{"world-writable", func(fwd string) { os.WriteFile(fwd, []byte("carol\n"), 0644); os.Chmod(fwd, 0646) },
+			"group or others may write it (mode 0646)"},
+		{"a symbolic link", func(fwd string) {
+			os.WriteFile(fwd+"-real", []byte("carol\n"), 0644)
+			os.Symlink(fwd+"-real", fwd)
+		}, "it is a symbolic link"},
+		{"a directory", func(fwd string) { os.Mkdir(fwd, 0755) }, "it is not a regular file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			users := testUsers(t, dir, "bob", "carol")
+			fwd := filepath.Join(dir, "bob", ".forward")
+			c.make(fwd)
+			var warned []string
+			x := &Expander{Map: &Map{}, Users: users, IsLocal: func(string) bool { return true },
+				Warn: func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }}
+			got, err := x.Expand("bob")
+			if err != nil || len(got) != 1 || got[0].Value != "bob" {
+				t.Fatalf("unsafe .forward followed: %+v %v", got, err)
+			}
+			if want := "ignoring " + fwd + ": " + c.why; len(warned) != 1 || warned[0] != want {
+				t.Fatalf("warned %q, want %q", warned, want)
+			}
+		})
 	}
 }
 

@@ -39,6 +39,9 @@ type Expander struct {
 	// in the aliases file is read with; nil allows only includes owned by
 	// root.
 	Privs func(name string) (*userdb.User, error)
+	// Warn, when set, hears why a ~/.forward was ignored: the user who
+	// wrote it expects it to work, and only the log can say it did not.
+	Warn func(format string, args ...any)
 }
 
 // Expand expands addr (user or user@domain). Errors carry a sysexits code:
@@ -118,7 +121,7 @@ func (st *expansion) expand(t Target, chain []string, privs string, fwd *userdb.
 	if err != nil {
 		return blame(t, err)
 	}
-	targets, err := forward(u)
+	targets, err := st.x.forward(u)
 	if err != nil {
 		return err
 	}
@@ -172,21 +175,37 @@ func (st *expansion) mailbox(t Target, local string, chain []string) error {
 // forward reads the user's ~/.forward. It is honoured only if it is a
 // regular file (not a symlink) owned by the user and not writable by group
 // or others, as sendmail and Postfix require; else it is ignored, as if
-// absent. An unreadable home is a temporary failure.
-func forward(u *userdb.User) ([]Target, error) {
+// absent, with a warning naming the file and the reason. An unreadable
+// home is a temporary failure.
+func (x *Expander) forward(u *userdb.User) ([]Target, error) {
 	path := strings.TrimSuffix(u.Home, "/") + "/.forward"
 	f, st, err := openTargets(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ELOOP) || errors.Is(err, errNotRegular) {
-			return nil, nil
-		}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
+	case errors.Is(err, syscall.ELOOP):
+		return x.ignore(path, "it is a symbolic link")
+	case errors.Is(err, errNotRegular):
+		return x.ignore(path, "it is not a regular file")
+	case err != nil:
 		return nil, sysexits.Wrap(sysexits.TempFail, err)
 	}
 	defer f.Close()
-	if !safeFile(st) || int(st.Uid) != u.UID {
-		return nil, nil // an unsafe .forward is ignored
+	switch {
+	case int(st.Uid) != u.UID:
+		return x.ignore(path, fmt.Sprintf("it is owned by uid %d, not by %s (uid %d)", st.Uid, u.Name, u.UID))
+	case !safeFile(st):
+		return x.ignore(path, fmt.Sprintf("group or others may write it (mode %04o)", st.Mode&0o7777))
 	}
 	return readTargets(f, path)
+}
+
+// ignore skips an unsafe .forward, saying why.
+func (x *Expander) ignore(path, why string) ([]Target, error) {
+	if x.Warn != nil {
+		x.Warn("ignoring %s: %s", path, why)
+	}
+	return nil, nil
 }
 
 // readInclude reads the file of an :include: target with the rights of

@@ -118,7 +118,7 @@ func (m *MTA) Aliases() *aliases.Map {
 
 func (m *MTA) expander() *aliases.Expander {
 	return &aliases.Expander{Map: m.Aliases(), Users: m.Users, DefaultPrivs: m.Cfg.DefaultPrivs,
-		IsLocal: m.Cfg.IsLocalDomain, Privs: m.lookupPrivs}
+		IsLocal: m.Cfg.IsLocalDomain, Privs: m.lookupPrivs, Warn: m.Log.Warn}
 }
 
 // LocalUserExists is the SMTP server's check: a user, an alias, or
