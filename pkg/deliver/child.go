@@ -105,7 +105,7 @@ func Spool(msg io.Reader) (*os.File, error) {
 	os.Remove(f.Name())
 	if _, err := io.Copy(f, msg); err != nil {
 		f.Close()
-		return nil, sysexits.Wrap(sysexits.TempFail, fmt.Errorf("spool message: %w", err))
+		return nil, orTempFail(fmt.Errorf("spool message: %w", err))
 	}
 	return f, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"unixmail/pkg/mbox"
+	"unixmail/pkg/sysexits"
 )
 
 // Incoming is a message read from the MTA, split into its header block and
@@ -25,18 +26,32 @@ type Incoming struct {
 // Content-Length, in any case) are removed with their continuation lines,
 // since a sender must not set flags, UIDs or message bounds. The body is
 // not read: it streams from Body.
+//
+// The header is held in memory until the body streams, so it may not
+// grow past maxHeader: a larger one is refused (exit 65), as is a message
+// past message_size_limit (see Run).
 func ReadIncoming(msg io.Reader) (*Incoming, error) {
 	br := bufio.NewReaderSize(msg, 64<<10)
 	in := &Incoming{}
 	var hdr bytes.Buffer
 	first, skipping := true, false
 	for {
-		line, err := readLine(br)
+		line, whole, err := readLine(br, maxHeader-hdr.Len())
 		if err != nil && err != io.EOF {
 			return nil, fmt.Errorf("read message: %w", err)
 		}
 		if len(line) == 0 {
 			break // end of input inside the header
+		}
+		if !whole {
+			if _, ok := fieldName(line); ok || first && bytes.HasPrefix(line, []byte("From ")) || line[0] == ' ' || line[0] == '\t' {
+				return nil, errHeaderTooLarge
+			}
+			// A long first body line after a header without its
+			// blank line: the body streams as usual.
+			in.hasBody = true
+			in.body = io.MultiReader(bytes.NewReader(line), br)
+			break
 		}
 		if first && bytes.HasPrefix(line, []byte("From ")) {
 			first = false
@@ -85,14 +100,24 @@ func ReadIncoming(msg io.Reader) (*Incoming, error) {
 	return in, nil
 }
 
-// readLine reads one line whole, line end included; a last line may lack it.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
+// maxHeader bounds the header block deliver holds in memory; Postfix
+// keeps 100 KB of it (header_size_limit), this is ten times that.
+const maxHeader = 1 << 20
+
+var errHeaderTooLarge = sysexits.Wrap(sysexits.DataErr,
+	fmt.Errorf("message header larger than %d bytes", maxHeader))
+
+// readLine reads one line, line end included (a last line may lack it);
+// past max bytes it stops with what it has (whole false).
+func readLine(br *bufio.Reader, max int) (line []byte, whole bool, err error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		line = append(line, chunk...)
+		if len(line) > max {
+			return line, false, nil
+		}
 		if err != bufio.ErrBufferFull {
-			return line, err
+			return line, true, err
 		}
 	}
 }

@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,9 @@ import (
 // we hand each one's delivery to a child running as that user; anyone
 // else is refused (One says why).
 func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Reader, child *Child) []Result {
+	if limit := e.Config.MessageSizeLimit; limit > 0 {
+		msg = &sizeLimited{r: msg, left: limit, limit: limit}
+	}
 	looked := make([]*userdb.User, len(users))
 	results := make([]Result, len(users))
 	viaChild := false
@@ -75,13 +79,37 @@ func (e *Env) needsChild(u *userdb.User) bool { return os.Geteuid() == 0 && u.UI
 func (e *Env) inProcess(ctx context.Context, req *Request, u *userdb.User, msg io.Reader) Result {
 	in, err := ReadIncoming(msg)
 	if err != nil {
-		r := Result{User: u.Name, Mailbox: e.MailboxFor(u, req), Err: sysexits.Wrap(sysexits.TempFail, err)}
+		r := Result{User: u.Name, Mailbox: e.MailboxFor(u, req), Err: orTempFail(err)}
 		e.LogResult(r, false)
 		return r
 	}
 	r := e.One(ctx, req, u, in)
 	e.LogResult(r, false)
 	return r
+}
+
+// orTempFail keeps err's exit code, or makes it a temporary failure.
+func orTempFail(err error) error {
+	var se *sysexits.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	return sysexits.Wrap(sysexits.TempFail, err)
+}
+
+// sizeLimited fails the read that takes a message past message_size_limit,
+// so that the append it feeds is rolled back and nothing is written.
+type sizeLimited struct {
+	r           io.Reader
+	left, limit int64
+}
+
+func (s *sizeLimited) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if s.left -= int64(n); s.left < 0 {
+		return 0, sysexits.Wrap(sysexits.DataErr, fmt.Errorf("message larger than message_size_limit (%d bytes)", s.limit))
+	}
+	return n, err
 }
 
 func failAll(users []string, err error) []Result {

@@ -135,7 +135,7 @@ func WritePart(w io.Writer, msg io.Reader, num string) error {
 }
 
 func read(msg io.Reader) (*entity, error) {
-	raw, err := io.ReadAll(msg)
+	raw, err := io.ReadAll(cutHeaderLines(msg))
 	if err != nil {
 		return nil, fmt.Errorf("read message: %w", err)
 	}

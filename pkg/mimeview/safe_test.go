@@ -48,3 +48,32 @@ func TestRenderRawIsSafeUnlessVerbatimIsAsked(t *testing.T) {
 		}
 	}
 }
+
+func TestAHugeHeaderLineIsShownCut(t *testing.T) {
+	msg := "From: a@example.org\nSubject: " + strings.Repeat("x", 10<<20) + "\nX-After: kept\n\nthe body\n"
+	var out bytes.Buffer
+	if err := Render(&out, strings.NewReader(msg), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if len(got) > 2*maxHeaderLine || !strings.Contains(got, "x"+cutMark) || !strings.Contains(got, "the body") || !strings.Contains(got, "X-After: kept") {
+		t.Errorf("rendered %d bytes: %.200q", len(got), got)
+	}
+}
+
+func TestHeaderCutterPassesOrdinaryMessagesUnchanged(t *testing.T) {
+	for _, msg := range []string{
+		"Subject: a\r\n\r\nbody\r\n" + strings.Repeat("long body line ", 2000) + "\n",
+		"A: b\n continued\n\n\n",
+		"",
+		"no header at all",
+	} {
+		var out bytes.Buffer
+		if _, err := out.ReadFrom(cutHeaderLines(strings.NewReader(msg))); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != msg {
+			t.Errorf("%.40q changed to %.40q", msg, out.String())
+		}
+	}
+}
