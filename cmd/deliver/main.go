@@ -74,10 +74,13 @@ func run(c *cli.Context) error {
 	}
 	// In LMTP mode standard output is the protocol: log nowhere else. A
 	// child started by a root deliver reports to its parent, which logs.
+	// Such a child must not even open the log: run as the user, it may
+	// not, and the warning would reach its parent as the reason of a
+	// failure, and a bounce.
 	isChild := os.Getenv(deliver.CallerEnv) != ""
-	log := maillog.New(cfg.Log, "deliver", lmtp)
-	if isChild {
-		log = maillog.Discard()
+	log := maillog.Discard()
+	if !isChild {
+		log = maillog.New(cfg.Log, "deliver", lmtp)
 	}
 	defer log.Close()
 	env := &deliver.Env{Config: cfg, Users: userdb.Open(cfg.UserDB), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}}

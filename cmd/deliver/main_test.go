@@ -521,3 +521,44 @@ func TestDeliverLMTPServesSessionsAtOnceOnASocketFromSystemd(t *testing.T) {
 		t.Fatalf("deliver -l after SIGTERM: %v: %s", err, stderr.String())
 	}
 }
+
+// As root with log = FILE (root's, mode 0640), the deliveries done as each
+// user are logged by the root parent or through the log it opened: a user
+// cannot open that file, and nothing of the log may end up in the error a
+// bounce quotes.
+func TestRootLogsToItsFileWhileDeliveringAsEachUserAndBouncesCarryNoLogText(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	sb := sandbox.New(t, "alice")
+	sb.AddUser("carol", 65534, 65534)
+	sb.AddUser("dave", 65534, 65534)
+	logFile := filepath.Join(sb.Dir, "maillog")
+	if err := os.WriteFile(logFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// dave's mailbox is a symbolic link: refused, exit 77.
+	if err := os.Symlink("/etc/passwd", sb.Mailbox("dave")); err != nil {
+		t.Fatal(err)
+	}
+	for _, users := range [][]string{{"carol"}, {"dave"}, {"carol", "dave"}} {
+		r := sb.Run(message("logged by root", "x\n"), "deliver", append([]string{"-f", "x@y"}, users...)...)
+		if strings.Contains(r.Stderr, "log") || strings.Contains(r.Stderr, "warning") {
+			t.Errorf("deliver %v: log text on stderr: %q", users, r.Stderr)
+		}
+	}
+	log := sb.Log()
+	if n := strings.Count(log, "to=<carol> mailbox="+sb.Mailbox("carol")); n != 2 {
+		t.Errorf("%d lines for carol, want 2:\n%s", n, log)
+	}
+	if n := strings.Count(log, "warning: to=<dave>"); n != 2 {
+		t.Errorf("%d lines for dave, want 2:\n%s", n, log)
+	}
+	if r := sb.Run("Subject: to dave\n\nx\n", "sendmail", "-oi", "dave"); r.Code != 0 {
+		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
+	}
+	bounce := sb.ReadMailbox("alice")
+	if !strings.Contains(bounce, "Status: 5.") || strings.Contains(bounce, "warning:") || strings.Contains(bounce, "cannot open log") {
+		t.Fatalf("the bounce to alice:\n%s", bounce)
+	}
+}
