@@ -78,6 +78,43 @@ typ, data = M.uid("MOVE", "1", "Archive")
 print("moved UID 1 to Archive:", M.untagged_responses.get("COPYUID", M.untagged_responses.get("OK", [b""]))[0])
 M.logout()
 EOPY
+# --- ipop3d steps (issue 9) ---
+step "ipop3d: bob fetches his mail over POP3 (python3 poplib, ipop3d --listen on loopback)"
+# bob needs a password for POP3: a SHA-512 crypt hash in the user_db.
+hash=$(openssl passwd -6 -salt demodemo 'bob-demo-password')
+sed "s|^bob:x:|bob:$hash:|" "$demo/passwd" >"$demo/passwd.new" && mv "$demo/passwd.new" "$demo/passwd"
+"$bin/ipop3d" --listen 127.0.0.1:0 &
+pop3d=$!
+addr=
+while [ -z "$addr" ]; do
+	sleep 0.1
+	addr=$(sed -n 's/.*ipop3d\[[0-9]*\]: daemon started -- listening on //p' "$demo/maillog" | tail -n 1)
+done
+python3 - "$addr" <<'EOPY'
+import poplib, sys
+host, port = sys.argv[1].rsplit(":", 1)
+p = poplib.POP3(host, int(port))
+print(p.getwelcome().decode())
+print("CAPA:", " ".join(sorted(p.capa())))
+p.user("bob")
+p.pass_("bob-demo-password")
+count, size = p.stat()
+print("STAT:", count, "messages,", size, "octets")
+for line in p.uidl()[1]:
+    n, uid = line.decode().split()
+    subject = next(l.decode() for l in p.top(int(n), 0)[1] if l.lower().startswith(b"subject:"))
+    print("  ", n, uid, subject)
+print("RETR 1:")
+for line in p.retr(1)[1][-3:]:
+    print("   |", line.decode())
+print("DELE 1:", p.dele(1).decode())
+print("QUIT:", p.quit().decode())
+EOPY
+kill $pop3d
+wait $pop3d 2>/dev/null || true
+step "bob's mailbox after QUIT: message 1 removed, the other keeps its UIDL (its X-UID)"
+HOME=$demo/home/bob LOGNAME=bob "$bin/mail" -n -H -f "$demo/home/bob/Mailbox"
+
 step "the state lives in the files, where mutt, Dovecot and mail read it (X-UID, X-IMAPbase, Status, X-Status)"
 grep -n '^X-UID\|^X-IMAPbase\|^Status\|^X-Status' "$demo/home/bob/Mailbox" "$demo/home/bob/mail/Archive"
 
