@@ -12,9 +12,9 @@ import (
 )
 
 // TestPoplibFetchesAndDeletesInEveryStartMode runs python's poplib against
-// ipop3d started the three ways it is run: by inetd (socat execs it on the
-// socket), by systemd's socket activation with the unit in dist/, and by
-// itself with --listen.
+// ipop3d started the ways it is run: by inetd (socat execs it on the
+// socket), by systemd's socket activation and by xinetd with the files in
+// dist/, and by itself with --listen.
 func TestPoplibFetchesAndDeletesInEveryStartMode(t *testing.T) {
 	modes := []struct {
 		name  string
@@ -22,6 +22,7 @@ func TestPoplibFetchesAndDeletesInEveryStartMode(t *testing.T) {
 	}{
 		{"inetd style under socat", underSocat},
 		{"systemd socket activation", func(t *testing.T, s *sandbox.Sandbox) string { return underSystemd(t, s, "ipop3d") }},
+		{"xinetd with the service in dist/", underXinetd},
 		{"--listen", func(t *testing.T, s *sandbox.Sandbox) string { return listen(t, s, "127.0.0.1:0") }},
 	}
 	for _, m := range modes {

@@ -222,3 +222,27 @@ func (ss *session) login(user string) string {
 	r, _ := ss.do("PASS "+password, false)
 	return r
 }
+
+// underXinetd serves ipop3d as dist/xinetd.d/ipop3d says, on a free port
+// (an UNLISTED service, since the test has no /etc/services entry).
+func underXinetd(t *testing.T, s *sandbox.Sandbox) string {
+	t.Helper()
+	xinetd := sandbox.NeedPeer(t, "xinetd")
+	b, err := os.ReadFile(filepath.Join(testbin.Root(), "dist", "xinetd.d", "ipop3d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := sandbox.FreePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	svc := strings.ReplaceAll(string(b), "@SBINDIR@/ipop3d", testbin.Path(t, "ipop3d"))
+	svc = strings.Replace(svc, "service pop3\n{\n", "service pop3\n{\n\ttype = UNLISTED\n\tport = "+port+"\n\tbind = 127.0.0.1\n\tserver_args = -C "+s.Conf+"\n", 1)
+	if os.Getuid() != 0 {
+		svc = strings.Replace(svc, "\tuser\t\t= root\n", "", 1)
+	}
+	conf := s.WriteFile("xinetd.conf", "defaults\n{\n}\n"+svc, 0o644)
+	cmd := exec.Command(xinetd, "-dontfork", "-f", conf, "-pidfile", filepath.Join(s.Dir, "xinetd.pid"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	background(t, cmd)
+	waitListening(t, s, addr)
+	return addr
+}
