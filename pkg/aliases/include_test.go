@@ -147,3 +147,38 @@ func TestErrorsAboutTargetsFromFilesNameTheLineNotTheText(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadTargets: a .forward or include file is another user's text.
+// Whatever it holds, reading it never panics, an address target never
+// starts with '-', and a parse error names the line, not its text.
+func FuzzReadTargets(f *testing.F) {
+	f.Add("carol, \"|/usr/bin/vacation -a x, y\"\n# comment\n:include:/etc/team\n\\\\bob\n")
+	f.Add(secret + "\n")
+	f.Add("\"unbalanced\n<a@b>, -rm\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		p := filepath.Join(t.TempDir(), ".forward")
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		targets, err := readTargets(fh, p)
+		if err != nil {
+			if msg := strings.TrimPrefix(err.Error(), p); len(text) > 8 && strings.Contains(msg, strings.TrimSpace(text)) {
+				t.Fatalf("error %q quotes the file", err)
+			}
+			return
+		}
+		for _, tg := range targets {
+			if tg.Kind == Address && strings.HasPrefix(tg.Value, "-") {
+				t.Fatalf("address target starting with '-': %q", tg.Value)
+			}
+			if !strings.HasPrefix(tg.Where, p+" line ") {
+				t.Fatalf("target %+v does not say where it came from", tg)
+			}
+		}
+	})
+}

@@ -77,3 +77,65 @@ func TestHeaderCutterPassesOrdinaryMessagesUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSafeWriter: the output never holds ESC or another C0 control but
+// tab and LF, whatever the message and the write sizes, and does not
+// depend on the write sizes.
+func FuzzSafeWriter(f *testing.F) {
+	f.Add([]byte("a\x1b[2J\r\n\xc2\x9b\xe2\x82"), 1)
+	f.Add([]byte("caf\xc3\xa9\r"), 4)
+	f.Fuzz(func(t *testing.T, in []byte, size int) {
+		if size <= 0 || size > len(in) {
+			size = 1
+		}
+		var out bytes.Buffer
+		w := NewSafeWriter(&out)
+		for i := 0; i < len(in); i += size {
+			w.Write(in[i:min(i+size, len(in))])
+		}
+		w.Close()
+		for _, c := range out.Bytes() {
+			if c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
+				t.Fatalf("control %#x passed in %q", c, out.Bytes())
+			}
+		}
+		if want := Sanitize(string(in)); out.String() != want {
+			t.Fatalf("in writes of %d: %q, at once: %q", size, out.String(), want)
+		}
+	})
+}
+
+// FuzzHeaderCutter: no header line comes out longer than the cut, the
+// body is untouched, and a message without long header lines passes as
+// it is.
+func FuzzHeaderCutter(f *testing.F) {
+	f.Add("Subject: x\r\n\r\nbody", 100)
+	f.Add("A: b\n\n", 1)
+	f.Fuzz(func(t *testing.T, msg string, long int) {
+		if long > 0 && long < 1<<16 {
+			msg = "X: " + strings.Repeat("y", long) + "\n" + msg
+		}
+		var out bytes.Buffer
+		if _, err := out.ReadFrom(cutHeaderLines(strings.NewReader(msg))); err != nil {
+			t.Fatal(err)
+		}
+		header, body, hasBody := strings.Cut(msg, "\n\n")
+		if !hasBody && strings.Contains(msg, "\n\r\n") {
+			return // a CRLF message: checked line by line below
+		}
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.TrimRight(line, "\r") == "" {
+				break
+			}
+			if n := len(strings.ReplaceAll(line, "\r", "")); n > maxHeaderLine+len(cutMark) {
+				t.Fatalf("a header line of %d bytes came out", n)
+			}
+		}
+		if hasBody && !strings.HasSuffix(out.String(), "\n\n"+body) {
+			t.Fatalf("the body changed")
+		}
+		if !strings.Contains(out.String(), cutMark) && out.String() != msg {
+			t.Fatalf("%.60q changed without a cut (header %d bytes)", msg, len(header))
+		}
+	})
+}

@@ -226,8 +226,8 @@ func FuzzDataChecker(f *testing.F) {
 	})
 }
 
-// wellFormed: CRLF-ended lines of at most 1000 octets, and perhaps a last
-// line without CRLF (a BDAT message may end so).
+// wellFormed: CRLF-ended lines of at most 1000 octets without NUL, and
+// perhaps a last line without CRLF (a BDAT message may end so).
 func wellFormed(msg []byte) bool {
 	lines := bytes.Split(msg, []byte("\r\n"))
 	for i, line := range lines {
@@ -235,7 +235,7 @@ func wellFormed(msg []byte) bool {
 		if i < len(lines)-1 {
 			n += 2
 		}
-		if n > maxLine || bytes.ContainsAny(line, "\r\n") {
+		if n > maxLine || bytes.ContainsAny(line, "\r\n\x00") {
 			return false
 		}
 	}
