@@ -15,16 +15,8 @@ runs=${BENCH_RUNS:-3}
 n=${BENCH_ROOT_DELIVERIES:-1000}
 
 echo "== deliver as root for a real user, $n x 4 KB, one process each, fsync each, beside procmail"
-if [ "$(id -u)" != 0 ]; then
-	echo "  skipped: needs root (a real user, and root starting the delivery)"
-	exit 0
-fi
-for p in procmail useradd python3; do
-	if ! command -v $p >/dev/null 2>&1; then
-		echo "  skipped: $p is not installed (Debian: procmail, passwd, python3)"
-		exit 0
-	fi
-done
+. "$top/scripts/benchlib.sh"
+need_root "a real user, and root starting the delivery" "procmail, passwd, python3" procmail useradd python3
 mkdir -p "$top/build"
 work=$(mktemp -d "$top/build/bench-deliver-root.XXXXXX")
 chmod 755 "$work"
@@ -35,12 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-until useradd --system --no-create-home --no-user-group --gid 65534 --home-dir "$work/home" --shell /usr/sbin/nologin "$user" 2>"$work/useradd.err"; do
-	grep -q 'lock' "$work/useradd.err" || { cat "$work/useradd.err"; exit 1; }
-	sleep 0.2
-done
-mkdir -p "$work/home"
-chown "$user:65534" "$work/home"
+bench_user "$user" "$work/home"
 {
 	printf 'From: Alice <alice@example.org>\nTo: %s@bench.example\nSubject: bench\nMessage-ID: <bench@example.org>\n\n' "$user"
 	i=1

@@ -14,16 +14,8 @@ runs=${BENCH_RUNS:-3}
 n=${BENCH_LMTP_MESSAGES:-2000}
 
 echo "== LMTP front to store across two network namespaces, $n x 4 KB over 10 SMTP sessions, until in the store's mbox"
-if [ "$(id -u)" != 0 ]; then
-	echo "  skipped: network namespaces and a real user need root"
-	exit 0
-fi
-for p in ip smtp-source systemd-socket-activate setpriv useradd; do
-	if ! command -v $p >/dev/null 2>&1; then
-		echo "  skipped: $p is not installed (Debian: iproute2, postfix, systemd, util-linux, passwd)"
-		exit 0
-	fi
-done
+. "$top/scripts/benchlib.sh"
+need_root "network namespaces and a real user" "iproute2, postfix, systemd, util-linux, passwd" ip smtp-source systemd-socket-activate setpriv useradd
 mkdir -p "$top/build"
 work=$(mktemp -d "$top/build/bench-lmtp-netns.XXXXXX")
 chmod 755 "$work"
@@ -51,13 +43,9 @@ ip -n "$store" addr add 10.212.0.2/24 dev "u12b$tag"
 ip -n "$front" link set "u12a$tag" up
 ip -n "$store" link set "u12b$tag" up
 
-until useradd --system --no-create-home --no-user-group --gid 65534 --home-dir "$work/home" --shell /usr/sbin/nologin "$user" 2>"$work/useradd.err"; do
-	grep -q lock "$work/useradd.err" || { cat "$work/useradd.err"; exit 1; }
-	sleep 0.2
-done
+bench_user "$user" "$work/home"
 uid=$(id -u "$user")
-mkdir -p "$work/home" "$work/front"
-chown "$user:65534" "$work/home"
+mkdir -p "$work/front"
 mbox=$work/home/Mailbox
 printf 'hostname = store.example\nmailbox = ~/Mailbox\n' >"$work/store.conf"
 printf '%s:x:%s:65534::/nonexistent:/bin/sh\n' "$user" "$uid" >"$work/front/passwd"
