@@ -290,6 +290,23 @@ func (p *Postfix) Log() string {
 	return string(b)
 }
 
+// WaitLog waits until the maillog holds every one of wants and returns
+// it: postlogd writes a delivery's line after the mailbox has the mail.
+func (p *Postfix) WaitLog(wants ...string) string {
+	p.t.Helper()
+	var log string
+	p.waitFor(fmt.Sprintf("%q in the maillog", wants), func() bool {
+		log = p.Log()
+		for _, w := range wants {
+			if !strings.Contains(log, w) {
+				return false
+			}
+		}
+		return true
+	})
+	return log
+}
+
 // Mailbox is the mbox virtual(8) delivers a user of Domain into.
 func (p *Postfix) Mailbox(user string) string { return filepath.Join(p.mailDir(), user) }
 
