@@ -349,3 +349,18 @@ func TestOutgoingMailFindsItsMXThroughDNSResolver(t *testing.T) {
 	mustContain(t, "near log", near.Log(), "relay=smtp.mxonly.test["+mxAddr+"]:25")
 	mustContain(t, "dnsmasq log", dns.Log(), "query[MX] mxonly.test")
 }
+
+func TestAnAuthenticatedClientsMailIsSigned(t *testing.T) {
+	near, far, _ := authMTAs(t)
+	near.Set("dkim_keys", "test.example:sel:"+filepath.Join(near.Dir, "dkim.pem"))
+	if r := near.Run("", "sendmail", "-bk", "test.example", "ed25519"); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	d := near.StartDaemon("")
+	r := swaksTo(t, d.Addr, "signed for carol", "--tls", "--auth", "PLAIN", "--auth-user", "carol",
+		"--auth-password", carolPassword, "--header", "From: Carol <carol@test.example>")
+	if r.Code != 0 {
+		t.Fatalf("swaks: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	mustContain(t, "far", far.WaitMail("bob", 1), "DKIM-Signature: ", "a=ed25519-sha256", "d=test.example", "s=sel", "Subject: signed for carol")
+}

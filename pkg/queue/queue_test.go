@@ -107,6 +107,33 @@ func TestPickupKeepsOnlyAddressesFromMaildrop(t *testing.T) {
 	}
 }
 
+func TestPickupFilterRewritesWhatMovesAndAFailureLeavesItInMaildrop(t *testing.T) {
+	q := newQueue(t)
+	e, err := q.Enqueue(Envelope{Sender: "a", Rcpts: []Recipient{{Addr: "b@x"}}}, strings.NewReader("body\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	q.PickupFilter = func(id string, msg io.Reader) (io.Reader, error) {
+		return nil, errors.New("no key")
+	}
+	if picked, err := q.Pickup(); err == nil || len(picked) != 0 || !strings.Contains(err.Error(), "no key") {
+		t.Fatalf("pickup with a failing filter: %v %d", err, len(picked))
+	}
+	q.PickupFilter = func(id string, msg io.Reader) (io.Reader, error) {
+		return io.MultiReader(strings.NewReader("Signed-By: "+id+"\n"), msg), nil
+	}
+	picked, err := q.Pickup()
+	if err != nil || len(picked) != 1 {
+		t.Fatalf("pickup: %v %d", err, len(picked))
+	}
+	defer picked[0].Close()
+	b, _ := io.ReadAll(picked[0].Message())
+	if want := "Signed-By: " + picked[0].Env.ID + "\nbody\n"; string(b) != want || picked[0].Env.Size != int64(len(want)) {
+		t.Fatalf("picked up %q (size %d), want %q", b, picked[0].Env.Size, want)
+	}
+}
+
 func TestBackoffDoublesUpToAnHour(t *testing.T) {
 	want := []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute, time.Hour, time.Hour}
 	for i, w := range want {
