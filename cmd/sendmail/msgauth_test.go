@@ -364,3 +364,39 @@ func TestAnAuthenticatedClientsMailIsSigned(t *testing.T) {
 	}
 	mustContain(t, "far", far.WaitMail("bob", 1), "DKIM-Signature: ", "a=ed25519-sha256", "d=test.example", "s=sel", "Subject: signed for carol")
 }
+
+func TestTheKeyCommandRefusesWhatItCannotDo(t *testing.T) {
+	sb := sandbox.New(t, "alice")
+	sb.Set("dkim_keys", "example.test:s:"+filepath.Join(sb.Dir, "k.pem"))
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"-bk"}, 64, "usage: sendmail -bk domain [rsa|ed25519]"},
+		{[]string{"-bk", "other.test"}, 78, "dkim_keys has no entry for other.test"},
+		{[]string{"-bk", "example.test", "dsa"}, 64, `key type "dsa": want rsa or ed25519`},
+	} {
+		r := sb.Run("", "sendmail", c.args...)
+		if r.Code != c.code || !strings.Contains(r.Stderr, c.msg) {
+			t.Errorf("sendmail %v: exit %d %q, want %d %q", c.args, r.Code, r.Stderr, c.code, c.msg)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(sb.Dir, "k.pem")); !os.IsNotExist(err) {
+		t.Errorf("a refused command left a key file: %v", err)
+	}
+}
+
+func TestANullSenderIsCheckedByItsHelo(t *testing.T) {
+	_, record := rsaKeyPair(t, t.TempDir(), "k.pem")
+	dns := authDNS(t, record)
+	sb, d := inbound(t, dns)
+	msg := crlf("From: bob@good.test\nTo: alice@test.example\nSubject: bounce\n\nx\n")
+	if r := dkimTool(t, msg, "send", d.Addr, "fail.test", "", "alice@test.example"); !strings.HasPrefix(r.Stdout, "550 5.7.23 SPF validation failed for fail.test") {
+		t.Fatalf("reply %q %s", r.Stdout, r.Stderr)
+	}
+	if r := dkimTool(t, msg, "send", d.Addr, "good.test", "", "alice@test.example"); !strings.HasPrefix(r.Stdout, "250") {
+		t.Fatalf("reply %q %s", r.Stdout, r.Stderr)
+	}
+	mustContain(t, "delivered", sb.WaitMail("alice", 1), "spf=pass smtp.helo=good.test")
+}

@@ -11,6 +11,9 @@ import (
 // they are checked.
 func (vd *Verdict) results() []authres.Result {
 	spfRes := &authres.SPFResult{Value: authres.ResultValue(vd.SPF), From: vd.SPFDomain}
+	if vd.SPFHelo {
+		spfRes.From, spfRes.Helo = "", vd.SPFDomain
+	}
 	out := []authres.Result{spfRes}
 	if len(vd.DKIM) == 0 {
 		out = append(out, &authres.DKIMResult{Value: authres.ResultNone})

@@ -57,6 +57,7 @@ type Reply struct {
 type Verdict struct {
 	SPF       spf.Result
 	SPFDomain string // the domain SPF checked: MAIL FROM's, else HELO's
+	SPFHelo   bool   // SPFDomain is HELO's (the null sender)
 	DKIM      []DKIMResult
 	// DMARC is "" when dmarc_policy is off.
 	DMARC       authres.ResultValue
@@ -73,6 +74,7 @@ func (v *Verifier) Check(ctx context.Context, env Envelope, msg []byte) *Verdict
 	go func() {
 		defer close(spfDone)
 		vd.SPF, vd.SPFDomain = v.checkSPF(ctx, env)
+		vd.SPFHelo = !strings.Contains(env.MailFrom, "@")
 	}()
 	vd.DKIM = v.checkDKIM(ctx, msg)
 	<-spfDone
@@ -85,20 +87,17 @@ func (v *Verifier) Check(ctx context.Context, env Envelope, msg []byte) *Verdict
 }
 
 func (v *Verifier) checkSPF(ctx context.Context, env Envelope) (spf.Result, string) {
-	sender := env.MailFrom
+	// RFC 7208 2.4: the null sender is checked as postmaster@HELO, which
+	// the library does for a sender without a domain.
 	domain := env.Helo
-	if _, d, ok := strings.Cut(sender, "@"); ok && sender != "" {
-		domain = d[strings.LastIndexByte(d, '@')+1:]
+	if at := strings.LastIndexByte(env.MailFrom, '@'); at >= 0 {
+		domain = env.MailFrom[at+1:]
 	}
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	if env.IP == nil {
 		return spf.None, domain
 	}
-	// RFC 7208 2.4: the null sender is checked as postmaster@HELO.
-	if sender == "" {
-		sender = "postmaster@" + env.Helo
-	}
-	res, _ := spf.CheckHostWithSender(env.IP, env.Helo, sender,
+	res, _ := spf.CheckHostWithSender(env.IP, env.Helo, env.MailFrom,
 		spf.WithResolver(v.Resolver), spf.WithContext(ctx))
 	return res, domain
 }
