@@ -77,7 +77,10 @@ func TestADotCRLineAmongCommandsRefusesTheNextMessageAndDisconnects(t *testing.T
 	}
 }
 
-func TestDotCRLinesAreCaughtOverSTARTTLSToo(t *testing.T) {
+// dialTLS starts a server with STARTTLS and returns a dialog that has
+// said EHLO inside TLS.
+func dialTLS(t *testing.T) (*testServer, *dialog) {
+	t.Helper()
 	p := basePolicy()
 	p.TLSConfig = selfSigned(t)
 	ts := startServer(t, p)
@@ -86,6 +89,11 @@ func TestDotCRLinesAreCaughtOverSTARTTLSToo(t *testing.T) {
 	d.cmd("STARTTLS", "220 ")
 	d.startTLS()
 	d.cmd("EHLO client.example", "250-")
+	return ts, d
+}
+
+func TestDotCRLinesAreCaughtOverSTARTTLSToo(t *testing.T) {
+	ts, d := dialTLS(t)
 	r := d.sendMessage("alice@example.org", "bob@example.org", "Subject: one\r\n\r\nbody\r\n.\r"+smuggled+".\r\n")
 	if !strings.HasPrefix(r, "554 5.5.2 Bare <CR>") {
 		t.Fatalf("reply %q", r)
@@ -96,14 +104,7 @@ func TestDotCRLinesAreCaughtOverSTARTTLSToo(t *testing.T) {
 }
 
 func TestAnHonestSessionPassesTheRawCheckOverTLSAndInChunks(t *testing.T) {
-	p := basePolicy()
-	p.TLSConfig = selfSigned(t)
-	ts := startServer(t, p)
-	d := dial(t, ts.addr)
-	d.cmd("EHLO client.example", "250-")
-	d.cmd("STARTTLS", "220 ")
-	d.startTLS()
-	d.cmd("EHLO client.example", "250-")
+	ts, d := dialTLS(t)
 	d.cmd("MAIL FROM:<alice@example.org>", "250 ")
 	d.cmd("RCPT TO:<bob@example.org>", "250 ")
 	// A CRLF split across two chunks, with the server's reply between.
