@@ -63,7 +63,10 @@ type RewritePlan func(i int, m *Message) Change
 // durable (see JournalPath); a rewrite killed at any point is rolled back
 // by the next Open, so the mailbox is the old one or the new one, never a
 // mix. A failure before the first byte is written leaves the mailbox as
-// it was.
+// it was. Two rewrites need no journal, being old or new at any instant
+// as they are: one that only cuts the file short (the last messages
+// expunged), and one that changes a few bytes inside one disk sector (a
+// flag written into the padding of the state fields).
 //
 // When the first message is dropped, its X-IMAPbase header (UIDVALIDITY,
 // last UID) moves to the first message kept, so UIDs stay valid.
@@ -219,8 +222,24 @@ func (p *piece) diff(f io.ReaderAt, pos, size int64, first bool) int64 {
 // through a journal.
 func (mb *Mailbox) apply(l *layout, size int64) error {
 	from, to := l.changed(mb.File, size)
-	if from == to && l.n == size {
+	switch {
+	case from == to && l.n == size:
 		return nil
+	case from == l.n:
+		// Only cut off (the last messages expunged): one truncate is
+		// old or new whenever it is interrupted, so needs no journal.
+		return mb.syncAfter(mb.File.Truncate(l.n))
+	case l.n == size && from/sectorSize == (to-1)/sectorSize:
+		// A few bytes inside one sector (a flag written into the
+		// padding): one pwrite is old or new whenever the process dies
+		// (the kernel copies it into the page at once), and a disk
+		// writes a sector whole, so neither needs a journal.
+		var b bytes.Buffer
+		if err := l.emit(&b, mb.File, from, to); err != nil {
+			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+		}
+		_, err := mb.File.WriteAt(b.Bytes(), from)
+		return mb.syncAfter(err)
 	}
 	saved := size - from // what is overwritten or cut off
 	if l.n == size {
@@ -244,11 +263,42 @@ func (mb *Mailbox) apply(l *layout, size int64) error {
 	return nil
 }
 
+// sectorSize is the unit a disk writes whole.
+const sectorSize = 512
+
+// syncAfter syncs the mailbox after a write that returned err.
+func (mb *Mailbox) syncAfter(err error) error {
+	if err == nil {
+		err = unix.Fdatasync(int(mb.File.Fd()))
+	}
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+	}
+	return nil
+}
+
 // writeRange writes the new file's bytes [from, to), reading old ones
 // through src, cuts the old file of size bytes to the new length and
 // syncs it.
 func (mb *Mailbox) writeRange(l *layout, src io.ReaderAt, from, to, size int64) error {
 	w := bufio.NewWriterSize(slowWriter(io.NewOffsetWriter(mb.File, from)), 1<<20)
+	if err := l.emit(w, src, from, to); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if l.n < size {
+		if err := mb.File.Truncate(l.n); err != nil {
+			return err
+		}
+	}
+	return unix.Fdatasync(int(mb.File.Fd()))
+}
+
+// emit writes the new file's bytes [from, to) to w, reading old ones
+// through src.
+func (l *layout) emit(w io.Writer, src io.ReaderAt, from, to int64) error {
 	pos := int64(0)
 	for i := range l.pieces {
 		p := &l.pieces[i]
@@ -271,15 +321,7 @@ func (mb *Mailbox) writeRange(l *layout, src io.ReaderAt, from, to, size int64) 
 			return err
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if l.n < size {
-		if err := mb.File.Truncate(l.n); err != nil {
-			return err
-		}
-	}
-	return unix.Fdatasync(int(mb.File.Fd()))
+	return nil
 }
 
 // RewriteDelayEnv, when set to a duration, makes every rewrite write in
