@@ -69,7 +69,7 @@ func TestCurlRetrievesOverPop3AndPop3s(t *testing.T) {
 	secure := listen(t, s, "127.0.0.1:0", "--tls")
 	for _, url := range []string{"pop3://" + plain + "/2", "pop3s://" + strings.Replace(secure, "127.0.0.1", "localhost", 1) + "/2"} {
 		out, err := exec.Command(curl, "-sS", "--cacert", ca, "-u", "bob:"+password, url).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "Subject: message 2\r\n") || !strings.Contains(string(out), "\r\n.a line with a dot\r\n") {
+		if err != nil || !strings.Contains(string(out), "Subject: message 2\r\n") || !strings.Contains(string(out), "\r\n.a line with a dot\r\nFrom the start\r\n") {
 			t.Errorf("curl %s: %v\n%q", url, err, out)
 		}
 	}

@@ -88,7 +88,9 @@ func indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx.Save(path) // a cache: without it the next session scans again
+	if idx != old {
+		idx.Save(path) // a cache: without it the next session scans again
+	}
 	return idx, nil
 }
 
@@ -123,12 +125,30 @@ func (d *mboxDrop) Open(j int) (io.ReadCloser, error) {
 	// new one into place left it whole. One that rewrote it in place
 	// (Dovecot adding its headers) may have moved the message; then the
 	// session finds its messages again.
+	m, err := d.locate(j)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(m.Content(d.f)), nil
+}
+
+// OpenRaw is Open with the mboxrd quoting left in (RawOpener).
+func (d *mboxDrop) OpenRaw(j int) (io.ReadCloser, error) {
+	m, err := d.locate(j)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(m.Raw(d.f)), nil
+}
+
+// locate is where message j is in the session's file now.
+func (d *mboxDrop) locate(j int) (*mbox.Message, error) {
 	if !d.startsAt(d.all[d.mine[j]].Offset) {
 		if err := d.refresh(); err != nil {
 			return nil, fmt.Errorf("message %d: %w", j+1, err)
 		}
 	}
-	return io.NopCloser(d.all[d.mine[j]].Message().Content(d.f)), nil
+	return d.all[d.mine[j]].Message(), nil
 }
 
 // startsAt reports whether a From_ line starts at off in the session's file.

@@ -44,6 +44,13 @@ type Maildrop interface {
 	Close() error
 }
 
+// RawOpener is what a Maildrop on mbox files may add: Open without undoing
+// the mboxrd quoting, which the server then undoes as it sends, in one pass
+// over the text.
+type RawOpener interface {
+	OpenRaw(i int) (io.ReadCloser, error)
+}
+
 // Opener opens the maildrop of a user who has logged in, after the
 // server has become that user.
 type Opener func(u *userdb.User) (Maildrop, error)

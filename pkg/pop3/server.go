@@ -64,6 +64,7 @@ type session struct {
 	uids      []string
 	retrN     int
 	retrBytes int64
+	text      *bufio.Reader // reused for every message sent
 }
 
 // errClose ends a session after its last reply.

@@ -2,18 +2,20 @@ package pop3
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 )
 
-// writeText copies a message to a multi-line response (RFC 1939 3): every
-// line ends in CRLF, a line starting with "." gets one more, and the text
-// ends with a line end so the terminating "." stands alone. bodyLines >= 0
-// stops after that many lines of the body (TOP); the header and the blank
-// line after it always go. Memory stays bounded whatever the line or
-// message length: a line longer than the buffer goes out in pieces.
-func writeText(w *bufio.Writer, r io.Reader, bodyLines int) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+// writeText copies a message read from br to a multi-line response (RFC
+// 1939 3): every line ends in CRLF, a line starting with "." gets one more,
+// and the text ends with a line end so the terminating "." stands alone.
+// bodyLines >= 0 stops after that many lines of the body (TOP); the header
+// and the blank line after it always go. With mboxrd, br holds the text as
+// an mbox stores it, and a line ">From ", ">>From "... loses one ">".
+// Memory stays bounded whatever the line or message length: a line longer
+// than the buffer goes out in pieces.
+func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd bool) error {
 	atStart, inHeader, pendingCR := true, true, false
 	for {
 		if !inHeader && bodyLines == 0 && atStart {
@@ -23,6 +25,9 @@ func writeText(w *bufio.Writer, r io.Reader, bodyLines int) error {
 		if len(chunk) > 0 {
 			whole := chunk[len(chunk)-1] == '\n'
 			if atStart {
+				if mboxrd && chunk[0] == '>' && quotedFrom(chunk) {
+					chunk = chunk[1:]
+				}
 				if chunk[0] == '.' {
 					w.WriteByte('.')
 				}
@@ -70,4 +75,13 @@ func writeText(w *bufio.Writer, r io.Reader, bodyLines int) error {
 			return err
 		}
 	}
+}
+
+// quotedFrom reports whether line is a From_ line quoted for mboxrd.
+func quotedFrom(line []byte) bool {
+	q := 0
+	for q < len(line) && line[q] == '>' {
+		q++
+	}
+	return bytes.HasPrefix(line[q:], []byte("From "))
 }

@@ -11,11 +11,22 @@ func text(t testing.TB, in string, lines int) string {
 	t.Helper()
 	var b bytes.Buffer
 	w := bufio.NewWriter(&b)
-	if err := writeText(w, strings.NewReader(in), lines); err != nil {
+	if err := writeText(w, bufio.NewReaderSize(strings.NewReader(in), 64<<10), lines, false); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
 	return b.String()
+}
+
+func TestWriteTextUndoesMboxrdQuotingWhenAsked(t *testing.T) {
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	in := "A: b\n\n>From x\n>>From y\n>Fromage\n.>From z\nFrom w\n"
+	writeText(w, bufio.NewReader(strings.NewReader(in)), -1, true)
+	w.Flush()
+	if want := "A: b\r\n\r\nFrom x\r\n>From y\r\n>Fromage\r\n..>From z\r\nFrom w\r\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
 }
 
 func TestWriteTextStuffsDotsEndsLinesInCRLFAndCutsTop(t *testing.T) {

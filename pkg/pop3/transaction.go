@@ -1,6 +1,7 @@
 package pop3
 
 import (
+	"bufio"
 	"strconv"
 	"strings"
 )
@@ -134,7 +135,11 @@ func (ss *session) cmdTop(args string) error {
 // nothing has been sent yet; once the text has started, the connection
 // is closed, since a client cannot tell a cut message from a whole one.
 func (ss *session) send(i, bodyLines int, format string, args ...any) error {
-	rc, err := ss.drop.Open(i)
+	open, mboxrd := ss.drop.Open, false
+	if raw, ok := ss.drop.(RawOpener); ok {
+		open, mboxrd = raw.OpenRaw, true
+	}
+	rc, err := open(i)
 	if err != nil {
 		ss.c.Log.Error("user=<%s> message %d: %v", ss.name, i+1, err)
 		ss.reply("-ERR [SYS/TEMP] cannot read message %d: %s", i+1, oneLine(err))
@@ -142,7 +147,12 @@ func (ss *session) send(i, bodyLines int, format string, args ...any) error {
 	}
 	defer rc.Close()
 	ss.reply(format, args...)
-	if err := writeText(ss.w, rc, bodyLines); err != nil {
+	if ss.text == nil {
+		ss.text = bufio.NewReaderSize(rc, 64<<10)
+	} else {
+		ss.text.Reset(rc)
+	}
+	if err := writeText(ss.w, ss.text, bodyLines, mboxrd); err != nil {
 		ss.c.Log.Error("user=<%s> message %d: %v", ss.name, i+1, err)
 		return errClose
 	}
