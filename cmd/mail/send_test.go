@@ -215,3 +215,50 @@ func TestTildeQSavesTheDraftAndTildeXDoesNot(t *testing.T) {
 		})
 	}
 }
+
+func TestALatin1BodyIsNeverLabelledUTF8(t *testing.T) {
+	py := sandbox.NeedPeer(t, "python3")
+	latin1 := "Gr\xfc\xdfe aus K\xf6ln\n"
+	cases := []struct {
+		name, env, rc string
+		code          int
+		charset       string // of the text part; "" = refused
+	}{
+		{"typed in a Latin-1 locale: converted to UTF-8", "LANG=de_DE.ISO-8859-1", "", 0, "utf-8"},
+		{"in a UTF-8 locale with sendcharsets: sent as it is, labelled Latin-1", "LANG=C.UTF-8", "set sendcharsets=utf-8,iso-8859-1", 0, "iso-8859-1"},
+		{"in a UTF-8 locale alone: refused, saved in dead.letter", "LC_ALL=de_DE.UTF-8", "", 1, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sb := sandbox.New(t)
+			dir := sb.FakeSendmail(t, "alice", "0")
+			if c.rc != "" {
+				sb.MailRC("alice", c.rc)
+			}
+			cmd := sb.Mail("alice", "-s", "Latin-1", "bob@test.example")
+			cmd.Env = append(cmd.Env, "LC_ALL=", "LC_CTYPE=", "LANG=", c.env)
+			r := sandbox.RunCmd(t, cmd, latin1)
+			if r.Code != c.code {
+				t.Fatalf("mail exited %d, want %d: %s", r.Code, c.code, r.Stderr)
+			}
+			if c.charset == "" {
+				if !strings.Contains(r.Stderr, "not valid UTF-8") || !strings.Contains(r.Stderr, "sendcharsets") {
+					t.Errorf("the refusal does not say why and what to do: %q", r.Stderr)
+				}
+				if dead, _ := os.ReadFile(filepath.Join(sb.Home("alice"), "dead.letter")); !strings.Contains(string(dead), latin1) {
+					t.Errorf("dead.letter holds %q", dead)
+				}
+				if _, err := os.Stat(filepath.Join(dir, "message")); err == nil {
+					t.Error("a message went out")
+				}
+				return
+			}
+			script := "import sys, email, email.policy\nm = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n" +
+				"b = m.get_body(('plain',))\nprint(b.get_content_charset(), b.get_content(), end='')"
+			out, err := exec.Command(py, "-c", script, filepath.Join(dir, "message")).CombinedOutput()
+			if want := c.charset + " Grüße aus Köln\n"; err != nil || string(out) != want {
+				t.Fatalf("python reads %q (%v), want %q", out, err, want)
+			}
+		})
+	}
+}

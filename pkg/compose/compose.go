@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/quotedprintable"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 )
 
 // ErrHeaderInjection is returned, wrapped with the field's name, when a
@@ -34,12 +36,18 @@ var ErrHeaderInjection = errors.New("header injection")
 type Message struct {
 	From        string      // "Name <addr>" or addr; "" leaves it to sendmail
 	To, Cc, Bcc []string    // addresses as typed, one per element, display names allowed
-	Subject     string      // UTF-8
+	Subject     string      // in InputCharset
 	Headers     [][2]string // extra fields (In-Reply-To, References, ...), in order
-	Body        []byte      // the text as typed, UTF-8, LF line ends
+	Body        []byte      // the text as typed, in InputCharset, LF line ends
 	Attachments []string    // file paths
 	Hostname    string      // right side of the Message-ID; "" = this host's name
 	Date        time.Time   // zero = now
+	// InputCharset is the charset Subject and Body are typed in: the
+	// locale's; "" is UTF-8.
+	InputCharset string
+	// SendCharsets are the charsets the text may go out in, tried in
+	// order (mail's sendcharsets, as s-nail's); UTF-8 when none fits.
+	SendCharsets []string
 }
 
 // maxLine is RFC 5322 2.1.1's limit on a line, without its line end.
@@ -61,15 +69,28 @@ func Build(w io.Writer, m *Message) error {
 		}
 		atts = append(atts, a)
 	}
-	body := normalizeBody(m.Body)
-	charset, cte := bodyEncoding(body)
+	body, charset := normalizeBody(m.Body), "us-ascii"
+	if !isASCII(string(body)) {
+		if body, charset, err = textCharset(body, m.InputCharset, m.SendCharsets); err != nil {
+			return err
+		}
+	}
+	cte := transferEncoding(body)
 	textType := mime.FormatMediaType("text/plain", map[string]string{"charset": charset})
 
 	lw := &lfWriter{w: w}
 	if len(atts) == 0 {
 		fields = append(fields, [2]string{"Content-Type", textType}, [2]string{"Content-Transfer-Encoding", cte})
-		err = writeSingle(lw, fields, body)
+		err = writeSingle(lw, fields, cte, body)
 	} else {
+		if charset != "us-ascii" && charset != "utf-8" {
+			// go-message writes parts in UTF-8 only: the text goes
+			// as that, converted, and labelled so.
+			if body, err = toUTF8(body, charset); err != nil {
+				return err
+			}
+			textType = mime.FormatMediaType("text/plain", map[string]string{"charset": "utf-8"})
+		}
 		err = writeMixed(lw, fields, [2]string{textType, cte}, body, atts)
 	}
 	if err == nil {
@@ -132,8 +153,17 @@ func headerFields(m *Message) ([][2]string, error) {
 		return nil, err
 	}
 	if m.Subject != "" {
-		mh.SetSubject(m.Subject)
-		fields = append(fields, [2]string{"Subject", mh.Get("Subject")})
+		subject, ok, err := decodeText([]byte(m.Subject), m.InputCharset)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("Subject: %w: it is not valid in the locale's charset", ErrCharset)
+		}
+		if !isASCII(subject) {
+			subject = encodeWords("Subject", subject)
+		}
+		fields = append(fields, [2]string{"Subject", subject})
 	}
 	for _, f := range m.Headers {
 		if !isFieldName(f[0]) {
@@ -144,7 +174,7 @@ func headerFields(m *Message) ([][2]string, error) {
 		}
 		v := f[1]
 		if !isASCII(v) {
-			v = mime.QEncoding.Encode("utf-8", v)
+			v = encodeWords(f[0], v)
 		}
 		fields = append(fields, [2]string{f[0], v})
 	}
@@ -221,11 +251,11 @@ func normalizeBody(b []byte) []byte {
 	return b
 }
 
-// bodyEncoding picks the text part's charset and transfer encoding: plain
-// 7bit US-ASCII when the text allows it, otherwise UTF-8 in
-// quoted-printable, needed for 8-bit bytes, lines over 998 octets, NUL and
-// bare CR (RFC 2045 2.7), none of which survive every transport.
-func bodyEncoding(b []byte) (charset, cte string) {
+// transferEncoding picks the text part's transfer encoding: 7bit when the
+// text allows it, otherwise quoted-printable, needed for 8-bit bytes,
+// lines over 998 octets, NUL and bare CR (RFC 2045 2.7), none of which
+// survive every transport.
+func transferEncoding(b []byte) string {
 	lineLen := 0
 	for _, c := range b {
 		switch {
@@ -233,13 +263,13 @@ func bodyEncoding(b []byte) (charset, cte string) {
 			lineLen = 0
 			continue
 		case c >= 0x80, c == 0, c == '\r':
-			return "utf-8", "quoted-printable"
+			return "quoted-printable"
 		}
 		if lineLen++; lineLen > maxLine {
-			return "utf-8", "quoted-printable"
+			return "quoted-printable"
 		}
 	}
-	return "us-ascii", "7bit"
+	return "7bit"
 }
 
 func isASCII(s string) bool {
@@ -302,15 +332,22 @@ func safeFileName(name string) string {
 	}, name)
 }
 
-func writeSingle(w io.Writer, fields [][2]string, body []byte) error {
-	mw, err := message.CreateWriter(w, header(fields))
-	if err != nil {
+// writeSingle writes a one-part message: the header as go-message formats
+// and folds it, then the text in its transfer encoding (written here, as
+// go-message's writer takes no charset but UTF-8 and US-ASCII).
+func writeSingle(w io.Writer, fields [][2]string, cte string, body []byte) error {
+	if err := textproto.WriteHeader(w, header(fields).Header); err != nil {
 		return err
 	}
-	if _, err := mw.Write(body); err != nil {
+	if cte != "quoted-printable" {
+		_, err := w.Write(body)
 		return err
 	}
-	return mw.Close()
+	qw := quotedprintable.NewWriter(w)
+	if _, err := qw.Write(body); err != nil {
+		return err
+	}
+	return qw.Close()
 }
 
 func writeMixed(w io.Writer, fields [][2]string, text [2]string, body []byte, atts []attachment) error {

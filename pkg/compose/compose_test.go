@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -176,17 +177,31 @@ func TestBuildPicksTheLightestBodyEncodingThatIsSafe(t *testing.T) {
 	long := strings.Repeat("x", 1200)
 	cases := []struct {
 		name, body, charset, cte string
+		input                    string   // the locale's charset
+		send                     []string // sendcharsets
+		text                     string   // what it reads as, when not body
 	}{
-		{"plain ASCII", "Hello Bob.\nSee you.\n", "us-ascii", "7bit"},
-		{"ASCII with a 998-octet line", strings.Repeat("y", 998) + "\n", "us-ascii", "7bit"},
-		{"UTF-8", "Grüße\n", "utf-8", "quoted-printable"},
-		{"a line over 998 octets", "short\n" + long + "\n", "utf-8", "quoted-printable"},
-		{"a NUL byte", "nul\x00here\n", "utf-8", "quoted-printable"},
-		{"a bare CR", "over\rwrite\n", "utf-8", "quoted-printable"},
+		{name: "plain ASCII", body: "Hello Bob.\nSee you.\n", charset: "us-ascii", cte: "7bit"},
+		{name: "ASCII with a 998-octet line", body: strings.Repeat("y", 998) + "\n", charset: "us-ascii", cte: "7bit"},
+		{name: "UTF-8", body: "Grüße\n", charset: "utf-8", cte: "quoted-printable"},
+		{name: "a line over 998 octets", body: "short\n" + long + "\n", charset: "us-ascii", cte: "quoted-printable"},
+		{name: "a NUL byte", body: "nul\x00here\n", charset: "us-ascii", cte: "quoted-printable"},
+		{name: "a bare CR", body: "over\rwrite\n", charset: "us-ascii", cte: "quoted-printable"},
+		{name: "Latin-1 typed in a Latin-1 locale goes out as UTF-8", body: "Gr\xfc\xdfe\n", input: "ISO-8859-1",
+			charset: "utf-8", cte: "quoted-printable", text: "Grüße\n"},
+		{name: "Latin-1 typed in a Latin-1 locale, sendcharsets=iso-8859-1", body: "Gr\xfc\xdfe\n", input: "ISO-8859-1",
+			send: []string{"iso-8859-1"}, charset: "iso-8859-1", cte: "quoted-printable", text: "Grüße\n"},
+		{name: "Latin-1 bytes in a UTF-8 locale take the 8-bit charset of sendcharsets", body: "Gr\xfc\xdfe\n", input: "UTF-8",
+			send: []string{"utf-8", "iso-8859-1"}, charset: "iso-8859-1", cte: "quoted-printable", text: "Grüße\n"},
+		{name: "UTF-8 goes out in the first of sendcharsets that holds it", body: "5 €\n",
+			send: []string{"iso-8859-1", "iso-8859-15"}, charset: "iso-8859-15", cte: "quoted-printable"},
+		{name: "UTF-8 that no charset of sendcharsets holds goes out as UTF-8", body: "Ω\n",
+			send: []string{"iso-8859-1"}, charset: "utf-8", cte: "quoted-printable"},
 	}
 	var msgs []*Message
 	for _, tc := range cases {
-		msgs = append(msgs, &Message{To: []string{"bob@example.net"}, Subject: "s", Body: []byte(tc.body), Hostname: "h.example"})
+		msgs = append(msgs, &Message{To: []string{"bob@example.net"}, Subject: "s", Body: []byte(tc.body), Hostname: "h.example",
+			InputCharset: tc.input, SendCharsets: tc.send})
 	}
 	pms, raws := parseWithPython(t, msgs...)
 	for i, tc := range cases {
@@ -194,7 +209,10 @@ func TestBuildPicksTheLightestBodyEncodingThatIsSafe(t *testing.T) {
 		if p.Charset != tc.charset || p.CTE != tc.cte {
 			t.Errorf("%s: charset %q, encoding %q; want %q, %q", tc.name, p.Charset, p.CTE, tc.charset, tc.cte)
 		}
-		want := strings.ReplaceAll(tc.body, "\r", "\n") // QP has no bare CR: it becomes a line end
+		want := tc.text
+		if want == "" {
+			want = strings.ReplaceAll(tc.body, "\r", "\n") // QP has no bare CR: it becomes a line end
+		}
 		if p.Text != want {
 			t.Errorf("%s: python decodes the body to %q, want %q", tc.name, p.Text, want)
 		}
@@ -334,5 +352,46 @@ func TestLFWriterJoinsCRLFSplitAcrossWrites(t *testing.T) {
 	}
 	if got, want := buf.String(), "a\nb\rc\n\r"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestLongSubjectsAreFoldedIntoShortEncodedWordsThatPythonDecodes(t *testing.T) {
+	subjects := []string{
+		strings.Repeat("Grüße aus Köln, ", 13) + "Ende",                            // 209 characters
+		strings.Repeat("日本語のメール", 12),                                              // three octets a character
+		"x" + strings.Repeat("é", 40) + " " + strings.Repeat("a_b=c?d ", 10) + "€", // specials and spaces
+	}
+	var msgs []*Message
+	for _, s := range subjects {
+		msgs = append(msgs, &Message{To: []string{"bob@example.net"}, Subject: s, Body: []byte("x\n"), Hostname: "h.example"})
+	}
+	pms, raws := parseWithPython(t, msgs...)
+	for i, s := range subjects {
+		if got := pms[i].Headers["Subject"]; got != s {
+			t.Errorf("python decodes the subject to %q, want %q", got, s)
+		}
+		head, _, _ := strings.Cut(string(raws[i]), "\n\n")
+		for _, line := range strings.Split(head, "\n") {
+			if len(line) >= 78 {
+				t.Errorf("a header line of %d octets: %q", len(line), line)
+			}
+			for _, w := range regexp.MustCompile(`=\?[^ ]*\?=`).FindAllString(line, -1) {
+				if len(w) > 75 {
+					t.Errorf("an encoded word of %d octets: %q", len(w), w)
+				}
+			}
+		}
+	}
+}
+
+func TestTextInNoKnownCharsetIsRefusedNeverLabelledUTF8(t *testing.T) {
+	var out bytes.Buffer
+	err := Build(&out, &Message{To: []string{"bob@example.net"}, Subject: "s", Body: []byte("Gr\xfc\xdfe\n"), Hostname: "h.example"})
+	if !errors.Is(err, ErrCharset) || !strings.Contains(err.Error(), "sendcharsets") || out.Len() != 0 {
+		t.Fatalf("Latin-1 bytes in a UTF-8 locale: %v, wrote %d bytes", err, out.Len())
+	}
+	err = Build(&out, &Message{To: []string{"bob@example.net"}, Subject: "Gr\xfc\xdfe", Body: []byte("x\n"), Hostname: "h.example"})
+	if !errors.Is(err, ErrCharset) || out.Len() != 0 {
+		t.Fatalf("a Latin-1 subject in a UTF-8 locale: %v, wrote %d bytes", err, out.Len())
 	}
 }

@@ -217,6 +217,7 @@ func (s *Session) deliver(d *Draft) error {
 	m := &compose.Message{
 		From: from, To: to, Cc: cc, Bcc: bcc, Subject: d.Subject, Headers: d.headers,
 		Body: d.body.Bytes(), Attachments: d.Attach, Hostname: s.o.Hostname,
+		InputCharset: s.localeCharset(), SendCharsets: splitCharsets(s.vars["sendcharsets"]),
 	}
 	var msg bytes.Buffer
 	if err := compose.Build(&msg, m); err != nil {
@@ -431,4 +432,29 @@ func (s *Session) readDraftFile(arg string) ([]byte, error) {
 		return nil, err
 	}
 	return os.ReadFile(p)
+}
+
+// localeCharset is the charset of the locale (LC_ALL, else LC_CTYPE, else
+// LANG: "de_DE.ISO-8859-1@euro" is ISO-8859-1), the one the user types
+// in; "" (UTF-8) for none, C and POSIX, whose ASCII UTF-8 includes.
+func (s *Session) localeCharset() string {
+	for _, v := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if l := s.o.Getenv(v); l != "" {
+			l, _, _ = strings.Cut(l, "@")
+			_, cs, _ := strings.Cut(l, ".")
+			return cs
+		}
+	}
+	return ""
+}
+
+// splitCharsets reads sendcharsets: charsets separated by commas.
+func splitCharsets(v string) []string {
+	var out []string
+	for _, cs := range strings.Split(v, ",") {
+		if cs = strings.TrimSpace(cs); cs != "" {
+			out = append(out, cs)
+		}
+	}
+	return out
 }
