@@ -20,9 +20,9 @@ func TestPoplibFetchesAndDeletesInEveryStartMode(t *testing.T) {
 		name  string
 		start func(t *testing.T, s *sandbox.Sandbox) string
 	}{
-		{"inetd style under socat", underSocat},
-		{"systemd socket activation", func(t *testing.T, s *sandbox.Sandbox) string { return underSystemd(t, s, "ipop3d") }},
-		{"xinetd with the service in dist/", underXinetd},
+		{"inetd style under socat", func(t *testing.T, s *sandbox.Sandbox) string { return s.UnderSocat("ipop3d") }},
+		{"systemd socket activation", func(t *testing.T, s *sandbox.Sandbox) string { return s.UnderSystemd("ipop3d") }},
+		{"xinetd with the service in dist/", func(t *testing.T, s *sandbox.Sandbox) string { return s.UnderXinetd("ipop3d") }},
 		{"--listen", func(t *testing.T, s *sandbox.Sandbox) string { return listen(t, s, "127.0.0.1:0") }},
 	}
 	for _, m := range modes {

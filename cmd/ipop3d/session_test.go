@@ -257,3 +257,42 @@ func mustStat(t *testing.T, path string) *syscall.Stat_t {
 	}
 	return fi.Sys().(*syscall.Stat_t)
 }
+
+func TestListenRefusesPastTheLimitsAndStopsGracefully(t *testing.T) {
+	s := box(t, 1)
+	s.Set("client_connection_count_limit", "1")
+	cmd := s.Command("ipop3d", "--listen", "127.0.0.1:0")
+	sandbox.Background(t, cmd)
+	var addr string
+	s.WaitFor("ipop3d to listen", func() bool {
+		if m := listening.FindStringSubmatch(s.Log()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	first := dial(t, addr)
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	refused := &raw{t: t, c: second, r: bufio.NewReader(second)}
+	if r := refused.line(); !strings.HasPrefix(r, "-ERR [SYS/TEMP] too many connections") || refused.line() != "EOF" {
+		t.Errorf("a second connection from one address got %q, and stays open", r)
+	}
+	if !strings.Contains(s.Log(), "refused rip=127.0.0.1: too many connections from this address") {
+		t.Errorf("log:\n%s", s.Log())
+	}
+	// SIGTERM: no new connections, the session in progress goes on.
+	cmd.Process.Signal(syscall.SIGTERM)
+	s.WaitFor("the listener to stop", func() bool { return strings.Contains(s.Log(), "stopping: no new connections") })
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Error("still accepting after SIGTERM")
+	}
+	first.do("USER bob")
+	if r := first.do("PASS " + password); !strings.HasPrefix(r, "+OK bob has 1") {
+		t.Errorf("the running session after SIGTERM: %q", r)
+	}
+	first.do("QUIT")
+	s.WaitFor("the listener to end", func() bool { return strings.Contains(s.Log(), "ipop3d["+fmt.Sprint(cmd.Process.Pid)+"]: stopped") })
+}
