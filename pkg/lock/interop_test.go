@@ -155,12 +155,12 @@ func TestTakeDotWaitsForProcmailsLockfile(t *testing.T) {
 	if out, err := exec.Command(lockfile, "-r0", lock.Path(mb)).CombinedOutput(); err != nil {
 		t.Fatalf("lockfile: %v %s", err, out)
 	}
-	if _, err := lock.TakeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
+	if _, err := takeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
 		t.Fatalf("TakeDot while lockfile holds the lock: %v, want ErrTimeout", err)
 	}
 	got := make(chan error, 1)
 	go func() {
-		d, err := lock.TakeDot(mb, lock.Options{Timeout: time.Minute})
+		d, err := takeDot(mb, lock.Options{Timeout: time.Minute})
 		if err == nil {
 			d.Release()
 		}
@@ -180,13 +180,13 @@ func TestTakeDotWaitsForDotlockfile(t *testing.T) {
 	if out, err := exec.Command(dotlockfile, "-l", "-r", "0", "-p", lock.Path(mb)).CombinedOutput(); err != nil {
 		t.Fatalf("dotlockfile: %v %s", err, out)
 	}
-	if _, err := lock.TakeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
+	if _, err := takeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
 		t.Fatalf("TakeDot while dotlockfile holds the lock: %v, want ErrTimeout", err)
 	}
 	if out, err := exec.Command(dotlockfile, "-u", lock.Path(mb)).CombinedOutput(); err != nil {
 		t.Fatalf("dotlockfile -u: %v %s", err, out)
 	}
-	d, err := lock.TakeDot(mb, short)
+	d, err := takeDot(mb, short)
 	if err != nil {
 		t.Fatalf("TakeDot after dotlockfile -u: %v", err)
 	}
@@ -197,7 +197,7 @@ func TestLockfileAndDotlockfileWaitForOurLock(t *testing.T) {
 	lockfile := sandbox.NeedPeer(t, "lockfile")
 	dotlockfile := sandbox.NeedPeer(t, "dotlockfile")
 	mb := mailbox(t)
-	d, err := lock.TakeDot(mb, lock.Options{})
+	d, err := takeDot(mb, lock.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

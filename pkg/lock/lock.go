@@ -149,21 +149,6 @@ func Path(mailbox string) string { return mailbox + ".lock" }
 // mutt do, or refuse.
 var ErrNoPermission = errors.New("cannot create dot-lock: permission denied")
 
-// TakeDot makes MAILBOX.lock, trying again (see Backoff) until o.Timeout.
-// Only for a caller that holds no other lock on the mailbox meanwhile.
-func TakeDot(mailbox string, o Options) (*Dot, error) {
-	b := NewBackoff(o)
-	for {
-		d, err := TryDot(mailbox, o)
-		if !errors.Is(err, ErrBusy) {
-			return d, err
-		}
-		if !b.Wait() {
-			return nil, fmt.Errorf("%w: %w", err, ErrTimeout)
-		}
-	}
-}
-
 // TryDot makes MAILBOX.lock if it can at once. It creates a uniquely named
 // file beside it holding our pid and host, links it to the lock name
 // (link(2) is atomic even on NFS, where O_EXCL was not), and checks the
@@ -208,15 +193,6 @@ func TryDot(mailbox string, o Options) (*Dot, error) {
 	}
 	f.Close()
 	return nil, &BusyError{Path: d.path, Kind: "dot-lock"}
-}
-
-// Holder is the pid recorded in the dot-lock of mailbox, or 0.
-func Holder(mailbox string) int {
-	b, err := os.ReadFile(Path(mailbox))
-	if err != nil {
-		return 0
-	}
-	return parseBody(string(b)).pid
 }
 
 // writeTemp writes the lock's body into a fresh unique file next to the

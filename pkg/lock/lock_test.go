@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "die-mid-append", "die-after-append":
-		d, err := lock.TakeDot(os.Getenv("MAILBOX"), lock.Options{Timeout: 10 * time.Second})
+		d, err := takeDot(os.Getenv("MAILBOX"), lock.Options{Timeout: 10 * time.Second})
 		if err == nil {
 			err = d.BeginAppend(recorded)
 		}
@@ -39,6 +39,21 @@ func TestMain(m *testing.M) {
 		os.Exit(0) // holding the lock, as a killed writer would
 	default:
 		os.Exit(2)
+	}
+}
+
+// takeDot is how a program holding no other lock waits for the dot-lock:
+// TryDot, and Backoff between tries, until the timeout.
+func takeDot(mailbox string, o lock.Options) (*lock.Dot, error) {
+	b := lock.NewBackoff(o)
+	for {
+		d, err := lock.TryDot(mailbox, o)
+		if !errors.Is(err, lock.ErrBusy) {
+			return d, err
+		}
+		if !b.Wait() {
+			return nil, fmt.Errorf("%w: %w", err, lock.ErrTimeout)
+		}
 	}
 }
 
@@ -76,7 +91,7 @@ var short = lock.Options{Timeout: 300 * time.Millisecond}
 
 func TestTakeDotMakesTheLockAndReleaseRemovesIt(t *testing.T) {
 	mb := mailbox(t)
-	d, err := lock.TakeDot(mb, lock.Options{})
+	d, err := takeDot(mb, lock.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +123,16 @@ func TestTakeDotMakesTheLockAndReleaseRemovesIt(t *testing.T) {
 
 func TestSecondTakeDotWaitsAndTimesOut(t *testing.T) {
 	mb := mailbox(t)
-	d, err := lock.TakeDot(mb, lock.Options{})
+	d, err := takeDot(mb, lock.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Release()
-	if _, err := lock.TakeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
+	if _, err := takeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
 		t.Fatalf("second TakeDot returned %v, want ErrTimeout", err)
 	}
 	d.Release()
-	d2, err := lock.TakeDot(mb, short)
+	d2, err := takeDot(mb, short)
 	if err != nil {
 		t.Fatalf("TakeDot after Release: %v", err)
 	}
@@ -126,13 +141,13 @@ func TestSecondTakeDotWaitsAndTimesOut(t *testing.T) {
 
 func TestTakeDotGetsTheLockWhenItsHolderReleasesIt(t *testing.T) {
 	mb := mailbox(t)
-	d, err := lock.TakeDot(mb, lock.Options{})
+	d, err := takeDot(mb, lock.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan error, 1)
 	go func() {
-		d2, err := lock.TakeDot(mb, lock.Options{Timeout: time.Minute})
+		d2, err := takeDot(mb, lock.Options{Timeout: time.Minute})
 		if err == nil {
 			d2.Release()
 		}
@@ -184,7 +199,7 @@ func TestTakeDotJudgesAnExistingLock(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			d, err := lock.TakeDot(mb, short)
+			d, err := takeDot(mb, short)
 			if tt.broken {
 				if err != nil {
 					t.Fatalf("TakeDot: %v", err)
@@ -219,7 +234,7 @@ func TestBeginAppendIsRecoveredByTheNextLocker(t *testing.T) {
 				t.Fatalf("child: %v\n%s", err, out)
 			}
 			body, _ := os.ReadFile(lock.Path(mb))
-			d, err := lock.TakeDot(mb, lock.Options{Timeout: 10 * time.Second})
+			d, err := takeDot(mb, lock.Options{Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatalf("TakeDot after the holder died: %v (lock %q)", err, body)
 			}
@@ -234,7 +249,7 @@ func TestBeginAppendIsRecoveredByTheNextLocker(t *testing.T) {
 
 func TestBeginAppendKeepsTheLockHeld(t *testing.T) {
 	mb := mailbox(t)
-	d, err := lock.TakeDot(mb, lock.Options{})
+	d, err := takeDot(mb, lock.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +262,7 @@ func TestBeginAppendKeepsTheLockHeld(t *testing.T) {
 	if !strings.HasPrefix(string(body), strconv.Itoa(os.Getpid())+"\n") || !strings.Contains(string(body), want) {
 		t.Errorf("lock %q lacks pid or %q", body, want)
 	}
-	if _, err := lock.TakeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
+	if _, err := takeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
 		t.Errorf("TakeDot during the append returned %v", err)
 	}
 	if err := d.EndAppend(); err != nil {
@@ -260,7 +275,7 @@ func TestBeginAppendKeepsTheLockHeld(t *testing.T) {
 
 func TestTouchRenewsTheLocksAge(t *testing.T) {
 	mb := mailbox(t)
-	d, err := lock.TakeDot(mb, lock.Options{})
+	d, err := takeDot(mb, lock.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,5 +288,34 @@ func TestTouchRenewsTheLocksAge(t *testing.T) {
 	fi, _ := os.Stat(lock.Path(mb))
 	if fi.ModTime().Before(old.Add(30 * time.Minute)) {
 		t.Errorf("mtime still %v", fi.ModTime())
+	}
+}
+
+func TestTryDotDoesNotWaitAndNamesTheHolder(t *testing.T) {
+	mb := mailbox(t)
+	d, err := lock.TryDot(mb, lock.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Release()
+	start := time.Now()
+	_, err = lock.TryDot(mb, lock.Options{Timeout: time.Hour})
+	var busy *lock.BusyError
+	if !errors.As(err, &busy) || busy.Pid != os.Getpid() || busy.Path != lock.Path(mb) {
+		t.Fatalf("TryDot on a held lock: %v, want a BusyError naming pid %d", err, os.Getpid())
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Error("TryDot waited")
+	}
+}
+
+func TestBackoffEndsAtTheTimeout(t *testing.T) {
+	b := lock.NewBackoff(lock.Options{Timeout: 50 * time.Millisecond})
+	start, tries := time.Now(), 0
+	for b.Wait() {
+		tries++
+	}
+	if el := time.Since(start); el < 50*time.Millisecond || tries < 2 {
+		t.Errorf("gave up after %v and %d pauses", el, tries)
 	}
 }
