@@ -227,6 +227,8 @@ func TestIncomingVerdictsGiveTheDocumentedRepliesAndHeaders(t *testing.T) {
 			nil, "spf=temperror"},
 		{"DMARC p=reject failing is refused", "bob@good.test", "ceo@reject.test", "550 5.7.1 Rejected by the DMARC policy of reject.test",
 			nil, "dmarc=fail (p=reject)"},
+		{"DMARC of the organizational domain covers a subdomain", "bob@good.test", "ceo@sub.reject.test", "550 5.7.1 Rejected by the DMARC policy of sub.reject.test",
+			nil, "Rejected by the DMARC policy of sub.reject.test"},
 		{"DMARC p=quarantine failing is marked", "bob@good.test", "ceo@quarantine.test", "250",
 			[]string{"spf=pass", `dmarc=fail reason="p=quarantine" header.from=quarantine.test`}, "dmarc=fail (p=quarantine)"},
 		{"DMARC p=none failing is marked", "bob@good.test", "ceo@pnone.test", "250",
