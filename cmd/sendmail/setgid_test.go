@@ -110,3 +110,30 @@ func TestAnyUserListsTheQueueWithoutSeeingMessages(t *testing.T) {
 		t.Errorf("mailq shows the message:\n%s", r.Stdout)
 	}
 }
+
+// TestAForwardIncludeOfARootOnlyFileBouncesWithoutQuotingIt: a user's
+// .forward names a root-only file; the mail bounces, and neither the
+// bounce nor the log carries a byte of the file.
+func TestAForwardIncludeOfARootOnlyFileBouncesWithoutQuotingIt(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root, which CI has")
+		}
+		t.Skip("needs root to read as root")
+	}
+	sb := sandbox.New(t, "alice")
+	sb.AddUser("eve", 60011, 60011)
+	secret := sb.WriteFile("shadow", "root:$y$j9T$SECRETHASH:19000:0:99999:7:::\n", 0o600)
+	fwd := sb.WriteFile("home/eve/.forward", ":include:"+secret+"\n", 0o600)
+	os.Chown(fwd, 60011, 60011)
+	if r := sb.Run("Subject: to eve\n\nx\n", "sendmail", "-f", "alice@test.example", "eve"); r.Code != 0 {
+		t.Fatalf("sendmail: %d %s", r.Code, r.Stderr)
+	}
+	bounce := sb.WaitMail("alice", 1)
+	mustContain(t, "alice's bounce", bounce, "report-type=delivery-status", ".forward line 1 is not owned by eve")
+	for what, text := range map[string]string{"bounce": bounce, "log": sb.Log()} {
+		if strings.Contains(text, "SECRETHASH") || strings.Contains(text, "19000") {
+			t.Errorf("the %s quotes the root-only file:\n%s", what, text)
+		}
+	}
+}
