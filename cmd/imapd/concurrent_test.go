@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"unixmail/internal/sandbox"
 )
@@ -111,10 +112,15 @@ func TestFiveHundredDeliveriesBesideAnIdlerAndAnExpungerLoseNothing(t *testing.T
 	}
 
 	// Wait until the idler has heard of the last delivery, then stop it.
-	announced := 0
-	u.sb.WaitFor("the idler to see all the mail", func() bool {
-		return idleSawAll(u, lines, &announced)
-	})
+	var tally idleTally
+	deadline := time.Now().Add(3 * time.Minute)
+	for !tally.sawAll(u, lines) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the idler announced %d messages, the mailbox holds %d; it said last:\n%s\nlog:\n%s",
+				tally.count, sandbox.CountMessages(u.sb.ReadMailbox(u.name)), strings.Join(tally.last, "\n"), u.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	io.WriteString(stdin, "stop\n")
 	var seen []string
 	for l := range lines {
@@ -158,24 +164,34 @@ func TestFiveHundredDeliveriesBesideAnIdlerAndAnExpungerLoseNothing(t *testing.T
 	}
 }
 
-// idleSawAll reports whether the idler has announced as many messages as
-// the mailbox holds (EXISTS, net of EXPUNGEs), reading what it said so far
-// without waiting; count carries the tally between calls.
-func idleSawAll(u *imapUser, lines chan string, count *int) bool {
+// idleTally follows what the idler says: the messages it has announced
+// (EXISTS, net of EXPUNGEs) and its last lines, for a failure's report.
+type idleTally struct {
+	count int
+	last  []string
+}
+
+// sawAll reports whether the idler has announced as many messages as the
+// mailbox holds, reading what it said so far without waiting.
+func (it *idleTally) sawAll(u *imapUser, lines chan string) bool {
 	for {
 		select {
 		case l, ok := <-lines:
 			if !ok {
 				return true
 			}
+			it.last = append(it.last, l)
+			if len(it.last) > 20 {
+				it.last = it.last[1:]
+			}
 			var k int
 			if _, err := fmt.Sscanf(l, "* %d EXISTS", &k); err == nil {
-				*count = k
+				it.count = k
 			} else if _, err := fmt.Sscanf(l, "* %d EXPUNGE", &k); err == nil {
-				*count--
+				it.count--
 			}
 		default:
-			return *count == sandbox.CountMessages(u.sb.ReadMailbox(u.name))
+			return it.count == sandbox.CountMessages(u.sb.ReadMailbox(u.name))
 		}
 	}
 }
