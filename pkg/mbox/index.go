@@ -101,7 +101,7 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 		// The last message may have grown: read it again with the rest.
 		keep := idx.Entries[:len(idx.Entries)-1]
 		from = idx.Entries[len(idx.Entries)-1].Offset
-		out.Entries, out.Base = keep, idx.Base
+		out.Entries, out.Base = keep, firstBase(f, st.Size)
 	}
 	entries, base, err := ScanFile(sectionFrom{f, from}, st.Size-from, 0, entryOf)
 	if err != nil {

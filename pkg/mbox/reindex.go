@@ -1,0 +1,63 @@
+package mbox
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Reindex brings idx up to date with the mailbox f after a change that
+// left every byte before from as it was: an in-place rewrite starting
+// there, or an append (from = the old size). Entries that end before from
+// are kept and the rest is scanned, so a writer that knows what it changed
+// need not read the whole file again. The base is read again from the
+// first message, which a rewrite may have changed in place.
+func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
+	}
+	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size}
+	keep := 0
+	for keep < len(idx.Entries) && idx.Entries[keep].Next <= from && idx.Entries[keep].Next < st.Size {
+		keep++
+	}
+	// The file's last message may have grown (its blank line, when an
+	// append followed): read it again with what comes after.
+	if keep > 0 && keep == len(idx.Entries) {
+		keep--
+	}
+	start := int64(0)
+	if keep > 0 {
+		start = idx.Entries[keep].Offset
+	}
+	entries, base, err := ScanFile(sectionFrom{f, start}, st.Size-start, 0, entryOf)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
+	}
+	out.Entries = append(out.Entries, idx.Entries[:keep]...)
+	for i := range entries {
+		shift(&entries[i], start)
+		entries[i].Pseudo = entries[i].Pseudo && start == 0
+		out.Entries = append(out.Entries, entries[i])
+	}
+	out.Base = base
+	if start > 0 {
+		out.Base = firstBase(f, st.Size)
+	}
+	if out.tail, err = tailHash(f, st.Size); err != nil {
+		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
+	}
+	return out, nil
+}
+
+// firstBase reads the mailbox's base from its first message again: a
+// rewrite in place (the last UID raised, same length) changes it without
+// moving anything, so an index that kept its entries may not keep it.
+func firstBase(f io.ReaderAt, size int64) *Base {
+	s := NewScanner(io.NewSectionReader(f, 0, size))
+	s.Next()
+	return s.Base()
+}
