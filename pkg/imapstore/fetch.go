@@ -367,11 +367,28 @@ func writeSection(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Ent
 		r = rangeOf(f, e, from, to)
 	}
 	wc := rw.WriteBodySection(bs, to-from)
-	if _, err := io.Copy(wc, r); err != nil {
+	if err := copyExactly(wc, r, to-from); err != nil {
 		wc.Close()
 		return err
 	}
 	return wc.Close()
+}
+
+// copyExactly sends n bytes of r, padding with spaces if r ends early: a
+// literal's size is announced before it is read, and another program may
+// rewrite the file meanwhile (no lock is held while a client reads). The
+// session stays in step; the next poll shows the change.
+func copyExactly(w io.Writer, r io.Reader, n int64) error {
+	got, err := io.Copy(w, io.LimitReader(r, n))
+	if err != nil {
+		return err
+	}
+	for ; got < n; got++ {
+		if _, err := w.Write([]byte{' '}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decoded is a part's body with its Content-Transfer-Encoding undone.
@@ -403,13 +420,14 @@ func writeBinary(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entr
 	}
 	from, to := partial(0, n, bs.Partial)
 	wc := rw.WriteBinarySection(bs, to-from)
+	r := io.Reader(strings.NewReader(""))
 	if pt != nil {
-		r := decoded(f, e, pt)
+		r = decoded(f, e, pt)
 		io.CopyN(io.Discard, r, from)
-		if _, err := io.CopyN(wc, r, to-from); err != nil && err != io.EOF {
-			wc.Close()
-			return err
-		}
+	}
+	if err := copyExactly(wc, r, to-from); err != nil {
+		wc.Close()
+		return err
 	}
 	return wc.Close()
 }

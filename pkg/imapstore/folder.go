@@ -176,10 +176,14 @@ func (st *Store) openLocked(path string, create bool, prev *snapshot) (*lockedFo
 		return nil, st.openError(path, err)
 	}
 	lf := &lockedFolder{mb: mb}
+	if prev == nil {
+		prev = st.snaps[path]
+	}
 	if lf.snap, err = scan(mb.File, prev); err != nil {
 		mb.Close()
 		return nil, err
 	}
+	st.remember(path, lf.snap)
 	if err := st.rewrite(lf, nil); err != nil {
 		mb.Close()
 		return nil, err
@@ -235,6 +239,25 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 			break
 		}
 	}
+	// Everything before the first message touched stays as it was.
+	from := s.idx.Size
+	touch := func(j int) {
+		if o := s.entries[j].Offset; o < from {
+			from = o
+		}
+	}
+	for j := range uids {
+		touch(j)
+	}
+	for j := range changes {
+		touch(j)
+	}
+	if base != nil && firstKept >= 0 {
+		touch(firstKept)
+	}
+	if s.first > 0 && firstKept >= 0 && base != nil {
+		from = 0
+	}
 	err := mbox.RewriteWith(lf.mb, s.idx.Size, offsets, func(i int, m *mbox.Message) mbox.Change {
 		if i < s.first {
 			// UW's pseudo-message goes once a real message carries the base.
@@ -251,17 +274,47 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 	if err != nil {
 		return fmt.Errorf("write %s: %w", lf.mb.Path, err)
 	}
-	snap, err := scan(lf.mb.File, nil)
+	if uids == nil && changes == nil && s.first == 0 {
+		// Only the base, rewritten in place at its length: every message
+		// is where it was.
+		if size, err := lf.mb.Size(); err == nil && size == s.idx.Size {
+			from = size
+		}
+	}
+	return st.reindex(lf, from)
+}
+
+// reindex takes the snapshot of a folder this process has just written,
+// from the byte it changed on.
+func (st *Store) reindex(lf *lockedFolder, from int64) error {
+	idx, err := mbox.Reindex(lf.snap.idx, lf.mb.File, from)
 	if err != nil {
 		return err
 	}
-	lf.snap = snap
+	stp, err := stampOf(lf.mb.File)
+	if err != nil {
+		return err
+	}
+	lf.snap = newSnapshot(idx, stp)
+	st.remember(lf.mb.Path, lf.snap)
 	return nil
+}
+
+// remember keeps the last snapshot of each folder, so the next command
+// on it reads only what changed since.
+func (st *Store) remember(path string, s *snapshot) {
+	if st.snaps == nil {
+		st.snaps = map[string]*snapshot{}
+	}
+	st.snaps[path] = s
 }
 
 // readSnapshot scans the folder at path under a brief shared lock. A
 // missing file is an empty folder.
 func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
+	if prev == nil {
+		prev = st.snaps[path]
+	}
 	if prev != nil {
 		if f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0); err == nil {
 			stp, serr := stampOf(f)
@@ -279,7 +332,11 @@ func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
 		return nil, st.openError(path, err)
 	}
 	defer mb.Close()
-	return scan(mb.File, prev)
+	snap, err := scan(mb.File, prev)
+	if err == nil {
+		st.remember(path, snap)
+	}
+	return snap, err
 }
 
 // complete reports whether every message has its lasting UID, so nothing

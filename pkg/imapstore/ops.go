@@ -244,6 +244,7 @@ func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32,
 		header = fmt.Sprintf("X-IMAPbase: %d %010d\n", base.UIDValidity, base.LastUID)
 	}
 	var uids []uint32
+	old := lf.snap.idx.Size
 	err = lf.mb.Append(noCancel, func(w io.Writer) error {
 		for i, it := range sp.items {
 			uid := first + uint32(i)
@@ -261,6 +262,9 @@ func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32,
 	})
 	if err != nil {
 		return 0, nil, st.openError(path, err)
+	}
+	if err := st.reindex(lf, old); err != nil {
+		return 0, nil, err
 	}
 	return base.UIDValidity, uids, nil
 }
@@ -291,14 +295,9 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if t.IsZero() {
 		t = s.st.now()
 	}
-	state := mbox.State{Flags: mbox.Old}
-	for _, f := range options.Flags {
-		state = applyFlags(state, imap.StoreFlagsAdd, []imap.Flag{f})
-	}
-	if state.Flags&mbox.Seen == 0 {
-		// Unread mail stays new for mail(1) as delivered mail does.
-		state.Flags &^= mbox.Old
-	}
+	// Stored old (Status: O): a client's own message (a copy in Sent, a
+	// draft) is not new mail, and no session need rewrite it to say so.
+	state := applyFlags(mbox.State{Flags: mbox.Old}, imap.StoreFlagsAdd, options.Flags)
 	if err := sp.add(mbox.FromLine("MAILER-DAEMON", t), r, state, 0); err != nil {
 		return nil, err
 	}

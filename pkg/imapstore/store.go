@@ -38,7 +38,8 @@ type Options struct {
 
 // Store is one user's folders.
 type Store struct {
-	opts Options
+	opts  Options
+	snaps map[string]*snapshot // the last scan of each folder, by path
 }
 
 // New makes the store for one user.

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmark imapd beside Dovecot's imap on the same 50,000-message mbox from
+# the seeded generator (tools/mboxgen), both pre-authenticated over
+# stdin/stdout, in the same run: wall time and peak RSS of each operation
+# and the ratio ours/Dovecot. Each operation is one session (SELECT, the
+# operation, LOGOUT) on its own copy of the mailbox where it writes.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin=${UNIXMAIL_BIN:-$top/bin}
+work=$top/build/bench-imap
+N=${BENCH_IMAP_MESSAGES:-50000}
+AVG=${BENCH_IMAP_AVG:-21400} # 50,000 x 21.4 KB: about 1 GB, as TARGETS.md
+dovecot=/usr/lib/dovecot/imap
+mkdir -p "$work"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+	[ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null 2>&1 || true
+fi
+src=$work/src-$N.mbox
+if [ ! -s "$src" ]; then
+	(cd "$top" && go build -o "$work/mboxgen" ./tools/mboxgen)
+	"$work/mboxgen" "$src" "$N" "$AVG" 1
+fi
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# Both servers run as the same unprivileged user: nobody when we are root.
+as=() owner=$(id -u):$(id -g) user=$(id -un)
+if [ "$(id -u)" = 0 ]; then
+	as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	owner=65534:65534 user=nobody
+	chmod 755 "$top/build" "$work"
+fi
+for who in ours dovecot; do
+	rm -rf "${work:?}/$who"
+	mkdir -p "$work/$who/mail"
+done
+printf 'mailbox = %s/ours/Mailbox\nfolder_dir = %s/ours/mail\nlog = %s/ours/imapd.log\nhostname = bench.example\n' "$work" "$work" "$work" >"$work/ours/unixmail.conf"
+printf 'protocols = imap\nssl = no\nmail_location = mbox:~/mail:INBOX=~/Mailbox\nlog_path = %s/dovecot/dovecot.log\n' "$work" >"$work/dovecot/dovecot.conf"
+chown -R "$owner" "$work/ours" "$work/dovecot"
+
+server() { # server ours|dovecot: the command line, pre-authenticated
+	case $1 in
+	ours) echo env LOGNAME="$user" "${as[@]}" "$bin/imapd" -C "$work/ours/unixmail.conf" ;;
+	dovecot) echo env -i HOME="$work/dovecot" USER="$user" PATH=/usr/bin:/bin "${as[@]}" "$dovecot" -c "$work/dovecot/dovecot.conf" ;;
+	esac
+}
+
+fresh() { # fresh WHO: a pristine copy of the mailbox, no index
+	rm -f "$work/$1/Mailbox" "$work/$1/.Mailbox.index" "$work/$1"/mail/.imap -r 2>/dev/null || true
+	rm -rf "$work/$1/mail/.imap" "$work/$1/.Mailbox.index"
+	cp "$src" "$work/$1/Mailbox"
+	chown "$owner" "$work/$1/Mailbox"
+	cat "$work/$1/Mailbox" >/dev/null
+}
+
+# session WHO COMMANDS-FILE: prints "seconds kib" for one session.
+session() {
+	# Dovecot wants a pipe (it polls its input), not a file.
+	# shellcheck disable=SC2046
+	cat "$2" | /usr/bin/time -o "$work/time" -f '%e %M' $(server "$1") >"$work/$1.out" 2>&1 || true
+	if ! grep -q '^z OK' "$work/$1.out"; then
+		echo "($1's session did not end well: $(grep -v '^\*' "$work/$1.out" | head -3 | tr '\r\n' '  '))" >&2
+	fi
+	tail -1 "$work/time"
+}
+
+cmds() { # cmds NAME LINES...: a command file that selects, runs LINES, logs out
+	local f=$work/$1.cmds
+	shift
+	{
+		printf 'a SELECT INBOX\r\n'
+		for l in "$@"; do printf '%s\r\n' "$l"; done
+		printf 'z LOGOUT\r\n'
+	} >"$f"
+	echo "$f"
+}
+
+report() { # report LABEL OURS DOVECOT
+	echo "$1: ours ${2% *} s ${2#* } KiB, Dovecot ${3% *} s ${3#* } KiB; ours/Dovecot time $(ratio "${2% *}" "${3% *}"), RSS $(ratio "${2#* }" "${3#* }")"
+}
+
+echo "== imapd beside Dovecot imap on a $N-message mbox ($(($(stat -c %s "$src") / 1048576)) MiB)"
+if [ ! -x "$dovecot" ]; then
+	echo "Dovecot's imap is not installed: nothing to compare with"
+	exit 0
+fi
+
+sel=$(cmds select)
+fresh ours
+fresh dovecot
+report "SELECT, no index (UIDs written)" "$(session ours "$sel")" "$(session dovecot "$sel")"
+report "SELECT again, index present" "$(session ours "$sel")" "$(session dovecot "$sel")"
+f=$(cmds fetch 'b FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)')
+report "SELECT + FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" "$(session ours "$f")" "$(session dovecot "$f")"
+f=$(cmds search 'b UID SEARCH BODY zyzzyva')
+report "SELECT + UID SEARCH BODY (a word in no message)" "$(session ours "$f")" "$(session dovecot "$f")"
+f=$(cmds body 'b FETCH 1:100 BODY.PEEK[]')
+report "SELECT + FETCH BODY[] of 100 messages" "$(session ours "$f")" "$(session dovecot "$f")"
+msg='From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: appended\r\n\r\nA message of about a kilobyte.\r\n'
+body=$(printf "$msg"; for i in $(seq 1 12); do printf 'line %02d of the appended message, padded to eighty characters or so......\r\n' "$i"; done)
+len=$(printf '%s' "$body" | wc -c)
+{
+	printf 'a SELECT INBOX\r\n'
+	for i in $(seq 1 1000); do printf 'p%d APPEND INBOX {%d+}\r\n%s\r\n' "$i" "$len" "$body"; done
+	printf 'z LOGOUT\r\n'
+} >"$work/append.cmds"
+report "SELECT + APPEND x1000 (1 KB)" "$(session ours "$work/append.cmds")" "$(session dovecot "$work/append.cmds")"
+fresh ours
+fresh dovecot
+session ours "$sel" >/dev/null
+session dovecot "$sel" >/dev/null
+f=$(cmds store 'b STORE 1:* +FLAGS.SILENT (\Seen)')
+report "SELECT + STORE +FLAGS (\\Seen) 1:*" "$(session ours "$f")" "$(session dovecot "$f")"
+tenth=$(seq 1 10 "$N" | paste -sd, | sed 's/,/,/g')
+f=$(cmds expunge "b STORE $tenth +FLAGS.SILENT (\\Deleted)" 'c EXPUNGE')
+report "SELECT + STORE + EXPUNGE of 10%" "$(session ours "$f")" "$(session dovecot "$f")"
+echo "messages left: ours $(grep -c '^From ' "$work/ours/Mailbox"), Dovecot $(grep -c '^From ' "$work/dovecot/Mailbox") (want $((N - N / 10)))"
