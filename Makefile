@@ -7,6 +7,9 @@ MAILGROUP ?= unixmail
 # installed setgid to it and use it only to make and remove their dot-lock
 # and journal beside a mailbox there, as bsd-mailx does; see mail(1).
 SPOOLGROUP ?= mail
+# The unprivileged account sendmail -bd parses each SMTP connection as
+# (smtpd_user in unixmail.conf(5)); see sendmail(8).
+SMTPDUSER ?= unixmail-smtpd
 # The queue of sendmail(8); keep in step with queue_directory.
 QUEUEDIR  ?= /var/spool/unixmail
 DESTDIR ?=
@@ -69,11 +72,13 @@ install: all
 		ln -sf ../sbin/sendmail $(DESTDIR)$(PREFIX)/bin/newaliases; \
 		if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 			getent group $(MAILGROUP) >/dev/null || groupadd --system $(MAILGROUP); \
+			getent passwd $(SMTPDUSER) >/dev/null || useradd --system --user-group --no-create-home \
+				--home-dir /nonexistent --shell /usr/sbin/nologin --comment "unixmail SMTP parser" $(SMTPDUSER); \
 			chgrp $(MAILGROUP) $(PREFIX)/sbin/sendmail && chmod 2755 $(PREFIX)/sbin/sendmail; \
 			install -d -m 0755 $(QUEUEDIR) && install -d -m 0700 $(QUEUEDIR)/active && \
 			install -d -m 1730 -g $(MAILGROUP) $(QUEUEDIR)/maildrop; \
 		else \
-			echo "note: as root, without DESTDIR, sendmail is made setgid $(MAILGROUP) (see sendmail(8))"; \
+			echo "note: as root, without DESTDIR, sendmail is made setgid $(MAILGROUP) and the account $(SMTPDUSER) is made (see sendmail(8))"; \
 		fi; \
 	fi
 	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && getent group $(SPOOLGROUP) >/dev/null; then \

@@ -16,11 +16,11 @@ import (
 
 const carolPassword = "Tr0ub4dor&3-sasl"
 
-// authMTAs is a near MTA whose user carol has a $6$ password (made by
+// authMTAs is a near MTA (with conf's extra key-value pairs) whose user carol has a $6$ password (made by
 // openssl) and which has a self-signed certificate, relaying to a far MTA
 // for b.example. Loopback is not in near's mynetworks, so only AUTH lets
 // a client relay. It returns near, far and near's daemon address.
-func authMTAs(t *testing.T) (near, far *sandbox.Sandbox, addr string) {
+func authMTAs(t *testing.T, conf ...string) (near, far *sandbox.Sandbox, addr string) {
 	openssl := sandbox.NeedPeer(t, "openssl")
 	farAddr := sandbox.FreePort(t)
 	near, far = twoMTAs(t, farAddr)
@@ -43,7 +43,7 @@ func authMTAs(t *testing.T) (near, far *sandbox.Sandbox, addr string) {
 	}
 
 	cert, key := testcert.New(t, "test.example").WriteFiles(t, near.Dir)
-	near.Set("tls_cert", cert, "tls_key", key, "mynetworks", "192.0.2.0/24")
+	near.Set(append([]string{"tls_cert", cert, "tls_key", key, "mynetworks", "192.0.2.0/24"}, conf...)...)
 	return near, far, near.StartDaemon("").Addr
 }
 

@@ -20,6 +20,7 @@ import (
 	"unixmail/pkg/maillog"
 	"unixmail/pkg/msgauth"
 	"unixmail/pkg/mta"
+	"unixmail/pkg/privsep"
 	"unixmail/pkg/smtpd"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/usage"
@@ -67,13 +68,25 @@ func run(a *mta.Args) error {
 	if err := dropGroupForOwnConfig(a); err != nil {
 		return err
 	}
+	parser := a.Mode == mta.ModeSMTP && os.Getenv(mta.ParserEnv) != ""
+	if parser && os.Getegid() != os.Getgid() {
+		gid := os.Getgid()
+		if err := unix.Setresgid(gid, gid, gid); err != nil {
+			return sysexits.Wrap(sysexits.OSErr, fmt.Errorf("give up the setgid group: %w", err))
+		}
+	}
 	cfg, err := config.Load(a.ConfigFile, a.Overrides)
 	if err != nil {
 		return sysexits.Wrap(sysexits.Config, err)
 	}
+	logDest := cfg.Log
+	if parser && logDest != "syslog" {
+		// The daemon's log file is on our standard error.
+		logDest = "stderr"
+	}
 	// An SMTP session on stdin/stdout must never write to stderr, which
 	// inetd makes the client's socket too.
-	log := maillog.New(cfg.Log, "sendmail", a.Mode == mta.ModeSMTP)
+	log := maillog.New(logDest, "sendmail", a.Mode == mta.ModeSMTP && !parser)
 	defer log.Close()
 	var confArgs []string
 	if cfg.Path != "" {
@@ -101,6 +114,9 @@ func run(a *mta.Args) error {
 	case mta.ModeQueue:
 		return runQueue(ctx, m, a.Interval)
 	case mta.ModeSMTP:
+		if parser {
+			return serveParser(m)
+		}
 		return serveStdio(ctx, m)
 	case mta.ModeDaemon:
 		return daemon(ctx, m, a.Interval)
@@ -289,20 +305,23 @@ func daemon(ctx context.Context, m *mta.MTA, every time.Duration) error {
 	go m.ServeShowq(ctx, showq)
 	defer showq.Close()
 	w := m.StartWorkers(ctx, 8)
-	srv := smtpd.NewServer(p, w, m.Log)
+	serve, closeAll, err := smtpServer(ctx, m, p, w)
+	if err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, len(m.Cfg.SMTPListen))
 	for _, addr := range m.Cfg.SMTPListen {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			srv.Close()
+			closeAll()
 			return sysexits.Wrap(sysexits.OSErr, err)
 		}
 		m.Log.Info("daemon started -- listening on %s", l.Addr())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errc <- srv.Serve(l)
+			errc <- serve(l)
 		}()
 	}
 	go func() {
@@ -316,11 +335,58 @@ func daemon(ctx context.Context, m *mta.MTA, every time.Duration) error {
 	case err = <-errc:
 		m.Log.Error("smtp server: %v", err)
 	}
-	srv.Close()
+	closeAll()
 	wg.Wait()
 	w.Wait()
 	m.Log.Info("daemon stopped")
 	return err
+}
+
+// smtpServer is what serves each listener: as root with an smtpd_user
+// account, a parser process per connection running as that account;
+// else go-smtp in this process.
+func smtpServer(ctx context.Context, m *mta.MTA, p smtpd.Policy, w *mta.Workers) (func(net.Listener) error, func(), error) {
+	account := m.SplitAccount()
+	if account == nil {
+		srv := smtpd.NewServer(p, w, m.Log)
+		return srv.Serve, func() { srv.Close() }, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	sp, err := m.NewSplit(account, w, exe, m.DeliverArgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	return func(l net.Listener) error { return sp.Serve(ctx, l) }, cancel, nil
+}
+
+// serveParser is the unprivileged parser of one connection of -bd (see
+// mta.Split): the client's socket on standard input and output, the
+// privileged side on descriptor 3.
+func serveParser(m *mta.MTA) error {
+	conn, err := net.FileConn(os.Stdin)
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, fmt.Errorf("the client's socket: %w", err))
+	}
+	defer conn.Close()
+	ps := privsep.NewParser(os.NewFile(3, "privsep"))
+	p := m.ParserPolicy("")
+	p.Authenticate, p.LocalUserExists = ps.Authenticate, ps.LocalUserExists
+	// The privileged side makes failed logins wait, per address.
+	p.AuthFailures.Delay, p.AuthFailures.MaxDelay = 0, 0
+	cert, key, ok, err := ps.KeyPair()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	if ok {
+		if p.TLSConfig, err = mta.TLSConfig(cert, key); err != nil {
+			return sysexits.Wrap(sysexits.Config, err)
+		}
+	}
+	return smtpd.ServeConn(p, ps, m.Log, conn)
 }
 
 // dkimKey is -bk DOMAIN [rsa|ed25519]: the key file dkim_keys names for

@@ -46,6 +46,7 @@ type Config struct {
 	TLSCert, TLSKey      string
 	Auth                 string // shadow|userdb|pam; never "" after Load or Defaults
 	DefaultPrivs         string
+	SMTPDUser            string
 	Log                  string // syslog|stderr|absolute file path
 	MailboxTransport     string // ""|lmtp:HOST:PORT|lmtp:unix:PATH
 

@@ -43,6 +43,7 @@ func TestDefaultsMatchTheSpecTable(t *testing.T) {
 		LockTimeout:          5 * time.Minute,
 		Auth:                 "shadow",
 		DefaultPrivs:         "nobody",
+		SMTPDUser:            "unixmail-smtpd",
 		Log:                  "syslog",
 
 		ClientConnectionLimit:      100,
@@ -82,6 +83,7 @@ tls_cert = /etc/ssl/mail.pem
 tls_key = /etc/ssl/mail.key
 auth = pam
 default_privs = mail
+smtpd_user = _smtp
 log = /var/log/unixmail.log
 mailbox_transport = lmtp:unix:/run/dovecot/lmtp
 client_connection_limit = 20
@@ -126,6 +128,7 @@ dns_temperror_policy = accept
 		TLSKey:               "/etc/ssl/mail.key",
 		Auth:                 "pam",
 		DefaultPrivs:         "mail",
+		SMTPDUser:            "_smtp",
 		Log:                  "/var/log/unixmail.log",
 		MailboxTransport:     "lmtp:unix:/run/dovecot/lmtp",
 

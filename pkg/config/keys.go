@@ -41,6 +41,7 @@ var keys = []key{
 	{"tls_key", "", pathSetter(func(c *Config) *string { return &c.TLSKey }, true)},
 	{"auth", "", setAuth},
 	{"default_privs", "nobody", setDefaultPrivs},
+	{"smtpd_user", "unixmail-smtpd", setSMTPDUser},
 	{"log", "syslog", setLog},
 	{"mailbox_transport", "", setMailboxTransport},
 	{"client_connection_limit", "100", countSetter(func(c *Config) *int { return &c.ClientConnectionLimit })},
@@ -341,6 +342,18 @@ func setDefaultPrivs(c *Config, v string) error {
 		return fmt.Errorf("bad user name %q", v)
 	}
 	c.DefaultPrivs = v
+	return nil
+}
+
+// setSMTPDUser: the account sendmail -bd parses SMTP as; empty keeps
+// root for it.
+func setSMTPDUser(c *Config, v string) error {
+	if v != "" {
+		if err := setDefaultPrivs(&Config{}, v); err != nil {
+			return err
+		}
+	}
+	c.SMTPDUser = v
 	return nil
 }
 

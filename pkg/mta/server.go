@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	"unixmail/pkg/queue"
@@ -73,10 +74,27 @@ func (w *Workers) Enqueue(env *smtpd.Envelope, msg io.Reader) (string, error) {
 // Policy is the SMTP server's configuration. trustedUser, when not
 // empty, is the local user of a -bs session, who may relay.
 func (m *MTA) Policy(trustedUser string) (smtpd.Policy, error) {
+	p := m.ParserPolicy(trustedUser)
+	p.LocalUserExists = m.LocalUserExists
+	var err error
+	if p.Authenticate, err = m.authenticate(); err != nil {
+		return p, err
+	}
+	cert, key, err := m.KeyPair()
+	if err != nil || cert == nil {
+		return p, err
+	}
+	p.TLSConfig, err = TLSConfig(cert, key)
+	return p, err
+}
+
+// ParserPolicy is the part of Policy that needs no privilege: no user
+// database, no passwords, no keys (the parser of sendmail -bd asks the
+// privileged side for those).
+func (m *MTA) ParserPolicy(trustedUser string) smtpd.Policy {
 	p := smtpd.Policy{
 		Hostname:         m.Cfg.Hostname,
 		IsLocalDomain:    m.Cfg.IsLocalDomain,
-		LocalUserExists:  m.LocalUserExists,
 		MyNetworks:       m.Cfg.MyNetworks,
 		MessageSizeLimit: m.Cfg.MessageSizeLimit,
 		Trusted:          trustedUser != "",
@@ -90,16 +108,28 @@ func (m *MTA) Policy(trustedUser string) (smtpd.Policy, error) {
 	if m.Cfg.MsgAuthChecks == "yes" {
 		p.CheckMessage = m.verifier()
 	}
-	var err error
-	if p.Authenticate, err = m.authenticate(); err != nil {
-		return p, err
+	return p
+}
+
+// KeyPair reads tls_cert and tls_key (PEM); nil when STARTTLS is off.
+func (m *MTA) KeyPair() (cert, key []byte, err error) {
+	if m.Cfg.TLSCert == "" || m.Cfg.TLSKey == "" {
+		return nil, nil, nil
 	}
-	if m.Cfg.TLSCert != "" && m.Cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(m.Cfg.TLSCert, m.Cfg.TLSKey)
-		if err != nil {
-			return p, fmt.Errorf("tls_cert/tls_key: %w", err)
-		}
-		p.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cert, err = os.ReadFile(m.Cfg.TLSCert); err == nil {
+		key, err = os.ReadFile(m.Cfg.TLSKey)
 	}
-	return p, nil
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls_cert/tls_key: %w", err)
+	}
+	return cert, key, nil
+}
+
+// TLSConfig is the server's TLS configuration for a key pair in PEM.
+func TLSConfig(cert, key []byte) (*tls.Config, error) {
+	pair, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("tls_cert/tls_key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }

@@ -51,7 +51,7 @@ type Envelope struct {
 	// Queued, when set, is called by Enqueue with the message's queue id
 	// as soon as it is chosen, before the queue logs anything of it: the
 	// server's "ID: client=" line then comes first, as in Postfix.
-	Queued func(id string)
+	Queued func(id string) `json:"-"`
 }
 
 // Queue stores accepted messages.

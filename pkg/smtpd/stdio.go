@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"io"
+	"net"
 
 	"unixmail/pkg/stdioconn"
 )
@@ -12,4 +13,11 @@ func ServeStdio(p Policy, q Queue, log Logger, in io.Reader, out io.Writer) erro
 	be := newBackend(p, q, log)
 	be.stdio = true
 	return serveConn(be, stdioconn.New(in, out), nil)
+}
+
+// ServeConn runs one SMTP session on c, a client's socket, for a process
+// that serves one connection (the unprivileged parser of sendmail -bd).
+// Connection limits are the caller's; per-connection ones apply here.
+func ServeConn(p Policy, q Queue, log Logger, c net.Conn) error {
+	return serveConn(newBackend(p, q, log), c, nil)
 }

@@ -1,0 +1,212 @@
+package mta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"unixmail/pkg/privsep"
+	"unixmail/pkg/smtpd"
+	"unixmail/pkg/throttle"
+	"unixmail/pkg/userdb"
+)
+
+// ParserEnv marks the process sendmail -bd starts to parse one
+// connection: standard input and output are the client's socket,
+// descriptor 3 the channel to the privileged side.
+const ParserEnv = "UNIXMAIL_SMTP_PARSER"
+
+// Split is sendmail -bd run as root with the SMTP dialog parsed by an
+// unprivileged account: root accepts each connection within the
+// connection limits and starts `sendmail -bs` for it as Account, with no
+// group but the account's own, then answers its questions (see privsep):
+// password checks, rate-limited here per client address; recipient
+// checks; the TLS key pair; and each accepted message, which is queued or
+// delivered here before the parser may answer 250.
+type Split struct {
+	m       *MTA
+	Account *userdb.User
+	Queue   smtpd.Queue
+	Exe     string   // sendmail itself
+	Args    []string // -C and -o, for the parser to read our configuration
+	limiter *throttle.Limiter
+	auth    *throttle.Tracker
+	check   func(user, pass string) error
+	cert    []byte
+	key     []byte
+	wg      sync.WaitGroup
+}
+
+// SplitAccount finds the account of smtpd_user; nil when the dialog stays
+// in root's process (the key empty, or no such account: logged).
+func (m *MTA) SplitAccount() *userdb.User {
+	if m.Cfg.SMTPDUser == "" || os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := userdb.Open("system").Lookup(m.Cfg.SMTPDUser)
+	if err != nil || u.UID == 0 {
+		m.Log.Warn("smtpd_user %s: %v; SMTP is parsed as root (make install creates the account)", m.Cfg.SMTPDUser, err)
+		return nil
+	}
+	return u
+}
+
+// NewSplit prepares the privileged side: the password check and the key
+// pair are read here, as root.
+func (m *MTA) NewSplit(account *userdb.User, q smtpd.Queue, exe string, args []string) (*Split, error) {
+	s := &Split{m: m, Account: account, Queue: q, Exe: exe, Args: args,
+		limiter: throttle.NewLimiter(m.Cfg.ClientConnectionLimit, m.Cfg.ClientConnectionCountLimit),
+		auth:    throttle.NewTracker(throttle.ConfigPolicy(m.Cfg.ClientAuthFailureDelay, m.Cfg.ClientAuthFailureLimit)),
+	}
+	var err error
+	if s.check, err = m.authenticate(); err != nil {
+		return nil, err
+	}
+	if s.cert, s.key, err = m.KeyPair(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Serve accepts on l until ctx ends, then waits for the parsers.
+func (s *Split) Serve(ctx context.Context, l net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	var pause time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				s.wg.Wait()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				s.m.Log.Error("accept: %v; retrying in %v", err, pause)
+				time.Sleep(pause)
+				continue
+			}
+			return err
+		}
+		pause = 0
+		key := throttle.AddrKey(c.RemoteAddr())
+		if err := s.limiter.Acquire(key); err != nil {
+			s.m.Log.Warn("connect from unknown[%s]: %v", key, err)
+			fmt.Fprintf(c, "421 4.7.0 %s Error: %v\r\n", s.m.Cfg.Hostname, err)
+			c.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.limiter.Release(key)
+			if err := s.serveConn(ctx, c, key); err != nil {
+				s.m.Log.Error("%s: %v", c.RemoteAddr(), err)
+			}
+		}()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// serveConn starts the parser for c and answers it until it ends.
+func (s *Split) serveConn(ctx context.Context, c net.Conn, key string) error {
+	defer c.Close()
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return fmt.Errorf("not a TCP connection")
+	}
+	client, err := tc.File()
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "privsep"), os.NewFile(uintptr(fds[1]), "privsep-parser")
+	defer ours.Close()
+	cmd := exec.Command(s.Exe, append(append([]string{}, s.Args...), "-bs")...)
+	cmd.Stdin, cmd.Stdout = client, client
+	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", ParserEnv + "=1"}
+	if tz, ok := os.LookupEnv("TZ"); ok {
+		cmd.Env = append(cmd.Env, "TZ="+tz)
+	}
+	if s.m.Cfg.Log != "syslog" && s.m.Cfg.Log != "stderr" {
+		// The parser cannot open root's log: it writes its lines to
+		// this descriptor instead.
+		if f, err := os.OpenFile(s.m.Cfg.Log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640); err == nil {
+			defer f.Close()
+			cmd.Stderr = f
+		}
+	} else if s.m.Cfg.Log == "stderr" {
+		cmd.Stderr = os.Stderr
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+		Uid: uint32(s.Account.UID), Gid: uint32(s.Account.GID), Groups: []uint32{},
+	}}
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		return fmt.Errorf("start the SMTP parser: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Signal(syscall.SIGTERM) })
+	defer stop()
+	addr, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+	var authed string
+	sess := s.auth.Session(key)
+	p := &privsep.Privileged{
+		MaxMessage:      maxHandedOver(s.m.Cfg.MessageSizeLimit),
+		LocalUserExists: s.m.LocalUserExists,
+		CertPEM:         s.cert,
+		KeyPEM:          s.key,
+		Authenticate: func(user, pass string) error {
+			if err := s.check(user, pass); err != nil {
+				delay, _, _ := sess.Fail()
+				time.Sleep(delay)
+				return err
+			}
+			authed = user
+			return nil
+		},
+		Enqueue: func(env *smtpd.Envelope, msg io.Reader) (string, error) {
+			// What the parser may not decide for itself: who the client
+			// is, and whether it logged in.
+			env.ClientAddr = addr
+			if env.AuthUser != "" && env.AuthUser != authed {
+				env.AuthUser, env.Submitted = "", false
+			}
+			return s.Queue.Enqueue(env, msg)
+		},
+	}
+	serr := p.Serve(ours)
+	werr := cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(werr, &exit) && !exit.Exited() {
+		werr = nil // stopped by a signal at shutdown
+	}
+	return errors.Join(serr, werr)
+}
+
+// maxHandedOver is the largest message root takes from a parser: what
+// message_size_limit lets through, with room for the line ends the parser
+// counts differently; with no limit, a gigabyte.
+func maxHandedOver(limit int64) int64 {
+	if limit <= 0 {
+		return 1 << 30
+	}
+	return limit + limit/8 + 64<<10
+}
