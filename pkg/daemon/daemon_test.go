@@ -149,6 +149,21 @@ func TestFailuresFromOneAddressAddUpAcrossConnections(t *testing.T) {
 	}
 }
 
+func TestAddressesQuietForADayAreForgotten(t *testing.T) {
+	s := &failureStore{dir: t.TempDir(), decay: time.Minute}
+	s.fail("192.0.2.1")
+	s.fail("192.0.2.2")
+	old := time.Now().Add(-25 * time.Hour)
+	os.Chtimes(filepath.Join(s.dir, "192.0.2.1"), old, old)
+	s.fail("192.0.2.3") // a new address sweeps
+	if _, err := os.Stat(filepath.Join(s.dir, "192.0.2.1")); err == nil {
+		t.Error("the file of an address quiet for 25 hours is still there")
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "192.0.2.2")); err != nil {
+		t.Errorf("a recent address was forgotten: %v", err)
+	}
+}
+
 func TestFailuresAcrossConnectionsLengthenTheWaitUpToItsCap(t *testing.T) {
 	c, waits, _ := testClient(t, "192.0.2.8")
 	c.store = &failureStore{dir: t.TempDir(), decay: time.Minute}

@@ -40,7 +40,28 @@ func (s *failureStore) fail(addr string) int {
 	before := s.count(f)
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(before+1)+"\n"), 0)
+	if before == 0 {
+		// A new address, or one forgiven: now and then is the time to
+		// forget the addresses long quiet, so the files stay few.
+		s.sweep()
+	}
 	return before
+}
+
+// staleAfter is how long an address's file outlives its last failure.
+const staleAfter = 24 * time.Hour
+
+// sweep removes the files of addresses that have been quiet for a day.
+func (s *failureStore) sweep() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleAfter {
+			os.Remove(filepath.Join(s.dir, e.Name()))
+		}
+	}
 }
 
 // count reads a failure file, less what has decayed since it was written:
