@@ -128,3 +128,29 @@ func TestAnAcceptedNonSynchronisingLiteralReachesTheLibraryWithoutAPlus(t *testi
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// FuzzFilter: whatever a client sends, the filter neither panics nor
+// hands the library a literal it was not asked for.
+func FuzzFilter(f *testing.F) {
+	f.Fuzz(func(t *testing.T, input string) {
+		server, client := net.Pipe()
+		defer server.Close()
+		go func() {
+			client.Write([]byte(input))
+			client.Close()
+		}()
+		go io.Copy(io.Discard, client)
+		fl := newFilter(&fakeHooks{c: server, plain: true})
+		buf := make([]byte, 512)
+		for {
+			n, err := fl.Read(buf)
+			if err != nil {
+				return
+			}
+			// The library refuses every literal: it never writes "+".
+			if n == 0 {
+				t.Fatal("Read returned nothing and no error")
+			}
+		}
+	})
+}
