@@ -31,11 +31,14 @@ func (c *crlf) Read(p []byte) (int, error) {
 		n, err := c.r.Read(c.in)
 		if n > 0 {
 			c.out = c.out[:0]
-			for _, b := range c.in[:n] {
-				if b == '\n' {
-					c.out = append(c.out, '\r')
+			for in := c.in[:n]; len(in) > 0; {
+				i := bytes.IndexByte(in, '\n')
+				if i < 0 {
+					c.out = append(c.out, in...)
+					break
 				}
-				c.out = append(c.out, b)
+				c.out = append(append(c.out, in[:i]...), '\r', '\n')
+				in = in[i+1:]
 			}
 		}
 		if n == 0 && err != nil {
@@ -52,7 +55,12 @@ func (c *crlf) Read(p []byte) (int, error) {
 // (Status, X-UID...), which change while the message must not (RFC 3501
 // 2.3.1.1); c-client and Dovecot hide them too.
 func view(f io.ReaderAt, e *mbox.Entry) io.Reader {
-	return newCRLF(&stateHider{br: bufio.NewReaderSize(e.Message().Content(f), 16<<10)})
+	return newCRLF(lfView(f, e))
+}
+
+// lfView is the view with LF line ends: what view is made of.
+func lfView(f io.ReaderAt, e *mbox.Entry) io.Reader {
+	return &stateHider{br: bufio.NewReaderSize(e.Message().Content(f), 16<<10)}
 }
 
 // stateHider drops the state fields from a header, passing the body on.
@@ -145,9 +153,35 @@ func (sel *selected) size(f io.ReaderAt, e *mbox.Entry) int64 {
 	if n, ok := sel.cache.sizes[e.UID]; ok {
 		return n
 	}
-	n, _ := io.Copy(io.Discard, view(f, e))
+	var c lineCounter
+	io.Copy(&c, lfView(f, e))
+	n := c.bytes + c.lines // each LF is CRLF in the view
 	sel.cache.sizes[e.UID] = n
 	return n
+}
+
+// lineCounter counts bytes and line ends, faster than converting them.
+type lineCounter struct{ bytes, lines int64 }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.bytes += int64(len(p))
+	c.lines += int64(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
+}
+
+// header is a message's header alone, for ENVELOPE: read up to the blank
+// line, not through the body.
+func header(f io.ReaderAt, e *mbox.Entry) textproto.Header {
+	br := bufio.NewReader(io.LimitReader(view(f, e), maxHeader))
+	var raw []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		raw = append(raw, line...)
+		if err != nil && err != bufio.ErrBufferFull || blank(line) {
+			break
+		}
+	}
+	return parseHeader(raw)
 }
 
 // internalDate is the From_ line's date (the delivery time), or the
@@ -231,8 +265,12 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		rw.WriteFlags(s.flagsOf(m))
 	}
 	var top *part
-	if o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 || (o.InternalDate && e.Date.IsZero()) {
+	if cached, ok := sel.cache.parts[e.UID]; ok {
+		top = cached
+	} else if o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
 		top = sel.structure(f, e)
+	} else if o.Envelope || (o.InternalDate && e.Date.IsZero()) {
+		top = &part{header: header(f, e)}
 	}
 	if o.InternalDate {
 		rw.WriteInternalDate(internalDate(e, top))
