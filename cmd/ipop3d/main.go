@@ -69,7 +69,7 @@ func run(c *cli.Context) error {
 			Hostname: cfg.Hostname,
 			APOP:     secrets,
 			Open: func(u *userdb.User) (pop3.Maildrop, error) {
-				return pop3.OpenMbox(u.Expand(cfg.Mailbox), u.UID, 0)
+				return pop3.OpenMbox(u.Expand(cfg.Mailbox), u.UID, cfg.LockTimeout)
 			},
 		}
 		return srv.Serve()
