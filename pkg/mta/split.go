@@ -79,7 +79,7 @@ func (m *MTA) NewSplit(account *userdb.User, q smtpd.Queue, exe string, args []s
 func (s *Split) Serve(ctx context.Context, l net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
-	var pause time.Duration
+	var pause throttle.AcceptPause
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -87,16 +87,12 @@ func (s *Split) Serve(ctx context.Context, l net.Listener) error {
 				s.wg.Wait()
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
-				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-				s.m.Log.Error("accept: %v; retrying in %v", err, pause)
-				time.Sleep(pause)
+			if pause.Passes(err, s.m.Log.Error) {
 				continue
 			}
 			return err
 		}
-		pause = 0
+		pause.Reset()
 		key := throttle.AddrKey(c.RemoteAddr())
 		if err := s.limiter.Acquire(key); err != nil {
 			s.m.Log.Warn("connect from unknown[%s]: %v", key, err)
@@ -113,11 +109,6 @@ func (s *Split) Serve(ctx context.Context, l net.Listener) error {
 			}
 		}()
 	}
-}
-
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
 }
 
 // serveConn starts the parser for c and answers it until it ends.

@@ -154,38 +154,25 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 	tl := &throttle.Listener{Listener: l, Limiter: s.limiter,
 		BusyTimeout: s.be.policy.BusyTimeout, Refuse: s.refuse}
-	var pause time.Duration
+	var pause throttle.AcceptPause
 	for {
 		c, err := tl.Accept()
 		if err != nil {
 			if s.isClosed() {
 				return nil
 			}
-			// Out of file descriptors and the like: wait for clients
-			// to leave instead of spinning.
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
-				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-				s.be.log.Error("accept: %v; retrying in %v", err, pause)
-				time.Sleep(pause)
+			if pause.Passes(err, s.be.log.Error) {
 				continue
 			}
 			return err
 		}
-		pause = 0
+		pause.Reset()
 		go func() {
 			if err := serveConn(s.be, c, &s.conns); err != nil {
 				s.be.log.Error("%s: %v", c.RemoteAddr(), err)
 			}
 		}()
 	}
-}
-
-// isTemporary: accept fails with EMFILE, ENFILE, ENOBUFS or ENOMEM when
-// the process or the system runs short; those pass.
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
 }
 
 func (s *Server) isClosed() bool {
