@@ -4,7 +4,7 @@ PREFIX  ?= /usr/local
 # queue's maildrop (as Postfix's postdrop); see sendmail(8).
 MAILGROUP ?= unixmail
 # The group that owns /var/mail (Debian: mail). deliver and mail are
-# installed setgid to it and use it only to make and remove their dot-lock
+# installed setgid to it (and ipop3d, imapd) and use it only to make and remove their dot-lock
 # and journal beside a mailbox there, as bsd-mailx does; see mail(1).
 SPOOLGROUP ?= mail
 # The unprivileged account sendmail -bd parses each SMTP connection as
@@ -82,11 +82,11 @@ install: all
 		fi; \
 	fi
 	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && getent group $(SPOOLGROUP) >/dev/null; then \
-		for c in sbin/deliver bin/mail; do \
+		for c in sbin/deliver bin/mail sbin/ipop3d sbin/imapd; do \
 			if [ -f $(PREFIX)/$$c ]; then chgrp $(SPOOLGROUP) $(PREFIX)/$$c && chmod 2755 $(PREFIX)/$$c; fi; \
 		done; \
 	else \
-		echo "note: as root, without DESTDIR, deliver and mail are made setgid $(SPOOLGROUP) for /var/mail (see mail(1))"; \
+		echo "note: as root, without DESTDIR, deliver, mail, ipop3d and imapd are made setgid $(SPOOLGROUP) for /var/mail (see mail(1))"; \
 	fi
 	for m in $(MANS); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 	# Service files for ipop3d and imapd (see ipop3d(8)): systemd units where

@@ -10,11 +10,18 @@ import (
 	"unixmail/pkg/config"
 	"unixmail/pkg/daemon"
 	"unixmail/pkg/imapd"
+	"unixmail/pkg/lock"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/usage"
 )
 
 func main() {
+	// Installed setgid mail for /var/mail's dot-locks: the group is kept
+	// only for those (see lock.DropGroup).
+	if err := lock.DropGroup(); err != nil {
+		fmt.Fprintln(os.Stderr, "imapd:", err)
+		os.Exit(sysexits.OSErr)
+	}
 	app := &cli.App{
 		Name:      "imapd",
 		Usage:     "serve IMAP4rev1 on standard input, or on addresses it listens on",

@@ -9,6 +9,7 @@ import (
 
 	"unixmail/pkg/config"
 	"unixmail/pkg/daemon"
+	"unixmail/pkg/lock"
 	"unixmail/pkg/pop3"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/usage"
@@ -16,6 +17,12 @@ import (
 )
 
 func main() {
+	// Installed setgid mail for /var/mail's dot-locks: the group is kept
+	// only for those (see lock.DropGroup).
+	if err := lock.DropGroup(); err != nil {
+		fmt.Fprintln(os.Stderr, "ipop3d:", err)
+		os.Exit(sysexits.OSErr)
+	}
 	app := &cli.App{
 		Name:      "ipop3d",
 		Usage:     "serve users' mailboxes over POP3",

@@ -13,6 +13,7 @@ import (
 
 	"unixmail/pkg/auth"
 	"unixmail/pkg/config"
+	"unixmail/pkg/lock"
 	"unixmail/pkg/maillog"
 	"unixmail/pkg/throttle"
 	"unixmail/pkg/userdb"
@@ -177,7 +178,10 @@ func (c *Client) BecomeUser(u *userdb.User) error {
 	if err := unix.Setgroups([]int{u.GID}); err != nil {
 		return fmt.Errorf("setgroups for %s: %w", u.Name, err)
 	}
-	if err := unix.Setgid(u.GID); err != nil {
+	// The mail group of an ipop3d or imapd installed setgid stays as the
+	// saved group, for the dot-lock and journal in /var/mail alone (see
+	// lock.DropGroup).
+	if err := lock.SetGroup(u.GID); err != nil {
 		return fmt.Errorf("setgid %d for %s: %w", u.GID, u.Name, err)
 	}
 	if err := unix.Setuid(u.UID); err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -163,5 +164,70 @@ func TestVarMailWorksForAUseraddUser(t *testing.T) {
 	saved, _ := os.ReadFile(filepath.Join(u.HomeDir, "mbox"))
 	if n := sandbox.CountMessages(string(saved)); n != 2 || !strings.Contains(string(saved), "Subject: second") {
 		t.Errorf("~/mbox holds %d messages, want 2 (second, third):\n%s", n, saved)
+	}
+}
+
+// ipop3d run as root on the Debian spool, installed setgid mail as make
+// install does: it becomes the user after login but keeps the mail group
+// for its dot-lock and journal, so poplib's DELE and QUIT rewrite
+// /var/mail/NAME in place and leave nothing beside it.
+func TestIpop3dDeletesFromVarMailForAUseraddUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root")
+		}
+		t.Skip("needs root")
+	}
+	const name, password = "u9fpop", "correct horse"
+	spoolUser(t, name)
+	box := "/var/mail/" + name
+	t.Cleanup(func() { os.Remove(box) })
+	chpasswd := exec.Command("chpasswd")
+	chpasswd.Stdin = strings.NewReader(name + ":" + password + "\n")
+	if out, err := chpasswd.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd: %v %s", err, out)
+	}
+
+	s := sandbox.New(t)
+	for d := s.Dir; d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	s.Set("user_db", "system", "mailbox", "/var/mail/%u", "client_auth_failure_delay", "0",
+		"daemon_state_dir", filepath.Join(s.Dir, "state"))
+	deliver := setgidMailCopy(t, s.Dir, "deliver")
+	ipop3d := setgidMailCopy(t, s.Dir, "ipop3d")
+	for _, subject := range []string{"first", "second"} {
+		cmd := exec.Command(deliver, "-C", s.Conf, "-f", "alice@test.example", name)
+		if r := sandbox.RunCmd(t, cmd, "From: alice@test.example\nSubject: "+subject+"\n\nhello\n"); r.Code != 0 {
+			t.Fatalf("deliver %s: exit %d: %s", subject, r.Code, r.Stderr)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(box, &st); err != nil {
+		t.Fatal(err)
+	}
+	ino := st.Ino
+
+	addr := sandbox.FreePort(t)
+	host, port, _ := net.SplitHostPort(addr)
+	sandbox.Background(t, exec.Command(sandbox.NeedPeer(t, "socat"), "TCP-LISTEN:"+port+",bind=127.0.0.1,reuseaddr,fork", "EXEC:"+ipop3d+" -C "+s.Conf+",nofork"))
+	s.WaitListening(addr)
+	script := `import poplib, sys
+p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=30)
+p.user(sys.argv[3]); p.pass_(sys.argv[4])
+print(p.dele(1).decode()); print(p.quit().decode())`
+	out, err := exec.Command(sandbox.NeedPeer(t, "python3"), "-c", script, host, port, name, password).CombinedOutput()
+	if err != nil {
+		t.Fatalf("poplib: %v\n%s\nlog:\n%s", err, out, s.Log())
+	}
+	if err := syscall.Stat(box, &st); err != nil || st.Ino != ino {
+		t.Fatalf("after QUIT: %v, inode %d, was %d", err, st.Ino, ino)
+	}
+	data, _ := os.ReadFile(box)
+	if sandbox.CountMessages(string(data)) != 1 || strings.Contains(string(data), "Subject: first") || !strings.Contains(string(data), "Subject: second") {
+		t.Errorf("after DELE 1 and QUIT, %s holds:\n%s\nlog:\n%s", box, data, s.Log())
+	}
+	if left := spoolLeftovers(name); len(left) > 0 {
+		t.Errorf("ipop3d left %v in /var/mail", left)
 	}
 }
