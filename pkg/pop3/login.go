@@ -76,11 +76,12 @@ func (ss *session) login(u *userdb.User, err error) error {
 		return errClose
 	}
 	ss.name, ss.drop, ss.state = u.Name, drop, transaction
-	ss.msgs = drop.Messages()
+	ss.msgs = unknownSizes(drop.Count())
 	ss.deleted = make([]bool, len(ss.msgs))
 	ss.retrieved = make([]bool, len(ss.msgs))
-	n, size := ss.count()
-	ss.reply("+OK %s has %d messages (%d octets)", u.Name, n, size)
+	// No octets here: counting them exactly reads every message, which
+	// waits for a client that asks (STAT, LIST).
+	ss.reply("+OK %s has %d messages", u.Name, len(ss.msgs))
 	return nil
 }
 

@@ -110,15 +110,7 @@ func reopen(mb *mbox.Mailbox) (*os.File, error) {
 	return f, nil
 }
 
-func (d *mboxDrop) Messages() []Message {
-	out := make([]Message, len(d.mine))
-	for j, i := range d.mine {
-		e := &d.all[i]
-		// RETR sends CRLF where the file has LF: one octet more a line.
-		out[j] = Message{Size: e.End - e.HeaderOffset + int64(e.Lines)}
-	}
-	return out
-}
+func (d *mboxDrop) Count() int { return len(d.mine) }
 
 func (d *mboxDrop) Open(j int) (io.ReadCloser, error) {
 	// The descriptor is of the file as it was: a program that renamed a

@@ -2,6 +2,7 @@ package pop3
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -73,7 +74,7 @@ func TestUIDsAreRecordedOnceAndLast(t *testing.T) {
 func TestCommitDeletesMarksReadAndKeepsMailThatCameMeanwhile(t *testing.T) {
 	path := mailbox(t, threeMbox)
 	d := openDrop(t, path)
-	if n := len(d.Messages()); n != 3 {
+	if n := d.Count(); n != 3 {
 		t.Fatalf("%d messages", n)
 	}
 	// deliver appends while the client thinks: no lock is held.
@@ -112,7 +113,7 @@ func TestASecondSessionOnTheSameMailboxIsInUse(t *testing.T) {
 func TestAMissingMailboxIsAnEmptyMaildrop(t *testing.T) {
 	d := openDrop(t, filepath.Join(t.TempDir(), "Mailbox"))
 	defer d.Close()
-	if n := len(d.Messages()); n != 0 {
+	if n := d.Count(); n != 0 {
 		t.Errorf("%d messages", n)
 	}
 	if u, err := d.UIDs(); err != nil || len(u) != 0 {
@@ -151,7 +152,34 @@ func TestRetrReadsTheMessageWithoutItsMboxQuoting(t *testing.T) {
 	if got := read(t, d, 0); got != "Subject: one\n\nbody one\nFrom quoted\n" {
 		t.Errorf("message 1: %q", got)
 	}
-	if got := d.Messages()[0].Size; got != int64(len("Subject: one\r\n\r\nbody one\r\nFrom quoted\r\n")+1) {
-		t.Errorf("size %d (the quoting '>' counts)", got)
+}
+
+// RFC 1939 5: LIST and STAT give the exact size of a message as RETR
+// sends it (CRLF line ends, before the dot-stuffing), whatever the file
+// holds: mboxrd-quoted From lines, CRLF and LF lines mixed, a lone CR, no
+// line end after the last line.
+func TestListGivesTheExactSizeRetrSends(t *testing.T) {
+	const quoted = "From a@example.org  Mon Dec  1 10:00:00 2026\nSubject: quoted\n\n>From the start\n>>From deeper\n.a dot\n\n"
+	const mixed = "From b@example.org  Mon Dec  1 10:01:00 2026\r\nSubject: mixed\r\n\nCRLF line\r\nLF line\nlone\rCR\n\n"
+	const unended = "From c@example.org  Mon Dec  1 10:02:00 2026\nSubject: unended\n\n>From here, no newline at the end"
+	d := start(t, setup{drop: openDrop(t, mailbox(t, quoted+mixed+unended))})
+	d.login()
+	var total int
+	for n := 1; n <= 3; n++ {
+		var size int
+		if _, err := fmt.Sscanf(d.send(fmt.Sprintf("LIST %d", n)), "+OK %d %d", new(int), &size); err != nil {
+			t.Fatalf("LIST %d: %v", n, err)
+		}
+		if got := d.send(fmt.Sprintf("RETR %d", n)); got != fmt.Sprintf("+OK %d octets", size) {
+			t.Errorf("RETR %d: %q", n, got)
+		}
+		text := strings.ReplaceAll("\r\n"+d.multi(), "\r\n..", "\r\n.")[2:]
+		if len(text) != size {
+			t.Errorf("message %d: LIST says %d octets, RETR sent %d: %q", n, size, len(text), text)
+		}
+		total += size
+	}
+	if got, want := d.send("STAT"), fmt.Sprintf("+OK 3 %d", total); got != want {
+		t.Errorf("STAT = %q, want %q", got, want)
 	}
 }

@@ -18,17 +18,14 @@ import (
 	"unixmail/pkg/userdb"
 )
 
-// Message is one message of a maildrop as the session lists it.
-type Message struct {
-	Size int64 // octets as RETR sends them (CRLF lines), give or take the mbox quoting
-}
-
 // Maildrop is a user's mail as one POP3 session sees it: the messages
 // there when it began, in order. Mail that arrives later is not in it, and
 // Commit never touches it.
 type Maildrop interface {
-	// Messages lists the maildrop as it was when the session began.
-	Messages() []Message
+	// Count is the number of messages in the maildrop as it was when the
+	// session began. Their sizes are counted by the server from what it
+	// sends, so that LIST is exact (RFC 1939 5).
+	Count() int
 	// Open reads message i's content (counted from 0) as the sender
 	// wrote it: header, blank line, body; LF or CRLF lines.
 	Open(i int) (io.ReadCloser, error)

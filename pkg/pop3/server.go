@@ -58,7 +58,7 @@ type session struct {
 
 	name      string // who logged in
 	drop      Maildrop
-	msgs      []Message
+	msgs      []int64 // each message's size as RETR sends it; -1 until counted
 	deleted   []bool
 	retrieved []bool
 	uids      []string

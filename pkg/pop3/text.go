@@ -14,8 +14,9 @@ import (
 // and the blank line after it always go. With mboxrd, br holds the text as
 // an mbox stores it, and a line ">From ", ">>From "... loses one ">".
 // Memory stays bounded whatever the line or message length: a line longer
-// than the buffer goes out in pieces.
-func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd bool) error {
+// than the buffer goes out in pieces. Without stuff the leading dots stay
+// single: that is the size LIST gives.
+func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd, stuff bool) error {
 	atStart, inHeader, pendingCR := true, true, false
 	for {
 		if !inHeader && bodyLines == 0 && atStart {
@@ -28,7 +29,7 @@ func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd bool) er
 				if mboxrd && chunk[0] == '>' && quotedFrom(chunk) {
 					chunk = chunk[1:]
 				}
-				if chunk[0] == '.' {
+				if stuff && chunk[0] == '.' {
 					w.WriteByte('.')
 				}
 				if inHeader && (string(chunk) == "\n" || string(chunk) == "\r\n") {

@@ -11,7 +11,7 @@ func text(t testing.TB, in string, lines int) string {
 	t.Helper()
 	var b bytes.Buffer
 	w := bufio.NewWriter(&b)
-	if err := writeText(w, bufio.NewReaderSize(strings.NewReader(in), 64<<10), lines, false); err != nil {
+	if err := writeText(w, bufio.NewReaderSize(strings.NewReader(in), 64<<10), lines, false, true); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
@@ -22,7 +22,7 @@ func TestWriteTextUndoesMboxrdQuotingWhenAsked(t *testing.T) {
 	var b bytes.Buffer
 	w := bufio.NewWriter(&b)
 	in := "A: b\n\n>From x\n>>From y\n>Fromage\n.>From z\nFrom w\n"
-	writeText(w, bufio.NewReader(strings.NewReader(in)), -1, true)
+	writeText(w, bufio.NewReader(strings.NewReader(in)), -1, true, true)
 	w.Flush()
 	if want := "A: b\r\n\r\nFrom x\r\n>From y\r\n>Fromage\r\n..>From z\r\nFrom w\r\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)

@@ -2,19 +2,31 @@ package pop3
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
 
 // count is the number and total size of the messages not marked deleted.
-func (ss *session) count() (n int, size int64) {
-	for i, m := range ss.msgs {
+func (ss *session) count() (n int, size int64, err error) {
+	for i := range ss.msgs {
 		if !ss.deleted[i] {
+			m, err := ss.size(i)
+			if err != nil {
+				return 0, 0, err
+			}
 			n++
-			size += m.Size
+			size += m
 		}
 	}
-	return n, size
+	return n, size, nil
+}
+
+// unreadable answers a command that needed a message it could not read.
+func (ss *session) unreadable(err error) {
+	ss.c.Log.Error("user=<%s> %v", ss.name, err)
+	ss.reply("-ERR [SYS/TEMP] cannot read the maildrop: %s", oneLine(err))
 }
 
 // message parses a message number argument: decimal digits naming a
@@ -48,7 +60,11 @@ func (ss *session) cmdStat(args string) error {
 	if args != "" {
 		return ss.badClose("-ERR STAT takes no argument")
 	}
-	n, size := ss.count()
+	n, size, err := ss.count()
+	if err != nil {
+		ss.unreadable(err)
+		return nil
+	}
 	ss.reply("+OK %d %d", n, size)
 	return nil
 }
@@ -59,14 +75,23 @@ func (ss *session) cmdList(args string) error {
 		if !ok {
 			return ss.closeIfFlooded()
 		}
-		ss.reply("+OK %d %d", i+1, ss.msgs[i].Size)
+		size, err := ss.size(i)
+		if err != nil {
+			ss.unreadable(err)
+			return nil
+		}
+		ss.reply("+OK %d %d", i+1, size)
 		return nil
 	}
-	n, size := ss.count()
+	n, size, err := ss.count()
+	if err != nil {
+		ss.unreadable(err)
+		return nil
+	}
 	ss.reply("+OK %d messages (%d octets)", n, size)
 	for i, m := range ss.msgs {
 		if !ss.deleted[i] {
-			ss.reply("%d %d", i+1, m.Size)
+			ss.reply("%d %d", i+1, m)
 		}
 	}
 	ss.reply(".")
@@ -83,7 +108,7 @@ func (ss *session) cmdUidl(args string) error {
 		}
 		ss.uids = uids
 		// Recording UIDs adds header fields: the sizes grow with them.
-		ss.msgs = ss.drop.Messages()
+		ss.msgs = unknownSizes(len(ss.msgs))
 	}
 	if args != "" {
 		i, ok := ss.message(args)
@@ -108,12 +133,17 @@ func (ss *session) cmdRetr(args string) error {
 	if !ok {
 		return ss.closeIfFlooded()
 	}
-	if err := ss.send(i, -1, "+OK %d octets", ss.msgs[i].Size); err != nil {
+	size, err := ss.size(i)
+	if err != nil {
+		ss.unreadable(err)
+		return nil
+	}
+	if err := ss.send(i, -1, "+OK %d octets", size); err != nil {
 		return err
 	}
 	ss.retrieved[i] = true
 	ss.retrN++
-	ss.retrBytes += ss.msgs[i].Size
+	ss.retrBytes += size
 	return nil
 }
 
@@ -135,11 +165,7 @@ func (ss *session) cmdTop(args string) error {
 // nothing has been sent yet; once the text has started, the connection
 // is closed, since a client cannot tell a cut message from a whole one.
 func (ss *session) send(i, bodyLines int, format string, args ...any) error {
-	open, mboxrd := ss.drop.Open, false
-	if raw, ok := ss.drop.(RawOpener); ok {
-		open, mboxrd = raw.OpenRaw, true
-	}
-	rc, err := open(i)
+	rc, mboxrd, err := ss.open(i)
 	if err != nil {
 		ss.c.Log.Error("user=<%s> message %d: %v", ss.name, i+1, err)
 		ss.reply("-ERR [SYS/TEMP] cannot read message %d: %s", i+1, oneLine(err))
@@ -147,12 +173,7 @@ func (ss *session) send(i, bodyLines int, format string, args ...any) error {
 	}
 	defer rc.Close()
 	ss.reply(format, args...)
-	if ss.text == nil {
-		ss.text = bufio.NewReaderSize(rc, 64<<10)
-	} else {
-		ss.text.Reset(rc)
-	}
-	if err := writeText(ss.w, ss.text, bodyLines, mboxrd); err != nil {
+	if err := writeText(ss.w, ss.reader(rc), bodyLines, mboxrd, true); err != nil {
 		ss.c.Log.Error("user=<%s> message %d: %v", ss.name, i+1, err)
 		return errClose
 	}
@@ -183,7 +204,71 @@ func (ss *session) cmdRset(args string) error {
 		return ss.badClose("-ERR RSET takes no argument")
 	}
 	clear(ss.deleted)
-	n, size := ss.count()
+	n, size, err := ss.count()
+	if err != nil {
+		ss.unreadable(err)
+		return nil
+	}
 	ss.reply("+OK maildrop has %d messages (%d octets)", n, size)
 	return nil
+}
+
+func unknownSizes(n int) []int64 {
+	s := make([]int64, n)
+	for i := range s {
+		s[i] = -1
+	}
+	return s
+}
+
+// size is message i's size exactly as RETR sends it (RFC 1939 5: LIST
+// and STAT give "the exact size"): the server's own rendering of it
+// counted, CRLF line ends, mbox quoting undone, before the dot-stuffing.
+// Counted once, on first need.
+func (ss *session) size(i int) (int64, error) {
+	if ss.msgs[i] >= 0 {
+		return ss.msgs[i], nil
+	}
+	rc, mboxrd, err := ss.open(i)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	var n countWriter
+	w := bufio.NewWriterSize(&n, 64<<10)
+	if err := writeText(w, ss.reader(rc), -1, mboxrd, false); err != nil {
+		return 0, fmt.Errorf("message %d: %w", i+1, err)
+	}
+	if err := w.Flush(); err != nil {
+		return 0, err
+	}
+	ss.msgs[i] = int64(n)
+	return ss.msgs[i], nil
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
+}
+
+// open opens message i as writeText wants it.
+func (ss *session) open(i int) (io.ReadCloser, bool, error) {
+	if raw, ok := ss.drop.(RawOpener); ok {
+		rc, err := raw.OpenRaw(i)
+		return rc, true, err
+	}
+	rc, err := ss.drop.Open(i)
+	return rc, false, err
+}
+
+// reader is the session's one read buffer, reading r.
+func (ss *session) reader(r io.Reader) *bufio.Reader {
+	if ss.text == nil {
+		ss.text = bufio.NewReaderSize(r, 64<<10)
+	} else {
+		ss.text.Reset(r)
+	}
+	return ss.text
 }
