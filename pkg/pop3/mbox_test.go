@@ -183,3 +183,37 @@ func TestListGivesTheExactSizeRetrSends(t *testing.T) {
 		t.Errorf("STAT = %q, want %q", got, want)
 	}
 }
+
+// RETR leaves out the state headers the mailbox keeps (Status, X-UID,
+// X-IMAPbase... written by mail, imapd and UIDL itself), and LIST counts
+// without them: the sizes do not change when UIDL records UIDs.
+func TestRetrHidesTheStateHeadersAndListCountsWithoutThem(t *testing.T) {
+	const box = "From a@example.org  Mon Dec  1 10:00:00 2026\nStatus: RO\nX-Status: F\nX-Keywords: work\nSubject: one\nContent-Length: 5\n\nbody\n\n" +
+		"From b@example.org  Mon Dec  1 10:01:00 2026\nSubject: two\n\n>From here\n"
+	path := mailbox(t, box)
+	d := start(t, setup{drop: openDrop(t, path)})
+	d.login()
+	before := d.send("LIST 2")
+	if got := d.send("UIDL 1"); !strings.HasPrefix(got, "+OK 1 ") {
+		t.Fatalf("UIDL 1: %q", got)
+	}
+	if stored, _ := os.ReadFile(path); !strings.Contains(string(stored), "X-UID: 2") {
+		t.Fatalf("UIDL recorded no UIDs:\n%s", stored)
+	}
+	if after := d.send("LIST 2"); after != before {
+		t.Errorf("LIST 2 was %q, after UIDL %q", before, after)
+	}
+	for n, want := range []string{"Subject: one\r\n\r\nbody\r\n", "Subject: two\r\n\r\nFrom here\r\n"} {
+		if got := d.send(fmt.Sprintf("LIST %d", n+1)); got != fmt.Sprintf("+OK %d %d", n+1, len(want)) {
+			t.Errorf("LIST %d = %q, want size %d", n+1, got, len(want))
+		}
+		d.send(fmt.Sprintf("RETR %d", n+1))
+		if got := d.multi(); got != want {
+			t.Errorf("RETR %d sent %q, want %q", n+1, got, want)
+		}
+	}
+	d.send("TOP 1 0")
+	if got := d.multi(); got != "Subject: one\r\n\r\n" {
+		t.Errorf("TOP 1 0 sent %q", got)
+	}
+}

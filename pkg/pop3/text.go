@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+
+	"unixmail/pkg/mbox"
 )
 
 // writeText copies a message read from br to a multi-line response (RFC
@@ -12,12 +14,16 @@ import (
 // and the text ends with a line end so the terminating "." stands alone.
 // bodyLines >= 0 stops after that many lines of the body (TOP); the header
 // and the blank line after it always go. With mboxrd, br holds the text as
-// an mbox stores it, and a line ">From ", ">>From "... loses one ">".
+// an mbox stores it: a line ">From ", ">>From "... loses one ">", and the
+// header fields that are the mailbox's bookkeeping (X-UID, Status,
+// Content-Length...: mbox.IsStateHeader) are left out, as UW's ipop3d and
+// Dovecot leave them out.
 // Memory stays bounded whatever the line or message length: a line longer
 // than the buffer goes out in pieces. Without stuff the leading dots stay
 // single: that is the size LIST gives.
 func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd, stuff bool) error {
 	atStart, inHeader, pendingCR := true, true, false
+	hiding := false // in a state header field, its continuation lines included
 	for {
 		if !inHeader && bodyLines == 0 && atStart {
 			return nil
@@ -25,39 +31,44 @@ func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd, stuff b
 		chunk, err := br.ReadSlice('\n')
 		if len(chunk) > 0 {
 			whole := chunk[len(chunk)-1] == '\n'
-			if atStart {
-				if mboxrd && chunk[0] == '>' && quotedFrom(chunk) {
-					chunk = chunk[1:]
-				}
-				if stuff && chunk[0] == '.' {
-					w.WriteByte('.')
-				}
-				if inHeader && (string(chunk) == "\n" || string(chunk) == "\r\n") {
-					inHeader = false
-				} else if !inHeader && whole {
-					bodyLines--
-				}
+			if atStart && inHeader && mboxrd {
+				hiding = stateField(chunk, hiding)
 			}
-			if pendingCR {
-				// A CR that ended the last piece: part of a CRLF, or text.
-				if chunk[0] != '\n' {
-					w.WriteByte('\r')
+			if !hiding {
+				if atStart {
+					if mboxrd && chunk[0] == '>' && quotedFrom(chunk) {
+						chunk = chunk[1:]
+					}
+					if stuff && chunk[0] == '.' {
+						w.WriteByte('.')
+					}
+					if inHeader && (string(chunk) == "\n" || string(chunk) == "\r\n") {
+						inHeader = false
+					} else if !inHeader && whole {
+						bodyLines--
+					}
 				}
-				pendingCR = false
-			}
-			switch {
-			case whole:
-				text := chunk[:len(chunk)-1]
-				if n := len(text); n > 0 && text[n-1] == '\r' {
-					text = text[:n-1]
+				if pendingCR {
+					// A CR that ended the last piece: part of a CRLF, or text.
+					if chunk[0] != '\n' {
+						w.WriteByte('\r')
+					}
+					pendingCR = false
 				}
-				w.Write(text)
-				w.WriteString("\r\n")
-			case chunk[len(chunk)-1] == '\r':
-				w.Write(chunk[:len(chunk)-1])
-				pendingCR = true
-			default:
-				w.Write(chunk)
+				switch {
+				case whole:
+					text := chunk[:len(chunk)-1]
+					if n := len(text); n > 0 && text[n-1] == '\r' {
+						text = text[:n-1]
+					}
+					w.Write(text)
+					w.WriteString("\r\n")
+				case chunk[len(chunk)-1] == '\r':
+					w.Write(chunk[:len(chunk)-1])
+					pendingCR = true
+				default:
+					w.Write(chunk)
+				}
 			}
 			atStart = whole
 		}
@@ -68,7 +79,7 @@ func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd, stuff b
 			if pendingCR {
 				w.WriteByte('\r')
 			}
-			if !atStart {
+			if !atStart && !hiding {
 				w.WriteString("\r\n")
 			}
 			return nil
@@ -76,6 +87,21 @@ func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd, stuff b
 			return err
 		}
 	}
+}
+
+// stateField reports whether line, the start of a header line, belongs to
+// a state header field: a field of its own by its name, a continuation
+// line by the field it continues (hiding). The blank line ends the header
+// and is no field.
+func stateField(line []byte, hiding bool) bool {
+	switch {
+	case line[0] == ' ' || line[0] == '\t':
+		return hiding
+	case line[0] == '\n' || line[0] == '\r':
+		return false
+	}
+	name, _, ok := bytes.Cut(line, []byte(":"))
+	return ok && mbox.IsStateHeader(string(name))
 }
 
 // quotedFrom reports whether line is a From_ line quoted for mboxrd.

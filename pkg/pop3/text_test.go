@@ -89,3 +89,34 @@ func FuzzWriteText(f *testing.F) {
 		}
 	})
 }
+
+// The mbox's bookkeeping stays in the mbox: RETR and TOP of mbox text
+// leave out the state header fields, folded lines included, and nothing
+// in the body.
+func TestWriteTextOfMboxTextHidesTheStateHeaders(t *testing.T) {
+	long := "X-Keywords: " + strings.Repeat("k", 100000) + "\n"
+	tests := []struct {
+		name, in string
+		lines    int
+		want     string
+	}{
+		{"every state header", "Status: RO\nX-Status: F\nSubject: s\nX-Keywords: a\nX-UID: 7\nX-IMAPbase: 1 9\nX-IMAP: 1 9\ncontent-length: 5\n\nbody\n", -1, "Subject: s\r\n\r\nbody\r\n"},
+		{"a folded state header, continuation and all", "X-Keywords: a\n b\n\tc\nTo: t\n folded\n\nbody\n", -1, "To: t\r\n folded\r\n\r\nbody\r\n"},
+		{"a state header longer than the buffer", long + "A: b\n\nx\n", -1, "A: b\r\n\r\nx\r\n"},
+		{"CRLF lines", "Status: O\r\nA: b\r\n\r\nx\r\n", -1, "A: b\r\n\r\nx\r\n"},
+		{"TOP 0", "A: b\nX-UID: 3\n\nbody\n", 0, "A: b\r\n\r\n"},
+		{"the same lines in the body stay", "A: b\n\nStatus: RO\nX-UID: 1\n", -1, "A: b\r\n\r\nStatus: RO\r\nX-UID: 1\r\n"},
+		{"a last state header without its line end", "A: b\nStatus: RO", -1, "A: b\r\n"},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		w := bufio.NewWriter(&b)
+		if err := writeText(w, bufio.NewReaderSize(strings.NewReader(tt.in), 64<<10), tt.lines, true, true); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		if b.String() != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, b.String(), tt.want)
+		}
+	}
+}

@@ -106,9 +106,9 @@ func (ss *session) cmdUidl(args string) error {
 			ss.reply("-ERR [SYS/TEMP] cannot give unique-ids now: %s", oneLine(err))
 			return nil
 		}
+		// Recording UIDs adds only header fields RETR leaves out: the
+		// sizes counted stay right.
 		ss.uids = uids
-		// Recording UIDs adds header fields: the sizes grow with them.
-		ss.msgs = unknownSizes(len(ss.msgs))
 	}
 	if args != "" {
 		i, ok := ss.message(args)
