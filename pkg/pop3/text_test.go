@@ -120,3 +120,30 @@ func TestWriteTextOfMboxTextHidesTheStateHeaders(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSizeIsWhatRetrSends checks that the size LIST counts (the text
+// without its dots doubled) is RETR's text with the stuffing undone, for
+// any mbox text: quoted From lines, state headers, CRs anywhere.
+func FuzzSizeIsWhatRetrSends(f *testing.F) {
+	f.Add("Status: RO\nX-UID: 1\n folded\nA: b\n\n>From x\n.y\r\nend")
+	f.Add(">>From \r\n\r\n.\r")
+	f.Fuzz(func(t *testing.T, in string) {
+		render := func(stuff bool) string {
+			var b bytes.Buffer
+			w := bufio.NewWriterSize(&b, 16)
+			if err := writeText(w, bufio.NewReaderSize(strings.NewReader(in), 16), -1, true, stuff); err != nil {
+				t.Fatal(err)
+			}
+			w.Flush()
+			return b.String()
+		}
+		sent, counted := render(true), render(false)
+		lines := strings.Split(sent, "\r\n")
+		for k, l := range lines {
+			lines[k] = strings.TrimPrefix(l, ".")
+		}
+		if unstuffed := strings.Join(lines, "\r\n"); unstuffed != counted {
+			t.Fatalf("sent %q, unstuffed %q, counted %q", sent, unstuffed, counted)
+		}
+	})
+}
