@@ -2,8 +2,10 @@ package imapd
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -153,4 +155,65 @@ func FuzzFilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// deadlineConn records the read deadlines set on it and can fail reads as
+// an expired deadline does.
+type deadlineConn struct {
+	net.Conn
+	deadline time.Time
+	expired  bool
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error { c.deadline = t; return nil }
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	if c.expired {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return c.Conn.Read(p)
+}
+
+func TestTheIdleTimeoutIsAMinuteBeforeLoginAndHalfAnHourAfter(t *testing.T) {
+	for _, tc := range []struct {
+		authed bool
+		want   time.Duration
+	}{
+		{false, 60 * time.Second},
+		{true, 30 * time.Minute},
+	} {
+		server, client := net.Pipe()
+		dc := &deadlineConn{Conn: server}
+		f := newFilter(&fakeHooks{c: dc, authed: tc.authed, plain: true})
+		// The library's own deadlines (30 s, 35 min) change nothing.
+		f.SetReadDeadline(time.Now().Add(35 * time.Minute))
+		go client.Write([]byte("a1 NOOP\r\n"))
+		before := time.Now()
+		if _, err := f.Read(make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+		after := time.Now()
+		if dc.deadline.Before(before.Add(tc.want)) || dc.deadline.After(after.Add(tc.want)) {
+			t.Errorf("authenticated=%v: read deadline %v after the read began, want %v", tc.authed, dc.deadline.Sub(before), tc.want)
+		}
+		server.Close()
+		client.Close()
+	}
+}
+
+func TestAnIdleClientIsToldWhyItIsLoggedOut(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	f := newFilter(&fakeHooks{c: &deadlineConn{Conn: server, expired: true}, plain: true})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.Read(make([]byte, 100))
+		errc <- err
+	}()
+	if l := readLine(t, bufio.NewReader(client)); l != "* BYE Autologout: idle for too long\r\n" {
+		t.Fatalf("client got %q", l)
+	}
+	if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("library got %v, want the timeout", err)
+	}
 }
