@@ -153,11 +153,17 @@ func (sel *selected) size(f io.ReaderAt, e *mbox.Entry) int64 {
 	if n, ok := sel.cache.sizes[e.UID]; ok {
 		return n
 	}
-	var c lineCounter
-	io.Copy(&c, lfView(f, e))
-	n := c.bytes + c.lines // each LF is CRLF in the view
+	n := messageSize(f, e)
 	sel.cache.sizes[e.UID] = n
 	return n
+}
+
+// messageSize is RFC822.SIZE worked out from the file: the state fields
+// and the mboxrd quoting are not in it, which only a read can tell.
+func messageSize(f io.ReaderAt, e *mbox.Entry) int64 {
+	var c lineCounter
+	io.Copy(&c, lfView(f, e))
+	return c.bytes + c.lines // each LF is CRLF in the view
 }
 
 // lineCounter counts bytes and line ends, faster than converting them.

@@ -377,7 +377,6 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 		data.UIDValidity = 1
 	}
 	var n, recent, unseen, deleted uint32
-	var size int64
 	for i := range snap.entries {
 		e := &snap.entries[i]
 		n++
@@ -390,16 +389,41 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 		if e.Flags&mbox.Deleted != 0 {
 			deleted++
 		}
-		// The CRLF form's size, without counting the mbox quoting.
-		size += e.End - e.HeaderOffset + int64(e.Lines)
 	}
 	data.NumMessages, data.NumRecent, data.NumUnseen, data.NumDeleted = &n, &recent, &unseen, &deleted
-	data.Size = &size
+	if options.Size {
+		size, err := s.folderSize(path, snap)
+		if err != nil {
+			return nil, err
+		}
+		data.Size = &size
+	}
 	limit := s.AppendLimit()
 	data.AppendLimit = &limit
 	var zero int64
 	data.DeletedStorage = &zero
 	return data, nil
+}
+
+// folderSize is STATUS SIZE: the sum of the messages' RFC822.SIZE, exact,
+// so read through (only when asked for: clients poll without SIZE). The
+// selected folder's sizes already worked out are reused.
+func (s *Session) folderSize(path string, snap *snapshot) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("status size: %w", err)
+	}
+	defer f.Close()
+	var size int64
+	for i := range snap.entries {
+		e := &snap.entries[i]
+		if s.sel != nil && s.sel.path == path {
+			size += s.sel.size(f, e)
+		} else {
+			size += messageSize(f, e)
+		}
+	}
+	return size, nil
 }
 
 // Poll reports what other programs changed in the selected mailbox since

@@ -1,6 +1,7 @@
 package imapstore
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -335,5 +336,37 @@ func TestAnEmptyFolderKeepsItsUIDValidityUntilItsFirstMessage(t *testing.T) {
 	}
 	if f := u.file(filepath.Join(u.mail, "Drafts")); strings.Contains(f, "FOLDER INTERNAL DATA") || !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000001") {
 		t.Fatalf("Drafts:\n%s", f)
+	}
+}
+
+func TestStatusSizeIsTheSumOfTheMessagesSizesWhateverTheQuotingAndStateFields(t *testing.T) {
+	u := newUser(t)
+	msgs := []string{
+		msg("quoted", "From here, the body\n>From there\n>>From further\nend\n"),
+		msg("plain", "nothing to quote\n"),
+	}
+	u.deliver(u.inbox, msgs...)
+	u.deliver(filepath.Join(u.mail, "Other"), msgs...)
+	w := dial(t, u.store())
+	// State fields written into the files are no part of the sizes.
+	for _, name := range []string{"Other", "INBOX"} {
+		w.ok("SELECT %s", name)
+		w.ok(`STORE 1:* +FLAGS (\Seen \Flagged $Work)`)
+	}
+	var want int64
+	for _, l := range strings.Split(w.ok("FETCH 1:* RFC822.SIZE"), "\n") {
+		var seq, n int64
+		if _, err := fmt.Sscanf(l, "* %d FETCH (RFC822.SIZE %d)", &seq, &n); err == nil {
+			want += n
+		}
+	}
+	if want == 0 {
+		t.Fatal("no RFC822.SIZE fetched")
+	}
+	for _, name := range []string{"INBOX", "Other"} { // selected, then not
+		out := w.ok("STATUS %s (SIZE)", name)
+		if !strings.Contains(out, fmt.Sprintf("(SIZE %d)", want)) {
+			t.Errorf("STATUS %s, want SIZE %d:\n%s", name, want, out)
+		}
 	}
 }
