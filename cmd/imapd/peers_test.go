@@ -197,3 +197,49 @@ func TestFetchmailDownloadsOverIMAP(t *testing.T) {
 		t.Fatalf("mailbox after fetchmail: %+v", box)
 	}
 }
+
+// mutt runs mutt on the mailbox on a pseudo-terminal (script(1)), typing
+// keys, with no user settings but those named.
+func (u *imapUser) mutt(t *testing.T, args ...string) {
+	t.Helper()
+	mutt, script := sandbox.NeedPeer(t, "mutt"), sandbox.NeedPeer(t, "script")
+	home := t.TempDir()
+	rc := filepath.Join(home, "muttrc")
+	os.WriteFile(rc, []byte("set folder="+home+"\nset mbox_type=mbox\nset sort=mailbox-order\nset wait_key=no\nset quit=yes\nset move=no\nset header_cache=\"\"\nset pipe_split=no\n"), 0o644)
+	line := mutt + " -n -F " + rc + " -f " + u.mailbox()
+	for _, a := range args {
+		line += " '" + a + "'"
+	}
+	cmd := exec.Command(script, "-qec", line, "/dev/null")
+	cmd.Env = append(os.Environ(), "HOME="+home, "TERM=xterm", "LC_ALL=C.UTF-8")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mutt: %v\n%q", err, out)
+	}
+}
+
+func TestFlagsSetOverIMAPAreWhatMuttShowsAndTheOtherWayRound(t *testing.T) {
+	u := newIMAPUser(t)
+	u.deliver(t, message("one", "1\n"), message("two", "2\n"), message("three", "3\n"))
+	u.python(t, `
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+M.select("INBOX")
+M.store("2", "+FLAGS", "(\\Flagged)")
+M.logout()
+`)
+	// mutt, read-only, pipes the messages it shows flagged.
+	out := filepath.Join(t.TempDir(), "flagged")
+	u.mutt(t, "-R", "-e", `push "<limit>~F<enter><tag-pattern>~A<enter><tag-prefix><pipe-message>cat >> `+out+`<enter><exit>"`)
+	b, _ := os.ReadFile(out)
+	if got := regexp.MustCompile(`(?m)^Subject: .*$`).FindAllString(string(b), -1); strings.Join(got, "|") != "Subject: two" {
+		t.Errorf("mutt shows as flagged %q, want only message two", got)
+	}
+	// mutt flags message three and marks message one read.
+	u.mutt(t, "-e", `push "<tag-pattern>~s three<enter><tag-prefix><flag-message><untag-pattern>~A<enter><tag-pattern>~s one<enter><tag-prefix><clear-flag>N<sync-mailbox><quit>"`)
+	got := u.uidsAndFlags(t)
+	for _, want := range []string{`1 (UID 1 FLAGS (\Seen))`, `2 (UID 2 FLAGS (\Flagged))`, `3 (UID 3 FLAGS (\Flagged))`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("after mutt, IMAP lacks %q:\n%s", want, got)
+		}
+	}
+}
