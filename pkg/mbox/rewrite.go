@@ -80,7 +80,7 @@ func Rewrite(mb *Mailbox, known int64, offsets []int64, plan Plan) error {
 // RewriteWith is Rewrite with a plan that may also give a message new
 // content.
 func RewriteWith(mb *Mailbox, known int64, offsets []int64, plan RewritePlan) error {
-	size, err := mb.checkKnown(known)
+	size, pad, err := mb.checkKnown(known)
 	if err != nil {
 		return err
 	}
@@ -88,28 +88,77 @@ func RewriteWith(mb *Mailbox, known int64, offsets []int64, plan RewritePlan) er
 	if err := copyPlanned(&l, mb.File, known, offsets, plan); err != nil {
 		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 	}
-	l.old(known, size-known)
+	l.newMail(mb.File, known, size, pad)
 	return mb.apply(&l, size)
 }
 
 // checkKnown checks that the mailbox, open for writing, still holds what
 // the caller read of it (known bytes, then whole messages), and returns
-// its size.
-func (mb *Mailbox) checkKnown(known int64) (int64, error) {
+// its size and the newlines another program wrote at known before the
+// From_ line of its message (see layout.newMail).
+func (mb *Mailbox) checkKnown(known int64) (size, pad int64, err error) {
 	if mb.ro {
-		return 0, fmt.Errorf("rewrite %s: opened read-only", mb.Path)
+		return 0, 0, fmt.Errorf("rewrite %s: opened read-only", mb.Path)
 	}
-	size, err := mb.Size()
-	if err != nil {
-		return 0, err
+	if size, err = mb.Size(); err != nil {
+		return 0, 0, err
 	}
 	if size < known {
-		return 0, fmt.Errorf("rewrite %s: it shrank from %d to %d bytes: %w", mb.Path, known, size, ErrChanged)
+		return 0, 0, fmt.Errorf("rewrite %s: it shrank from %d to %d bytes: %w", mb.Path, known, size, ErrChanged)
 	}
-	if known < size && !fromLineAt(mb.File, known) {
-		return 0, fmt.Errorf("rewrite %s: no message starts at byte %d: %w", mb.Path, known, ErrChanged)
+	if known == size {
+		return size, 0, nil
 	}
-	return size, nil
+	// dovecot-lda, procmail and mutt make a file that does not end in a
+	// blank line end in one before they append: the caller may have read
+	// a last message that lacked it.
+	var nl [2]byte
+	n, _ := mb.File.ReadAt(nl[:], known)
+	for pad < int64(n) && nl[pad] == '\n' {
+		pad++
+	}
+	if !fromLineAt(mb.File, known+pad) {
+		return 0, 0, fmt.Errorf("rewrite %s: no message starts at byte %d: %w", mb.Path, known, ErrChanged)
+	}
+	return size, pad, nil
+}
+
+// newMail adds the mail others appended after the known bytes. The pad
+// newlines they wrote before it separate it from the last message laid
+// out before it; with that message gone, or already ending in a blank
+// line, they would make a blank line too many, or a file that does not
+// begin with a From_ line.
+func (l *layout) newMail(f io.ReaderAt, known, size, pad int64) {
+	if pad > 0 {
+		end := l.last2(f)
+		need := int64(0)
+		switch {
+		case l.n == 0 || bytes.HasSuffix(end, []byte("\n\n")):
+		case bytes.HasSuffix(end, []byte("\n")):
+			need = 1
+		default:
+			need = 2
+		}
+		l.Write([]byte("\n\n")[:need])
+		known += pad
+	}
+	l.old(known, size-known)
+}
+
+// last2 is the last two bytes laid out (fewer in a shorter layout).
+func (l *layout) last2(f io.ReaderAt) []byte {
+	var end []byte
+	for k := len(l.pieces) - 1; k >= 0 && len(end) < 2; k-- {
+		p := l.pieces[k]
+		b := make([]byte, min(p.len(), int64(2-len(end))))
+		if p.lit != nil {
+			copy(b, p.lit[len(p.lit)-len(b):])
+		} else if _, err := f.ReadAt(b, p.off+p.n-int64(len(b))); err != nil {
+			return nil // read again by apply, which reports the error
+		}
+		end = append(b, end...)
+	}
+	return end
 }
 
 // layout is the new mailbox as a list of pieces: ranges of the old file
@@ -443,7 +492,7 @@ func (l *layout) end(movedBase []byte) error {
 // file. offsets must hold the From_ offset of every message in the first
 // known bytes; each message read is checked to begin where it says.
 func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Change) error {
-	size, err := mb.checkKnown(known)
+	size, pad, err := mb.checkKnown(known)
 	if err != nil {
 		return err
 	}
@@ -481,7 +530,8 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 		}
 	}
-	l.old(done, size-done)
+	l.old(done, known-done)
+	l.newMail(mb.File, known, size, pad)
 	return mb.apply(&l, size)
 }
 

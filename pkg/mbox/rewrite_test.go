@@ -325,3 +325,54 @@ func TestEmptyingAMailboxKeepsItsUIDStateInAPseudoMessage(t *testing.T) {
 		}
 	}
 }
+
+// dovecot-lda, procmail and mutt append to a file whose last message does
+// not end in a blank line by writing the missing newline first, so the
+// new mail begins one byte after what a reader saw.
+func TestRewriteKeepsMailAppendedAfterANewlineThatEndedTheLastMessage(t *testing.T) {
+	const first = "From alice@example.org Thu Nov 26 10:00:00 2026\nSubject: first\n\nno blank line after me\n"
+	const late = "From dave@example.org Thu Nov 26 10:05:00 2026\nSubject: late\n\nlate body\n\n"
+	keepSeen := func(int, *mbox.Message) mbox.Change { return mbox.Change{State: &mbox.State{Flags: mbox.Seen | mbox.Old}} }
+	drop := func(int, *mbox.Message) mbox.Change { return mbox.Change{Drop: true} }
+	cases := []struct {
+		name     string
+		some     bool
+		plan     func(int, *mbox.Message) mbox.Change
+		subjects []string
+	}{
+		{"kept and marked read", false, keepSeen, []string{"first", "late"}},
+		{"dropped", false, drop, []string{"late"}},
+		{"dropped by RewriteSome", true, drop, []string{"late"}},
+		{"kept by RewriteSome", true, keepSeen, []string{"first", "late"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path, known, offs := rewriteFile(t, first)
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("\n" + late)
+			f.Close()
+			mb := openRW(t, path)
+			if c.some {
+				err = mbox.RewriteSome(mb, known, offs, map[int]mbox.Change{0: c.plan(0, nil)})
+			} else {
+				err = mbox.RewriteWith(mb, known, offs, c.plan)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(path)
+			if !strings.HasPrefix(string(data), "From ") || !strings.HasSuffix(string(data), "\n\n"+late) && !strings.HasPrefix(string(data), late) {
+				t.Errorf("the late message is not kept whole after one blank line:\n%q", data)
+			}
+			if got := subjectsByGoMbox(t, path); strings.Join(got, ",") != strings.Join(c.subjects, ",") {
+				t.Errorf("go-mbox reads %q, want %q:\n%s", got, c.subjects, data)
+			}
+			if c.subjects[0] == "first" && !strings.Contains(string(data), "no blank line after me\n\nFrom dave") {
+				t.Errorf("the first body changed:\n%q", data)
+			}
+		})
+	}
+}
