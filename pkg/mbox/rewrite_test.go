@@ -332,7 +332,9 @@ func TestEmptyingAMailboxKeepsItsUIDStateInAPseudoMessage(t *testing.T) {
 func TestRewriteKeepsMailAppendedAfterANewlineThatEndedTheLastMessage(t *testing.T) {
 	const first = "From alice@example.org Thu Nov 26 10:00:00 2026\nSubject: first\n\nno blank line after me\n"
 	const late = "From dave@example.org Thu Nov 26 10:05:00 2026\nSubject: late\n\nlate body\n\n"
-	keepSeen := func(int, *mbox.Message) mbox.Change { return mbox.Change{State: &mbox.State{Flags: mbox.Seen | mbox.Old}} }
+	keepSeen := func(int, *mbox.Message) mbox.Change {
+		return mbox.Change{State: &mbox.State{Flags: mbox.Seen | mbox.Old}}
+	}
 	drop := func(int, *mbox.Message) mbox.Change { return mbox.Change{Drop: true} }
 	cases := []struct {
 		name     string
