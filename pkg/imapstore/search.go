@@ -157,17 +157,7 @@ func (sel *selected) lastUID() uint32 {
 
 func seqContains(set imap.SeqSet, n, max uint32) bool {
 	for _, r := range set {
-		a, b := r.Start, r.Stop
-		if a == 0 {
-			a = max
-		}
-		if b == 0 {
-			b = max
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if n >= a && n <= b {
+		if inRange(r.Start, r.Stop, n, max) {
 			return true
 		}
 	}
@@ -176,21 +166,27 @@ func seqContains(set imap.SeqSet, n, max uint32) bool {
 
 func uidContains(set imap.UIDSet, n, max uint32) bool {
 	for _, r := range set {
-		a, b := uint32(r.Start), uint32(r.Stop)
-		if a == 0 {
-			a = max
-		}
-		if b == 0 {
-			b = max
-		}
-		if a > b {
-			a, b = b, a
-		}
-		if n >= a && n <= b {
+		if inRange(uint32(r.Start), uint32(r.Stop), n, max) {
 			return true
 		}
 	}
 	return false
+}
+
+// inRange reports whether n is in the range a:b of a sequence or UID set,
+// where 0 stands for *, the largest number in use (max), and the bounds
+// may come in either order (RFC 3501 9, seq-range).
+func inRange(a, b, n, max uint32) bool {
+	if a == 0 {
+		a = max
+	}
+	if b == 0 {
+		b = max
+	}
+	if a > b {
+		a, b = b, a
+	}
+	return n >= a && n <= b
 }
 
 // inDates compares dates only, in the message's own zone (RFC 3501 6.4.4).
