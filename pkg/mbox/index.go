@@ -42,6 +42,7 @@ type Index struct {
 type Entry struct {
 	Offset, HeaderOffset, BodyOffset, End, Next int64
 	ContentLength                               int64
+	ClientSize                                  int64 // Message.ClientSize
 	Date                                        time.Time
 	Lines                                       int
 	State
@@ -51,13 +52,13 @@ type Entry struct {
 func entryOf(m *Message) Entry {
 	st := m.State
 	st.Keywords = append([]string(nil), m.Keywords...)
-	return Entry{m.Offset, m.HeaderOffset, m.BodyOffset, m.End, m.Next, m.ContentLength, m.Date, m.Lines, st, m.Pseudo}
+	return Entry{m.Offset, m.HeaderOffset, m.BodyOffset, m.End, m.Next, m.ContentLength, m.ClientSize, m.Date, m.Lines, st, m.Pseudo}
 }
 
 // Message gives the entry back as a Message (with no Header).
 func (e *Entry) Message() *Message {
 	return &Message{Offset: e.Offset, HeaderOffset: e.HeaderOffset, BodyOffset: e.BodyOffset, End: e.End, Next: e.Next,
-		ContentLength: e.ContentLength, Date: e.Date, Lines: e.Lines, State: e.State, Pseudo: e.Pseudo}
+		ContentLength: e.ContentLength, ClientSize: e.ClientSize, Date: e.Date, Lines: e.Lines, State: e.State, Pseudo: e.Pseudo}
 }
 
 // IndexPath is where the index of mailbox lives: beside it, hidden.
@@ -149,7 +150,9 @@ func (idx *Index) fits(f io.ReaderAt, st *unix.Stat_t) bool {
 	return err == nil && h == idx.tail
 }
 
-const indexMagic = "unixmail mbox index 1\n"
+// indexMagic names the format; a file of another version is dropped and
+// the mailbox scanned again. Version 2 added ClientSize.
+const indexMagic = "unixmail mbox index 2\n"
 
 // Save writes the index to path: a temporary file renamed into place, so a
 // reader never sees half of one. Failing to save costs only speed.
@@ -180,7 +183,7 @@ func (idx *Index) Save(path string) error {
 	for i := range idx.Entries {
 		e := &idx.Entries[i]
 		b = b[:0]
-		for _, v := range []int64{e.Offset, e.HeaderOffset, e.BodyOffset, e.End, e.Next, e.ContentLength, e.Date.Unix()} {
+		for _, v := range []int64{e.Offset, e.HeaderOffset, e.BodyOffset, e.End, e.Next, e.ContentLength, e.ClientSize, e.Date.Unix()} {
 			b = binary.LittleEndian.AppendUint64(b, uint64(v))
 		}
 		_, zone := e.Date.Zone()
@@ -287,7 +290,7 @@ func decodeIndex(data []byte) (*Index, error) {
 		idx.Base.Keywords = d.words()
 	}
 	n := int(d.u32())
-	if d.bad || n > len(d.b)/60 {
+	if d.bad || n > len(d.b)/68 {
 		return nil, errBadIndex
 	}
 	idx.Entries = make([]Entry, n)
@@ -296,6 +299,7 @@ func decodeIndex(data []byte) (*Index, error) {
 		e := &idx.Entries[i]
 		e.Offset, e.HeaderOffset, e.BodyOffset = int64(d.u64()), int64(d.u64()), int64(d.u64())
 		e.End, e.Next, e.ContentLength = int64(d.u64()), int64(d.u64()), int64(d.u64())
+		e.ClientSize = int64(d.u64())
 		unix, zone := int64(d.u64()), int(int32(d.u32()))
 		loc, ok := zones[zone]
 		if !ok {

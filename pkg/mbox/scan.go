@@ -25,6 +25,15 @@ type Message struct {
 	Date          time.Time // from the From_ line; zero if it had none we could read
 	Lines         int       // lines of content, header and body
 	ContentLength int64     // the Content-Length header, or -1
+	// ClientSize is the size of the content as a client is sent it, POP3's
+	// RETR before dot-stuffing: the state header fields (IsStateHeader)
+	// and their continuation lines left out of the header, one ">" taken
+	// from each line quoted as ">From ", ">>From "... (mboxrd), every line
+	// ending in CRLF (a CR before the LF is not doubled, a lone CR stays),
+	// and a last line without a line end counted with the CRLF it is sent
+	// with. It is -1 when the scan could not tell (a header longer than the
+	// scanner's buffer, an absurdly long quoting run): then count it.
+	ClientSize int64
 	State
 	// Pseudo marks UW c-client's folder-internal message ("DON'T DELETE
 	// THIS MESSAGE"), which c-client and Dovecot hide from every list.
@@ -63,7 +72,24 @@ type Scanner struct {
 	msg         Message
 	base        *Base
 	hdr         []byte // the current message's header block, copied out of buf
+	body        bodyCount
 }
+
+// bodyCount is what the body scan counts toward Message.ClientSize, kept
+// across refills of the buffer.
+type bodyCount struct {
+	lf, crlf, quoted int64
+	// gt is the number of ">" from the start of the current line up to the
+	// scan's position when the line so far is nothing else; -1 otherwise.
+	gt        int
+	noFinalLF bool // the content's last line has no line end
+	unknown   bool
+}
+
+// maxQuoteRun is the longest run of ">" before "From " counted as quoting;
+// beyond it the size is left for the send path to count, whose line
+// buffer may see only part of the run.
+const maxQuoteRun = 1024
 
 // NewScanner reads the mbox in r from its start. If r is also an
 // io.ReaderAt (an *os.File is), Content-Length headers are checked and
@@ -189,6 +215,7 @@ func (s *Scanner) Next() bool {
 	}
 	m := &s.msg
 	*m = Message{Offset: s.off + int64(s.pos), ContentLength: -1}
+	s.body = bodyCount{}
 	s.mark = s.pos
 	from := s.line()
 	sender, date, ok := ParseFromLine(from)
@@ -205,8 +232,9 @@ func (s *Scanner) Next() bool {
 	m.HeaderOffset = s.off + int64(s.pos)
 
 	if s.header(m) {
-		s.body(m)
+		s.scanBody(m)
 	}
+	m.ClientSize = s.clientSize(m)
 	s.first = false
 	return true
 }
@@ -223,6 +251,7 @@ func (s *Scanner) header(m *Message) bool {
 			// on as body, so the messages after it are still found.
 			s.endHeader(m, start, s.off+int64(s.pos))
 			m.BodyOffset = m.End
+			s.body.unknown = true
 			return true
 		}
 		if len(line) == 0 {
@@ -239,6 +268,9 @@ func (s *Scanner) header(m *Message) bool {
 		}
 		s.pos += len(line)
 		m.Lines++
+		if line[len(line)-1] != '\n' && len(s.buf) >= maxBuf {
+			s.body.unknown = true
+		}
 		if isBlank(line) || line[len(line)-1] != '\n' && len(s.buf) >= maxBuf {
 			s.endHeader(m, start, s.off+int64(s.pos))
 			m.BodyOffset = s.off + int64(s.pos)
@@ -258,9 +290,9 @@ func (s *Scanner) endHeader(m *Message, start, end int64) {
 	s.mark = -1
 }
 
-// body finds where the body ends: at the next valid From_ line (past the
+// scanBody finds where the body ends: at the next valid From_ line (past the
 // Content-Length, when that is right) or at the end of the file.
-func (s *Scanner) body(m *Message) {
+func (s *Scanner) scanBody(m *Message) {
 	minSep := m.BodyOffset
 	if s.whole {
 		minSep = math.MaxInt64
@@ -284,9 +316,10 @@ func (s *Scanner) body(m *Message) {
 		i := bytes.Index(s.buf[s.pos:s.end], from)
 		if i < 0 {
 			if s.eof || s.err != nil {
-				m.Lines += bytes.Count(s.buf[s.pos:s.end], []byte("\n"))
+				s.count(m, s.pos, s.end)
 				if s.end > 0 && s.buf[s.end-1] != '\n' && s.off+int64(s.end) > m.BodyOffset {
 					m.Lines++ // a last line without its line end
+					s.body.noFinalLF = true
 				}
 				s.pos = s.end
 				s.finish(m, s.end)
@@ -294,27 +327,80 @@ func (s *Scanner) body(m *Message) {
 			}
 			upto := s.end - (len(from) - 1)
 			if upto > s.pos {
-				m.Lines += bytes.Count(s.buf[s.pos:upto], []byte("\n"))
+				s.count(m, s.pos, upto)
 				s.pos = upto
 			}
 			s.fill()
 			continue
 		}
 		j := s.pos + i // a "From " ...
+		s.count(m, s.pos, j)
 		if j == 0 || s.buf[j-1] != '\n' {
-			// ... inside a line.
-			m.Lines += bytes.Count(s.buf[s.pos:j], []byte("\n"))
+			// ... inside a line, perhaps after the ">"s that quote it.
+			if s.body.gt > maxQuoteRun {
+				s.body.unknown = true
+			} else if s.body.gt > 0 {
+				s.body.quoted++
+			}
+			s.body.gt = -1
 			s.pos = j + 1
 			continue
 		}
-		m.Lines += bytes.Count(s.buf[s.pos:j], []byte("\n"))
 		s.pos = j
 		if s.off+int64(j) >= minSep && s.validFromAt(j) {
 			s.finish(m, s.pos)
 			return
 		}
+		s.body.gt = -1
 		s.pos++ // not a separator; search on past it
 	}
+}
+
+// count counts the body text buf[a:b], which follows what was counted
+// before it: lines, CRLF line ends (the byte before a is still in the
+// buffer, keepBehind), and whether the line it ends in is all ">" so far.
+func (s *Scanner) count(m *Message, a, b int) {
+	n := bytes.Count(s.buf[a:b], []byte("\n"))
+	m.Lines += n
+	s.body.lf += int64(n)
+	before := a
+	if before > 0 {
+		before--
+	}
+	s.body.crlf += int64(bytes.Count(s.buf[before:b], []byte("\r\n")))
+	rest := s.buf[a:b]
+	if k := bytes.LastIndexByte(rest, '\n'); k >= 0 {
+		rest, s.body.gt = rest[k+1:], 0
+	}
+	if s.body.gt < 0 {
+		return
+	}
+	for _, c := range rest {
+		if c != '>' {
+			s.body.gt = -1
+			return
+		}
+		s.body.gt++
+	}
+}
+
+// clientSize works out Message.ClientSize once the message's end is known.
+func (s *Scanner) clientSize(m *Message) int64 {
+	c := &s.body
+	if c.unknown {
+		return -1
+	}
+	size, ok := headerClientSize(m.Header)
+	if !ok {
+		return -1
+	}
+	if m.End > m.BodyOffset {
+		size += m.End - m.BodyOffset + c.lf - c.crlf - c.quoted
+		if c.noFinalLF {
+			size += 2
+		}
+	}
+	return size
 }
 
 // validFromAt reports whether a valid From_ line starts at buf[i]. It may
@@ -343,6 +429,10 @@ func (s *Scanner) finish(m *Message, at int) {
 	}
 	m.End -= int64(sepLen)
 	m.Lines--
+	s.body.lf--
+	if sepLen == 2 {
+		s.body.crlf--
+	}
 	// The blank line that seemed to end the header was the separator: the
 	// message has a header and no body, as a writer stored "H: v\n" (and
 	// as Python's mailbox reads it).

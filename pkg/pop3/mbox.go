@@ -124,6 +124,10 @@ func (d *mboxDrop) Open(j int) (io.ReadCloser, error) {
 	return io.NopCloser(m.Content(d.f)), nil
 }
 
+// Size is message j's mbox.Message.ClientSize (Sizer), which is what the
+// server sends: the scan counted it, so reading the message is not needed.
+func (d *mboxDrop) Size(j int) int64 { return d.all[d.mine[j]].ClientSize }
+
 // OpenRaw is Open with the mboxrd quoting left in (RawOpener).
 func (d *mboxDrop) OpenRaw(j int) (io.ReadCloser, error) {
 	m, err := d.locate(j)

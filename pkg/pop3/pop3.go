@@ -23,8 +23,8 @@ import (
 // Commit never touches it.
 type Maildrop interface {
 	// Count is the number of messages in the maildrop as it was when the
-	// session began. Their sizes are counted by the server from what it
-	// sends, so that LIST is exact (RFC 1939 5).
+	// session began. Their sizes are what the server sends, so that LIST
+	// is exact (RFC 1939 5): known by Sizer, or counted.
 	Count() int
 	// Open reads message i's content (counted from 0) as the sender
 	// wrote it: header, blank line, body; LF or CRLF lines.
@@ -46,6 +46,14 @@ type Maildrop interface {
 // over the text.
 type RawOpener interface {
 	OpenRaw(i int) (io.ReadCloser, error)
+}
+
+// Sizer is what a Maildrop may add when it knows a message's size as
+// RETR sends it (before the dot-stuffing) without reading it: the mbox
+// scanner works it out once and its index keeps it (mbox.ClientSize). It
+// is -1 when unknown; the server then counts.
+type Sizer interface {
+	Size(i int) int64
 }
 
 // Opener opens the maildrop of a user who has logged in, after the

@@ -2,7 +2,6 @@ package pop3
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 
@@ -32,11 +31,11 @@ func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd, stuff b
 		if len(chunk) > 0 {
 			whole := chunk[len(chunk)-1] == '\n'
 			if atStart && inHeader && mboxrd {
-				hiding = stateField(chunk, hiding)
+				hiding = mbox.StateFieldLine(chunk, hiding)
 			}
 			if !hiding {
 				if atStart {
-					if mboxrd && chunk[0] == '>' && quotedFrom(chunk) {
+					if mboxrd && mbox.QuotedFrom(chunk) {
 						chunk = chunk[1:]
 					}
 					if stuff && chunk[0] == '.' {
@@ -87,28 +86,4 @@ func writeText(w *bufio.Writer, br *bufio.Reader, bodyLines int, mboxrd, stuff b
 			return err
 		}
 	}
-}
-
-// stateField reports whether line, the start of a header line, belongs to
-// a state header field: a field of its own by its name, a continuation
-// line by the field it continues (hiding). The blank line ends the header
-// and is no field.
-func stateField(line []byte, hiding bool) bool {
-	switch {
-	case line[0] == ' ' || line[0] == '\t':
-		return hiding
-	case line[0] == '\n' || line[0] == '\r':
-		return false
-	}
-	name, _, ok := bytes.Cut(line, []byte(":"))
-	return ok && mbox.IsStateHeader(string(name))
-}
-
-// quotedFrom reports whether line is a From_ line quoted for mboxrd.
-func quotedFrom(line []byte) bool {
-	q := 0
-	for q < len(line) && line[q] == '>' {
-		q++
-	}
-	return bytes.HasPrefix(line[q:], []byte("From "))
 }

@@ -123,10 +123,13 @@ func TestWriteTextOfMboxTextHidesTheStateHeaders(t *testing.T) {
 
 // FuzzSizeIsWhatRetrSends checks that the size LIST counts (the text
 // without its dots doubled) is RETR's text with the stuffing undone, for
-// any mbox text: quoted From lines, state headers, CRs anywhere.
+// any mbox text: quoted From lines, state headers, CRs anywhere; and that
+// the mbox scanner's ClientSize of the text stored as mbox messages is
+// that count too.
 func FuzzSizeIsWhatRetrSends(f *testing.F) {
 	f.Add("Status: RO\nX-UID: 1\n folded\nA: b\n\n>From x\n.y\r\nend")
 	f.Add(">>From \r\n\r\n.\r")
+	f.Add("S: x\r\n\r\n>>From y\r\n\r\nFrom a@b Sat Jan  3 01:05:34 1996\r\nX-UID: 3\r\n\r\nz")
 	f.Fuzz(func(t *testing.T, in string) {
 		render := func(stuff bool) string {
 			var b bytes.Buffer
@@ -145,5 +148,6 @@ func FuzzSizeIsWhatRetrSends(f *testing.F) {
 		if unstuffed := strings.Join(lines, "\r\n"); unstuffed != counted {
 			t.Fatalf("sent %q, unstuffed %q, counted %q", sent, unstuffed, counted)
 		}
+		checkClientSizes(t, []byte("From a@b Sat Jan  3 01:05:34 1996\n"+in))
 	})
 }

@@ -224,10 +224,16 @@ func unknownSizes(n int) []int64 {
 // size is message i's size exactly as RETR sends it (RFC 1939 5: LIST
 // and STAT give "the exact size"): the server's own rendering of it
 // counted, CRLF line ends, mbox quoting undone, before the dot-stuffing.
-// Counted once, on first need.
+// The maildrop may know it (Sizer); else it is counted once, on first need.
 func (ss *session) size(i int) (int64, error) {
 	if ss.msgs[i] >= 0 {
 		return ss.msgs[i], nil
+	}
+	if sz, ok := ss.drop.(Sizer); ok {
+		if n := sz.Size(i); n >= 0 {
+			ss.msgs[i] = n
+			return n, nil
+		}
 	}
 	rc, mboxrd, err := ss.open(i)
 	if err != nil {
