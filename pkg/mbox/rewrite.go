@@ -118,7 +118,9 @@ func (mb *Mailbox) checkKnown(known int64) (size, pad int64, err error) {
 		pad++
 	}
 	if !fromLineAt(mb.File, known+pad) {
-		return 0, 0, fmt.Errorf("rewrite %s: no message starts at byte %d: %w", mb.Path, known, ErrChanged)
+		var there [40]byte
+		n, _ := mb.File.ReadAt(there[:], known)
+		return 0, 0, fmt.Errorf("rewrite %s: no message starts at byte %d (it holds %q): %w", mb.Path, known, there[:n], ErrChanged)
 	}
 	return size, pad, nil
 }
