@@ -88,14 +88,22 @@ func (ss *session) cmdList(args string) error {
 		ss.unreadable(err)
 		return nil
 	}
-	ss.reply("+OK %d messages (%d octets)", n, size)
-	for i, m := range ss.msgs {
+	ss.listing(fmt.Sprintf("+OK %d messages (%d octets)", n, size), func(i int) string {
+		return strconv.FormatInt(ss.msgs[i], 10)
+	})
+	return nil
+}
+
+// listing sends a multi-line answer: first, then a line for each message
+// not deleted, its number and what line says of it (RFC 1939 LIST, UIDL).
+func (ss *session) listing(first string, line func(i int) string) {
+	ss.reply("%s", first)
+	for i := range ss.msgs {
 		if !ss.deleted[i] {
-			ss.reply("%d %d", i+1, m)
+			ss.reply("%d %s", i+1, line(i))
 		}
 	}
 	ss.reply(".")
-	return nil
 }
 
 func (ss *session) cmdUidl(args string) error {
@@ -118,13 +126,7 @@ func (ss *session) cmdUidl(args string) error {
 		ss.reply("+OK %d %s", i+1, ss.uids[i])
 		return nil
 	}
-	ss.reply("+OK unique-id listing follows")
-	for i, u := range ss.uids {
-		if !ss.deleted[i] {
-			ss.reply("%d %s", i+1, u)
-		}
-	}
-	ss.reply(".")
+	ss.listing("+OK unique-id listing follows", func(i int) string { return ss.uids[i] })
 	return nil
 }
 
