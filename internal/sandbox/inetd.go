@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -105,6 +106,9 @@ func (s *Sandbox) UnderXinetd(name string) string {
 		svc = strings.Replace(svc, "\tuser\t\t= root\n", "", 1)
 	}
 	conf := s.WriteFile("xinetd-"+name+".conf", "defaults\n{\n}\n"+svc, 0o644)
+	// xinetd's sessions leave its process group: wait for them once it
+	// is stopped (cleanups run last first), before the directory goes.
+	s.t.Cleanup(s.waitUnused)
 	Background(s.t, exec.Command(xinetd, "-dontfork", "-f", conf, "-pidfile", filepath.Join(s.Dir, "xinetd-"+name+".pid")))
 	s.WaitListening(addr)
 	return addr
@@ -124,4 +128,29 @@ func DistValue(t testing.TB, file, key string) string {
 	}
 	t.Fatalf("dist/%s has no %s=", file, key)
 	return ""
+}
+
+// waitUnused waits (up to 10 s) until no other process has a file open
+// under the sandbox, so that removing it does not race a session that is
+// still writing its log.
+func (s *Sandbox) waitUnused() {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if !s.inUse() {
+			return
+		}
+	}
+}
+
+func (s *Sandbox) inUse() bool {
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	self := fmt.Sprintf("/proc/%d/", os.Getpid())
+	for _, fd := range fds {
+		if strings.HasPrefix(fd, self) {
+			continue
+		}
+		if target, err := os.Readlink(fd); err == nil && strings.HasPrefix(target, s.Dir+"/") {
+			return true
+		}
+	}
+	return false
 }
