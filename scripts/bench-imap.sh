@@ -54,9 +54,8 @@ fresh() { # fresh WHO: a pristine copy of the mailbox, no index
 
 # session WHO COMMANDS-FILE: prints "seconds kib" for one session.
 session() {
-	# Dovecot wants a pipe (it polls its input), not a file.
 	# shellcheck disable=SC2046
-	cat "$2" | /usr/bin/time -o "$work/time" -f '%e %M' $(server "$1") >"$work/$1.out" 2>&1 || true
+	python3 "$top/scripts/imap-session.py" "$2" "$work/$1.out" /usr/bin/time -o "$work/time" -f '%e %M' $(server "$1") || true
 	if ! grep -q '^z OK' "$work/$1.out"; then
 		echo "($1's session did not end well: $(grep -v '^\*' "$work/$1.out" | head -3 | tr '\r\n' '  '))" >&2
 	fi

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Drive one pre-authenticated IMAP server over a pipe for bench-imap.sh.
+
+usage: imap-session.py COMMANDS-FILE OUTPUT-FILE SERVER-ARGV...
+
+Every command but the last (LOGOUT) is sent at once, as a client that
+pipelines would; LOGOUT is sent only when the command before it has had its
+tagged reply. Dovecot ends a session at end of input even while a command
+is still running, so feeding it the whole file and closing would time
+nothing.
+"""
+import re
+import subprocess
+import sys
+import threading
+
+cmds_file, out_file, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+data = open(cmds_file, "rb").read()
+cut = data.rstrip(b"\r\n").rfind(b"\r\n") + 2
+body, logout = data[:cut], data[cut:]
+# The tag to wait for: that of the last command line (a literal's data
+# lines never look like "TAG COMMAND").
+tags = [m.group(1) for m in re.finditer(rb"(?m)^([A-Za-z0-9]+) [A-Z]+(?: |\r$)", body)]
+waitfor = tags[-1] + b" "
+
+with open(out_file, "wb") as out:
+    server = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=out)
+    # Written from a thread: the replies may fill the pipe before the
+    # commands are all sent.
+    feeder = threading.Thread(target=lambda: (server.stdin.write(body), server.stdin.flush()))
+    feeder.start()
+    for line in server.stdout:
+        out.write(line)
+        if line.startswith(waitfor):
+            break
+    feeder.join()
+    server.stdin.write(logout)
+    server.stdin.close()
+    for line in server.stdout:
+        out.write(line)
+    sys.exit(server.wait())
