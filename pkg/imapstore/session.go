@@ -576,22 +576,43 @@ var flagMap = []struct {
 	{imap.FlagDraft, mbox.Draft},
 }
 
-// Idle looks at the selected mailbox's file every Poll interval and tells
-// the client of new mail, flag changes and expunges by other programs.
+// Idle tells the client of new mail, flag changes and expunges by other
+// programs as they happen: woken by inotify where the file system allows,
+// else looking at the file every Poll interval.
 func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	t := time.NewTicker(s.st.opts.Poll)
+	every := s.st.opts.Poll
+	var wake <-chan struct{}
+	if s.sel != nil {
+		if wt, err := watchFile(s.sel.path); err == nil {
+			defer wt.close()
+			wake = wt.wake
+			every *= watchedPollFactor
+		} else if !errors.Is(err, errNoWatch) {
+			s.st.opts.Log.Info("idle on %s polls the file: %v", s.sel.path, err)
+		}
+	}
+	// What changed between the last command and the watch's start.
+	if err := s.Poll(w, true); err != nil {
+		return err
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return nil
+		case <-wake:
 		case <-t.C:
-			if err := s.Poll(w, true); err != nil {
-				return err
-			}
+		}
+		if err := s.Poll(w, true); err != nil {
+			return err
 		}
 	}
 }
+
+// watchedPollFactor: a watched folder is still looked at now and then, in
+// case a write escaped inotify (through a mapping, say).
+const watchedPollFactor = 30
 
 // indexes turns a sequence or UID set into indexes of sel.msgs, ascending.
 func (sel *selected) indexes(numSet imap.NumSet) ([]int, error) {
