@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -273,5 +274,63 @@ func TestAFileThatIsNotAnMboxIsNamedWithWhatItBeginsWithAndLeftAlone(t *testing.
 	}
 	if b, _ := os.ReadFile(p); string(b) != junk {
 		t.Error("the file was changed")
+	}
+}
+
+// TestQuitFindsItsMessagesAgainAfterAnotherProgramRewroteTheMailbox: while
+// mail is open, another program adds a header to message 1 (as
+// dovecot-lda does to earlier messages) and removes message 4 (as ipop3d
+// does), shifting every offset mail read. At quit mail still moves the
+// message read to ~/mbox and deletes the one deleted, keeps the other
+// program's header, and says what it could not find.
+func TestQuitFindsItsMessagesAgainAfterAnotherProgramRewroteTheMailbox(t *testing.T) {
+	sb := sandbox.New(t)
+	b, _ := os.ReadFile("testdata/five.mbox")
+	os.WriteFile(sb.Mailbox("bob"), b, 0o600)
+	cmd := sb.Mail("bob")
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(stdout)
+	if line, _ := rd.ReadString('\n'); !strings.Contains(line, "5 messages") {
+		t.Fatalf("first line %q", line)
+	}
+	msgs := strings.SplitAfter(string(b), "\n\nFrom ")
+	msgs[0] = strings.Replace(msgs[0], "\n", "\nX-Other: added by another program\n", 1)
+	rewritten := strings.Join(append(msgs[:3:3], msgs[4:]...), "")
+	if err := os.WriteFile(sb.Mailbox("bob"), []byte(rewritten), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(stdin, "p 2\nd 3\nd 4\nq\n")
+	stdin.Close()
+	rest, _ := bufio.NewReader(rd).ReadString(0)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mail: %v\n%s", err, rest)
+	}
+	if !strings.Contains(rest, "1 message had been removed") {
+		t.Errorf("mail did not say a message had gone:\n%s", rest)
+	}
+	subjects := func(path string) []string {
+		var s []string
+		for _, m := range pyList(t, path) {
+			raw, _ := hex.DecodeString(m)
+			for _, l := range strings.Split(string(raw), "\n") {
+				if strings.HasPrefix(l, "Subject: ") || strings.HasPrefix(l, "X-Other: ") {
+					s = append(s, l)
+				}
+			}
+		}
+		return s
+	}
+	box := subjects(sb.Mailbox("bob"))
+	want := []string{"X-Other: added by another program", "Subject: Plain message one", "Subject: Last message, to be deleted in some fixtures"}
+	if strings.Join(box, "|") != strings.Join(want, "|") {
+		t.Errorf("mailbox holds %q, want %q", box, want)
+	}
+	saved := subjects(filepath.Join(sb.Home("bob"), "mbox"))
+	if len(saved) != 1 || saved[0] != "Subject: Body lines that look like From_ lines" {
+		t.Errorf("mbox holds %q, want message 2", saved)
 	}
 }

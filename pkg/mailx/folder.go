@@ -28,7 +28,8 @@ const (
 )
 
 // msg is what the session keeps of one message: where it lies in the
-// file and its state, 32 bytes. What the header summary shows (sender,
+// file, its state and what finds it again after another program rewrote
+// the file (mbox.Sighting), 48 bytes. What the header summary shows (sender,
 // subject, date) is read back from the file when a line is printed, so a
 // folder of 100,000 messages is open in a few MiB.
 type msg struct {
@@ -40,6 +41,12 @@ type msg struct {
 	orig    mbox.Flags // flags in the file
 	flags   mbox.Flags // flags now
 	mark    mark
+	uid     uint32 // X-UID, 0 when none
+	date    int64  // of the From_ line, Unix seconds
+}
+
+func (m *msg) sighting() mbox.Sighting {
+	return mbox.Sighting{UID: m.uid, Date: m.date, BodySize: m.end - m.hdrOff() - int64(m.hdrLen)}
 }
 
 func (m *msg) hdrOff() int64 { return m.off + int64(m.fromLen) }
@@ -55,8 +62,9 @@ type folder struct {
 	file     *os.File
 	known    int64 // bytes scanned
 	msgs     []msg
-	pseudo   bool // the file begins with UW's hidden pseudo-message
-	system   bool // the user's INBOX: read mail moves to MBOX at quit
+	pseudo   bool   // the file begins with UW's hidden pseudo-message
+	validity uint32 // UIDVALIDITY the X-UIDs in msgs were read under
+	system   bool   // the user's INBOX: read mail moves to MBOX at quit
 	readOnly bool
 	dot      int         // current message, an index into msgs
 	stop     func() bool // reports an interrupt, for long searches
@@ -89,7 +97,7 @@ func (s *Session) openFolder(path string, system bool) (*folder, error) {
 	}
 	f := &folder{path: path, file: os.NewFile(uintptr(fd), path), system: system, readOnly: ro, stop: s.interrupted}
 	if s.o.LimitMemory {
-		// mail's live heap is small (32 bytes a message) but a scan and a
+		// mail's live heap is small (48 bytes a message) but a scan and a
 		// listing make garbage many times that, which the default GC pacing
 		// lets peak RSS follow; a soft limit of a sixteenth of the folder
 		// keeps RSS under a tenth of it for a little GC work, and grows with
@@ -119,12 +127,10 @@ func (f *folder) scan() error {
 		return nil
 	}
 	base := f.known
-	msgs, _, err := mbox.ScanFile(io.NewSectionReader(f.file, base, size-base), size-base, 0, func(m *mbox.Message) msg {
-		x := msg{
-			off: base + m.Offset, end: base + m.End,
-			fromLen: uint32(m.HeaderOffset - m.Offset), hdrLen: uint32(m.BodyOffset - m.HeaderOffset),
-			lines: int32(m.Lines), orig: m.Flags, flags: m.Flags,
-		}
+	msgs, mbase, err := mbox.ScanFile(io.NewSectionReader(f.file, base, size-base), size-base, 0, func(m *mbox.Message) msg {
+		x := msgOf(m)
+		x.off += base
+		x.end += base
 		if m.Pseudo {
 			x.mark = mHidden
 		}
@@ -135,6 +141,9 @@ func (f *folder) scan() error {
 	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.path, err)
+	}
+	if base == 0 && mbase != nil {
+		f.validity = mbase.UIDValidity
 	}
 	if base == 0 && len(msgs) > 0 && msgs[0].mark&mHidden != 0 {
 		f.pseudo = true
@@ -307,4 +316,111 @@ func (s *Session) Start() {
 	if !s.o.NoHeaders && s.isSet("header") && len(s.f.msgs) > 0 {
 		s.headerScreen(s.f.dot)
 	}
+}
+
+// follow finds the session's messages again in the file mb holds (locked)
+// after another program rewrote it in place meanwhile (dovecot-lda and
+// mutt add a header, imapd gives UIDs), by mbox.Locate, and takes their
+// new places. Flags another program changed meanwhile are kept, with the
+// user's changes made on top. It returns how many are gone (removed by
+// another program: what the user did to them is forgotten); mail that
+// came since is left for mbox.Rewrite to keep.
+func (f *folder) follow(mb *mbox.Mailbox) (gone int, err error) {
+	saved, _ := mbox.LoadIndex(mbox.IndexPath(f.path))
+	cur, err := mbox.UpdateIndex(saved, mb.File)
+	if err != nil {
+		return 0, fmt.Errorf("read %s again: %w", f.path, err)
+	}
+	seen := make([]mbox.Sighting, len(f.msgs))
+	for i := range f.msgs {
+		seen[i] = f.msgs[i].sighting()
+	}
+	at := mbox.Locate(seen, f.validity, cur)
+	var (
+		msgs  []msg
+		edits = map[int][]byte{}
+		last  = -1
+	)
+	for i, k := range at {
+		if k < 0 || k <= last {
+			gone++
+			continue
+		}
+		// Messages the session never saw between two it did (none, as
+		// mail is appended at the end) are taken on as they are.
+		for j := last + 1; j < k; j++ {
+			if e := &cur.Entries[j]; !e.Pseudo {
+				msgs = append(msgs, msgOf(e.Message()))
+			}
+		}
+		m, e := f.msgs[i], &cur.Entries[k]
+		added, removed := m.flags&^m.orig, m.orig&^m.flags
+		now := msgOf(e.Message())
+		now.flags = (e.Flags | added) &^ removed
+		now.mark = m.mark
+		if b, ok := f.edits[i]; ok {
+			edits[len(msgs)] = b
+		}
+		msgs = append(msgs, now)
+		last = k
+	}
+	f.msgs, f.edits = msgs, edits
+	f.pseudo = len(cur.Entries) > 0 && cur.Entries[0].Pseudo
+	f.known = 0
+	if last >= 0 {
+		f.known = cur.Entries[last].Next
+	} else if f.pseudo {
+		f.known = cur.Entries[0].Next
+	}
+	if cur.Base != nil {
+		f.validity = cur.Base.UIDValidity
+	}
+	f.dot = min(f.dot, max(len(f.msgs)-1, 0))
+	// Read the text from the file as it is now, which may be another
+	// inode if the other program replaced the file.
+	fd, err := unix.Dup(int(mb.File.Fd()))
+	if err != nil {
+		return gone, fmt.Errorf("read %s again: %w", f.path, err)
+	}
+	f.file.Close()
+	f.file = os.NewFile(uintptr(fd), f.path)
+	return gone, nil
+}
+
+// msgOf is what the session keeps of m, which was read at offset 0.
+func msgOf(m *mbox.Message) msg {
+	return msg{
+		off: m.Offset, end: m.End,
+		fromLen: uint32(m.HeaderOffset - m.Offset), hdrLen: uint32(m.BodyOffset - m.HeaderOffset),
+		lines: int32(m.Lines), orig: m.Flags, flags: m.Flags,
+		uid: m.UID, date: m.Date.Unix(),
+	}
+}
+
+// still reports whether message i is where the session saw it in r: its
+// From_ line, of the same date, at its offset, and nothing but the
+// separating newlines between its end and the next From_ line (or the end
+// of what was read).
+func (f *folder) still(r io.ReaderAt, i int) bool {
+	m := &f.msgs[i]
+	line := make([]byte, m.fromLen)
+	if _, err := r.ReadAt(line, m.off); err != nil {
+		return false
+	}
+	if _, date, ok := mbox.ParseFromLine(bytes.TrimRight(line, "\r\n")); !ok || date.Unix() != m.date {
+		return false
+	}
+	next := f.known
+	if i+1 < len(f.msgs) {
+		next = f.msgs[i+1].off
+	}
+	gap := make([]byte, next-m.end+5)
+	n, _ := r.ReadAt(gap, m.end)
+	if int64(n) < next-m.end {
+		return false
+	}
+	if len(bytes.TrimLeft(gap[:next-m.end], "\r\n")) != 0 {
+		return false
+	}
+	return n == len(gap) && string(gap[n-5:]) == "From " || n == int(next-m.end) && next == f.known
 }

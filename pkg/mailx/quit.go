@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"time"
 
 	"unixmail/pkg/lock"
 	"unixmail/pkg/mbox"
@@ -78,55 +80,154 @@ func (s *Session) quit() error {
 	return s.quitFolder()
 }
 
-// quitFolder writes what the session did to the folder: messages bound
-// for MBOX are appended there first (so a failure loses nothing), then the
-// folder is rewritten with mbox.Rewrite, which keeps mail delivered
-// meanwhile. A folder in which nothing changed is not written at all.
+// quitFolder writes what the session did to the folder: under the
+// folder's locks, messages bound for MBOX are appended there first (so a
+// failure loses nothing), then the folder is rewritten with mbox.Rewrite,
+// which keeps mail delivered meanwhile. A folder in which nothing changed
+// is not written at all. If another program rewrote the folder in place
+// since it was read, the session's messages are found again (folder.follow)
+// rather than the quit refused.
 func (s *Session) quitFolder() error {
 	f := s.f
-	if f.readOnly {
+	if f.readOnly || !s.anythingToWrite() {
 		return nil
 	}
-	var moved []int
-	changed, kept := false, 0
-	for i := range f.msgs {
-		m := &f.msgs[i]
-		switch s.fateOf(m) {
-		case toMbox:
-			moved = append(moved, i)
-			changed = true
-		case remove:
-			changed = true
-		default:
-			kept++
-			if s.needsWrite(i) {
-				changed = true
-			}
-		}
-	}
-	if !changed {
-		return nil
-	}
-	if len(moved) > 0 {
-		mboxPath, err := s.expandPath(s.setting("MBOX"))
-		if err != nil {
+	mboxPath := ""
+	if slices.ContainsFunc(f.msgs, func(m msg) bool { return s.fateOf(&m) == toMbox }) {
+		var err error
+		if mboxPath, err = s.expandPath(s.setting("MBOX")); err != nil {
 			return err
 		}
-		if err := s.appendMessages(mboxPath, moved, "", 0); err != nil {
-			return fmt.Errorf("MBOX: %w; %s left as it was", err, f.path)
-		}
-		fmt.Fprintf(s.out, "Saved %d message%s in %s\n", len(moved), plural(len(moved)), mboxPath)
 	}
-	mb, err := mbox.Open(f.path, mbox.OpenOptions{Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
+	mb, dest, err := s.lockForQuit(mboxPath)
 	if err != nil {
 		return err
 	}
 	defer mb.Close()
+	if dest != nil {
+		err := s.moveToMbox(mb, dest)
+		dest.Close()
+		if err != nil {
+			return fmt.Errorf("MBOX: %w; %s left as it was", err, f.path)
+		}
+	}
+	err = s.rewriteFolder(mb)
+	if errors.Is(err, mbox.ErrChanged) {
+		if err = s.follow(mb); err == nil {
+			err = s.rewriteFolder(mb)
+		}
+	}
+	if errors.Is(err, mbox.ErrChanged) {
+		return fmt.Errorf("%w; %s left as it is (nothing was deleted)", err, f.path)
+	}
+	if err != nil {
+		return err
+	}
+	kept := 0
+	for i := range f.msgs {
+		if s.fateOf(&f.msgs[i]) == stay {
+			kept++
+		}
+	}
+	size, _ := mb.Size()
+	switch {
+	case f.system && size == 0 && !s.isSet("keep"):
+		// POSIX: an emptied system mailbox is removed unless keep; the
+		// locks are still ours, so no delivery can be under way. In
+		// /var/mail that takes the mail group, as the dot-lock does.
+		if err := lock.WithGroup(func() error { return os.Remove(f.path) }); err != nil {
+			return fmt.Errorf("remove empty %s: %w", f.path, err)
+		}
+	case f.system:
+		fmt.Fprintf(s.out, "Held %d message%s in %s\n", kept, plural(kept), f.path)
+	default:
+		fmt.Fprintf(s.out, "%q updated.\n", f.path)
+	}
+	return nil
+}
+
+// anythingToWrite reports whether quitting changes the folder.
+func (s *Session) anythingToWrite() bool {
+	for i := range s.f.msgs {
+		if s.fateOf(&s.f.msgs[i]) != stay || s.needsWrite(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// lockForQuit takes the folder's locks and, when path is not "", those of
+// MBOX too: these only by trying, letting go of the folder's and trying
+// both again after a pause while MBOX is busy, so that mail never waits for
+// one lock while holding another (a program taking them the other way
+// round, as Dovecot copying from ~/mbox to INBOX, would deadlock with it).
+func (s *Session) lockForQuit(path string) (folder, dest *mbox.Mailbox, err error) {
+	b := lock.NewBackoff(s.o.Lock)
+	for {
+		folder, err = mbox.Open(s.f.path, mbox.OpenOptions{Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
+		if err != nil || path == "" {
+			return folder, nil, err
+		}
+		once := lock.Options{Timeout: time.Nanosecond, Stale: s.o.Lock.Stale}
+		dest, err = mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: once})
+		if err == nil {
+			return folder, dest, nil
+		}
+		folder.Close()
+		if !errors.Is(err, lock.ErrTimeout) || !b.Wait() {
+			return nil, nil, fmt.Errorf("MBOX: %w; %s left as it was", err, s.f.path)
+		}
+	}
+}
+
+// moveToMbox appends the messages bound for MBOX to dest, reading them
+// from the folder mb holds locked, found again first if another program
+// moved them.
+func (s *Session) moveToMbox(mb, dest *mbox.Mailbox) error {
+	f := s.f
+	bound := func() []int {
+		var moved []int
+		for i := range f.msgs {
+			if s.fateOf(&f.msgs[i]) == toMbox {
+				moved = append(moved, i)
+			}
+		}
+		return moved
+	}
+	moved := bound()
+	if slices.ContainsFunc(moved, func(i int) bool { return !f.still(mb.File, i) }) {
+		if err := s.follow(mb); err != nil {
+			return err
+		}
+		moved = bound()
+	}
+	if _, _, err := s.appendTo(dest, moved, 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "Saved %d message%s in %s\n", len(moved), plural(len(moved)), dest.Path)
+	return nil
+}
+
+// follow finds the session's messages again (folder.follow) and says how
+// many another program removed meanwhile.
+func (s *Session) follow(mb *mbox.Mailbox) error {
+	gone, err := s.f.follow(mb)
+	if gone > 0 {
+		fmt.Fprintf(s.out, "%d message%s had been removed from %s by another program\n", gone, plural(gone), s.f.path)
+	}
+	return err
+}
+
+// rewriteFolder writes the session's changes to the folder mb holds
+// locked: messages that go are dropped, kept ones get their flags and
+// edits.
+func (s *Session) rewriteFolder(mb *mbox.Mailbox) error {
+	f := s.f
 	shift := 0
 	if f.pseudo {
 		shift = 1
 	}
-	err = mbox.RewriteWith(mb, f.known, f.offsets(), func(i int, old *mbox.Message) mbox.Change {
+	return mbox.RewriteWith(mb, f.known, f.offsets(), func(i int, old *mbox.Message) mbox.Change {
 		if i < shift {
 			return mbox.Change{}
 		}
@@ -146,25 +247,4 @@ func (s *Session) quitFolder() error {
 		}
 		return c
 	})
-	if errors.Is(err, mbox.ErrChanged) {
-		return fmt.Errorf("%w; %s left as it is (nothing was deleted)", err, f.path)
-	}
-	if err != nil {
-		return err
-	}
-	size, _ := mb.Size()
-	switch {
-	case f.system && size == 0 && !s.isSet("keep"):
-		// POSIX: an emptied system mailbox is removed unless keep; the
-		// locks are still ours, so no delivery can be under way. In
-		// /var/mail that takes the mail group, as the dot-lock does.
-		if err := lock.WithGroup(func() error { return os.Remove(f.path) }); err != nil {
-			return fmt.Errorf("remove empty %s: %w", f.path, err)
-		}
-	case f.system:
-		fmt.Fprintf(s.out, "Held %d message%s in %s\n", kept, plural(kept), f.path)
-	default:
-		fmt.Fprintf(s.out, "%q updated.\n", f.path)
-	}
-	return nil
 }

@@ -26,13 +26,28 @@ func (s *Session) appendMessages(path string, list []int, show string, extra mbo
 		return err
 	}
 	defer mb.Close()
-	var lines int
-	var bytesN int64
+	lines, bytesN, err := s.appendTo(mb, list, extra)
+	if err != nil {
+		return err
+	}
+	if show != "" {
+		state := "Appended"
+		if mb.Created() {
+			state = "New file"
+		}
+		fmt.Fprintf(s.out, "%q [%s] %d/%d\n", show, state, lines, bytesN)
+	}
+	return nil
+}
+
+// appendTo appends messages to mb, open for writing, and says how many
+// lines and bytes it wrote.
+func (s *Session) appendTo(mb *mbox.Mailbox, list []int, extra mbox.Flags) (lines int, bytesN int64, err error) {
 	for _, i := range list {
 		m := &s.f.msgs[i]
 		from, err := s.fromLineOf(i)
 		if err != nil {
-			return err
+			return lines, bytesN, err
 		}
 		// The copy records the flags now and keeps the IMAP keywords:
 		// WithState writes X-Keywords from st alone.
@@ -43,18 +58,11 @@ func (s *Session) appendMessages(path string, list []int, show string, extra mbo
 			return err
 		})
 		if err != nil {
-			return err
+			return lines, bytesN, err
 		}
 		lines += int(m.lines)
 	}
-	if show != "" {
-		state := "Appended"
-		if mb.Created() {
-			state = "New file"
-		}
-		fmt.Fprintf(s.out, "%q [%s] %d/%d\n", show, state, lines, bytesN)
-	}
-	return nil
+	return lines, bytesN, nil
 }
 
 // fromLineOf is message i's own From_ line, kept as it was.

@@ -320,42 +320,23 @@ func (d *mboxDrop) moved(mb *mbox.Mailbox, cur *mbox.Index) bool {
 
 // match finds the session's messages in cur, the mailbox as it is now,
 // and gives each one's index there, or -1 for one that is gone. After
-// appends alone they are where they were. Otherwise a message is found by
-// its X-UID, or, without one, by its From_ line's date and the size of its
-// body, looking on from the last one found: rewrites keep the order of
-// messages, and those of mail, imapd and Dovecot change headers, never a
-// body.
+// appends alone they are where they were; otherwise mbox.Locate finds
+// them.
 func (d *mboxDrop) match(mb *mbox.Mailbox, cur *mbox.Index) []int {
 	at := make([]int, len(d.mine))
 	if !d.moved(mb, cur) {
 		copy(at, d.mine)
 		return at
 	}
-	byUID := map[uint32]int{}
-	if d.base != nil && cur.Base != nil && d.base.UIDValidity == cur.Base.UIDValidity {
-		for k := range cur.Entries {
-			if u := cur.Entries[k].UID; u != 0 {
-				byUID[u] = k
-			}
-		}
-	}
-	next := 0
+	seen := make([]mbox.Sighting, len(d.mine))
 	for j, i := range d.mine {
-		e := &d.all[i]
-		at[j] = -1
-		if k, ok := byUID[e.UID]; ok && e.UID != 0 {
-			at[j], next = k, k+1
-			continue
-		}
-		for k := next; k < len(cur.Entries); k++ {
-			c := &cur.Entries[k]
-			if !c.Pseudo && c.Date.Equal(e.Date) && c.End-c.BodyOffset == e.End-e.BodyOffset {
-				at[j], next = k, k+1
-				break
-			}
-		}
+		seen[j] = d.all[i].Sighting()
 	}
-	return at
+	var validity uint32
+	if d.base != nil {
+		validity = d.base.UIDValidity
+	}
+	return mbox.Locate(seen, validity, cur)
 }
 
 func offsets(idx *mbox.Index) []int64 {
