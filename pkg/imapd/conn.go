@@ -15,7 +15,8 @@ import (
 // filter stands between the client and go-imap's imapserver, which is
 // used unchanged. Reading, it answers ID (RFC 2971) itself, since the
 // library hangs up on a command it does not know before login; does
-// STARTTLS through the daemon runtime; and hands the library every
+// STARTTLS through the daemon runtime; passes SORT and THREAD on as the
+// SEARCH they contain (see ordering); and hands the library every
 // non-synchronising literal as a synchronising one, keeping the literal
 // back until the library asks for it, so that a literal the library
 // refuses (too big, or after a syntax error) is read and thrown away,
@@ -35,6 +36,8 @@ type filter struct {
 	wlit     int64      // bytes of a literal in the library's output still to pass
 	plusSeen bool       // the library asked for the literal
 	holdPlus bool       // ...and the client sent it without asking: keep the "+" back
+
+	order *ordering // a SORT or THREAD the library runs as a SEARCH; under wmu
 
 	once sync.Once
 	done chan struct{}
@@ -244,7 +247,8 @@ func (f *filter) step() error {
 		return err
 	}
 	if f.mode == modeCommand {
-		if handled, err := f.intercept(l); handled || err != nil {
+		var handled bool
+		if l, handled, err = f.intercept(l); handled || err != nil {
 			return err
 		}
 	}
@@ -264,39 +268,72 @@ func (f *filter) step() error {
 	return nil
 }
 
-// intercept answers the commands the filter handles itself.
-func (f *filter) intercept(l []byte) (bool, error) {
+// intercept answers the commands the filter handles itself, and turns
+// SORT and THREAD into the SEARCH the library runs for them.
+func (f *filter) intercept(l []byte) ([]byte, bool, error) {
 	t := strings.TrimRight(string(l), "\r\n")
 	tag, rest, ok := strings.Cut(t, " ")
 	if !ok || tag == "" || strings.ContainsAny(tag, "*+(){%\"\\") {
-		return false, nil
+		return l, false, nil
 	}
 	cmd, args, _ := strings.Cut(rest, " ")
 	switch strings.ToUpper(cmd) {
 	case "ID":
 		if _, _, _, lit := literalAt(l); lit {
-			return false, nil
+			return l, false, nil
 		}
 		if args == "" {
-			return true, f.reply(tag + " BAD ID needs NIL or a parameter list\r\n")
+			return l, true, f.reply(tag + " BAD ID needs NIL or a parameter list\r\n")
 		}
-		return true, f.reply("* ID " + f.hooks.idInfo() + "\r\n" + tag + " OK ID completed\r\n")
+		return l, true, f.reply("* ID " + f.hooks.idInfo() + "\r\n" + tag + " OK ID completed\r\n")
 	case "STARTTLS":
 		if args != "" || !f.hooks.canStartTLS() || f.hooks.authenticated() {
-			return false, nil
+			return l, false, nil
 		}
 		if len(f.in) > 0 {
 			// Sent behind STARTTLS in the clear: maybe injected
 			// (CVE-2011-0411). Nothing of it is run.
 			f.in = nil
-			return true, f.reply(tag + " BAD Nothing may follow STARTTLS before the handshake\r\n")
+			return l, true, f.reply(tag + " BAD Nothing may follow STARTTLS before the handshake\r\n")
 		}
 		if err := f.reply(tag + " OK Begin TLS negotiation now\r\n"); err != nil {
-			return true, err
+			return l, true, err
 		}
-		return true, f.hooks.startTLS(0)
+		return l, true, f.hooks.startTLS(0)
+	case "UID":
+		sub, subArgs, _ := strings.Cut(args, " ")
+		cmd, args = "UID "+strings.ToUpper(sub), subArgs
+		fallthrough
+	case "SORT", "THREAD":
+		name := strings.ToUpper(cmd)
+		if name != "SORT" && name != "THREAD" && name != "UID SORT" && name != "UID THREAD" || !f.hooks.authenticated() {
+			return l, false, nil
+		}
+		o, search, err := parseOrdering(name, args)
+		if err != nil {
+			if _, _, _, lit := literalAt(l); lit {
+				return l, false, nil // the library refuses it, literal and all
+			}
+			return l, true, f.reply(tag + " BAD " + err.Error() + "\r\n")
+		}
+		o.tag = tag
+		f.wmu.Lock()
+		f.order = o
+		f.wmu.Unlock()
+		uid := ""
+		if strings.HasPrefix(o.name, "UID ") {
+			uid = "UID "
+		}
+		return []byte(tag + " " + uid + "SEARCH " + search + "\r\n"), false, nil
 	}
-	return false, nil
+	return l, false, nil
+}
+
+// pendingOrder is the SORT or THREAD the library is running as a SEARCH.
+func (f *filter) pendingOrder() *ordering {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	return f.order
 }
 
 // reply writes a response of the filter's own to the client.
@@ -356,6 +393,16 @@ func (f *filter) response(line []byte) []byte {
 			return nil
 		}
 		return line
+	}
+	if o := f.order; o != nil {
+		switch {
+		case bytes.HasPrefix(line, []byte("* SEARCH")) || bytes.HasPrefix(line, []byte("* ESEARCH")):
+			return []byte(o.reply)
+		case bytes.HasPrefix(line, []byte(o.tag+" ")):
+			f.order = nil
+			verb := strings.TrimPrefix(o.name, "UID ")
+			return bytes.Replace(line, []byte("SEARCH completed"), []byte(verb+" completed"), 1)
+		}
 	}
 	return f.fixCaps(line)
 }

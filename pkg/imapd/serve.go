@@ -25,7 +25,8 @@ import (
 
 // Caps are the capabilities imapd offers beyond those the library adds by
 // itself (IDLE, UNSELECT, ENABLE, SASL-IR, APPENDLIMIT) and those the
-// filter adds (ID, STARTTLS, LOGINDISABLED).
+// filter adds (ID, STARTTLS, LOGINDISABLED; SORT and THREAD, which it
+// runs through the library's SEARCH).
 var Caps = imap.CapSet{
 	imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {},
 	imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapMove: {}, imap.CapStatusSize: {},
@@ -51,7 +52,11 @@ func (k *conn) idInfo() string              { return `("name" "unixmail imapd" "
 func (k *conn) extraCaps(authed bool) ([]string, []string) {
 	add := []string{"ID"}
 	var remove []string
-	if !authed {
+	if authed {
+		for _, c := range orderCaps {
+			add = append(add, string(c))
+		}
+	} else {
 		if k.c.CanStartTLS() {
 			add = append(add, "STARTTLS")
 		}
@@ -168,6 +173,22 @@ func (k *conn) store(u *userdb.User) *imapstore.Store {
 type session struct {
 	*imapstore.Session
 	k *conn
+}
+
+// Search runs a SEARCH, or the SORT or THREAD the filter passed as one:
+// then the filter has the response, and the library's is left empty.
+func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	o := s.k.filter.pendingOrder()
+	if o == nil {
+		return s.Session.Search(kind, criteria, options)
+	}
+	if err := o.run(s.Session, kind, criteria); err != nil {
+		return nil, err
+	}
+	if kind == imapserver.NumKindUID {
+		return &imap.SearchData{All: imap.UIDSet{}}, nil
+	}
+	return &imap.SearchData{All: imap.SeqSet{}}, nil
 }
 
 func (s *session) AuthenticateMechanisms() []string { return []string{"PLAIN"} }

@@ -1,0 +1,181 @@
+package imapd
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"unixmail/pkg/imapstore"
+)
+
+// ordering is a SORT or THREAD command (RFC 5256), which the library does
+// not know. The filter hands the library the same command as a SEARCH, so
+// that it parses the search criteria and checks the state as it does for
+// SEARCH; the session, seeing the ordering pending, sorts or threads what
+// matches; the filter puts the response it made in place of the library's
+// SEARCH response.
+type ordering struct {
+	tag   string
+	name  string // SORT or THREAD, UID-prefixed as the command was
+	keys  []imapstore.SortCriterion
+	alg   imap.ThreadAlgorithm // THREAD's, else ""
+	reply string               // the untagged response, once made
+}
+
+// Caps the orderings add.
+var orderCaps = []imap.Cap{imap.CapSort, "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"}
+
+var sortKeys = map[string]imapstore.SortKey{
+	"ARRIVAL": imapstore.SortArrival, "CC": imapstore.SortCc, "DATE": imapstore.SortDate, "FROM": imapstore.SortFrom,
+	"SIZE": imapstore.SortSize, "SUBJECT": imapstore.SortSubject, "TO": imapstore.SortTo,
+}
+
+// parseOrdering reads a SORT or THREAD command's arguments (after the
+// command name) and gives the SEARCH arguments standing for them: CHARSET
+// and the search criteria. What does not parse gets BAD with the reason.
+func parseOrdering(cmd, args string) (*ordering, string, error) {
+	o := &ordering{name: cmd}
+	var rest string
+	switch strings.ToUpper(strings.TrimPrefix(cmd, "UID ")) {
+	case "SORT":
+		list, after, found := strings.Cut(strings.TrimPrefix(args, "("), ")")
+		if !strings.HasPrefix(args, "(") || !found {
+			return nil, "", errors.New("SORT needs a parenthesised list of sort keys")
+		}
+		reverse := false
+		for _, w := range strings.Split(list, " ") {
+			if strings.EqualFold(w, "REVERSE") && !reverse {
+				reverse = true
+				continue
+			}
+			k, known := sortKeys[strings.ToUpper(w)]
+			if !known {
+				return nil, "", fmt.Errorf("unknown sort key %.40q", w)
+			}
+			o.keys = append(o.keys, imapstore.SortCriterion{Key: k, Reverse: reverse})
+			reverse = false
+		}
+		if reverse {
+			return nil, "", errors.New("REVERSE must be followed by a sort key")
+		}
+		if !strings.HasPrefix(after, " ") {
+			return nil, "", errors.New("SORT needs a charset and search criteria")
+		}
+		rest = after[1:]
+	case "THREAD":
+		alg, after, found := strings.Cut(args, " ")
+		switch strings.ToUpper(alg) {
+		case string(imap.ThreadOrderedSubject):
+			o.alg = imap.ThreadOrderedSubject
+		case string(imap.ThreadReferences):
+			o.alg = imap.ThreadReferences
+		default:
+			return nil, "", fmt.Errorf("unknown threading algorithm %.40q", alg)
+		}
+		if !found {
+			return nil, "", errors.New("THREAD needs a charset and search criteria")
+		}
+		rest = after
+	default:
+		return nil, "", errors.New("not an ordering")
+	}
+	charset, criteria, ok := cutCharset(rest)
+	if !ok || criteria == "" {
+		return nil, "", errors.New("a charset and search criteria must follow")
+	}
+	return o, "CHARSET " + charset + " " + criteria, nil
+}
+
+// cutCharset takes the charset (an atom or a quoted string) off the front.
+func cutCharset(s string) (charset, rest string, ok bool) {
+	end := strings.IndexByte(s, ' ')
+	if strings.HasPrefix(s, `"`) {
+		q := strings.IndexByte(s[1:], '"')
+		if q < 0 {
+			return "", "", false
+		}
+		end = q + 2
+		if end < len(s) && s[end] != ' ' {
+			return "", "", false
+		}
+	}
+	if end <= 0 || end >= len(s) || strings.ContainsAny(s[:end], "{}()\\") {
+		return "", "", false
+	}
+	return s[:end], s[end+1:], true
+}
+
+// run sorts or threads the messages matching criteria and makes the
+// untagged response.
+func (o *ordering) run(s *imapstore.Session, kind imapserver.NumKind, criteria *imap.SearchCriteria) error {
+	var b strings.Builder
+	if o.alg == "" {
+		nums, err := s.Sort(kind, criteria, o.keys)
+		if err != nil {
+			return err
+		}
+		b.WriteString("* SORT")
+		for _, n := range nums {
+			b.WriteByte(' ')
+			b.WriteString(strconv.FormatUint(uint64(n), 10))
+		}
+	} else {
+		threads, err := s.Thread(kind, criteria, o.alg)
+		if err != nil {
+			return err
+		}
+		b.WriteString("* THREAD")
+		if len(threads) > 0 {
+			b.WriteByte(' ')
+		}
+		for i := range threads {
+			b.WriteByte('(')
+			writeThread(&b, &threads[i])
+			b.WriteByte(')')
+		}
+	}
+	b.WriteString("\r\n")
+	o.reply = b.String()
+	return nil
+}
+
+// writeThread writes a thread's members (RFC 5256 thread-members or
+// thread-nested): its number, then a lone answer in a chain, or several
+// as nested lists. A dummy (Num 0) shows only its children.
+func writeThread(b *strings.Builder, t *imapstore.Thread) {
+	if t.Num == 0 {
+		if len(t.Children) == 1 {
+			writeThread(b, &t.Children[0])
+			return
+		}
+		for i := range t.Children {
+			b.WriteByte('(')
+			writeThread(b, &t.Children[i])
+			b.WriteByte(')')
+		}
+		return
+	}
+	b.WriteString(strconv.FormatUint(uint64(t.Num), 10))
+	switch {
+	case len(t.Children) == 0:
+	case len(t.Children) == 1 && t.Children[0].Num != 0:
+		b.WriteByte(' ')
+		writeThread(b, &t.Children[0])
+	default:
+		b.WriteByte(' ')
+		if len(t.Children) == 1 {
+			// A dummy's children are nested lists of their own.
+			writeThread(b, &t.Children[0])
+			return
+		}
+		for i := range t.Children {
+			b.WriteByte('(')
+			writeThread(b, &t.Children[i])
+			b.WriteByte(')')
+		}
+	}
+}
