@@ -296,3 +296,26 @@ func TestListenRefusesPastTheLimitsAndStopsGracefully(t *testing.T) {
 	first.do("QUIT")
 	s.WaitFor("the listener to end", func() bool { return strings.Contains(s.Log(), "ipop3d["+fmt.Sprint(cmd.Process.Pid)+"]: stopped") })
 }
+
+// TestAnIdleClientIsCutShortWhenTheListenerTurnsBusy: each --listen
+// session is its own process, yet when half of client_connection_limit is
+// in use the listener tells every session, and a client that logged in and
+// sits idle (10 minutes allowed otherwise) is let go after
+// client_busy_timeout.
+func TestAnIdleClientIsCutShortWhenTheListenerTurnsBusy(t *testing.T) {
+	s := box(t, 1)
+	s.Set("client_connection_limit", "4", "client_busy_timeout", "1s")
+	addr := listen(t, s, "127.0.0.1:0")
+	idle := dial(t, addr)
+	idle.do("USER bob")
+	if r := idle.do("PASS " + password); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("login: %q", r)
+	}
+	dial(t, addr) // two of four: busy
+	if r := idle.line(); !strings.Contains(r, "idle for too long") {
+		t.Errorf("the idle client got %q, want the autologout", r)
+	}
+	if r := idle.line(); r != "EOF" {
+		t.Errorf("the idle client's connection stays open: %q", r)
+	}
+}

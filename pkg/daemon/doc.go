@@ -16,7 +16,9 @@
 // standard input and output: each connection then runs in its own process,
 // which can become its own user. Past client_connection_limit connections
 // in all, or client_connection_count_limit from one address (pkg/throttle's
-// Limiter), a client gets Options.Busy and is closed. SIGTERM (or SIGINT) stops the listening; the sessions
+// Limiter), a client gets Options.Busy and is closed; while half the slots
+// are taken every session hears so (busy.go) and gives its idle client
+// client_busy_timeout at most. SIGTERM (or SIGINT) stops the listening; the sessions
 // already running finish on their own, then Run returns nil.
 //
 // Options.TLS makes every connection implicit TLS (pop3s, imaps) from

@@ -71,6 +71,9 @@ func Run(o Options, serve func(*Client) error) error {
 	if err != nil {
 		return sysexits.Wrap(sysexits.OSErr, err)
 	}
+	if child {
+		conn = followBusy(conn, o)
+	}
 	c, err := newClient(o, log, conn, tlsConf)
 	if err != nil {
 		conn.Close()
@@ -224,6 +227,7 @@ type spawner struct {
 	exe      string
 	limiter  *throttle.Limiter
 	sessions sync.WaitGroup
+	board    busyBoard
 }
 
 func (s *spawner) accept(ctx context.Context, ln net.Listener) {
@@ -252,18 +256,32 @@ func (s *spawner) start(conn net.Conn) {
 		conn.Write([]byte(s.o.Busy))
 		return
 	}
+	s.board.set(s.limiter.Busy())
+	release := func() {
+		s.limiter.Release(peer)
+		s.board.set(s.limiter.Busy())
+	}
 	f, err := conn.(*net.TCPConn).File()
 	if err != nil {
-		s.limiter.Release(peer)
+		release()
 		s.log.Error("rip=%s: %v", peer, err)
 		return
 	}
 	defer f.Close()
+	r, w, err := s.board.join()
+	if err != nil {
+		release()
+		s.log.Error("rip=%s: %v", peer, err)
+		return
+	}
+	defer r.Close()
 	cmd := exec.Command(s.exe, os.Args[1:]...)
 	cmd.Stdin, cmd.Stdout = f, f
+	cmd.ExtraFiles = []*os.File{r} // busyFD
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	if err := cmd.Start(); err != nil {
-		s.limiter.Release(peer)
+		s.board.leave(w)
+		release()
 		s.log.Error("rip=%s: start a session: %v", peer, err)
 		conn.Write([]byte(s.o.Busy))
 		return
@@ -272,6 +290,7 @@ func (s *spawner) start(conn net.Conn) {
 	go func() {
 		defer s.sessions.Done()
 		cmd.Wait()
-		s.limiter.Release(peer)
+		s.board.leave(w)
+		release()
 	}()
 }

@@ -43,13 +43,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		return &conn{Conn: c, l: l, key: key}, nil
+		return &conn{ClampConn: ClampConn{Conn: c, Timeout: l.BusyTimeout, Busy: l.Limiter.Busy}, l: l, key: key}, nil
 	}
 }
 
 // conn gives its slot back once, when closed.
 type conn struct {
-	net.Conn
+	ClampConn
 	l    *Listener
 	key  string
 	once sync.Once
@@ -58,26 +58,4 @@ type conn struct {
 func (c *conn) Close() error {
 	c.once.Do(func() { c.l.Limiter.Release(c.key) })
 	return c.Conn.Close()
-}
-
-func (c *conn) SetReadDeadline(t time.Time) error {
-	return c.Conn.SetReadDeadline(c.l.deadline(t))
-}
-
-func (c *conn) SetDeadline(t time.Time) error {
-	if err := c.Conn.SetWriteDeadline(t); err != nil {
-		return err
-	}
-	return c.SetReadDeadline(t)
-}
-
-// deadline is t, or sooner while the server is busy.
-func (l *Listener) deadline(t time.Time) time.Time {
-	if l.BusyTimeout <= 0 || !l.Limiter.Busy() {
-		return t
-	}
-	if soon := time.Now().Add(l.BusyTimeout); t.IsZero() || soon.Before(t) {
-		return soon
-	}
-	return t
 }

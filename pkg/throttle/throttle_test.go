@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,21 +209,45 @@ func TestListenerRefusesPastTheLimitAndFreesTheSlotOnClose(t *testing.T) {
 	}
 }
 
-func TestListenerShortensReadDeadlinesOnlyWhileBusy(t *testing.T) {
-	l := &Listener{Limiter: NewLimiter(2, 0), BusyTimeout: 10 * time.Second}
+func TestClampShortensReadDeadlinesOnlyWhileBusy(t *testing.T) {
+	lim := NewLimiter(2, 0)
+	c := &ClampConn{Timeout: 10 * time.Second, Busy: lim.Busy}
 	far := time.Now().Add(time.Hour)
-	if got := l.deadline(far); !got.Equal(far) {
+	if got := c.clamp(far); !got.Equal(far) {
 		t.Errorf("idle server moved the deadline to %v", got)
 	}
-	_ = l.Limiter.Acquire("a")
-	if got := l.deadline(far); got.After(time.Now().Add(11 * time.Second)) {
+	_ = lim.Acquire("a")
+	if got := c.clamp(far); got.After(time.Now().Add(11 * time.Second)) {
 		t.Errorf("busy server left the deadline at %v", got)
 	}
-	if got := l.deadline(time.Time{}); got.IsZero() {
+	if got := c.clamp(time.Time{}); got.IsZero() {
 		t.Error("busy server left a connection without deadline")
 	}
 	near := time.Now().Add(time.Second)
-	if got := l.deadline(near); !got.Equal(near) {
+	if got := c.clamp(near); !got.Equal(near) {
 		t.Errorf("busy server pushed a nearer deadline back to %v", got)
+	}
+}
+
+func TestTightenCutsAnIdleReadShortWhenTheServerTurnsBusy(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	busy := false
+	c := &ClampConn{Conn: server, Timeout: 50 * time.Millisecond, Busy: func() bool { return busy }}
+	c.SetReadDeadline(time.Now().Add(time.Hour))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		done <- err
+	}()
+	busy = true
+	c.Tighten()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("read ended with %v, want a deadline exceeded", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the read went on past the busy timeout")
 	}
 }
