@@ -175,10 +175,13 @@ func (c *lineCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// header is a message's header alone, for ENVELOPE: read up to the blank
-// line, not through the body.
+// header is a message's header alone, for ENVELOPE and the sort keys:
+// the bytes the scan found to be the header, read in small reads (the
+// view's buffers are sized for bodies), with no mboxrd quoting to undo.
 func header(f io.ReaderAt, e *mbox.Entry) textproto.Header {
-	br := bufio.NewReader(io.LimitReader(view(f, e), maxHeader))
+	n := min(e.BodyOffset-e.HeaderOffset, maxHeader)
+	hidden := &stateHider{br: bufio.NewReaderSize(io.NewSectionReader(f, e.HeaderOffset, n), 4<<10)}
+	br := bufio.NewReader(hidden)
 	var raw []byte
 	for {
 		line, err := br.ReadSlice('\n')
