@@ -92,6 +92,10 @@ f=$(cmds fetch 'b FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)')
 report "SELECT + FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" "$(session ours "$f")" "$(session dovecot "$f")"
 f=$(cmds search 'b UID SEARCH BODY zyzzyva')
 report "SELECT + UID SEARCH BODY (a word in no message)" "$(session ours "$f")" "$(session dovecot "$f")"
+f=$(cmds sort 'b SORT (DATE) UTF-8 ALL')
+report "SELECT + SORT (DATE) UTF-8 ALL" "$(session ours "$f")" "$(session dovecot "$f")"
+f=$(cmds thread 'b THREAD REFERENCES UTF-8 ALL')
+report "SELECT + THREAD REFERENCES UTF-8 ALL" "$(session ours "$f")" "$(session dovecot "$f")"
 f=$(cmds body 'b FETCH 1:100 BODY.PEEK[]')
 report "SELECT + FETCH BODY[] of 100 messages" "$(session ours "$f")" "$(session dovecot "$f")"
 msg='From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: appended\r\n\r\nA message of about a kilobyte.\r\n'
