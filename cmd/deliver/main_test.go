@@ -25,6 +25,7 @@ type pyMessage struct {
 	DeliveredTo string   `json:"delivered_to"`
 	Status      []string `json:"status"`
 	XUID        []string `json:"x_uid"`
+	XKeywords   []string `json:"x_keywords"`
 	Body        string   `json:"body"`
 }
 
@@ -76,6 +77,10 @@ func TestDeliveredMailboxIsReadByPythonAndSnail(t *testing.T) {
 		if !strings.HasPrefix(m.From, "alice@test.example ") {
 			t.Errorf("message %d From_ line %q", i, m.From)
 		}
+		// The padding kept for flags is one X-Keywords field of no keyword.
+		if len(m.XKeywords) != 1 || strings.TrimSpace(m.XKeywords[0]) != "" || len(m.Status) != 0 {
+			t.Errorf("message %d: X-Keywords %q Status %q", i, m.XKeywords, m.Status)
+		}
 	}
 	snail := sandbox.NeedPeer(t, "s-nail")
 	out, err := exec.Command(snail, "-:/", "-R", "-H", "-f", sb.Mailbox("bob")).CombinedOutput()
@@ -96,10 +101,13 @@ func TestDeliverStripsStateHeadersAndLeadingFromLine(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	got := sb.ReadMailbox("bob")
-	for _, h := range []string{"Status:", "X-Status", "x-uid", "X-IMAP", "X-Keywords", "Content-Length", "continued"} {
+	for _, h := range []string{"Status:", "X-Status", "x-uid", "X-IMAP", "$Junk", "Content-Length", "continued"} {
 		if strings.Contains(got, h) {
 			t.Errorf("mailbox still has %q:\n%s", h, got)
 		}
+	}
+	if n := strings.Count(got, "X-Keywords:"); n != 1 || !strings.Contains(got, "\nX-Keywords:"+strings.Repeat(" ", 32)+"\n\nbody") {
+		t.Errorf("the sender's X-Keywords is kept, or ours is not the padding:\n%s", got)
 	}
 	if !strings.HasPrefix(got, "From forged@evil.example ") || !strings.Contains(got, "Return-Path: <forged@evil.example>") {
 		t.Errorf("the From_ line's sender was not used:\n%s", got)

@@ -148,7 +148,9 @@ func fieldName(line []byte) ([]byte, bool) {
 }
 
 // content is the message as it is to be stored for one recipient:
-// Return-Path and Delivered-To first, then the kept header, then the body.
+// Return-Path and Delivered-To first, then the kept header, an empty
+// X-Keywords field padded for the state fields (mbox.Padding), then the
+// body.
 // The body streams once, so an Incoming serves one recipient.
 func (in *Incoming) content(returnPath, deliveredTo string) io.Reader {
 	var top bytes.Buffer
@@ -157,6 +159,8 @@ func (in *Incoming) content(returnPath, deliveredTo string) io.Reader {
 		fmt.Fprintf(&top, "Delivered-To: %s\n", oneLine(deliveredTo))
 	}
 	top.Write(in.header)
+	// Room for the flags a reader sets later, written in place.
+	top.WriteString(mbox.Padding())
 	if in.hasBody {
 		top.WriteByte('\n')
 	}

@@ -694,7 +694,7 @@ func rewriteHeader(hdr []byte, e headerEdit) []byte {
 	}
 	if e.state != nil {
 		if e.copying {
-			room = -1 // a copy starts afresh in its new mailbox
+			room = 0 // a copy starts afresh in its new mailbox, padded
 		}
 		out = append(out, stateFields(*e.state, eol, room)...)
 	}
@@ -715,11 +715,11 @@ func baseField(b *Base) string {
 // of X-Status (DFAT) and Status (RO) added, or a keyword or two.
 const keywordPad = 32
 
-// stateFields are the header lines that record st. Unless room is
-// negative they end in an X-Keywords field padded with spaces, as Dovecot
-// pads it: to room bytes in all when they fit (then a flag change
-// overwrites the old fields in place, with no byte of the file moving),
-// else with keywordPad spaces to spare for the next change.
+// stateFields are the header lines that record st. They end in an
+// X-Keywords field padded with spaces, as Dovecot pads it: to room bytes in
+// all when they fit (then a flag change overwrites the old fields in
+// place, with no byte of the file moving), else with keywordPad spaces to
+// spare for the next change.
 func stateFields(st State, eol string, room int) string {
 	var b strings.Builder
 	if v := st.Flags.StatusValue(); v != "" {
@@ -732,12 +732,6 @@ func stateFields(st State, eol string, room int) string {
 	if len(st.Keywords) > 0 {
 		kw = " " + strings.Join(st.Keywords, " ")
 	}
-	if room < 0 {
-		if kw != "" {
-			b.WriteString("X-Keywords:" + kw + eol)
-		}
-		return b.String()
-	}
 	b.WriteString("X-Keywords:" + kw)
 	pad := room - b.Len() - len(eol)
 	if pad < 0 {
@@ -746,6 +740,13 @@ func stateFields(st State, eol string, room int) string {
 	b.WriteString(strings.Repeat(" ", pad) + eol)
 	return b.String()
 }
+
+// Padding is the state field a message gets when it is stored with no
+// state yet (deliver, APPEND): an X-Keywords field of keywordPad spaces,
+// which every reader takes for no keywords and which a later flag change
+// overwrites in place (Status and X-Status fit in it), so that nothing of
+// the file after it moves.
+func Padding() string { return stateFields(State{}, "\n", 0) }
 
 // WithState returns a message's content with its state header fields set
 // to st, for copying a message to another mailbox (mail's MBOX, save) with

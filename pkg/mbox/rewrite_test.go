@@ -228,10 +228,10 @@ func TestRewriteRefusesAReadOnlyMailbox(t *testing.T) {
 	}
 }
 
-func TestWithStateSetsTheStateFieldsOfACopy(t *testing.T) {
+func TestWithStateSetsTheStateFieldsOfACopyPaddedForLaterChanges(t *testing.T) {
 	r := mbox.WithState(strings.NewReader("Subject: x\nStatus: O\nX-Status:\n  F\n\nbody\nStatus: in body\n"), mbox.State{Flags: mbox.Seen | mbox.Old | mbox.Answered})
 	b, _ := io.ReadAll(r)
-	if got, want := string(b), "Subject: x\nStatus: RO\nX-Status: A\n\nbody\nStatus: in body\n"; got != want {
+	if got, want := string(b), "Subject: x\nStatus: RO\nX-Status: A\nX-Keywords:" + strings.Repeat(" ", 32) + "\n\nbody\nStatus: in body\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -242,7 +242,7 @@ func TestACopyLeavesItsUIDsBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "Subject: s\nStatus: R\nX-Keywords: $Work\n\nbody\nX-UID: 5\n"
+	want := "Subject: s\nStatus: R\nX-Keywords: $Work" + strings.Repeat(" ", 32) + "\n\nbody\nX-UID: 5\n"
 	if string(b) != want {
 		t.Fatalf("copy is\n%q\nwant\n%q", b, want)
 	}

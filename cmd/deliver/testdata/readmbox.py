@@ -21,6 +21,7 @@ for msg in mailbox.mbox(sys.argv[1], factory=None, create=False):
         "delivered_to": str(parsed.get("Delivered-To", "")),
         "status": parsed.get_all("Status", []),
         "x_uid": parsed.get_all("X-UID", []),
+        "x_keywords": [str(v) for v in parsed.get_all("X-Keywords", [])],
         "body": body.decode("utf-8", "replace"),
     })
 json.dump(out, sys.stdout)
