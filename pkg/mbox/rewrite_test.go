@@ -231,7 +231,7 @@ func TestRewriteRefusesAReadOnlyMailbox(t *testing.T) {
 func TestWithStateSetsTheStateFieldsOfACopyPaddedForLaterChanges(t *testing.T) {
 	r := mbox.WithState(strings.NewReader("Subject: x\nStatus: O\nX-Status:\n  F\n\nbody\nStatus: in body\n"), mbox.State{Flags: mbox.Seen | mbox.Old | mbox.Answered})
 	b, _ := io.ReadAll(r)
-	if got, want := string(b), "Subject: x\nStatus: RO\nX-Status: A\nX-Keywords:" + strings.Repeat(" ", 32) + "\n\nbody\nStatus: in body\n"; got != want {
+	if got, want := string(b), "Subject: x\nStatus: RO\nX-Status: A\nX-Keywords:"+strings.Repeat(" ", 32)+"\n\nbody\nStatus: in body\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
