@@ -258,19 +258,35 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 	if s.first > 0 && firstKept >= 0 && base != nil {
 		from = 0
 	}
-	err := mbox.RewriteWith(lf.mb, s.idx.Size, offsets, func(i int, m *mbox.Message) mbox.Change {
-		if i < s.first {
+	// Only the messages that change are read again: a base raised or a
+	// message appended costs what it writes, not a read of the folder.
+	some := map[int]mbox.Change{}
+	for i := 0; i < s.first; i++ {
+		if firstKept >= 0 && base != nil {
 			// UW's pseudo-message goes once a real message carries the base.
-			return mbox.Change{Drop: firstKept >= 0 && base != nil}
+			some[i] = mbox.Change{Drop: true}
 		}
-		j := i - s.first
+	}
+	plan := func(j int) {
 		c := changes[j]
 		out := mbox.Change{Drop: c.drop, State: c.state, UID: uids[j]}
 		if j == firstKept {
 			out.Base = base
 		}
-		return out
-	})
+		if out.Drop || out.State != nil || out.UID != 0 || out.Base != nil {
+			some[j+s.first] = out
+		}
+	}
+	for j := range changes {
+		plan(j)
+	}
+	for j := range uids {
+		plan(j)
+	}
+	if firstKept >= 0 {
+		plan(firstKept)
+	}
+	err := mbox.RewriteSome(lf.mb, s.idx.Size, offsets, some)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", lf.mb.Path, err)
 	}
