@@ -75,7 +75,8 @@ func TestEditThenExitLeavesTheFolderAlone(t *testing.T) {
 }
 
 // TestSaveKeepsIMAPKeywords: a copy made by save (and so by MBOX at quit)
-// keeps the message's X-Keywords beside its flags now.
+// keeps the message's X-Keywords beside its flags now (padded with
+// spaces for later flag changes in place).
 func TestSaveKeepsIMAPKeywords(t *testing.T) {
 	sb := sandbox.New(t)
 	dir := t.TempDir()
@@ -88,7 +89,7 @@ func TestSaveKeepsIMAPKeywords(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	b, _ := os.ReadFile(out)
-	if !strings.Contains(string(b), "X-Keywords: $Label1 Junk\n") || !strings.Contains(string(b), "Status: RO\n") || !strings.Contains(string(b), "X-Status: F\n") {
+	if !strings.Contains(string(b), "X-Keywords: $Label1 Junk ") || !strings.Contains(string(b), "Status: RO\n") || !strings.Contains(string(b), "X-Status: F\n") {
 		t.Errorf("saved copy:\n%s", b)
 	}
 }
