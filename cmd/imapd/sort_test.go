@@ -41,6 +41,8 @@ for alg in ["REFERENCES", "ORDEREDSUBJECT"]:
     print("THREAD", alg, data[0].decode())
 typ, data = M.uid("THREAD", "REFERENCES", "UTF-8", "SUBJECT", "plans")
 print("UID THREAD", data[0].decode())
+typ, data = M.uid("SORT", "RETURN", "(MIN MAX COUNT ALL)", "(DATE)", "UTF-8", "NOT", "FROM", "eve")
+print("ESORT", typ, M.untagged_responses.pop("ESEARCH")[0].decode())
 typ, data = M.sort("(DATE)", "KOI8-R", "ALL")
 print("KOI8-R", typ, data)
 try:
@@ -61,6 +63,8 @@ M.logout()
 		"SORT (REVERSE SUBJECT REVERSE DATE) 6 1 2 5 4 3",
 		"SORT FROM alice 2 6",
 		"UID SORT 5 4 2 3",
+		`ESORT OK (TAG "`, // the tag is imaplib's
+		` UID MIN 3 MAX 6 COUNT 5 ALL 3,2,1,4,6`,
 		"THREAD REFERENCES (3 4)(1 (2)(6))(5)",
 		"THREAD ORDEREDSUBJECT (3 4)(2 (1)(6))(5)",
 		"UID THREAD (1 (2)(6))",
@@ -73,7 +77,7 @@ M.logout()
 			t.Errorf("imaplib lacks %q:\n%s", want, out)
 		}
 	}
-	for _, c := range []string{"SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"} {
+	for _, c := range []string{"SORT", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"} {
 		if !strings.Contains(out, " "+c+" ") && !strings.HasSuffix(strings.SplitN(out, "\n", 2)[0], " "+c) {
 			t.Errorf("CAPABILITY lacks %s:\n%s", c, out)
 		}

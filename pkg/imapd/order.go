@@ -23,11 +23,12 @@ type ordering struct {
 	name  string // SORT or THREAD, UID-prefixed as the command was
 	keys  []imapstore.SortCriterion
 	alg   imap.ThreadAlgorithm // THREAD's, else ""
+	ret   *imap.SearchOptions  // ESORT's RETURN options, else nil
 	reply string               // the untagged response, once made
 }
 
 // Caps the orderings add.
-var orderCaps = []imap.Cap{imap.CapSort, "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"}
+var orderCaps = []imap.Cap{imap.CapSort, imap.CapESort, "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"}
 
 var sortKeys = map[string]imapstore.SortKey{
 	"ARRIVAL": imapstore.SortArrival, "CC": imapstore.SortCc, "DATE": imapstore.SortDate, "FROM": imapstore.SortFrom,
@@ -42,6 +43,12 @@ func parseOrdering(cmd, args string) (*ordering, string, error) {
 	var rest string
 	switch strings.ToUpper(strings.TrimPrefix(cmd, "UID ")) {
 	case "SORT":
+		if rest, ok := cutPrefixFold(args, "RETURN "); ok {
+			var err error
+			if o.ret, args, err = parseReturn(rest); err != nil {
+				return nil, "", err
+			}
+		}
 		list, after, found := strings.Cut(strings.TrimPrefix(args, "("), ")")
 		if !strings.HasPrefix(args, "(") || !found {
 			return nil, "", errors.New("SORT needs a parenthesised list of sort keys")
@@ -90,6 +97,42 @@ func parseOrdering(cmd, args string) (*ordering, string, error) {
 	return o, "CHARSET " + charset + " " + criteria, nil
 }
 
+// cutPrefixFold is strings.CutPrefix ignoring case.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}
+
+// parseReturn reads ESORT's RETURN options (RFC 5267): MIN, MAX, ALL,
+// COUNT; none means ALL.
+func parseReturn(args string) (*imap.SearchOptions, string, error) {
+	list, after, found := strings.Cut(strings.TrimPrefix(args, "("), ")")
+	if !strings.HasPrefix(args, "(") || !found || !strings.HasPrefix(after, " ") {
+		return nil, "", errors.New("RETURN needs a parenthesised list of options")
+	}
+	ret := &imap.SearchOptions{}
+	for _, w := range strings.Fields(list) {
+		switch strings.ToUpper(w) {
+		case "MIN":
+			ret.ReturnMin = true
+		case "MAX":
+			ret.ReturnMax = true
+		case "ALL":
+			ret.ReturnAll = true
+		case "COUNT":
+			ret.ReturnCount = true
+		default:
+			return nil, "", fmt.Errorf("unknown RETURN option %.40q", w)
+		}
+	}
+	if !ret.ReturnMin && !ret.ReturnMax && !ret.ReturnCount {
+		ret.ReturnAll = true
+	}
+	return ret, after[1:], nil
+}
+
 // cutCharset takes the charset (an atom or a quoted string) off the front.
 func cutCharset(s string) (charset, rest string, ok bool) {
 	end := strings.IndexByte(s, ' ')
@@ -118,6 +161,10 @@ func (o *ordering) run(s *imapstore.Session, kind imapserver.NumKind, criteria *
 		if err != nil {
 			return err
 		}
+		if o.ret != nil {
+			o.reply = o.esearch(kind, nums)
+			return nil
+		}
 		b.WriteString("* SORT")
 		for _, n := range nums {
 			b.WriteByte(' ')
@@ -141,6 +188,46 @@ func (o *ordering) run(s *imapstore.Session, kind imapserver.NumKind, criteria *
 	b.WriteString("\r\n")
 	o.reply = b.String()
 	return nil
+}
+
+// esearch is ESORT's response: MIN and MAX are the first and the last
+// in sort order, ALL the numbers in sort order, ranges only where they
+// ascend by one.
+func (o *ordering) esearch(kind imapserver.NumKind, nums []uint32) string {
+	var b strings.Builder
+	b.WriteString(`* ESEARCH (TAG "` + o.tag + `")`)
+	if kind == imapserver.NumKindUID {
+		b.WriteString(" UID")
+	}
+	num := func(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+	if len(nums) > 0 && o.ret.ReturnMin {
+		b.WriteString(" MIN " + num(nums[0]))
+	}
+	if len(nums) > 0 && o.ret.ReturnMax {
+		b.WriteString(" MAX " + num(nums[len(nums)-1]))
+	}
+	if o.ret.ReturnCount {
+		b.WriteString(" COUNT " + strconv.Itoa(len(nums)))
+	}
+	if len(nums) > 0 && o.ret.ReturnAll {
+		b.WriteString(" ALL ")
+		for i := 0; i < len(nums); {
+			j := i
+			for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
+				j++
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(num(nums[i]))
+			if j > i {
+				b.WriteString(":" + num(nums[j]))
+			}
+			i = j + 1
+		}
+	}
+	b.WriteString("\r\n")
+	return b.String()
 }
 
 // writeThread writes a thread's members (RFC 5256 thread-members or

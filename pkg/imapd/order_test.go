@@ -21,6 +21,12 @@ func TestSortAndThreadCommandsBecomeTheSearchesTheyStandFor(t *testing.T) {
 			keys: []imapstore.SortCriterion{{Key: imapstore.SortArrival, Reverse: true}, {Key: imapstore.SortSubject}}},
 		{cmd: "SORT", args: "(SIZE) UTF-8 BODY {5+}", search: "CHARSET UTF-8 BODY {5+}",
 			keys: []imapstore.SortCriterion{{Key: imapstore.SortSize}}},
+		{cmd: "SORT", args: "RETURN (MIN COUNT) (DATE) UTF-8 ALL", search: "CHARSET UTF-8 ALL",
+			keys: []imapstore.SortCriterion{{Key: imapstore.SortDate}}},
+		{cmd: "SORT", args: "return () (DATE) UTF-8 ALL", search: "CHARSET UTF-8 ALL",
+			keys: []imapstore.SortCriterion{{Key: imapstore.SortDate}}},
+		{cmd: "SORT", args: "RETURN (SAVE) (DATE) UTF-8 ALL", bad: "unknown RETURN option"},
+		{cmd: "SORT", args: "RETURN MIN (DATE) UTF-8 ALL", bad: "RETURN needs"},
 		{cmd: "THREAD", args: "references UTF-8 ALL", search: "CHARSET UTF-8 ALL", alg: "REFERENCES"},
 		{cmd: "UID THREAD", args: "ORDEREDSUBJECT UTF-8 UNSEEN", search: "CHARSET UTF-8 UNSEEN", alg: "ORDEREDSUBJECT"},
 		{cmd: "SORT", args: "DATE UTF-8 ALL", bad: "parenthesised"},
@@ -54,6 +60,27 @@ func TestSortAndThreadCommandsBecomeTheSearchesTheyStandFor(t *testing.T) {
 			if o.keys[i] != c.keys[i] {
 				t.Errorf("%s %s: key %d is %v, want %v", c.cmd, c.args, i, o.keys[i], c.keys[i])
 			}
+		}
+	}
+}
+
+func TestESortGivesMinAndMaxInSortOrderAndAllAsAscendingRuns(t *testing.T) {
+	for _, c := range []struct {
+		args string
+		nums []uint32
+		want string
+	}{
+		{"RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL", []uint32{5, 6, 7, 2, 9, 8}, `* ESEARCH (TAG "t") MIN 5 MAX 8 COUNT 6 ALL 5:7,2,9,8`},
+		{"RETURN () (DATE) UTF-8 ALL", []uint32{3, 2, 1}, `* ESEARCH (TAG "t") ALL 3,2,1`},
+		{"RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL", nil, `* ESEARCH (TAG "t") COUNT 0`},
+	} {
+		o, _, err := parseOrdering("SORT", c.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.tag = "t"
+		if got := o.esearch(0, c.nums); got != c.want+"\r\n" {
+			t.Errorf("%s of %v: %q, want %q", c.args, c.nums, got, c.want)
 		}
 	}
 }

@@ -37,7 +37,7 @@ type sortItem struct {
 	seq, uid      uint32
 	arrival, date int64 // UTC, in seconds
 	size          int64
-	subject       string // the base subject, i;ascii-casemap folded
+	subject       string // the base subject, i;unicode-casemap folded
 	reply         bool   // the subject had Re:, Fwd: and the like
 	from, to, cc  string // addr-mailbox of the first address, folded
 	msgID         string
@@ -170,7 +170,7 @@ func (it *sortItem) fromHeader(h mail.Header, refs bool) {
 		subject = h.Get("Subject")
 	}
 	base, reply := baseSubject(subject)
-	it.subject, it.reply = asciiUpper(base), reply
+	it.subject, it.reply = casemap(base), reply
 	it.from = firstMailbox(h, "From")
 	it.to = firstMailbox(h, "To")
 	it.cc = firstMailbox(h, "Cc")
@@ -199,5 +199,5 @@ func firstMailbox(h mail.Header, key string) string {
 			break
 		}
 	}
-	return asciiUpper(local)
+	return casemap(local)
 }

@@ -1,6 +1,12 @@
 package imapstore
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
 
 // baseSubject is RFC 5256's base subject (section 2.1) of a subject
 // already decoded to UTF-8: without the Re:, Fw:, Fwd: and [blob]
@@ -100,19 +106,17 @@ func hasSuffixFold(s, suffix string) bool {
 	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }
 
-// asciiUpper is the i;ascii-casemap form RFC 5256 compares strings in:
-// ASCII letters folded, everything else as it is.
-func asciiUpper(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'a' <= s[i] && s[i] <= 'z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'a' <= b[j] && b[j] <= 'z' {
-					b[j] -= 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
+// casemap is the form RFC 5256 (through I18NLEVEL=1) compares strings
+// in, i;unicode-casemap (RFC 5051): every character titlecased, then
+// decomposed, so that case is ignored and an accented letter sorts beside
+// its base letter. Compared octet by octet.
+func casemap(s string) string {
+	ascii := true
+	for i := 0; i < len(s) && ascii; i++ {
+		ascii = s[i] < utf8.RuneSelf
 	}
-	return s
+	if ascii {
+		return strings.ToUpper(s)
+	}
+	return norm.NFD.String(strings.Map(unicode.ToTitle, s))
 }
