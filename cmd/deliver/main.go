@@ -83,13 +83,10 @@ func run(c *cli.Context) error {
 		log = maillog.New(cfg.Log, "deliver", lmtp)
 	}
 	defer log.Close()
-	env := &deliver.Env{Config: cfg, Users: userdb.Open(cfg.UserDB), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}}
+	env := &deliver.Env{Config: cfg, Users: userdb.Open(cfg.UserDB).WithoutHashes(), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}}
 	if isChild && os.Geteuid() != 0 && len(users) == 1 {
 		env.Self = &userdb.User{Name: users[0], UID: os.Getuid(), GID: os.Getgid()}
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer stop()
 
 	sender, given := c.String("f"), c.IsSet("f")
 	if sender == "<>" {
@@ -100,6 +97,19 @@ func run(c *cli.Context) error {
 	if !given && !lmtp {
 		sender = callerName(env)
 	}
+	req := &deliver.Request{Sender: sender, SenderGiven: given, Address: c.String("a"), Mailbox: c.String("m")}
+	// Root becomes the one user before the signal handling below starts
+	// its threads, each of which would have to be told of every
+	// credential change.
+	if !lmtp {
+		if failed := env.BecomeSole(req, users); failed != nil {
+			return finish(failed, isChild)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+
 	child := &deliver.Child{Args: childArgs(c, cfg, lmtp)}
 	if os.Geteuid() == 0 {
 		if child.Exe, err = os.Executable(); err != nil {
@@ -110,8 +120,12 @@ func run(c *cli.Context) error {
 	if lmtp {
 		return serveLMTP(ctx, env, child, isChild)
 	}
-	req := &deliver.Request{Sender: sender, SenderGiven: given, Address: c.String("a"), Mailbox: c.String("m")}
-	results := env.Run(ctx, req, users, os.Stdin, child)
+	return finish(env.Run(ctx, req, users, os.Stdin, child), isChild)
+}
+
+// finish reports the failures among results on standard error (a child,
+// to its parent, which logs them) and exits with their sysexits code.
+func finish(results []deliver.Result, isChild bool) error {
 	for _, r := range results {
 		switch {
 		case r.Err == nil:

@@ -36,10 +36,11 @@ type Env struct {
 	Log    *maillog.Logger
 	Now    func() time.Time
 	Lock   lock.Options
-	// Self, in a child started by Child.Command, is the user this process
-	// runs as: found without reading the user database, which the user
-	// may not be allowed to read. It can only ever write the user's own
-	// files, so trusting the name it was given costs nothing.
+	// Self is the user this process runs as, when it is known: in a
+	// child started by Child.Command, found without reading the user
+	// database, which the user may not be allowed to read (it can only
+	// ever write the user's own files, so trusting the name it was given
+	// costs nothing); after BecomeSole, the user it became.
 	Self *userdb.User
 }
 

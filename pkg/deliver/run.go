@@ -11,11 +11,41 @@ import (
 	"unixmail/pkg/userdb"
 )
 
+// BecomeSole readies a call made as root for one user, nearly every call
+// an MTA makes: it looks the user up, makes a missing mailbox in a spool
+// directory (PrepareSpool), and becomes the user in this process for good
+// (see become), so that Run then delivers as the user with no second
+// process. It is meant to come first, before the caller starts signal
+// handling or anything else that adds threads: each credential change is
+// made on every thread alive, by a signal to each. On failure it returns
+// the call's results, logged; else nil. Any other call it leaves alone.
+func (e *Env) BecomeSole(req *Request, users []string) []Result {
+	if len(users) != 1 || os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := e.LookupUser(users[0])
+	if err == nil && !e.needsChild(u) {
+		e.Self = u // root for root: nothing to become
+		return nil
+	}
+	if err == nil {
+		PrepareSpool(e.MailboxFor(u, req), u)
+		err = become(u)
+	}
+	if err != nil {
+		r := Result{User: users[0], Err: err}
+		e.LogResult(r, false)
+		return []Result{r}
+	}
+	e.Self = u
+	return nil
+}
+
 // Run delivers the message on msg to each user and returns a result per
 // user, in order. A user whose uid is ours we deliver to ourselves; run as
-// root for one user, we become that user first; run as root for several,
-// we hand each one's delivery to a child running as that user; anyone
-// else is refused (One says why).
+// root, we hand each user's delivery to a child running as that user
+// (unless BecomeSole made us the only one); anyone else is refused (One
+// says why).
 func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Reader, child *Child) []Result {
 	if limit := e.Config.MessageSizeLimit; limit > 0 {
 		msg = &sizeLimited{r: msg, left: limit, limit: limit}
@@ -32,15 +62,6 @@ func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Read
 		}
 		looked[i] = u
 		viaChild = viaChild || e.needsChild(u)
-	}
-	if len(users) == 1 && viaChild && looked[0] != nil {
-		PrepareSpool(e.MailboxFor(looked[0], req), looked[0])
-		if err := become(looked[0]); err != nil {
-			results[0] = Result{User: users[0], Err: err}
-			e.LogResult(results[0], false)
-			return results
-		}
-		viaChild = false
 	}
 	// One user we may write as ourselves: stream the message straight in.
 	if len(users) == 1 && !viaChild {

@@ -203,6 +203,22 @@ func TestSystemHashComesFromReadableShadow(t *testing.T) {
 	}
 }
 
+func TestWithoutHashesLeavesTheShadowFileUnread(t *testing.T) {
+	dir := t.TempDir()
+	passwd := filepath.Join(dir, "passwd")
+	shadow := filepath.Join(dir, "shadow")
+	writeFile(t, passwd, "alice:x:1000:1000::/home/alice:/bin/sh\n")
+	writeFile(t, shadow, "alice:$6$s$h:19000:0:99999:7:::\n")
+	db := (&DB{passwd: passwd, shadow: shadow}).WithoutHashes()
+	u, err := db.Lookup("alice")
+	if err != nil || u.Hash != "x" || u.UID != 1000 {
+		t.Errorf("Lookup(alice) = %+v, %v; want uid 1000 and the passwd hash x", u, err)
+	}
+	if u, err := db.LookupUID(1000); err != nil || u.Hash != "x" {
+		t.Errorf("LookupUID(1000) = %+v, %v; want the passwd hash x", u, err)
+	}
+}
+
 func TestExpand(t *testing.T) {
 	u := &User{Name: "alice", Home: "/home/alice"}
 	tests := []struct{ pattern, want string }{
