@@ -15,7 +15,7 @@ QUEUEDIR  ?= /var/spool/unixmail
 DESTDIR ?=
 GO      ?= go
 CMDS    := $(notdir $(wildcard cmd/*))
-SBIN_CMDS := $(filter sendmail deliver ipop3d imapd,$(CMDS))
+SBIN_CMDS := $(filter sendmail deliver deliver-lmtp ipop3d imapd,$(CMDS))
 BIN_CMDS  := $(filter mail,$(CMDS))
 MANS    := $(wildcard man/*.[1-8])
 export CGO_ENABLED ?= 0
@@ -82,11 +82,11 @@ install: all
 		fi; \
 	fi
 	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && getent group $(SPOOLGROUP) >/dev/null; then \
-		for c in sbin/deliver bin/mail sbin/ipop3d sbin/imapd; do \
+		for c in sbin/deliver sbin/deliver-lmtp bin/mail sbin/ipop3d sbin/imapd; do \
 			if [ -f $(PREFIX)/$$c ]; then chgrp $(SPOOLGROUP) $(PREFIX)/$$c && chmod 2755 $(PREFIX)/$$c; fi; \
 		done; \
 	else \
-		echo "note: as root, without DESTDIR, deliver, mail, ipop3d and imapd are made setgid $(SPOOLGROUP) for /var/mail (see mail(1))"; \
+		echo "note: as root, without DESTDIR, deliver (and deliver-lmtp), mail, ipop3d and imapd are made setgid $(SPOOLGROUP) for /var/mail (see mail(1))"; \
 	fi
 	for m in $(MANS); do s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 	# Service files for ipop3d and imapd (see ipop3d(8)): systemd units where

@@ -4,24 +4,26 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"unixmail/pkg/config"
 	"unixmail/pkg/deliver"
 	"unixmail/pkg/lock"
-	"unixmail/pkg/maillog"
-	"unixmail/pkg/stdioconn"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/usage"
 	"unixmail/pkg/userdb"
 )
+
+// lmtpProgram serves deliver -l: the LMTP side is a program of its own,
+// installed beside this one (see pkg/lmtpd), so that the delivery an MTA
+// starts per message loads no SMTP or TLS code.
+const lmtpProgram = "deliver-lmtp"
 
 func main() {
 	// Installed setgid mail for /var/mail's dot-locks: the group is kept
@@ -30,7 +32,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "deliver:", err)
 		os.Exit(sysexits.OSErr)
 	}
-	app := &cli.App{
+	usage.Main(&cli.App{
 		Name:      "deliver",
 		Usage:     "append a message to local users' mailboxes",
 		UsageText: "deliver [-C file] [-o key=value] [-f sender] [-a address] [-m mailbox] user...\ndeliver [-C file] [-o key=value] -l",
@@ -43,47 +45,29 @@ func main() {
 			&cli.BoolFlag{Name: "l", Usage: "speak LMTP on standard input and output"},
 		},
 		Action: run,
-	}
-	app.ExitErrHandler = func(*cli.Context, error) {}
-	if err := usage.Run(app, os.Args); err != nil {
-		if !usage.Shown(err) {
-			fmt.Fprintf(os.Stderr, "deliver: %v\n", err)
-		}
-		code := sysexits.Code(err)
-		if code == sysexits.Software {
-			code = sysexits.Usage
-		}
-		os.Exit(code)
-	}
+	}, sysexits.Usage)
 }
 
 func run(c *cli.Context) error {
-	cfg, err := config.Load(c.String("C"), c.StringSlice("o"))
-	if err != nil {
-		return sysexits.Wrap(sysexits.Config, err)
-	}
 	users := c.Args().Slice()
 	lmtp := c.Bool("l")
 	if lmtp == (len(users) > 0) {
 		return sysexits.Wrap(sysexits.Usage, fmt.Errorf("give users to deliver to, or -l for LMTP"))
+	}
+	if lmtp {
+		return execLMTP(c)
 	}
 	for _, u := range users {
 		if strings.HasPrefix(u, "-") {
 			return sysexits.Wrap(sysexits.Usage, fmt.Errorf("refusing user name %q", u))
 		}
 	}
-	// In LMTP mode standard output is the protocol: log nowhere else. A
-	// child started by a root deliver reports to its parent, which logs.
-	// Such a child must not even open the log: run as the user, it may
-	// not, and the warning would reach its parent as the reason of a
-	// failure, and a bounce.
-	isChild := os.Getenv(deliver.CallerEnv) != ""
-	log := maillog.Discard()
-	if !isChild {
-		log = maillog.New(cfg.Log, "deliver", lmtp)
+	cfg, err := config.Load(c.String("C"), c.StringSlice("o"))
+	if err != nil {
+		return sysexits.Wrap(sysexits.Config, err)
 	}
-	defer log.Close()
-	env := &deliver.Env{Config: cfg, Users: userdb.Open(cfg.UserDB).WithoutHashes(), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}}
+	env, isChild := deliver.Open(cfg, false)
+	defer env.Log.Close()
 	if isChild && os.Geteuid() != 0 && len(users) == 1 {
 		env.Self = &userdb.User{Name: users[0], UID: os.Getuid(), GID: os.Getgid()}
 	}
@@ -92,35 +76,50 @@ func run(c *cli.Context) error {
 	if sender == "<>" {
 		sender = ""
 	}
-	// Who called us names the sender only when nothing else does (LMTP
-	// has MAIL FROM): the lookup costs a scan of the user database.
-	if !given && !lmtp {
+	// Who called us names the sender only when nothing else does: the
+	// lookup costs a scan of the user database.
+	if !given {
 		sender = callerName(env)
 	}
 	req := &deliver.Request{Sender: sender, SenderGiven: given, Address: c.String("a"), Mailbox: c.String("m")}
 	// Root becomes the one user before the signal handling below starts
 	// its threads, each of which would have to be told of every
 	// credential change.
-	if !lmtp {
-		if failed := env.BecomeSole(req, users); failed != nil {
-			return finish(failed, isChild)
-		}
+	if failed := env.BecomeSole(req, users); failed != nil {
+		return finish(failed, isChild)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 
-	child := &deliver.Child{Args: childArgs(c, cfg, lmtp)}
+	child := &deliver.Child{Args: childArgs(c, cfg)}
 	if os.Geteuid() == 0 {
 		if child.Exe, err = os.Executable(); err != nil {
 			return sysexits.Wrap(sysexits.OSErr, err)
 		}
 		child.Caller = sender
 	}
-	if lmtp {
-		return serveLMTP(ctx, env, child, isChild)
-	}
 	return finish(env.Run(ctx, req, users, os.Stdin, child), isChild)
+}
+
+// execLMTP becomes deliver -l's own program, found beside this one, with
+// the flags that name the configuration; everything else (the process,
+// its descriptors, an inherited socket, the environment) stays.
+func execLMTP(c *cli.Context) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	path := filepath.Join(filepath.Dir(exe), lmtpProgram)
+	args := []string{lmtpProgram}
+	if c.IsSet("C") {
+		args = append(args, "-C", c.String("C"))
+	}
+	for _, o := range c.StringSlice("o") {
+		args = append(args, "-o", o)
+	}
+	err = syscall.Exec(path, args, os.Environ())
+	return sysexits.Wrap(sysexits.OSErr, fmt.Errorf("deliver -l runs %s: %w", path, err))
 }
 
 // finish reports the failures among results on standard error (a child,
@@ -141,42 +140,10 @@ func finish(results []deliver.Result, isChild bool) error {
 	return nil
 }
 
-// serveLMTP serves one session on standard input and output, or every
-// session on an inherited listening socket. A child of sendmail given a
-// socket is told to stop by the end of its standard input, which also
-// comes when sendmail dies.
-func serveLMTP(ctx context.Context, env *deliver.Env, child *deliver.Child, isChild bool) error {
-	ln, err := stdioconn.Inherited()
-	if err != nil {
-		return sysexits.Wrap(sysexits.OSErr, err)
-	}
-	if ln == nil {
-		return env.ServeLMTP(ctx, os.Stdin, os.Stdout, child)
-	}
-	if isChild {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		go func() {
-			io.Copy(io.Discard, os.Stdin)
-			cancel()
-		}()
-	}
-	return env.ServeLMTPListener(ctx, ln, child)
-}
-
 // childArgs are the flags a per-user child needs to load the same
 // configuration and make the same request.
-func childArgs(c *cli.Context, cfg *config.Config, lmtp bool) []string {
-	var args []string
-	if cfg.Path != "" {
-		args = append(args, "-C", cfg.Path)
-	}
-	for _, o := range c.StringSlice("o") {
-		args = append(args, "-o", o)
-	}
-	if lmtp {
-		return args
-	}
+func childArgs(c *cli.Context, cfg *config.Config) []string {
+	args := deliver.ConfigArgs(cfg, c.StringSlice("o"))
 	// -m is not passed on: the child is given the mailbox, expanded.
 	for _, f := range []string{"f", "a"} {
 		if c.IsSet(f) {

@@ -570,3 +570,23 @@ func TestRootLogsToItsFileWhileDeliveringAsEachUserAndBouncesCarryNoLogText(t *t
 		t.Fatalf("the bounce to alice:\n%s", bounce)
 	}
 }
+
+// deliver -l runs deliver-lmtp from its own directory; without it there
+// it says so and exits 71 (EX_OSERR), so that the MTA retries.
+func TestDeliverLMTPWithoutItsProgramBesideItSaysSo(t *testing.T) {
+	sb := sandbox.New(t, "alice")
+	b, err := os.ReadFile(testbin.Path(t, "deliver"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := filepath.Join(t.TempDir(), "deliver")
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := sb.Command("deliver", "-l")
+	cmd.Path = alone
+	r := sandbox.RunCmd(t, cmd, "LHLO x\r\n")
+	if r.Code != 71 || !strings.Contains(r.Stderr, "deliver-lmtp") || r.Stdout != "" {
+		t.Fatalf("exit %d, want 71 naming deliver-lmtp\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+	}
+}

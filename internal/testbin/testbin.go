@@ -23,9 +23,14 @@ func Root() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// companions are the programs a command runs from its own directory:
+// deliver -l runs deliver-lmtp.
+var companions = map[string][]string{"deliver": {"deliver-lmtp"}}
+
 // Path returns the path of the named command (a directory under cmd/),
-// building it on first use. $UNIXMAIL_BIN names a directory of prebuilt
-// binaries (make test sets it to bin/), which saves the builds.
+// building it (and its companions, beside it) on first use. $UNIXMAIL_BIN
+// names a directory of prebuilt binaries (make test sets it to bin/),
+// which saves the builds.
 func Path(t testing.TB, name string) string {
 	t.Helper()
 	if d := os.Getenv("UNIXMAIL_BIN"); d != "" {
@@ -36,6 +41,15 @@ func Path(t testing.TB, name string) string {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	for _, c := range companions[name] {
+		build(t, c)
+	}
+	return build(t, name)
+}
+
+// build builds the named command into dir once; mu is held.
+func build(t testing.TB, name string) string {
+	t.Helper()
 	if p, ok := built[name]; ok {
 		return p
 	}

@@ -1,7 +1,6 @@
 // Package deliver is the mail delivery agent: it appends a message to a
 // local user's mbox, the way mail.local and procmail do, with the safety
-// rules of SPEC.md, and speaks LMTP (RFC 2033) for MTAs that hand over
-// several recipients at once.
+// rules of SPEC.md. Its LMTP side (deliver -l) is pkg/lmtpd.
 package deliver
 
 import (
@@ -42,6 +41,34 @@ type Env struct {
 	// ever write the user's own files, so trusting the name it was given
 	// costs nothing); after BecomeSole, the user it became.
 	Self *userdb.User
+}
+
+// Open makes the Env of a deliver process run with cfg; lmtp says it
+// serves LMTP, whose standard output is the protocol, so that its log
+// falls back to nowhere else. A per-user child a root deliver starts (see
+// CallerEnv) does not even open the log: run as the user, it may not, and
+// the warning would reach its parent as the reason of a failure, and a
+// bounce; its parent logs. Open reports whether this is such a child.
+func Open(cfg *config.Config, lmtp bool) (*Env, bool) {
+	isChild := os.Getenv(CallerEnv) != ""
+	log := maillog.Discard()
+	if !isChild {
+		log = maillog.New(cfg.Log, "deliver", lmtp)
+	}
+	return &Env{Config: cfg, Users: userdb.Open(cfg.UserDB).WithoutHashes(), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}}, isChild
+}
+
+// ConfigArgs are the flags that make a child load the configuration this
+// process loaded: -C, and each -o of overrides.
+func ConfigArgs(cfg *config.Config, overrides []string) []string {
+	var args []string
+	if cfg.Path != "" {
+		args = append(args, "-C", cfg.Path)
+	}
+	for _, o := range overrides {
+		args = append(args, "-o", o)
+	}
+	return args
 }
 
 // Result is one recipient's outcome.

@@ -24,7 +24,7 @@ func (e *Env) BecomeSole(req *Request, users []string) []Result {
 		return nil
 	}
 	u, err := e.LookupUser(users[0])
-	if err == nil && !e.needsChild(u) {
+	if err == nil && !e.NeedsChild(u) {
 		e.Self = u // root for root: nothing to become
 		return nil
 	}
@@ -61,7 +61,7 @@ func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Read
 			continue
 		}
 		looked[i] = u
-		viaChild = viaChild || e.needsChild(u)
+		viaChild = viaChild || e.NeedsChild(u)
 	}
 	// One user we may write as ourselves: stream the message straight in.
 	if len(users) == 1 && !viaChild {
@@ -79,7 +79,7 @@ func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Read
 		if u == nil {
 			continue
 		}
-		if e.needsChild(u) {
+		if e.NeedsChild(u) {
 			results[i] = child.Deliver(ctx, u, e.MailboxFor(u, req), spool)
 			e.LogResult(results[i], false)
 			continue
@@ -93,9 +93,9 @@ func (e *Env) Run(ctx context.Context, req *Request, users []string, msg io.Read
 	return results
 }
 
-// needsChild: root writes a user's mailbox only through a child that runs
-// as the user.
-func (e *Env) needsChild(u *userdb.User) bool { return os.Geteuid() == 0 && u.UID != 0 }
+// NeedsChild reports whether u's mailbox must be written by a child
+// running as u: it must whenever we are root (and u is not).
+func (e *Env) NeedsChild(u *userdb.User) bool { return os.Geteuid() == 0 && u.UID != 0 }
 
 func (e *Env) inProcess(ctx context.Context, req *Request, u *userdb.User, msg io.Reader) Result {
 	in, err := ReadIncoming(msg)

@@ -1,4 +1,9 @@
-package deliver
+// Package lmtpd is deliver -l: it speaks LMTP (RFC 2033) for an MTA that
+// hands over several recipients at once, delivering through pkg/deliver.
+// It is a package and a program (deliver-lmtp) of its own so that the
+// one-message deliver an MTA starts per message does not load an SMTP
+// library, TLS and its certificate code at every start.
+package lmtpd
 
 import (
 	"bytes"
@@ -12,16 +17,41 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"unixmail/pkg/deliver"
 	"unixmail/pkg/stdioconn"
 	"unixmail/pkg/sysexits"
 	"unixmail/pkg/userdb"
 )
 
-// ServeLMTP speaks LMTP (RFC 2033) on in and out, delivering each message
+// Run serves one session on standard input and output, or every session
+// on an inherited listening socket (systemd, inetd wait mode, or sendmail
+// keeping a per-user child). A child of sendmail given a socket (isChild)
+// is told to stop by the end of its standard input, which also comes
+// when sendmail dies.
+func Run(ctx context.Context, e *deliver.Env, child *deliver.Child, isChild bool) error {
+	ln, err := stdioconn.Inherited()
+	if err != nil {
+		return sysexits.Wrap(sysexits.OSErr, err)
+	}
+	if ln == nil {
+		return Serve(ctx, e, os.Stdin, os.Stdout, child)
+	}
+	if isChild {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		go func() {
+			io.Copy(io.Discard, os.Stdin)
+			cancel()
+		}()
+	}
+	return ServeListener(ctx, e, ln, child)
+}
+
+// Serve speaks LMTP (RFC 2033) on in and out, delivering each message
 // to every accepted recipient and answering for each after the data, so the
 // MTA knows which got it. Recipients are local parts; a domain is ignored.
-func (e *Env) ServeLMTP(ctx context.Context, in io.Reader, out io.Writer, child *Child) error {
-	srv := e.lmtpServer(ctx, child)
+func Serve(ctx context.Context, e *deliver.Env, in io.Reader, out io.Writer, child *deliver.Child) error {
+	srv := newServer(ctx, e, child)
 	err := srv.Serve(stdioconn.Listen(stdioconn.New(in, out)))
 	if err != nil && !errors.Is(err, smtp.ErrServerClosed) && !isClosed(err) {
 		return err
@@ -29,13 +59,13 @@ func (e *Env) ServeLMTP(ctx context.Context, in io.Reader, out io.Writer, child 
 	return nil
 }
 
-// ServeLMTPListener serves LMTP sessions accepted on ln (a socket from
+// ServeListener serves LMTP sessions accepted on ln (a socket from
 // inetd in wait mode, systemd, or a parent MTA), all at once: messages for
 // one mailbox arriving in several sessions are committed together (see
 // Rounds), each still answered only once it is on disk. When ctx ends it
 // stops accepting and returns after the sessions in progress end.
-func (e *Env) ServeLMTPListener(ctx context.Context, ln net.Listener, child *Child) error {
-	srv := e.lmtpServer(ctx, child)
+func ServeListener(ctx context.Context, e *deliver.Env, ln net.Listener, child *deliver.Child) error {
+	srv := newServer(ctx, e, child)
 	drained := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		srv.Shutdown(context.Background())
@@ -51,8 +81,8 @@ func (e *Env) ServeLMTPListener(ctx context.Context, ln net.Listener, child *Chi
 	return nil
 }
 
-func (e *Env) lmtpServer(ctx context.Context, child *Child) *smtp.Server {
-	srv := smtp.NewServer(&lmtpBackend{ctx: ctx, env: e, child: child, rounds: &Rounds{Env: e}})
+func newServer(ctx context.Context, e *deliver.Env, child *deliver.Child) *smtp.Server {
+	srv := smtp.NewServer(&lmtpBackend{ctx: ctx, env: e, child: child, rounds: &deliver.Rounds{Env: e}})
 	srv.LMTP = true
 	srv.Domain = e.Config.Hostname
 	srv.MaxMessageBytes = e.Config.MessageSizeLimit
@@ -63,16 +93,16 @@ func (e *Env) lmtpServer(ctx context.Context, child *Child) *smtp.Server {
 
 func isClosed(err error) bool { return err != nil && strings.Contains(err.Error(), "closed") }
 
-type logAdapter struct{ e *Env }
+type logAdapter struct{ e *deliver.Env }
 
 func (l logAdapter) Printf(format string, v ...any) { l.e.Log.Warn(format, v...) }
 func (l logAdapter) Println(v ...any)               { l.e.Log.Warn("%s", strings.TrimSpace(fmt.Sprintln(v...))) }
 
 type lmtpBackend struct {
 	ctx    context.Context
-	env    *Env
-	child  *Child
-	rounds *Rounds
+	env    *deliver.Env
+	child  *deliver.Child
+	rounds *deliver.Rounds
 }
 
 func (b *lmtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -126,12 +156,12 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	e := s.b.env
 	var spool *os.File
 	for _, rc := range s.rcpts {
-		req := &Request{Sender: s.sender, SenderGiven: true, Address: rc.addr}
-		var res Result
-		if e.needsChild(rc.user) {
+		req := &deliver.Request{Sender: s.sender, SenderGiven: true, Address: rc.addr}
+		var res deliver.Result
+		if e.NeedsChild(rc.user) {
 			if spool == nil {
 				var err error
-				if spool, err = Spool(bytes.NewReader(msg.Bytes())); err != nil {
+				if spool, err = deliver.Spool(bytes.NewReader(msg.Bytes())); err != nil {
 					status.SetStatus(rc.addr, smtpError(err))
 					continue
 				}
@@ -142,12 +172,12 @@ func (s *lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			res = child.Deliver(s.b.ctx, rc.user, e.MailboxFor(rc.user, req), spool)
 			e.LogResult(res, true)
 		} else {
-			in, err := ReadIncoming(bytes.NewReader(msg.Bytes()))
+			in, err := deliver.ReadIncoming(bytes.NewReader(msg.Bytes()))
 			if err != nil {
 				status.SetStatus(rc.addr, smtpError(sysexits.Wrap(sysexits.TempFail, err)))
 				continue
 			}
-			res = s.b.rounds.Deliver(s.b.ctx, Item{Req: req, User: rc.user, In: in})
+			res = s.b.rounds.Deliver(s.b.ctx, deliver.Item{Req: req, User: rc.user, In: in})
 			e.LogResult(res, true)
 		}
 		status.SetStatus(rc.addr, smtpError(res.Err))

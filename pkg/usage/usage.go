@@ -66,3 +66,22 @@ func Shown(err error) bool {
 	var s shown
 	return errors.As(err, &s)
 }
+
+// Main runs app on os.Args and exits as the program's error says: with
+// its sysexits code (after the message, unless Bad showed it), or with
+// otherwise when the error carries none.
+func Main(app *cli.App, otherwise int) {
+	app.ExitErrHandler = func(*cli.Context, error) {}
+	err := Run(app, os.Args)
+	if err == nil {
+		return
+	}
+	if !Shown(err) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
+	}
+	code := sysexits.Code(err)
+	if code == sysexits.Software {
+		code = otherwise
+	}
+	os.Exit(code)
+}

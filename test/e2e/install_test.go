@@ -27,9 +27,9 @@ func TestMakeInstallLaysOutTheToolchain(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}
-	for _, f := range []string{"usr/sbin/sendmail", "usr/sbin/deliver", "usr/bin/mail",
+	for _, f := range []string{"usr/sbin/sendmail", "usr/sbin/deliver", "usr/sbin/deliver-lmtp", "usr/bin/mail",
 		"usr/share/man/man1/mail.1", "usr/share/man/man5/unixmail.conf.5", "usr/share/man/man5/aliases.5",
-		"usr/share/man/man8/deliver.8", "usr/share/man/man8/sendmail.8",
+		"usr/share/man/man8/deliver.8", "usr/share/man/man8/deliver-lmtp.8", "usr/share/man/man8/sendmail.8",
 		"usr/lib/systemd/system/ipop3d.socket", "usr/lib/systemd/system/ipop3d@.service",
 		"usr/share/unixmail/xinetd.d/ipop3d", "usr/share/unixmail/inetd.conf"} {
 		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
