@@ -10,6 +10,9 @@ bin=${UNIXMAIL_BIN:-$top/bin}
 work=$top/build/bench-imap
 N=${BENCH_IMAP_MESSAGES:-50000}
 AVG=${BENCH_IMAP_AVG:-21400} # 50,000 x 21.4 KB: about 1 GB, as TARGETS.md
+# BENCH_IMAP_ROWS picks rows by name (space-separated: select fetch search
+# sort thread body append store expunge); all of them by default.
+ROWS=${BENCH_IMAP_ROWS:-select fetch search sort thread body append store expunge}
 dovecot=/usr/lib/dovecot/imap
 mkdir -p "$work"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -73,6 +76,8 @@ cmds() { # cmds NAME LINES...: a command file that selects, runs LINES, logs out
 	echo "$f"
 }
 
+want() { [[ " $ROWS " == *" $1 "* ]]; }
+
 report() { # report LABEL OURS DOVECOT
 	echo "$1: ours ${2% *} s ${2#* } KiB, Dovecot ${3% *} s ${3#* } KiB; ours/Dovecot time $(ratio "${2% *}" "${3% *}"), RSS $(ratio "${2#* }" "${3#* }")"
 }
@@ -86,34 +91,57 @@ fi
 sel=$(cmds select)
 fresh ours
 fresh dovecot
-report "SELECT, no index (UIDs written)" "$(session ours "$sel")" "$(session dovecot "$sel")"
-report "SELECT again, index present" "$(session ours "$sel")" "$(session dovecot "$sel")"
-f=$(cmds fetch 'b FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)')
-report "SELECT + FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" "$(session ours "$f")" "$(session dovecot "$f")"
-f=$(cmds search 'b UID SEARCH BODY zyzzyva')
-report "SELECT + UID SEARCH BODY (a word in no message)" "$(session ours "$f")" "$(session dovecot "$f")"
-f=$(cmds sort 'b SORT (DATE) UTF-8 ALL')
-report "SELECT + SORT (DATE) UTF-8 ALL" "$(session ours "$f")" "$(session dovecot "$f")"
-f=$(cmds thread 'b THREAD REFERENCES UTF-8 ALL')
-report "SELECT + THREAD REFERENCES UTF-8 ALL" "$(session ours "$f")" "$(session dovecot "$f")"
-f=$(cmds body 'b FETCH 1:100 BODY.PEEK[]')
-report "SELECT + FETCH BODY[] of 100 messages" "$(session ours "$f")" "$(session dovecot "$f")"
-msg='From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: appended\r\n\r\nA message of about a kilobyte.\r\n'
-body=$(printf "$msg"; for i in $(seq 1 12); do printf 'line %02d of the appended message, padded to eighty characters or so......\r\n' "$i"; done)
-len=$(printf '%s' "$body" | wc -c)
-{
-	printf 'a SELECT INBOX\r\n'
-	for i in $(seq 1 1000); do printf 'p%d APPEND INBOX {%d+}\r\n%s\r\n' "$i" "$len" "$body"; done
-	printf 'z LOGOUT\r\n'
-} >"$work/append.cmds"
-report "SELECT + APPEND x1000 (1 KB)" "$(session ours "$work/append.cmds")" "$(session dovecot "$work/append.cmds")"
-fresh ours
-fresh dovecot
-session ours "$sel" >/dev/null
-session dovecot "$sel" >/dev/null
-f=$(cmds store 'b STORE 1:* +FLAGS.SILENT (\Seen)')
-report "SELECT + STORE +FLAGS (\\Seen) 1:*" "$(session ours "$f")" "$(session dovecot "$f")"
-tenth=$(seq 1 10 "$N" | paste -sd, | sed 's/,/,/g')
-f=$(cmds expunge "b STORE $tenth +FLAGS.SILENT (\\Deleted)" 'c EXPUNGE')
-report "SELECT + STORE + EXPUNGE of 10%" "$(session ours "$f")" "$(session dovecot "$f")"
-echo "messages left: ours $(grep -c '^From ' "$work/ours/Mailbox"), Dovecot $(grep -c '^From ' "$work/dovecot/Mailbox") (want $((N - N / 10)))"
+if want select; then
+	report "SELECT, no index (UIDs given)" "$(session ours "$sel")" "$(session dovecot "$sel")"
+	report "SELECT again, index present" "$(session ours "$sel")" "$(session dovecot "$sel")"
+else
+	session ours "$sel" >/dev/null
+	session dovecot "$sel" >/dev/null
+fi
+if want fetch; then
+	f=$(cmds fetch 'b FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)')
+	report "SELECT + FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" "$(session ours "$f")" "$(session dovecot "$f")"
+fi
+if want search; then
+	f=$(cmds search 'b UID SEARCH BODY zyzzyva')
+	report "SELECT + UID SEARCH BODY (a word in no message)" "$(session ours "$f")" "$(session dovecot "$f")"
+fi
+if want sort; then
+	f=$(cmds sort 'b SORT (DATE) UTF-8 ALL')
+	report "SELECT + SORT (DATE) UTF-8 ALL" "$(session ours "$f")" "$(session dovecot "$f")"
+fi
+if want thread; then
+	f=$(cmds thread 'b THREAD REFERENCES UTF-8 ALL')
+	report "SELECT + THREAD REFERENCES UTF-8 ALL" "$(session ours "$f")" "$(session dovecot "$f")"
+fi
+if want body; then
+	f=$(cmds body 'b FETCH 1:100 BODY.PEEK[]')
+	report "SELECT + FETCH BODY[] of 100 messages" "$(session ours "$f")" "$(session dovecot "$f")"
+fi
+if want append; then
+	msg='From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: appended\r\n\r\nA message of about a kilobyte.\r\n'
+	body=$(printf "$msg"; for i in $(seq 1 12); do printf 'line %02d of the appended message, padded to eighty characters or so......\r\n' "$i"; done)
+	len=$(printf '%s' "$body" | wc -c)
+	{
+		printf 'a SELECT INBOX\r\n'
+		for i in $(seq 1 1000); do printf 'p%d APPEND INBOX {%d+}\r\n%s\r\n' "$i" "$len" "$body"; done
+		printf 'z LOGOUT\r\n'
+	} >"$work/append.cmds"
+	report "SELECT + APPEND x1000 (1 KB)" "$(session ours "$work/append.cmds")" "$(session dovecot "$work/append.cmds")"
+fi
+if want store || want expunge; then
+	fresh ours
+	fresh dovecot
+	session ours "$sel" >/dev/null
+	session dovecot "$sel" >/dev/null
+fi
+if want store; then
+	f=$(cmds store 'b STORE 1:* +FLAGS.SILENT (\Seen)')
+	report "SELECT + STORE +FLAGS (\\Seen) 1:*" "$(session ours "$f")" "$(session dovecot "$f")"
+fi
+if want expunge; then
+	tenth=$(seq 1 10 "$N" | paste -sd, | sed 's/,/,/g')
+	f=$(cmds expunge "b STORE $tenth +FLAGS.SILENT (\\Deleted)" 'c EXPUNGE')
+	report "SELECT + STORE + EXPUNGE of 10%" "$(session ours "$f")" "$(session dovecot "$f")"
+	echo "messages left: ours $(grep -c '^From ' "$work/ours/Mailbox"), Dovecot $(grep -c '^From ' "$work/dovecot/Mailbox") (want $((N - N / 10)))"
+fi

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -46,61 +45,57 @@ func (s *snapshot) uidNext() uint32 { return s.base.LastUID + 1 }
 // scan reads the folder in f, reusing prev (a scan of an earlier state of
 // the same file) when the file only grew: then only what was appended is
 // read. Anything else, an in-place rewrite included, is read again whole.
-func scan(f *os.File, prev *snapshot) (*snapshot, error) {
-	st, err := stampOf(f)
+// Without prev, the index saved beside the folder stands in for it. Every
+// message is given its UID (mbox.Index.Number), from the file, or from
+// what prev or the saved index gave when the file does not hold it yet.
+func (st *Store) scan(f *os.File, prev *snapshot) (*snapshot, error) {
+	stp, err := stampOf(f)
 	if err != nil {
 		return nil, err
 	}
-	if prev != nil && prev.stamp == st {
+	if prev != nil && prev.stamp == stp {
 		return prev, nil
 	}
-	var old *mbox.Index
-	if prev != nil && prev.stamp.dev == st.dev && prev.stamp.ino == st.ino && st.size > prev.stamp.size {
-		old = prev.idx
-	}
-	if prev == nil {
-		if s := fromSavedIndex(f, st); s != nil {
-			return s, nil
+	var was, old *mbox.Index
+	if prev != nil {
+		was = prev.idx
+		if prev.stamp.dev == stp.dev && prev.stamp.ino == stp.ino && stp.size > prev.stamp.size {
+			old = prev.idx
 		}
+	} else if saved, err := mbox.LoadIndex(mbox.IndexPath(f.Name())); err == nil && saved != nil {
+		was, old = saved, saved
 	}
 	idx, err := mbox.UpdateIndex(old, f)
 	if err != nil {
 		return nil, err
 	}
-	return newSnapshot(idx, st), nil
-}
-
-// fromSavedIndex uses the index saved beside the folder when the file is
-// as it left it, or has only grown (then just the new mail is read). A
-// file of the same size but a new mtime may have been edited in place
-// (a flag written by another program): that is read again whole.
-func fromSavedIndex(f *os.File, st stamp) *snapshot {
-	saved, err := mbox.LoadIndex(mbox.IndexPath(f.Name()))
-	if err != nil || saved == nil || st.size < saved.Size {
-		return nil
+	if idx.Number(was, st.now()) {
+		st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand (out of order, or above the last UID given)", f.Name(), idx.UIDValidity)
 	}
-	idx, err := mbox.UpdateIndex(saved, f)
-	if err != nil || (st.size == saved.Size && idx != saved) {
-		return nil
-	}
-	s := newSnapshot(idx, st)
-	s.saved = idx == saved
-	return s
+	s := newSnapshot(idx, stp)
+	s.saved = prev == nil && idx == was
+	return s, nil
 }
 
 // save keeps the scan beside the folder for the next session; failing
-// costs only speed.
-func (s *snapshot) save(path string) {
-	if s.saved || s.idx == nil || len(s.idx.Entries) < minIndexed {
-		return
+// costs only speed, or, where the index holds UIDs the file does not, is
+// reported so that they are written into the file instead.
+func (s *snapshot) save(path string) bool {
+	if s.saved || s.idx == nil || len(s.idx.Entries) < minIndexed && !s.idx.Lazy() {
+		return s.saved
 	}
 	if s.idx.Save(mbox.IndexPath(path)) == nil {
 		s.saved = true
 	}
+	return s.saved
 }
 
 // minIndexed: a folder smaller than this is read faster than its index.
 const minIndexed = 256
+
+// lazy reports whether the folder's UIDs may stay in its index
+// (mbox.LazyFrom).
+func (s *snapshot) lazy() bool { return s.idx.Size >= mbox.LazyFrom }
 
 func newSnapshot(idx *mbox.Index, st stamp) *snapshot {
 	s := &snapshot{stamp: st, idx: idx}
@@ -108,49 +103,50 @@ func newSnapshot(idx *mbox.Index, st stamp) *snapshot {
 		s.first = 1
 	}
 	s.entries = idx.Entries[s.first:]
+	s.base = mbox.Base{UIDValidity: idx.UIDValidity, LastUID: idx.LastUID}
 	if idx.Base != nil {
-		s.base = *idx.Base
-		s.hasBase = s.base.UIDValidity != 0
+		s.base.Keywords = idx.Base.Keywords
 	}
+	s.hasBase = s.base.UIDValidity != 0
 	return s
+}
+
+// recent reports whether message i is \Recent: new to the file (no
+// Status: O) and not yet shown to a read-write session (by the UID the
+// index keeps, where that is not written into the file).
+func (s *snapshot) recent(i int) bool {
+	e := &s.entries[i]
+	return e.Flags&mbox.Old == 0 && e.UID >= s.idx.RecentFrom
 }
 
 // uidPlan is what must be written for every message to have a lasting UID.
 type uidPlan struct {
-	uids       map[int]uint32 // index in entries -> UID to write
-	base       *mbox.Base     // an X-IMAPbase to write on the first message, or nil
-	renumbered bool           // UIDVALIDITY changed: the old UIDs could not stand
+	uids map[int]uint32 // index in entries -> UID to write
+	base *mbox.Base     // an X-IMAPbase to write on the first message, or nil
 }
 
 func (p *uidPlan) empty() bool { return len(p.uids) == 0 && p.base == nil }
 
-// planUIDs gives UIDs to the messages that have none by mbox.NumberUIDs,
-// the rule ipop3d shares, so POP3's UIDL and IMAP's UIDs name the same
-// messages. UW's pseudo-message goes once a real message can carry the
-// base.
-func planUIDs(s *snapshot, now time.Time) *uidPlan {
+// planUIDs is what the file lacks of the numbering the scan gave
+// (mbox.Index.Number, by the rule ipop3d shares, so POP3's UIDL and IMAP's
+// UIDs name the same messages): the X-UIDs of the messages the file holds
+// none (or another) for, and the base. UW's pseudo-message goes once a
+// real message can carry the base.
+func planUIDs(s *snapshot) *uidPlan {
 	p := &uidPlan{uids: map[int]uint32{}}
 	if len(s.entries) == 0 {
 		return p
 	}
-	var old *mbox.Base
-	if s.hasBase {
-		old = &s.base
-	}
-	uids := make([]uint32, len(s.entries))
 	for i := range s.entries {
-		uids[i] = s.entries[i].UID
-	}
-	base, assigned, changed := mbox.NumberUIDs(old, uids, now)
-	for i, u := range assigned {
-		if u != uids[i] {
-			p.uids[i] = u
+		if s.entries[i].Lazy {
+			p.uids[i] = s.entries[i].UID
 		}
 	}
-	if changed || s.first == 1 {
-		p.base = &base
+	fb := s.idx.Base
+	if fb == nil || fb.UIDValidity != s.base.UIDValidity || fb.LastUID != s.base.LastUID || s.first == 1 {
+		b := s.base
+		p.base = &b
 	}
-	p.renumbered = s.hasBase && base.UIDValidity != s.base.UIDValidity
 	return p
 }
 
@@ -179,7 +175,7 @@ func (st *Store) openLocked(path string, create bool, prev *snapshot) (*lockedFo
 	if prev == nil {
 		prev = st.snaps[path]
 	}
-	if lf.snap, err = scan(mb.File, prev); err != nil {
+	if lf.snap, err = st.scan(mb.File, prev); err != nil {
 		mb.Close()
 		return nil, err
 	}
@@ -193,18 +189,34 @@ func (st *Store) openLocked(path string, create bool, prev *snapshot) (*lockedFo
 
 func (lf *lockedFolder) close() error { return lf.mb.Close() }
 
-// rewrite writes the UIDs the snapshot lacks and the changes asked for,
-// and scans the result.
+// rewrite writes the changes asked for, and makes the snapshot's
+// numbering last: in the index alone for a big folder (lazy) where the
+// index can be saved, else in the file.
 func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
+	if lf.snap.lazy() {
+		if len(changes) > 0 {
+			if err := st.writeTouched(lf, changes); err != nil {
+				return err
+			}
+			if s := lf.snap; len(s.idx.Entries) == 0 && s.hasBase {
+				// All gone: the UID state the index kept goes into the file.
+				if err := st.writePseudo(lf, &mbox.Base{UIDValidity: s.base.UIDValidity, LastUID: s.base.LastUID, Keywords: s.base.Keywords}); err != nil {
+					return err
+				}
+			}
+		}
+		if lf.snap.save(lf.mb.Path) {
+			return nil
+		}
+		// No index can be kept beside this folder: the file must hold it all.
+		changes = nil
+	}
 	s := lf.snap
-	p := planUIDs(s, st.now())
+	p := planUIDs(s)
 	if p.empty() && len(changes) == 0 {
 		return nil
 	}
-	if p.renumbered {
-		st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand (out of order, or above the last UID given)", lf.mb.Path, p.base.UIDValidity)
-	}
-	if p.base != nil && s.first == 0 && s.hasBase && !p.renumbered && len(p.uids) > 0 && !touchesFirst(p, changes) {
+	if fb := s.idx.Base; p.base != nil && s.first == 0 && fb != nil && fb.UIDValidity == p.base.UIDValidity && len(p.uids) > 0 && !touchesFirst(p, changes) {
 		// New mail at the end: raise the base alone first. It keeps its
 		// length (the last UID is zero-padded), so only the first bytes
 		// are rewritten, and then the new X-UIDs rewrite only the tail,
@@ -215,6 +227,44 @@ func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 		p.base = nil
 	}
 	return st.write(lf, p.uids, changes, p.base)
+}
+
+// writeTouched is rewrite's lazy form: the changes, with the UIDs of the
+// messages they touch (and the base, when they touch the first message)
+// written on the way, as c-client would; the other UIDs stay in the index.
+// A message changed is no longer \Recent once a session was shown it.
+func (st *Store) writeTouched(lf *lockedFolder, changes map[int]change) error {
+	s := lf.snap
+	p := planUIDs(s)
+	uids := map[int]uint32{}
+	for j, c := range changes {
+		if u, ok := p.uids[j]; ok && !c.drop {
+			uids[j] = u
+		}
+	}
+	markShown(s, changes)
+	// The base goes on the first message left when the rewrite reaches it.
+	firstKept := 0
+	for firstKept < len(s.entries) && changes[firstKept].drop {
+		firstKept++
+	}
+	base := p.base
+	if _, touched := changes[firstKept]; !touched && firstKept == 0 {
+		base = nil
+	}
+	return st.write(lf, uids, changes, base)
+}
+
+// markShown adds Status: O to the messages changes rewrite that a session
+// has been shown (below RecentFrom), as UW-IMAP would have written it.
+func markShown(s *snapshot, changes map[int]change) {
+	for j, c := range changes {
+		if e := &s.entries[j]; c.state != nil && e.Flags&mbox.Old == 0 && e.UID < s.idx.RecentFrom {
+			ns := *c.state
+			ns.Flags |= mbox.Old
+			changes[j] = change{state: &ns}
+		}
+	}
 }
 
 // touchesFirst reports whether the first message changes otherwise than
@@ -297,12 +347,16 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 			from = size
 		}
 	}
-	return st.reindex(lf, from)
+	return st.reindex(lf, from, func(i int) bool { return i >= s.first && changes[i-s.first].drop })
 }
 
 // reindex takes the snapshot of a folder this process has just written,
-// from the byte it changed on.
-func (st *Store) reindex(lf *lockedFolder, from int64) error {
+// from the byte it changed on, the messages gone (by index in the
+// snapshot's index, nil for none) left out. The UIDs the file does not
+// hold are found again in the snapshot (mbox.Index.Number); a lazy
+// folder's index is saved at once, while the lock is held, so that no
+// other program numbers the rewritten file from an older one.
+func (st *Store) reindex(lf *lockedFolder, from int64, gone func(i int) bool) error {
 	idx, err := mbox.Reindex(lf.snap.idx, lf.mb.File, from)
 	if err != nil {
 		return err
@@ -311,7 +365,17 @@ func (st *Store) reindex(lf *lockedFolder, from int64) error {
 	if err != nil {
 		return err
 	}
+	prev := lf.snap.idx
+	if gone != nil {
+		prev = prev.Without(gone)
+	}
+	if idx.Number(prev, st.now()) {
+		st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand (out of order, or above the last UID given)", lf.mb.Path, idx.UIDValidity)
+	}
 	lf.snap = newSnapshot(idx, stp)
+	if lf.snap.lazy() {
+		lf.snap.save(lf.mb.Path)
+	}
 	st.remember(lf.mb.Path, lf.snap)
 	return nil
 }
@@ -348,7 +412,7 @@ func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
 		return nil, st.openError(path, err)
 	}
 	defer mb.Close()
-	snap, err := scan(mb.File, prev)
+	snap, err := st.scan(mb.File, prev)
 	if err == nil {
 		st.remember(path, snap)
 	}
@@ -358,5 +422,8 @@ func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
 // complete reports whether every message has its lasting UID, so nothing
 // needs writing before the snapshot is shown to a client.
 func (s *snapshot) complete() bool {
-	return planUIDs(s, time.Unix(1, 0)).empty()
+	if s.idx.Pending() {
+		return false
+	}
+	return s.lazy() || planUIDs(s).empty()
 }

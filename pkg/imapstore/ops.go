@@ -95,7 +95,14 @@ func (st *Store) rewriteKeywords(lf *lockedFolder, changes map[int]change, newKe
 		if err := st.rewrite(lf, nil); err != nil {
 			return err
 		}
-		return st.write(lf, nil, changes, &b)
+		uids := map[int]uint32{}
+		for j := range planUIDs(lf.snap).uids {
+			if _, ok := changes[j]; ok || j == 0 {
+				uids[j] = lf.snap.entries[j].UID
+			}
+		}
+		markShown(lf.snap, changes)
+		return st.write(lf, uids, changes, &b)
 	}
 	return st.rewrite(lf, changes)
 }
@@ -228,7 +235,11 @@ func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32,
 	first := base.LastUID + 1
 	base.LastUID += uint32(len(sp.items))
 	header := ""
-	switch {
+	switch fb := lf.snap.idx.Base; {
+	case len(lf.snap.entries) > 0 && lf.snap.lazy() && (fb == nil || fb.UIDValidity != base.UIDValidity):
+		// The file holds no base to raise in place: the index keeps it
+		// (saved with the new mail's scan, under the lock).
+		lf.snap.idx.LastUID = base.LastUID
 	case len(lf.snap.entries) > 0:
 		if err := st.write(lf, nil, nil, &base); err != nil {
 			return 0, nil, err
@@ -263,7 +274,7 @@ func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32,
 	if err != nil {
 		return 0, nil, st.openError(path, err)
 	}
-	if err := st.reindex(lf, old); err != nil {
+	if err := st.reindex(lf, old, nil); err != nil {
 		return 0, nil, err
 	}
 	return base.UIDValidity, uids, nil

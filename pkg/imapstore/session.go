@@ -132,7 +132,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		}
 	} else {
 		for i := range snap.entries {
-			if snap.entries[i].Flags&mbox.Old == 0 {
+			if snap.recent(i) {
 				recent[snap.entries[i].UID] = true
 			}
 		}
@@ -171,7 +171,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 
 func hasNew(snap *snapshot) bool {
 	for i := range snap.entries {
-		if snap.entries[i].Flags&mbox.Old == 0 {
+		if snap.recent(i) {
 			return true
 		}
 	}
@@ -179,9 +179,10 @@ func hasNew(snap *snapshot) bool {
 }
 
 // claim gives every message of the folder its UID and, when mark is set,
-// makes the new ones old, in one locked rewrite. It returns the UIDs that
-// were new (\Recent for this session). An empty folder gets UW's
-// pseudo-message so that its UIDVALIDITY lasts.
+// makes the new ones old, in one locked rewrite (of the index alone where
+// the folder is lazy: its RecentFrom). It returns the UIDs that were new
+// (\Recent for this session). An empty folder gets UW's pseudo-message so
+// that its UIDVALIDITY lasts.
 func (st *Store) claim(path string, prev *snapshot, mark bool) (*snapshot, map[uint32]bool, error) {
 	lf, err := st.openLocked(path, isInboxPath(st, path), prev)
 	if err != nil {
@@ -193,7 +194,7 @@ func (st *Store) claim(path string, prev *snapshot, mark bool) (*snapshot, map[u
 	}
 	defer lf.close()
 	if len(lf.snap.idx.Entries) == 0 {
-		if err := st.writePseudo(lf); err != nil {
+		if err := st.writePseudo(lf, &mbox.Base{UIDValidity: uint32(st.now().Unix())}); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -201,7 +202,7 @@ func (st *Store) claim(path string, prev *snapshot, mark bool) (*snapshot, map[u
 	changes := map[int]change{}
 	for i := range lf.snap.entries {
 		e := &lf.snap.entries[i]
-		if e.Flags&mbox.Old != 0 {
+		if !lf.snap.recent(i) {
 			continue
 		}
 		recent[e.UID] = true
@@ -209,6 +210,13 @@ func (st *Store) claim(path string, prev *snapshot, mark bool) (*snapshot, map[u
 			ns := e.State
 			ns.Flags |= mbox.Old
 			changes[i] = change{state: &ns}
+		}
+	}
+	if len(changes) > 0 && lf.snap.lazy() {
+		lf.snap.idx.RecentFrom = lf.snap.idx.LastUID + 1
+		lf.snap.saved = false
+		if lf.snap.save(path) {
+			changes = nil
 		}
 	}
 	if len(changes) > 0 {
@@ -221,14 +229,14 @@ func (st *Store) claim(path string, prev *snapshot, mark bool) (*snapshot, map[u
 
 func isInboxPath(st *Store, path string) bool { return path == st.opts.Inbox }
 
-// writePseudo starts an empty folder with UW's pseudo-message, which keeps
-// its UIDVALIDITY while it has no mail (c-client and Dovecot hide it).
-func (st *Store) writePseudo(lf *lockedFolder) error {
-	b := &mbox.Base{UIDValidity: uint32(st.now().Unix())}
+// writePseudo starts an empty folder with UW's pseudo-message holding b,
+// which keeps its UIDVALIDITY while it has no mail (c-client and Dovecot
+// hide it).
+func (st *Store) writePseudo(lf *lockedFolder, b *mbox.Base) error {
 	if err := lf.mb.Append(noCancel, func(w ioWriter) error { return mbox.WritePseudo(w, b) }); err != nil {
 		return err
 	}
-	snap, err := scan(lf.mb.File, nil)
+	snap, err := st.scan(lf.mb.File, nil)
 	if err != nil {
 		return err
 	}
@@ -380,7 +388,7 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 	for i := range snap.entries {
 		e := &snap.entries[i]
 		n++
-		if e.Flags&mbox.Old == 0 {
+		if snap.recent(i) {
 			recent++
 		}
 		if e.Flags&mbox.Seen == 0 {
@@ -456,7 +464,7 @@ func (s *Session) refresh() error {
 		}
 	} else {
 		for i := range snap.entries {
-			if snap.entries[i].Flags&mbox.Old == 0 {
+			if snap.recent(i) {
 				recent[snap.entries[i].UID] = true
 			}
 		}

@@ -30,8 +30,21 @@ import (
 // time as an append.)
 type Index struct {
 	Entries []Entry
-	Base    *Base
+	Base    *Base // the X-IMAPbase the file holds, nil when none
 	Size    int64 // bytes of the file the entries cover
+
+	// UIDValidity and LastUID are the mailbox's UID state once Number has
+	// run: the file's base, or the one the index gave when the file holds
+	// none yet (or an older one). RecentFrom is the first UID no
+	// read-write session has been shown yet (\Recent, RFC 3501 2.3.2).
+	UIDValidity, LastUID, RecentFrom uint32
+
+	// pending: Number gave out UIDs that neither the file nor a saved
+	// index holds yet.
+	pending bool
+	// seenValidity is the UIDVALIDITY the file held (0: none) when the
+	// index numbered it.
+	seenValidity uint32
 
 	dev, ino uint64
 	mtime    int64
@@ -45,14 +58,20 @@ type Entry struct {
 	ClientSize                                  int64 // Message.ClientSize
 	Date                                        time.Time
 	Lines                                       int
-	State
-	Pseudo bool
+	State                                       // State.UID is the message's UID once Number has run
+	Pseudo                                      bool
+	// Lazy: the UID was given by the index and is not (yet) the file's
+	// X-UID for the message.
+	Lazy bool
+	// Sum is the message's fingerprint: what no mailbox program changes
+	// when it rewrites a file (Fingerprint).
+	Sum uint64
 }
 
 func entryOf(m *Message) Entry {
 	st := m.State
 	st.Keywords = append([]string(nil), m.Keywords...)
-	return Entry{m.Offset, m.HeaderOffset, m.BodyOffset, m.End, m.Next, m.ContentLength, m.ClientSize, m.Date, m.Lines, st, m.Pseudo}
+	return Entry{m.Offset, m.HeaderOffset, m.BodyOffset, m.End, m.Next, m.ContentLength, m.ClientSize, m.Date, m.Lines, st, m.Pseudo, false, Fingerprint(m)}
 }
 
 // Message gives the entry back as a Message (with no Header).
@@ -103,6 +122,7 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 		keep := idx.Entries[:len(idx.Entries)-1]
 		from = idx.Entries[len(idx.Entries)-1].Offset
 		out.Entries, out.Base = keep, firstBase(f, st.Size)
+		out.UIDValidity, out.LastUID, out.RecentFrom, out.seenValidity = idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity
 	}
 	entries, base, err := ScanFile(sectionFrom{f, from}, st.Size-from, 0, entryOf)
 	if err != nil {
@@ -151,8 +171,9 @@ func (idx *Index) fits(f io.ReaderAt, st *unix.Stat_t) bool {
 }
 
 // indexMagic names the format; a file of another version is dropped and
-// the mailbox scanned again. Version 2 added ClientSize.
-const indexMagic = "unixmail mbox index 2\n"
+// the mailbox scanned again. Version 2 added ClientSize; version 3 the
+// UIDs the index gives (Number) and the fingerprints.
+const indexMagic = "unixmail mbox index 3\n"
 
 // Save writes the index to path: a temporary file renamed into place, so a
 // reader never sees half of one. Failing to save costs only speed.
@@ -178,23 +199,30 @@ func (idx *Index) Save(path string) error {
 	} else {
 		b = append(b, 0)
 	}
+	b = binary.LittleEndian.AppendUint32(b, idx.UIDValidity)
+	b = binary.LittleEndian.AppendUint32(b, idx.LastUID)
+	b = binary.LittleEndian.AppendUint32(b, idx.RecentFrom)
+	b = binary.LittleEndian.AppendUint32(b, idx.seenValidity)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(idx.Entries)))
 	w.Write(b)
 	for i := range idx.Entries {
 		e := &idx.Entries[i]
 		b = b[:0]
-		for _, v := range []int64{e.Offset, e.HeaderOffset, e.BodyOffset, e.End, e.Next, e.ContentLength, e.ClientSize, e.Date.Unix()} {
+		for _, v := range []int64{e.Offset, e.HeaderOffset, e.BodyOffset, e.End, e.Next, e.ContentLength, e.ClientSize, e.Date.Unix(), int64(e.Sum)} {
 			b = binary.LittleEndian.AppendUint64(b, uint64(v))
 		}
 		_, zone := e.Date.Zone()
 		b = binary.LittleEndian.AppendUint32(b, uint32(int32(zone)))
 		b = binary.LittleEndian.AppendUint32(b, uint32(e.Lines))
 		b = binary.LittleEndian.AppendUint32(b, e.UID)
-		pseudo := byte(0)
+		bits := byte(0)
 		if e.Pseudo {
-			pseudo = 1
+			bits |= 1
 		}
-		b = append(b, byte(e.Flags), pseudo)
+		if e.Lazy {
+			bits |= 2
+		}
+		b = append(b, byte(e.Flags), bits)
 		b = appendString(b, strings.Join(e.Keywords, " "))
 		w.Write(b)
 	}
@@ -208,6 +236,7 @@ func (idx *Index) Save(path string) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
+	idx.pending = false
 	return nil
 }
 
@@ -217,6 +246,9 @@ func appendString(b []byte, s string) []byte {
 }
 
 var errBadIndex = errors.New("bad index file")
+
+// entryMin is the fewest bytes an entry takes in an index file.
+const entryMin = 9*8 + 3*4 + 2 + 4
 
 // LoadIndex reads an index saved by Save. A missing or damaged index is
 // (nil, nil): the caller scans.
@@ -289,8 +321,9 @@ func decodeIndex(data []byte) (*Index, error) {
 		idx.Base = &Base{UIDValidity: d.u32(), LastUID: d.u32()}
 		idx.Base.Keywords = d.words()
 	}
+	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.u32(), d.u32(), d.u32(), d.u32()
 	n := int(d.u32())
-	if d.bad || n > len(d.b)/68 {
+	if d.bad || n > len(d.b)/entryMin {
 		return nil, errBadIndex
 	}
 	idx.Entries = make([]Entry, n)
@@ -300,7 +333,9 @@ func decodeIndex(data []byte) (*Index, error) {
 		e.Offset, e.HeaderOffset, e.BodyOffset = int64(d.u64()), int64(d.u64()), int64(d.u64())
 		e.End, e.Next, e.ContentLength = int64(d.u64()), int64(d.u64()), int64(d.u64())
 		e.ClientSize = int64(d.u64())
-		unix, zone := int64(d.u64()), int(int32(d.u32()))
+		unix := int64(d.u64())
+		e.Sum = d.u64()
+		zone := int(int32(d.u32()))
 		loc, ok := zones[zone]
 		if !ok {
 			loc = time.FixedZone("", zone)
@@ -312,7 +347,7 @@ func decodeIndex(data []byte) (*Index, error) {
 		e.Lines, e.UID = int(d.u32()), d.u32()
 		fp := d.bytes(2)
 		if len(fp) == 2 {
-			e.Flags, e.Pseudo = Flags(fp[0]), fp[1] == 1
+			e.Flags, e.Pseudo, e.Lazy = Flags(fp[0]), fp[1]&1 != 0, fp[1]&2 != 0
 		}
 		e.Keywords = d.words()
 		if d.bad {

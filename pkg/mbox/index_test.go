@@ -175,12 +175,17 @@ func TestADamagedIndexFileIsIgnored(t *testing.T) {
 }
 
 func FuzzLoadIndex(f *testing.F) {
-	f.Add([]byte("unixmail mbox index 1\n"))
-	f.Add([]byte("unixmail mbox index 1\n\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"))
+	f.Add([]byte("unixmail mbox index 3\n"))
+	f.Add([]byte("unixmail mbox index 3\n\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"))
+	f.Add([]byte("unixmail mbox index 2\n\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "i")
 		os.WriteFile(p, data, 0600)
-		mbox.LoadIndex(p) // must not panic
+		idx, _ := mbox.LoadIndex(p) // must not panic
+		if idx != nil {
+			// Whatever it holds, numbering it must not panic either.
+			idx.Number(nil, time.Unix(1800000000, 0))
+		}
 	})
 }
 
@@ -197,5 +202,17 @@ func BenchmarkReopenWithIndex(b *testing.B) {
 		if _, err := mbox.UpdateIndex(loaded, f); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestAnIndexOfAnOlderFormatIsRebuiltNotMisread(t *testing.T) {
+	p := generated(t, 20)
+	ip := mbox.IndexPath(p)
+	freshIndex(t, p).Save(ip)
+	data, _ := os.ReadFile(ip)
+	old := bytes.Replace(data, []byte("unixmail mbox index 3\n"), []byte("unixmail mbox index 2\n"), 1)
+	os.WriteFile(ip, old, 0600)
+	if idx, err := mbox.LoadIndex(ip); idx != nil || err != nil {
+		t.Fatalf("a version 2 index was loaded: %v %v", idx != nil, err)
 	}
 }

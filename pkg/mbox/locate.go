@@ -32,7 +32,12 @@ func (e *Entry) Sighting() Sighting {
 // order).
 func Locate(seen []Sighting, validity uint32, idx *Index) []int {
 	byUID := map[uint32]int{}
-	if validity != 0 && idx.Base != nil && idx.Base.UIDValidity == validity {
+	// A numbered index (Number) has the UIDs it gave too; else the file's.
+	have := idx.UIDValidity
+	if have == 0 && idx.Base != nil {
+		have = idx.Base.UIDValidity
+	}
+	if validity != 0 && have == validity {
 		for k := range idx.Entries {
 			if u := idx.Entries[k].UID; u != 0 {
 				byUID[u] = k

@@ -19,7 +19,8 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
 	}
-	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size}
+	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size,
+		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity}
 	keep := 0
 	for keep < len(idx.Entries) && idx.Entries[keep].Next <= from && idx.Entries[keep].Next < st.Size {
 		keep++

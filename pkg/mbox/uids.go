@@ -1,6 +1,9 @@
 package mbox
 
 import (
+	"bytes"
+	"encoding/binary"
+	"hash/fnv"
 	"slices"
 	"time"
 )
@@ -64,3 +67,185 @@ func NumberUIDs(base *Base, uids []uint32, now time.Time) (Base, []uint32, bool)
 	}
 	return b, out, changed
 }
+
+// Fingerprint is what tells a message again after another program
+// rewrote the file (mail deleting one, mutt or Dovecot writing flags):
+// its From_ line, its Message-ID and its size as a client sees it, none
+// of which a rewrite changes (ClientSize leaves the state fields out).
+// Two copies of one message have the same fingerprint: Number gives the
+// nth of them the UID of the nth.
+func Fingerprint(m *Message) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(m.Sender))
+	var b []byte
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.Date.Unix()))
+	b = binary.LittleEndian.AppendUint64(b, uint64(m.ClientSize))
+	h.Write(b)
+	h.Write(messageID(m.Header))
+	return h.Sum64()
+}
+
+// messageID is the Message-ID field's value in a header block, as it
+// stands (nil when none).
+func messageID(block []byte) []byte {
+	for len(block) > 0 {
+		line := block
+		if i := bytes.IndexByte(block, '\n'); i >= 0 {
+			line, block = block[:i], block[i+1:]
+		} else {
+			block = nil
+		}
+		if len(line) == 0 || line[0] == '\r' {
+			return nil
+		}
+		if len(line) > 11 && bytes.EqualFold(line[:11], []byte("message-id:")) {
+			return bytes.TrimSpace(line[11:])
+		}
+	}
+	return nil
+}
+
+// Number gives every message of idx its UID (Entry.UID), and the mailbox
+// its UIDVALIDITY and last UID, by the rule NumberUIDs states, with what
+// an index saved before (prev, nil for none) gave and the file does not
+// hold yet:
+//
+//   - A message with an X-UID keeps it. One without gets the UID prev
+//     gave it: an entry prev shares with idx (the file only grew) keeps
+//     its UID; after a rewrite by another program the messages are found
+//     again by Fingerprint, the nth copy of a message getting the UID of
+//     the nth.
+//   - The UIDVALIDITY is the file's when it holds one, else prev's. When
+//     the file holds another UIDVALIDITY than prev gave (another program
+//     numbered the file), the file's UIDs win and prev's are dropped.
+//   - Messages left without a UID get the next ones; UIDs that do not
+//     rise are all given again under a new UIDVALIDITY (NumberUIDs).
+//
+// It reports whether it had to give a new UIDVALIDITY to a mailbox that
+// had one. The UIDs given here and held by no saved index nor the file
+// are pending until Save.
+func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
+	if prev == idx {
+		prev = nil // its entries are idx's: nothing to find again
+	}
+	from := prev
+	if from == nil {
+		from = idx // entries kept from an earlier state carry its numbering
+	}
+	fileV := uint32(0)
+	var keywords []string
+	if idx.Base != nil {
+		fileV, keywords = idx.Base.UIDValidity, idx.Base.Keywords
+	}
+	// The numbering given before stands while the file holds the
+	// UIDVALIDITY it held then: another one means another program
+	// numbered the file since.
+	trust := from.UIDValidity != 0 && (fileV == from.UIDValidity || fileV == from.seenValidity)
+	var eff *Base
+	switch {
+	case trust:
+		eff = &Base{UIDValidity: from.UIDValidity, LastUID: from.LastUID, Keywords: keywords}
+		if fileV == from.UIDValidity {
+			eff.LastUID = max(eff.LastUID, idx.Base.LastUID)
+		}
+	case fileV != 0:
+		eff = &Base{UIDValidity: fileV, LastUID: idx.Base.LastUID, Keywords: keywords}
+	}
+	// X-UIDs under a UIDVALIDITY the index replaced are no UIDs. (Those
+	// in a file without a base are the index's, written on the way.)
+	staleFile := trust && fileV != 0 && fileV != from.UIDValidity
+	var fromPrev map[uint64][]uint32
+	if trust && prev != nil {
+		fromPrev = map[uint64][]uint32{}
+		for i := range prev.Entries {
+			if e := &prev.Entries[i]; !e.Pseudo && e.UID != 0 {
+				fromPrev[e.Sum] = append(fromPrev[e.Sum], e.UID)
+			}
+		}
+	}
+	var real []int
+	var uids []uint32
+	for i := range idx.Entries {
+		e := &idx.Entries[i]
+		if e.Pseudo {
+			continue
+		}
+		if e.Lazy && !trust || !e.Lazy && staleFile {
+			e.UID, e.Lazy = 0, false
+		}
+		if fromPrev != nil {
+			if q := fromPrev[e.Sum]; len(q) > 0 {
+				if e.UID == 0 {
+					e.UID, e.Lazy = q[0], true
+				}
+				fromPrev[e.Sum] = q[1:]
+			}
+		}
+		real = append(real, i)
+		uids = append(uids, e.UID)
+	}
+	if len(real) == 0 && eff == nil {
+		// No message, no base: nothing to number until the first comes.
+		idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = 0, 0, 0, 0
+		return false
+	}
+	base, out, changed := NumberUIDs(eff, uids, now)
+	renumbered = eff != nil && base.UIDValidity != eff.UIDValidity
+	for j, i := range real {
+		if e := &idx.Entries[i]; out[j] != uids[j] || renumbered {
+			e.UID, e.Lazy = out[j], true
+		}
+	}
+	recentFrom := uint32(0)
+	if trust && !renumbered {
+		recentFrom = from.RecentFrom
+	}
+	idx.RecentFrom = recentFrom
+	idx.UIDValidity, idx.LastUID, idx.seenValidity = base.UIDValidity, base.LastUID, fileV
+	idx.pending = idx.pending || changed || prev != nil && prev.pending
+	return renumbered
+}
+
+// Pending reports whether Number gave UIDs that neither the file nor a
+// saved index holds: before they are shown to anyone, the index must be
+// saved (under the mailbox's lock) or the UIDs written into the file.
+func (idx *Index) Pending() bool { return idx.pending }
+
+// Lazy reports whether any UID, or the base, is held by the index alone,
+// not the file.
+func (idx *Index) Lazy() bool {
+	if idx.UIDValidity == 0 {
+		return false
+	}
+	if idx.Base == nil || idx.Base.UIDValidity != idx.UIDValidity || idx.Base.LastUID != idx.LastUID {
+		return true
+	}
+	for i := range idx.Entries {
+		if idx.Entries[i].Lazy {
+			return true
+		}
+	}
+	return false
+}
+
+// Without is idx with the entries gone left out (by index), for Number to
+// find the rest again after a rewrite that dropped them: the nth copy of
+// a message is then the nth of those left.
+func (idx *Index) Without(gone func(i int) bool) *Index {
+	out := *idx
+	out.Entries = make([]Entry, 0, len(idx.Entries))
+	for i := range idx.Entries {
+		if !gone(i) {
+			out.Entries = append(out.Entries, idx.Entries[i])
+		}
+	}
+	return &out
+}
+
+// LazyFrom is the size from which a mailbox's UIDs (and imapd's \Recent
+// state) may be kept in its index alone, written into the file only when
+// a rewrite touches the message anyway, as Dovecot's mbox_lazy_writes
+// does: numbering a fresh 1 GB mailbox must not rewrite it. A smaller
+// mailbox gets them written at once, where every other program sees them.
+// imapd and ipop3d share it; a variable for the tests.
+var LazyFrom int64 = 16 << 20

@@ -29,7 +29,10 @@ type mboxDrop struct {
 	f    *os.File     // the file as the session began; nil when there was none
 	all  []mbox.Entry // every message then, UW's pseudo-message included
 	mine []int        // indexes into all of the messages the session shows
-	base *mbox.Base
+	// validity is the mailbox's UIDVALIDITY; pending, that UIDs were
+	// given that neither the file nor a saved index holds yet.
+	validity uint32
+	pending  bool
 }
 
 // OpenMbox opens the mbox at path, which must belong to owner, as a
@@ -69,7 +72,7 @@ func (d *mboxDrop) load() error {
 	if err != nil {
 		return err
 	}
-	d.f, d.all, d.base = f, idx.Entries, idx.Base
+	d.f, d.all, d.validity, d.pending = f, idx.Entries, idx.UIDValidity, idx.Pending()
 	for i := range d.all {
 		if !d.all[i].Pseudo {
 			d.mine = append(d.mine, i)
@@ -79,16 +82,31 @@ func (d *mboxDrop) load() error {
 }
 
 // indexOf reads the mailbox through its index (pkg/mbox): on a big
-// mailbox seen before, only what was appended since is scanned. The index
-// is saved for next time where the directory lets us.
+// mailbox seen before, only what was appended since is scanned. Its
+// messages are numbered as imapd numbers them (mbox.Index.Number): the
+// UIDs a big mailbox's index gave, and the file does not hold yet, are
+// kept. The index is saved for next time where the directory lets us,
+// unless it gives new UIDs: those are saved (or written) by number, under
+// the exclusive lock, so that two readers never give two numberings.
 func indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
+	return indexAfter(mb, nil)
+}
+
+// indexAfter is indexOf after this process rewrote the file: the messages
+// are found again in was, the index before the rewrite without the
+// messages dropped, rather than in the index saved.
+func indexAfter(mb *mbox.Mailbox, was *mbox.Index) (*mbox.Index, error) {
 	path := mbox.IndexPath(mb.Path)
 	old, _ := mbox.LoadIndex(path)
 	idx, err := mbox.UpdateIndex(old, mb.File)
 	if err != nil {
 		return nil, err
 	}
-	if idx != old {
+	if was == nil {
+		was = old
+	}
+	idx.Number(was, time.Now())
+	if idx != old && !idx.Pending() {
 		idx.Save(path) // a cache: without it the next session scans again
 	}
 	return idx, nil
@@ -181,7 +199,7 @@ func (d *mboxDrop) adopt(mb *mbox.Mailbox, cur *mbox.Index, at []int) error {
 		return err
 	}
 	d.f.Close()
-	d.f, d.all, d.base, d.mine = f, cur.Entries, cur.Base, at
+	d.f, d.all, d.validity, d.pending, d.mine = f, cur.Entries, cur.UIDValidity, cur.Pending(), at
 	return nil
 }
 
@@ -189,34 +207,26 @@ func (d *mboxDrop) adopt(mb *mbox.Mailbox, cur *mbox.Index, at []int) error {
 // "%08x%08x", as UW's ipop3d and Dovecot (pop3_uidl_format = %08Xv%08Xu)
 // give them, so a client moving between them, or to IMAP, downloads
 // nothing twice. Messages without an X-UID get one first, by
-// mbox.NumberUIDs, under the mailbox's locks, the way imapd gives them.
+// mbox.Index.Number, under the mailbox's locks, the way imapd gives them.
 func (d *mboxDrop) UIDs() ([]string, error) {
 	if d.f == nil {
 		return nil, nil
 	}
-	if _, _, changed := mbox.NumberUIDs(d.base, d.uids(), time.Now()); changed {
+	if d.pending || d.validity == 0 {
 		if err := d.number(); err != nil {
 			return nil, err
 		}
 	}
 	out := make([]string, len(d.mine))
 	for j, i := range d.mine {
-		out[j] = fmt.Sprintf("%08x%08x", d.base.UIDValidity, d.all[i].UID)
+		out[j] = fmt.Sprintf("%08x%08x", d.validity, d.all[i].UID)
 	}
 	return out, nil
 }
 
-// uids are the X-UIDs of the session's messages.
-func (d *mboxDrop) uids() []uint32 {
-	u := make([]uint32, len(d.mine))
-	for j, i := range d.mine {
-		u[j] = d.all[i].UID
-	}
-	return u
-}
-
-// number records UIDs in the file for every message in it, mail that came
-// after the session began included.
+// number records UIDs for every message in the mailbox, mail that came
+// after the session began included: in its index alone where imapd keeps
+// them there (mbox.LazyFrom), else in the file.
 func (d *mboxDrop) number() error {
 	mb, cur, err := d.lockAndRead()
 	if err != nil {
@@ -227,20 +237,22 @@ func (d *mboxDrop) number() error {
 	if slices.Contains(at, -1) {
 		return fmt.Errorf("give UIDs: %w", ErrChanged)
 	}
-	var (
-		visible []int
-		uids    []uint32
-	)
+	if cur.Size >= mbox.LazyFrom && cur.Save(mbox.IndexPath(mb.Path)) == nil {
+		return d.adopt(mb, cur, at)
+	}
+	var visible []int
+	uidOf := map[int]uint32{}
 	for i := range cur.Entries {
-		if !cur.Entries[i].Pseudo {
+		if e := &cur.Entries[i]; !e.Pseudo {
 			visible = append(visible, i)
-			uids = append(uids, cur.Entries[i].UID)
+			if e.Lazy {
+				uidOf[i] = e.UID
+			}
 		}
 	}
-	base, assigned, _ := mbox.NumberUIDs(cur.Base, uids, time.Now())
-	uidOf := make(map[int]uint32, len(visible))
-	for j, i := range visible {
-		uidOf[i] = assigned[j]
+	base := mbox.Base{UIDValidity: cur.UIDValidity, LastUID: cur.LastUID}
+	if cur.Base != nil {
+		base.Keywords = cur.Base.Keywords
 	}
 	first := -1
 	if len(visible) > 0 {
@@ -252,10 +264,7 @@ func (d *mboxDrop) number() error {
 			// X-IMAPbase lives; an empty mailbox keeps its pseudo.
 			return mbox.Change{Drop: first >= 0}
 		}
-		c := mbox.Change{}
-		if uidOf[i] != m.UID {
-			c.UID = uidOf[i]
-		}
+		c := mbox.Change{UID: uidOf[i]}
 		if i == first {
 			c.Base = &base
 		}
@@ -332,11 +341,7 @@ func (d *mboxDrop) match(mb *mbox.Mailbox, cur *mbox.Index) []int {
 	for j, i := range d.mine {
 		seen[j] = d.all[i].Sighting()
 	}
-	var validity uint32
-	if d.base != nil {
-		validity = d.base.UIDValidity
-	}
-	return mbox.Locate(seen, validity, cur)
+	return mbox.Locate(seen, d.validity, cur)
 }
 
 func offsets(idx *mbox.Index) []int64 {
@@ -393,7 +398,8 @@ func (d *mboxDrop) Commit(deleted, retrieved []bool) error {
 	if err != nil {
 		return err
 	}
-	indexOf(mb) // brings the cache up to date for the next session
+	// Brings the cache up to date for the next session.
+	indexAfter(mb, cur.Without(func(i int) bool { return drop[i] }))
 	if lost > 0 {
 		return fmt.Errorf("%d deleted messages could not be found: %w", lost, ErrChanged)
 	}

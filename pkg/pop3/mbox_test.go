@@ -217,3 +217,45 @@ func TestRetrHidesTheStateHeadersAndListCountsWithoutThem(t *testing.T) {
 		t.Errorf("TOP 1 0 sent %q", got)
 	}
 }
+
+func TestABigMailboxsUIDLsComeFromItsIndexAndMatchImapds(t *testing.T) {
+	old := mbox.LazyFrom
+	mbox.LazyFrom = 0
+	t.Cleanup(func() { mbox.LazyFrom = old })
+	path := mailbox(t, threeMbox)
+	// imapd numbered the mailbox in its index alone.
+	f, _ := os.Open(path)
+	idx, err := mbox.UpdateIndex(nil, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx.Number(nil, time.Unix(1800000000, 0))
+	if err := idx.Save(mbox.IndexPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	d := openDrop(t, path)
+	got, err := d.UIDs()
+	d.Close()
+	if err != nil || strings.Join(got, " ") != "6b49d20000000001 6b49d20000000002 6b49d20000000003" {
+		t.Fatalf("UIDs = %v, %v", got, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != threeMbox {
+		t.Errorf("UIDL wrote the mailbox:\n%s", b)
+	}
+
+	// Without an index yet, ipop3d numbers it the same way, in the index.
+	os.Remove(mbox.IndexPath(path))
+	d = openDrop(t, path)
+	first, _ := d.UIDs()
+	d.Close()
+	d = openDrop(t, path)
+	again, _ := d.UIDs()
+	d.Close()
+	if len(first) != 3 || first[0][8:] != "00000001" || strings.Join(again, " ") != strings.Join(first, " ") {
+		t.Fatalf("UIDs %v then %v", first, again)
+	}
+	if b, _ := os.ReadFile(path); string(b) != threeMbox {
+		t.Errorf("UIDL wrote the mailbox:\n%s", b)
+	}
+}

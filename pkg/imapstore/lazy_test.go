@@ -1,0 +1,116 @@
+package imapstore
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"unixmail/pkg/mbox"
+)
+
+// bigFolders makes every folder count as big for the test: its UIDs are
+// kept in its index, not written into the file at first sight.
+func bigFolders(t *testing.T) {
+	old := mbox.LazyFrom
+	mbox.LazyFrom = 0
+	t.Cleanup(func() { mbox.LazyFrom = old })
+}
+
+func TestABigFolderIsNumberedInItsIndexWithoutRewritingIt(t *testing.T) {
+	bigFolders(t)
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
+	before := u.file(u.inbox)
+	w := dial(t, u.store())
+	sel := w.ok("SELECT INBOX")
+	for _, want := range []string{"* 3 EXISTS", "* 3 RECENT", "[UIDNEXT 4]"} {
+		if !strings.Contains(sel, want) {
+			t.Errorf("SELECT lacks %q:\n%s", want, sel)
+		}
+	}
+	if u.file(u.inbox) != before {
+		t.Fatalf("SELECT rewrote the folder:\n%s", u.file(u.inbox))
+	}
+	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(sel)[1]
+
+	// Another session, in another process as far as the files go.
+	w2 := dial(t, u.store())
+	sel2 := w2.ok("SELECT INBOX")
+	for _, want := range []string{"UIDVALIDITY " + validity + "]", "[UIDNEXT 4]", "* 0 RECENT"} {
+		if !strings.Contains(sel2, want) {
+			t.Errorf("second session lacks %q:\n%s", want, sel2)
+		}
+	}
+	if out := w2.ok("UID FETCH 1:* UID"); !strings.Contains(out, "(UID 1)") || !strings.Contains(out, "(UID 3)") {
+		t.Fatalf("UIDs:\n%s", out)
+	}
+	if u.file(u.inbox) != before {
+		t.Fatal("a second SELECT rewrote the folder")
+	}
+}
+
+func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
+	bigFolders(t)
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
+	w := dial(t, u.store())
+	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(w.ok("SELECT INBOX"))[1]
+	w.ok(`STORE 2 +FLAGS (\Flagged)`)
+	f := u.file(u.inbox)
+	if strings.Count(f, "X-UID:") != 1 || !strings.Contains(f, "X-UID: 2\n") || strings.Contains(f, "X-IMAPbase") {
+		t.Fatalf("a flag on message 2 wrote:\n%s", f)
+	}
+	// It was shown to a session: Status: O goes in with the flag.
+	if !strings.Contains(f, "Status: O\n") {
+		t.Errorf("message 2 not marked old:\n%s", f)
+	}
+	w.ok(`STORE 1 +FLAGS (\Seen)`)
+	if f := u.file(u.inbox); !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000003") || !strings.Contains(f, "X-UID: 1\n") {
+		t.Fatalf("a flag on message 1 wrote:\n%s", f)
+	}
+	w.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	w.ok("EXPUNGE")
+	w2 := dial(t, u.store())
+	w2.ok("EXAMINE INBOX")
+	if out := w2.ok("UID FETCH 1:* (UID FLAGS)"); !strings.Contains(out, `* 1 FETCH (UID 2 FLAGS (\Flagged))`) || !strings.Contains(out, "* 2 FETCH (UID 3 FLAGS ())") {
+		t.Fatalf("after the expunge:\n%s", out)
+	}
+}
+
+func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
+	bigFolders(t)
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
+	w := dial(t, u.store())
+	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(w.ok("SELECT INBOX"))[1]
+	w.ok("LOGOUT")
+
+	// mail(1) deletes message 2 and marks the rest read, writing a new file.
+	var kept []string
+	for _, m := range strings.SplitAfter(u.file(u.inbox), "\n\nFrom ") {
+		if !strings.Contains(m, "Subject: two") {
+			kept = append(kept, strings.Replace(m, "\n\n1\n", "\nStatus: RO\n\n1\n", 1))
+		}
+	}
+	tmp := u.inbox + ".new"
+	if err := os.WriteFile(tmp, []byte(strings.Join(kept, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, u.inbox); err != nil {
+		t.Fatal(err)
+	}
+	u.deliver(u.inbox, msg("four", "4\n"))
+
+	w2 := dial(t, u.store())
+	sel := w2.ok("SELECT INBOX")
+	if !strings.Contains(sel, "UIDVALIDITY "+validity+"]") || !strings.Contains(sel, "[UIDNEXT 5]") {
+		t.Fatalf("SELECT:\n%s", sel)
+	}
+	out := w2.ok("UID FETCH 1:* (UID FLAGS)")
+	for _, want := range []string{`* 1 FETCH (UID 1 FLAGS (\Seen))`, "* 2 FETCH (UID 3 ", "* 3 FETCH (UID 4 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package mbox_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"unixmail/pkg/mbox"
+)
+
+var numberedAt = time.Unix(1800000000, 0)
+
+// lazyBox is a mailbox file whose messages are named by their Message-ID
+// (a message listed twice is two copies of one message).
+func lazyBox(t *testing.T, ids ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "Mailbox")
+	writeBox(t, p, ids, nil)
+	return p
+}
+
+// writeBox writes the messages ids into p, whole, as another program
+// rewriting the file would; head adds header lines to a message by id.
+func writeBox(t *testing.T, p string, ids []string, head map[string]string) {
+	t.Helper()
+	var b strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&b, "From a@example.org Mon May  6 07:08:09 2024\n%sMessage-ID: <%s@x>\nSubject: %s\n\nbody of %s\n\n", head[id], id, id, id)
+	}
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// numbered scans p, numbers it from the index saved beside it (if any),
+// saves it, and gives its UIDs.
+func numbered(t *testing.T, p string) (*mbox.Index, []uint32) {
+	t.Helper()
+	saved, err := mbox.LoadIndex(mbox.IndexPath(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	idx, err := mbox.UpdateIndex(saved, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx.Number(saved, numberedAt)
+	if err := idx.Save(mbox.IndexPath(p)); err != nil {
+		t.Fatal(err)
+	}
+	var uids []uint32
+	for _, e := range idx.Entries {
+		uids = append(uids, e.UID)
+	}
+	return idx, uids
+}
+
+func TestTheIndexNumbersAMailboxWithoutWritingIt(t *testing.T) {
+	p := lazyBox(t, "a", "b", "c")
+	before, _ := os.ReadFile(p)
+	idx, uids := numbered(t, p)
+	if !slices.Equal(uids, []uint32{1, 2, 3}) || idx.UIDValidity != 1800000000 || idx.LastUID != 3 || !idx.Lazy() {
+		t.Fatalf("UIDs %v validity %d last %d lazy %v", uids, idx.UIDValidity, idx.LastUID, idx.Lazy())
+	}
+	if after, _ := os.ReadFile(p); string(after) != string(before) {
+		t.Fatal("numbering wrote the mailbox")
+	}
+	if idx.Pending() {
+		t.Error("a saved index still has UIDs pending")
+	}
+}
+
+func TestIndexedUIDsLastAcrossOtherProgramsRewritingTheFile(t *testing.T) {
+	tests := []struct {
+		name  string
+		after []string
+		head  map[string]string
+		want  []uint32
+	}{
+		{"nothing changed", []string{"a", "b", "c", "d"}, nil, []uint32{1, 2, 3, 4}},
+		{"mail deleted a message and marked the rest read", []string{"a", "c", "d"}, map[string]string{"a": "Status: RO\n", "c": "Status: RO\n", "d": "Status: O\n"}, []uint32{1, 3, 4}},
+		{"Dovecot wrote a flag and a Content-Length", []string{"a", "b", "c", "d"}, map[string]string{"b": "X-Status: F\nContent-Length: 10\n"}, []uint32{1, 2, 3, 4}},
+		{"new mail came after the rewrite", []string{"b", "c", "d", "e"}, nil, []uint32{2, 3, 4, 5}},
+		{"a message gained the X-UID the index gave it", []string{"a", "b", "c", "d"}, map[string]string{"c": "X-UID: 3\n"}, []uint32{1, 2, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := lazyBox(t, "a", "b", "c", "d")
+			numbered(t, p)
+			writeBox(t, p, tt.after, tt.head)
+			idx, uids := numbered(t, p)
+			if !slices.Equal(uids, tt.want) || idx.UIDValidity != 1800000000 {
+				t.Fatalf("UIDs %v validity %d, want %v under 1800000000", uids, idx.UIDValidity, tt.want)
+			}
+		})
+	}
+}
+
+func TestTheNthCopyOfAMessageGetsTheUIDOfTheNth(t *testing.T) {
+	p := lazyBox(t, "a", "dup", "dup", "b")
+	idx, _ := numbered(t, p)
+
+	// Another program dropped the first copy: nothing tells them apart,
+	// so the copy left is taken for the first.
+	writeBox(t, p, []string{"a", "dup", "b"}, nil)
+	if _, uids := numbered(t, p); !slices.Equal(uids, []uint32{1, 2, 4}) {
+		t.Errorf("after another program dropped a copy: %v", uids)
+	}
+
+	// A rewrite that knows which copy it dropped says so (Without).
+	f, _ := os.Open(p)
+	defer f.Close()
+	again, err := mbox.UpdateIndex(nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Number(idx.Without(func(i int) bool { return i == 1 }), numberedAt)
+	var uids []uint32
+	for _, e := range again.Entries {
+		uids = append(uids, e.UID)
+	}
+	if !slices.Equal(uids, []uint32{1, 3, 4}) {
+		t.Errorf("after dropping the first copy knowingly: %v", uids)
+	}
+}
+
+func TestLosingTheIndexKeepsTheUIDsTheFileHolds(t *testing.T) {
+	p := lazyBox(t, "a", "b")
+	writeBox(t, p, []string{"a", "b"}, map[string]string{"a": "X-IMAPbase: 1700000000 0000000009\nX-UID: 4\n", "b": "X-UID: 9\n"})
+	numbered(t, p)
+	os.Remove(mbox.IndexPath(p))
+	idx, uids := numbered(t, p)
+	if !slices.Equal(uids, []uint32{4, 9}) || idx.UIDValidity != 1700000000 || idx.Lazy() {
+		t.Fatalf("UIDs %v validity %d lazy %v", uids, idx.UIDValidity, idx.Lazy())
+	}
+}
+
+func TestAFileNumberedByAnotherProgramKeepsItsNumbering(t *testing.T) {
+	p := lazyBox(t, "a", "b", "c")
+	numbered(t, p)
+	writeBox(t, p, []string{"a", "b", "c"}, map[string]string{"a": "X-IMAPbase: 1700000000 0000000003\nX-UID: 1\n", "b": "X-UID: 2\n", "c": "X-UID: 3\n"})
+	idx, uids := numbered(t, p)
+	if !slices.Equal(uids, []uint32{1, 2, 3}) || idx.UIDValidity != 1700000000 || idx.Lazy() {
+		t.Fatalf("UIDs %v validity %d lazy %v", uids, idx.UIDValidity, idx.Lazy())
+	}
+}
+
+func TestARenumberingTheIndexGaveStandsUntilTheFileChangesItsBase(t *testing.T) {
+	p := lazyBox(t, "a", "b")
+	// UIDs that do not rise: the index numbers afresh, in itself alone.
+	writeBox(t, p, []string{"a", "b"}, map[string]string{"a": "X-IMAPbase: 1700000000 0000000009\nX-UID: 7\n", "b": "X-UID: 5\n"})
+	idx, uids := numbered(t, p)
+	if !slices.Equal(uids, []uint32{1, 2}) || idx.UIDValidity != 1800000000 {
+		t.Fatalf("first: UIDs %v validity %d", uids, idx.UIDValidity)
+	}
+	// Mail read elsewhere: the file still holds the stale X-UIDs.
+	writeBox(t, p, []string{"a", "b"}, map[string]string{"a": "X-IMAPbase: 1700000000 0000000009\nX-UID: 7\nStatus: RO\n", "b": "X-UID: 5\n"})
+	idx, uids = numbered(t, p)
+	if !slices.Equal(uids, []uint32{1, 2}) || idx.UIDValidity != 1800000000 {
+		t.Fatalf("after a rewrite: UIDs %v validity %d", uids, idx.UIDValidity)
+	}
+}
+
+func TestAppendedMailGetsTheNextUIDsFromTheIndex(t *testing.T) {
+	p := lazyBox(t, "a", "b")
+	numbered(t, p)
+	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	fmt.Fprintf(f, "From c@example.org Mon May  6 07:09:00 2024\nMessage-ID: <c@x>\n\nc\n\n")
+	f.Close()
+	idx, uids := numbered(t, p)
+	if !slices.Equal(uids, []uint32{1, 2, 3}) || idx.LastUID != 3 {
+		t.Fatalf("UIDs %v last %d", uids, idx.LastUID)
+	}
+}
