@@ -83,3 +83,46 @@ M.logout()
 		}
 	}
 }
+
+func TestImaplibSavesASearchResultAndUsesItAsDollar(t *testing.T) {
+	u := newIMAPUser(t)
+	u.deliver(t, sortMail...)
+	out := u.python(t, `
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+M.select("INBOX")
+typ, data = M.uid("SEARCH", "RETURN", "(SAVE)", "FROM", "alice")
+print("SAVE", typ, data, "ESEARCH" in M.untagged_responses, "SEARCH" in M.untagged_responses)
+typ, data = M.fetch("$", "(UID)")
+print("FETCH", " ".join(d.decode() for d in data if d))
+M.store("$", "+FLAGS", r"(\Flagged)")
+typ, data = M.search(None, "FLAGGED")
+print("FLAGGED", data[0].decode())
+typ, data = M.search(None, "NOT", "$")
+print("NOT", data[0].decode())
+typ, data = M.sort("(REVERSE DATE)", "UTF-8", "$")
+print("SORT", data[0].decode())
+typ, data = M.search(None, "RETURN", "(SAVE MIN)", "FROM", "alice")
+print("MIN", typ, M.untagged_responses.pop("ESEARCH", [b""])[0].decode())
+typ, data = M.fetch("$", "(UID)")
+print("FETCH", " ".join(d.decode() for d in data if d))
+M.select("INBOX")
+typ, data = M.fetch("$", "(UID)")
+print("AFTER SELECT", typ, data)
+M.logout()
+`)
+	for _, want := range []string{
+		"SAVE OK [None] False False",
+		"FETCH 2 (UID 2) 6 (UID 6)",
+		"FLAGGED 2 6",
+		"NOT 1 3 4 5",
+		"SORT 6 2",
+		`MIN OK (TAG "`, " MIN 2\n",
+		"FETCH 2 (UID 2)\n",
+		"AFTER SELECT OK [None]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("imaplib lacks %q:\n%s", want, out)
+		}
+	}
+}

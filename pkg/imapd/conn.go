@@ -304,32 +304,45 @@ func (f *filter) intercept(l []byte) ([]byte, bool, error) {
 		sub, subArgs, _ := strings.Cut(args, " ")
 		cmd, args = "UID "+strings.ToUpper(sub), subArgs
 		fallthrough
-	case "SORT", "THREAD":
-		name := strings.ToUpper(cmd)
-		if name != "SORT" && name != "THREAD" && name != "UID SORT" && name != "UID THREAD" || !f.hooks.authenticated() {
+	case "SORT", "THREAD", "SEARCH":
+		if !f.hooks.authenticated() {
 			return l, false, nil
 		}
-		o, search, err := parseOrdering(name, args)
-		if err != nil {
-			if _, _, _, lit := literalAt(l); lit {
-				return l, false, nil // the library refuses it, literal and all
+		switch name := strings.ToUpper(cmd); name {
+		case "SEARCH", "UID SEARCH":
+			if saveOnly(args) {
+				// RFC 5182: a result only saved is not sent; the
+				// library sends it all the same.
+				f.setOrder(&ordering{tag: tag, name: name, silent: true})
 			}
-			return l, true, f.reply(tag + " BAD " + err.Error() + "\r\n")
+		case "SORT", "THREAD", "UID SORT", "UID THREAD":
+			o, search, err := parseOrdering(name, args)
+			if err != nil {
+				if _, _, _, lit := literalAt(l); lit {
+					return l, false, nil // the library refuses it, literal and all
+				}
+				return l, true, f.reply(tag + " BAD " + err.Error() + "\r\n")
+			}
+			o.tag = tag
+			f.setOrder(o)
+			uid := ""
+			if strings.HasPrefix(o.name, "UID ") {
+				uid = "UID "
+			}
+			return []byte(tag + " " + uid + "SEARCH " + search + "\r\n"), false, nil
 		}
-		o.tag = tag
-		f.wmu.Lock()
-		f.order = o
-		f.wmu.Unlock()
-		uid := ""
-		if strings.HasPrefix(o.name, "UID ") {
-			uid = "UID "
-		}
-		return []byte(tag + " " + uid + "SEARCH " + search + "\r\n"), false, nil
 	}
 	return l, false, nil
 }
 
-// pendingOrder is the SORT or THREAD the library is running as a SEARCH.
+func (f *filter) setOrder(o *ordering) {
+	f.wmu.Lock()
+	f.order = o
+	f.wmu.Unlock()
+}
+
+// pendingOrder is the SORT or THREAD the library is running as a SEARCH,
+// or a SEARCH whose response is not to be sent.
 func (f *filter) pendingOrder() *ordering {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()

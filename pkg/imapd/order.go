@@ -25,6 +25,9 @@ type ordering struct {
 	alg   imap.ThreadAlgorithm // THREAD's, else ""
 	ret   *imap.SearchOptions  // ESORT's RETURN options, else nil
 	reply string               // the untagged response, once made
+	// silent: a SEARCH RETURN (SAVE), run as it is, whose response
+	// (which the library makes regardless) is dropped.
+	silent bool
 }
 
 // Caps the orderings add.
@@ -131,6 +134,17 @@ func parseReturn(args string) (*imap.SearchOptions, string, error) {
 		ret.ReturnAll = true
 	}
 	return ret, after[1:], nil
+}
+
+// saveOnly reports whether SEARCH arguments ask only to save the result.
+func saveOnly(args string) bool {
+	rest, ok := cutPrefixFold(args, "RETURN ")
+	if !ok {
+		return false
+	}
+	list, _, found := strings.Cut(strings.TrimPrefix(rest, "("), ")")
+	opts := strings.Fields(list)
+	return strings.HasPrefix(rest, "(") && found && len(opts) == 1 && strings.EqualFold(opts[0], "SAVE")
 }
 
 // cutCharset takes the charset (an atom or a quoted string) off the front.

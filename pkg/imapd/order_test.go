@@ -150,3 +150,21 @@ func FuzzParseOrdering(f *testing.F) {
 		}
 	})
 }
+
+func TestOnlyASearchThatAsksForNothingButSaveHasItsResponseDropped(t *testing.T) {
+	for args, want := range map[string]bool{
+		"RETURN (SAVE) ALL":           true,
+		"return ( save ) FROM x":      true,
+		"RETURN (SAVE ALL) ALL":       false,
+		"RETURN (SAVE MIN) ALL":       false,
+		"RETURN () ALL":               false,
+		"ALL":                         false,
+		"RETURN (SAVE":                false,
+		`FROM "RETURN (SAVE)"`:        false,
+		"CHARSET UTF-8 RETURN (SAVE)": false,
+	} {
+		if got := saveOnly(args); got != want {
+			t.Errorf("saveOnly(%q) = %v", args, got)
+		}
+	}
+}

@@ -31,6 +31,7 @@ var Caps = imap.CapSet{
 	imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {},
 	imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapMove: {}, imap.CapStatusSize: {},
 	imap.CapChildren: {}, imap.CapSpecialUse: {}, imap.CapLiteralPlus: {}, imap.CapBinary: {},
+	imap.CapSearchRes: {},
 }
 
 // conn is one client's connection state, shared by the filter and the
@@ -169,26 +170,11 @@ func (k *conn) store(u *userdb.User) *imapstore.Store {
 }
 
 // session adds AUTHENTICATE PLAIN (through the same checks as LOGIN, and
-// logged as PLAIN) to imapstore's session.
+// logged as PLAIN), SORT and THREAD, and SEARCHRES to imapstore's session.
 type session struct {
 	*imapstore.Session
-	k *conn
-}
-
-// Search runs a SEARCH, or the SORT or THREAD the filter passed as one:
-// then the filter has the response, and the library's is left empty.
-func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
-	o := s.k.filter.pendingOrder()
-	if o == nil {
-		return s.Session.Search(kind, criteria, options)
-	}
-	if err := o.run(s.Session, kind, criteria); err != nil {
-		return nil, err
-	}
-	if kind == imapserver.NumKindUID {
-		return &imap.SearchData{All: imap.UIDSet{}}, nil
-	}
-	return &imap.SearchData{All: imap.SeqSet{}}, nil
+	k     *conn
+	saved imap.UIDSet // SEARCHRES's $: the last result saved, as UIDs
 }
 
 func (s *session) AuthenticateMechanisms() []string { return []string{"PLAIN"} }
