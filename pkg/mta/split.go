@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -41,7 +43,10 @@ type Split struct {
 	check   func(user, pass string) error
 	cert    []byte
 	key     []byte
-	wg      sync.WaitGroup
+	// rules are the relay rules, applied again here to each envelope a
+	// parser hands over (see recheck).
+	rules smtpd.Policy
+	wg    sync.WaitGroup
 }
 
 // SplitAccount finds the account of smtpd_user; nil when the dialog stays
@@ -64,6 +69,8 @@ func (m *MTA) NewSplit(account *userdb.User, q smtpd.Queue, exe string, args []s
 	s := &Split{m: m, Account: account, Queue: q, Exe: exe, Args: args,
 		limiter: throttle.NewLimiter(m.Cfg.ClientConnectionLimit, m.Cfg.ClientConnectionCountLimit),
 		auth:    throttle.NewTracker(throttle.ConfigPolicy(m.Cfg.ClientAuthFailureDelay, m.Cfg.ClientAuthFailureLimit)),
+		rules: smtpd.Policy{Hostname: m.Cfg.Hostname, IsLocalDomain: m.Cfg.IsLocalDomain,
+			MyNetworks: m.Cfg.MyNetworks, LocalUserExists: m.LocalUserExists},
 	}
 	var err error
 	if s.check, err = m.authenticate(); err != nil {
@@ -157,9 +164,22 @@ func (s *Split) serveConn(ctx context.Context, c net.Conn, key string) error {
 	stop := context.AfterFunc(ctx, func() { cmd.Process.Signal(syscall.SIGTERM) })
 	defer stop()
 	addr, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+	p := s.privileged(addr, key)
+	serr := p.Serve(ours)
+	werr := cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(werr, &exit) && !exit.Exited() {
+		werr = nil // stopped by a signal at shutdown
+	}
+	return errors.Join(serr, werr)
+}
+
+// privileged is root's side of the channel to the parser of one
+// connection, from the client at addr (key for the throttles).
+func (s *Split) privileged(addr, key string) *privsep.Privileged {
 	var authed string
 	sess := s.auth.Session(key)
-	p := &privsep.Privileged{
+	return &privsep.Privileged{
 		MaxMessage:      maxHandedOver(s.m.Cfg.MessageSizeLimit),
 		LocalUserExists: s.m.LocalUserExists,
 		CertPEM:         s.cert,
@@ -175,21 +195,42 @@ func (s *Split) serveConn(ctx context.Context, c net.Conn, key string) error {
 		},
 		Enqueue: func(env *smtpd.Envelope, msg io.Reader) (string, error) {
 			// What the parser may not decide for itself: who the client
-			// is, and whether it logged in.
+			// is, whether it logged in, and so where its mail may go.
 			env.ClientAddr = addr
 			if env.AuthUser != "" && env.AuthUser != authed {
 				env.AuthUser, env.Submitted = "", false
 			}
+			if err := s.recheck(env); err != nil {
+				s.m.Log.Warn("reject: the SMTP parser for [%s] handed over %v", addr, err)
+				return "", err
+			}
 			return s.Queue.Enqueue(env, msg)
 		},
 	}
-	serr := p.Serve(ours)
-	werr := cmd.Wait()
-	var exit *exec.ExitError
-	if errors.As(werr, &exit) && !exit.Exited() {
-		werr = nil // stopped by a signal at shutdown
+}
+
+// recheck applies the relay rules again, here, to an envelope from the
+// parser, which root does not trust: a parser taken over would otherwise
+// have root relay for any client, or take mail for users who do not
+// exist, or pass a sender that a program could read as an option.
+func (s *Split) recheck(env *smtpd.Envelope) error {
+	if strings.HasPrefix(env.From, "-") {
+		return fmt.Errorf("the sender <%s>, refused", env.From)
 	}
-	return errors.Join(serr, werr)
+	if len(env.Rcpts) == 0 {
+		return errors.New("a message without recipients, refused")
+	}
+	client, _ := netip.ParseAddr(env.ClientAddr)
+	for _, to := range env.Rcpts {
+		refusal, err := s.rules.CheckRcpt(to, client.Unmap(), env.AuthUser != "")
+		switch {
+		case refusal != nil && err != nil:
+			return fmt.Errorf("<%s>, refused: %d %s: %w", to, refusal.Code, refusal.Message, err)
+		case refusal != nil:
+			return fmt.Errorf("<%s>, refused: %d %s", to, refusal.Code, refusal.Message)
+		}
+	}
+	return nil
 }
 
 // maxHandedOver is the largest message root takes from a parser: what

@@ -81,9 +81,11 @@ func (s *session) isLoopback() bool {
 	return s.addr.IsLoopback()
 }
 
-func (s *session) inMyNetworks() bool {
-	for _, p := range s.be.policy.MyNetworks {
-		if s.addr.IsValid() && p.Contains(s.addr) {
+func (s *session) inMyNetworks() bool { return s.be.policy.inMyNetworks(s.addr) }
+
+func (p *Policy) inMyNetworks(addr netip.Addr) bool {
+	for _, n := range p.MyNetworks {
+		if addr.IsValid() && n.Contains(addr) {
 			return true
 		}
 	}
@@ -161,48 +163,60 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	return nil
 }
 
-// checkRcpt applies the relay rules: a local domain takes mail from
-// anyone for its users; any other domain only from a trusted, local-network
-// or authenticated client.
+// checkRcpt applies the relay rules (Policy.CheckRcpt) to what this
+// session knows of its client.
 func (s *session) checkRcpt(to string) *smtp.SMTPError {
-	if strings.HasPrefix(to, "-") {
-		return errDashAddress(smtp.EnhancedCode{5, 1, 3}, to)
-	}
-	local, domain := splitAddress(to)
-	if domain == "" || s.isLocalDomain(domain) {
-		return s.checkLocalUser(to, local)
-	}
-	if s.be.policy.Trusted || s.authUser != "" || s.inMyNetworks() {
-		return nil
-	}
-	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
-		Message: "<" + clean(to) + ">: Relay access denied"}
-}
-
-func (s *session) checkLocalUser(to, local string) *smtp.SMTPError {
-	exists := s.be.policy.LocalUserExists
-	if exists == nil {
-		return nil
-	}
-	ok, err := exists(local)
+	refusal, err := s.be.policy.CheckRcpt(to, s.addr, s.authUser != "")
 	if err != nil {
 		s.be.log.Error("%s: looking up local user <%s>: %v", s.client(), clean(to), err)
+	}
+	return refusal
+}
+
+// CheckRcpt applies the relay rules to one recipient of a client at
+// addr: a local domain takes mail from anyone for its users; any other
+// domain only from a trusted, local-network or authenticated client. It
+// returns the refusal, if any, and the lookup error behind a 451, for
+// the log. A session applies it at RCPT; sendmail -bd's privileged side
+// applies it again to each envelope its unprivileged parser hands over,
+// which it does not trust.
+func (p *Policy) CheckRcpt(to string, addr netip.Addr, authenticated bool) (*smtp.SMTPError, error) {
+	if strings.HasPrefix(to, "-") {
+		return errDashAddress(smtp.EnhancedCode{5, 1, 3}, to), nil
+	}
+	local, domain := splitAddress(to)
+	if domain == "" || p.isLocalDomain(domain) {
+		return p.checkLocalUser(to, local)
+	}
+	if p.Trusted || authenticated || p.inMyNetworks(addr) {
+		return nil, nil
+	}
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "<" + clean(to) + ">: Relay access denied"}, nil
+}
+
+func (p *Policy) checkLocalUser(to, local string) (*smtp.SMTPError, error) {
+	if p.LocalUserExists == nil {
+		return nil, nil
+	}
+	ok, err := p.LocalUserExists(local)
+	if err != nil {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
-			Message: "<" + clean(to) + ">: Temporary lookup failure"}
+			Message: "<" + clean(to) + ">: Temporary lookup failure"}, err
 	}
 	if !ok {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
-			Message: "<" + clean(to) + ">: Recipient address rejected: User unknown in local recipient table"}
+			Message: "<" + clean(to) + ">: Recipient address rejected: User unknown in local recipient table"}, nil
 	}
-	return nil
+	return nil, nil
 }
 
-func (s *session) isLocalDomain(domain string) bool {
+func (p *Policy) isLocalDomain(domain string) bool {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
-	if f := s.be.policy.IsLocalDomain; f != nil {
-		return f(domain)
+	if p.IsLocalDomain != nil {
+		return p.IsLocalDomain(domain)
 	}
-	return strings.EqualFold(domain, s.be.policy.Hostname)
+	return strings.EqualFold(domain, p.Hostname)
 }
 
 // splitAddress splits at the last '@', which cannot be inside a quoted
