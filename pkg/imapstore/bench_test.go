@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
 	"unixmail/internal/mboxgen"
 	"unixmail/pkg/mbox"
 )
@@ -30,6 +33,7 @@ func benchUser(b *testing.B, n int) *testUser {
 
 // selectOnce runs one session: SELECT, then the commands, then LOGOUT.
 func selectOnce(b *testing.B, u *testUser, cmds ...string) {
+	b.Helper()
 	t := &testing.T{}
 	w := dial(t, u.store())
 	if out := w.do("SELECT INBOX"); !strings.Contains(lastLine(out), "OK") {
@@ -68,5 +72,82 @@ func BenchmarkFetchAllEnvelopes(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		selectOnce(b, u, "FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)")
+	}
+}
+
+// benchSelected is a session on a generated mailbox of n messages of the
+// size bench-imap.sh uses (21.4 KB on average: text, quoted-printable,
+// base64 attachments), selected read-only once UIDs are in place.
+func benchSelected(b *testing.B, n int) (*Session, int64) {
+	b.Helper()
+	dir := b.TempDir()
+	u := &testUser{dir: dir, inbox: filepath.Join(dir, "Mailbox"), mail: filepath.Join(dir, "mail")}
+	os.MkdirAll(u.mail, 0o700)
+	f, err := os.Create(u.inbox)
+	if err != nil {
+		b.Fatal(err)
+	}
+	size, err := mboxgen.Write(f, mboxgen.Options{Messages: n, AvgSize: 21400, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	selectOnce(b, u)
+	s := NewPreauthSession(u.store())
+	b.Cleanup(func() { s.Close() })
+	if _, err := s.Select("INBOX", &imap.SelectOptions{ReadOnly: true}); err != nil {
+		b.Fatal(err)
+	}
+	return s, size
+}
+
+func benchSearch(b *testing.B, criteria *imap.SearchCriteria) {
+	s, size := benchSelected(b, 2000)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Search(imapserver.NumKindUID, criteria, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A word in no message: every message is read and every part decoded.
+func BenchmarkSearchBodyAbsentWord(b *testing.B) {
+	benchSearch(b, &imap.SearchCriteria{Body: []string{"zyzzyva"}})
+}
+
+// A word in most messages: found early in each.
+func BenchmarkSearchBodyCommonWord(b *testing.B) {
+	benchSearch(b, &imap.SearchCriteria{Body: []string{"meeting"}})
+}
+
+func BenchmarkSearchTextAbsentWord(b *testing.B) {
+	benchSearch(b, &imap.SearchCriteria{Text: []string{"zyzzyva"}})
+}
+
+func BenchmarkSearchSubject(b *testing.B) {
+	benchSearch(b, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "budget"}}})
+}
+
+// FETCH 1:100 BODY.PEEK[] over a connection, as a client sees it.
+func BenchmarkFetchBody100(b *testing.B) {
+	dir := b.TempDir()
+	u := &testUser{dir: dir, inbox: filepath.Join(dir, "Mailbox"), mail: filepath.Join(dir, "mail")}
+	f, err := os.Create(u.inbox)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := mboxgen.Write(f, mboxgen.Options{Messages: 200, AvgSize: 21400, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	w := dial(b, u.store())
+	w.ok("SELECT INBOX")
+	b.ResetTimer()
+	for range b.N {
+		if out := w.ok("FETCH 1:100 BODY.PEEK[]"); !strings.Contains(out, "* 100 FETCH") {
+			b.Fatalf("short reply: %.200s", out)
+		}
 	}
 }

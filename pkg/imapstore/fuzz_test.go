@@ -1,6 +1,7 @@
 package imapstore
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -31,7 +32,27 @@ func FuzzParseParts(f *testing.F) {
 		}
 		check(top, 0)
 		top.bodyStructure(true)
+		if diff := sameParts(top, parseStored([]byte(msg))); diff != "" {
+			t.Fatalf("parsed in memory for SEARCH, the parts differ: %s", diff)
+		}
 	})
+}
+
+// sameParts compares what SEARCH uses of two parses of one message.
+func sameParts(a, b *part) string {
+	if a.hdrStart != b.hdrStart || a.bodyStart != b.bodyStart || a.end != b.end || a.lines != b.lines || a.mediaType != b.mediaType ||
+		len(a.children) != len(b.children) || (a.msg == nil) != (b.msg == nil) {
+		return fmt.Sprintf("%+v and %+v", *a, *b)
+	}
+	for i := range a.children {
+		if d := sameParts(a.children[i], b.children[i]); d != "" {
+			return d
+		}
+	}
+	if a.msg != nil {
+		return sameParts(a.msg, b.msg)
+	}
+	return ""
 }
 
 // FuzzCheckName: no accepted name reaches outside folder_dir.

@@ -65,14 +65,14 @@ func (u *testUser) file(path string) string {
 
 // wire is a client speaking raw IMAP to a session on the store.
 type wire struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 	n int
 }
 
 // dial serves one pre-authenticated session on st and connects to it.
-func dial(t *testing.T, st *Store) *wire {
+func dial(t testing.TB, st *Store) *wire {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -101,7 +101,7 @@ func dial(t *testing.T, st *Store) *wire {
 	return w
 }
 
-type testLogger struct{ t *testing.T }
+type testLogger struct{ t testing.TB }
 
 func (l testLogger) Printf(f string, a ...any) { l.t.Logf(f, a...) }
 

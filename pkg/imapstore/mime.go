@@ -8,6 +8,8 @@ import (
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+
+	"unixmail/pkg/mbox"
 )
 
 // maxDepth is how deep MIME nesting is followed; deeper parts are shown as
@@ -31,69 +33,201 @@ type part struct {
 	msg                      *part // the message inside a message/rfc822 part
 }
 
+// lineSource gives the part parser a message's lines in order, from
+// memory (a message read whole) or from a stream (one too big for that).
+type lineSource interface {
+	// next returns the next line, its line end included, and its length;
+	// a line longer than maxLine comes cut short (its length still whole).
+	next() (line []byte, n int64, ok bool)
+	// skip passes over whole lines up to one that starts with "--" (the
+	// only lines that can be boundaries) or the end, and says how many
+	// lines and bytes it passed and the line end of the last one.
+	skip() (lines, n int64, eol int64)
+}
+
+// maxLine is how much of one line the parser looks at: enough for any
+// boundary or header field it keeps.
+const maxLine = 1 << 20
+
+// lineEnd is the length of a line's end: 2 for CRLF, 1 for LF, 0 for none.
+func lineEnd(line []byte) int64 {
+	switch {
+	case bytes.HasSuffix(line, []byte("\r\n")):
+		return 2
+	case bytes.HasSuffix(line, []byte("\n")):
+		return 1
+	}
+	return 0
+}
+
+// memLines is a lineSource over a message in memory; skip jumps from one
+// "\n--" to the next without looking at the lines between.
+type memLines struct {
+	b   []byte
+	pos int
+}
+
+func (m *memLines) next() ([]byte, int64, bool) {
+	rest := m.b[m.pos:]
+	if len(rest) == 0 {
+		return nil, 0, false
+	}
+	line := rest
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		line = rest[:i+1]
+	}
+	m.pos += len(line)
+	return line, int64(len(line)), true
+}
+
+func (m *memLines) skip() (lines, n, eol int64) {
+	rest := m.b[m.pos:]
+	if len(rest) == 0 || bytes.HasPrefix(rest, []byte("--")) {
+		return 0, 0, 0
+	}
+	passed := rest
+	for i := 0; ; i++ {
+		j := indexLineStart(rest[i:], '-')
+		if j < 0 {
+			break
+		}
+		if i += j; i+2 < len(rest) && rest[i+2] == '-' {
+			passed = rest[:i+1]
+			break
+		}
+	}
+	m.pos += len(passed)
+	last := passed
+	if i := bytes.LastIndexByte(passed[:len(passed)-1], '\n'); i >= 0 {
+		last = passed[i+1:]
+	}
+	return int64(bytes.Count(passed, []byte("\n"))), int64(len(passed)), lineEnd(last)
+}
+
+// streamLines is a lineSource over a reader, for messages too big to hold.
+type streamLines struct {
+	br   *bufio.Reader
+	line []byte
+}
+
+func (s *streamLines) next() ([]byte, int64, bool) {
+	s.line = s.line[:0]
+	var n int64
+	for {
+		chunk, err := s.br.ReadSlice('\n')
+		n += int64(len(chunk))
+		if room := maxLine - len(s.line); room > 0 {
+			s.line = append(s.line, chunk[:min(room, len(chunk))]...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if n == 0 {
+			return nil, 0, false
+		}
+		if int64(len(s.line)) < n && len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+			// Cut short: keep the line end, which the parser reads.
+			end := []byte("\n")
+			if bytes.HasSuffix(chunk, []byte("\r\n")) {
+				end = []byte("\r\n")
+			}
+			s.line = append(s.line[:len(s.line)-len(end)], end...)
+		}
+		return s.line, n, true
+	}
+}
+
+func (s *streamLines) skip() (lines, n, eol int64) {
+	for {
+		if b, _ := s.br.Peek(2); len(b) == 0 || string(b) == "--" {
+			return lines, n, eol
+		}
+		line, ln, _ := s.next()
+		lines, n, eol = lines+min(lineEnd(line), 1), n+ln, lineEnd(line)
+	}
+}
+
 // partParser reads a message once, line by line, finding its parts.
 type partParser struct {
-	br      *bufio.Reader
+	src     lineSource
 	off     int64 // offset of the next unread byte
 	lineNo  int64
 	held    []byte // a line read ahead and given back
 	heldOff int64
+	heldLen int64
 	lastEOL int64 // length of the line end of the last line consumed
+	prevEOL int64 // and of the line before it
 	bounds  []string
+	// hideState leaves the mailbox's state fields out of the top header,
+	// for a message read as stored rather than as a client sees it.
+	hideState bool
+	// mimeOnly keeps only the Content-* fields of each header: all that
+	// finding and decoding the parts needs (SEARCH), parsed at less cost.
+	mimeOnly bool
 }
 
+// parseParts finds the parts of a message as a client sees it (CRLF line
+// ends, state fields hidden, quoting undone), streaming.
 func parseParts(r io.Reader) *part {
-	p := &partParser{br: bufio.NewReaderSize(r, 64<<10)}
+	p := &partParser{src: &streamLines{br: bufio.NewReaderSize(r, 64<<10)}}
+	return p.part(0, "")
+}
+
+// parseStored finds the parts of a message as stored in the mbox, held in
+// memory, for SEARCH: offsets are into stored, and headers keep only their
+// Content-* fields. The structure is the one parseParts finds in the
+// client's view, since quoting and line ends never make or break a
+// boundary.
+func parseStored(stored []byte) *part {
+	p := &partParser{src: &memLines{b: stored}, hideState: true, mimeOnly: true}
 	return p.part(0, "")
 }
 
 // next returns the next line (line end included) and its offset.
 func (p *partParser) next() ([]byte, int64, bool) {
 	if p.held != nil {
-		l, o := p.held, p.heldOff
+		l, o, n := p.held, p.heldOff, p.heldLen
 		p.held = nil
-		p.consume(l)
+		p.consume(l, n)
 		return l, o, true
 	}
 	start := p.off
-	var line []byte
-	for {
-		chunk, err := p.br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if err == bufio.ErrBufferFull {
-			if len(line) > 1<<20 {
-				// A huge line: only its start matters for boundaries.
-				break
-			}
-			continue
-		}
-		if err != nil && len(line) == 0 {
-			return nil, start, false
-		}
-		break
+	line, n, ok := p.src.next()
+	if !ok {
+		return nil, start, false
 	}
-	p.consume(line)
+	p.consume(line, n)
 	return line, start, true
 }
 
-func (p *partParser) consume(line []byte) {
-	p.off += int64(len(line))
-	switch {
-	case bytes.HasSuffix(line, []byte("\r\n")):
-		p.lastEOL = 2
+func (p *partParser) consume(line []byte, n int64) {
+	p.off += n
+	p.prevEOL, p.lastEOL = p.lastEOL, lineEnd(line)
+	if p.lastEOL > 0 {
 		p.lineNo++
-	case bytes.HasSuffix(line, []byte("\n")):
-		p.lastEOL = 1
-		p.lineNo++
-	default:
-		p.lastEOL = 0
 	}
 }
 
 func (p *partParser) unread(line []byte, off int64) {
-	p.held, p.heldOff = line, off
+	p.held, p.heldOff, p.heldLen = line, off, p.off-off
 	p.off = off
-	p.lineNo--
+	p.lastEOL = p.prevEOL
+	if lineEnd(line) > 0 {
+		p.lineNo--
+	}
+}
+
+// skipLines passes the lines that cannot be boundaries.
+func (p *partParser) skipLines() {
+	if p.held != nil {
+		return
+	}
+	lines, n, eol := p.src.skip()
+	if n > 0 {
+		p.off += n
+		p.lineNo += lines
+		p.prevEOL, p.lastEOL = 0, eol
+	}
 }
 
 // boundary reports which enclosing boundary line is (its index in
@@ -129,25 +263,8 @@ func blank(line []byte) bool {
 // unread). parent is the enclosing multipart's media type.
 func (p *partParser) part(depth int, parent string) *part {
 	pt := &part{hdrStart: p.off}
-	var hdr []byte
-	for {
-		line, off, ok := p.next()
-		if !ok {
-			break
-		}
-		if _, _, isB := p.boundary(line); isB {
-			p.unread(line, off)
-			break
-		}
-		if blank(line) {
-			break
-		}
-		if len(hdr) < maxHeader {
-			hdr = append(hdr, line...)
-		}
-	}
+	pt.header = p.header(depth == 0 && p.hideState, p.mimeOnly)
 	pt.bodyStart = p.off
-	pt.header = parseHeader(hdr)
 	pt.mediaType, pt.params = contentType(pt.header, parent)
 	startLine := p.lineNo
 	switch {
@@ -161,12 +278,104 @@ func (p *partParser) part(depth int, parent string) *part {
 	}
 	pt.end = p.partEnd(pt.bodyStart)
 	pt.lines = p.lineNo - startLine
+	if n := len(pt.children); n > 0 {
+		pt.children[n-1].clamp(pt.end)
+	}
+	if pt.msg != nil {
+		pt.msg.clamp(pt.end)
+	}
 	return pt
+}
+
+// clamp keeps a last sub-part within its parent's end: an empty part
+// right at the boundary that ends both starts after the line end that
+// the boundary takes from the parent.
+func (pt *part) clamp(end int64) {
+	if pt.end <= end {
+		return
+	}
+	pt.hdrStart, pt.bodyStart, pt.end = min(pt.hdrStart, end), min(pt.bodyStart, end), end
+	if n := len(pt.children); n > 0 {
+		pt.children[n-1].clamp(end)
+	}
+	if pt.msg != nil {
+		pt.msg.clamp(end)
+	}
+}
+
+// header reads a part's header, up to the blank line after it, or an
+// enclosing boundary (left unread) when there is no blank line.
+func (p *partParser) header(hideState, mimeOnly bool) textproto.Header {
+	var hdr []byte
+	hiding := false
+	keep := newMIMEFilter(mimeOnly)
+	for {
+		line, off, ok := p.next()
+		if !ok {
+			break
+		}
+		if _, _, isB := p.boundary(line); isB {
+			p.unread(line, off)
+			break
+		}
+		if blank(line) {
+			break
+		}
+		if hideState {
+			if hiding = mbox.StateFieldLine(line, hiding); hiding {
+				continue
+			}
+		}
+		if len(hdr) < maxHeader && keep.line(line) {
+			hdr = append(hdr, line...)
+		}
+	}
+	return parseHeader(hdr)
+}
+
+// mimeFilter picks the lines of the Content-* fields from a header. It
+// stops where textproto.ReadHeader stops (a line that is no field), so the
+// fields kept are the ones a parse of the whole header would give.
+type mimeFilter struct {
+	on, in, stopped, started bool
+}
+
+func newMIMEFilter(on bool) *mimeFilter { return &mimeFilter{on: on} }
+
+func (f *mimeFilter) line(line []byte) bool {
+	if !f.on {
+		return true
+	}
+	first := !f.started
+	f.started = true
+	if f.stopped {
+		return false
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		if first {
+			f.stopped = true
+		}
+		return f.in
+	}
+	name, _, ok := bytes.Cut(line, []byte(":"))
+	name = bytes.Trim(name, " \t")
+	for _, c := range name {
+		if c <= ' ' || c > '~' {
+			ok = false
+		}
+	}
+	if !ok {
+		f.stopped = true
+		return false
+	}
+	f.in = len(name) >= 8 && bytes.EqualFold(name[:8], []byte("content-"))
+	return f.in
 }
 
 // skipToBoundary reads up to an enclosing boundary or EOF.
 func (p *partParser) skipToBoundary() {
 	for {
+		p.skipLines()
 		line, off, ok := p.next()
 		if !ok {
 			return
@@ -194,6 +403,7 @@ func (p *partParser) multipart(pt *part, depth int) {
 	defer func() { p.bounds = p.bounds[:me] }()
 	// The preamble, up to the first boundary.
 	for {
+		p.skipLines()
 		line, off, ok := p.next()
 		if !ok {
 			return
@@ -234,6 +444,7 @@ func (p *partParser) multipart(pt *part, depth int) {
 // epilogue skips what follows a closing boundary, up to an outer one.
 func (p *partParser) epilogue(me int) {
 	for {
+		p.skipLines()
 		line, off, ok := p.next()
 		if !ok {
 			return
@@ -246,7 +457,11 @@ func (p *partParser) epilogue(me int) {
 }
 
 func parseHeader(raw []byte) textproto.Header {
-	h, err := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(raw), strings.NewReader("\r\n"))))
+	if len(raw) == 0 {
+		return textproto.Header{}
+	}
+	raw = append(raw, "\r\n"...)
+	h, err := textproto.ReadHeader(bufio.NewReaderSize(bytes.NewReader(raw), len(raw)))
 	if err != nil {
 		// A header with a malformed line still gives the fields before it.
 		return h

@@ -1,9 +1,10 @@
 package imapstore
 
 import (
-	"bytes"
+	"bufio"
 	"io"
 	"mime"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	gomessage "github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // charsets for SEARCH over decoded text
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 
 	"unixmail/pkg/mbox"
 )
@@ -19,7 +21,8 @@ import (
 // Search evaluates every RFC 3501 key against each message: flags and
 // sizes from the index, headers decoded (RFC 2047), BODY and TEXT over the
 // decoded text of every part (transfer encodings undone, charsets made
-// UTF-8), read from the file one message at a time.
+// UTF-8). Messages are read in file order through one big buffer, each
+// at most once whatever the keys, and parsed only as far as the keys ask.
 func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	sel, err := s.needSelected()
 	if err != nil {
@@ -35,13 +38,15 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	data := &imap.SearchData{}
+	rd := &storedReader{f: f}
+	keys := newSearchKeys(criteria)
 	for i := range sel.msgs {
 		m := &sel.msgs[i]
 		e := sel.entry(m.uid)
 		if e == nil {
 			continue
 		}
-		c := &candidate{sel: sel, f: f, seq: uint32(i + 1), m: m, e: e}
+		c := &candidate{sel: sel, rd: rd, keys: keys, seq: uint32(i + 1), m: m, e: e}
 		if !c.match(criteria) {
 			continue
 		}
@@ -65,19 +70,118 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	return data, nil
 }
 
+// searchWindow is how much of the file SEARCH reads at once, and the
+// largest message (or part of one) it holds in memory; bigger ones are
+// streamed.
+const searchWindow = 4 << 20
+
+// storedReader reads messages as stored, in file order, many to a read.
+type storedReader struct {
+	f   io.ReaderAt
+	buf []byte
+	off int64 // file offset of buf[0]
+	// text is where decoded text is made, reused from message to message.
+	text []byte
+}
+
+// stored is message e's content as stored, valid until the next call; nil
+// when it is too big to hold (or the file no longer has it).
+func (r *storedReader) stored(e *mbox.Entry) []byte {
+	size := e.End - e.HeaderOffset
+	if size > searchWindow {
+		return nil
+	}
+	if e.HeaderOffset < r.off || e.End > r.off+int64(len(r.buf)) {
+		if r.buf == nil {
+			r.buf = make([]byte, searchWindow)
+		}
+		n, _ := r.f.ReadAt(r.buf[:cap(r.buf)], e.HeaderOffset)
+		r.buf, r.off = r.buf[:n], e.HeaderOffset
+		if int64(n) < size {
+			return nil
+		}
+	}
+	return r.buf[e.HeaderOffset-r.off : e.End-r.off]
+}
+
+// searchKeys are a search's strings, each made ready for matching once.
+type searchKeys map[string]*needle
+
+func newSearchKeys(cr *imap.SearchCriteria) searchKeys {
+	keys := searchKeys{}
+	var add func(cr *imap.SearchCriteria)
+	add = func(cr *imap.SearchCriteria) {
+		for _, h := range cr.Header {
+			keys[h.Value] = newNeedle(h.Value)
+		}
+		for _, s := range append(slices.Clone(cr.Body), cr.Text...) {
+			keys[s] = newNeedle(s)
+		}
+		for i := range cr.Not {
+			add(&cr.Not[i])
+		}
+		for i := range cr.Or {
+			add(&cr.Or[i][0])
+			add(&cr.Or[i][1])
+		}
+	}
+	add(cr)
+	return keys
+}
+
 // candidate is one message under test; what it costs to read is read once.
 type candidate struct {
-	sel *selected
-	f   io.ReaderAt
-	seq uint32
-	m   *viewMsg
-	e   *mbox.Entry
-	top *part
+	sel     *selected
+	rd      *storedReader
+	keys    searchKeys
+	seq     uint32
+	m       *viewMsg
+	e       *mbox.Entry
+	loaded  bool
+	content []byte // the message as stored, when held in memory
+	hdr     *textproto.Header
+	top     *part
+	texts   map[*part][]byte // decoded leaf texts, LF line ends as stored
+}
+
+// stored is the message as stored when it is held in memory.
+func (c *candidate) stored() []byte {
+	if !c.loaded {
+		c.loaded = true
+		c.content = c.rd.stored(c.e)
+		c.rd.text = c.rd.text[:0]
+	}
+	return c.content
+}
+
+// raw is a reader of the message as stored, for one too big to hold.
+func (c *candidate) raw() *bufio.Reader {
+	return bufio.NewReaderSize(c.e.Message().Raw(c.rd.f), 64<<10)
+}
+
+// header is the message's top header, state fields left out.
+func (c *candidate) header() textproto.Header {
+	if c.hdr == nil {
+		var src lineSource
+		if b := c.stored(); b != nil {
+			src = &memLines{b: b}
+		} else {
+			src = &streamLines{br: c.raw()}
+		}
+		h := (&partParser{src: src}).header(true, false)
+		c.hdr = &h
+	}
+	return *c.hdr
 }
 
 func (c *candidate) structure() *part {
 	if c.top == nil {
-		c.top = c.sel.structure(c.f, c.e)
+		if b := c.stored(); b != nil {
+			c.top = parseStored(b)
+		} else {
+			p := &partParser{src: &streamLines{br: c.raw()}, hideState: true, mimeOnly: true}
+			c.top = p.part(0, "")
+		}
 	}
 	return c.top
 }
@@ -99,7 +203,7 @@ func (c *candidate) match(cr *imap.SearchCriteria) bool {
 		}
 	}
 	if !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
-		t, err := (&mail.Header{Header: gomessage.Header{Header: c.structure().header}}).Date()
+		t, err := (&mail.Header{Header: gomessage.Header{Header: c.header()}}).Date()
 		if err != nil || !inDates(t, cr.SentSince, cr.SentBefore) {
 			return false
 		}
@@ -114,10 +218,10 @@ func (c *candidate) match(cr *imap.SearchCriteria) bool {
 			return false
 		}
 	}
-	if cr.Larger > 0 && c.sel.size(c.f, c.e) <= cr.Larger {
+	if cr.Larger > 0 && c.sel.size(c.rd.f, c.e) <= cr.Larger {
 		return false
 	}
-	if cr.Smaller > 0 && c.sel.size(c.f, c.e) >= cr.Smaller {
+	if cr.Smaller > 0 && c.sel.size(c.rd.f, c.e) >= cr.Smaller {
 		return false
 	}
 	for _, h := range cr.Header {
@@ -226,20 +330,23 @@ var wordDecoder = &mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) 
 // contains value, decoded and ignoring case; an empty value asks only
 // that the field be there.
 func (c *candidate) headerHas(key, value string) bool {
-	h := c.structure().header
-	needle := strings.ToLower(value)
+	h := c.header()
+	n := c.keys[value]
+	if n == nil {
+		n = newNeedle(value)
+	}
 	for fields := h.Fields(); fields.Next(); {
 		if key != "" && !strings.EqualFold(fields.Key(), key) {
 			continue
 		}
-		if needle == "" {
+		if value == "" {
 			return true
 		}
 		v, err := wordDecoder.DecodeHeader(fields.Value())
 		if err != nil {
 			v = fields.Value()
 		}
-		if strings.Contains(strings.ToLower(v), needle) || key == "" && strings.Contains(strings.ToLower(fields.Key()), needle) {
+		if n.in([]byte(v)) || key == "" && n.in([]byte(fields.Key())) {
 			return true
 		}
 	}
@@ -248,18 +355,53 @@ func (c *candidate) headerHas(key, value string) bool {
 
 // bodyHas looks for s in the decoded text of every leaf part.
 func (c *candidate) bodyHas(s string) bool {
-	needle := bytes.ToLower([]byte(s))
+	n := c.keys[s]
+	if n == nil {
+		n = newNeedle(s)
+	}
 	found := false
 	c.structure().leaves(func(pt *part) bool {
-		body := rangeOf(c.f, c.e, pt.bodyStart, pt.end)
-		var r io.Reader = body
-		if ent, err := gomessage.New(gomessage.Header{Header: pt.header}, body); err == nil || gomessage.IsUnknownCharset(err) {
-			r = ent.Body
-		}
-		found = containsFold(r, needle)
+		found = c.leafHas(pt, n)
 		return !found
 	})
 	return found
+}
+
+// leafHas looks for n in one leaf's decoded text: made in memory and
+// kept for the next key when the message is held, made from the file
+// when only the part fits, streamed when not even that.
+func (c *candidate) leafHas(pt *part, n *needle) bool {
+	if b := c.stored(); b != nil {
+		if n.lines {
+			return n.in(leafText(&c.rd.text, pt, b[pt.bodyStart:pt.end], true))
+		}
+		text, ok := c.texts[pt]
+		if !ok {
+			text = leafText(&c.rd.text, pt, b[pt.bodyStart:pt.end], false)
+			if c.texts == nil {
+				c.texts = map[*part][]byte{}
+			}
+			c.texts[pt] = text
+		}
+		return n.in(text)
+	}
+	body := io.NewSectionReader(c.rd.f, c.e.HeaderOffset+pt.bodyStart, pt.end-pt.bodyStart)
+	if pt.end-pt.bodyStart <= searchWindow {
+		b := make([]byte, body.Size())
+		if _, err := io.ReadFull(body, b); err != nil {
+			return false
+		}
+		var buf []byte
+		return n.in(leafText(&buf, pt, b, n.lines))
+	}
+	var r io.Reader = mbox.NewUnquoter(body)
+	if n.lines {
+		r = newCRLF(r)
+	}
+	if ent, err := gomessage.New(gomessage.Header{Header: pt.header}, r); err == nil || gomessage.IsUnknownCharset(err) {
+		r = ent.Body
+	}
+	return n.inReader(r)
 }
 
 // leaves calls fn for each part without sub-parts, until fn says stop.
@@ -276,31 +418,4 @@ func (pt *part) leaves(fn func(*part) bool) bool {
 		}
 	}
 	return true
-}
-
-// containsFold streams r looking for needle (lower case), keeping enough
-// of each chunk to find a match that spans two.
-func containsFold(r io.Reader, needle []byte) bool {
-	if len(needle) == 0 {
-		return true
-	}
-	buf := make([]byte, 64<<10)
-	var carry []byte
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			window := bytes.ToLower(append(carry, buf[:n]...))
-			if bytes.Contains(window, needle) {
-				return true
-			}
-			keep := len(needle) + 8
-			if len(window) > keep {
-				window = window[len(window)-keep:]
-			}
-			carry = append(carry[:0], window...)
-		}
-		if err != nil {
-			return false
-		}
-	}
 }
