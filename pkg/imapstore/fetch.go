@@ -1,7 +1,6 @@
 package imapstore
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"mime"
@@ -53,66 +52,10 @@ func (c *crlf) Read(p []byte) (int, error) {
 // view is a message as IMAP shows it, read from the file: mbox quoting
 // undone, CRLF line ends, and without the fields that hold mailbox state
 // (Status, X-UID...), which change while the message must not (RFC 3501
-// 2.3.1.1); c-client and Dovecot hide them too.
+// 2.3.1.1); c-client and Dovecot hide them too. Its length is the index's
+// ClientSize.
 func view(f io.ReaderAt, e *mbox.Entry) io.Reader {
-	return newCRLF(lfView(f, e))
-}
-
-// lfView is the view with LF line ends: what view is made of.
-func lfView(f io.ReaderAt, e *mbox.Entry) io.Reader {
-	return &stateHider{br: bufio.NewReaderSize(e.Message().Content(f), 16<<10)}
-}
-
-// stateHider drops the state fields from a header, passing the body on.
-type stateHider struct {
-	br      *bufio.Reader
-	inBody  bool
-	hiding  bool
-	pending []byte
-}
-
-func (h *stateHider) Read(p []byte) (int, error) {
-	if h.inBody && len(h.pending) == 0 {
-		return h.br.Read(p)
-	}
-	for len(h.pending) == 0 && !h.inBody {
-		line, err := h.br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			// A very long field line: pass it, hiding nothing.
-			h.hiding = false
-			h.pending = append(h.pending[:0], line...)
-			break
-		}
-		if len(line) == 0 && err != nil {
-			return 0, err
-		}
-		switch {
-		case len(line) == 0 || line[0] == '\n' || (line[0] == '\r' && len(line) > 1 && line[1] == '\n'):
-			h.inBody = true
-			h.pending = append(h.pending[:0], line...)
-		case line[0] == ' ' || line[0] == '\t':
-			if !h.hiding {
-				h.pending = append(h.pending[:0], line...)
-			}
-		default:
-			name, _, _ := bytes.Cut(line, []byte(":"))
-			h.hiding = isHidden(name)
-			if !h.hiding {
-				h.pending = append(h.pending[:0], line...)
-			}
-		}
-		if err != nil && len(h.pending) == 0 {
-			return 0, err
-		}
-	}
-	n := copy(p, h.pending)
-	h.pending = h.pending[n:]
-	return n, nil
-}
-
-func isHidden(name []byte) bool {
-	n := string(bytes.TrimSpace(name))
-	return mbox.IsStateHeader(n) || strings.EqualFold(n, "Content-Length")
+	return e.Message().ClientContent(f)
 }
 
 // rangeOf reads bytes [from, to) of a message's view.
@@ -148,8 +91,11 @@ func (sel *selected) structure(f io.ReaderAt, e *mbox.Entry) *part {
 	return p
 }
 
-// size is RFC822.SIZE: the message in CRLF form, mbox quoting undone.
+// size is RFC822.SIZE: the length of the view, which the scan counted.
 func (sel *selected) size(f io.ReaderAt, e *mbox.Entry) int64 {
+	if e.ClientSize >= 0 {
+		return e.ClientSize
+	}
 	if n, ok := sel.cache.sizes[e.UID]; ok {
 		return n
 	}
@@ -158,39 +104,23 @@ func (sel *selected) size(f io.ReaderAt, e *mbox.Entry) int64 {
 	return n
 }
 
-// messageSize is RFC822.SIZE worked out from the file: the state fields
-// and the mboxrd quoting are not in it, which only a read can tell.
+// messageSize is RFC822.SIZE counted from the file, for the messages
+// whose size the scan could not tell (mbox.Message.ClientSize).
 func messageSize(f io.ReaderAt, e *mbox.Entry) int64 {
-	var c lineCounter
-	io.Copy(&c, lfView(f, e))
-	return c.bytes + c.lines // each LF is CRLF in the view
-}
-
-// lineCounter counts bytes and line ends, faster than converting them.
-type lineCounter struct{ bytes, lines int64 }
-
-func (c *lineCounter) Write(p []byte) (int, error) {
-	c.bytes += int64(len(p))
-	c.lines += int64(bytes.Count(p, []byte{'\n'}))
-	return len(p), nil
+	if e.ClientSize >= 0 {
+		return e.ClientSize
+	}
+	n, _ := io.Copy(io.Discard, view(f, e))
+	return n
 }
 
 // header is a message's header alone, for ENVELOPE and the sort keys:
-// the bytes the scan found to be the header, read in small reads (the
-// view's buffers are sized for bodies), with no mboxrd quoting to undo.
+// the bytes the scan found to be the header, in one read, state fields
+// left out (no mboxrd quoting to undo there).
 func header(f io.ReaderAt, e *mbox.Entry) textproto.Header {
-	n := min(e.BodyOffset-e.HeaderOffset, maxHeader)
-	hidden := &stateHider{br: bufio.NewReaderSize(io.NewSectionReader(f, e.HeaderOffset, n), 4<<10)}
-	br := bufio.NewReader(hidden)
-	var raw []byte
-	for {
-		line, err := br.ReadSlice('\n')
-		raw = append(raw, line...)
-		if err != nil && err != bufio.ErrBufferFull || blank(line) {
-			break
-		}
-	}
-	return parseHeader(raw)
+	b := make([]byte, min(e.BodyOffset-e.HeaderOffset, maxHeader))
+	n, _ := f.ReadAt(b, e.HeaderOffset)
+	return (&partParser{src: &memLines{b: b[:n]}}).header(true, false)
 }
 
 // internalDate is the From_ line's date (the delivery time), or the
@@ -276,7 +206,7 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 	var top *part
 	if cached, ok := sel.cache.parts[e.UID]; ok {
 		top = cached
-	} else if o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
+	} else if o.BodyStructure != nil || !wholeOnly(o.BodySection) || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
 		top = sel.structure(f, e)
 	} else if o.Envelope || (o.InternalDate && e.Date.IsZero()) {
 		top = &part{header: header(f, e)}
@@ -294,7 +224,7 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		rw.WriteBodyStructure(top.bodyStructure(o.BodyStructure.Extended))
 	}
 	for _, bs := range o.BodySection {
-		if err := writeSection(rw, f, e, top, bs); err != nil {
+		if err := writeSection(rw, f, e, top, bs, sel.size(f, e)); err != nil {
 			return err
 		}
 	}
@@ -313,9 +243,24 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 	return rw.Close()
 }
 
+// wholeOnly reports whether the sections asked for are all BODY[] (or
+// a partial of it), which needs no parse: its size is in the index.
+func wholeOnly(sections []*imap.FetchItemBodySection) bool {
+	for _, bs := range sections {
+		if len(bs.Part) > 0 || bs.Specifier != imap.PartSpecifierNone {
+			return false
+		}
+	}
+	return true
+}
+
 // sectionRange finds the bytes of the view a section names, or gives the
-// bytes to send when they must be made (a filtered header).
-func sectionRange(f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBodySection) (from, to int64, made []byte) {
+// bytes to send when they must be made (a filtered header). size is the
+// view's length.
+func sectionRange(f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBodySection, size int64) (from, to int64, made []byte) {
+	if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone {
+		return 0, size, nil
+	}
 	pt := top.find(bs.Part)
 	if pt == nil {
 		return 0, 0, []byte{}
@@ -329,9 +274,6 @@ func sectionRange(f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBod
 	}
 	switch bs.Specifier {
 	case imap.PartSpecifierNone:
-		if len(bs.Part) == 0 {
-			return 0, top.end, nil
-		}
 		return pt.bodyStart, pt.end, nil
 	case imap.PartSpecifierText:
 		return msg.bodyStart, msg.end, nil
@@ -403,8 +345,8 @@ func partial(from, to int64, p *imap.SectionPartial) (int64, int64) {
 	return from, to
 }
 
-func writeSection(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBodySection) error {
-	from, to, made := sectionRange(f, e, top, bs)
+func writeSection(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBodySection, size int64) error {
+	from, to, made := sectionRange(f, e, top, bs, size)
 	var r io.Reader
 	if made != nil {
 		a, b := partial(0, int64(len(made)), bs.Partial)

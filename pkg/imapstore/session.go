@@ -413,23 +413,26 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 	return data, nil
 }
 
-// folderSize is STATUS SIZE: the sum of the messages' RFC822.SIZE, exact,
-// so read through (only when asked for: clients poll without SIZE). The
-// selected folder's sizes already worked out are reused.
+// folderSize is STATUS SIZE: the sum of the messages' RFC822.SIZE, from
+// the index; the file is read only for a message whose size the scan
+// could not tell.
 func (s *Session) folderSize(path string, snap *snapshot) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("status size: %w", err)
-	}
-	defer f.Close()
 	var size int64
+	var f *os.File
 	for i := range snap.entries {
 		e := &snap.entries[i]
-		if s.sel != nil && s.sel.path == path {
-			size += s.sel.size(f, e)
-		} else {
-			size += messageSize(f, e)
+		if e.ClientSize >= 0 {
+			size += e.ClientSize
+			continue
 		}
+		if f == nil {
+			var err error
+			if f, err = os.Open(path); err != nil {
+				return 0, fmt.Errorf("status size: %w", err)
+			}
+			defer f.Close()
+		}
+		size += messageSize(f, e)
 	}
 	return size, nil
 }

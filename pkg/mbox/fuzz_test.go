@@ -3,6 +3,7 @@ package mbox_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -21,6 +22,13 @@ func FuzzScanner(f *testing.F) {
 			return
 		}
 		checkLayout(t, data, msgs)
+		for i := range msgs {
+			m := &msgs[i].Message
+			got, _ := io.ReadAll(m.ClientContent(bytes.NewReader(data)))
+			if m.ClientSize >= 0 && int64(len(got)) != m.ClientSize {
+				t.Fatalf("message %d: ClientSize %d, ClientContent gives %d bytes: %q", i+1, m.ClientSize, len(got), got)
+			}
+		}
 	})
 }
 

@@ -13,17 +13,17 @@ import (
 	"unixmail/pkg/mbox"
 )
 
-// sentSize is what RETR sends of a message stored as raw, before the
-// dot-stuffing: the count ClientSize must equal.
-func sentSize(t *testing.T, raw io.Reader) int64 {
+// sentText is what RETR sends of a message stored as raw, before the
+// dot-stuffing: what ClientSize counts and mbox.ClientContent gives.
+func sentText(t *testing.T, raw io.Reader) []byte {
 	t.Helper()
-	var n countWriter
-	w := bufio.NewWriterSize(&n, 64<<10)
+	var b bytes.Buffer
+	w := bufio.NewWriterSize(&b, 64<<10)
 	if err := writeText(w, bufio.NewReaderSize(raw, 64<<10), -1, true, false); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
-	return int64(n)
+	return b.Bytes()
 }
 
 // checkClientSizes scans the mbox data as a file and as a stream read a
@@ -37,12 +37,16 @@ func checkClientSizes(t *testing.T, data []byte) int {
 		s := mbox.NewScanner(r)
 		for k := 0; s.Next(); k++ {
 			m := s.Message()
+			want := sentText(t, m.Raw(bytes.NewReader(data)))
+			if got, _ := io.ReadAll(m.ClientContent(bytes.NewReader(data))); !bytes.Equal(got, want) {
+				t.Fatalf("message %d (%d..%d): ClientContent gives %q, RETR sends %q", k+1, m.HeaderOffset, m.End, got, want)
+			}
 			if m.ClientSize < 0 {
 				continue
 			}
 			known++
-			if want := sentSize(t, m.Raw(bytes.NewReader(data))); m.ClientSize != want {
-				t.Fatalf("message %d (%d..%d): ClientSize %d, RETR sends %d", k+1, m.HeaderOffset, m.End, m.ClientSize, want)
+			if m.ClientSize != int64(len(want)) {
+				t.Fatalf("message %d (%d..%d): ClientSize %d, RETR sends %d", k+1, m.HeaderOffset, m.End, m.ClientSize, len(want))
 			}
 		}
 	}
