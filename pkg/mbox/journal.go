@@ -141,46 +141,84 @@ func (o oldBytes) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // recoverJournal rolls the mailbox f back to what a journal beside it
-// saved, if there is one: a rewrite was killed. f must be open for writing
-// under both locks, exclusive.
+// saved, or completes the compaction it records, if there is one: a
+// rewrite was killed. f must be open for writing under both locks,
+// exclusive.
 func recoverJournal(f *os.File, mailbox string) error {
+	_, err := recoverJournalOutcome(f, mailbox)
+	return err
+}
+
+// outcome is what recoverJournalOutcome found and did.
+type outcome int
+
+const (
+	noJournal  outcome = iota
+	dropped            // never acted on: the mailbox is as it was
+	rolledBack         // format 1: the mailbox is as it was
+	finished           // format 2: the mailbox is the new one
+)
+
+// journalVersionPrefix begins every journal; an unknown version after it
+// is refused, never guessed at.
+const journalVersionPrefix = "unixmail journal "
+
+func recoverJournalOutcome(f *os.File, mailbox string) (outcome, error) {
 	path := JournalPath(mailbox)
-	jf, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	jf, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return noJournal, nil
 	}
 	if err != nil {
-		return fmt.Errorf("mailbox %s: journal %s: %w", mailbox, path, err)
+		return noJournal, fmt.Errorf("mailbox %s: journal %s: %w", mailbox, path, err)
 	}
 	defer jf.Close()
-	drop := func() error {
-		return lock.WithGroup(func() error { return os.Remove(path) })
+	drop := func(o outcome) (outcome, error) {
+		return o, lock.WithGroup(func() error { return os.Remove(path) })
 	}
 	var st, jst unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return fmt.Errorf("mailbox %s: %w", mailbox, err)
+		return noJournal, fmt.Errorf("mailbox %s: %w", mailbox, err)
 	}
 	if err := unix.Fstat(int(jf.Fd()), &jst); err != nil {
-		return fmt.Errorf("mailbox %s: journal %s: %w", mailbox, path, err)
+		return noJournal, fmt.Errorf("mailbox %s: journal %s: %w", mailbox, path, err)
 	}
 	if jst.Mode&unix.S_IFMT != unix.S_IFREG || jst.Uid != st.Uid {
-		return fmt.Errorf("mailbox %s: journal %s is not a regular file of the mailbox's owner: %w", mailbox, path, ErrUnsafe)
+		return noJournal, fmt.Errorf("mailbox %s: journal %s is not a regular file of the mailbox's owner: %w", mailbox, path, ErrUnsafe)
+	}
+	first := make([]byte, 64)
+	n, _ := jf.ReadAt(first, 0)
+	line, _, whole := strings.Cut(string(first[:n]), "\n")
+	switch {
+	case whole && line+"\n" == journalMagic2:
+		done, err := finishCompaction(f, jf, jst.Size, &st)
+		if err != nil {
+			return noJournal, fmt.Errorf("mailbox %s: finish an interrupted rewrite: %w", mailbox, err)
+		}
+		if done {
+			return drop(finished)
+		}
+		return drop(dropped)
+	case whole && line+"\n" != journalMagic && strings.HasPrefix(line, journalVersionPrefix):
+		// Written by a later unixmail: applying it as another format
+		// could garble the mailbox, and removing it could lose mail.
+		return noJournal, fmt.Errorf("mailbox %s: journal %s is of an unknown format (%q): finish the rewrite with the program that wrote it", mailbox, path, line)
 	}
 	h, ok := readJournalHead(jf, jst.Size)
 	if !ok || h.dev != st.Dev || h.ino != st.Ino {
 		// Never complete (so never acted on), or another file's.
-		return drop()
+		return drop(dropped)
 	}
 	if _, err := io.Copy(io.NewOffsetWriter(f, h.off), io.NewSectionReader(jf, h.data, h.n)); err != nil {
-		return fmt.Errorf("mailbox %s: roll back an interrupted rewrite: %w", mailbox, err)
+		return noJournal, fmt.Errorf("mailbox %s: roll back an interrupted rewrite: %w", mailbox, err)
 	}
 	if err := f.Truncate(h.size); err != nil {
-		return fmt.Errorf("mailbox %s: roll back an interrupted rewrite: %w", mailbox, err)
+		return noJournal, fmt.Errorf("mailbox %s: roll back an interrupted rewrite: %w", mailbox, err)
 	}
 	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		return fmt.Errorf("mailbox %s: roll back an interrupted rewrite: %w", mailbox, err)
+		return noJournal, fmt.Errorf("mailbox %s: roll back an interrupted rewrite: %w", mailbox, err)
 	}
-	return drop()
+	return drop(rolledBack)
 }
 
 type journalHead struct {

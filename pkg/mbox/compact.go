@@ -1,0 +1,457 @@
+package mbox
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"unixmail/pkg/lock"
+)
+
+// A compaction is a rewrite that moves no byte of the old file to a later
+// offset: messages dropped, the rest moved toward the start, state fields
+// changed in their padding. Saving every byte it overwrites, as the undo
+// journal (format 1) does, would write the tail of the file twice. A
+// compaction is written forward instead, in windows of the new file, and
+// its journal (format 2) says how to finish it rather than how to undo it:
+//
+//	unixmail journal 2
+//	DEV INO OLDSIZE NEWSIZE FROM TO PLANLEN
+//	PLANLEN bytes of plan: the new bytes [FROM, TO) as a list of
+//	  "o OFF LEN\n" (old bytes [OFF, OFF+LEN)) and
+//	  "l LEN\n" followed by LEN new bytes
+//	CRC32C of all the above, 8 hex digits, newline
+//
+// then, before each window [A, B) of the new file is written, a record
+//
+//	w A B X N
+//	N bytes: the old bytes [X, X+N)
+//	CRC32C of the record, 8 hex digits, newline
+//
+// fdatasync'ed, after the mailbox's previous window was. The old bytes a
+// window overwrites are either sources of windows already done, or
+// sources of this window itself: those (and only those) are saved in its
+// record. A window no later source falls in (the bytes removed before it
+// at least as long as it is) saves nothing. Whoever takes the locks next
+// and finds such a journal writes the last recorded window again (reading
+// what it overwrote from the record, the rest from the mailbox, which no
+// window after it has touched), then every window after it, recording
+// each as above, cuts the file to NEWSIZE, and removes the journal:
+// killed during that too, the next one does the same. A journal whose plan
+// does not check out, or that has no record, was made before the first
+// byte of the mailbox changed: it is only removed.
+const journalMagic2 = "unixmail journal 2\n"
+
+// Window sizes. A window that saves nothing costs two fdatasyncs, one that
+// saves costs its bytes written twice: a window saves nothing when at
+// least minShift bytes were removed before it, else it runs to the first
+// message where that is so (at most maxWindow). Tests make them small,
+// and so does RewriteDelayEnv, so that kills fall in many windows.
+var (
+	minShift  int64 = 1 << 20
+	maxWindow int64 = 128 << 20
+)
+
+// windowSizes are minShift and maxWindow, or small ones when rewrites
+// are slowed down for a test.
+func windowSizes() (shift, most int64) {
+	if _, paced := slowWriter(nil).(*pacedWriter); paced {
+		return 1 << 10, 8 << 10
+	}
+	return minShift, maxWindow
+}
+
+// killPoint is called before each write, truncation and sync of a
+// compaction; tests stop the process there, as SIGKILL would.
+var killPoint = func() {}
+
+// leftward reports whether every old byte the layout places at or after
+// from comes from the same or a later offset: then it is a compaction.
+func (l *layout) leftward(from int64) bool {
+	pos := int64(0)
+	for i := range l.pieces {
+		p := &l.pieces[i]
+		if p.lit == nil && pos+p.n > from && p.off < pos {
+			return false
+		}
+		pos += p.len()
+	}
+	return true
+}
+
+// compaction is a compaction under way: the layout, the new bytes
+// [from, to) it writes, and the journal.
+type compaction struct {
+	mb       *os.File
+	l        *layout
+	from, to int64
+	oldSize  int64
+	j        *os.File
+	jpath    string
+	end      int64 // where the next record goes in the journal
+	starts   []int64
+	minShift int64
+	most     int64 // the longest window
+}
+
+// window is one window of the new file: [a, b), and the old bytes
+// [x, x+n) it overwrites that it still needs.
+type window struct{ a, b, x, n int64 }
+
+func (c *compaction) index() {
+	c.minShift, c.most = windowSizes()
+	c.starts = make([]int64, len(c.l.pieces)+1)
+	for i := range c.l.pieces {
+		c.starts[i+1] = c.starts[i] + c.l.pieces[i].len()
+	}
+}
+
+// window chooses the window that starts at a.
+func (c *compaction) window(a int64) window {
+	// src is the first old offset read for a byte at or after a: sources
+	// only grow along the new file.
+	src, i := int64(-1), 0
+	for ; i < len(c.l.pieces); i++ {
+		p := &c.l.pieces[i]
+		if c.starts[i+1] <= a || p.lit != nil {
+			continue
+		}
+		src = p.off + max(0, a-c.starts[i])
+		break
+	}
+	b := min(c.to, a+c.most)
+	if src < 0 {
+		return window{a: a, b: b, x: b}
+	}
+	if src-a >= c.minShift {
+		b = min(b, src)
+		return window{a: a, b: b, x: b}
+	}
+	// Save, up to the first piece from which enough was removed before.
+	for ; i < len(c.l.pieces) && c.starts[i] < b; i++ {
+		p := &c.l.pieces[i]
+		if c.starts[i] > a && p.lit == nil && p.off-c.starts[i] >= c.minShift {
+			b = c.starts[i]
+			break
+		}
+	}
+	x := min(max(a, src), b)
+	return window{a: a, b: b, x: x, n: max(0, min(b, c.oldSize)-x)}
+}
+
+// compact makes the mailbox (now size bytes long) what l says by a
+// compaction of the new bytes [from, to).
+func (mb *Mailbox) compact(l *layout, from, to, size int64) error {
+	c := &compaction{mb: mb.File, l: l, from: from, to: to, oldSize: size, jpath: JournalPath(mb.Path)}
+	c.index()
+	if err := c.writePlan(filepath.Dir(mb.Path)); err != nil {
+		return fmt.Errorf("rewrite %s: journal: %w", mb.Path, err)
+	}
+	if err := c.run(from, nil); err != nil {
+		// Finish from the journal now; failing that, the next Open will.
+		c.j.Close()
+		done, rerr := recoverJournalOutcome(mb.File, mb.Path)
+		switch {
+		case rerr != nil:
+			return fmt.Errorf("rewrite %s: %w; and finishing it from the journal: %v", mb.Path, err, rerr)
+		case done != finished:
+			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+		}
+		return nil
+	}
+	c.j.Close()
+	if err := lock.WithGroup(func() error { return os.Remove(c.jpath) }); err != nil {
+		return fmt.Errorf("rewrite %s: remove journal: %w", mb.Path, err)
+	}
+	return nil
+}
+
+// writePlan creates the journal and makes its plan durable.
+func (c *compaction) writePlan(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(c.mb.Fd()), &st); err != nil {
+		return err
+	}
+	var plan bytes.Buffer
+	for i := range c.l.pieces {
+		p := &c.l.pieces[i]
+		s, e := max(c.starts[i], c.from), min(c.starts[i+1], c.to)
+		if s >= e {
+			continue
+		}
+		if p.lit != nil {
+			fmt.Fprintf(&plan, "l %d\n", e-s)
+			plan.Write(p.lit[s-c.starts[i] : e-c.starts[i]])
+		} else {
+			fmt.Fprintf(&plan, "o %d %d\n", p.off+s-c.starts[i], e-s)
+		}
+	}
+	head := fmt.Sprintf("%s%d %d %d %d %d %d %d\n", journalMagic2, st.Dev, st.Ino, c.oldSize, c.l.n, c.from, c.to, plan.Len())
+	crc := crc32.Checksum([]byte(head), castagnoli())
+	crc = crc32.Update(crc, castagnoli(), plan.Bytes())
+	killPoint()
+	err := lock.WithGroup(func() error {
+		var err error
+		c.j, err = os.OpenFile(c.jpath, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0600)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(c.j, 1<<20)
+	w.WriteString(head)
+	w.Write(plan.Bytes())
+	fmt.Fprintf(w, "%08x\n", crc)
+	err = w.Flush()
+	c.end = int64(len(head) + plan.Len() + 9)
+	if err == nil {
+		killPoint()
+		err = unix.Fdatasync(int(c.j.Fd()))
+	}
+	if err == nil {
+		syncDir(dir)
+		return nil
+	}
+	c.j.Close()
+	lock.WithGroup(func() error { return os.Remove(c.jpath) })
+	return err
+}
+
+// run writes the windows from a on, each after its record; redo, when
+// not nil, is the window at a, recorded already (its saved bytes at
+// offset at of the journal), which is written again.
+func (c *compaction) run(a int64, redo *savedWindow) error {
+	for a < c.to || redo != nil {
+		var src io.ReaderAt = c.mb
+		var w window
+		if redo != nil {
+			w = redo.window
+			src = oldBytes{c.mb, &journal{f: c.j, data: redo.at, off: w.x, n: w.n}}
+			redo = nil
+		} else {
+			w = c.window(a)
+			if err := c.record(w); err != nil {
+				return err
+			}
+		}
+		if err := c.write(w, src); err != nil {
+			return err
+		}
+		a = w.b
+	}
+	if c.l.n < c.oldSize {
+		killPoint()
+		if err := c.mb.Truncate(c.l.n); err != nil {
+			return err
+		}
+		killPoint()
+		return unix.Fdatasync(int(c.mb.Fd()))
+	}
+	return nil
+}
+
+// record appends w's record to the journal, durably.
+func (c *compaction) record(w window) error {
+	head := fmt.Sprintf("w %d %d %d %d\n", w.a, w.b, w.x, w.n)
+	crc := crc32.New(castagnoli())
+	jw := bufio.NewWriterSize(io.MultiWriter(io.NewOffsetWriter(c.j, c.end), crc), 1<<20)
+	jw.WriteString(head)
+	killPoint()
+	if _, err := io.Copy(jw, io.NewSectionReader(c.mb, w.x, w.n)); err != nil {
+		return err
+	}
+	if err := jw.Flush(); err != nil {
+		return err
+	}
+	sum := fmt.Sprintf("%08x\n", crc.Sum32())
+	if _, err := c.j.WriteAt([]byte(sum), c.end+int64(len(head))+w.n); err != nil {
+		return err
+	}
+	c.end += int64(len(head)) + w.n + 9
+	killPoint()
+	return unix.Fdatasync(int(c.j.Fd()))
+}
+
+// write writes the window's new bytes, reading old ones through src, and
+// makes them durable. Old bytes are read before the new ones that
+// overwrite them are written (every source lies at or after the byte it
+// becomes), so the mailbox itself serves as src for all it has not saved.
+func (c *compaction) write(w window, src io.ReaderAt) error {
+	killPoint()
+	bw := bufio.NewWriterSize(slowWriter(killingWriter{io.NewOffsetWriter(c.mb, w.a)}), 1<<20)
+	if err := c.l.emit(bw, src, w.a, w.b); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	killPoint()
+	return unix.Fdatasync(int(c.mb.Fd()))
+}
+
+// killingWriter passes each write on after a killPoint.
+type killingWriter struct{ w io.Writer }
+
+func (k killingWriter) Write(b []byte) (int, error) {
+	killPoint()
+	return k.w.Write(b)
+}
+
+// savedWindow is a window read back from its record, whose saved bytes
+// start at offset at of the journal.
+type savedWindow struct {
+	window
+	at int64
+}
+
+// finishCompaction completes a compaction a dead rewrite left, from its
+// journal jf (of length length, format 2), for recoverJournal. It reports
+// false when the journal was never acted on.
+func finishCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (bool, error) {
+	c, last, ok := readCompaction(f, jf, length, st)
+	if !ok || last == nil {
+		return false, nil
+	}
+	c.end = last.at + last.n + 9
+	if fi, err := f.Stat(); err == nil && c.l.n < c.oldSize && fi.Size() == c.l.n {
+		// Cut short already, which comes after the last window is
+		// durable (and took its sources away): done but for the sync.
+		killPoint()
+		return true, unix.Fdatasync(int(f.Fd()))
+	}
+	if err := c.run(last.a, last); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// readCompaction reads and checks a format 2 journal: its plan, then its
+// records up to the first that does not check out (one being written when
+// the rewrite died). last is the last record that does, or nil.
+func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction, *savedWindow, bool) {
+	r := bufio.NewReaderSize(io.NewSectionReader(jf, 0, length), 1<<16)
+	crc := crc32.New(castagnoli())
+	tr := io.TeeReader(r, crc)
+	line := func(rd io.Reader) (string, bool) {
+		var b []byte
+		var one [1]byte
+		for len(b) < 256 {
+			if _, err := io.ReadFull(rd, one[:]); err != nil {
+				return "", false
+			}
+			if one[0] == '\n' {
+				return string(b), true
+			}
+			b = append(b, one[0])
+		}
+		return "", false
+	}
+	if m, ok := line(tr); !ok || m+"\n" != journalMagic2 {
+		return nil, nil, false
+	}
+	hl, ok := line(tr)
+	nums, ok2 := parseNums(hl, 7)
+	if !ok || !ok2 || nums[0] != int64(st.Dev) || nums[1] != int64(st.Ino) {
+		return nil, nil, false
+	}
+	c := &compaction{mb: f, j: jf, oldSize: nums[2], from: nums[4], to: nums[5], l: &layout{n: nums[3]}}
+	if c.from > c.to || c.to > c.l.n || nums[6] > length {
+		return nil, nil, false
+	}
+	plan := make([]byte, nums[6])
+	if _, err := io.ReadFull(tr, plan); err != nil {
+		return nil, nil, false
+	}
+	sum := fmt.Sprintf("%08x", crc.Sum32())
+	if s, ok := line(r); !ok || s != sum {
+		return nil, nil, false
+	}
+	if !c.parsePlan(plan) {
+		return nil, nil, false
+	}
+	c.index()
+	at := int64(len(journalMagic2)+len(hl)+1) + nums[6] + 9
+	var last *savedWindow
+	for next := c.from; ; {
+		crc.Reset()
+		rl, ok := line(tr)
+		v, ok2 := parseNums(strings.TrimPrefix(rl, "w "), 4)
+		if !ok || !ok2 || !strings.HasPrefix(rl, "w ") || v[0] != next || v[1] <= v[0] || v[1] > c.to ||
+			v[2] < v[0] || v[2]+v[3] > v[1] || v[3] > length {
+			break
+		}
+		if _, err := io.CopyN(io.Discard, tr, v[3]); err != nil {
+			break
+		}
+		if s, ok := line(r); !ok || s != fmt.Sprintf("%08x", crc.Sum32()) {
+			break
+		}
+		data := at + int64(len(rl)) + 1
+		last = &savedWindow{window{v[0], v[1], v[2], v[3]}, data}
+		at = data + v[3] + 9
+		next = v[1]
+	}
+	return c, last, true
+}
+
+// parsePlan reads the plan of new bytes [from, to) into the layout,
+// behind a piece standing for the unchanged bytes before from, checking
+// that it is a compaction of the old file.
+func (c *compaction) parsePlan(plan []byte) bool {
+	c.l.pieces = []piece{{off: 0, n: c.from}}
+	pos := c.from
+	for len(plan) > 0 {
+		hl, rest, ok := bytes.Cut(plan, []byte("\n"))
+		if !ok {
+			return false
+		}
+		s := string(hl)
+		switch {
+		case strings.HasPrefix(s, "o "):
+			v, ok := parseNums(s[2:], 2)
+			if !ok || v[1] == 0 || v[0] < pos || v[0]+v[1] > c.oldSize {
+				return false
+			}
+			c.l.pieces = append(c.l.pieces, piece{off: v[0], n: v[1]})
+			pos += v[1]
+		case strings.HasPrefix(s, "l "):
+			v, ok := parseNums(s[2:], 1)
+			if !ok || v[0] == 0 || v[0] > int64(len(rest)) {
+				return false
+			}
+			c.l.pieces = append(c.l.pieces, piece{lit: rest[:v[0]]})
+			pos += v[0]
+			rest = rest[v[0]:]
+		default:
+			return false
+		}
+		plan = rest
+	}
+	return pos == c.to
+}
+
+// parseNums parses n space-separated non-negative decimal numbers.
+func parseNums(s string, n int) ([]int64, bool) {
+	fields := strings.Fields(s)
+	if len(fields) != n {
+		return nil, false
+	}
+	v := make([]int64, n)
+	for i, f := range fields {
+		u, err := strconv.ParseUint(f, 10, 63)
+		if err != nil {
+			return nil, false
+		}
+		v[i] = int64(u)
+	}
+	return v, true
+}
