@@ -323,3 +323,57 @@ func TestASecondFlagChangeOverwritesOnlyTheStateFields(t *testing.T) {
 		}
 	}
 }
+
+// readBytes is what this process has read so far (rchar of /proc/self/io).
+func readBytes(t *testing.T) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skip("no /proc/self/io")
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Skip("no rchar in /proc/self/io")
+	return 0
+}
+
+func TestRewriteSomeReadsNothingOfTheMessagesItDrops(t *testing.T) {
+	big := strings.Repeat("a line of a big message, never read when it goes\n", 160000) // 8 MB
+	msg := func(subject, body string) string {
+		return "From a@example.org  Wed Nov 25 17:24:14 2026\nSubject: " + subject + "\n\n" + body + "\n"
+	}
+	data := msg("one", big) + msg("two", "small\n") + msg("three", big) + msg("four", big)
+	tests := []struct {
+		name string
+		drop []int
+		want []string
+	}{
+		{"all of them", []int{0, 1, 2, 3}, nil},
+		{"the last two", []int{2, 3}, []string{"one", "two"}},
+		{"the big ones", []int{0, 2, 3}, []string{"two"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, known, offs := rewriteFile(t, data)
+			mb := openRW(t, path)
+			changes := map[int]mbox.Change{}
+			for _, i := range tt.drop {
+				changes[i] = mbox.Change{Drop: true}
+			}
+			before := readBytes(t)
+			if err := mbox.RewriteSome(mb, known, offs, changes); err != nil {
+				t.Fatal(err)
+			}
+			if read := readBytes(t) - before; read > 256<<10 {
+				t.Errorf("read %d bytes to drop messages of 8 MB", read)
+			}
+			if got := subjectsByGoMbox(t, path); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("left %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

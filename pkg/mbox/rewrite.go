@@ -520,7 +520,20 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 			i = next - 1
 			continue
 		}
-		m, err := messageAt(mb.File, offsets, i, known)
+		if c.Drop && i > 0 {
+			// Nothing of a dropped message is read: only that messages
+			// begin where the cut is made, at both ends of a run.
+			if err := dropAt(mb.File, offsets, i, known, changes); err != nil {
+				return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+			}
+			l.old(done, offsets[i]-done)
+			done = known
+			if i+1 < len(offsets) {
+				done = offsets[i+1]
+			}
+			continue
+		}
+		m, err := messageAt(mb.File, offsets, i, known, c.Drop)
 		if err != nil {
 			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 		}
@@ -540,9 +553,29 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 	return mb.apply(&l, size)
 }
 
+// dropAt checks the ends of a run of dropped messages that message i
+// begins or ends: a message must begin at each.
+func dropAt(f *os.File, offsets []int64, i int, known int64, changes map[int]Change) error {
+	if i >= len(offsets) {
+		return fmt.Errorf("no message %d: %w", i+1, ErrChanged)
+	}
+	if !changes[i-1].Drop && !fromLineAt(f, offsets[i]) {
+		return fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
+	}
+	if i+1 < len(offsets) && !changes[i+1].Drop && !fromLineAt(f, offsets[i+1]) {
+		return fmt.Errorf("message %d is not where it was: %w", i+2, ErrChanged)
+	}
+	return nil
+}
+
+// headerRead is how much of a dropped first message is read for the
+// X-IMAPbase field it hands on: its header, unless that is huge.
+const headerRead = 64 << 10
+
 // messageAt reads message i of the first known bytes of f, which must
-// begin at offsets[i] and end where the next begins.
-func messageAt(f *os.File, offsets []int64, i int, known int64) (*Message, error) {
+// begin at offsets[i] and end where the next begins; of one being
+// dropped, only the start of the header.
+func messageAt(f *os.File, offsets []int64, i int, known int64, drop bool) (*Message, error) {
 	if i >= len(offsets) {
 		return nil, fmt.Errorf("no message %d: %w", i+1, ErrChanged)
 	}
@@ -551,16 +584,23 @@ func messageAt(f *os.File, offsets []int64, i int, known int64) (*Message, error
 		end = offsets[i+1]
 	}
 	off := offsets[i]
-	if off >= end || !fromLineAt(f, off) {
+	if off >= end || !fromLineAt(f, off) || i+1 < len(offsets) && !fromLineAt(f, end) {
 		return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 	}
-	s := NewScanner(io.NewSectionReader(f, off, end-off))
+	read := end - off
+	if drop {
+		read = min(read, headerRead)
+	}
+	s := NewScanner(io.NewSectionReader(f, off, read))
 	s.atFileStart = i == 0
 	if !s.Next() {
 		return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 	}
 	m := *s.Message()
-	if m.Next != end-off {
+	switch {
+	case drop:
+		m.End, m.Next = end-off, end-off
+	case m.Next != end-off:
 		return nil, fmt.Errorf("message %d does not end where message %d begins: %w", i+1, i+2, ErrChanged)
 	}
 	m.Offset += off

@@ -384,17 +384,20 @@ func (d *mboxDrop) Commit(deleted, retrieved []bool) error {
 			lost++
 		}
 	}
-	err = mbox.RewriteWith(mb, cur.Size, offsets(cur), func(i int, m *mbox.Message) mbox.Change {
-		switch {
+	// Only the messages read are read again (the index has their
+	// state); nothing of those deleted is.
+	changes := map[int]mbox.Change{}
+	for i := range cur.Entries {
+		switch e := &cur.Entries[i]; {
 		case drop[i]:
-			return mbox.Change{Drop: true}
-		case read[i] && m.Flags&(mbox.Seen|mbox.Old) != mbox.Seen|mbox.Old:
-			st := m.State
+			changes[i] = mbox.Change{Drop: true}
+		case read[i] && e.Flags&(mbox.Seen|mbox.Old) != mbox.Seen|mbox.Old:
+			st := e.State
 			st.Flags |= mbox.Seen | mbox.Old
-			return mbox.Change{State: &st}
+			changes[i] = mbox.Change{State: &st}
 		}
-		return mbox.Change{}
-	})
+	}
+	err = mbox.RewriteSome(mb, cur.Size, offsets(cur), changes)
 	if err != nil {
 		return err
 	}
