@@ -20,9 +20,9 @@ import (
 
 // A rewrite changes the mailbox in place (other programs append through
 // descriptors they opened before our rewrite; a file renamed over the name
-// would lose their mail). To survive being killed halfway, it first saves
-// the bytes it is about to overwrite, and the old length, in a journal
-// beside the mailbox:
+// would lose their mail). To survive being killed halfway, one that is not
+// a compaction (see compact.go) first saves the bytes it is about to
+// overwrite, and the old length, in a journal beside the mailbox:
 //
 //	unixmail journal 1
 //	DEV INO OLDSIZE OFFSET LENGTH
