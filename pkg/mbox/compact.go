@@ -3,6 +3,7 @@ package mbox
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -287,15 +288,60 @@ func (c *compaction) record(w window) error {
 // becomes), so the mailbox itself serves as src for all it has not saved.
 func (c *compaction) write(w window, src io.ReaderAt) error {
 	killPoint()
-	bw := bufio.NewWriterSize(slowWriter(killingWriter{io.NewOffsetWriter(c.mb, w.a)}), 1<<20)
-	if err := c.l.emit(bw, src, w.a, w.b); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
+	if err := c.copyInFile(w); err != nil {
+		bw := bufio.NewWriterSize(slowWriter(killingWriter{io.NewOffsetWriter(c.mb, w.a)}), 1<<20)
+		if err := c.l.emit(bw, src, w.a, w.b); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
 	}
 	killPoint()
 	return unix.Fdatasync(int(c.mb.Fd()))
+}
+
+// errNoCopy says a window is not copied inside the file by the kernel.
+var errNoCopy = errors.New("not copied in the file")
+
+// copyInFile writes a window that saves nothing with copy_file_range(2),
+// which copies inside one file (its sources all lie after it, so no range
+// overlaps the one it is copied to, which the kernel refuses) without the
+// bytes coming up to us. It fails with nothing written, or with only
+// what emit would write again, when the kernel cannot.
+func (c *compaction) copyInFile(w window) error {
+	if w.n > 0 || w.x < w.b {
+		return errNoCopy
+	}
+	if _, paced := slowWriter(nil).(*pacedWriter); paced {
+		return errNoCopy
+	}
+	fd := int(c.mb.Fd())
+	for i := range c.l.pieces {
+		p := &c.l.pieces[i]
+		s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
+		if s >= e {
+			continue
+		}
+		killPoint()
+		if p.lit != nil {
+			if _, err := c.mb.WriteAt(p.lit[s-c.starts[i]:e-c.starts[i]], s); err != nil {
+				return err
+			}
+			continue
+		}
+		roff, woff := p.off+s-c.starts[i], s
+		for woff < e {
+			n, err := unix.CopyFileRange(fd, &roff, fd, &woff, int(e-woff), 0)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return errNoCopy
+			}
+		}
+	}
+	return nil
 }
 
 // killingWriter passes each write on after a killPoint.
