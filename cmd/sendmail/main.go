@@ -23,6 +23,7 @@ import (
 	"unixmail/pkg/privsep"
 	"unixmail/pkg/smtpd"
 	"unixmail/pkg/sysexits"
+	"unixmail/pkg/throttle"
 	"unixmail/pkg/usage"
 	"unixmail/pkg/userdb"
 )
@@ -372,6 +373,7 @@ func serveParser(m *mta.MTA) error {
 		return sysexits.Wrap(sysexits.OSErr, fmt.Errorf("the client's socket: %w", err))
 	}
 	defer conn.Close()
+	conn = throttle.FollowBusy(conn, mta.ParserBusyFD, m.Cfg.ClientBusyTimeout)
 	ps := privsep.NewParser(os.NewFile(3, "privsep"))
 	p := m.ParserPolicy("")
 	p.Authenticate, p.LocalUserExists = ps.Authenticate, ps.LocalUserExists

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -117,4 +120,38 @@ func TestTheSplitDaemonChecksPasswordsOnThePrivilegedSide(t *testing.T) {
 	mustContain(t, "bob@b.example", far.WaitMail("bob", 1), "Subject: relayed through the split")
 	r = swaksTo(t, addr, "should not go", "--tls", "--auth", "PLAIN", "--auth-user", "carol", "--auth-password", "wrong")
 	mustContain(t, "swaks with a wrong password", r.Stdout, "535 5.7.8")
+}
+
+// Each connection's parser is a process of its own, yet when half of
+// client_connection_limit is in use root tells every parser, and a client
+// sitting idle (five minutes allowed otherwise) hears 421 after
+// client_busy_timeout.
+func TestTheSplitDaemonCutsAnIdleClientShortWhenItTurnsBusy(t *testing.T) {
+	name, _, _ := parserAccount(t)
+	sb := sandbox.New(t, "alice")
+	sb.Set("smtpd_user", name, "client_connection_limit", "4", "client_busy_timeout", "1s")
+	d := sb.StartDaemon("")
+	dial := func() *bufio.Reader {
+		c, err := net.Dial("tcp", d.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		// Far past client_busy_timeout, far short of the five minutes.
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		r := bufio.NewReader(c)
+		if line, err := r.ReadString('\n'); !strings.HasPrefix(line, "220 ") {
+			t.Fatalf("greeting %q: %v", line, err)
+		}
+		return r
+	}
+	idle := dial()
+	dial() // two of four: busy
+	line, err := idle.ReadString('\n')
+	if !strings.HasPrefix(line, "421 ") {
+		t.Fatalf("the idle client got %q (%v), want a 421", line, err)
+	}
+	if _, err := idle.ReadByte(); err != io.EOF {
+		t.Errorf("after the 421 the connection is still open (%v)", err)
+	}
 }

@@ -72,7 +72,7 @@ func Run(o Options, serve func(*Client) error) error {
 		return sysexits.Wrap(sysexits.OSErr, err)
 	}
 	if child {
-		conn = followBusy(conn, o)
+		conn = throttle.FollowBusy(conn, busyFD, o.Config.ClientBusyTimeout)
 	}
 	c, err := newClient(o, log, conn, tlsConf)
 	if err != nil {
@@ -227,7 +227,7 @@ type spawner struct {
 	exe      string
 	limiter  *throttle.Limiter
 	sessions sync.WaitGroup
-	board    busyBoard
+	board    throttle.BusyBoard
 }
 
 func (s *spawner) accept(ctx context.Context, ln net.Listener) {
@@ -256,10 +256,10 @@ func (s *spawner) start(conn net.Conn) {
 		conn.Write([]byte(s.o.Busy))
 		return
 	}
-	s.board.set(s.limiter.Busy())
+	s.board.Set(s.limiter.Busy())
 	release := func() {
 		s.limiter.Release(peer)
-		s.board.set(s.limiter.Busy())
+		s.board.Set(s.limiter.Busy())
 	}
 	f, err := conn.(*net.TCPConn).File()
 	if err != nil {
@@ -268,7 +268,7 @@ func (s *spawner) start(conn net.Conn) {
 		return
 	}
 	defer f.Close()
-	r, w, err := s.board.join()
+	r, w, err := s.board.Join()
 	if err != nil {
 		release()
 		s.log.Error("rip=%s: %v", peer, err)
@@ -280,7 +280,7 @@ func (s *spawner) start(conn net.Conn) {
 	cmd.ExtraFiles = []*os.File{r} // busyFD
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	if err := cmd.Start(); err != nil {
-		s.board.leave(w)
+		s.board.Leave(w)
 		release()
 		s.log.Error("rip=%s: start a session: %v", peer, err)
 		conn.Write([]byte(s.o.Busy))
@@ -290,7 +290,7 @@ func (s *spawner) start(conn net.Conn) {
 	go func() {
 		defer s.sessions.Done()
 		cmd.Wait()
-		s.board.leave(w)
+		s.board.Leave(w)
 		release()
 	}()
 }

@@ -22,8 +22,13 @@ import (
 
 // ParserEnv marks the process sendmail -bd starts to parse one
 // connection: standard input and output are the client's socket,
-// descriptor 3 the channel to the privileged side.
+// descriptor 3 the channel to the privileged side, ParserBusyFD the pipe
+// on which root says when it is busy (see throttle.BusyBoard), so that
+// the parser gives an idle client client_busy_timeout at most.
 const ParserEnv = "UNIXMAIL_SMTP_PARSER"
+
+// ParserBusyFD is the parser's descriptor of root's busy pipe.
+const ParserBusyFD = 4
 
 // Split is sendmail -bd run as root with the SMTP dialog parsed by an
 // unprivileged account: root accepts each connection within the
@@ -39,6 +44,7 @@ type Split struct {
 	Exe     string   // sendmail itself
 	Args    []string // -C and -o, for the parser to read our configuration
 	limiter *throttle.Limiter
+	board   throttle.BusyBoard
 	auth    *throttle.Tracker
 	check   func(user, pass string) error
 	cert    []byte
@@ -107,10 +113,14 @@ func (s *Split) Serve(ctx context.Context, l net.Listener) error {
 			c.Close()
 			continue
 		}
+		s.board.Set(s.limiter.Busy())
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.limiter.Release(key)
+			defer func() {
+				s.limiter.Release(key)
+				s.board.Set(s.limiter.Busy())
+			}()
 			if err := s.serveConn(ctx, c, key); err != nil {
 				s.m.Log.Error("%s: %v", c.RemoteAddr(), err)
 			}
@@ -136,9 +146,15 @@ func (s *Split) serveConn(ctx context.Context, c net.Conn, key string) error {
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "privsep"), os.NewFile(uintptr(fds[1]), "privsep-parser")
 	defer ours.Close()
+	busy, board, err := s.board.Join()
+	if err != nil {
+		theirs.Close()
+		return err
+	}
+	defer s.board.Leave(board)
 	cmd := exec.Command(s.Exe, append(append([]string{}, s.Args...), "-bs")...)
 	cmd.Stdin, cmd.Stdout = client, client
-	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.ExtraFiles = []*os.File{theirs, busy} // 3, ParserBusyFD
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", ParserEnv + "=1"}
 	if tz, ok := os.LookupEnv("TZ"); ok {
 		cmd.Env = append(cmd.Env, "TZ="+tz)
@@ -158,6 +174,7 @@ func (s *Split) serveConn(ctx context.Context, c net.Conn, key string) error {
 	}}
 	err = cmd.Start()
 	theirs.Close()
+	busy.Close()
 	if err != nil {
 		return fmt.Errorf("start the SMTP parser: %w", err)
 	}
