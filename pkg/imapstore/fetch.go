@@ -123,6 +123,36 @@ func header(f io.ReaderAt, e *mbox.Entry) textproto.Header {
 	return (&partParser{src: &memLines{b: b[:n]}}).header(true, false)
 }
 
+// envelopeKept reports whether the envelope cache holds e's ENVELOPE
+// (loaded on the first ask).
+func (sel *selected) envelopeKept(e *mbox.Entry) bool {
+	_, ok := sel.envelopes().known[e.Sum]
+	return ok
+}
+
+func (sel *selected) envelopes() *envCache {
+	if sel.envs == nil {
+		sel.envs = loadEnvCache(sel.path)
+	}
+	return sel.envs
+}
+
+// envelope is e's ENVELOPE: the cache's, or made from the header in top
+// and kept.
+func (sel *selected) envelope(e *mbox.Entry, top *part) *imap.Envelope {
+	if top == nil || top.header.Len() == 0 {
+		if env, ok := sel.envelopes().get(e); ok {
+			return env
+		}
+	}
+	if top == nil {
+		return &imap.Envelope{}
+	}
+	env := imapserver.ExtractEnvelope(top.header)
+	sel.envelopes().put(e, env)
+	return env
+}
+
 // internalDate is the From_ line's date (the delivery time), or the
 // Date field when the From_ line has none.
 func internalDate(e *mbox.Entry, top *part) time.Time {
@@ -208,7 +238,7 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		top = cached
 	} else if o.BodyStructure != nil || !wholeOnly(o.BodySection) || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
 		top = sel.structure(f, e)
-	} else if o.Envelope || (o.InternalDate && e.Date.IsZero()) {
+	} else if o.Envelope && !sel.envelopeKept(e) || (o.InternalDate && e.Date.IsZero()) {
 		top = &part{header: header(f, e)}
 	}
 	if o.InternalDate {
@@ -218,7 +248,7 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		rw.WriteRFC822Size(sel.size(f, e))
 	}
 	if o.Envelope {
-		rw.WriteEnvelope(imapserver.ExtractEnvelope(top.header))
+		rw.WriteEnvelope(sel.envelope(e, top))
 	}
 	if o.BodyStructure != nil {
 		rw.WriteBodyStructure(top.bodyStructure(o.BodyStructure.Extended))

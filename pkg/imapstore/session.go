@@ -55,6 +55,7 @@ type selected struct {
 	file       *os.File // for reading messages; reopened when the inode changes
 	cache      structCache
 	newRecent  map[uint32]bool // \Recent messages not yet announced
+	envs       *envCache       // nil until an ENVELOPE is fetched
 }
 
 type viewMsg struct {
@@ -73,6 +74,9 @@ func (s *Session) Close() error {
 
 func (sel *selected) close() {
 	sel.snap.save(sel.path)
+	if sel.envs != nil {
+		sel.envs.save(sel.snap.entries)
+	}
 	if sel.file != nil {
 		sel.file.Close()
 		sel.file = nil

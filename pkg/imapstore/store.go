@@ -151,6 +151,7 @@ func (st *Store) Delete(name string) error {
 	}
 	defer mb.Close()
 	os.Remove(mbox.IndexPath(p))
+	os.Remove(envCachePath(p))
 	if err := os.Remove(p); err != nil {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}
@@ -188,6 +189,7 @@ func (st *Store) Rename(from, to string) error {
 		return fmt.Errorf("rename %s: %w", from, err)
 	}
 	os.Rename(mbox.IndexPath(op), mbox.IndexPath(np))
+	os.Rename(envCachePath(op), envCachePath(np))
 	return nil
 }
 

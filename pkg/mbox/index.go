@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"unixmail/internal/binrec"
 )
 
 // Index is a cache of what a scan of a mailbox found, kept in a file beside
@@ -267,43 +269,9 @@ func LoadIndex(path string) (*Index, error) {
 	return idx, nil
 }
 
-type decoder struct {
-	b   []byte
-	bad bool
-}
-
-func (d *decoder) u64() uint64 {
-	if len(d.b) < 8 {
-		d.bad = true
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
-
-func (d *decoder) u32() uint32 {
-	if len(d.b) < 4 {
-		d.bad = true
-		return 0
-	}
-	v := binary.LittleEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
-}
-
-func (d *decoder) bytes(n int) []byte {
-	if n < 0 || len(d.b) < n {
-		d.bad = true
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) words() []string {
-	s := string(d.bytes(int(d.u32())))
+// words takes a string of space-separated words.
+func words(d *binrec.Reader) []string {
+	s := d.String()
 	if s == "" {
 		return nil
 	}
@@ -314,28 +282,28 @@ func decodeIndex(data []byte) (*Index, error) {
 	if !strings.HasPrefix(string(data), indexMagic) {
 		return nil, errBadIndex
 	}
-	d := &decoder{b: data[len(indexMagic):]}
-	idx := &Index{dev: d.u64(), ino: d.u64(), Size: int64(d.u64()), mtime: int64(d.u64())}
-	copy(idx.tail[:], d.bytes(32))
-	if hasBase := d.bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
-		idx.Base = &Base{UIDValidity: d.u32(), LastUID: d.u32()}
-		idx.Base.Keywords = d.words()
+	d := &binrec.Reader{B: data[len(indexMagic):]}
+	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
+	copy(idx.tail[:], d.Bytes(32))
+	if hasBase := d.Bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
+		idx.Base = &Base{UIDValidity: d.U32(), LastUID: d.U32()}
+		idx.Base.Keywords = words(d)
 	}
-	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.u32(), d.u32(), d.u32(), d.u32()
-	n := int(d.u32())
-	if d.bad || n > len(d.b)/entryMin {
+	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
+	n := int(d.U32())
+	if d.Bad || n > len(d.B)/entryMin {
 		return nil, errBadIndex
 	}
 	idx.Entries = make([]Entry, n)
 	zones := map[int]*time.Location{}
 	for i := range idx.Entries {
 		e := &idx.Entries[i]
-		e.Offset, e.HeaderOffset, e.BodyOffset = int64(d.u64()), int64(d.u64()), int64(d.u64())
-		e.End, e.Next, e.ContentLength = int64(d.u64()), int64(d.u64()), int64(d.u64())
-		e.ClientSize = int64(d.u64())
-		unix := int64(d.u64())
-		e.Sum = d.u64()
-		zone := int(int32(d.u32()))
+		e.Offset, e.HeaderOffset, e.BodyOffset = int64(d.U64()), int64(d.U64()), int64(d.U64())
+		e.End, e.Next, e.ContentLength = int64(d.U64()), int64(d.U64()), int64(d.U64())
+		e.ClientSize = int64(d.U64())
+		unix := int64(d.U64())
+		e.Sum = d.U64()
+		zone := int(int32(d.U32()))
 		loc, ok := zones[zone]
 		if !ok {
 			loc = time.FixedZone("", zone)
@@ -344,13 +312,13 @@ func decodeIndex(data []byte) (*Index, error) {
 		if unix != (time.Time{}).Unix() {
 			e.Date = time.Unix(unix, 0).In(loc)
 		}
-		e.Lines, e.UID = int(d.u32()), d.u32()
-		fp := d.bytes(2)
+		e.Lines, e.UID = int(d.U32()), d.U32()
+		fp := d.Bytes(2)
 		if len(fp) == 2 {
 			e.Flags, e.Pseudo, e.Lazy = Flags(fp[0]), fp[1]&1 != 0, fp[1]&2 != 0
 		}
-		e.Keywords = d.words()
-		if d.bad {
+		e.Keywords = words(d)
+		if d.Bad {
 			return nil, errBadIndex
 		}
 	}

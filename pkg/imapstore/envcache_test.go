@@ -1,0 +1,87 @@
+package imapstore
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+func TestAnEnvelopeReadsBackFromTheCacheAsItWasMade(t *testing.T) {
+	for _, env := range []*imap.Envelope{
+		{},
+		{
+			Date:      time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("", -7*3600)),
+			Subject:   "Grüße",
+			From:      []imap.Address{{Name: "Alice", Mailbox: "alice", Host: "example.org"}},
+			To:        []imap.Address{{Mailbox: "team"}, {Name: "Bob", Mailbox: "bob", Host: "example.net"}, {}},
+			InReplyTo: []string{"a@x", "b@y"},
+			MessageID: "c@z",
+		},
+	} {
+		got, ok := decodeEnvelope(encodeEnvelope(env))
+		if !ok || !got.Date.Equal(env.Date) {
+			t.Fatalf("decoded %+v %v, want %+v", got, ok, env)
+		}
+		_, z1 := got.Date.Zone()
+		_, z2 := env.Date.Zone()
+		got.Date, env.Date = time.Time{}, time.Time{}
+		if z1 != z2 || !reflect.DeepEqual(got, env) {
+			t.Errorf("decoded %+v (zone %d), want %+v (zone %d)", got, z1, env, z2)
+		}
+	}
+}
+
+func TestASecondFetchOfEveryEnvelopeReadsTheCacheAndAnswersTheSame(t *testing.T) {
+	u := newUser(t)
+	var msgs []string
+	for i := 0; i < minIndexed; i++ {
+		msgs = append(msgs, msg("number "+strings.Repeat("x", i%7), "body\n"))
+	}
+	u.deliver(u.inbox, msgs...)
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	first := w.ok("FETCH 1:* (ENVELOPE)")
+	w.ok("UNSELECT") // the cache is saved as the folder is closed
+	if _, err := os.Stat(envCachePath(u.inbox)); err != nil {
+		t.Fatalf("no envelope cache: %v", err)
+	}
+	// Headers the cache stands in for are no longer read: make them lie.
+	b, _ := os.ReadFile(u.inbox)
+	os.WriteFile(u.inbox, []byte(strings.ReplaceAll(string(b), "Subject: number", "Subject: numbxr")), 0o600)
+	w2 := dial(t, u.store())
+	w2.ok("SELECT INBOX")
+	second := w2.ok("FETCH 1:* (ENVELOPE)")
+	if strings.ReplaceAll(first, "t2 OK", "t3 OK") != strings.ReplaceAll(second, "t2 OK", "t3 OK") || strings.Contains(second, "numbxr") {
+		t.Fatalf("first:\n%.300s\nsecond:\n%.300s", first, second)
+	}
+}
+
+func TestADamagedEnvelopeCacheIsBuiltAgain(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"))
+	os.WriteFile(envCachePath(u.inbox), []byte(envCacheMagic+"\x01\x02\x03"), 0o600)
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	if out := w.ok("FETCH 1 ENVELOPE"); !strings.Contains(out, `"one"`) {
+		t.Fatalf("FETCH:\n%s", out)
+	}
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add(encodeEnvelope(&imap.Envelope{Subject: "s", From: []imap.Address{{Name: "n", Mailbox: "m", Host: "h"}}, InReplyTo: []string{"i"}}))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		env, ok := decodeEnvelope(rec)
+		if !ok {
+			return
+		}
+		// What decodes encodes back to the same bytes.
+		if again := encodeEnvelope(env); string(again) != string(rec) {
+			t.Fatalf("%q decoded and encoded as %q", rec, again)
+		}
+	})
+}
