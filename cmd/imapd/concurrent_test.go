@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os/exec"
@@ -62,24 +61,8 @@ func TestFiveHundredDeliveriesBesideAnIdlerAndAnExpungerLoseNothing(t *testing.T
 	u.deliver(t, message("msg start", "first\n"))
 	py := sandbox.NeedPeer(t, "python3")
 	cmdline := u.imapdCommand()
-
-	w := exec.Command(py, "-c", watcher, cmdline)
-	stdin, _ := w.StdinPipe()
-	stdout, _ := w.StdoutPipe()
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 10000)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	if l := <-lines; !strings.HasPrefix(l, "+") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	idle := startIdler(t, u)
+	lines := idle.lines
 
 	var wg sync.WaitGroup
 	var expOut []byte
@@ -121,12 +104,12 @@ func TestFiveHundredDeliveriesBesideAnIdlerAndAnExpungerLoseNothing(t *testing.T
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	io.WriteString(stdin, "stop\n")
+	io.WriteString(idle.stdin, "stop\n")
 	var seen []string
 	for l := range lines {
 		seen = append(seen, l)
 	}
-	w.Wait()
+	idle.cmd.Wait()
 
 	expunged := map[string]bool{}
 	for _, l := range strings.Split(string(expOut), "\n") {

@@ -12,32 +12,46 @@ import (
 	"unixmail/internal/sandbox"
 )
 
+// idler is the watcher script idling in an imapd session of its own:
+// what it hears comes on lines; a line on stdin ends its IDLE.
+type idler struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+// startIdler starts the watcher and waits until it idles.
+func startIdler(t *testing.T, u *imapUser) *idler {
+	t.Helper()
+	py := sandbox.NeedPeer(t, "python3")
+	w := &idler{cmd: exec.Command(py, "-c", watcher, u.imapdCommand()), lines: make(chan string, 10000)}
+	w.stdin, _ = w.cmd.StdinPipe()
+	stdout, _ := w.cmd.StdoutPipe()
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			w.lines <- sc.Text()
+		}
+		close(w.lines)
+	}()
+	if l := <-w.lines; !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	return w
+}
+
 // An imaplib session idles while deliver brings mail, one message at a
 // time: each is announced by itself, long before the next. How long each
 // took is logged (speed is no assertion here).
 func TestAnIdlingImaplibSessionHearsOfEachDelivery(t *testing.T) {
 	u := newIMAPUser(t)
 	u.deliver(t, message("first", "1\n"))
-	py := sandbox.NeedPeer(t, "python3")
-	w := exec.Command(py, "-c", watcher, u.imapdCommand())
-	stdin, _ := w.StdinPipe()
-	stdout, _ := w.StdoutPipe()
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Wait()
-	defer io.WriteString(stdin, "stop\n")
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	if l := <-lines; !strings.HasPrefix(l, "+") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	w := startIdler(t, u)
+	defer w.cmd.Wait()
+	defer io.WriteString(w.stdin, "stop\n")
 	for n := 2; n <= 4; n++ {
 		start := time.Now()
 		u.deliver(t, message(fmt.Sprintf("mail %d", n), "more\n"))
@@ -46,7 +60,7 @@ func TestAnIdlingImaplibSessionHearsOfEachDelivery(t *testing.T) {
 	wait:
 		for {
 			select {
-			case l, ok := <-lines:
+			case l, ok := <-w.lines:
 				if !ok {
 					t.Fatalf("the idler ended before %q; log:\n%s", want, u.log())
 				}

@@ -248,35 +248,21 @@ func (o *ordering) esearch(kind imapserver.NumKind, nums []uint32) string {
 // thread-nested): its number, then a lone answer in a chain, or several
 // as nested lists. A dummy (Num 0) shows only its children.
 func writeThread(b *strings.Builder, t *imapstore.Thread) {
-	if t.Num == 0 {
-		if len(t.Children) == 1 {
-			writeThread(b, &t.Children[0])
+	kids := t.Children
+	if t.Num != 0 {
+		b.WriteString(strconv.FormatUint(uint64(t.Num), 10))
+		if len(kids) == 0 {
 			return
 		}
-		for i := range t.Children {
-			b.WriteByte('(')
-			writeThread(b, &t.Children[i])
-			b.WriteByte(')')
-		}
+		b.WriteByte(' ')
+	}
+	if len(kids) == 1 {
+		writeThread(b, &kids[0])
 		return
 	}
-	b.WriteString(strconv.FormatUint(uint64(t.Num), 10))
-	switch {
-	case len(t.Children) == 0:
-	case len(t.Children) == 1 && t.Children[0].Num != 0:
-		b.WriteByte(' ')
-		writeThread(b, &t.Children[0])
-	default:
-		b.WriteByte(' ')
-		if len(t.Children) == 1 {
-			// A dummy's children are nested lists of their own.
-			writeThread(b, &t.Children[0])
-			return
-		}
-		for i := range t.Children {
-			b.WriteByte('(')
-			writeThread(b, &t.Children[i])
-			b.WriteByte(')')
-		}
+	for i := range kids {
+		b.WriteByte('(')
+		writeThread(b, &kids[i])
+		b.WriteByte(')')
 	}
 }
