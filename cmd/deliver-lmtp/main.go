@@ -46,7 +46,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return sysexits.Wrap(sysexits.Config, err)
 	}
-	env, isChild := deliver.Open(cfg, true)
+	env, isChild := deliver.Open(cfg)
 	defer env.Log.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()

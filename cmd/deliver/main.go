@@ -66,7 +66,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return sysexits.Wrap(sysexits.Config, err)
 	}
-	env, isChild := deliver.Open(cfg, false)
+	env, isChild := deliver.Open(cfg)
 	defer env.Log.Close()
 	if isChild && os.Geteuid() != 0 && len(users) == 1 {
 		env.Self = &userdb.User{Name: users[0], UID: os.Getuid(), GID: os.Getgid()}

@@ -590,3 +590,27 @@ func TestDeliverLMTPWithoutItsProgramBesideItSaysSo(t *testing.T) {
 		t.Fatalf("exit %d, want 71 naming deliver-lmtp\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+// A log file deliver cannot open (run as a user, the administrator's
+// file) gives way to syslog or nothing, never to standard error, which an
+// MTA quotes in a bounce: stderr carries the failure alone.
+func TestDeliverWithAnUnopenableLogKeepsLogTextOffStderr(t *testing.T) {
+	sb := sandbox.New(t, "alice")
+	sb.Set("log", filepath.Join(sb.Dir, "no", "such", "dir", "maillog"))
+	tests := []struct {
+		name, user string
+		code       int
+		stderr     string
+	}{
+		{"a delivery", "alice", 0, ""},
+		{"a failed delivery", "nosuchuser", 67, "deliver: nosuchuser: no such user\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := sb.Run(message("unlogged", "x\n"), "deliver", "-f", "x@y", tc.user)
+			if r.Code != tc.code || r.Stderr != tc.stderr {
+				t.Errorf("exit %d, stderr %q; want %d, %q", r.Code, r.Stderr, tc.code, tc.stderr)
+			}
+		})
+	}
+}

@@ -43,17 +43,18 @@ type Env struct {
 	Self *userdb.User
 }
 
-// Open makes the Env of a deliver process run with cfg; lmtp says it
-// serves LMTP, whose standard output is the protocol, so that its log
-// falls back to nowhere else. A per-user child a root deliver starts (see
-// CallerEnv) does not even open the log: run as the user, it may not, and
-// the warning would reach its parent as the reason of a failure, and a
-// bounce; its parent logs. Open reports whether this is such a child.
-func Open(cfg *config.Config, lmtp bool) (*Env, bool) {
+// Open makes the Env of a deliver process run with cfg. Its log never
+// falls back to standard error, which an MTA may quote in a bounce (and
+// which is the protocol in LMTP mode): a log file it cannot open (run as
+// a user, the administrator's) gives way to syslog, else to nothing. A
+// per-user child a root deliver starts (see CallerEnv) does not even
+// open the log: its parent logs. Open reports whether this is such a
+// child.
+func Open(cfg *config.Config) (*Env, bool) {
 	isChild := os.Getenv(CallerEnv) != ""
 	log := maillog.Discard()
 	if !isChild {
-		log = maillog.New(cfg.Log, "deliver", lmtp)
+		log = maillog.New(cfg.Log, "deliver", true)
 	}
 	return &Env{Config: cfg, Users: userdb.Open(cfg.UserDB).WithoutHashes(), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}}, isChild
 }

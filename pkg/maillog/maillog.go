@@ -3,8 +3,8 @@
 // (facility mail, RFC 3164 framing by log/syslog), to stderr, or to a file.
 //
 // Logging never makes mail fail: a log that cannot be opened falls back to
-// stderr (or to nowhere for daemons whose stderr is a client's socket), and
-// write errors are ignored.
+// stderr (or, for programs whose stderr someone else reads, to syslog or
+// nowhere), and write errors are ignored.
 package maillog
 
 import (
@@ -31,8 +31,10 @@ type Logger struct {
 // New opens the log named by the config's log key: "syslog", "stderr" or a
 // file path (appended to, created mode 0640). When syslog cannot be reached
 // (no /dev/log in many containers) or the file cannot be opened, it logs to
-// stderr, or nowhere if quietFallback (a daemon serving a connection on
-// stdin/stdout, whose stderr is the client's socket). It never fails.
+// stderr; with quietFallback, for a program whose stderr someone else
+// reads (a daemon serving a client on stdin/stdout; deliver, whose stderr
+// an MTA may quote in a bounce), to syslog instead of the file, else
+// nowhere. It never fails.
 func New(dest, program string, quietFallback bool) *Logger {
 	return open(dest, program, quietFallback, os.Stderr, func() (*syslog.Writer, error) {
 		return syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, program)
@@ -60,7 +62,12 @@ func open(dest, program string, quiet bool, stderr io.Writer, dial func() (*sysl
 	default:
 		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
-			fallback()
+			if quiet {
+				l.sys, _ = dial()
+			}
+			if l.sys == nil {
+				fallback()
+			}
 			l.Warn("cannot open log %s, logging here instead: %v", dest, err)
 			return l
 		}

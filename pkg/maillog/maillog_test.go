@@ -173,6 +173,36 @@ func TestQuietFallbackWritesNothing(t *testing.T) {
 	}
 }
 
+// A program whose stderr someone else reads (deliver's is quoted in
+// bounces) logs to syslog when its log file cannot be opened, never to
+// stderr.
+func TestQuietFallbackFromAnUnopenableFileIsSyslog(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "log")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var stderr syncBuffer
+	p := filepath.Join(t.TempDir(), "no", "mail.log")
+	l := open(p, "deliver", true, &stderr, func() (*syslog.Writer, error) {
+		return syslog.Dial("unixgram", sock, syslog.LOG_MAIL|syslog.LOG_INFO, "deliver")
+	})
+	defer l.Close()
+	l.Info("to=<bob> status=sent")
+	buf := make([]byte, 4096)
+	for _, want := range []string{"warning: cannot open log " + p, "to=<bob> status=sent"} {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil || !strings.Contains(string(buf[:n]), want) {
+			t.Errorf("syslog got %q (%v), want %q", buf[:n], err, want)
+		}
+	}
+	if s := stderr.String(); s != "" {
+		t.Errorf("stderr got %q", s)
+	}
+}
+
 func TestUnreachableSyslogFallsBackToStderr(t *testing.T) {
 	var stderr syncBuffer
 	l := open("syslog", "deliver", false, &stderr, noSyslog)
