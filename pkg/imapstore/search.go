@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"io"
 	"mime"
+	"runtime"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -35,27 +38,44 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if err != nil {
 		return nil, err
 	}
+	keys := newSearchKeys(criteria)
+	matched := make([]bool, len(sel.msgs))
+	work := func(lo, hi int) {
+		rd := &storedReader{f: f}
+		for i := lo; i < hi; i++ {
+			m := &sel.msgs[i]
+			if e := sel.entry(m.uid); e != nil {
+				c := &candidate{sel: sel, rd: rd, keys: keys, seq: uint32(i + 1), m: m, e: e}
+				matched[i] = c.match(criteria)
+			}
+		}
+	}
+	// A search that reads the messages is split in two halves of the
+	// file, one per core: each message is looked at on its own.
+	split := len(sel.msgs)
+	if readsMessages(criteria) && runtime.GOMAXPROCS(0) > 1 {
+		split = sel.middle(parallelMin)
+	}
+	var wg sync.WaitGroup
+	if split < len(sel.msgs) {
+		wg.Go(func() { work(split, len(sel.msgs)) })
+	}
+	work(0, split)
+	wg.Wait()
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	data := &imap.SearchData{}
-	rd := &storedReader{f: f}
-	keys := newSearchKeys(criteria)
-	for i := range sel.msgs {
-		m := &sel.msgs[i]
-		e := sel.entry(m.uid)
-		if e == nil {
+	for i, ok := range matched {
+		if !ok {
 			continue
 		}
-		c := &candidate{sel: sel, rd: rd, keys: keys, seq: uint32(i + 1), m: m, e: e}
-		if !c.match(criteria) {
-			continue
-		}
-		n := c.seq
+		seq, uid := uint32(i+1), sel.msgs[i].uid
+		n := seq
 		if kind == imapserver.NumKindUID {
-			n = m.uid
+			n = uid
 		}
-		seqs.AddNum(c.seq)
-		uids.AddNum(imap.UID(m.uid))
+		seqs.AddNum(seq)
+		uids.AddNum(imap.UID(uid))
 		if data.Min == 0 {
 			data.Min = n
 		}
@@ -68,6 +88,50 @@ func (s *Session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		data.All = seqs
 	}
 	return data, nil
+}
+
+// parallelMin is the least a mailbox holds for a search to be split
+// (a variable for the tests).
+var parallelMin int64 = 32 << 20
+
+// middle is the index of the message at the middle of the selected
+// messages' bytes, or len(sel.msgs) when they hold less than least.
+func (sel *selected) middle(least int64) int {
+	first, last := sel.entryAt(0), sel.entryAt(len(sel.msgs)-1)
+	if first == nil || last == nil || last.End-first.HeaderOffset < least {
+		return len(sel.msgs)
+	}
+	half := first.HeaderOffset + (last.End-first.HeaderOffset)/2
+	return sort.Search(len(sel.msgs), func(i int) bool {
+		e := sel.entryAt(i)
+		return e == nil || e.HeaderOffset >= half
+	})
+}
+
+func (sel *selected) entryAt(i int) *mbox.Entry {
+	if i < 0 || i >= len(sel.msgs) {
+		return nil
+	}
+	return sel.entry(sel.msgs[i].uid)
+}
+
+// readsMessages reports whether a search looks into the messages (not
+// only at flags, numbers and sizes).
+func readsMessages(cr *imap.SearchCriteria) bool {
+	if len(cr.Header) > 0 || len(cr.Body) > 0 || len(cr.Text) > 0 || !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
+		return true
+	}
+	for i := range cr.Not {
+		if readsMessages(&cr.Not[i]) {
+			return true
+		}
+	}
+	for i := range cr.Or {
+		if readsMessages(&cr.Or[i][0]) || readsMessages(&cr.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // searchWindow is how much of the file SEARCH reads at once, and the
@@ -218,10 +282,10 @@ func (c *candidate) match(cr *imap.SearchCriteria) bool {
 			return false
 		}
 	}
-	if cr.Larger > 0 && c.sel.size(c.rd.f, c.e) <= cr.Larger {
+	if cr.Larger > 0 && messageSize(c.rd.f, c.e) <= cr.Larger {
 		return false
 	}
-	if cr.Smaller > 0 && c.sel.size(c.rd.f, c.e) >= cr.Smaller {
+	if cr.Smaller > 0 && messageSize(c.rd.f, c.e) >= cr.Smaller {
 		return false
 	}
 	for _, h := range cr.Header {

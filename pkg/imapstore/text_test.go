@@ -272,3 +272,35 @@ func FuzzNeedle(f *testing.F) {
 var mboxgenEpoch = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
 func headerOf(raw string) textproto.Header { return parseHeader([]byte(raw)) }
+
+func TestSearchSplitAcrossTwoCoresFindsWhatOneFinds(t *testing.T) {
+	u := newUser(t)
+	var gen bytes.Buffer
+	if _, err := mboxgen.Write(&gen, mboxgen.Options{Messages: 60, AvgSize: 3000, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(u.inbox, gen.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	keys := []string{"BODY zyzzyva", "BODY meeting", "TEXT user7", "SUBJECT budget", "OR BODY {5+}\r\nköln NOT FROM user1", "SENTSINCE 1-Jan-2026 BODY {7+}\r\nstraße"}
+	search := func(k string) string {
+		out := w.ok("SEARCH CHARSET UTF-8 %s", k)
+		return out[:strings.Index(out, "\r\n")]
+	}
+	var whole []string
+	for _, k := range keys {
+		whole = append(whole, search(k))
+	}
+	defer func(was int64) { parallelMin = was }(parallelMin)
+	parallelMin = 0
+	for i, k := range keys {
+		if got := search(k); got != whole[i] {
+			t.Errorf("SEARCH %s split in two: %s, whole: %s", k, got, whole[i])
+		}
+	}
+	if len(strings.Fields(whole[1])) < 10 || whole[0] != "* SEARCH" {
+		t.Errorf("SEARCH BODY finds too little or too much: %s; %s", whole[0], whole[1])
+	}
+}

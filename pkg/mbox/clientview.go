@@ -18,7 +18,9 @@ func (m *Message) ClientContent(ra io.ReaderAt) io.Reader {
 	if size < int64(bufSize) {
 		bufSize = int(size) + 1 // one read for a small message
 	}
-	return &clientReader{br: bufio.NewReaderSize(m.Raw(ra), bufSize), atStart: true, inHeader: true}
+	// Room for a read's worth of output, line ends grown to CRLF.
+	out := make([]byte, 0, min(size+size/8, 40<<10)+64)
+	return &clientReader{br: bufio.NewReaderSize(m.Raw(ra), bufSize), out: out, atStart: true, inHeader: true}
 }
 
 // clientReader makes the client's form of stored content, a line (or a
