@@ -143,7 +143,7 @@ func (s *Session) orderItems(criteria *imap.SearchCriteria, n need) ([]sortItem,
 		}
 		it := sortItem{seq: seq, uid: m.uid}
 		var top *part
-		if n.header || e.Date.IsZero() {
+		if n.refs || e.Date.IsZero() || n.header && !sel.envelopeKept(e) {
 			top = &part{header: header(f, e)}
 		}
 		it.arrival = internalDate(e, top).Unix()
@@ -152,32 +152,34 @@ func (s *Session) orderItems(criteria *imap.SearchCriteria, n need) ([]sortItem,
 			it.size = sel.size(f, e)
 		}
 		if n.header {
-			it.fromHeader(mail.Header{Header: gomessage.Header{Header: top.header}}, n.refs)
+			it.fromEnvelope(sel.envelope(e, top))
+		}
+		if n.refs {
+			it.refsFrom(mail.Header{Header: gomessage.Header{Header: top.header}})
 		}
 		items = append(items, it)
 	}
 	return items, nil
 }
 
-// fromHeader fills in the keys the header gives. The sent date is the
+// fromEnvelope fills in the keys the envelope gives (the envelope cache's
+// when it has the message: then nothing is read). The sent date is the
 // Date field in UTC, or the arrival when it has none that parses.
-func (it *sortItem) fromHeader(h mail.Header, refs bool) {
-	if t, err := h.Date(); err == nil && !t.IsZero() {
-		it.date = t.Unix()
+func (it *sortItem) fromEnvelope(env *imap.Envelope) {
+	if !env.Date.IsZero() {
+		it.date = env.Date.Unix()
 	}
-	subject, err := h.Subject()
-	if err != nil {
-		subject = h.Get("Subject")
-	}
-	base, reply := baseSubject(subject)
+	base, reply := baseSubject(env.Subject)
 	it.subject, it.reply = casemap(base), reply
-	it.from = firstMailbox(h, "From")
-	it.to = firstMailbox(h, "To")
-	it.cc = firstMailbox(h, "Cc")
-	if !refs {
-		return
-	}
-	it.msgID, _ = h.MessageID()
+	it.from = firstMailbox(env.From)
+	it.to = firstMailbox(env.To)
+	it.cc = firstMailbox(env.Cc)
+	it.msgID = env.MessageID
+}
+
+// refsFrom is what THREAD=REFERENCES links by: References, or else the
+// first of In-Reply-To.
+func (it *sortItem) refsFrom(h mail.Header) {
 	it.refs, _ = h.MsgIDList("References")
 	if len(it.refs) == 0 {
 		if irt, _ := h.MsgIDList("In-Reply-To"); len(irt) > 0 {
@@ -186,18 +188,10 @@ func (it *sortItem) fromHeader(h mail.Header, refs bool) {
 	}
 }
 
-// firstMailbox is the local part of a field's first address, folded.
-func firstMailbox(h mail.Header, key string) string {
-	addrs, _ := h.AddressList(key)
+// firstMailbox is the local part of the first address, folded.
+func firstMailbox(addrs []imap.Address) string {
 	if len(addrs) == 0 {
 		return ""
 	}
-	local := addrs[0].Address
-	for i := len(local) - 1; i >= 0; i-- {
-		if local[i] == '@' {
-			local = local[:i]
-			break
-		}
-	}
-	return casemap(local)
+	return casemap(addrs[0].Mailbox)
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapserver"
-	gomessage "github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 )
 
 // item is a message for threading: its place, its day of May 2024, its
@@ -102,7 +100,7 @@ func TestThreadingByOrderedSubject(t *testing.T) {
 	}
 }
 
-func TestSortKeysFromTheHeader(t *testing.T) {
+func TestSortKeysFromTheEnvelope(t *testing.T) {
 	arrival := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Unix()
 	for _, c := range []struct {
 		what, header      string
@@ -115,19 +113,10 @@ func TestSortKeysFromTheHeader(t *testing.T) {
 		{"the first sender's mailbox, folded", "From: Alice <Alice@Example.org>, bob@example.org\r\nTo: undisclosed-recipients:;\r\n", time.Unix(arrival, 0), "", "ALICE", ""},
 		{"a decoded subject", "Subject: =?utf-8?q?Re=3A_Caf=C3=A9?=\r\nTo: Zed <zed@example.org>\r\n", time.Unix(arrival, 0), "CAFE\u0301", "", "ZED"},
 	} {
-		h, err := readHeader(c.header + "\r\n")
-		if err != nil {
-			t.Fatal(err)
-		}
 		it := sortItem{arrival: arrival, date: arrival}
-		it.fromHeader(h, false)
+		it.fromEnvelope(imapserver.ExtractEnvelope(parseHeader([]byte(c.header + "\r\n"))))
 		if it.date != c.date.Unix() || it.subject != c.subject || it.from != c.from || it.to != c.to {
 			t.Errorf("%s: date %v subject %q from %q to %q", c.what, time.Unix(it.date, 0).UTC(), it.subject, it.from, it.to)
 		}
 	}
-}
-
-func readHeader(s string) (mail.Header, error) {
-	h := parseHeader([]byte(s))
-	return mail.Header{Header: gomessage.Header{Header: h}}, nil
 }
