@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -503,21 +505,22 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 	}
 	var l layout
 	var movedBase []byte
+	// The messages that change, in order: the loop jumps from one to the
+	// next (every message after a dropped first one is looked at, until
+	// one takes its base).
+	order := slices.Sorted(maps.Keys(changes))
+	k := 0           // order[k] is the next message that changes
 	done := int64(0) // offsets before this are laid out
 	for i := 0; i < len(offsets); i++ {
+		for k < len(order) && order[k] < i {
+			k++
+		}
 		c, ok := changes[i]
 		if !ok && movedBase == nil {
-			// Jump to the next message that changes.
-			next := len(offsets)
-			for j := range changes {
-				if j > i && j < next {
-					next = j
-				}
-			}
-			if next == len(offsets) {
+			if k == len(order) || order[k] >= len(offsets) {
 				break
 			}
-			i = next - 1
+			i = order[k] - 1
 			continue
 		}
 		if c.Drop && i > 0 {
