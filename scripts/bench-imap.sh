@@ -101,6 +101,7 @@ fi
 if want fetch; then
 	f=$(cmds fetch 'b FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)')
 	report "SELECT + FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" "$(session ours "$f")" "$(session dovecot "$f")"
+	report "SELECT + the same FETCH again (what it caches kept)" "$(session ours "$f")" "$(session dovecot "$f")"
 fi
 if want search; then
 	f=$(cmds search 'b UID SEARCH BODY zyzzyva')

@@ -39,6 +39,15 @@ type filter struct {
 
 	order *ordering // a SORT or THREAD the library runs as a SEARCH; under wmu
 
+	// Output is gathered and written in one go at the end of each
+	// command: the library flushes after every FETCH response, which on
+	// FETCH 1:* of a big folder is a write(2) per message. Untagged
+	// responses outside a command (IDLE's) go out within flushDelay.
+	pend  []byte
+	timer *time.Timer
+	armed bool
+	werr  error // a delayed write's failure, for the next Write
+
 	once sync.Once
 	done chan struct{}
 	bye  string // when set, the connection ends with this BYE before the next command
@@ -349,12 +358,40 @@ func (f *filter) pendingOrder() *ordering {
 	return f.order
 }
 
-// reply writes a response of the filter's own to the client.
+// reply writes a response of the filter's own to the client, after what
+// the library wrote before it.
 func (f *filter) reply(s string) error {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	_, err := f.hooks.conn().Write([]byte(s))
+	f.pend = append(f.pend, s...)
+	return f.flushLocked()
+}
+
+// flushDelay is how long untagged output may wait for more to join it.
+const flushDelay = 2 * time.Millisecond
+
+// flushBytes is how much output is gathered before it is written anyway.
+const flushBytes = 64 << 10
+
+func (f *filter) flushLocked() error {
+	if f.armed {
+		f.timer.Stop()
+		f.armed = false
+	}
+	if len(f.pend) == 0 || f.werr != nil {
+		return f.werr
+	}
+	_, err := f.hooks.conn().Write(f.pend)
+	f.pend = f.pend[:0]
+	f.werr = err
 	return err
+}
+
+func (f *filter) flushLater() {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.armed = false
+	f.flushLocked()
 }
 
 // Write passes the library's output on, line by line outside literals, so
@@ -364,7 +401,8 @@ func (f *filter) Write(p []byte) (int, error) {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	total := len(p)
-	var out []byte
+	out := f.pend
+	now := false // a line the client waits for: a tagged reply, "+", BYE
 	for len(p) > 0 {
 		if f.wlit > 0 {
 			n := int64(len(p))
@@ -388,11 +426,25 @@ func (f *filter) Write(p []byte) (int, error) {
 		if size, _, _, ok := literalAt(line); ok {
 			f.wlit = size
 		}
+		now = now || line[0] != '*' || bytes.HasPrefix(line, []byte("* BYE"))
 	}
-	if len(out) > 0 {
-		if _, err := f.hooks.conn().Write(out); err != nil {
+	f.pend = out
+	if now || len(f.pend) >= flushBytes {
+		if err := f.flushLocked(); err != nil {
 			return 0, err
 		}
+		return total, nil
+	}
+	if f.werr != nil {
+		return 0, f.werr
+	}
+	if len(f.pend) > 0 && !f.armed {
+		if f.timer == nil {
+			f.timer = time.AfterFunc(flushDelay, f.flushLater)
+		} else {
+			f.timer.Reset(flushDelay)
+		}
+		f.armed = true
 	}
 	return total, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -215,5 +216,53 @@ func TestAnIdleClientIsToldWhyItIsLoggedOut(t *testing.T) {
 	}
 	if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("library got %v, want the timeout", err)
+	}
+}
+
+// writeCounter counts the writes that reach the connection.
+type writeCounter struct {
+	net.Conn
+	mu     sync.Mutex
+	writes int
+	got    strings.Builder
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes++
+	c.got.Write(p)
+	return len(p), nil
+}
+
+func (c *writeCounter) seen() (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes, c.got.String()
+}
+
+func TestTheResponsesToACommandGoOutInFewWritesEndingWithItsReply(t *testing.T) {
+	c := &writeCounter{}
+	f := newFilter(&fakeHooks{c: c})
+	for i := 1; i <= 1000; i++ {
+		f.Write([]byte("* " + strings.Repeat("9", i%5+1) + " FETCH (FLAGS (\\Seen))\r\n")) // the library flushes each
+	}
+	f.Write([]byte("a1 OK FETCH completed\r\n"))
+	n, got := c.seen()
+	if n > 3 || strings.Count(got, "FETCH (FLAGS") != 1000 || !strings.HasSuffix(got, "a1 OK FETCH completed\r\n") {
+		t.Fatalf("%d writes of %d bytes, ending %q", n, len(got), got[len(got)-30:])
+	}
+}
+
+func TestAnUntaggedResponseOutsideACommandGoesOutUnasked(t *testing.T) {
+	c := &writeCounter{}
+	f := newFilter(&fakeHooks{c: c})
+	f.Write([]byte("+ idling\r\n"))
+	f.Write([]byte("* 2 EXISTS\r\n"))
+	for {
+		if _, got := c.seen(); strings.HasSuffix(got, "* 2 EXISTS\r\n") {
+			return
+		}
+		time.Sleep(time.Millisecond) // the test times out if it never comes
 	}
 }
