@@ -278,10 +278,6 @@ func touchesFirst(p *uidPlan, changes map[int]change) bool {
 // write is one RewriteWith of the folder, then a scan of the result.
 func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]change, base *mbox.Base) error {
 	s := lf.snap
-	offsets := make([]int64, len(s.idx.Entries))
-	for i := range s.idx.Entries {
-		offsets[i] = s.idx.Entries[i].Offset
-	}
 	firstKept := -1
 	for i := range s.entries {
 		if !changes[i].drop {
@@ -335,6 +331,21 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 	}
 	if firstKept >= 0 {
 		plan(firstKept)
+	}
+	// RewriteSome reads no message past the last that changes, and ends
+	// that one where the next begins: the offsets up to there will do.
+	last := -1
+	for i := range some {
+		last = max(last, i)
+	}
+	if firstKept >= 0 {
+		// A dropped first message's base moves to the first one kept,
+		// which is read then.
+		last = max(last, firstKept+s.first)
+	}
+	offsets := make([]int64, min(last+2, len(s.idx.Entries)))
+	for i := range offsets {
+		offsets[i] = s.idx.Entries[i].Offset
 	}
 	err := mbox.RewriteSome(lf.mb, s.idx.Size, offsets, some)
 	if err != nil {

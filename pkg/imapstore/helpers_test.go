@@ -101,6 +101,13 @@ func dial(t testing.TB, st *Store) *wire {
 	return w
 }
 
+// flush has the session write its flag changes now (as imapd's CHECK
+// does): STATUS of the selected folder counts them, so writes them first.
+func (w *wire) flush() {
+	w.t.Helper()
+	w.ok("STATUS INBOX (MESSAGES)")
+}
+
 type testLogger struct{ t testing.TB }
 
 func (l testLogger) Printf(f string, a ...any) { l.t.Logf(f, a...) }

@@ -87,6 +87,10 @@ func TestStoreWritesFlagsAndKeywordsWhereMuttAndDovecotReadThem(t *testing.T) {
 	if !strings.Contains(out, `FLAGS (\Seen \Answered \Flagged $Work \Recent)`) {
 		t.Fatalf("STORE reply:\n%s", out)
 	}
+	if f := u.file(u.inbox); strings.Contains(f, "$Work") {
+		t.Fatalf("written before the batch was due:\n%s", f)
+	}
+	w.flush()
 	f := u.file(u.inbox)
 	for _, want := range []string{"Status: RO\n", "X-Status: FA\n", "X-Keywords: $Work", " $Work\n"} {
 		if !strings.Contains(f, want) {
@@ -94,6 +98,7 @@ func TestStoreWritesFlagsAndKeywordsWhereMuttAndDovecotReadThem(t *testing.T) {
 		}
 	}
 	w.ok(`STORE 1 -FLAGS.SILENT (\Flagged $Work)`)
+	w.flush()
 	if f := u.file(u.inbox); strings.Contains(f, "X-Status: FA") || strings.Contains(f, "X-Keywords: $Work") {
 		t.Fatalf("flags not removed:\n%s", f)
 	}
@@ -104,6 +109,7 @@ func TestStoreWritesFlagsAndKeywordsWhereMuttAndDovecotReadThem(t *testing.T) {
 		t.Fatalf("other session:\n%s", out)
 	}
 	w.ok(`STORE 2 +FLAGS (\Deleted)`)
+	w.flush()
 	if out := w2.ok("NOOP"); !strings.Contains(out, `* 2 FETCH (UID 2 FLAGS (\Deleted))`) {
 		t.Fatalf("flag change not reported:\n%s", out)
 	}
@@ -368,5 +374,23 @@ func TestStatusSizeIsTheSumOfTheMessagesSizesWhateverTheQuotingAndStateFields(t 
 		if !strings.Contains(out, fmt.Sprintf("(SIZE %d)", want)) {
 			t.Errorf("STATUS %s, want SIZE %d:\n%s", name, want, out)
 		}
+	}
+}
+
+func TestExpungingTheFirstMessagesMovesTheBaseToTheFirstKept(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"), msg("four", "4\n"))
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	w.ok(`STORE 1:2 +FLAGS.SILENT (\Deleted)`)
+	if out := w.ok("EXPUNGE"); !strings.Contains(out, "* 2 EXPUNGE\r\n* 1 EXPUNGE") {
+		t.Fatalf("EXPUNGE:\n%s", out)
+	}
+	f := u.file(u.inbox)
+	if strings.Count(f, "\nFrom ") != 1 || !strings.Contains(f, "Subject: three\n") || strings.Index(f, "X-IMAPbase:") > strings.Index(f, "Subject: four") {
+		t.Fatalf("mailbox after EXPUNGE:\n%s", f)
+	}
+	if out := w.ok("UID FETCH 1:* FLAGS"); !strings.Contains(out, "(UID 3 ") || !strings.Contains(out, "(UID 4 ") {
+		t.Fatalf("UIDs after EXPUNGE:\n%s", out)
 	}
 }
