@@ -80,6 +80,10 @@ type hooks interface {
 	extraCaps(authenticated bool) (add, remove []string)
 	authenticated() bool
 	idInfo() string
+	// flushDue is when the session's flag changes are to be written
+	// (zero: none waiting); flush writes them.
+	flushDue() time.Time
+	flush()
 }
 
 func newFilter(h hooks) *filter {
@@ -99,27 +103,40 @@ const (
 )
 
 // fill reads more from the client, within the idle timeout of the
-// session's state.
+// session's state. While the client is quiet, the session's flag changes
+// are written when they fall due: the library's goroutine is here, not
+// running a command, so the session is ours to use.
 func (f *filter) fill() error {
 	timeout := preLoginTimeout
 	if f.hooks.authenticated() {
 		timeout = idleTimeout
 	}
 	c := f.hooks.conn()
-	c.SetReadDeadline(time.Now().Add(timeout)) // a terminal has none: someone is at it
+	end := time.Now().Add(timeout)
 	buf := make([]byte, 16<<10)
-	n, err := c.Read(buf)
-	f.in = append(f.in, buf[:n]...)
-	if n > 0 {
-		return nil
+	for {
+		deadline := end
+		if due := f.hooks.flushDue(); !due.IsZero() && due.Before(deadline) {
+			deadline = due
+		}
+		c.SetReadDeadline(deadline) // a terminal has none: someone is at it
+		n, err := c.Read(buf)
+		f.in = append(f.in, buf[:n]...)
+		if n > 0 {
+			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(end) {
+			f.hooks.flush()
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			f.reply("* BYE Autologout: idle for too long\r\n")
+		}
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		f.reply("* BYE Autologout: idle for too long\r\n")
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
 }
 
 // line takes one line (CRLF or LF ended) off the input, or what there is
@@ -287,6 +304,11 @@ func (f *filter) intercept(l []byte) ([]byte, bool, error) {
 	}
 	cmd, args, _ := strings.Cut(rest, " ")
 	switch strings.ToUpper(cmd) {
+	case "CHECK":
+		// The library takes CHECK for NOOP; it is where a client asks
+		// for its changes to be written (RFC 3501 6.4.1).
+		f.hooks.flush()
+		return l, false, nil
 	case "ID":
 		if _, _, _, lit := literalAt(l); lit {
 			return l, false, nil

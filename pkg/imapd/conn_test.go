@@ -13,9 +13,11 @@ import (
 )
 
 type fakeHooks struct {
-	c      net.Conn
-	authed bool
-	plain  bool
+	c       net.Conn
+	authed  bool
+	plain   bool
+	due     time.Time
+	flushed int
 }
 
 func (h *fakeHooks) conn() net.Conn      { return h.c }
@@ -23,6 +25,8 @@ func (h *fakeHooks) startTLS(int) error  { return nil }
 func (h *fakeHooks) canStartTLS() bool   { return false }
 func (h *fakeHooks) authenticated() bool { return h.authed }
 func (h *fakeHooks) idInfo() string      { return `("name" "test")` }
+func (h *fakeHooks) flushDue() time.Time { return h.due }
+func (h *fakeHooks) flush()              { h.flushed++; h.due = time.Time{} }
 func (h *fakeHooks) extraCaps(authed bool) ([]string, []string) {
 	if !authed && !h.plain {
 		return []string{"ID", "LOGINDISABLED"}, []string{"AUTH="}
@@ -64,6 +68,33 @@ func TestTheFilterAnswersIDItselfAndPassesOtherCommands(t *testing.T) {
 	}
 	if got := <-done; got != "a2 NOOP\r\n" {
 		t.Fatalf("library got %q", got)
+	}
+}
+
+func TestAQuietClientsFlagChangesAreWrittenWhenDueAndAtCHECK(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	h := &fakeHooks{c: server, plain: true, authed: true, due: time.Now().Add(50 * time.Millisecond)}
+	f := newFilter(h)
+	buf := make([]byte, 100)
+	go func() {
+		time.Sleep(300 * time.Millisecond) // quiet past the due time
+		client.Write([]byte("a1 NOOP\r\n"))
+	}()
+	n, err := f.Read(buf)
+	if err != nil || string(buf[:n]) != "a1 NOOP\r\n" {
+		t.Fatalf("library got %q, %v", buf[:n], err)
+	}
+	if h.flushed != 1 {
+		t.Fatalf("flushed %d times while the client was quiet, want 1", h.flushed)
+	}
+	go client.Write([]byte("a2 CHECK\r\n"))
+	n, err = f.Read(buf)
+	if err != nil || string(buf[:n]) != "a2 CHECK\r\n" {
+		t.Fatalf("library got %q, %v", buf[:n], err)
+	}
+	if h.flushed != 2 {
+		t.Fatalf("CHECK did not write the flag changes before the library saw it (%d)", h.flushed)
 	}
 }
 

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -43,6 +45,7 @@ type conn struct {
 	hangUp  bool
 	filter  *filter
 	preauth *userdb.User
+	sess    *imapstore.Session
 }
 
 func (k *conn) conn() net.Conn              { return k.c.Conn }
@@ -50,6 +53,22 @@ func (k *conn) startTLS(buffered int) error { return k.c.StartTLS(buffered) }
 func (k *conn) canStartTLS() bool           { return k.c.CanStartTLS() }
 func (k *conn) authenticated() bool         { return k.authed }
 func (k *conn) idInfo() string              { return `("name" "unixmail imapd" "vendor" "unixmail")` }
+
+func (k *conn) flushDue() time.Time {
+	if k.sess == nil {
+		return time.Time{}
+	}
+	return k.sess.FlushDue()
+}
+
+func (k *conn) flush() {
+	if k.sess == nil {
+		return
+	}
+	if err := k.sess.Flush(); err != nil {
+		k.c.Log.Warn("rip=%s: writing flag changes: %v", k.c.Peer, err)
+	}
+}
 func (k *conn) extraCaps(authed bool) ([]string, []string) {
 	add := []string{"ID"}
 	var remove []string
@@ -93,6 +112,17 @@ func Serve(c *daemon.Client) error {
 		Logger:       logger{k},
 		InsecureAuth: true, // the filter and the session refuse plaintext where it is not OK
 	})
+	// SIGTERM or SIGHUP (a shutdown, a hung-up terminal or ssh) ends the
+	// connection as a client's going away does: the session writes its
+	// flag changes before the process exits.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			k.conn().Close()
+		}
+	}()
 	err := srv.Serve(stdioconn.Listen(k.filter))
 	srv.Close()
 	return err
@@ -124,9 +154,11 @@ func caller(c *daemon.Client) (*userdb.User, error) {
 
 func (k *conn) newSession(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	if k.preauth != nil {
-		return &session{Session: imapstore.NewPreauthSession(k.store(k.preauth)), k: k}, &imapserver.GreetingData{PreAuth: true}, nil
+		k.sess = imapstore.NewPreauthSession(k.store(k.preauth))
+		return &session{Session: k.sess, k: k}, &imapserver.GreetingData{PreAuth: true}, nil
 	}
-	s := &session{Session: imapstore.NewSession(k.login), k: k}
+	k.sess = imapstore.NewSession(k.login)
+	s := &session{Session: k.sess, k: k}
 	s.Hook = k.plaintextCheck
 	return s, nil, nil
 }

@@ -57,6 +57,7 @@ func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
 	w := dial(t, u.store())
 	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(w.ok("SELECT INBOX"))[1]
 	w.ok(`STORE 2 +FLAGS (\Flagged)`)
+	w.flush()
 	f := u.file(u.inbox)
 	if strings.Count(f, "X-UID:") != 1 || !strings.Contains(f, "X-UID: 2\n") || strings.Contains(f, "X-IMAPbase") {
 		t.Fatalf("a flag on message 2 wrote:\n%s", f)
@@ -66,6 +67,7 @@ func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
 		t.Errorf("message 2 not marked old:\n%s", f)
 	}
 	w.ok(`STORE 1 +FLAGS (\Seen)`)
+	w.flush()
 	if f := u.file(u.inbox); !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000003") || !strings.Contains(f, "X-UID: 1\n") {
 		t.Fatalf("a flag on message 1 wrote:\n%s", f)
 	}

@@ -21,9 +21,11 @@ type ioWriter = io.Writer
 // only by an error (which rolls it back).
 var noCancel = context.Background()
 
-// Store changes flags in one locked read-modify-write of the file: the
-// change applies to the flags the file holds now, so another session's
-// change made meanwhile is kept.
+// Store changes flags in the session at once (FETCH FLAGS shows them) and
+// keeps the change for a batch written later (see FlushDelay): a client
+// that marks messages one at a time costs one write for them all. The
+// change is kept as flags added and taken away, applied then to what the
+// file holds, so another session's change made meanwhile is kept.
 func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
 	sel, err := s.needSelected()
 	if err != nil {
@@ -36,43 +38,15 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if err != nil || len(targets) == 0 {
 		return err
 	}
-	lf, err := s.st.openLocked(sel.path, false, sel.snap)
-	if err != nil {
-		return err
-	}
-	defer lf.close()
-	byUID := uidIndex(lf.snap)
-	changes := map[int]change{}
-	var newKeywords []string
-	for _, t := range targets {
-		j, ok := byUID[sel.msgs[t].uid]
-		if !ok {
-			continue
-		}
-		e := &lf.snap.entries[j]
-		ns := applyFlags(e.State, flags.Op, flags.Flags)
-		for _, k := range ns.Keywords {
-			if !slices.Contains(lf.snap.base.Keywords, k) && !slices.Contains(newKeywords, k) {
-				newKeywords = append(newKeywords, k)
-			}
-		}
-		if ns.Flags != e.Flags || !slices.Equal(ns.Keywords, e.Keywords) {
-			changes[j] = change{state: &ns}
-		}
-	}
-	if err := s.st.rewriteKeywords(lf, changes, newKeywords); err != nil {
-		return err
-	}
-	sel.snap = lf.snap
-	byUID = uidIndex(lf.snap)
+	now := s.st.now()
 	for _, t := range targets {
 		m := &sel.msgs[t]
-		j, ok := byUID[m.uid]
-		if !ok {
-			continue
+		old := mbox.State{Flags: m.flags, Keywords: m.keywords}
+		ns := applyFlags(old, flags.Op, flags.Flags)
+		if ns.Flags != old.Flags || !slices.Equal(ns.Keywords, old.Keywords) {
+			sel.note(m.uid, old, ns, now)
+			m.flags, m.keywords = ns.Flags, ns.Keywords
 		}
-		e := &lf.snap.entries[j]
-		m.flags, m.keywords = e.Flags, e.Keywords
 		if flags.Silent {
 			continue
 		}
@@ -143,6 +117,10 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 // their sequence numbers, highest first, for EXPUNGE responses.
 func (s *Session) expunge(pick func(m *viewMsg, e *mbox.Entry) bool) ([]uint32, error) {
 	sel := s.sel
+	// The flags to expunge by are this session's too.
+	if err := s.flush(); err != nil {
+		return nil, err
+	}
 	lf, err := s.st.openLocked(sel.path, false, sel.snap)
 	if err != nil {
 		return nil, err
@@ -342,6 +320,10 @@ func (s *Session) copyTo(sel *selected, targets []int, dest string) (*imap.CopyD
 			return nil, errTryCreate(dest)
 		}
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Not a mailbox: " + dest}
+	}
+	// Copies carry the flags as this session shows them.
+	if err := s.flush(); err != nil {
+		return nil, err
 	}
 	if err := s.refresh(); err != nil {
 		return nil, err

@@ -56,6 +56,7 @@ type selected struct {
 	cache      structCache
 	newRecent  map[uint32]bool // \Recent messages not yet announced
 	envs       *envCache       // nil until an ENVELOPE is fetched
+	batch      batch           // flag changes not yet written
 }
 
 type viewMsg struct {
@@ -65,11 +66,21 @@ type viewMsg struct {
 	recent   bool
 }
 
+// Close ends the session however the connection ended: the flag changes
+// not yet written are written first.
 func (s *Session) Close() error {
-	if s.sel != nil {
-		s.sel.close()
+	return s.leave()
+}
+
+// leave writes the selected folder's flag changes and lets it go.
+func (s *Session) leave() error {
+	if s.sel == nil {
+		return nil
 	}
-	return nil
+	err := s.Flush()
+	s.sel.close()
+	s.sel = nil
+	return err
 }
 
 func (sel *selected) close() {
@@ -113,9 +124,8 @@ func errReadOnly() error {
 // in the file (Status: O) as UW-IMAP and Dovecot mark them, so the next
 // session sees them as old.
 func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
-	if s.sel != nil {
-		s.sel.close()
-		s.sel = nil
+	if err := s.leave(); err != nil {
+		return nil, err
 	}
 	path, err := s.st.selectable(name)
 	if err != nil {
@@ -261,13 +271,7 @@ func mailboxFlags(snap *snapshot) []imap.Flag {
 	return out
 }
 
-func (s *Session) Unselect() error {
-	if s.sel != nil {
-		s.sel.close()
-	}
-	s.sel = nil
-	return nil
-}
+func (s *Session) Unselect() error { return s.leave() }
 
 func (s *Session) Create(name string, _ *imap.CreateOptions) error { return s.st.Create(name) }
 func (s *Session) Delete(name string) error                        { return s.st.Delete(name) }
@@ -373,6 +377,10 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 	}
 	var prev *snapshot
 	if s.sel != nil && s.sel.path == path {
+		// Its counts include this session's flag changes.
+		if err := s.flush(); err != nil {
+			return nil, err
+		}
 		prev = s.sel.snap
 	}
 	snap, err := s.st.readSnapshot(path, prev)
@@ -446,6 +454,9 @@ func (s *Session) folderSize(path string, snap *snapshot) (int64, error) {
 func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.sel == nil {
 		return nil
+	}
+	if err := s.flushIfDue(); err != nil {
+		return err
 	}
 	if err := s.refresh(); err != nil {
 		return err
@@ -525,7 +536,7 @@ func (s *Session) report(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		if !ok {
 			continue
 		}
-		e := &snap.entries[j]
+		e := sel.shownState(&snap.entries[j])
 		if visible(e.Flags) != visible(m.flags) || !slices.Equal(e.Keywords, m.keywords) {
 			m.flags, m.keywords = e.Flags, e.Keywords
 			if err := w.WriteMessageFlags(uint32(i+1), imap.UID(m.uid), s.flagsOf(m)); err != nil {
@@ -607,7 +618,7 @@ func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		}
 	}
 	// What changed between the last command and the watch's start.
-	if err := s.Poll(w, true); err != nil {
+	if err := s.idlePoll(w); err != nil {
 		return err
 	}
 	t := time.NewTicker(every)
@@ -619,10 +630,21 @@ func (s *Session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		case <-wake:
 		case <-t.C:
 		}
-		if err := s.Poll(w, true); err != nil {
+		if err := s.idlePoll(w); err != nil {
 			return err
 		}
 	}
+}
+
+// idlePoll is Poll from IDLE's goroutine, which the connection's reader
+// may meanwhile ask to write the flag changes (Flush): they take turns.
+func (s *Session) idlePoll(w *imapserver.UpdateWriter) error {
+	if s.sel == nil {
+		return nil
+	}
+	s.sel.batch.mu.Lock()
+	defer s.sel.batch.mu.Unlock()
+	return s.Poll(w, true)
 }
 
 // watchedPollFactor: a watched folder is still looked at now and then, in
