@@ -1,6 +1,7 @@
 package mbox
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -52,11 +53,14 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State) (out *Index, ok 
 	var writes []write
 	for _, i := range order {
 		e := &idx.Entries[i]
-		hdr := make([]byte, e.BodyOffset-e.HeaderOffset)
-		if _, err := mb.File.ReadAt(hdr, e.HeaderOffset); err != nil {
+		// One read: the From_ line, to check the message is where the
+		// index says, and the header.
+		buf := make([]byte, e.BodyOffset-e.Offset)
+		if _, err := mb.File.ReadAt(buf, e.Offset); err != nil {
 			return nil, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
 		}
-		if !fromLineAt(mb.File, e.Offset) {
+		from, hdr := buf[:e.HeaderOffset-e.Offset], buf[e.HeaderOffset-e.Offset:]
+		if _, _, ok := ParseFromLine(bytes.TrimRight(from, "\r\n")); !ok {
 			return nil, false, fmt.Errorf("write flags of %s: message %d is not where it was: %w", mb.Path, i+1, ErrChanged)
 		}
 		st := states[i]
@@ -64,15 +68,15 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State) (out *Index, ok 
 		if len(nh) != len(hdr) {
 			return nil, false, nil
 		}
-		from, to := 0, len(hdr)
-		for from < to && hdr[from] == nh[from] {
-			from++
+		a, b := 0, len(hdr)
+		for a < b && hdr[a] == nh[a] {
+			a++
 		}
-		for to > from && hdr[to-1] == nh[to-1] {
-			to--
+		for b > a && hdr[b-1] == nh[b-1] {
+			b--
 		}
-		if from < to {
-			writes = append(writes, write{e.HeaderOffset + int64(from), nh[from:to]})
+		if a < b {
+			writes = append(writes, write{e.HeaderOffset + int64(a), nh[a:b]})
 		}
 	}
 	for _, w := range writes {
