@@ -255,13 +255,29 @@ const entryMin = 9*8 + 3*4 + 2 + 4
 // LoadIndex reads an index saved by Save. A missing or damaged index is
 // (nil, nil): the caller scans.
 func LoadIndex(path string) (*Index, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("load index: %w", err)
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	if fi.Size() < int64(len(indexMagic)) || fi.Size() > 1<<40 {
+		return nil, nil
+	}
+	// Mapped rather than read into the heap: a big folder's index is
+	// megabytes, loaded at every SELECT, and decoding copies what it
+	// keeps. (Save replaces the file by renaming: a mapping is never cut.)
+	data, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	defer unix.Munmap(data)
 	idx, err := decodeIndex(data)
 	if err != nil {
 		return nil, nil

@@ -125,6 +125,9 @@ func messageID(block []byte) []byte {
 // had one. The UIDs given here and held by no saved index nor the file
 // are pending until Save.
 func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
+	if prev == idx && idx.UIDValidity != 0 {
+		return false // a saved index that still fits the file: numbered
+	}
 	if prev == idx {
 		prev = nil // its entries are idx's: nothing to find again
 	}
