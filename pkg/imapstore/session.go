@@ -69,18 +69,27 @@ type viewMsg struct {
 // Close ends the session however the connection ended: the flag changes
 // not yet written are written first.
 func (s *Session) Close() error {
-	return s.leave()
+	err := s.Flush()
+	if s.sel != nil {
+		s.sel.close()
+		s.sel = nil
+	}
+	return err
 }
 
-// leave writes the selected folder's flag changes and lets it go.
+// leave writes the selected folder's flag changes and lets it go; when
+// they cannot be written (the folder locked too long) it stays selected,
+// the changes kept, and the command fails.
 func (s *Session) leave() error {
 	if s.sel == nil {
 		return nil
 	}
-	err := s.Flush()
+	if err := s.Flush(); err != nil {
+		return err
+	}
 	s.sel.close()
 	s.sel = nil
-	return err
+	return nil
 }
 
 func (sel *selected) close() {
