@@ -116,6 +116,14 @@ func (c *compaction) index() {
 	}
 }
 
+// inPlace reports whether piece i is old bytes that stay where they are:
+// a window neither writes them nor overwrites them (no other piece lands
+// on them, and none reads them), so they need no saving either. A flag
+// change in the padding of 5,000 messages writes only their state fields.
+func (c *compaction) inPlace(i int) bool {
+	return c.l.pieces[i].lit == nil && c.l.pieces[i].off == c.starts[i]
+}
+
 // window chooses the window that starts at a.
 func (c *compaction) window(a int64) window {
 	// src is the first old offset read for a byte at or after a: sources
@@ -123,7 +131,7 @@ func (c *compaction) window(a int64) window {
 	src, i := int64(-1), 0
 	for ; i < len(c.l.pieces); i++ {
 		p := &c.l.pieces[i]
-		if c.starts[i+1] <= a || p.lit != nil {
+		if c.starts[i+1] <= a || p.lit != nil || c.inPlace(i) {
 			continue
 		}
 		src = p.off + max(0, a-c.starts[i])
@@ -289,12 +297,23 @@ func (c *compaction) record(w window) error {
 func (c *compaction) write(w window, src io.ReaderAt) error {
 	killPoint()
 	if err := c.copyInFile(w); err != nil {
-		bw := bufio.NewWriterSize(slowWriter(killingWriter{io.NewOffsetWriter(c.mb, w.a)}), 1<<20)
-		if err := c.l.emit(bw, src, w.a, w.b); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			return err
+		buf := make([]byte, 1<<20)
+		for i := range c.l.pieces {
+			p := &c.l.pieces[i]
+			s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
+			if s >= e || c.inPlace(i) {
+				continue
+			}
+			out := slowWriter(killingWriter{io.NewOffsetWriter(c.mb, s)})
+			var err error
+			if p.lit != nil {
+				_, err = out.Write(p.lit[s-c.starts[i] : e-c.starts[i]])
+			} else {
+				_, err = io.CopyBuffer(out, io.NewSectionReader(src, p.off+s-c.starts[i], e-s), buf)
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	killPoint()
@@ -320,7 +339,7 @@ func (c *compaction) copyInFile(w window) error {
 	for i := range c.l.pieces {
 		p := &c.l.pieces[i]
 		s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
-		if s >= e {
+		if s >= e || c.inPlace(i) {
 			continue
 		}
 		killPoint()

@@ -149,15 +149,37 @@ func TestACompactionKilledAtAnyPointAndItsRecoveryKilledTooEndsOldOrNew(t *testi
 		st.Flags |= Seen
 		return Change{State: &st}
 	}
+	// padded is data with state fields, padded, in every message.
+	dir := shmDir(t)
+	if rewriteKilled(t, filepath.Join(dir, "padded"), data, func(i int, m *Message) Change { return seen(m) }, 0) {
+		t.Fatal("died without a kill")
+	}
+	padded, _ := os.ReadFile(filepath.Join(dir, "padded"))
+	flag := func(i int, m *Message) Change {
+		if i%3 != 0 {
+			return Change{}
+		}
+		st := m.State
+		st.Flags |= Flagged | Answered
+		return Change{State: &st}
+	}
 	tests := []struct {
-		name string
-		plan RewritePlan
+		name  string
+		plan  RewritePlan
+		input string
 	}{
-		{"the first dropped", func(i int, m *Message) Change { return Change{Drop: i == 0} }},
-		{"every third dropped", func(i int, m *Message) Change { return Change{Drop: i%3 == 1} }},
-		{"one in the middle dropped", func(i int, m *Message) Change { return Change{Drop: i == 8} }},
-		{"all dropped", func(i int, m *Message) Change { return Change{Drop: true} }},
-		{"all but the last dropped", func(i int, m *Message) Change { return Change{Drop: i < 15} }},
+		{"flags written into their padding", flag, string(padded)},
+		{"flags written into their padding, one dropped", func(i int, m *Message) Change {
+			if i == 7 {
+				return Change{Drop: true}
+			}
+			return flag(i, m)
+		}, string(padded)},
+		{"the first dropped", func(i int, m *Message) Change { return Change{Drop: i == 0} }, ""},
+		{"every third dropped", func(i int, m *Message) Change { return Change{Drop: i%3 == 1} }, ""},
+		{"one in the middle dropped", func(i int, m *Message) Change { return Change{Drop: i == 8} }, ""},
+		{"all dropped", func(i int, m *Message) Change { return Change{Drop: true} }, ""},
+		{"all but the last dropped", func(i int, m *Message) Change { return Change{Drop: i < 15} }, ""},
 		{"dropped and flagged", func(i int, m *Message) Change {
 			if i < 3 || i%5 == 0 {
 				return Change{Drop: true}
@@ -166,10 +188,14 @@ func TestACompactionKilledAtAnyPointAndItsRecoveryKilledTooEndsOldOrNew(t *testi
 				return seen(m)
 			}
 			return Change{}
-		}},
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			data := data
+			if tt.input != "" {
+				data = tt.input
+			}
 			dir := shmDir(t)
 			want := filepath.Join(dir, "want")
 			if rewriteKilled(t, want, data, tt.plan, 0) {
@@ -187,7 +213,9 @@ func TestACompactionKilledAtAnyPointAndItsRecoveryKilledTooEndsOldOrNew(t *testi
 				}
 				crashed, _ := os.ReadFile(path)
 				journal, jerr := os.ReadFile(JournalPath(path))
-				for m := 1; ; m++ {
+				// Recoveries are killed at every point after every third
+				// kill (each point of each would take minutes).
+				for m := 1; n%3 == 0 || m == 1; m++ {
 					// The state the kill left, then a recovery killed at m,
 					// then one that finishes.
 					os.WriteFile(path, crashed, 0o600)
