@@ -34,8 +34,7 @@ func benchUser(b *testing.B, n int) *testUser {
 // selectOnce runs one session: SELECT, then the commands, then LOGOUT.
 func selectOnce(b *testing.B, u *testUser, cmds ...string) {
 	b.Helper()
-	t := &testing.T{}
-	w := dial(t, u.store())
+	w := dial(b, u.store())
 	if out := w.do("SELECT INBOX"); !strings.Contains(lastLine(out), "OK") {
 		b.Fatalf("SELECT: %s", lastLine(out))
 	}
