@@ -16,6 +16,13 @@ import (
 // benchUser is a user whose INBOX is a generated mailbox of n messages
 // (bench-imap.sh runs the 1 GB one through the real binaries).
 func benchUser(b *testing.B, n int) *testUser {
+	u, _ := benchUserSized(b, n, 2000)
+	return u
+}
+
+// benchUserSized is benchUser with messages of avg bytes on average; it
+// gives the mailbox's size too.
+func benchUserSized(b *testing.B, n, avg int) (*testUser, int64) {
 	b.Helper()
 	dir := b.TempDir()
 	u := &testUser{dir: dir, inbox: filepath.Join(dir, "Mailbox"), mail: filepath.Join(dir, "mail")}
@@ -24,11 +31,12 @@ func benchUser(b *testing.B, n int) *testUser {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := mboxgen.Write(f, mboxgen.Options{Messages: n, AvgSize: 2000, Seed: 1}); err != nil {
+	defer f.Close()
+	size, err := mboxgen.Write(f, mboxgen.Options{Messages: n, AvgSize: avg, Seed: 1})
+	if err != nil {
 		b.Fatal(err)
 	}
-	f.Close()
-	return u
+	return u, size
 }
 
 // selectOnce runs one session: SELECT, then the commands, then LOGOUT.
@@ -79,18 +87,7 @@ func BenchmarkFetchAllEnvelopes(b *testing.B) {
 // base64 attachments), selected read-only once UIDs are in place.
 func benchSelected(b *testing.B, n int) (*Session, int64) {
 	b.Helper()
-	dir := b.TempDir()
-	u := &testUser{dir: dir, inbox: filepath.Join(dir, "Mailbox"), mail: filepath.Join(dir, "mail")}
-	os.MkdirAll(u.mail, 0o700)
-	f, err := os.Create(u.inbox)
-	if err != nil {
-		b.Fatal(err)
-	}
-	size, err := mboxgen.Write(f, mboxgen.Options{Messages: n, AvgSize: 21400, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
+	u, size := benchUserSized(b, n, 21400)
 	selectOnce(b, u)
 	s := NewPreauthSession(u.store())
 	b.Cleanup(func() { s.Close() })
@@ -131,16 +128,7 @@ func BenchmarkSearchSubject(b *testing.B) {
 
 // FETCH 1:100 BODY.PEEK[] over a connection, as a client sees it.
 func BenchmarkFetchBody100(b *testing.B) {
-	dir := b.TempDir()
-	u := &testUser{dir: dir, inbox: filepath.Join(dir, "Mailbox"), mail: filepath.Join(dir, "mail")}
-	f, err := os.Create(u.inbox)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := mboxgen.Write(f, mboxgen.Options{Messages: 200, AvgSize: 21400, Seed: 1}); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
+	u, _ := benchUserSized(b, 200, 21400)
 	w := dial(b, u.store())
 	w.ok("SELECT INBOX")
 	b.ResetTimer()
