@@ -264,10 +264,7 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		}
 	}
 	for _, bs := range o.BinarySectionSize {
-		n := int64(0)
-		if pt := top.find(bs.Part); pt != nil {
-			n, _ = io.Copy(io.Discard, decoded(f, e, pt))
-		}
+		n, _ := binaryPart(f, e, top.find(bs.Part))
 		rw.WriteBinarySectionSize(bs, uint32(n))
 	}
 	return rw.Close()
@@ -429,21 +426,32 @@ func decoded(f io.ReaderAt, e *mbox.Entry, pt *part) io.Reader {
 	return body
 }
 
+// binaryPart is BINARY[part] (pt nil when there is no such part): its size,
+// and a reader of the part's body with its transfer encoding undone. A
+// part that fits in memory is read and decoded once; a bigger one is
+// decoded twice, to count it and to send it.
+func binaryPart(f io.ReaderAt, e *mbox.Entry, pt *part) (int64, func() io.Reader) {
+	if pt == nil {
+		return 0, func() io.Reader { return strings.NewReader("") }
+	}
+	if pt.end-pt.bodyStart > searchWindow {
+		n, _ := io.Copy(io.Discard, decoded(f, e, pt))
+		return n, func() io.Reader { return decoded(f, e, pt) }
+	}
+	raw, _ := io.ReadAll(rangeOf(f, e, pt.bodyStart, pt.end))
+	var buf []byte
+	b, _ := transferDecoded(&buf, strings.ToLower(strings.TrimSpace(pt.header.Get("Content-Transfer-Encoding"))), raw)
+	return int64(len(b)), func() io.Reader { return bytes.NewReader(b) }
+}
+
 // writeBinary sends BINARY[part]: the decoded body, counted first since a
 // literal's size goes before it.
 func writeBinary(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBinarySection) error {
-	pt := top.find(bs.Part)
-	var n int64
-	if pt != nil {
-		n, _ = io.Copy(io.Discard, decoded(f, e, pt))
-	}
+	n, open := binaryPart(f, e, top.find(bs.Part))
 	from, to := partial(0, n, bs.Partial)
 	wc := rw.WriteBinarySection(bs, to-from)
-	r := io.Reader(strings.NewReader(""))
-	if pt != nil {
-		r = decoded(f, e, pt)
-		io.CopyN(io.Discard, r, from)
-	}
+	r := open()
+	io.CopyN(io.Discard, r, from)
 	if err := copyExactly(wc, r, to-from); err != nil {
 		wc.Close()
 		return err

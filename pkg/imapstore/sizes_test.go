@@ -92,3 +92,22 @@ func TestRFC822SizeIsTheSizeOfBodyForEveryFixtureMessage(t *testing.T) {
 		})
 	}
 }
+
+func TestBinaryUndoesTheTransferEncodingOfEachPart(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, "Subject: encoded\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: quoted-printable\n\nna=C3=AFve =\ncaf=C3=A9\n>From here\n--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\naGlkZGVu\nIHdvcmQ=\n--b\nContent-Transfer-Encoding: x-unknown\n\nas is\n--b--\n")
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	for _, tc := range []struct{ item, want string }{
+		{"BINARY.PEEK[1]", "BINARY[1] ~{24}\r\nna\u00efve caf\u00e9\r\n>From here)"},
+		{"BINARY.PEEK[2]", "BINARY[2] ~{11}\r\nhidden word)"},
+		{"BINARY.PEEK[2]<7.4>", " ~{4}\r\nword)"},
+		{"BINARY.SIZE[2]", "BINARY.SIZE[2] 11"},
+		{"BINARY.PEEK[3]", "BINARY[3] ~{5}\r\nas is)"},
+		{"BINARY.SIZE[9]", "BINARY.SIZE[9] 0"},
+	} {
+		if out := w.ok("FETCH 1 (%s)", tc.item); !strings.Contains(out, tc.want) {
+			t.Errorf("FETCH %s:\n%s\nwant %q", tc.item, out, tc.want)
+		}
+	}
+}

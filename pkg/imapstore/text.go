@@ -305,6 +305,24 @@ func decodeBase64(dst, src []byte) []byte {
 	return dst[:start+n]
 }
 
+// transferDecoded is body with the transfer encoding enc (lower case)
+// undone, made in *buf when it must be made; not ok when enc is not one
+// it knows, and then body as it is.
+func transferDecoded(buf *[]byte, enc string, body []byte) ([]byte, bool) {
+	start := len(*buf)
+	switch enc {
+	case "quoted-printable":
+		*buf = decodeQP(*buf, body)
+	case "base64":
+		*buf = decodeBase64(*buf, body)
+	case "", "7bit", "8bit", "binary":
+		return body, true
+	default:
+		return body, false
+	}
+	return (*buf)[start:], true
+}
+
 // leafText is a part's body (stored text, from a line start) with its
 // transfer encoding and charset undone: the text SEARCH BODY looks in.
 // It is body itself when nothing needs undoing, else made in *buf. An
@@ -320,16 +338,8 @@ func leafText(buf *[]byte, pt *part, body []byte, crlf bool) []byte {
 		*buf = unquote(*buf, body, crlf)
 		body = (*buf)[start:]
 	}
-	text, start := body, len(*buf)
-	switch enc {
-	case "quoted-printable":
-		*buf = decodeQP(*buf, body)
-		text = (*buf)[start:]
-	case "base64":
-		*buf = decodeBase64(*buf, body)
-		text = (*buf)[start:]
-	case "", "7bit", "8bit", "binary":
-	default:
+	text, known := transferDecoded(buf, enc, body)
+	if !known {
 		return body
 	}
 	cs, ok := pt.params["charset"]
