@@ -95,7 +95,7 @@ const minIndexed = 256
 
 // lazy reports whether the folder's UIDs may stay in its index
 // (mbox.LazyFrom).
-func (s *snapshot) lazy() bool { return s.idx.Size >= mbox.LazyFrom }
+func (s *snapshot) lazy() bool { return s.idx.Size >= mbox.LazyFrom() }
 
 func newSnapshot(idx *mbox.Index, st stamp) *snapshot {
 	s := &snapshot{stamp: st, idx: idx}

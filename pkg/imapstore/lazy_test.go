@@ -12,9 +12,8 @@ import (
 // bigFolders makes every folder count as big for the test: its UIDs are
 // kept in its index, not written into the file at first sight.
 func bigFolders(t *testing.T) {
-	old := mbox.LazyFrom
-	mbox.LazyFrom = 0
-	t.Cleanup(func() { mbox.LazyFrom = old })
+	old := mbox.SetLazyFrom(0)
+	t.Cleanup(func() { mbox.SetLazyFrom(old) })
 }
 
 func TestABigFolderIsNumberedInItsIndexWithoutRewritingIt(t *testing.T) {
@@ -48,6 +47,8 @@ func TestABigFolderIsNumberedInItsIndexWithoutRewritingIt(t *testing.T) {
 	if u.file(u.inbox) != before {
 		t.Fatal("a second SELECT rewrote the folder")
 	}
+	w.ok("UNSELECT") // what closing saves, saved before the test's files go
+	w2.ok("UNSELECT")
 }
 
 func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
@@ -78,6 +79,8 @@ func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
 	if out := w2.ok("UID FETCH 1:* (UID FLAGS)"); !strings.Contains(out, `* 1 FETCH (UID 2 FLAGS (\Flagged))`) || !strings.Contains(out, "* 2 FETCH (UID 3 FLAGS ())") {
 		t.Fatalf("after the expunge:\n%s", out)
 	}
+	w.ok("UNSELECT")
+	w2.ok("UNSELECT")
 }
 
 func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
@@ -86,7 +89,7 @@ func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
 	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
 	w := dial(t, u.store())
 	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(w.ok("SELECT INBOX"))[1]
-	w.ok("LOGOUT")
+	w.ok("UNSELECT") // closed, index saved, before another program writes
 
 	// mail(1) deletes message 2 and marks the rest read, writing a new file.
 	var kept []string
@@ -115,4 +118,5 @@ func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
 			t.Errorf("lacks %q:\n%s", want, out)
 		}
 	}
+	w2.ok("UNSELECT")
 }

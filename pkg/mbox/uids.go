@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -250,5 +251,15 @@ func (idx *Index) Without(gone func(i int) bool) *Index {
 // a rewrite touches the message anyway, as Dovecot's mbox_lazy_writes
 // does: numbering a fresh 1 GB mailbox must not rewrite it. A smaller
 // mailbox gets them written at once, where every other program sees them.
-// imapd and ipop3d share it; a variable for the tests.
-var LazyFrom int64 = 16 << 20
+// imapd and ipop3d share it. Tests lower it with SetLazyFrom while other
+// sessions may be reading it, hence the atomic.
+func LazyFrom() int64 { return lazyFrom.Load() }
+
+// SetLazyFrom sets LazyFrom and gives the old value back.
+func SetLazyFrom(n int64) int64 { return lazyFrom.Swap(n) }
+
+var lazyFrom = func() *atomic.Int64 {
+	var v atomic.Int64
+	v.Store(16 << 20)
+	return &v
+}()

@@ -237,7 +237,7 @@ func (d *mboxDrop) number() error {
 	if slices.Contains(at, -1) {
 		return fmt.Errorf("give UIDs: %w", ErrChanged)
 	}
-	if cur.Size >= mbox.LazyFrom && cur.Save(mbox.IndexPath(mb.Path)) == nil {
+	if cur.Size >= mbox.LazyFrom() && cur.Save(mbox.IndexPath(mb.Path)) == nil {
 		return d.adopt(mb, cur, at)
 	}
 	var visible []int

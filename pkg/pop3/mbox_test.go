@@ -219,9 +219,8 @@ func TestRetrHidesTheStateHeadersAndListCountsWithoutThem(t *testing.T) {
 }
 
 func TestABigMailboxsUIDLsComeFromItsIndexAndMatchImapds(t *testing.T) {
-	old := mbox.LazyFrom
-	mbox.LazyFrom = 0
-	t.Cleanup(func() { mbox.LazyFrom = old })
+	old := mbox.SetLazyFrom(0)
+	t.Cleanup(func() { mbox.SetLazyFrom(old) })
 	path := mailbox(t, threeMbox)
 	// imapd numbered the mailbox in its index alone.
 	f, _ := os.Open(path)
