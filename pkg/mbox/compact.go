@@ -387,9 +387,12 @@ func finishCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (bool, erro
 		return false, nil
 	}
 	c.end = last.at + last.n + 9
-	if fi, err := f.Stat(); err == nil && c.l.n < c.oldSize && fi.Size() == c.l.n {
-		// Cut short already, which comes after the last window is
-		// durable (and took its sources away): done but for the sync.
+	if fi, err := f.Stat(); err == nil && c.l.n < c.oldSize && fi.Size() >= c.l.n && fi.Size() < c.oldSize {
+		// Cut short already (until the cut the file is never shorter
+		// than it was), which comes after the last window is durable
+		// and took its sources away: done but for the sync. What lies
+		// past the cut is mail another program appended since, not
+		// knowing the journal, and stays.
 		killPoint()
 		return true, unix.Fdatasync(int(f.Fd()))
 	}

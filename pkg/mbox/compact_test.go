@@ -266,3 +266,39 @@ func TestAJournalOfAnUnknownFormatIsRefusedAndKept(t *testing.T) {
 		t.Errorf("the mailbox changed: %q", data)
 	}
 }
+
+// TestMailAppendedAfterAKilledCompactionsCutIsKept: a compaction killed
+// after it cut the file short but before it removed its journal leaves a
+// mailbox another program (dovecot-lda, procmail) may append to before
+// one of ours opens it; finishing the compaction then keeps that mail.
+func TestMailAppendedAfterAKilledCompactionsCutIsKept(t *testing.T) {
+	defer func(s, w int64) { minShift, maxWindow = s, w }(minShift, maxWindow)
+	minShift, maxWindow = 300, 700
+	data := compactInput(16)
+	drop := func(i int, m *Message) Change { return Change{Drop: i%3 == 1} }
+	dir := shmDir(t)
+	wantPath, p := filepath.Join(dir, "want"), filepath.Join(dir, "box")
+	rewriteKilled(t, wantPath, data, drop, 0)
+	want, _ := os.ReadFile(wantPath)
+	const late = "From late@example.org  Wed Nov 25 18:00:00 2026\nSubject: late\n\nlate mail\n\n"
+	for n := 1; rewriteKilled(t, p, data, drop, n); n++ {
+		fi, _ := os.Stat(p)
+		if _, err := os.Stat(JournalPath(p)); err != nil || fi.Size() != int64(len(want)) {
+			continue
+		}
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(late)
+		f.Close()
+		if openKilled(t, p, 0) {
+			t.Fatal("died without a kill")
+		}
+		if got, _ := os.ReadFile(p); !sameButTheTime(got, append(want, late...)) {
+			t.Errorf("after the recovery the mailbox holds\n%s\nwant the compacted one and the late mail", got)
+		}
+		return
+	}
+	t.Fatal("no kill fell between the cut and the journal's removal")
+}

@@ -23,6 +23,13 @@
 //     window overwrites that it still reads. The next Open writes the last
 //     recorded window again and the rest after it. See compact.go.
 //
+// Between a killed rewrite and the next Open of ours, a program that does
+// not know the journal (dovecot-lda, procmail) may append to the mailbox.
+// After a compaction's cut that mail is kept. Before it, and under an undo
+// journal, the mail appended is cut off by the recovery, which sets the
+// length the journal says: a known gap, rare (a kill mid-rewrite, then a
+// delivery by another program before any of ours).
+//
 // A journal whose first line names another format is refused with an
 // error, and kept: it was written by another version, and neither applying
 // it as something else nor removing it is safe.
