@@ -78,6 +78,13 @@ cmds() { # cmds NAME LINES...: a command file that selects, runs LINES, logs out
 
 want() { [[ " $ROWS " == *" $1 "* ]]; }
 
+row() { # row NAME LABEL LINES...: a row that runs LINES after SELECT, if chosen
+	want "$1" || return 0
+	local f
+	f=$(cmds "$1" "${@:3}")
+	report "$2" "$(session ours "$f")" "$(session dovecot "$f")"
+}
+
 report() { # report LABEL OURS DOVECOT
 	echo "$1: ours ${2% *} s ${2#* } KiB, Dovecot ${3% *} s ${3#* } KiB; ours/Dovecot time $(ratio "${2% *}" "${3% *}"), RSS $(ratio "${2#* }" "${3#* }")"
 }
@@ -103,22 +110,10 @@ if want fetch; then
 	report "SELECT + FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)" "$(session ours "$f")" "$(session dovecot "$f")"
 	report "SELECT + the same FETCH again (what it caches kept)" "$(session ours "$f")" "$(session dovecot "$f")"
 fi
-if want search; then
-	f=$(cmds search 'b UID SEARCH BODY zyzzyva')
-	report "SELECT + UID SEARCH BODY (a word in no message)" "$(session ours "$f")" "$(session dovecot "$f")"
-fi
-if want sort; then
-	f=$(cmds sort 'b SORT (DATE) UTF-8 ALL')
-	report "SELECT + SORT (DATE) UTF-8 ALL" "$(session ours "$f")" "$(session dovecot "$f")"
-fi
-if want thread; then
-	f=$(cmds thread 'b THREAD REFERENCES UTF-8 ALL')
-	report "SELECT + THREAD REFERENCES UTF-8 ALL" "$(session ours "$f")" "$(session dovecot "$f")"
-fi
-if want body; then
-	f=$(cmds body 'b FETCH 1:100 BODY.PEEK[]')
-	report "SELECT + FETCH BODY[] of 100 messages" "$(session ours "$f")" "$(session dovecot "$f")"
-fi
+row search "SELECT + UID SEARCH BODY (a word in no message)" 'b UID SEARCH BODY zyzzyva'
+row sort "SELECT + SORT (DATE) UTF-8 ALL" 'b SORT (DATE) UTF-8 ALL'
+row thread "SELECT + THREAD REFERENCES UTF-8 ALL" 'b THREAD REFERENCES UTF-8 ALL'
+row body "SELECT + FETCH BODY[] of 100 messages" 'b FETCH 1:100 BODY.PEEK[]'
 if want append; then
 	msg='From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: appended\r\n\r\nA message of about a kilobyte.\r\n'
 	body=$(printf "$msg"; for i in $(seq 1 12); do printf 'line %02d of the appended message, padded to eighty characters or so......\r\n' "$i"; done)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,8 +130,10 @@ func TestFlagsWrittenAreMutts(t *testing.T) {
 	}
 }
 
-func TestMailDeliveredWhileMailIsOpenSurvivesQuit(t *testing.T) {
-	sb := sandbox.New(t)
+// mailOnFive starts mail on bob's mailbox, testdata/five.mbox, and returns
+// once it has read it (its folder line came).
+func mailOnFive(t *testing.T, sb *sandbox.Sandbox) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
+	t.Helper()
 	b, _ := os.ReadFile("testdata/five.mbox")
 	os.WriteFile(sb.Mailbox("bob"), b, 0o600)
 	cmd := sb.Mail("bob")
@@ -140,10 +143,15 @@ func TestMailDeliveredWhileMailIsOpenSurvivesQuit(t *testing.T) {
 		t.Fatal(err)
 	}
 	rd := bufio.NewReader(stdout)
-	line, _ := rd.ReadString('\n') // the folder line: the mailbox has been read
-	if !strings.Contains(line, "5 messages") {
+	if line, _ := rd.ReadString('\n'); !strings.Contains(line, "5 messages") {
 		t.Fatalf("first line %q", line)
 	}
+	return cmd, stdin, rd
+}
+
+func TestMailDeliveredWhileMailIsOpenSurvivesQuit(t *testing.T) {
+	sb := sandbox.New(t)
+	cmd, stdin, rd := mailOnFive(t, sb)
 	d := sb.Run("From: late@example.org\nSubject: arrived late\n\nhello\n", "deliver", "-f", "late@example.org", "bob")
 	if d.Code != 0 {
 		t.Fatalf("deliver: %d %s", d.Code, d.Stderr)
@@ -285,18 +293,8 @@ func TestAFileThatIsNotAnMboxIsNamedWithWhatItBeginsWithAndLeftAlone(t *testing.
 // program's header, and says what it could not find.
 func TestQuitFindsItsMessagesAgainAfterAnotherProgramRewroteTheMailbox(t *testing.T) {
 	sb := sandbox.New(t)
+	cmd, stdin, rd := mailOnFive(t, sb)
 	b, _ := os.ReadFile("testdata/five.mbox")
-	os.WriteFile(sb.Mailbox("bob"), b, 0o600)
-	cmd := sb.Mail("bob")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rd := bufio.NewReader(stdout)
-	if line, _ := rd.ReadString('\n'); !strings.Contains(line, "5 messages") {
-		t.Fatalf("first line %q", line)
-	}
 	msgs := strings.SplitAfter(string(b), "\n\nFrom ")
 	msgs[0] = strings.Replace(msgs[0], "\n", "\nX-Other: added by another program\n", 1)
 	rewritten := strings.Join(append(msgs[:3:3], msgs[4:]...), "")
