@@ -413,6 +413,11 @@ func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
 			if serr == nil && stp == prev.stamp {
 				return prev, nil
 			}
+			// Written by this session since (an APPEND to the selected
+			// folder): what it scanned then is the file now.
+			if last := st.snaps[path]; serr == nil && last != nil && stp == last.stamp {
+				return last, nil
+			}
 		}
 	}
 	mb, err := mbox.Open(path, mbox.OpenOptions{ReadOnly: true, Owner: st.opts.Owner, Lock: st.opts.Lock, NoDotLockOK: true})

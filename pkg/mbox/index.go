@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,44 @@ type Index struct {
 	dev, ino uint64
 	mtime    int64
 	tail     [32]byte
+	// handed is how many entries of the array under Entries some index
+	// holds (shared by the indexes that share the array): only the one
+	// that holds them all may append there without copying.
+	handed *int
+}
+
+// grown is the entries of idx up to keep, then more. They are appended in
+// idx's own array when no other index holds entries past it, so that mail
+// appended to a big mailbox costs what was appended, not a copy of every
+// entry.
+func (idx *Index) grown(keep int, more []Entry) ([]Entry, *int) {
+	n := keep + len(more)
+	if idx.handed != nil && keep == len(idx.Entries) && *idx.handed == keep && n <= cap(idx.Entries) {
+		out := append(idx.Entries, more...)
+		*idx.handed = n
+		return out, idx.handed
+	}
+	out := make([]Entry, keep, n+n/8+64)
+	copy(out, idx.Entries[:keep])
+	out = append(out, more...)
+	return out, &n
+}
+
+// rescanned drops the first of entries, read again from the offset of
+// idx's entry keep, when it is that entry unchanged, and says how many of
+// idx's entries stand.
+func (idx *Index) rescanned(keep int, entries []Entry) (int, []Entry) {
+	if keep < len(idx.Entries) && len(entries) > 0 && sameEntry(&idx.Entries[keep], &entries[0]) {
+		return keep + 1, entries[1:]
+	}
+	return keep, entries
+}
+
+func sameEntry(a, b *Entry) bool {
+	return a.Offset == b.Offset && a.HeaderOffset == b.HeaderOffset && a.BodyOffset == b.BodyOffset &&
+		a.End == b.End && a.Next == b.Next && a.ContentLength == b.ContentLength && a.ClientSize == b.ClientSize &&
+		a.Date.Equal(b.Date) && a.Lines == b.Lines && a.Flags == b.Flags && a.UID == b.UID &&
+		slices.Equal(a.Keywords, b.Keywords) && a.Pseudo == b.Pseudo
 }
 
 // Entry is one message as Index keeps it: Message without the header.
@@ -118,12 +157,12 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 		return idx, nil
 	}
 	out := &Index{dev: st.Dev, ino: st.Ino, mtime: mtime, Size: st.Size}
-	from := int64(0)
+	from, keep := int64(0), 0
 	if idx != nil && len(idx.Entries) > 0 {
 		// The last message may have grown: read it again with the rest.
-		keep := idx.Entries[:len(idx.Entries)-1]
-		from = idx.Entries[len(idx.Entries)-1].Offset
-		out.Entries, out.Base = keep, firstBase(f, st.Size)
+		keep = len(idx.Entries) - 1
+		from = idx.Entries[keep].Offset
+		out.Base = firstBase(f, st.Size)
 		out.UIDValidity, out.LastUID, out.RecentFrom, out.seenValidity = idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity
 	}
 	entries, base, err := ScanFile(sectionFrom{f, from}, st.Size-from, 0, entryOf)
@@ -138,7 +177,11 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 	if from == 0 {
 		out.Base = base
 	}
-	out.Entries = append(out.Entries, entries...)
+	if idx == nil {
+		idx = &Index{}
+	}
+	keep, entries = idx.rescanned(keep, entries)
+	out.Entries, out.handed = idx.grown(keep, entries)
 	if out.tail, err = tailHash(f, st.Size); err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,10 +22,9 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 	}
 	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size,
 		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity}
-	keep := 0
-	for keep < len(idx.Entries) && idx.Entries[keep].Next <= from && idx.Entries[keep].Next < st.Size {
-		keep++
-	}
+	keep := sort.Search(len(idx.Entries), func(i int) bool {
+		return idx.Entries[i].Next > from || idx.Entries[i].Next >= st.Size
+	})
 	// The file's last message may have grown (its blank line, when an
 	// append followed): read it again with what comes after.
 	if keep > 0 && keep == len(idx.Entries) {
@@ -38,12 +38,12 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
 	}
-	out.Entries = append(out.Entries, idx.Entries[:keep]...)
 	for i := range entries {
 		shift(&entries[i], start)
 		entries[i].Pseudo = entries[i].Pseudo && start == 0
-		out.Entries = append(out.Entries, entries[i])
 	}
+	keep, entries = idx.rescanned(keep, entries)
+	out.Entries, out.handed = idx.grown(keep, entries)
 	out.Base = base
 	if start > 0 {
 		out.Base = firstBase(f, st.Size)
