@@ -138,3 +138,19 @@ func BenchmarkFetchBody100(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendToBigSelectedFolder appends ~1 KB messages to the selected
+// INBOX of 50,000 messages (100 MB: lazy UIDs), one APPEND per iteration:
+// each should cost what it appends, not the folder's size.
+func BenchmarkAppendToBigSelectedFolder(b *testing.B) {
+	u := benchUser(b, 50000)
+	w := dial(b, u.store())
+	w.ok("SELECT INBOX")
+	msg := "Subject: appended\r\n\r\n" + strings.Repeat("a line of the appended message, padded to eighty characters or so.......\r\n", 12)
+	b.ResetTimer()
+	for range b.N {
+		w.ok("APPEND INBOX {%d+}\r\n%s", len(msg), msg)
+	}
+	b.StopTimer()
+	w.do("LOGOUT")
+}
