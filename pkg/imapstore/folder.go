@@ -65,6 +65,15 @@ func (st *Store) scan(f *os.File, prev *snapshot) (*snapshot, error) {
 	} else if saved, err := mbox.LoadIndex(mbox.IndexPath(f.Name())); err == nil && saved != nil {
 		was, old = saved, saved
 	}
+	if prev != nil && prev.lazy() {
+		// Another process may have given UIDs since (its APPEND wrote
+		// X-UIDs above prev's last UID into a file with no base): the
+		// index it saved holds them.
+		if saved, err := mbox.LoadIndex(mbox.IndexPath(f.Name())); err == nil && saved != nil &&
+			saved.UIDValidity == was.UIDValidity && saved.LastUID > was.LastUID {
+			was = saved
+		}
+	}
 	idx, err := mbox.UpdateIndex(old, f)
 	if err != nil {
 		return nil, err
@@ -419,6 +428,11 @@ func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
 				return last, nil
 			}
 		}
+	}
+	if last := st.snaps[path]; last != nil {
+		// The last scan this store made (of its own APPEND, say) knows
+		// the UIDs given since prev: the new mail is numbered after them.
+		prev = last
 	}
 	mb, err := mbox.Open(path, mbox.OpenOptions{ReadOnly: true, Owner: st.opts.Owner, Lock: st.opts.Lock, NoDotLockOK: true})
 	if errors.Is(err, os.ErrNotExist) {

@@ -120,3 +120,26 @@ func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
 	}
 	w2.ok("UNSELECT")
 }
+
+func TestABigSelectedFolderTakesAppendsFromItselfAndFromOthers(t *testing.T) {
+	bigFolders(t)
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
+	w := dial(t, u.store())
+	w2 := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	w2.ok("SELECT INBOX")
+	w.ok("APPEND INBOX {21+}\r\nSubject: app\r\n\r\nhi!\r\n")
+	u.deliver(u.inbox, msg("five", "5\n"))
+	w.ok("NOOP")
+	w2.ok("NOOP")
+	w2.ok("APPEND INBOX {21+}\r\nSubject: app\r\n\r\nhi!\r\n")
+	for _, c := range []*wire{w, w2} {
+		c.ok("NOOP")
+		if out := c.ok("UID FETCH 1:* UID"); !strings.Contains(out, "(UID 6)") || strings.Count(out, "FETCH (UID") != 6 {
+			t.Fatalf("UIDs:\n%s", out)
+		}
+	}
+	w.ok("UNSELECT")
+	w2.ok("UNSELECT")
+}
