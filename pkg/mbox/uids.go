@@ -158,17 +158,12 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	// X-UIDs under a UIDVALIDITY the index replaced are no UIDs. (Those
 	// in a file without a base are the index's, written on the way.)
 	staleFile := trust && fileV != 0 && fileV != from.UIDValidity
+	// prev's UIDs by message, the nth copy of a message taking the nth
+	// UID. Built only when a message lacks its UID: mail appended with
+	// its X-UIDs to a big folder then costs no walk of prev.
 	var fromPrev map[uint64][]uint32
-	if trust && prev != nil {
-		fromPrev = map[uint64][]uint32{}
-		for i := range prev.Entries {
-			if e := &prev.Entries[i]; !e.Pseudo && e.UID != 0 {
-				fromPrev[e.Sum] = append(fromPrev[e.Sum], e.UID)
-			}
-		}
-	}
-	var real []int
-	var uids []uint32
+	real := make([]int, 0, len(idx.Entries))
+	uids := make([]uint32, 0, len(idx.Entries))
 	for i := range idx.Entries {
 		e := &idx.Entries[i]
 		if e.Pseudo {
@@ -176,6 +171,9 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 		}
 		if e.Lazy && !trust || !e.Lazy && staleFile {
 			e.UID, e.Lazy = 0, false
+		}
+		if fromPrev == nil && e.UID == 0 && trust && prev != nil {
+			fromPrev = uidsBySum(prev, idx.Entries[:i])
 		}
 		if fromPrev != nil {
 			if q := fromPrev[e.Sum]; len(q) > 0 {
@@ -208,6 +206,25 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	idx.UIDValidity, idx.LastUID, idx.seenValidity = base.UIDValidity, base.LastUID, fileV
 	idx.pending = idx.pending || changed || prev != nil && prev.pending
 	return renumbered
+}
+
+// uidsBySum is prev's UIDs by message, less one for each of the messages
+// in done (already numbered, as Number walks them).
+func uidsBySum(prev *Index, done []Entry) map[uint64][]uint32 {
+	m := map[uint64][]uint32{}
+	for i := range prev.Entries {
+		if e := &prev.Entries[i]; !e.Pseudo && e.UID != 0 {
+			m[e.Sum] = append(m[e.Sum], e.UID)
+		}
+	}
+	for i := range done {
+		if e := &done[i]; !e.Pseudo {
+			if q := m[e.Sum]; len(q) > 0 {
+				m[e.Sum] = q[1:]
+			}
+		}
+	}
+	return m
 }
 
 // Pending reports whether Number gave UIDs that neither the file nor a
