@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,9 +79,14 @@ func dial(t testing.TB, st *Store) *wire {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The library closes a session after its connection, in its own
+	// goroutine; a session writes its flag batch and index then, so the
+	// test waits for that before its temporary directory goes.
+	var open sync.WaitGroup
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return NewPreauthSession(st), &imapserver.GreetingData{PreAuth: true}, nil
+			open.Add(1)
+			return &closeSignalled{NewPreauthSession(st), &open}, &imapserver.GreetingData{PreAuth: true}, nil
 		},
 		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapNamespace: {},
 			imap.CapESearch: {}, imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapStatusSize: {}, imap.CapBinary: {}, imap.CapLiteralPlus: {}},
@@ -88,7 +94,10 @@ func dial(t testing.TB, st *Store) *wire {
 		Logger:       testLogger{t},
 	})
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		srv.Close()
+		open.Wait()
+	})
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +108,17 @@ func dial(t testing.TB, st *Store) *wire {
 	}
 	t.Cleanup(func() { c.Close() })
 	return w
+}
+
+// closeSignalled is a Session that says when the library closed it.
+type closeSignalled struct {
+	*Session
+	open *sync.WaitGroup
+}
+
+func (s *closeSignalled) Close() error {
+	defer s.open.Done()
+	return s.Session.Close()
 }
 
 // flush has the session write its flag changes now (as imapd's CHECK
