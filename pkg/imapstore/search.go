@@ -341,20 +341,24 @@ func uidContains(set imap.UIDSet, n, max uint32) bool {
 	return false
 }
 
-// inRange reports whether n is in the range a:b of a sequence or UID set,
-// where 0 stands for *, the largest number in use (max), and the bounds
-// may come in either order (RFC 3501 9, seq-range).
-func inRange(a, b, n, max uint32) bool {
+// inRange reports whether n is in the range a:b of a sequence or UID set
+// (see bounds).
+func inRange(a, b, n, last uint32) bool {
+	lo, hi := bounds(a, b, last)
+	return n >= lo && n <= hi
+}
+
+// bounds are the lowest and highest numbers of the range a:b of a
+// sequence or UID set, where 0 stands for *, the largest number in use
+// (last), and the bounds may come in either order (RFC 3501 9, seq-range).
+func bounds(a, b, last uint32) (lo, hi uint32) {
 	if a == 0 {
-		a = max
+		a = last
 	}
 	if b == 0 {
-		b = max
+		b = last
 	}
-	if a > b {
-		a, b = b, a
-	}
-	return n >= a && n <= b
+	return min(a, b), max(a, b)
 }
 
 // inDates compares dates only, in the message's own zone (RFC 3501 6.4.4).

@@ -676,16 +676,7 @@ func (sel *selected) indexes(numSet imap.NumSet) ([]int, error) {
 	case imap.SeqSet:
 		n := uint32(len(sel.msgs))
 		for _, r := range set {
-			start, stop := r.Start, r.Stop
-			if start == 0 {
-				start = n
-			}
-			if stop == 0 {
-				stop = n
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
+			start, stop := bounds(r.Start, r.Stop, n)
 			if stop > n {
 				if start > n || n == 0 {
 					return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Message sequence number out of range"}
@@ -702,16 +693,7 @@ func (sel *selected) indexes(numSet imap.NumSet) ([]int, error) {
 			last = sel.msgs[len(sel.msgs)-1].uid
 		}
 		for _, r := range set {
-			start, stop := uint32(r.Start), uint32(r.Stop)
-			if start == 0 {
-				start = last
-			}
-			if stop == 0 {
-				stop = last
-			}
-			if start > stop {
-				start, stop = stop, start
-			}
+			start, stop := bounds(uint32(r.Start), uint32(r.Stop), last)
 			lo := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].uid >= start })
 			for i := lo; i < len(sel.msgs) && sel.msgs[i].uid <= stop; i++ {
 				out = append(out, i)
