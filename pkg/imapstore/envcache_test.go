@@ -55,7 +55,6 @@ func TestASecondFetchOfEveryEnvelopeReadsTheCacheAndAnswersTheSame(t *testing.T)
 	w2 := dial(t, u.store())
 	w2.ok("SELECT INBOX")
 	second := w2.ok("FETCH 1:* (ENVELOPE)")
-	w2.ok("UNSELECT") // what closing saves, saved before the test's files go
 	if strings.ReplaceAll(first, "t2 OK", "t3 OK") != strings.ReplaceAll(second, "t2 OK", "t3 OK") || strings.Contains(second, "numbxr") {
 		t.Fatalf("first:\n%.300s\nsecond:\n%.300s", first, second)
 	}
@@ -70,7 +69,6 @@ func TestADamagedEnvelopeCacheIsBuiltAgain(t *testing.T) {
 	if out := w.ok("FETCH 1 ENVELOPE"); !strings.Contains(out, `"one"`) {
 		t.Fatalf("FETCH:\n%s", out)
 	}
-	w.ok("UNSELECT")
 }
 
 func FuzzDecodeEnvelope(f *testing.F) {

@@ -47,8 +47,6 @@ func TestABigFolderIsNumberedInItsIndexWithoutRewritingIt(t *testing.T) {
 	if u.file(u.inbox) != before {
 		t.Fatal("a second SELECT rewrote the folder")
 	}
-	w.ok("UNSELECT") // what closing saves, saved before the test's files go
-	w2.ok("UNSELECT")
 }
 
 func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
@@ -79,8 +77,6 @@ func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
 	if out := w2.ok("UID FETCH 1:* (UID FLAGS)"); !strings.Contains(out, `* 1 FETCH (UID 2 FLAGS (\Flagged))`) || !strings.Contains(out, "* 2 FETCH (UID 3 FLAGS ())") {
 		t.Fatalf("after the expunge:\n%s", out)
 	}
-	w.ok("UNSELECT")
-	w2.ok("UNSELECT")
 }
 
 func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
@@ -118,7 +114,6 @@ func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
 			t.Errorf("lacks %q:\n%s", want, out)
 		}
 	}
-	w2.ok("UNSELECT")
 }
 
 func TestABigSelectedFolderTakesAppendsFromItselfAndFromOthers(t *testing.T) {
@@ -140,6 +135,4 @@ func TestABigSelectedFolderTakesAppendsFromItselfAndFromOthers(t *testing.T) {
 			t.Fatalf("UIDs:\n%s", out)
 		}
 	}
-	w.ok("UNSELECT")
-	w2.ok("UNSELECT")
 }
