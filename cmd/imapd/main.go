@@ -1,4 +1,5 @@
-// Command imapd serves IMAP4rev1 over the users' mbox files; see imapd(8).
+// Command imapd serves IMAP4rev1 and IMAP4rev2 over the users' mbox files;
+// see imapd(8).
 package main
 
 import (
@@ -10,7 +11,7 @@ import (
 func main() {
 	daemon.Command{
 		Program:  "imapd",
-		Usage:    "serve IMAP4rev1 on standard input, or on addresses it listens on",
+		Usage:    "serve IMAP4rev1 and IMAP4rev2 on standard input, or on addresses it listens on",
 		TLSUsage: "implicit TLS on every connection (imaps, port 993)",
 		Busy:     "* BYE Too many connections, try later\r\n",
 		Prepare: func(*config.Config) (func(*daemon.Client) error, error) {

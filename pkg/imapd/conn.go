@@ -20,7 +20,8 @@ import (
 // non-synchronising literal as a synchronising one, keeping the literal
 // back until the library asks for it, so that a literal the library
 // refuses (too big, or after a syntax error) is read and thrown away,
-// never run as commands. Writing, it completes the CAPABILITY lists.
+// never run as commands. Writing, it completes the CAPABILITY lists and
+// tells the session what ENABLE turned on.
 type filter struct {
 	hooks hooks
 
@@ -79,6 +80,8 @@ type hooks interface {
 	canStartTLS() bool
 	extraCaps(authenticated bool) (add, remove []string)
 	authenticated() bool
+	// enabled is told the capabilities an ENABLE turned on.
+	enabled(caps []string)
 	idInfo() string
 	// flushDue is when the session's flag changes are to be written
 	// (zero: none waiting); flush writes them.
@@ -480,6 +483,9 @@ func (f *filter) response(line []byte) []byte {
 			return nil
 		}
 		return line
+	}
+	if rest, ok := bytes.CutPrefix(line, []byte("* ENABLED ")); ok {
+		f.hooks.enabled(strings.Fields(string(rest)))
 	}
 	if o := f.order; o != nil {
 		switch {

@@ -18,6 +18,9 @@ type fakeHooks struct {
 	plain   bool
 	due     time.Time
 	flushed int
+
+	mu          sync.Mutex
+	enabledCaps []string
 }
 
 func (h *fakeHooks) conn() net.Conn      { return h.c }
@@ -27,6 +30,11 @@ func (h *fakeHooks) authenticated() bool { return h.authed }
 func (h *fakeHooks) idInfo() string      { return `("name" "test")` }
 func (h *fakeHooks) flushDue() time.Time { return h.due }
 func (h *fakeHooks) flush()              { h.flushed++; h.due = time.Time{} }
+func (h *fakeHooks) enabled(caps []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.enabledCaps = append(h.enabledCaps, caps...)
+}
 func (h *fakeHooks) extraCaps(authed bool) ([]string, []string) {
 	if !authed && !h.plain {
 		return []string{"ID", "LOGINDISABLED"}, []string{"AUTH="}
@@ -120,6 +128,26 @@ func TestTheFilterCompletesCapabilityLists(t *testing.T) {
 		if got.String() != tc.want {
 			t.Errorf("%q became %q, want %q", tc.in, got.String(), tc.want)
 		}
+	}
+}
+
+func TestTheSessionHearsWhatENABLEdTurnedOnButNotFromALiteral(t *testing.T) {
+	f, _, r := pair(t, true)
+	in := "* 1 FETCH (BODY[] {22}\r\n* ENABLED UTF8=ACCEPT\r\n)\r\n* ENABLED IMAP4rev2\r\na1 OK ENABLE completed\r\n"
+	go f.Write([]byte(in))
+	var got strings.Builder
+	for l := ""; !strings.HasPrefix(l, "a1 "); {
+		l = readLine(t, r)
+		got.WriteString(l)
+	}
+	if got.String() != in {
+		t.Errorf("%q became %q", in, got.String())
+	}
+	h := f.hooks.(*fakeHooks)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if strings.Join(h.enabledCaps, " ") != "IMAP4rev2" {
+		t.Errorf("the session was told of %q, want IMAP4rev2 alone", h.enabledCaps)
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package imapd serves IMAP4rev1 on one connection the daemon runtime
-// hands it, with go-imap's imapserver over imapstore's mbox folders.
+// Package imapd serves IMAP4rev1 and IMAP4rev2 on one connection the
+// daemon runtime hands it, with go-imap's imapserver over imapstore's mbox
+// folders.
 package imapd
 
 import (
@@ -28,9 +29,12 @@ import (
 // Caps are the capabilities imapd offers beyond those the library adds by
 // itself (IDLE, UNSELECT, ENABLE, SASL-IR, APPENDLIMIT) and those the
 // filter adds (ID, STARTTLS, LOGINDISABLED; SORT and THREAD, which it
-// runs through the library's SEARCH).
+// runs through the library's SEARCH). IMAP4rev2 (RFC 9051) is offered
+// beside IMAP4rev1: a client that sends ENABLE IMAP4rev2 gets ESEARCH
+// results and no RECENT or UNSEEN in SELECT from the library, and no
+// \Recent and a LIST in SELECT from the session (told by the filter).
 var Caps = imap.CapSet{
-	imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {},
+	imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}, imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {},
 	imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapMove: {}, imap.CapStatusSize: {},
 	imap.CapChildren: {}, imap.CapSpecialUse: {}, imap.CapLiteralPlus: {}, imap.CapBinary: {},
 	imap.CapSearchRes: {},
@@ -53,6 +57,15 @@ func (k *conn) startTLS(buffered int) error { return k.c.StartTLS(buffered) }
 func (k *conn) canStartTLS() bool           { return k.c.CanStartTLS() }
 func (k *conn) authenticated() bool         { return k.authed }
 func (k *conn) idInfo() string              { return `("name" "unixmail imapd" "vendor" "unixmail")` }
+
+// enabled hears what ENABLE turned on, as the library told the client.
+func (k *conn) enabled(caps []string) {
+	for _, c := range caps {
+		if strings.EqualFold(c, string(imap.CapIMAP4rev2)) && k.sess != nil {
+			k.sess.EnableIMAP4rev2()
+		}
+	}
+}
 
 func (k *conn) flushDue() time.Time {
 	if k.sess == nil {

@@ -226,13 +226,6 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 
 func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32, m *viewMsg, e *mbox.Entry, o *imap.FetchOptions, flagsChanged bool) error {
 	sel := s.sel
-	rw := w.CreateMessage(seq)
-	if o.UID {
-		rw.WriteUID(imap.UID(m.uid))
-	}
-	if o.Flags || flagsChanged {
-		rw.WriteFlags(s.flagsOf(m))
-	}
 	var top *part
 	if cached, ok := sel.cache.parts[e.UID]; ok {
 		top = cached
@@ -240,6 +233,16 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		top = sel.structure(f, e)
 	} else if o.Envelope && !sel.envelopeKept(e) || (o.InternalDate && e.Date.IsZero()) {
 		top = &part{header: header(f, e)}
+	}
+	if err := checkBinary(top, o); err != nil {
+		return err
+	}
+	rw := w.CreateMessage(seq)
+	if o.UID {
+		rw.WriteUID(imap.UID(m.uid))
+	}
+	if o.Flags || flagsChanged {
+		rw.WriteFlags(s.flagsOf(m))
 	}
 	if o.InternalDate {
 		rw.WriteInternalDate(internalDate(e, top))
@@ -264,7 +267,7 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		}
 	}
 	for _, bs := range o.BinarySectionSize {
-		n, _ := binaryPart(f, e, top.find(bs.Part))
+		n, _ := binarySection(f, e, top, bs.Part)
 		rw.WriteBinarySectionSize(bs, uint32(n))
 	}
 	return rw.Close()
@@ -444,10 +447,46 @@ func binaryPart(f io.ReaderAt, e *mbox.Entry, pt *part) (int64, func() io.Reader
 	return int64(len(b)), func() io.Reader { return bytes.NewReader(b) }
 }
 
+// binarySection is BINARY[path]: a part's body decoded, or for BINARY[]
+// the whole message, its header as it is and its body decoded.
+func binarySection(f io.ReaderAt, e *mbox.Entry, top *part, path []int) (int64, func() io.Reader) {
+	n, open := binaryPart(f, e, top.find(path))
+	if len(path) > 0 {
+		return n, open
+	}
+	h := top.bodyStart - top.hdrStart
+	return h + n, func() io.Reader { return io.MultiReader(rangeOf(f, e, top.hdrStart, top.bodyStart), open()) }
+}
+
+// checkBinary refuses BINARY and BINARY.SIZE of a part whose transfer
+// encoding it cannot undo (RFC 3516 4.3), before any of the message's
+// FETCH response is sent.
+func checkBinary(top *part, o *imap.FetchOptions) error {
+	paths := make([][]int, 0, len(o.BinarySection)+len(o.BinarySectionSize))
+	for _, bs := range o.BinarySection {
+		paths = append(paths, bs.Part)
+	}
+	for _, bs := range o.BinarySectionSize {
+		paths = append(paths, bs.Part)
+	}
+	for _, p := range paths {
+		pt := top.find(p)
+		if pt == nil || strings.HasPrefix(pt.mediaType, "multipart/") {
+			continue
+		}
+		var buf []byte
+		enc := strings.ToLower(strings.TrimSpace(pt.header.Get("Content-Transfer-Encoding")))
+		if _, known := transferDecoded(&buf, enc, nil); !known {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: "UNKNOWN-CTE", Text: "Cannot decode the part's Content-Transfer-Encoding: " + enc}
+		}
+	}
+	return nil
+}
+
 // writeBinary sends BINARY[part]: the decoded body, counted first since a
 // literal's size goes before it.
 func writeBinary(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBinarySection) error {
-	n, open := binaryPart(f, e, top.find(bs.Part))
+	n, open := binarySection(f, e, top, bs.Part)
 	from, to := partial(0, n, bs.Partial)
 	wc := rw.WriteBinarySection(bs, to-from)
 	r := open()

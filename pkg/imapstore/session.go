@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -29,6 +30,7 @@ type Session struct {
 	// Hook, when not nil, sees every login attempt before the password is
 	// checked, so the connection can refuse it (plaintext on an open link).
 	Hook func() error
+	rev2 atomic.Bool // the client sent ENABLE IMAP4rev2 (see rev2.go)
 }
 
 var (
@@ -188,6 +190,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if !sel.readOnly {
 		data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
 	}
+	data.List = s.selectList(name)
 	s.sel = sel
 	return data, nil
 }
@@ -603,7 +606,7 @@ func (s *Session) flagsOf(m *viewMsg) []imap.Flag {
 	for _, k := range m.keywords {
 		out = append(out, imap.Flag(k))
 	}
-	if m.recent {
+	if m.recent && !s.rev2.Load() {
 		out = append(out, flagRecent)
 	}
 	return out
