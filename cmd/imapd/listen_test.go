@@ -90,7 +90,7 @@ print("STATUS", data[0].decode())
 S.logout()
 `, certFile, plain, imaps, u.name)
 	for _, want := range []string{
-		"PLAIN CAPS IMAP4REV1", "STARTTLS", "AUTH=PLAIN",
+		"PLAIN CAPS IMAP4REV2 IMAP4REV1 ", "STARTTLS", "AUTH=PLAIN",
 		"BAD LOGIN", "AUTHENTICATIONFAILED",
 		"LOGIN OK", "IDLE", // the capabilities after login, from its OK
 		`TEXT b'secret body\r\n'`,
