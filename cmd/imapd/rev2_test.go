@@ -52,6 +52,14 @@ typ, data = A.fetch("1", "(FLAGS BINARY.PEEK[1] BINARY.SIZE[1])")
 print("BINARY", data)
 typ, data = A.unselect()
 print("UNSELECT", typ)
+A.select("INBOX")
+typ, data = A.sort("(SUBJECT)", "UTF-8", "ALL")
+print("SORT", typ, data)
+typ, data = A.uid("SEARCH", "RETURN", "(SAVE)", "ALL")
+print("SAVE", typ, data, A.untagged_responses.pop("ESEARCH", None))
+typ, data = A.fetch("$", "(UID)")
+print("SAVED", data)
+A.untagged_responses.clear()
 A._encoding = "utf-8"
 typ, data = A.create('"Données"')
 typ, data = A.list('""', '"Donn*"')
@@ -84,6 +92,9 @@ B.logout()
 		`RESELECT OK [b''] [b'(\\HasNoChildren \\Sent) "/" "Sent"']`,
 		`BINARY [(b'1 (FLAGS () BINARY[1] ~{8}', b'second\r\n'), b' BINARY.SIZE[1] 8)']`,
 		"UNSELECT OK",
+		"SORT OK [b'1 2']",
+		"SAVE OK [None] None",
+		"SAVED [b'1 (UID 1)', b'2 (UID 3)']",
 		`UTF8 LIST OK [b'(\\HasNoChildren) "/" "Donn\xc3\xa9es"']`,
 		`UTF7 LIST OK [b'(\\HasNoChildren) "/" "Donn&AOk-es"']`,
 		"REV1 SELECT [b'0']",
