@@ -173,6 +173,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		}
 	}
 	data := &imap.SelectData{UIDValidity: sel.validity, UIDNext: imap.UID(snap.uidNext())}
+	sel.msgs = make([]viewMsg, 0, len(snap.entries))
 	for i := range snap.entries {
 		e := &snap.entries[i]
 		m := viewMsg{uid: e.UID, flags: e.Flags, keywords: e.Keywords, recent: recent[e.UID]}

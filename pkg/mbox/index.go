@@ -2,6 +2,7 @@ package mbox
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -298,6 +299,21 @@ const entryMin = 9*8 + 3*4 + 2 + 4
 // LoadIndex reads an index saved by Save. A missing or damaged index is
 // (nil, nil): the caller scans.
 func LoadIndex(path string) (*Index, error) {
+	data, err := mapIndex(path)
+	if data == nil {
+		return nil, err
+	}
+	defer unix.Munmap(data)
+	idx, err := decodeIndex(data)
+	if err != nil {
+		return nil, nil
+	}
+	return idx, nil
+}
+
+// mapIndex maps the index file at path: nil when there is none, or it
+// cannot be one.
+func mapIndex(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -316,16 +332,13 @@ func LoadIndex(path string) (*Index, error) {
 	// Mapped rather than read into the heap: a big folder's index is
 	// megabytes, loaded at every SELECT, and decoding copies what it
 	// keeps. (Save replaces the file by renaming: a mapping is never cut.)
-	data, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	// Populated at once: the decode reads every page, and one call maps
+	// them all where a fault per page costs more (much more in a VM).
+	data, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, fmt.Errorf("load index: %w", err)
 	}
-	defer unix.Munmap(data)
-	idx, err := decodeIndex(data)
-	if err != nil {
-		return nil, nil
-	}
-	return idx, nil
+	return data, nil
 }
 
 // words takes a string of space-separated words.
@@ -338,20 +351,9 @@ func words(d *binrec.Reader) []string {
 }
 
 func decodeIndex(data []byte) (*Index, error) {
-	if !strings.HasPrefix(string(data), indexMagic) {
-		return nil, errBadIndex
-	}
-	d := &binrec.Reader{B: data[len(indexMagic):]}
-	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
-	copy(idx.tail[:], d.Bytes(32))
-	if hasBase := d.Bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
-		idx.Base = &Base{UIDValidity: d.U32(), LastUID: d.U32()}
-		idx.Base.Keywords = words(d)
-	}
-	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
-	n := int(d.U32())
-	if d.Bad || n > len(d.B)/entryMin {
-		return nil, errBadIndex
+	idx, d, n, err := decodeHead(data)
+	if err != nil {
+		return nil, err
 	}
 	idx.Entries = make([]Entry, n)
 	zones := map[int]*time.Location{}
@@ -382,4 +384,26 @@ func decodeIndex(data []byte) (*Index, error) {
 		}
 	}
 	return idx, nil
+}
+
+// decodeHead reads what an index file says of the whole mailbox, and
+// gives the reader at the first entry and the number of entries.
+func decodeHead(data []byte) (*Index, *binrec.Reader, int, error) {
+	// bytes, not string(data): that would copy the whole mapped file.
+	if !bytes.HasPrefix(data, []byte(indexMagic)) {
+		return nil, nil, 0, errBadIndex
+	}
+	d := &binrec.Reader{B: data[len(indexMagic):]}
+	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
+	copy(idx.tail[:], d.Bytes(32))
+	if hasBase := d.Bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
+		idx.Base = &Base{UIDValidity: d.U32(), LastUID: d.U32()}
+		idx.Base.Keywords = words(d)
+	}
+	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
+	n := int(d.U32())
+	if d.Bad || n > len(d.B)/entryMin {
+		return nil, nil, 0, errBadIndex
+	}
+	return idx, d, n, nil
 }

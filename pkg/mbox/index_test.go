@@ -216,3 +216,24 @@ func TestAnIndexOfAnOlderFormatIsRebuiltNotMisread(t *testing.T) {
 		t.Fatalf("a version 2 index was loaded: %v %v", idx != nil, err)
 	}
 }
+
+func TestKeywordsReloadFromTheIndexAndStayEachMessagesOwn(t *testing.T) {
+	var b strings.Builder
+	for i, kw := range []string{"work $Label1", "work $Label1", "", "home", "work $Label1"} {
+		b.WriteString("From a@example.org Mon Jan  1 00:00:00 2024\nSubject: m\n")
+		if kw != "" {
+			b.WriteString("X-Keywords: " + kw + "\n")
+		}
+		b.WriteString("\nbody " + strings.Repeat("x", i) + "\n\n")
+	}
+	p := filepath.Join(t.TempDir(), "Mailbox")
+	os.WriteFile(p, []byte(b.String()), 0600)
+	idx := freshIndex(t, p)
+	got := reloaded(t, p, idx)
+	sameEntries(t, got, idx)
+	// A list read once for many messages is not one list to change.
+	got.Entries[0].Keywords = append(got.Entries[0].Keywords, "more")
+	if kw := got.Entries[1].Keywords; !reflect.DeepEqual(kw, []string{"work", "$Label1"}) {
+		t.Fatalf("message 2's keywords became %q when message 1's grew", kw)
+	}
+}
