@@ -123,13 +123,6 @@ func header(f io.ReaderAt, e *mbox.Entry) textproto.Header {
 	return (&partParser{src: &memLines{b: b[:n]}}).header(true, false)
 }
 
-// envelopeKept reports whether the envelope cache holds e's ENVELOPE
-// (loaded on the first ask).
-func (sel *selected) envelopeKept(e *mbox.Entry) bool {
-	_, ok := sel.envelopes().known[e.Sum]
-	return ok
-}
-
 func (sel *selected) envelopes() *envCache {
 	if sel.envs == nil {
 		sel.envs = loadEnvCache(sel.path)
@@ -138,19 +131,32 @@ func (sel *selected) envelopes() *envCache {
 }
 
 // envelope is e's ENVELOPE: the cache's, or made from the header in top
-// and kept.
-func (sel *selected) envelope(e *mbox.Entry, top *part) *imap.Envelope {
+// (parsed already), or else from the header read from f, and kept.
+func (sel *selected) envelope(f io.ReaderAt, e *mbox.Entry, top *part) *imap.Envelope {
 	if top == nil || top.header.Len() == 0 {
 		if env, ok := sel.envelopes().get(e); ok {
 			return env
 		}
 	}
-	if top == nil {
-		return &imap.Envelope{}
+	var env *imap.Envelope
+	if top != nil {
+		env = imapserver.ExtractEnvelope(top.header)
+	} else {
+		env = envelopeOf(sel.rawHeader(f, e))
 	}
-	env := imapserver.ExtractEnvelope(top.header)
 	sel.envelopes().put(e, env)
 	return env
+}
+
+// rawHeader is e's header as stored, state fields and all, in one read
+// into a buffer of the selection's, valid until the next call.
+func (sel *selected) rawHeader(f io.ReaderAt, e *mbox.Entry) []byte {
+	n := min(e.BodyOffset-e.HeaderOffset, maxHeader)
+	if int64(cap(sel.hdrBuf)) < n {
+		sel.hdrBuf = make([]byte, n)
+	}
+	got, _ := f.ReadAt(sel.hdrBuf[:n], e.HeaderOffset)
+	return sel.hdrBuf[:got]
 }
 
 // internalDate is the From_ line's date (the delivery time), or the
@@ -231,7 +237,7 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		top = cached
 	} else if o.BodyStructure != nil || !wholeOnly(o.BodySection) || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
 		top = sel.structure(f, e)
-	} else if o.Envelope && !sel.envelopeKept(e) || (o.InternalDate && e.Date.IsZero()) {
+	} else if o.InternalDate && e.Date.IsZero() {
 		top = &part{header: header(f, e)}
 	}
 	if err := checkBinary(top, o); err != nil {
@@ -251,7 +257,7 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		rw.WriteRFC822Size(sel.size(f, e))
 	}
 	if o.Envelope {
-		rw.WriteEnvelope(sel.envelope(e, top))
+		rw.WriteEnvelope(sel.envelope(f, e, top))
 	}
 	if o.BodyStructure != nil {
 		rw.WriteBodyStructure(top.bodyStructure(o.BodyStructure.Extended))

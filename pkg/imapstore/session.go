@@ -58,6 +58,7 @@ type selected struct {
 	cache      structCache
 	newRecent  map[uint32]bool // \Recent messages not yet announced
 	envs       *envCache       // nil until an ENVELOPE is fetched
+	hdrBuf     []byte          // rawHeader's
 	batch      batch           // flag changes not yet written
 }
 

@@ -143,7 +143,7 @@ func (s *Session) orderItems(criteria *imap.SearchCriteria, n need) ([]sortItem,
 		}
 		it := sortItem{seq: seq, uid: m.uid}
 		var top *part
-		if n.refs || e.Date.IsZero() || n.header && !sel.envelopeKept(e) {
+		if n.refs || e.Date.IsZero() {
 			top = &part{header: header(f, e)}
 		}
 		it.arrival = internalDate(e, top).Unix()
@@ -152,7 +152,7 @@ func (s *Session) orderItems(criteria *imap.SearchCriteria, n need) ([]sortItem,
 			it.size = sel.size(f, e)
 		}
 		if n.header {
-			it.fromEnvelope(sel.envelope(e, top))
+			it.fromEnvelope(sel.envelope(f, e, top))
 		}
 		if n.refs {
 			it.refsFrom(mail.Header{Header: gomessage.Header{Header: top.header}})
