@@ -10,13 +10,11 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/urfave/cli/v2"
-
+	"unixmail/pkg/cmdline"
 	"unixmail/pkg/config"
 	"unixmail/pkg/deliver"
 	"unixmail/pkg/lock"
 	"unixmail/pkg/sysexits"
-	"unixmail/pkg/usage"
 	"unixmail/pkg/userdb"
 )
 
@@ -25,6 +23,15 @@ import (
 // starts per message loads no SMTP or TLS code.
 const lmtpProgram = "deliver-lmtp"
 
+// flags are deliver's command line.
+type flags struct {
+	app                   *cmdline.App
+	config, from, address *string
+	mailbox               *string
+	overrides             *[]string
+	lmtp                  *bool
+}
+
 func main() {
 	// Installed setgid mail for /var/mail's dot-locks: the group is kept
 	// only for those (see lock.DropGroup).
@@ -32,37 +39,37 @@ func main() {
 		fmt.Fprintln(os.Stderr, "deliver:", err)
 		os.Exit(sysexits.OSErr)
 	}
-	usage.Main(&cli.App{
-		Name:      "deliver",
-		Usage:     "append a message to local users' mailboxes",
-		UsageText: "deliver [-C file] [-o key=value] [-f sender] [-a address] [-m mailbox] user...\ndeliver [-C file] [-o key=value] -l",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "C", Usage: "configuration `file`"},
-			&cli.StringSliceFlag{Name: "o", Usage: "override a configuration `key=value`"},
-			&cli.StringFlag{Name: "f", Usage: "envelope `sender`"},
-			&cli.StringFlag{Name: "a", Usage: "recipient `address` for Delivered-To"},
-			&cli.StringFlag{Name: "m", Usage: "`mailbox` path pattern (~ and %u expand)"},
-			&cli.BoolFlag{Name: "l", Usage: "speak LMTP on standard input and output"},
-		},
-		Action: run,
-	}, sysexits.Usage)
+	// An MTA starts deliver once per message: its command line is read
+	// with pkg/cmdline (the flag package urfave/cli parses with), not
+	// through urfave/cli, whose start-up every delivery would pay.
+	app := cmdline.New("deliver", "append a message to local users' mailboxes",
+		"deliver [-C file] [-o key=value] [-f sender] [-a address] [-m mailbox] user...\ndeliver [-C file] [-o key=value] -l")
+	f := &flags{
+		app:       app,
+		config:    app.String("C", "configuration `file`"),
+		overrides: app.Strings("o", "override a configuration `key=value`"),
+		from:      app.String("f", "envelope `sender`"),
+		address:   app.String("a", "recipient `address` for Delivered-To"),
+		mailbox:   app.String("m", "`mailbox` path pattern (~ and %u expand)"),
+		lmtp:      app.Bool("l", "speak LMTP on standard input and output"),
+	}
+	app.Main(func() error { return run(f) }, sysexits.Usage)
 }
 
-func run(c *cli.Context) error {
-	users := c.Args().Slice()
-	lmtp := c.Bool("l")
-	if lmtp == (len(users) > 0) {
+func run(f *flags) error {
+	users := f.app.Args()
+	if *f.lmtp == (len(users) > 0) {
 		return sysexits.Wrap(sysexits.Usage, fmt.Errorf("give users to deliver to, or -l for LMTP"))
 	}
-	if lmtp {
-		return execLMTP(c)
+	if *f.lmtp {
+		return execLMTP(f)
 	}
 	for _, u := range users {
 		if strings.HasPrefix(u, "-") {
 			return sysexits.Wrap(sysexits.Usage, fmt.Errorf("refusing user name %q", u))
 		}
 	}
-	cfg, err := config.Load(c.String("C"), c.StringSlice("o"))
+	cfg, err := config.Load(*f.config, *f.overrides)
 	if err != nil {
 		return sysexits.Wrap(sysexits.Config, err)
 	}
@@ -72,7 +79,7 @@ func run(c *cli.Context) error {
 		env.Self = &userdb.User{Name: users[0], UID: os.Getuid(), GID: os.Getgid()}
 	}
 
-	sender, given := c.String("f"), c.IsSet("f")
+	sender, given := *f.from, f.app.IsSet("f")
 	if sender == "<>" {
 		sender = ""
 	}
@@ -81,7 +88,7 @@ func run(c *cli.Context) error {
 	if !given {
 		sender = callerName(env)
 	}
-	req := &deliver.Request{Sender: sender, SenderGiven: given, Address: c.String("a"), Mailbox: c.String("m")}
+	req := &deliver.Request{Sender: sender, SenderGiven: given, Address: *f.address, Mailbox: *f.mailbox}
 	// Root becomes the one user before the signal handling below starts
 	// its threads, each of which would have to be told of every
 	// credential change.
@@ -92,7 +99,7 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 
-	child := &deliver.Child{Args: childArgs(c, cfg)}
+	child := &deliver.Child{Args: childArgs(f, cfg)}
 	if os.Geteuid() == 0 {
 		if child.Exe, err = os.Executable(); err != nil {
 			return sysexits.Wrap(sysexits.OSErr, err)
@@ -105,17 +112,17 @@ func run(c *cli.Context) error {
 // execLMTP becomes deliver -l's own program, found beside this one, with
 // the flags that name the configuration; everything else (the process,
 // its descriptors, an inherited socket, the environment) stays.
-func execLMTP(c *cli.Context) error {
+func execLMTP(f *flags) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return sysexits.Wrap(sysexits.OSErr, err)
 	}
 	path := filepath.Join(filepath.Dir(exe), lmtpProgram)
 	args := []string{lmtpProgram}
-	if c.IsSet("C") {
-		args = append(args, "-C", c.String("C"))
+	if f.app.IsSet("C") {
+		args = append(args, "-C", *f.config)
 	}
-	for _, o := range c.StringSlice("o") {
+	for _, o := range *f.overrides {
 		args = append(args, "-o", o)
 	}
 	err = syscall.Exec(path, args, os.Environ())
@@ -142,13 +149,14 @@ func finish(results []deliver.Result, isChild bool) error {
 
 // childArgs are the flags a per-user child needs to load the same
 // configuration and make the same request.
-func childArgs(c *cli.Context, cfg *config.Config) []string {
-	args := deliver.ConfigArgs(cfg, c.StringSlice("o"))
+func childArgs(f *flags, cfg *config.Config) []string {
+	args := deliver.ConfigArgs(cfg, *f.overrides)
 	// -m is not passed on: the child is given the mailbox, expanded.
-	for _, f := range []string{"f", "a"} {
-		if c.IsSet(f) {
-			args = append(args, "-"+f, c.String(f))
-		}
+	if f.app.IsSet("f") {
+		args = append(args, "-f", *f.from)
+	}
+	if f.app.IsSet("a") {
+		args = append(args, "-a", *f.address)
 	}
 	return args
 }

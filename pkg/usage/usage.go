@@ -2,7 +2,8 @@
 // command line: "--help" prints the usage on standard output and exits 0;
 // a flag the program does not know prints the error and the usage on
 // standard error and exits 64 (EX_USAGE), as mail(1), sendmail(8) and
-// deliver(8) say.
+// deliver(8) say. deliver, started once per message, answers the same way
+// through pkg/cmdline, without urfave/cli's start-up cost.
 package usage
 
 import (
@@ -14,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"unixmail/pkg/cmdline"
 	"unixmail/pkg/sysexits"
 )
 
@@ -54,34 +56,16 @@ func Print(app *cli.App, w io.Writer) error {
 func Bad(app *cli.App, err error) error {
 	fmt.Fprintf(app.ErrWriter, "%s: %v\n\n", app.Name, err)
 	Print(app, app.ErrWriter)
-	return sysexits.Wrap(sysexits.Usage, shown{err})
+	return sysexits.Wrap(sysexits.Usage, cmdline.Shown(err))
 }
-
-type shown struct{ error }
-
-func (s shown) Unwrap() error { return s.error }
 
 // Shown says whether err was printed already, by Bad.
-func Shown(err error) bool {
-	var s shown
-	return errors.As(err, &s)
-}
+func Shown(err error) bool { return cmdline.WasShown(err) }
 
 // Main runs app on os.Args and exits as the program's error says: with
 // its sysexits code (after the message, unless Bad showed it), or with
 // otherwise when the error carries none.
 func Main(app *cli.App, otherwise int) {
 	app.ExitErrHandler = func(*cli.Context, error) {}
-	err := Run(app, os.Args)
-	if err == nil {
-		return
-	}
-	if !Shown(err) {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
-	}
-	code := sysexits.Code(err)
-	if code == sysexits.Software {
-		code = otherwise
-	}
-	os.Exit(code)
+	cmdline.Exit(app.Name, Run(app, os.Args), otherwise)
 }
