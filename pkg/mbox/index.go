@@ -1,22 +1,15 @@
 package mbox
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"unixmail/internal/binrec"
 )
 
 // Index is a cache of what a scan of a mailbox found, kept in a file beside
@@ -57,6 +50,12 @@ type Index struct {
 	// holds (shared by the indexes that share the array): only the one
 	// that holds them all may append there without copying.
 	handed *int
+
+	// disk is the index file this index was loaded from or saved to, of
+	// which the first clean entries are the same as these (Save then
+	// appends the rest).
+	disk  onDisk
+	clean int
 }
 
 // grown is the entries of idx up to keep, then more. They are appended in
@@ -183,6 +182,7 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 	}
 	keep, entries = idx.rescanned(keep, entries)
 	out.Entries, out.handed = idx.grown(keep, entries)
+	out.inheritDisk(idx, keep)
 	if out.tail, err = tailHash(f, st.Size); err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
 	}
@@ -214,196 +214,4 @@ func (idx *Index) fits(f io.ReaderAt, st *unix.Stat_t) bool {
 	}
 	h, err := tailHash(f, idx.Size)
 	return err == nil && h == idx.tail
-}
-
-// indexMagic names the format; a file of another version is dropped and
-// the mailbox scanned again. Version 2 added ClientSize; version 3 the
-// UIDs the index gives (Number) and the fingerprints.
-const indexMagic = "unixmail mbox index 3\n"
-
-// Save writes the index to path: a temporary file renamed into place, so a
-// reader never sees half of one. Failing to save costs only speed.
-func (idx *Index) Save(path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("save index: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 256<<10)
-	w.WriteString(indexMagic)
-	var b []byte
-	b = binary.LittleEndian.AppendUint64(b, idx.dev)
-	b = binary.LittleEndian.AppendUint64(b, idx.ino)
-	b = binary.LittleEndian.AppendUint64(b, uint64(idx.Size))
-	b = binary.LittleEndian.AppendUint64(b, uint64(idx.mtime))
-	b = append(b, idx.tail[:]...)
-	if idx.Base != nil {
-		b = append(b, 1)
-		b = binary.LittleEndian.AppendUint32(b, idx.Base.UIDValidity)
-		b = binary.LittleEndian.AppendUint32(b, idx.Base.LastUID)
-		b = appendString(b, strings.Join(idx.Base.Keywords, " "))
-	} else {
-		b = append(b, 0)
-	}
-	b = binary.LittleEndian.AppendUint32(b, idx.UIDValidity)
-	b = binary.LittleEndian.AppendUint32(b, idx.LastUID)
-	b = binary.LittleEndian.AppendUint32(b, idx.RecentFrom)
-	b = binary.LittleEndian.AppendUint32(b, idx.seenValidity)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(idx.Entries)))
-	w.Write(b)
-	for i := range idx.Entries {
-		e := &idx.Entries[i]
-		b = b[:0]
-		for _, v := range []int64{e.Offset, e.HeaderOffset, e.BodyOffset, e.End, e.Next, e.ContentLength, e.ClientSize, e.Date.Unix(), int64(e.Sum)} {
-			b = binary.LittleEndian.AppendUint64(b, uint64(v))
-		}
-		_, zone := e.Date.Zone()
-		b = binary.LittleEndian.AppendUint32(b, uint32(int32(zone)))
-		b = binary.LittleEndian.AppendUint32(b, uint32(e.Lines))
-		b = binary.LittleEndian.AppendUint32(b, e.UID)
-		bits := byte(0)
-		if e.Pseudo {
-			bits |= 1
-		}
-		if e.Lazy {
-			bits |= 2
-		}
-		b = append(b, byte(e.Flags), bits)
-		b = appendString(b, strings.Join(e.Keywords, " "))
-		w.Write(b)
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save index: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save index: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save index: %w", err)
-	}
-	idx.pending = false
-	return nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
-}
-
-var errBadIndex = errors.New("bad index file")
-
-// entryMin is the fewest bytes an entry takes in an index file.
-const entryMin = 9*8 + 3*4 + 2 + 4
-
-// LoadIndex reads an index saved by Save. A missing or damaged index is
-// (nil, nil): the caller scans.
-func LoadIndex(path string) (*Index, error) {
-	data, err := mapIndex(path)
-	if data == nil {
-		return nil, err
-	}
-	defer unix.Munmap(data)
-	idx, err := decodeIndex(data)
-	if err != nil {
-		return nil, nil
-	}
-	return idx, nil
-}
-
-// mapIndex maps the index file at path: nil when there is none, or it
-// cannot be one.
-func mapIndex(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("load index: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load index: %w", err)
-	}
-	if fi.Size() < int64(len(indexMagic)) || fi.Size() > 1<<40 {
-		return nil, nil
-	}
-	// Mapped rather than read into the heap: a big folder's index is
-	// megabytes, loaded at every SELECT, and decoding copies what it
-	// keeps. (Save replaces the file by renaming: a mapping is never cut.)
-	// Populated at once: the decode reads every page, and one call maps
-	// them all where a fault per page costs more (much more in a VM).
-	data, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
-	if err != nil {
-		return nil, fmt.Errorf("load index: %w", err)
-	}
-	return data, nil
-}
-
-// words takes a string of space-separated words.
-func words(d *binrec.Reader) []string {
-	s := d.String()
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, " ")
-}
-
-func decodeIndex(data []byte) (*Index, error) {
-	idx, d, n, err := decodeHead(data)
-	if err != nil {
-		return nil, err
-	}
-	idx.Entries = make([]Entry, n)
-	zones := map[int]*time.Location{}
-	for i := range idx.Entries {
-		e := &idx.Entries[i]
-		e.Offset, e.HeaderOffset, e.BodyOffset = int64(d.U64()), int64(d.U64()), int64(d.U64())
-		e.End, e.Next, e.ContentLength = int64(d.U64()), int64(d.U64()), int64(d.U64())
-		e.ClientSize = int64(d.U64())
-		unix := int64(d.U64())
-		e.Sum = d.U64()
-		zone := int(int32(d.U32()))
-		loc, ok := zones[zone]
-		if !ok {
-			loc = time.FixedZone("", zone)
-			zones[zone] = loc
-		}
-		if unix != (time.Time{}).Unix() {
-			e.Date = time.Unix(unix, 0).In(loc)
-		}
-		e.Lines, e.UID = int(d.U32()), d.U32()
-		fp := d.Bytes(2)
-		if len(fp) == 2 {
-			e.Flags, e.Pseudo, e.Lazy = Flags(fp[0]), fp[1]&1 != 0, fp[1]&2 != 0
-		}
-		e.Keywords = words(d)
-		if d.Bad {
-			return nil, errBadIndex
-		}
-	}
-	return idx, nil
-}
-
-// decodeHead reads what an index file says of the whole mailbox, and
-// gives the reader at the first entry and the number of entries.
-func decodeHead(data []byte) (*Index, *binrec.Reader, int, error) {
-	// bytes, not string(data): that would copy the whole mapped file.
-	if !bytes.HasPrefix(data, []byte(indexMagic)) {
-		return nil, nil, 0, errBadIndex
-	}
-	d := &binrec.Reader{B: data[len(indexMagic):]}
-	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
-	copy(idx.tail[:], d.Bytes(32))
-	if hasBase := d.Bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
-		idx.Base = &Base{UIDValidity: d.U32(), LastUID: d.U32()}
-		idx.Base.Keywords = words(d)
-	}
-	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
-	n := int(d.U32())
-	if d.Bad || n > len(d.B)/entryMin {
-		return nil, nil, 0, errBadIndex
-	}
-	return idx, d, n, nil
 }

@@ -44,6 +44,7 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 	}
 	keep, entries = idx.rescanned(keep, entries)
 	out.Entries, out.handed = idx.grown(keep, entries)
+	out.inheritDisk(idx, keep)
 	out.Base = base
 	if start > 0 {
 		out.Base = firstBase(f, st.Size)

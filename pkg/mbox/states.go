@@ -106,6 +106,7 @@ func (idx *Index) withStates(mb *Mailbox, states map[int]State) (*Index, error) 
 	out.dev, out.ino, out.mtime = st.Dev, st.Ino, st.Mtim.Nano()
 	out.Entries = slices.Clone(idx.Entries)
 	for i, s := range states {
+		out.dirty(i)
 		e := &out.Entries[i]
 		e.Flags, e.Keywords = s.Flags, append([]string(nil), s.Keywords...)
 	}

@@ -158,6 +158,9 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	// X-UIDs under a UIDVALIDITY the index replaced are no UIDs. (Those
 	// in a file without a base are the index's, written on the way.)
 	staleFile := trust && fileV != 0 && fileV != from.UIDValidity
+	if trust && !staleFile && prev != nil && idx.numberAfter(prev, eff, fileV) {
+		return false
+	}
 	// prev's UIDs by message, the nth copy of a message taking the nth
 	// UID. Built only when a message lacks its UID: mail appended with
 	// its X-UIDs to a big folder then costs no walk of prev.
@@ -171,6 +174,7 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 		}
 		if e.Lazy && !trust || !e.Lazy && staleFile {
 			e.UID, e.Lazy = 0, false
+			idx.dirty(i)
 		}
 		if fromPrev == nil && e.UID == 0 && trust && prev != nil {
 			fromPrev = uidsBySum(prev, idx.Entries[:i])
@@ -179,6 +183,7 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 			if q := fromPrev[e.Sum]; len(q) > 0 {
 				if e.UID == 0 {
 					e.UID, e.Lazy = q[0], true
+					idx.dirty(i)
 				}
 				fromPrev[e.Sum] = q[1:]
 			}
@@ -196,6 +201,7 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	for j, i := range real {
 		if e := &idx.Entries[i]; out[j] != uids[j] || renumbered {
 			e.UID, e.Lazy = out[j], true
+			idx.dirty(i)
 		}
 	}
 	recentFrom := uint32(0)
@@ -206,6 +212,53 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	idx.UIDValidity, idx.LastUID, idx.seenValidity = base.UIDValidity, base.LastUID, fileV
 	idx.pending = idx.pending || changed || prev != nil && prev.pending
 	return renumbered
+}
+
+// numberAfter is Number for an index that holds prev's entries as they
+// are (the same array: prev's file, with mail appended) and more: only the
+// new entries are looked at, so an APPEND to a big folder costs what it
+// appended. It reports false, having changed nothing, when the new
+// entries' UIDs do not follow prev's (Number then looks at them all).
+func (idx *Index) numberAfter(prev *Index, eff *Base, fileV uint32) bool {
+	n := len(prev.Entries)
+	if n == 0 || len(idx.Entries) < n || &idx.Entries[0] != &prev.Entries[0] {
+		return false
+	}
+	last := uint32(0)
+	for i := n - 1; i >= 0 && last == 0; i-- {
+		if e := &idx.Entries[i]; !e.Pseudo {
+			if e.UID == 0 {
+				return false // prev was never numbered
+			}
+			last = e.UID
+		}
+	}
+	// The rule NumberUIDs states, for what follows prev's last UID.
+	sawZero := false
+	for i := n; i < len(idx.Entries); i++ {
+		switch e := &idx.Entries[i]; {
+		case e.Pseudo:
+		case e.UID == 0:
+			sawZero = true
+		case sawZero || e.UID <= last || e.UID > eff.LastUID:
+			return false
+		default:
+			last = e.UID
+		}
+	}
+	lastUID := eff.LastUID
+	for i := n; i < len(idx.Entries); i++ {
+		if e := &idx.Entries[i]; !e.Pseudo && e.UID == 0 {
+			lastUID++
+			e.UID, e.Lazy = lastUID, true
+			idx.dirty(i)
+			idx.pending = true
+		}
+	}
+	idx.RecentFrom = prev.RecentFrom
+	idx.UIDValidity, idx.LastUID, idx.seenValidity = eff.UIDValidity, lastUID, fileV
+	idx.pending = idx.pending || prev.pending
+	return true
 }
 
 // uidsBySum is prev's UIDs by message, less one for each of the messages
@@ -258,6 +311,8 @@ func (idx *Index) Without(gone func(i int) bool) *Index {
 	for i := range idx.Entries {
 		if !gone(i) {
 			out.Entries = append(out.Entries, idx.Entries[i])
+		} else {
+			out.dirty(i)
 		}
 	}
 	return &out

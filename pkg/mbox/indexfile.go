@@ -1,0 +1,381 @@
+package mbox
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"unixmail/internal/binrec"
+)
+
+// The index file (format 4) is the magic line, then records, each a
+// state of the index: the whole header (what the mailbox looked like, its
+// base and UID state), how many entries of the state before stand, and
+// the entries that follow them. The first record holds every entry;
+// each later one is what an append (or a flag change near the end)
+// changed, so that saving after an APPEND costs what was appended, not a
+// rewrite of every entry. A record is framed by its length and a CRC-32C
+// of both: a record cut short, or garbage after the last one (a write
+// torn by a crash), ends the file there, and its state is the last whole
+// record's.
+//
+// A file is only ever appended to, or replaced whole by a rename: bytes a
+// reader has mapped never change. Once the records after the first grow
+// past a quarter of it (64 KiB for a small one), Save writes the index
+// whole again.
+//
+// Each entry is entrySize bytes, so a reader can find entry i without
+// decoding those before; the few keywords follow the entries of their
+// record.
+//
+// Versions: 2 added ClientSize; 3 the UIDs the index gives (Number) and
+// the fingerprints; 4 the records, the CRC and the fixed-size entries.
+const indexMagic = "unixmail mbox index 4\n"
+
+// entrySize is the bytes of one entry in an index file: seven offsets and
+// sizes, the date, the fingerprint, the zone, the lines, the UID, the
+// flags, the bits, two spare.
+const entrySize = 9*8 + 3*4 + 4
+
+// recordHead is the bytes of a record's frame: length, then CRC.
+const recordHead = 8
+
+// onDisk is what the index file at path holds, as this process last wrote
+// or read it: an index whose first clean entries are the file's may then
+// append only the rest.
+type onDisk struct {
+	path     string
+	dev, ino uint64 // of the index file: a rename over it is another file
+	size     int64  // bytes of whole records: where the next one goes
+	baseLen  int64  // bytes up to the end of the first record
+	n        int    // entries the file's last state holds
+}
+
+// dirty notes that entry i may differ from what the index file holds.
+func (idx *Index) dirty(i int) {
+	if i < idx.clean {
+		idx.clean = i
+	}
+}
+
+// inheritDisk takes what from knows of the index file, for an index
+// that keeps from's first keep entries.
+func (idx *Index) inheritDisk(from *Index, keep int) {
+	idx.disk, idx.clean = from.disk, min(from.clean, keep)
+}
+
+// Save writes the index to path so that the UIDs it gave last: durably
+// (synced) before it returns, and never half written for a reader. When
+// the file there is the one this index was loaded from or last saved to,
+// only what changed since is appended; otherwise the whole index goes to
+// a temporary file renamed into place.
+func (idx *Index) Save(path string) error {
+	if ok, err := idx.appendRecord(path); ok || err != nil {
+		return err
+	}
+	return idx.saveWhole(path)
+}
+
+// appendRecord appends what changed since the index file was written, if
+// that file is still as this index last knew it and the log stays small.
+// It reports whether it did, and an error only once nothing is left to try.
+func (idx *Index) appendRecord(path string) (bool, error) {
+	d := idx.disk
+	if d.path != path || d.size == 0 {
+		return false, nil
+	}
+	rec := idx.record(nil, min(idx.clean, d.n))
+	if d.size+int64(len(rec)) > d.baseLen+max(d.baseLen/4, 64<<10) {
+		return false, nil // compact instead
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Dev != d.dev || st.Ino != d.ino || st.Size != d.size {
+		return false, nil // replaced, or written by another since
+	}
+	if _, err := f.WriteAt(rec, d.size); err != nil {
+		// What was written is garbage after the last record: readers
+		// stop before it, and the next save replaces the file.
+		idx.disk = onDisk{}
+		return false, nil
+	}
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		idx.disk = onDisk{}
+		return false, nil
+	}
+	idx.disk.size += int64(len(rec))
+	idx.disk.n = len(idx.Entries)
+	idx.clean = len(idx.Entries)
+	idx.pending = false
+	return true, nil
+}
+
+// saveWhole writes the index as a new file of one record, synced, renamed
+// over path, and the directory synced, so the rename lasts too.
+func (idx *Index) saveWhole(path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("save index: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	b := append(make([]byte, 0, len(indexMagic)+recordHead+1024+len(idx.Entries)*entrySize), indexMagic...)
+	b = idx.record(b, 0)
+	var st unix.Stat_t
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = unix.Fdatasync(int(tmp.Fd()))
+	}
+	if err == nil {
+		err = unix.Fstat(int(tmp.Fd()), &st)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("save index: %w", err)
+	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		err = dir.Sync()
+		dir.Close()
+		if err != nil {
+			return fmt.Errorf("save index: %w", err)
+		}
+	}
+	idx.disk = onDisk{path: path, dev: st.Dev, ino: st.Ino, size: int64(len(b)), baseLen: int64(len(b)), n: len(idx.Entries)}
+	idx.clean = len(idx.Entries)
+	idx.pending = false
+	return nil
+}
+
+// record appends to b the framed record of idx's state: its header, the
+// first keep entries standing, and the rest.
+func (idx *Index) record(b []byte, keep int) []byte {
+	start := len(b)
+	b = append(b, make([]byte, recordHead)...)
+	b = binary.LittleEndian.AppendUint64(b, idx.dev)
+	b = binary.LittleEndian.AppendUint64(b, idx.ino)
+	b = binary.LittleEndian.AppendUint64(b, uint64(idx.Size))
+	b = binary.LittleEndian.AppendUint64(b, uint64(idx.mtime))
+	b = append(b, idx.tail[:]...)
+	if idx.Base != nil {
+		b = append(b, 1)
+		b = binary.LittleEndian.AppendUint32(b, idx.Base.UIDValidity)
+		b = binary.LittleEndian.AppendUint32(b, idx.Base.LastUID)
+		b = appendString(b, strings.Join(idx.Base.Keywords, " "))
+	} else {
+		b = append(b, 0)
+	}
+	for _, v := range []uint32{idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity, uint32(keep), uint32(len(idx.Entries) - keep)} {
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	more := idx.Entries[keep:]
+	keyworded := 0
+	for i := range more {
+		e := &more[i]
+		for _, v := range []int64{e.Offset, e.HeaderOffset, e.BodyOffset, e.End, e.Next, e.ContentLength, e.ClientSize, e.Date.Unix(), int64(e.Sum)} {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
+		_, zone := e.Date.Zone()
+		b = binary.LittleEndian.AppendUint32(b, uint32(int32(zone)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(e.Lines))
+		b = binary.LittleEndian.AppendUint32(b, e.UID)
+		bits := byte(0)
+		if e.Pseudo {
+			bits |= 1
+		}
+		if e.Lazy {
+			bits |= 2
+		}
+		b = append(b, byte(e.Flags), bits, 0, 0)
+		if len(e.Keywords) > 0 {
+			keyworded++
+		}
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(keyworded))
+	for i := range more {
+		if e := &more[i]; len(e.Keywords) > 0 {
+			b = binary.LittleEndian.AppendUint32(b, uint32(i))
+			b = appendString(b, strings.Join(e.Keywords, " "))
+		}
+	}
+	n := uint32(len(b) - start - recordHead)
+	binary.LittleEndian.PutUint32(b[start:], n)
+	binary.LittleEndian.PutUint32(b[start+4:], recordSum(b[start:start+4], b[start+recordHead:]))
+	return b
+}
+
+// recordSum is the CRC-32C of a record's length and body: a length torn
+// or garbled fails it as the body does.
+func recordSum(length, body []byte) uint32 {
+	return crc32.Update(crc32.Checksum(length, castagnoli()), castagnoli(), body)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+var errBadIndex = errors.New("bad index file")
+
+// LoadIndex reads an index saved by Save. A missing or damaged index is
+// (nil, nil): the caller scans.
+func LoadIndex(path string) (*Index, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	if st.Size < int64(len(indexMagic)) || st.Size > 1<<40 {
+		return nil, nil
+	}
+	// Mapped rather than read into the heap: a big folder's index is
+	// megabytes, loaded at every SELECT, and decoding copies what it
+	// keeps. (The file is only appended to or replaced: a mapping is
+	// never cut.) Populated at once: the decode reads every page, and one
+	// call maps them all where a fault per page costs more (much more in
+	// a VM).
+	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	defer unix.Munmap(data)
+	idx, err := decodeIndex(data)
+	if err != nil {
+		return nil, nil
+	}
+	idx.disk.path, idx.disk.dev, idx.disk.ino = path, st.Dev, st.Ino
+	return idx, nil
+}
+
+// words takes a string of space-separated words.
+func words(d *binrec.Reader) []string {
+	s := d.String()
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, " ")
+}
+
+// decodeIndex applies the file's whole records in order. A damaged first
+// record is a damaged index; a damaged later one ends the file.
+func decodeIndex(data []byte) (*Index, error) {
+	// bytes, not string(data): that would copy the whole mapped file.
+	if !bytes.HasPrefix(data, []byte(indexMagic)) {
+		return nil, errBadIndex
+	}
+	var idx *Index
+	zones := map[int]*time.Location{}
+	pos := len(indexMagic)
+	for len(data)-pos >= recordHead {
+		n := int(binary.LittleEndian.Uint32(data[pos:]))
+		if n > len(data)-pos-recordHead {
+			break
+		}
+		body := data[pos+recordHead : pos+recordHead+n]
+		if binary.LittleEndian.Uint32(data[pos+4:]) != recordSum(data[pos:pos+4], body) {
+			break
+		}
+		next, err := applyRecord(idx, body, zones)
+		if err != nil {
+			// Whole, yet not what Save writes: not a torn write but
+			// another writer's file. Nothing in it can be trusted.
+			return nil, err
+		}
+		idx = next
+		pos += recordHead + n
+		if idx.disk.baseLen == 0 {
+			idx.disk.baseLen = int64(pos)
+		}
+	}
+	if idx == nil {
+		return nil, errBadIndex
+	}
+	idx.disk.size, idx.disk.n, idx.clean = int64(pos), len(idx.Entries), len(idx.Entries)
+	return idx, nil
+}
+
+// applyRecord is the state a record gives after prev's (nil before the
+// first record).
+func applyRecord(prev *Index, body []byte, zones map[int]*time.Location) (*Index, error) {
+	d := &binrec.Reader{B: body}
+	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
+	copy(idx.tail[:], d.Bytes(32))
+	if hasBase := d.Bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
+		idx.Base = &Base{UIDValidity: d.U32(), LastUID: d.U32()}
+		idx.Base.Keywords = words(d)
+	}
+	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
+	keep, n := int(d.U32()), int(d.U32())
+	if d.Bad || n > len(d.B)/entrySize {
+		return nil, errBadIndex
+	}
+	var entries []Entry
+	switch {
+	case prev == nil && keep == 0:
+		entries = make([]Entry, 0, n)
+	case prev != nil && keep <= len(prev.Entries):
+		entries = prev.Entries[:keep]
+		idx.disk = prev.disk
+	default:
+		return nil, errBadIndex
+	}
+	first := len(entries)
+	for range n {
+		entries = append(entries, decodeEntry(d.Bytes(entrySize), zones))
+	}
+	for k := int(d.U32()); k > 0 && !d.Bad; k-- {
+		i := int(d.U32())
+		if i >= n {
+			return nil, errBadIndex
+		}
+		entries[first+i].Keywords = words(d)
+	}
+	if d.Bad || len(d.B) != 0 {
+		return nil, errBadIndex
+	}
+	idx.Entries = entries
+	return idx, nil
+}
+
+// decodeEntry reads one entry of entrySize bytes.
+func decodeEntry(b []byte, zones map[int]*time.Location) Entry {
+	u64 := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[8*i:])) }
+	u32 := func(i int) uint32 { return binary.LittleEndian.Uint32(b[9*8+4*i:]) }
+	e := Entry{Offset: u64(0), HeaderOffset: u64(1), BodyOffset: u64(2), End: u64(3), Next: u64(4),
+		ContentLength: u64(5), ClientSize: u64(6), Sum: uint64(u64(8))}
+	zone := int(int32(u32(0)))
+	loc, ok := zones[zone]
+	if !ok {
+		loc = time.FixedZone("", zone)
+		zones[zone] = loc
+	}
+	if unix := u64(7); unix != (time.Time{}).Unix() {
+		e.Date = time.Unix(unix, 0).In(loc)
+	}
+	e.Lines, e.UID = int(u32(1)), u32(2)
+	fl, bits := b[9*8+3*4], b[9*8+3*4+1]
+	e.Flags, e.Pseudo, e.Lazy = Flags(fl), bits&1 != 0, bits&2 != 0
+	return e
+}
