@@ -46,6 +46,7 @@ type filter struct {
 	// responses outside a command (IDLE's) go out within flushDelay.
 	pend  []byte
 	timer *time.Timer
+	delay time.Duration // flushDelay; a test that counts writes makes it long
 	armed bool
 	werr  error // a delayed write's failure, for the next Write
 
@@ -90,7 +91,7 @@ type hooks interface {
 }
 
 func newFilter(h hooks) *filter {
-	return &filter{hooks: h, done: make(chan struct{})}
+	return &filter{hooks: h, done: make(chan struct{}), delay: flushDelay}
 }
 
 const maxLine = 64 << 10
@@ -465,9 +466,9 @@ func (f *filter) Write(p []byte) (int, error) {
 	}
 	if len(f.pend) > 0 && !f.armed {
 		if f.timer == nil {
-			f.timer = time.AfterFunc(flushDelay, f.flushLater)
+			f.timer = time.AfterFunc(f.delay, f.flushLater)
 		} else {
-			f.timer.Reset(flushDelay)
+			f.timer.Reset(f.delay)
 		}
 		f.armed = true
 	}
