@@ -1,6 +1,7 @@
 package imapstore
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,4 +154,35 @@ func BenchmarkAppendToBigSelectedFolder(b *testing.B) {
 	}
 	b.StopTimer()
 	w.do("LOGOUT")
+}
+
+// benchHeaders are the stored headers of n generated messages.
+func benchHeaders(b *testing.B, n int) [][]byte {
+	var buf bytes.Buffer
+	if _, err := mboxgen.Write(&buf, mboxgen.Options{Messages: n, AvgSize: 2000, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	var out [][]byte
+	for s := mbox.NewScanner(&buf); s.Next(); {
+		out = append(out, bytes.Clone(s.Message().Header))
+	}
+	return out
+}
+
+// ENVELOPE from a stored header, per message: the way FETCH makes it...
+func BenchmarkEnvelopeOf(b *testing.B) {
+	hs := benchHeaders(b, 1000)
+	b.ResetTimer()
+	for i := range b.N {
+		envelopeOf(hs[i%len(hs)])
+	}
+}
+
+// ...and the library's way, from the parsed header.
+func BenchmarkEnvelopeByLibrary(b *testing.B) {
+	hs := benchHeaders(b, 1000)
+	b.ResetTimer()
+	for i := range b.N {
+		libraryEnvelope(hs[i%len(hs)])
+	}
 }

@@ -135,6 +135,9 @@ var envelopeSeeds = []string{
 	"Subject: =?ISO-8859-1?Q?caf=E9?= and =?bogus?X?y?=\n\n",
 	"From: Alice <alice@example.org>, bob@example.net\nTo: undisclosed-recipients:;\nCc: Team: c@d, e@f;\n\n",
 	"From: \"Doe, John\" <john@example.org>\nSender: =?UTF-8?Q?J=C3=B6rg?= <j@x>\nReply-To: no-at-sign\n\n",
+	"From: User 0 <user0@example.org>\nTo: bob@example.net, c.d@e.f, Team <t@x.y>\nIn-Reply-To: <x.y@z>\nMessage-ID: <1.2@h>\n\n",
+	"From: A  B <a@b>\nTo: a@b,c@d\nCc: .a@b, a..b@c, a@b., a@[1.2.3.4]\nSender: a@b (comment)\n\n",
+	"From: =?UTF-8?Q?x?= <a@b>\nTo: a=b <c@d>, <e@f>\nMessage-ID: <a@b@c>\nIn-Reply-To: <a@b> <c@d>\n\n",
 	"Bcc: (comment) a@b (another)\nIn-Reply-To: <a@b> <c@d>\nMessage-ID: <id@host>\n\n",
 	"In-Reply-To: <a@b> junk <c@d>\nMessage-Id: no brackets\n\n",
 	"Message-ID:\n <folded@host>\n\n",
@@ -186,6 +189,28 @@ func FuzzParseDate(f *testing.F) {
 		_, wz := want.Zone()
 		if err != nil || !got.Equal(want) || gz != wz {
 			t.Fatalf("%q: %v, net/mail %v (%v)", s, got, want, err)
+		}
+	})
+}
+
+// FuzzQuickValues: a field value read directly gives what the library's
+// parsers give it.
+func FuzzQuickValues(f *testing.F) {
+	for _, s := range []string{"User 0 <user0@example.org>", "a@b, C D <c.d@e.f>", "<id.1@host>", "A <a@b>, b@c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, ok := quickAddresses(s); ok {
+			if want := imapserver.ExtractEnvelope(libraryHeader("From", s).Header.Header).From; !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q: %+v, the library %+v", s, got, want)
+			}
+		}
+		if got, ok := quickMsgID(s); ok {
+			env := imapserver.ExtractEnvelope(libraryHeader("Message-Id", s).Header.Header)
+			irt := imapserver.ExtractEnvelope(libraryHeader("In-Reply-To", s).Header.Header)
+			if env.MessageID != got || len(irt.InReplyTo) != 1 || irt.InReplyTo[0] != got {
+				t.Fatalf("%q: %q, the library %q and %q", s, got, env.MessageID, irt.InReplyTo)
+			}
 		}
 	})
 }
