@@ -1,6 +1,7 @@
 package imapstore
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -84,4 +85,27 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("%q decoded and encoded as %q", rec, again)
 		}
 	})
+}
+
+func TestEveryEnvelopeOfABigFetchIsItsOwnMessages(t *testing.T) {
+	u := newUser(t)
+	var msgs []string
+	for i := 1; i <= 3*aheadBatch+5; i++ {
+		msgs = append(msgs, msg(fmt.Sprintf("number %d", i), "body\n"))
+	}
+	u.deliver(u.inbox, msgs...)
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	w.ok("FETCH 7 BODYSTRUCTURE") // its header parsed and kept already
+	out := w.ok("FETCH 2:* (FLAGS ENVELOPE)")
+	lines := strings.Split(strings.TrimSpace(out), "\r\n")
+	if len(lines) != len(msgs) {
+		t.Fatalf("%d lines for %d messages:\n%.500s", len(lines), len(msgs)-1, out)
+	}
+	for i, l := range lines[:len(lines)-1] {
+		n := i + 2
+		if !strings.HasPrefix(l, fmt.Sprintf("* %d FETCH (FLAGS (\\Recent) ENVELOPE (", n)) || !strings.Contains(l, fmt.Sprintf(`"number %d"`, n)) || !strings.Contains(l, fmt.Sprintf(`"<number.%d@example.org>"`, n)) {
+			t.Fatalf("message %d: %s", n, l)
+		}
+	}
 }

@@ -148,6 +148,69 @@ func (sel *selected) envelope(f io.ReaderAt, e *mbox.Entry, top *part) *imap.Env
 	return env
 }
 
+// aheadMin is how many messages a FETCH of ENVELOPE names for their
+// envelopes to be made ahead, on another core.
+const aheadMin = 64
+
+// envelopesAhead makes the envelopes of a FETCH's messages in a goroutine
+// of its own, in order, a batch at a time, while the command's goroutine
+// writes the responses: reading and parsing headers (or the envelope
+// cache) and the library's encoding share the cores. Until stop, the
+// envelope cache and rawHeader's buffer are the goroutine's alone.
+type envelopesAhead struct {
+	batches chan []*imap.Envelope
+	cur     []*imap.Envelope
+	quit    chan struct{}
+	done    chan struct{}
+}
+
+const aheadBatch = 128
+
+func (sel *selected) envelopesAhead(f io.ReaderAt, targets []int) *envelopesAhead {
+	a := &envelopesAhead{batches: make(chan []*imap.Envelope, 8), quit: make(chan struct{}), done: make(chan struct{})}
+	sel.envelopes()
+	go func() {
+		defer close(a.done)
+		defer close(a.batches)
+		batch := make([]*imap.Envelope, 0, aheadBatch)
+		for i, t := range targets {
+			var env *imap.Envelope // none for a message gone
+			if e := sel.entry(sel.msgs[t].uid); e != nil {
+				env = sel.envelope(f, e, nil)
+			}
+			batch = append(batch, env)
+			if len(batch) == aheadBatch || i == len(targets)-1 {
+				select {
+				case a.batches <- batch:
+				case <-a.quit:
+					return
+				}
+				batch = make([]*imap.Envelope, 0, aheadBatch)
+			}
+		}
+	}()
+	return a
+}
+
+// next is the envelope of the next message of the FETCH.
+func (a *envelopesAhead) next() *imap.Envelope {
+	if len(a.cur) == 0 {
+		a.cur = <-a.batches
+		if len(a.cur) == 0 {
+			return nil
+		}
+	}
+	env := a.cur[0]
+	a.cur = a.cur[1:]
+	return env
+}
+
+// stop ends the goroutine (the FETCH may end early) and waits for it.
+func (a *envelopesAhead) stop() {
+	close(a.quit)
+	<-a.done
+}
+
 // rawHeader is e's header as stored, state fields and all, in one read
 // into a buffer of the selection's, valid until the next call.
 func (sel *selected) rawHeader(f io.ReaderAt, e *mbox.Entry) []byte {
@@ -215,22 +278,33 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if err != nil {
 		return err
 	}
+	var ahead *envelopesAhead
+	if options.Envelope && len(targets) >= aheadMin {
+		ahead = sel.envelopesAhead(f, targets)
+		defer ahead.stop()
+	}
 	for _, t := range targets {
 		m := &sel.msgs[t]
+		var env *imap.Envelope
+		if ahead != nil {
+			env = ahead.next()
+		}
 		e := sel.entry(m.uid)
 		if e == nil {
 			// Expunged by another program; the client hears at the next
 			// command that allows EXPUNGE (RFC 2180 4.1.2).
 			continue
 		}
-		if err := s.fetchOne(w, f, uint32(t+1), m, e, options, flagsChanged[t]); err != nil {
+		if err := s.fetchOne(w, f, uint32(t+1), m, e, env, options, flagsChanged[t]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32, m *viewMsg, e *mbox.Entry, o *imap.FetchOptions, flagsChanged bool) error {
+// fetchOne writes one message's items; env is its ENVELOPE when made
+// already (envelopesAhead).
+func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32, m *viewMsg, e *mbox.Entry, env *imap.Envelope, o *imap.FetchOptions, flagsChanged bool) error {
 	sel := s.sel
 	var top *part
 	if cached, ok := sel.cache.parts[e.UID]; ok {
@@ -257,7 +331,10 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		rw.WriteRFC822Size(sel.size(f, e))
 	}
 	if o.Envelope {
-		rw.WriteEnvelope(sel.envelope(f, e, top))
+		if env == nil {
+			env = sel.envelope(f, e, top)
+		}
+		rw.WriteEnvelope(env)
 	}
 	if o.BodyStructure != nil {
 		rw.WriteBodyStructure(top.bodyStructure(o.BodyStructure.Extended))
