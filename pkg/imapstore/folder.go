@@ -341,18 +341,9 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 	if firstKept >= 0 {
 		plan(firstKept)
 	}
-	// RewriteSome reads no message past the last that changes, and ends
-	// that one where the next begins: the offsets up to there will do.
-	last := -1
-	for i := range some {
-		last = max(last, i)
-	}
-	if firstKept >= 0 {
-		// A dropped first message's base moves to the first one kept,
-		// which is read then.
-		last = max(last, firstKept+s.first)
-	}
-	offsets := make([]int64, min(last+2, len(s.idx.Entries)))
+	// Every offset: a rewrite that inserts bytes pads the messages after
+	// them too (see mbox.RewriteSome).
+	offsets := make([]int64, len(s.idx.Entries))
 	for i := range offsets {
 		offsets[i] = s.idx.Entries[i].Offset
 	}

@@ -3,6 +3,7 @@ package mbox_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/mail"
 	"os"
@@ -254,15 +255,73 @@ func TestRewriteSomeWritesWhatRewriteWithWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, _ := os.ReadFile(path)
-			// UW's pseudo-message records when it was written.
-			when := regexp.MustCompile(`(?m)^(From MAILER-DAEMON|Date:) .*$`)
-			if string(when.ReplaceAll(got, nil)) != string(when.ReplaceAll(want, nil)) {
+			// The same mail and states; RewriteSome may pad more (see
+			// TestRewriteSomePadsEveryMessageAfterAnInsertion).
+			if g, w := mailOf(t, got), mailOf(t, want); g != w {
 				t.Errorf("RewriteSome wrote\n%s\nRewriteWith\n%s", got, want)
 			}
 			if inode(t, path) != before {
 				t.Error("the inode changed")
 			}
 		})
+	}
+}
+
+// mailOf is what a reader makes of a mailbox: each message's From_ line,
+// state, fields other than the state fields (in order) and body; not
+// where the state fields lie in the header, nor their padding, nor when
+// UW's pseudo-message was written.
+func mailOf(t *testing.T, data []byte) string {
+	t.Helper()
+	when := regexp.MustCompile(`(?m)^(From MAILER-DAEMON .*|Date: .*)$`)
+	var b strings.Builder
+	for _, m := range mustScan(t, data) {
+		from := data[m.Offset:m.HeaderOffset]
+		fmt.Fprintf(&b, "%s%v %q %d\n", when.ReplaceAll(from, nil), m.Flags, m.Keywords, m.UID)
+		for _, line := range strings.SplitAfter(string(data[m.HeaderOffset:m.BodyOffset]), "\n") {
+			if name, _, _ := strings.Cut(line, ":"); !mbox.IsStateHeader(name) || name == "X-UID" || name == "X-IMAPbase" || name == "X-IMAP" {
+				b.WriteString(when.ReplaceAllString(line, ""))
+			}
+		}
+		b.Write(data[m.BodyOffset:m.Next])
+	}
+	return b.String()
+}
+
+func TestRewriteSomePadsEveryMessageAfterAnInsertion(t *testing.T) {
+	path, known, offs := rewriteFile(t, rewriteInput)
+	mb := openRW(t, path)
+	seen := mbox.State{Flags: mbox.Seen | mbox.Old, UID: 2}
+	if err := mbox.RewriteSome(mb, known, offs, map[int]mbox.Change{1: {State: &seen}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	msgs := mustScan(t, got)
+	if want := mailOf(t, []byte(rewriteInput)); mailOf(t, got) == want {
+		t.Fatalf("nothing changed:\n%s", got)
+	}
+	// The first message, before the insertion, is left as it was;
+	// the third, after it, takes every flag in place from now on.
+	if !strings.HasPrefix(string(got), rewriteInput[:offs[1]]) {
+		t.Errorf("the first message changed:\n%s", got)
+	}
+	idx, err := mbox.UpdateIndex(nil, mb.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := mbox.State{Flags: mbox.Seen | mbox.Old | mbox.Answered | mbox.Flagged | mbox.Draft | mbox.Deleted, Keywords: msgs[2].Keywords}
+	_, ok, err := mbox.WriteStates(mb, idx, map[int]mbox.State{1: all, 2: all})
+	if err != nil || !ok {
+		t.Fatalf("WriteStates after the padding rewrite = %v, %v; want it in place\n%s", ok, err, got)
+	}
+	after, _ := os.ReadFile(path)
+	if len(after) != len(got) {
+		t.Errorf("the file went from %d to %d bytes", len(got), len(after))
+	}
+	for i, m := range mustScan(t, after)[1:] {
+		if m.Flags != all.Flags {
+			t.Errorf("message %d: flags %v, want %v", i+2, m.Flags, all.Flags)
+		}
 	}
 }
 

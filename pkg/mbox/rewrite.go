@@ -43,6 +43,7 @@ type Change struct {
 	UID     uint32
 	Base    *Base
 	Content io.Reader
+	pad     bool // the state fields padded anew, whatever room they had
 }
 
 // RewritePlan is Plan for RewriteWith, which can also replace a message.
@@ -457,7 +458,7 @@ func (l *layout) place(f io.ReaderAt, i int, m *Message, c Change, movedBase []b
 		}
 		return movedBase, nil
 	}
-	edit := headerEdit{state: c.State, uid: c.UID, base: movedBase}
+	edit := headerEdit{state: c.State, uid: c.UID, base: movedBase, pad: c.pad}
 	if c.Base != nil {
 		edit.base = []byte(baseField(c.Base))
 	}
@@ -473,11 +474,28 @@ func (l *layout) place(f io.ReaderAt, i int, m *Message, c Change, movedBase []b
 		l.old(m.Offset, m.Next-m.Offset)
 		return nil, nil
 	}
-	l.old(m.Offset, m.HeaderOffset-m.Offset)
-	l.Write(rewriteHeader(m.Header, edit))
-	rest := m.HeaderOffset + int64(len(m.Header))
+	// Only the bytes that differ are new: the plan a journal keeps of a
+	// rewrite that pads 50,000 headers stays small.
+	nh := rewriteHeader(m.Header, edit)
+	a, b := changedBytes(m.Header, nh)
+	l.old(m.Offset, m.HeaderOffset+int64(a)-m.Offset)
+	l.Write(nh[a : len(nh)-(len(m.Header)-b)])
+	rest := m.HeaderOffset + int64(b)
 	l.old(rest, m.Next-rest)
 	return nil, nil
+}
+
+// changedBytes is where new differs from old, which it replaces: old[a:b]
+// becomes new[a:len(new)-(len(old)-b)], the bytes before a and from b on
+// being the same in both.
+func changedBytes(old, new []byte) (a, b int) {
+	b = len(old)
+	for a < len(old) && a < len(new) && old[a] == new[a] {
+		a++
+	}
+	for d := len(new) - len(old); b > a && b+d > a && old[b-1] == new[b+d-1]; b-- {
+	}
+	return a, b
 }
 
 // end finishes the layout of the part that was read.
@@ -498,6 +516,12 @@ func (l *layout) end(movedBase []byte) error {
 // end of a big mailbox costs what it changes, not a read of the whole
 // file. offsets must hold the From_ offset of every message in the first
 // known bytes; each message read is checked to begin where it says.
+//
+// A rewrite that inserts bytes moves everything after them anyway: from
+// there on, every message whose state fields lack the room for any flag
+// gets its padding (see Padding), read from its header alone, so that no
+// later flag change of it has to move the file again (Dovecot pads every
+// message at its first sight of a folder for the same reason).
 func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Change) error {
 	size, pad, err := mb.checkKnown(known)
 	if err != nil {
@@ -507,7 +531,7 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 	var movedBase []byte
 	// The messages that change, in order: the loop jumps from one to the
 	// next (every message after a dropped first one is looked at, until
-	// one takes its base).
+	// one takes its base, and every one after bytes were inserted).
 	order := slices.Sorted(maps.Keys(changes))
 	k := 0           // order[k] is the next message that changes
 	done := int64(0) // offsets before this are laid out
@@ -516,7 +540,8 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 			k++
 		}
 		c, ok := changes[i]
-		if !ok && movedBase == nil {
+		grown := l.n > done
+		if !ok && movedBase == nil && !grown {
 			if k == len(order) || order[k] >= len(offsets) {
 				break
 			}
@@ -536,9 +561,13 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 			}
 			continue
 		}
-		m, err := messageAt(mb.File, offsets, i, known, c.Drop)
+		m, err := messageAt(mb.File, offsets, i, known)
 		if err != nil {
 			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+		}
+		if !ok && movedBase == nil && needsPadding(m) {
+			st := m.State
+			c = Change{State: &st, pad: true}
 		}
 		l.old(done, m.Offset-done)
 		if movedBase, err = l.place(mb.File, i, m, c, movedBase); err != nil {
@@ -556,6 +585,14 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 	return mb.apply(&l, size)
 }
 
+// needsPadding reports whether a message's state fields lack the room to
+// take every flag (Status RO, X-Status DFAT) in place.
+func needsPadding(m *Message) bool {
+	full := m.State
+	full.Flags = Seen | Old | Answered | Flagged | Draft | Deleted
+	return len(rewriteHeader(m.Header, headerEdit{state: &full})) != len(m.Header)
+}
+
 // dropAt checks the ends of a run of dropped messages that message i
 // begins or ends: a message must begin at each.
 func dropAt(f *os.File, offsets []int64, i int, known int64, changes map[int]Change) error {
@@ -571,14 +608,15 @@ func dropAt(f *os.File, offsets []int64, i int, known int64, changes map[int]Cha
 	return nil
 }
 
-// headerRead is how much of a dropped first message is read for the
-// X-IMAPbase field it hands on: its header, unless that is huge.
-const headerRead = 64 << 10
+// headerRead is how much of a message is read first for its header: a
+// dropped first message's X-IMAPbase, or the state fields of one whose
+// flags change. A longer header is read whole on a second try.
+const headerRead = 4 << 10
 
-// messageAt reads message i of the first known bytes of f, which must
-// begin at offsets[i] and end where the next begins; of one being
-// dropped, only the start of the header.
-func messageAt(f *os.File, offsets []int64, i int, known int64, drop bool) (*Message, error) {
+// messageAt reads the header of message i of the first known bytes of f,
+// which must begin at offsets[i] and end where the next begins (its body
+// is not read: the index the offsets come from found that end).
+func messageAt(f *os.File, offsets []int64, i int, known int64) (*Message, error) {
 	if i >= len(offsets) {
 		return nil, fmt.Errorf("no message %d: %w", i+1, ErrChanged)
 	}
@@ -590,29 +628,30 @@ func messageAt(f *os.File, offsets []int64, i int, known int64, drop bool) (*Mes
 	if off >= end || !fromLineAt(f, off) || i+1 < len(offsets) && !fromLineAt(f, end) {
 		return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 	}
-	read := end - off
-	if drop {
-		read = min(read, headerRead)
-	}
-	s := NewScanner(io.NewSectionReader(f, off, read))
-	s.atFileStart = i == 0
-	if !s.Next() {
-		return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
-	}
-	m := *s.Message()
-	switch {
-	case drop:
+	for read := min(end-off, headerRead); ; read = end - off {
+		s := newScannerSize(io.NewSectionReader(f, off, read), int(read)+1)
+		s.atFileStart = i == 0
+		if !s.Next() {
+			return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
+		}
+		m := *s.Message()
+		if read < end-off && !endsHeader(m.Header) {
+			continue // the header goes on past what was read
+		}
 		m.End, m.Next = end-off, end-off
-	case m.Next != end-off:
-		return nil, fmt.Errorf("message %d does not end where message %d begins: %w", i+1, i+2, ErrChanged)
+		m.Offset += off
+		m.HeaderOffset += off
+		m.BodyOffset += off
+		m.End += off
+		m.Next += off
+		m.Header = append([]byte(nil), m.Header...)
+		return &m, nil
 	}
-	m.Offset += off
-	m.HeaderOffset += off
-	m.BodyOffset += off
-	m.End += off
-	m.Next += off
-	m.Header = append([]byte(nil), m.Header...)
-	return &m, nil
+}
+
+// endsHeader reports whether a header block read ends in its blank line.
+func endsHeader(hdr []byte) bool {
+	return bytes.HasSuffix(hdr, []byte("\n\n")) || bytes.HasSuffix(hdr, []byte("\n\r\n"))
 }
 
 // pseudoText is the body c-client gives its folder-internal message.
@@ -682,6 +721,7 @@ type headerEdit struct {
 	uid     uint32 // X-UID becomes this, when not 0
 	base    []byte // an X-IMAPbase field to carry, replacing any
 	copying bool   // drop the UID fields: they belong to the mailbox left
+	pad     bool   // pad the state fields anew, not to the room they had
 }
 
 func (e headerEdit) empty() bool {
@@ -739,8 +779,8 @@ func rewriteHeader(hdr []byte, e headerEdit) []byte {
 		out = append(out, fmt.Sprintf("X-UID: %d%s", e.uid, eol)...)
 	}
 	if e.state != nil {
-		if e.copying {
-			room = 0 // a copy starts afresh in its new mailbox, padded
+		if e.copying || e.pad {
+			room = 0 // padded afresh (a copy in its new mailbox)
 		}
 		out = append(out, stateFields(*e.state, eol, room)...)
 	}

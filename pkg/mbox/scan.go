@@ -94,8 +94,12 @@ const maxQuoteRun = 1024
 // NewScanner reads the mbox in r from its start. If r is also an
 // io.ReaderAt (an *os.File is), Content-Length headers are checked and
 // honoured when right, as Dovecot and mutt do for mboxcl2 files.
-func NewScanner(r io.Reader) *Scanner {
-	s := &Scanner{r: r, buf: make([]byte, initialBuf), mark: -1, first: true, atFileStart: true}
+func NewScanner(r io.Reader) *Scanner { return newScannerSize(r, initialBuf) }
+
+// newScannerSize is NewScanner with a first buffer of n bytes (at most
+// initialBuf), for a reader known to hold little.
+func newScannerSize(r io.Reader, n int) *Scanner {
+	s := &Scanner{r: r, buf: make([]byte, max(64, min(n, initialBuf))), mark: -1, first: true, atFileStart: true}
 	if ra, ok := r.(io.ReaderAt); ok {
 		s.ra = ra
 	}

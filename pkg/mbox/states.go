@@ -68,14 +68,7 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State) (out *Index, ok 
 		if len(nh) != len(hdr) {
 			return nil, false, nil
 		}
-		a, b := 0, len(hdr)
-		for a < b && hdr[a] == nh[a] {
-			a++
-		}
-		for b > a && hdr[b-1] == nh[b-1] {
-			b--
-		}
-		if a < b {
+		if a, b := changedBytes(hdr, nh); a < b {
 			writes = append(writes, write{e.HeaderOffset + int64(a), nh[a:b]})
 		}
 	}
