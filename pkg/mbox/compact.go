@@ -50,7 +50,23 @@ import (
 // killed during that too, the next one does the same. A journal whose plan
 // does not check out, or that has no record, was made before the first
 // byte of the mailbox changed: it is only removed.
-const journalMagic2 = "unixmail journal 2\n"
+//
+// An expansion is the mirror image: a rewrite that moves no byte of the
+// old file to an earlier offset (state fields padded, the rest moved
+// toward the end). Its journal (format 3, "unixmail journal 3") is the
+// same but for its windows, which go from the end of the new bytes down
+// to their start: a window overwrites old bytes that only it and the
+// windows after it (done already) read, and saves those it reads itself;
+// one whose sources all lie before it (at least minShift bytes were
+// inserted before it) saves nothing. Before its first record the file is
+// made as long as the new one (the bytes added read as zeros), so that
+// mail another program appends after a kill lands past everything the
+// expansion writes; the recovery of a journal with no record but a file
+// grown so (a zero byte at the old end) writes it all.
+const (
+	journalMagic2 = "unixmail journal 2\n"
+	journalMagic3 = "unixmail journal 3\n"
+)
 
 // Window sizes. A window that saves nothing costs two fdatasyncs, one that
 // saves costs its bytes written twice: a window saves nothing when at
@@ -77,11 +93,17 @@ var killPoint = func() {}
 
 // leftward reports whether every old byte the layout places at or after
 // from comes from the same or a later offset: then it is a compaction.
-func (l *layout) leftward(from int64) bool {
+func (l *layout) leftward(from int64) bool { return l.oneWay(from, false) }
+
+// rightward reports whether every old byte the layout places at or after
+// from comes from the same or an earlier offset: then it is an expansion.
+func (l *layout) rightward(from int64) bool { return l.oneWay(from, true) }
+
+func (l *layout) oneWay(from int64, right bool) bool {
 	pos := int64(0)
 	for i := range l.pieces {
 		p := &l.pieces[i]
-		if p.lit == nil && pos+p.n > from && p.off < pos {
+		if p.lit == nil && pos+p.n > from && (p.off < pos) != right && p.off != pos {
 			return false
 		}
 		pos += p.len()
@@ -89,11 +111,12 @@ func (l *layout) leftward(from int64) bool {
 	return true
 }
 
-// compaction is a compaction under way: the layout, the new bytes
-// [from, to) it writes, and the journal.
+// compaction is a compaction (or, back, an expansion) under way: the
+// layout, the new bytes [from, to) it writes, and the journal.
 type compaction struct {
 	mb       *os.File
 	l        *layout
+	back     bool // an expansion, written from the end
 	from, to int64
 	oldSize  int64
 	j        *os.File
@@ -124,8 +147,47 @@ func (c *compaction) inPlace(i int) bool {
 	return c.l.pieces[i].lit == nil && c.l.pieces[i].off == c.starts[i]
 }
 
-// window chooses the window that starts at a.
-func (c *compaction) window(a int64) window {
+// window chooses the next window: of a compaction, the one that starts
+// at pos; of an expansion, the one that ends there.
+func (c *compaction) window(pos int64) window {
+	if c.back {
+		return c.windowBelow(pos)
+	}
+	return c.windowFrom(pos)
+}
+
+// windowBelow chooses an expansion's window that ends at b.
+func (c *compaction) windowBelow(b int64) window {
+	// top is one past the last old byte read for a byte before b:
+	// sources only grow along the new file.
+	top, i := int64(-1), len(c.l.pieces)-1
+	for ; i >= 0; i-- {
+		p := &c.l.pieces[i]
+		if c.starts[i] >= b || p.lit != nil || c.inPlace(i) {
+			continue
+		}
+		top = p.off + min(b, c.starts[i+1]) - c.starts[i]
+		break
+	}
+	a := max(c.from, b-c.most)
+	if top < 0 || b-top >= c.minShift {
+		a = max(a, top)
+		return window{a: a, b: b, x: a}
+	}
+	// Save, down to the end of the first piece before which enough was
+	// inserted.
+	for ; i >= 0 && c.starts[i+1] > a; i-- {
+		p := &c.l.pieces[i]
+		if c.starts[i+1] < b && p.lit == nil && !c.inPlace(i) && c.starts[i]-p.off >= c.minShift {
+			a = c.starts[i+1]
+			break
+		}
+	}
+	return window{a: a, b: b, x: a, n: max(0, min(top, c.oldSize)-a)}
+}
+
+// windowFrom chooses a compaction's window that starts at a.
+func (c *compaction) windowFrom(a int64) window {
 	// src is the first old offset read for a byte at or after a: sources
 	// only grow along the new file.
 	src, i := int64(-1), 0
@@ -158,14 +220,18 @@ func (c *compaction) window(a int64) window {
 }
 
 // compact makes the mailbox (now size bytes long) what l says by a
-// compaction of the new bytes [from, to).
-func (mb *Mailbox) compact(l *layout, from, to, size int64) error {
-	c := &compaction{mb: mb.File, l: l, from: from, to: to, oldSize: size, jpath: JournalPath(mb.Path)}
+// compaction of the new bytes [from, to), or by an expansion when back.
+func (mb *Mailbox) compact(l *layout, from, to, size int64, back bool) error {
+	c := &compaction{mb: mb.File, l: l, back: back, from: from, to: to, oldSize: size, jpath: JournalPath(mb.Path)}
 	c.index()
 	if err := c.writePlan(filepath.Dir(mb.Path)); err != nil {
 		return fmt.Errorf("rewrite %s: journal: %w", mb.Path, err)
 	}
-	if err := c.run(from, nil); err != nil {
+	err := c.grow()
+	if err == nil {
+		err = c.run(c.start(), nil)
+	}
+	if err != nil {
 		// Finish from the journal now; failing that, the next Open will.
 		c.j.Close()
 		done, rerr := recoverJournalOutcome(mb.File, mb.Path)
@@ -204,7 +270,11 @@ func (c *compaction) writePlan(dir string) error {
 			fmt.Fprintf(&plan, "o %d %d\n", p.off+s-c.starts[i], e-s)
 		}
 	}
-	head := fmt.Sprintf("%s%d %d %d %d %d %d %d\n", journalMagic2, st.Dev, st.Ino, c.oldSize, c.l.n, c.from, c.to, plan.Len())
+	magic := journalMagic2
+	if c.back {
+		magic = journalMagic3
+	}
+	head := fmt.Sprintf("%s%d %d %d %d %d %d %d\n", magic, st.Dev, st.Ino, c.oldSize, c.l.n, c.from, c.to, plan.Len())
 	crc := crc32.Checksum([]byte(head), castagnoli())
 	crc = crc32.Update(crc, castagnoli(), plan.Bytes())
 	killPoint()
@@ -235,11 +305,52 @@ func (c *compaction) writePlan(dir string) error {
 	return err
 }
 
-// run writes the windows from a on, each after its record; redo, when
-// not nil, is the window at a, recorded already (its saved bytes at
-// offset at of the journal), which is written again.
-func (c *compaction) run(a int64, redo *savedWindow) error {
-	for a < c.to || redo != nil {
+// grow makes the file of an expansion as long as the new one, durably.
+func (c *compaction) grow() error {
+	if !c.back || c.l.n <= c.oldSize {
+		return nil
+	}
+	killPoint()
+	if err := c.mb.Truncate(c.l.n); err != nil {
+		return err
+	}
+	killPoint()
+	return unix.Fdatasync(int(c.mb.Fd()))
+}
+
+// grown reports whether the file of an expansion was made longer, with
+// nothing written in it yet: a zero byte at the old end, where mail
+// another program appended would begin with "From " or a newline.
+func (c *compaction) grown() bool {
+	var b [1]byte
+	_, err := c.mb.ReadAt(b[:], c.oldSize)
+	return c.back && c.l.n > c.oldSize && err == nil && b[0] == 0
+}
+
+// start is where the first window begins (a compaction) or ends (an
+// expansion).
+func (c *compaction) start() int64 {
+	if c.back {
+		return c.to
+	}
+	return c.from
+}
+
+// more reports whether windows are left to write from pos on (a
+// compaction) or below it (an expansion).
+func (c *compaction) more(pos int64) bool {
+	if c.back {
+		return pos > c.from
+	}
+	return pos < c.to
+}
+
+// run writes the windows from pos on (below it, in an expansion), each
+// after its record; redo, when not nil, is the window at pos, recorded
+// already (its saved bytes at offset at of the journal), which is
+// written again.
+func (c *compaction) run(pos int64, redo *savedWindow) error {
+	for c.more(pos) || redo != nil {
 		var src io.ReaderAt = c.mb
 		var w window
 		if redo != nil {
@@ -247,7 +358,7 @@ func (c *compaction) run(a int64, redo *savedWindow) error {
 			src = oldBytes{c.mb, &journal{f: c.j, data: redo.at, off: w.x, n: w.n}}
 			redo = nil
 		} else {
-			w = c.window(a)
+			w = c.window(pos)
 			if err := c.record(w); err != nil {
 				return err
 			}
@@ -255,7 +366,10 @@ func (c *compaction) run(a int64, redo *savedWindow) error {
 		if err := c.write(w, src); err != nil {
 			return err
 		}
-		a = w.b
+		pos = w.b
+		if c.back {
+			pos = w.a
+		}
 	}
 	if c.l.n < c.oldSize {
 		killPoint()
@@ -292,11 +406,17 @@ func (c *compaction) record(w window) error {
 
 // write writes the window's new bytes, reading old ones through src, and
 // makes them durable. Old bytes are read before the new ones that
-// overwrite them are written (every source lies at or after the byte it
-// becomes), so the mailbox itself serves as src for all it has not saved.
+// overwrite them are written (every source of a compaction lies at or
+// after the byte it becomes, and of an expansion, written from its end,
+// at or before), so the mailbox itself serves as src for all it has not
+// saved.
 func (c *compaction) write(w window, src io.ReaderAt) error {
 	killPoint()
-	if err := c.copyInFile(w); err != nil {
+	if err := c.copyInFile(w); err != nil && c.back {
+		if err := c.writeBack(w, src); err != nil {
+			return err
+		}
+	} else if err != nil {
 		buf := make([]byte, 1<<20)
 		for i := range c.l.pieces {
 			p := &c.l.pieces[i]
@@ -320,16 +440,43 @@ func (c *compaction) write(w window, src io.ReaderAt) error {
 	return unix.Fdatasync(int(c.mb.Fd()))
 }
 
+// writeBack writes an expansion's window from its end to its start, in
+// pieces of a buffer read whole before it is written.
+func (c *compaction) writeBack(w window, src io.ReaderAt) error {
+	buf := make([]byte, min(1<<20, w.b-w.a))
+	for i := len(c.l.pieces) - 1; i >= 0; i-- {
+		p := &c.l.pieces[i]
+		s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
+		if s >= e || c.inPlace(i) {
+			continue
+		}
+		for e > s {
+			k := max(s, e-int64(len(buf)))
+			b := buf[:e-k]
+			if p.lit != nil {
+				b = p.lit[k-c.starts[i] : e-c.starts[i]]
+			} else if _, err := src.ReadAt(b, p.off+k-c.starts[i]); err != nil {
+				return err
+			}
+			if _, err := slowWriter(killingWriter{io.NewOffsetWriter(c.mb, k)}).Write(b); err != nil {
+				return err
+			}
+			e = k
+		}
+	}
+	return nil
+}
+
 // errNoCopy says a window is not copied inside the file by the kernel.
 var errNoCopy = errors.New("not copied in the file")
 
 // copyInFile writes a window that saves nothing with copy_file_range(2),
-// which copies inside one file (its sources all lie after it, so no range
-// overlaps the one it is copied to, which the kernel refuses) without the
-// bytes coming up to us. It fails with nothing written, or with only
+// which copies inside one file (its sources all lie after it, or before it
+// in an expansion, so no range overlaps the one it is copied to, which the
+// kernel refuses) without the bytes coming up to us. It fails with nothing written, or with only
 // what emit would write again, when the kernel cannot.
 func (c *compaction) copyInFile(w window) error {
-	if w.n > 0 || w.x < w.b {
+	if w.n > 0 || w.x < w.b && !c.back {
 		return errNoCopy
 	}
 	if _, paced := slowWriter(nil).(*pacedWriter); paced {
@@ -383,10 +530,12 @@ type savedWindow struct {
 // false when the journal was never acted on.
 func finishCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (bool, error) {
 	c, last, ok := readCompaction(f, jf, length, st)
-	if !ok || last == nil {
+	switch {
+	case ok && last == nil && c.grown():
+		return true, c.run(c.start(), nil)
+	case !ok || last == nil:
 		return false, nil
 	}
-	c.end = last.at + last.n + 9
 	if fi, err := f.Stat(); err == nil && c.l.n < c.oldSize && fi.Size() >= c.l.n && fi.Size() < c.oldSize {
 		// Cut short already (until the cut the file is never shorter
 		// than it was), which comes after the last window is durable
@@ -402,7 +551,7 @@ func finishCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (bool, erro
 	return true, nil
 }
 
-// readCompaction reads and checks a format 2 journal: its plan, then its
+// readCompaction reads and checks a format 2 or 3 journal: its plan, then its
 // records up to the first that does not check out (one being written when
 // the rewrite died). last is the last record that does, or nil.
 func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction, *savedWindow, bool) {
@@ -423,7 +572,8 @@ func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction,
 		}
 		return "", false
 	}
-	if m, ok := line(tr); !ok || m+"\n" != journalMagic2 {
+	m, ok := line(tr)
+	if !ok || m+"\n" != journalMagic2 && m+"\n" != journalMagic3 {
 		return nil, nil, false
 	}
 	hl, ok := line(tr)
@@ -431,7 +581,7 @@ func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction,
 	if !ok || !ok2 || nums[0] != int64(st.Dev) || nums[1] != int64(st.Ino) {
 		return nil, nil, false
 	}
-	c := &compaction{mb: f, j: jf, oldSize: nums[2], from: nums[4], to: nums[5], l: &layout{n: nums[3]}}
+	c := &compaction{mb: f, j: jf, back: m+"\n" == journalMagic3, oldSize: nums[2], from: nums[4], to: nums[5], l: &layout{n: nums[3]}}
 	if c.from > c.to || c.to > c.l.n || nums[6] > length {
 		return nil, nil, false
 	}
@@ -449,11 +599,12 @@ func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction,
 	c.index()
 	at := int64(len(journalMagic2)+len(hl)+1) + nums[6] + 9
 	var last *savedWindow
-	for next := c.from; ; {
+	for next := c.start(); ; {
 		crc.Reset()
 		rl, ok := line(tr)
 		v, ok2 := parseNums(strings.TrimPrefix(rl, "w "), 4)
-		if !ok || !ok2 || !strings.HasPrefix(rl, "w ") || v[0] != next || v[1] <= v[0] || v[1] > c.to ||
+		if !ok || !ok2 || !strings.HasPrefix(rl, "w ") || v[1] <= v[0] || v[0] < c.from || v[1] > c.to ||
+			!c.back && v[0] != next || c.back && v[1] != next ||
 			v[2] < v[0] || v[2]+v[3] > v[1] || v[3] > length {
 			break
 		}
@@ -467,16 +618,26 @@ func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction,
 		last = &savedWindow{window{v[0], v[1], v[2], v[3]}, data}
 		at = data + v[3] + 9
 		next = v[1]
+		if c.back {
+			next = v[0]
+		}
 	}
+	c.end = at // where the next record goes
 	return c, last, true
 }
 
 // parsePlan reads the plan of new bytes [from, to) into the layout,
 // behind a piece standing for the unchanged bytes before from, checking
-// that it is a compaction of the old file.
+// that it is a compaction (or an expansion) of the old file.
 func (c *compaction) parsePlan(plan []byte) bool {
 	c.l.pieces = []piece{{off: 0, n: c.from}}
-	pos := c.from
+	pos, read := c.from, int64(0) // read: the end of the last source
+	wrongWay := func(off int64) bool {
+		if c.back {
+			return off > pos || off < read
+		}
+		return off < pos
+	}
 	for len(plan) > 0 {
 		hl, rest, ok := bytes.Cut(plan, []byte("\n"))
 		if !ok {
@@ -486,11 +647,12 @@ func (c *compaction) parsePlan(plan []byte) bool {
 		switch {
 		case strings.HasPrefix(s, "o "):
 			v, ok := parseNums(s[2:], 2)
-			if !ok || v[1] == 0 || v[0] < pos || v[0]+v[1] > c.oldSize {
+			if !ok || v[1] == 0 || wrongWay(v[0]) || v[0]+v[1] > c.oldSize {
 				return false
 			}
 			c.l.pieces = append(c.l.pieces, piece{off: v[0], n: v[1]})
 			pos += v[1]
+			read = v[0] + v[1]
 		case strings.HasPrefix(s, "l "):
 			v, ok := parseNums(s[2:], 1)
 			if !ok || v[0] == 0 || v[0] > int64(len(rest)) {

@@ -139,7 +139,7 @@ func sameButTheTime(a, b []byte) bool {
 	return string(re.ReplaceAll(a, nil)) == string(re.ReplaceAll(b, nil))
 }
 
-func TestACompactionKilledAtAnyPointAndItsRecoveryKilledTooEndsOldOrNew(t *testing.T) {
+func TestACompactionOrExpansionKilledAtAnyPointAndItsRecoveryKilledTooEndsOldOrNew(t *testing.T) {
 	defer func(s, w int64) { minShift, maxWindow = s, w }(minShift, maxWindow)
 	// Small windows: some save what they overwrite, some need not.
 	minShift, maxWindow = 300, 700
@@ -186,6 +186,33 @@ func TestACompactionKilledAtAnyPointAndItsRecoveryKilledTooEndsOldOrNew(t *testi
 			}
 			if i%2 == 0 {
 				return seen(m)
+			}
+			return Change{}
+		}, ""},
+		// Expansions: state fields added, everything after them moved
+		// toward the end.
+		{"every message flagged", func(i int, m *Message) Change { return seen(m) }, ""},
+		{"the second flagged", func(i int, m *Message) Change {
+			if i == 1 {
+				return seen(m)
+			}
+			return Change{}
+		}, ""},
+		{"one replaced by a longer one, every third flagged", func(i int, m *Message) Change {
+			if i == 5 {
+				return Change{Content: strings.NewReader("Subject: longer\n\n" + strings.Repeat("a longer body\n", 40))}
+			}
+			if i%3 == 0 {
+				return seen(m)
+			}
+			return Change{}
+		}, ""},
+		{"the first flagged and the last dropped", func(i int, m *Message) Change {
+			switch i {
+			case 0:
+				return seen(m)
+			case 15:
+				return Change{Drop: true}
 			}
 			return Change{}
 		}, ""},
@@ -254,7 +281,7 @@ func TestACompactionKilledAtAnyPointAndItsRecoveryKilledTooEndsOldOrNew(t *testi
 func TestAJournalOfAnUnknownFormatIsRefusedAndKept(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mbox")
 	os.WriteFile(path, []byte(journalInput), 0o600)
-	os.WriteFile(JournalPath(path), []byte("unixmail journal 3\n1 2 3\n"), 0o600)
+	os.WriteFile(JournalPath(path), []byte("unixmail journal 9\n1 2 3\n"), 0o600)
 	_, err := Open(path, OpenOptions{Owner: -1})
 	if err == nil || !strings.Contains(err.Error(), "unknown format") {
 		t.Fatalf("Open gave %v, want a refusal naming the unknown format", err)
@@ -267,38 +294,56 @@ func TestAJournalOfAnUnknownFormatIsRefusedAndKept(t *testing.T) {
 	}
 }
 
-// TestMailAppendedAfterAKilledCompactionsCutIsKept: a compaction killed
-// after it cut the file short but before it removed its journal leaves a
-// mailbox another program (dovecot-lda, procmail) may append to before
-// one of ours opens it; finishing the compaction then keeps that mail.
-func TestMailAppendedAfterAKilledCompactionsCutIsKept(t *testing.T) {
+// TestMailAppendedAfterAKilledRewriteReachedItsNewLengthIsKept: a
+// compaction killed after it cut the file short, or an expansion killed
+// after it made the file longer, leaves a mailbox another program
+// (dovecot-lda, procmail) may append to before one of ours opens it;
+// finishing the rewrite then keeps that mail.
+func TestMailAppendedAfterAKilledRewriteReachedItsNewLengthIsKept(t *testing.T) {
 	defer func(s, w int64) { minShift, maxWindow = s, w }(minShift, maxWindow)
 	minShift, maxWindow = 300, 700
 	data := compactInput(16)
-	drop := func(i int, m *Message) Change { return Change{Drop: i%3 == 1} }
-	dir := shmDir(t)
-	wantPath, p := filepath.Join(dir, "want"), filepath.Join(dir, "box")
-	rewriteKilled(t, wantPath, data, drop, 0)
-	want, _ := os.ReadFile(wantPath)
-	const late = "From late@example.org  Wed Nov 25 18:00:00 2026\nSubject: late\n\nlate mail\n\n"
-	for n := 1; rewriteKilled(t, p, data, drop, n); n++ {
-		fi, _ := os.Stat(p)
-		if _, err := os.Stat(JournalPath(p)); err != nil || fi.Size() != int64(len(want)) {
-			continue
-		}
-		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.WriteString(late)
-		f.Close()
-		if openKilled(t, p, 0) {
-			t.Fatal("died without a kill")
-		}
-		if got, _ := os.ReadFile(p); !sameButTheTime(got, append(want, late...)) {
-			t.Errorf("after the recovery the mailbox holds\n%s\nwant the compacted one and the late mail", got)
-		}
-		return
+	tests := []struct {
+		name string
+		plan RewritePlan
+	}{
+		{"compaction", func(i int, m *Message) Change { return Change{Drop: i%3 == 1} }},
+		{"expansion", func(i int, m *Message) Change {
+			st := m.State
+			st.Flags |= Seen
+			return Change{State: &st}
+		}},
 	}
-	t.Fatal("no kill fell between the cut and the journal's removal")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := shmDir(t)
+			wantPath, p := filepath.Join(dir, "want"), filepath.Join(dir, "box")
+			rewriteKilled(t, wantPath, data, tt.plan, 0)
+			want, _ := os.ReadFile(wantPath)
+			const late = "From late@example.org  Wed Nov 25 18:00:00 2026\nSubject: late\n\nlate mail\n\n"
+			kills := 0
+			for n := 1; rewriteKilled(t, p, data, tt.plan, n); n++ {
+				fi, _ := os.Stat(p)
+				if _, err := os.Stat(JournalPath(p)); err != nil || fi.Size() != int64(len(want)) {
+					continue
+				}
+				f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteString(late)
+				f.Close()
+				if openKilled(t, p, 0) {
+					t.Fatal("died without a kill")
+				}
+				if got, _ := os.ReadFile(p); !sameButTheTime(got, append(want, late...)) {
+					t.Fatalf("killed at %d, the mailbox then holds\n%s\nwant the new one and the late mail", n, got)
+				}
+				kills++
+			}
+			if kills == 0 {
+				t.Fatal("no kill fell between the new length and the journal's removal")
+			}
+		})
+	}
 }

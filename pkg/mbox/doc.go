@@ -11,22 +11,31 @@
 // next Open that finds one finishes with it first, so a rewrite killed at
 // any instant (its recovery killed too) leaves the old mailbox or the new
 // one. A rewrite that only cuts the file short, or changes bytes inside one
-// disk sector, needs none. The journal has two formats, each named on its
-// first line:
+// disk sector, needs none. The journal has three formats, each named on
+// its first line:
 //
 //   - "unixmail journal 1", an undo journal: the bytes about to be
 //     overwritten and the old length, put back by the next Open. Used by a
-//     rewrite that moves bytes toward the end (a header grown in place).
+//     rewrite that moves bytes both ways (a message dropped, a later one
+//     grown).
 //   - "unixmail journal 2", a redo journal, for a compaction (messages
 //     removed, the rest moved toward the start): the plan of the move, and
 //     a record before each window of it holding only the old bytes the
 //     window overwrites that it still reads. The next Open writes the last
 //     recorded window again and the rest after it. See compact.go.
+//   - "unixmail journal 3", the same for an expansion (state fields padded
+//     or grown, the rest moved toward the end), whose windows go from the
+//     end of the file to the start. Such a rewrite, which moves the rest
+//     of the file anyway, pads the state fields of every message it moves
+//     that lacks room (RewriteSome), so that the next flag change of any
+//     of them is written in place.
 //
 // Between a killed rewrite and the next Open of ours, a program that does
 // not know the journal (dovecot-lda, procmail) may append to the mailbox.
-// After a compaction's cut that mail is kept. Before it, and under an undo
-// journal, the mail appended is cut off by the recovery, which sets the
+// After a compaction's cut that mail is kept, and so is mail appended to
+// an expansion killed at any point (it makes the file as long as the new
+// one before its first window). Before a compaction's cut, and under an
+// undo journal, the mail appended is cut off by the recovery, which sets the
 // length the journal says: a known gap, rare (a kill mid-rewrite, then a
 // delivery by another program before any of ours).
 //

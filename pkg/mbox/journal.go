@@ -190,7 +190,7 @@ func recoverJournalOutcome(f *os.File, mailbox string) (outcome, error) {
 	n, _ := jf.ReadAt(first, 0)
 	line, _, whole := strings.Cut(string(first[:n]), "\n")
 	switch {
-	case whole && line+"\n" == journalMagic2:
+	case whole && (line+"\n" == journalMagic2 || line+"\n" == journalMagic3):
 		done, err := finishCompaction(f, jf, jst.Size, &st)
 		if err != nil {
 			return noJournal, fmt.Errorf("mailbox %s: finish an interrupted rewrite: %w", mailbox, err)

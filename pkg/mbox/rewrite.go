@@ -295,8 +295,8 @@ func (mb *Mailbox) apply(l *layout, size int64) error {
 		_, err := mb.File.WriteAt(b.Bytes(), from)
 		return mb.syncAfter(err)
 	}
-	if l.leftward(from) {
-		return mb.compact(l, from, to, size)
+	if l.leftward(from) || l.rightward(from) {
+		return mb.compact(l, from, to, size, !l.leftward(from))
 	}
 	saved := size - from // what is overwritten or cut off
 	if l.n == size {
