@@ -240,6 +240,12 @@ func internalDate(e *mbox.Entry, top *part) time.Time {
 // Fetching a body section without PEEK sets \Seen first, as RFC 3501 says,
 // in one write for all the messages.
 func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	marks := setsSeen(options) && s.sel != nil && !s.sel.readOnly
+	if s.sel != nil && s.sel.pending != nil && !marks {
+		if done, err := s.fetchPending(w, numSet, options); done || err != nil {
+			return err
+		}
+	}
 	sel, err := s.needSelected()
 	if err != nil {
 		return err
@@ -251,15 +257,8 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if err := s.refresh(); err != nil {
 		return err
 	}
-	setsSeen := false
-	for _, bs := range options.BodySection {
-		setsSeen = setsSeen || !bs.Peek
-	}
-	for _, bs := range options.BinarySection {
-		setsSeen = setsSeen || !bs.Peek
-	}
 	flagsChanged := map[int]bool{}
-	if setsSeen && !sel.readOnly {
+	if marks {
 		var unseen imap.SeqSet
 		for _, t := range targets {
 			if sel.msgs[t].flags&mbox.Seen == 0 {
@@ -300,6 +299,61 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		}
 	}
 	return nil
+}
+
+// setsSeen reports whether a FETCH reads a body section without PEEK.
+func setsSeen(options *imap.FetchOptions) bool {
+	for _, bs := range options.BodySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	for _, bs := range options.BinarySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchPending is a FETCH that changes no flag, on a selection SELECT
+// answered from the index alone (pending), while the file is as it was
+// then: only the messages asked for are decoded from the index, not all
+// of them (a client reading the newest few of a big folder). It reports
+// false when the selection must be made whole first.
+func (s *Session) fetchPending(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (bool, error) {
+	sel, pv := s.sel, s.sel.pending
+	if !pv.fresh(sel.path) {
+		return false, nil
+	}
+	sum := pv.m.Summary()
+	first := 0
+	if sum.Pseudo {
+		first = 1
+	}
+	at := func(i int) mbox.Entry {
+		e, _ := pv.m.Entry(first + i)
+		return e
+	}
+	targets, err := indexesOf(numSet, sum.Messages, func(i int) uint32 { return at(i).UID })
+	if err != nil {
+		return true, err
+	}
+	if options.Envelope && len(targets) >= aheadMin {
+		return false, nil // made ahead, from the whole view
+	}
+	f, err := sel.reader()
+	if err != nil {
+		return true, err
+	}
+	for _, t := range targets {
+		e := at(t)
+		m := viewMsg{uid: e.UID, flags: e.Flags, keywords: e.Keywords, recent: e.Flags&mbox.Old == 0 && e.UID >= sum.RecentFrom}
+		if err := s.fetchOne(w, f, uint32(t+1), &m, &e, nil, options, false); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 // fetchOne writes one message's items; env is its ENVELOPE when made

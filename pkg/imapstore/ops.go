@@ -420,11 +420,20 @@ func (st *Store) copyInto(src *lockedFolder, idxs []int, np string, create bool)
 	return uids, err
 }
 
+// viewStamp is the stamp of the file as the client's view was taken.
+func (sel *selected) viewStamp() stamp {
+	if sel.pending != nil {
+		return sel.pending.stamp
+	}
+	return sel.snap.stamp
+}
+
 // reader is the selected mailbox's file for reading messages, opened again
 // when another program has replaced it.
 func (sel *selected) reader() (*os.File, error) {
 	if sel.file != nil {
-		if stp, err := stampOf(sel.file); err == nil && stp.dev == sel.snap.stamp.dev && stp.ino == sel.snap.stamp.ino {
+		was := sel.viewStamp()
+		if stp, err := stampOf(sel.file); err == nil && stp.dev == was.dev && stp.ino == was.ino {
 			return sel.file, nil
 		}
 		sel.file.Close()

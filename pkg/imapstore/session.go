@@ -60,6 +60,16 @@ type selected struct {
 	envs       *envCache       // nil until an ENVELOPE is fetched
 	hdrBuf     []byte          // rawHeader's
 	batch      batch           // flag changes not yet written
+	// pending, when not nil, is the index SELECT answered from alone:
+	// snap and msgs are made from it when a command first needs them.
+	pending *pendingView
+}
+
+// pendingView is a big folder's saved index, mapped, that fitted the file
+// exactly when it was selected (its stamp then).
+type pendingView struct {
+	m     *mbox.IndexMap
+	stamp stamp
 }
 
 type viewMsg struct {
@@ -96,9 +106,20 @@ func (s *Session) leave() error {
 }
 
 func (sel *selected) close() {
-	sel.snap.save(sel.path)
-	if sel.envs != nil {
-		sel.envs.save(sel.snap.entries)
+	if pv := sel.pending; pv != nil {
+		if sel.envs != nil && sel.envs.added {
+			// Envelopes fetched while pending are kept too.
+			if idx, err := pv.m.Index(); err == nil {
+				sel.envs.save(idx.Entries)
+			}
+		}
+		pv.m.Close()
+		sel.pending = nil
+	} else {
+		sel.snap.save(sel.path)
+		if sel.envs != nil {
+			sel.envs.save(sel.snap.entries)
+		}
 	}
 	if sel.file != nil {
 		sel.file.Close()
@@ -147,6 +168,14 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		name = "INBOX"
 	}
 	sel := &selected{name: name, path: path, readOnly: options.ReadOnly, cache: newStructCache()}
+	if pv, sum, err := s.st.peek(path, sel.readOnly); err != nil {
+		return nil, err
+	} else if pv != nil {
+		sel.pending = pv
+		sel.validity, sel.uidNext = sum.UIDValidity, sum.LastUID+1
+		s.sel = sel
+		return s.selectData(sel, sum.Keywords, sum.Messages, sum.Recent, sum.FirstUnseen), nil
+	}
 	snap, err := s.st.readSnapshot(path, nil)
 	if err != nil {
 		return nil, err
@@ -157,12 +186,28 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			return nil, err
 		}
 	} else {
-		for i := range snap.entries {
-			if snap.recent(i) {
-				recent[snap.entries[i].UID] = true
-			}
+		recent = recentOf(snap)
+	}
+	nRecent, firstUnseen := sel.show(snap, recent)
+	s.sel = sel
+	return s.selectData(sel, snap.base.Keywords, len(sel.msgs), nRecent, firstUnseen), nil
+}
+
+// recentOf is the UIDs of snap's \Recent messages.
+func recentOf(snap *snapshot) map[uint32]bool {
+	recent := map[uint32]bool{}
+	for i := range snap.entries {
+		if snap.recent(i) {
+			recent[snap.entries[i].UID] = true
 		}
 	}
+	return recent
+}
+
+// show makes snap, with the \Recent messages in recent, what the client
+// is shown of the folder, and gives how many are \Recent and the position
+// of the first not \Seen (-1 for none).
+func (sel *selected) show(snap *snapshot, recent map[uint32]bool) (nRecent, firstUnseen int) {
 	sel.snap = snap
 	sel.validity = snap.base.UIDValidity
 	if sel.validity == 0 {
@@ -173,28 +218,100 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			sel.validity = 1
 		}
 	}
-	data := &imap.SelectData{UIDValidity: sel.validity, UIDNext: imap.UID(snap.uidNext())}
+	firstUnseen = -1
 	sel.msgs = make([]viewMsg, 0, len(snap.entries))
 	for i := range snap.entries {
 		e := &snap.entries[i]
 		m := viewMsg{uid: e.UID, flags: e.Flags, keywords: e.Keywords, recent: recent[e.UID]}
 		sel.msgs = append(sel.msgs, m)
 		if m.recent {
-			data.NumRecent++
+			nRecent++
 		}
-		if e.Flags&mbox.Seen == 0 && data.FirstUnseenSeqNum == 0 {
-			data.FirstUnseenSeqNum = uint32(i + 1)
+		if e.Flags&mbox.Seen == 0 && firstUnseen < 0 {
+			firstUnseen = i
 		}
 	}
 	sel.uidNext = snap.uidNext()
-	data.NumMessages = uint32(len(sel.msgs))
-	data.Flags = mailboxFlags(snap)
+	return nRecent, firstUnseen
+}
+
+// selectData is SELECT's answer for sel, which holds messages of which
+// recent are \Recent and the one at firstUnseen (-1: none) is the first
+// not \Seen.
+func (s *Session) selectData(sel *selected, keywords []string, messages, recent, firstUnseen int) *imap.SelectData {
+	data := &imap.SelectData{UIDValidity: sel.validity, UIDNext: imap.UID(sel.uidNext),
+		NumMessages: uint32(messages), NumRecent: uint32(recent), FirstUnseenSeqNum: uint32(firstUnseen + 1)}
+	data.Flags = mailboxFlags(keywords)
 	if !sel.readOnly {
 		data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
 	}
-	data.List = s.selectList(name)
-	s.sel = sel
-	return data, nil
+	data.List = s.selectList(sel.name)
+	return data
+}
+
+// peek answers SELECT of a big folder from its saved index alone, where
+// the index is the scan of the file as it is (so nothing would be read
+// nor numbered) and selecting it changes nothing (read-only, or no
+// message \Recent): decoding a 50,000-message index is most of what a
+// SELECT would otherwise cost, for a client that may only look, or wait
+// for mail. It gives nil where the folder must be read as usual.
+func (st *Store) peek(path string, readOnly bool) (*pendingView, mbox.IndexSummary, error) {
+	if st.snaps[path] != nil {
+		return nil, mbox.IndexSummary{}, nil // this session's scan is at hand
+	}
+	mb, err := mbox.Open(path, mbox.OpenOptions{ReadOnly: true, Owner: st.opts.Owner, Lock: st.opts.Lock, NoDotLockOK: true})
+	if err != nil {
+		return nil, mbox.IndexSummary{}, nil // readSnapshot tells
+	}
+	defer mb.Close()
+	stp, err := stampOf(mb.File)
+	if err != nil || stp.size < mbox.LazyFrom() {
+		return nil, mbox.IndexSummary{}, err
+	}
+	m, err := mbox.MapIndex(mbox.IndexPath(path))
+	if m == nil {
+		return nil, mbox.IndexSummary{}, err
+	}
+	sum := m.Summary()
+	if exact, err := m.Exact(mb.File); err != nil || !exact || !readOnly && sum.Recent > 0 {
+		m.Close()
+		return nil, mbox.IndexSummary{}, err
+	}
+	return &pendingView{m: m, stamp: stp}, sum, nil
+}
+
+// fresh reports whether the file at path is as it was when selected.
+func (pv *pendingView) fresh(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	stp, err := stampOf(f)
+	return err == nil && stp == pv.stamp
+}
+
+// ready makes the view a SELECT answered from the index alone (pending)
+// showed the client: its snapshot as the index held it then, which the
+// mapping still holds whatever was saved since.
+func (s *Session) ready(sel *selected) error {
+	pv := sel.pending
+	if pv == nil {
+		return nil
+	}
+	sel.pending = nil
+	defer pv.m.Close()
+	idx, err := pv.m.Index()
+	if err != nil {
+		return err
+	}
+	snap := newSnapshot(idx, pv.stamp)
+	snap.saved = true
+	if s.st.snaps[sel.path] == nil {
+		s.st.remember(sel.path, snap)
+	}
+	sel.show(snap, recentOf(snap))
+	return nil
 }
 
 func hasNew(snap *snapshot) bool {
@@ -277,9 +394,9 @@ const flagRecent imap.Flag = "\\Recent"
 
 var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
 
-func mailboxFlags(snap *snapshot) []imap.Flag {
+func mailboxFlags(keywords []string) []imap.Flag {
 	out := slices.Clone(systemFlags)
-	for _, k := range snap.base.Keywords {
+	for _, k := range keywords {
 		out = append(out, imap.Flag(k))
 	}
 	return out
@@ -391,6 +508,9 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 	}
 	var prev *snapshot
 	if s.sel != nil && s.sel.path == path {
+		if err := s.ready(s.sel); err != nil {
+			return nil, err
+		}
 		// Its counts include this session's flag changes.
 		if err := s.flush(); err != nil {
 			return nil, err
@@ -468,6 +588,14 @@ func (s *Session) folderSize(path string, snap *snapshot) (int64, error) {
 func (s *Session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.sel == nil {
 		return nil
+	}
+	if pv := s.sel.pending; pv != nil {
+		if pv.fresh(s.sel.path) {
+			return nil // nothing to tell
+		}
+		if err := s.ready(s.sel); err != nil {
+			return err
+		}
 	}
 	if err := s.flushIfDue(); err != nil {
 		return err
@@ -676,10 +804,16 @@ const watchedPollFactor = 30
 
 // indexes turns a sequence or UID set into indexes of sel.msgs, ascending.
 func (sel *selected) indexes(numSet imap.NumSet) ([]int, error) {
+	return indexesOf(numSet, len(sel.msgs), func(i int) uint32 { return sel.msgs[i].uid })
+}
+
+// indexesOf turns a sequence or UID set into indexes of a view of count
+// messages, the one at i of UID uidAt(i), ascending.
+func indexesOf(numSet imap.NumSet, count int, uidAt func(i int) uint32) ([]int, error) {
 	var out []int
 	switch set := numSet.(type) {
 	case imap.SeqSet:
-		n := uint32(len(sel.msgs))
+		n := uint32(count)
 		for _, r := range set {
 			start, stop := bounds(r.Start, r.Stop, n)
 			if stop > n {
@@ -694,13 +828,13 @@ func (sel *selected) indexes(numSet imap.NumSet) ([]int, error) {
 		}
 	case imap.UIDSet:
 		last := uint32(0)
-		if len(sel.msgs) > 0 {
-			last = sel.msgs[len(sel.msgs)-1].uid
+		if count > 0 {
+			last = uidAt(count - 1)
 		}
 		for _, r := range set {
 			start, stop := bounds(uint32(r.Start), uint32(r.Stop), last)
-			lo := sort.Search(len(sel.msgs), func(i int) bool { return sel.msgs[i].uid >= start })
-			for i := lo; i < len(sel.msgs) && sel.msgs[i].uid <= stop; i++ {
+			lo := sort.Search(count, func(i int) bool { return uidAt(i) >= start })
+			for i := lo; i < count && uidAt(i) <= stop; i++ {
 				out = append(out, i)
 			}
 		}
@@ -724,6 +858,9 @@ func (sel *selected) entry(uid uint32) *mbox.Entry {
 func (s *Session) needSelected() (*selected, error) {
 	if s.sel == nil {
 		return nil, errors.New("no mailbox selected")
+	}
+	if err := s.ready(s.sel); err != nil {
+		return nil, err
 	}
 	return s.sel, nil
 }

@@ -235,20 +235,36 @@ var errBadIndex = errors.New("bad index file")
 // LoadIndex reads an index saved by Save. A missing or damaged index is
 // (nil, nil): the caller scans.
 func LoadIndex(path string) (*Index, error) {
+	data, st, err := mapIndex(path)
+	if data == nil {
+		return nil, err
+	}
+	defer unix.Munmap(data)
+	idx, err := decodeIndex(data)
+	if err != nil {
+		return nil, nil
+	}
+	idx.disk.path, idx.disk.dev, idx.disk.ino = path, st.Dev, st.Ino
+	return idx, nil
+}
+
+// mapIndex maps the index file at path: nil when there is none, or it
+// cannot be one.
+func mapIndex(path string) ([]byte, *unix.Stat_t, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, fmt.Errorf("load index: %w", err)
+		return nil, nil, fmt.Errorf("load index: %w", err)
 	}
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, fmt.Errorf("load index: %w", err)
+		return nil, nil, fmt.Errorf("load index: %w", err)
 	}
 	if st.Size < int64(len(indexMagic)) || st.Size > 1<<40 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// Mapped rather than read into the heap: a big folder's index is
 	// megabytes, loaded at every SELECT, and decoding copies what it
@@ -258,15 +274,9 @@ func LoadIndex(path string) (*Index, error) {
 	// a VM).
 	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		return nil, fmt.Errorf("load index: %w", err)
+		return nil, nil, fmt.Errorf("load index: %w", err)
 	}
-	defer unix.Munmap(data)
-	idx, err := decodeIndex(data)
-	if err != nil {
-		return nil, nil
-	}
-	idx.disk.path, idx.disk.dev, idx.disk.ino = path, st.Dev, st.Ino
-	return idx, nil
+	return data, &st, nil
 }
 
 // words takes a string of space-separated words.
@@ -281,12 +291,38 @@ func words(d *binrec.Reader) []string {
 // decodeIndex applies the file's whole records in order. A damaged first
 // record is a damaged index; a damaged later one ends the file.
 func decodeIndex(data []byte) (*Index, error) {
-	// bytes, not string(data): that would copy the whole mapped file.
-	if !bytes.HasPrefix(data, []byte(indexMagic)) {
-		return nil, errBadIndex
-	}
 	var idx *Index
 	zones := map[int]*time.Location{}
+	end, err := eachRecord(data, func(body []byte, end int) error {
+		next, err := applyRecord(idx, body, zones)
+		if err != nil {
+			return err
+		}
+		idx = next
+		if idx.disk.baseLen == 0 {
+			idx.disk.baseLen = int64(end)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if idx == nil {
+		return nil, errBadIndex
+	}
+	idx.disk.size, idx.disk.n, idx.clean = int64(end), len(idx.Entries), len(idx.Entries)
+	return idx, nil
+}
+
+// eachRecord gives f the body of each whole record of an index file in
+// order, and the offset where it ends; it returns where the last whole
+// one ends. Whole, yet not what Save writes (f's error), is not a torn
+// write but another writer's file: nothing in it can be trusted.
+func eachRecord(data []byte, f func(body []byte, end int) error) (int, error) {
+	// bytes, not string(data): that would copy the whole mapped file.
+	if !bytes.HasPrefix(data, []byte(indexMagic)) {
+		return 0, errBadIndex
+	}
 	pos := len(indexMagic)
 	for len(data)-pos >= recordHead {
 		n := int(binary.LittleEndian.Uint32(data[pos:]))
@@ -297,28 +333,26 @@ func decodeIndex(data []byte) (*Index, error) {
 		if binary.LittleEndian.Uint32(data[pos+4:]) != recordSum(data[pos:pos+4], body) {
 			break
 		}
-		next, err := applyRecord(idx, body, zones)
-		if err != nil {
-			// Whole, yet not what Save writes: not a torn write but
-			// another writer's file. Nothing in it can be trusted.
-			return nil, err
+		if err := f(body, pos+recordHead+n); err != nil {
+			return 0, err
 		}
-		idx = next
 		pos += recordHead + n
-		if idx.disk.baseLen == 0 {
-			idx.disk.baseLen = int64(pos)
-		}
 	}
-	if idx == nil {
-		return nil, errBadIndex
-	}
-	idx.disk.size, idx.disk.n, idx.clean = int64(pos), len(idx.Entries), len(idx.Entries)
-	return idx, nil
+	return pos, nil
 }
 
-// applyRecord is the state a record gives after prev's (nil before the
-// first record).
-func applyRecord(prev *Index, body []byte, zones map[int]*time.Location) (*Index, error) {
+// record is one record of an index file, split and checked to be what
+// Save writes: the state's header (an Index without entries), how many
+// entries of the state before stand, and the n entries that follow them
+// (entrySize bytes each), then their keywords.
+type record struct {
+	head     *Index
+	keep, n  int
+	entries  []byte
+	keywords []byte
+}
+
+func splitRecord(body []byte) (record, error) {
 	d := &binrec.Reader{B: body}
 	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
 	copy(idx.tail[:], d.Bytes(32))
@@ -327,33 +361,60 @@ func applyRecord(prev *Index, body []byte, zones map[int]*time.Location) (*Index
 		idx.Base.Keywords = words(d)
 	}
 	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
-	keep, n := int(d.U32()), int(d.U32())
-	if d.Bad || n > len(d.B)/entrySize {
-		return nil, errBadIndex
+	r := record{head: idx, keep: int(d.U32()), n: int(d.U32())}
+	if d.Bad || r.n > len(d.B)/entrySize {
+		return record{}, errBadIndex
 	}
-	var entries []Entry
-	switch {
-	case prev == nil && keep == 0:
-		entries = make([]Entry, 0, n)
-	case prev != nil && keep <= len(prev.Entries):
-		entries = prev.Entries[:keep]
-		idx.disk = prev.disk
-	default:
-		return nil, errBadIndex
-	}
-	first := len(entries)
-	for range n {
-		entries = append(entries, decodeEntry(d.Bytes(entrySize), zones))
-	}
+	r.entries = d.Bytes(r.n * entrySize)
+	r.keywords = d.B
 	for k := int(d.U32()); k > 0 && !d.Bad; k-- {
-		i := int(d.U32())
-		if i >= n {
-			return nil, errBadIndex
+		if int(d.U32()) >= r.n {
+			return record{}, errBadIndex
 		}
-		entries[first+i].Keywords = words(d)
+		d.Bytes(int(d.U32())) // the words
 	}
 	if d.Bad || len(d.B) != 0 {
+		return record{}, errBadIndex
+	}
+	return r, nil
+}
+
+// stands reports whether the record can follow a state of had entries
+// (-1: it is the first).
+func (r *record) stands(had int) bool {
+	return had < 0 && r.keep == 0 || had >= 0 && r.keep <= had
+}
+
+// applyRecord is the state a record gives after prev's (nil before the
+// first record).
+func applyRecord(prev *Index, body []byte, zones map[int]*time.Location) (*Index, error) {
+	r, err := splitRecord(body)
+	if err != nil {
+		return nil, err
+	}
+	had := -1
+	if prev != nil {
+		had = len(prev.Entries)
+	}
+	if !r.stands(had) {
 		return nil, errBadIndex
+	}
+	idx := r.head
+	var entries []Entry
+	if prev == nil {
+		entries = make([]Entry, 0, r.n)
+	} else {
+		entries = prev.Entries[:r.keep]
+		idx.disk = prev.disk
+	}
+	first := len(entries)
+	for i := range r.n {
+		entries = append(entries, decodeEntry(r.entries[i*entrySize:], zones))
+	}
+	d := &binrec.Reader{B: r.keywords}
+	for k := int(d.U32()); k > 0; k-- {
+		i := int(d.U32())
+		entries[first+i].Keywords = words(d)
 	}
 	idx.Entries = entries
 	return idx, nil

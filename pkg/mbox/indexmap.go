@@ -1,0 +1,190 @@
+package mbox
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"unixmail/internal/binrec"
+)
+
+// IndexMap is a saved index mapped and checked but not decoded: what
+// opening a mailbox reports (how many messages, how many new, the first
+// unseen) is read off it without building an Entry per message, and the
+// entries are decoded only when something wants them. A big folder's
+// index is megabytes, and its entries several times that in memory: a
+// client that opens it only to look, or to wait for mail, then costs
+// what the mapping costs.
+type IndexMap struct {
+	data  []byte
+	head  *Index     // without its entries
+	runs  []entryRun // the entries of the last state
+	sum   IndexSummary
+	zones map[int]*time.Location
+}
+
+// IndexSummary is what an index says of its mailbox as a whole, UW's
+// pseudo-message left out.
+type IndexSummary struct {
+	Size                 int64  // bytes of the file the index covers
+	UIDValidity, LastUID uint32 // as Index holds them: 0 when not numbered
+	Keywords             []string
+	Messages             int
+	// Recent counts the messages new to the file (no Status: O) that no
+	// read-write session has been shown (Index.RecentFrom).
+	Recent int
+	// FirstUnseen is the position of the first message without \Seen
+	// among Messages; -1 when there is none.
+	FirstUnseen int
+	RecentFrom  uint32 // as Index holds it
+	Pseudo      bool   // entry 0 is UW's pseudo-message
+}
+
+// MapIndex maps the index saved at path and reads its summary. A missing
+// or damaged index is (nil, nil), as for LoadIndex. The caller must
+// Close it.
+func MapIndex(path string) (*IndexMap, error) {
+	data, _, err := mapIndex(path)
+	if data == nil {
+		return nil, err
+	}
+	m := &IndexMap{data: data}
+	if !m.summarize() {
+		m.Close()
+		return nil, nil
+	}
+	return m, nil
+}
+
+// entryRun is entries of one record of the index file that its last state
+// holds: the record's first n, and the record's keywords.
+type entryRun struct {
+	entries  []byte
+	n        int
+	keywords []byte
+}
+
+// summarize reads the last state as decodeIndex does, with the same
+// checks (so that an index summarized decodes), but only the header and
+// the few bytes of each entry it counts by.
+func (m *IndexMap) summarize() bool {
+	var runs []entryRun
+	had := -1
+	_, err := eachRecord(m.data, func(body []byte, _ int) error {
+		r, err := splitRecord(body)
+		if err != nil {
+			return err
+		}
+		if !r.stands(had) {
+			return errBadIndex
+		}
+		runs = append(cut(runs, r.keep), entryRun{r.entries, r.n, r.keywords})
+		m.head, had = r.head, r.keep+r.n
+		return nil
+	})
+	if err != nil || m.head == nil {
+		return false
+	}
+	m.runs = runs
+	head := m.head
+	s := IndexSummary{Size: head.Size, UIDValidity: head.UIDValidity, LastUID: head.LastUID, FirstUnseen: -1, RecentFrom: head.RecentFrom}
+	if head.Base != nil {
+		s.Keywords = head.Base.Keywords
+	}
+	first := true
+	for _, p := range runs {
+		for i := range p.n {
+			// The UID, flags and bits of decodeEntry's layout.
+			e := p.entries[i*entrySize:]
+			uid, flags, bits := binary.LittleEndian.Uint32(e[80:]), Flags(e[84]), e[85]
+			if first && bits&1 != 0 {
+				first, s.Pseudo = false, true
+				continue
+			}
+			first = false
+			if flags&Seen == 0 && s.FirstUnseen < 0 {
+				s.FirstUnseen = s.Messages
+			}
+			if flags&Old == 0 && uid >= head.RecentFrom {
+				s.Recent++
+			}
+			s.Messages++
+		}
+	}
+	m.sum = s
+	return true
+}
+
+// cut is runs up to their first keep entries.
+func cut(runs []entryRun, keep int) []entryRun {
+	for i := range runs {
+		if keep <= runs[i].n {
+			runs[i].n = keep
+			return runs[:i+1]
+		}
+		keep -= runs[i].n
+	}
+	return runs
+}
+
+// Entry is entry i of the index (UW's pseudo-message counts), decoded
+// alone, as Index would give it.
+func (m *IndexMap) Entry(i int) (Entry, bool) {
+	for _, r := range m.runs {
+		if i >= r.n {
+			i -= r.n
+			continue
+		}
+		if i < 0 {
+			break
+		}
+		if m.zones == nil {
+			m.zones = map[int]*time.Location{}
+		}
+		e := decodeEntry(r.entries[i*entrySize:], m.zones)
+		d := &binrec.Reader{B: r.keywords}
+		for k := int(d.U32()); k > 0; k-- {
+			if j, kw := int(d.U32()), words(d); j == i {
+				e.Keywords = kw
+				break
+			}
+		}
+		return e, true
+	}
+	return Entry{}, false
+}
+
+// Summary is what the index says of its mailbox as a whole.
+func (m *IndexMap) Summary() IndexSummary { return m.sum }
+
+// Exact reports whether the index is the scan of f as f is now (the same
+// file, length and mtime): the one case where UpdateIndex reads nothing
+// and Number changes nothing, so the summary is what they would give.
+func (m *IndexMap) Exact(f *os.File) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false, fmt.Errorf("index %s: %w", f.Name(), err)
+	}
+	h := m.head
+	return st.Dev == h.dev && st.Ino == h.ino && st.Size == h.Size && st.Mtim.Nano() == h.mtime && h.UIDValidity != 0, nil
+}
+
+// Index decodes the whole index, as LoadIndex would have.
+func (m *IndexMap) Index() (*Index, error) {
+	idx, err := decodeIndex(m.data)
+	if err != nil {
+		return nil, fmt.Errorf("load index: %w", err)
+	}
+	return idx, nil
+}
+
+// Close unmaps the index.
+func (m *IndexMap) Close() {
+	if m.data != nil {
+		unix.Munmap(m.data)
+		m.data = nil
+	}
+}

@@ -1,0 +1,183 @@
+package mbox_test
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"unixmail/pkg/mbox"
+)
+
+func TestAMappedIndexSummarizesWhatItsEntriesSay(t *testing.T) {
+	p := generated(t, 300)
+	idx := freshIndex(t, p)
+	idx.Number(nil, time.Unix(1800000000, 0))
+	for i := range idx.Entries {
+		e := &idx.Entries[i]
+		switch {
+		case i < 7:
+			e.Flags |= mbox.Seen | mbox.Old
+		case i%3 == 0:
+			e.Flags |= mbox.Old
+		case i%7 == 0:
+			e.Keywords = []string{"$Label1", "work"}
+		}
+	}
+	idx.RecentFrom = 200
+	ip := mbox.IndexPath(p)
+	if err := idx.Save(ip); err != nil {
+		t.Fatal(err)
+	}
+	want := summaryOf(idx)
+	if want.FirstUnseen != 7 || want.Recent == 0 || want.Recent == want.Messages {
+		t.Fatalf("the test's index is not what it meant: %+v", want)
+	}
+	m, err := mbox.MapIndex(ip)
+	if err != nil || m == nil {
+		t.Fatalf("MapIndex = %v, %v", m, err)
+	}
+	defer m.Close()
+	if got := m.Summary(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("summary %+v, want %+v", got, want)
+	}
+	loaded, err := m.Index()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameEntries(t, loaded, idx)
+	sameEntriesOne(t, m, idx)
+}
+
+func TestAMappedIndexIsExactOnlyForTheFileAsItWasScanned(t *testing.T) {
+	p := generated(t, 20)
+	idx := freshIndex(t, p)
+	idx.Number(nil, time.Unix(1800000000, 0))
+	idx.Save(mbox.IndexPath(p))
+	m, _ := mbox.MapIndex(mbox.IndexPath(p))
+	if m == nil {
+		t.Fatal("no index mapped")
+	}
+	defer m.Close()
+	f, _ := os.OpenFile(p, os.O_RDWR|os.O_APPEND, 0)
+	defer f.Close()
+	if ok, err := m.Exact(f); !ok || err != nil {
+		t.Fatalf("Exact on the file scanned = %v, %v", ok, err)
+	}
+	f.WriteString("From a@example.org Mon Jan  1 00:00:00 2024\n\nmore\n\n")
+	if ok, _ := m.Exact(f); ok {
+		t.Fatal("Exact after mail was appended")
+	}
+}
+
+func TestAnUnnumberedIndexIsNotExact(t *testing.T) {
+	p := generated(t, 20)
+	freshIndex(t, p).Save(mbox.IndexPath(p))
+	m, _ := mbox.MapIndex(mbox.IndexPath(p))
+	if m == nil {
+		t.Fatal("no index mapped")
+	}
+	defer m.Close()
+	f, _ := os.Open(p)
+	defer f.Close()
+	if ok, _ := m.Exact(f); ok {
+		t.Fatal("Exact for an index Number never ran on: its summary has no UIDs to tell")
+	}
+}
+
+func TestADamagedIndexIsNotMapped(t *testing.T) {
+	p := generated(t, 50)
+	ip := mbox.IndexPath(p)
+	freshIndex(t, p).Save(ip)
+	data, _ := os.ReadFile(ip)
+	for _, cut := range []int{0, 5, 40, len(data) / 2, len(data) - 1} {
+		os.WriteFile(ip, data[:cut], 0600)
+		if m, err := mbox.MapIndex(ip); m != nil || err != nil {
+			t.Fatalf("index cut at %d mapped: %v %v", cut, m != nil, err)
+		}
+	}
+}
+
+// summaryOf is what MapIndex should tell of idx, from its entries.
+func summaryOf(idx *mbox.Index) mbox.IndexSummary {
+	s := mbox.IndexSummary{Size: idx.Size, UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, FirstUnseen: -1, RecentFrom: idx.RecentFrom}
+	if idx.Base != nil {
+		s.Keywords = idx.Base.Keywords
+	}
+	for i := range idx.Entries {
+		e := &idx.Entries[i]
+		if i == 0 && e.Pseudo {
+			s.Pseudo = true
+			continue
+		}
+		if e.Flags&mbox.Seen == 0 && s.FirstUnseen < 0 {
+			s.FirstUnseen = s.Messages
+		}
+		if e.Flags&mbox.Old == 0 && e.UID >= idx.RecentFrom {
+			s.Recent++
+		}
+		s.Messages++
+	}
+	return s
+}
+
+func TestAMappedIndexSummarizesTheLastStateOfItsRecords(t *testing.T) {
+	p := generated(t, 100)
+	ip := mbox.IndexPath(p)
+	idx, _ := numbered(t, p)
+	for i := 1; i <= 3; i++ {
+		appendMail(t, p, i, 2, strings.ReplaceAll(mbox.Padding(), "%", "%%"))
+		idx = caughtUp(t, p, idx)
+		if err := idx.Save(ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A record that keeps fewer entries than the state before it holds.
+	mb, err := mbox.Open(p, mbox.OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := len(idx.Entries) - 2
+	st := idx.Entries[last].State
+	st.Flags |= mbox.Seen | mbox.Old
+	st.Keywords = []string{"$Work", "later"}
+	idx, ok, err := mbox.WriteStates(mb, idx, map[int]mbox.State{last: st})
+	mb.Close()
+	if err != nil || !ok {
+		t.Fatalf("WriteStates: %v %v", ok, err)
+	}
+	if err := idx.Save(ip); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mbox.MapIndex(ip)
+	if err != nil || m == nil {
+		t.Fatalf("MapIndex = %v, %v", m, err)
+	}
+	defer m.Close()
+	if got, want := m.Summary(), summaryOf(loaded(t, ip)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("summary %+v, want %+v", got, want)
+	}
+	if got, want := m.Summary(), summaryOf(idx); !reflect.DeepEqual(got, want) {
+		t.Fatalf("summary %+v, want the saved index's %+v", got, want)
+	}
+	sameEntriesOne(t, m, idx)
+}
+
+// sameEntriesOne asserts that m gives idx's entries one by one, and none
+// past them.
+func sameEntriesOne(t *testing.T, m *mbox.IndexMap, idx *mbox.Index) {
+	t.Helper()
+	one := &mbox.Index{Size: idx.Size, Base: idx.Base}
+	for i := 0; ; i++ {
+		e, ok := m.Entry(i)
+		if !ok {
+			break
+		}
+		one.Entries = append(one.Entries, e)
+	}
+	if _, ok := m.Entry(-1); ok {
+		t.Fatal("an entry before the first")
+	}
+	sameEntries(t, one, idx)
+}
