@@ -2,8 +2,11 @@ package lock
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The mail group step. On Debian /var/mail is root:mail 2775: a user may
@@ -62,15 +65,44 @@ func SetGroup(gid int) error {
 
 // WithGroup runs fn with the group DropGroup gave up, if any. It is for
 // creating and removing files beside a mailbox, nothing else.
+//
+// The group is taken as the file-system group (setfsgid(2)) of this
+// thread alone, the goroutine pinned to it for fn: that group is what
+// the kernel checks and gives new files, and a change made for the
+// whole process (syscall.Setegid) is a signal to every thread and a wait
+// for each, twice per call, a few per delivery. No other goroutine runs
+// on the thread meanwhile, and the group is the process's saved one,
+// which any of its threads may take back at any time anyway: the
+// per-thread change gives nothing the process does not hold already.
 func WithGroup(fn func() error) error {
 	groupMu.Lock()
 	defer groupMu.Unlock()
 	if mailGid < 0 {
 		return fn()
 	}
-	if err := syscall.Setegid(mailGid); err != nil {
+	runtime.LockOSThread()
+	prev, err := setfsgid(mailGid)
+	if err != nil {
+		runtime.UnlockOSThread()
 		return fmt.Errorf("take group %d: %w", mailGid, err)
 	}
-	defer syscall.Setegid(realGid)
-	return fn()
+	fnErr := fn()
+	if _, err := setfsgid(prev); err != nil {
+		// The thread keeps the group: it stays pinned to this goroutine,
+		// and ends with it, rather than run any other.
+		return fmt.Errorf("give back group %d: %w", mailGid, err)
+	}
+	runtime.UnlockOSThread()
+	return fnErr
+}
+
+// setfsgid makes gid this thread's file-system group and returns the one
+// it had. setfsgid(2) reports no error, only the group it found: the
+// change is proved by a second call, which must find gid.
+func setfsgid(gid int) (int, error) {
+	prev, _ := unix.SetfsgidRetGid(gid)
+	if now, _ := unix.SetfsgidRetGid(gid); now != gid {
+		return prev, fmt.Errorf("setfsgid %d: the thread's group stays %d", gid, now)
+	}
+	return prev, nil
 }
