@@ -34,8 +34,16 @@ bench_user "$user" "$work/home"
 	while [ $i -le 52 ]; do printf 'line %02d of the benchmark body, padded to about seventy-eight chars....\n' $i; i=$((i + 1)); done
 } >"$work/msg"
 printf 'hostname = bench.example\nmailbox = ~/%%s\nlog = %s/maillog\n' "$work" >"$work/unixmail.conf"
+# deliver as make install leaves it: setgid to the spool's group (mail),
+# as Debian's procmail is installed setgid mail too.
+deliver=$bin/deliver
+if getent group mail >/dev/null; then
+	deliver=$work/deliver
+	cp "$bin/deliver" "$deliver"
+	chgrp mail "$deliver" && chmod 2755 "$deliver"
+fi
 
-python3 - "$bin/deliver" "$work" "$user" "$n" "$runs" <<'PY'
+python3 - "$deliver" "$work" "$user" "$n" "$runs" <<'PY'
 import os, pwd, statistics, subprocess, sys, time
 deliver, work, user, n, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 pw = pwd.getpwnam(user)
