@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -535,7 +536,9 @@ func writeSection(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Ent
 // rewrite the file meanwhile (no lock is held while a client reads). The
 // session stays in step; the next poll shows the change.
 func copyExactly(w io.Writer, r io.Reader, n int64) error {
-	got, err := io.Copy(w, io.LimitReader(r, n))
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	got, err := io.CopyBuffer(w, io.LimitReader(r, n), *buf)
 	if err != nil {
 		return err
 	}
@@ -546,6 +549,9 @@ func copyExactly(w io.Writer, r io.Reader, n int64) error {
 	}
 	return nil
 }
+
+// copyBufs are copyExactly's buffers, one per message otherwise.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // decoded is a part's body with its Content-Transfer-Encoding undone.
 func decoded(f io.ReaderAt, e *mbox.Entry, pt *part) io.Reader {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"sync"
 )
 
 // ClientContent returns a reader of the message's content as a client is
@@ -13,21 +14,32 @@ import (
 // last line without a line end given one. The IMAP server sends this as
 // BODY[]; POP3's RETR sends the same before dot-stuffing.
 func (m *Message) ClientContent(ra io.ReaderAt) io.Reader {
-	size := m.End - m.HeaderOffset
-	bufSize := 64 << 10
-	if size < int64(bufSize) {
-		bufSize = int(size) + 1 // one read for a small message
-	}
+	b := clientBufs.Get().(*clientBuf)
+	b.br.Reset(m.Raw(ra))
+	return &clientReader{buf: b, br: b.br, base: b.out[:0], left: m.ClientSize, atStart: true, inHeader: true}
+}
+
+// clientBufs recycles the buffers of the readers read to their end: a
+// FETCH of many messages then allocates (and, in a fresh process, faults
+// in page by page) a few buffers, not two for each message.
+var clientBufs = sync.Pool{New: func() any {
 	// Room for a read's worth of output, line ends grown to CRLF.
-	out := make([]byte, 0, min(size+size/8, 40<<10)+64)
-	return &clientReader{br: bufio.NewReaderSize(m.Raw(ra), bufSize), out: out, atStart: true, inHeader: true}
+	return &clientBuf{br: bufio.NewReaderSize(nil, 64<<10), out: make([]byte, 0, 72<<10+64)}
+}}
+
+type clientBuf struct {
+	br  *bufio.Reader
+	out []byte
 }
 
 // clientReader makes the client's form of stored content, a line (or a
 // piece of a long line) at a time.
 type clientReader struct {
+	buf       *clientBuf // nil once given back
 	br        *bufio.Reader
+	base      []byte // what out is made in
 	out       []byte
+	left      int64 // of ClientSize not yet read (it may be -1: unknown)
 	err       error
 	atStart   bool // the next byte starts a line
 	inHeader  bool
@@ -38,18 +50,38 @@ type clientReader struct {
 func (c *clientReader) Read(p []byte) (int, error) {
 	for len(c.out) == 0 {
 		if c.err != nil {
+			c.release()
 			return 0, c.err
 		}
 		c.fill(len(p))
 	}
 	n := copy(p, c.out)
 	c.out = c.out[n:]
+	if c.left -= int64(n); c.left == 0 && len(c.out) == 0 && c.err == nil {
+		// All ClientSize bytes are out, and a reader limited to them
+		// asks no more: the end is found now, to give the buffers back.
+		c.fill(1)
+	}
+	if len(c.out) == 0 && c.err != nil {
+		c.release()
+	}
 	return n, nil
+}
+
+// release gives the buffers back once all was read.
+func (c *clientReader) release() {
+	if c.buf == nil {
+		return
+	}
+	c.buf.br.Reset(nil)
+	c.buf.out = c.base[:0]
+	clientBufs.Put(c.buf)
+	c.buf, c.br, c.base = nil, nil, nil
 }
 
 // fill makes at least want bytes of output, or what is left.
 func (c *clientReader) fill(want int) {
-	c.out = c.out[:0]
+	c.out = c.base[:0]
 	for len(c.out) < want && c.err == nil {
 		chunk, err := c.br.ReadSlice('\n')
 		if len(chunk) > 0 {
@@ -69,6 +101,7 @@ func (c *clientReader) fill(want int) {
 			c.err = err
 		}
 	}
+	c.base = c.out[:0] // grown, maybe
 }
 
 // piece adds one line, or one piece of a line longer than the buffer.
