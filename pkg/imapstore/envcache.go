@@ -21,10 +21,19 @@ import (
 // line, Message-ID, size), which no rewrite of the file changes, so the
 // cache outlives flag changes and expunges by any program. Like the index
 // it is only a cache: a missing or damaged one is built again.
+//
+// The file is a run of records (fingerprint, length, envelope) in folder
+// order, read through a window as they are asked for: a FETCH goes in
+// folder order, so the record wanted is nearly always the next one, and
+// the file is never held whole. Envelopes made meanwhile are kept encoded,
+// one after another in one buffer, until the folder is closed.
 type envCache struct {
-	path  string
-	known map[uint64][]byte // fingerprint -> encoded envelope
-	added bool
+	path string
+	old  envFile
+	pos  int64            // where the next record is looked for first
+	offs map[uint64]int64 // every saved record's offset: made at the first look-up the order does not answer
+	new  []byte           // records made since the file was read, one after another
+	at   map[uint64]int   // fingerprint -> record in new
 }
 
 // envCachePath is where the envelopes of the folder at mailbox live.
@@ -35,42 +44,105 @@ func envCachePath(mailbox string) string {
 
 const envCacheMagic = "unixmail envelope cache 1\n"
 
-// loadEnvCache reads the envelopes saved beside the folder at mailbox.
+// loadEnvCache opens the envelopes saved beside the folder at mailbox.
 func loadEnvCache(mailbox string) *envCache {
-	c := &envCache{path: envCachePath(mailbox), known: map[uint64][]byte{}}
-	data, err := os.ReadFile(c.path)
-	if err != nil || len(data) < len(envCacheMagic) || string(data[:len(envCacheMagic)]) != envCacheMagic {
+	c := &envCache{path: envCachePath(mailbox), at: map[uint64]int{}}
+	f, err := os.Open(c.path)
+	if err != nil {
 		return c
 	}
-	d := &binrec.Reader{B: data[len(envCacheMagic):]}
-	for len(d.B) > 0 && !d.Bad {
-		sum, rec := d.U64(), d.Bytes(int(d.U32()))
-		if !d.Bad {
-			c.known[sum] = rec
-		}
+	magic := make([]byte, len(envCacheMagic))
+	st, err := f.Stat()
+	if _, err2 := f.ReadAt(magic, 0); err != nil || err2 != nil || string(magic) != envCacheMagic {
+		f.Close()
+		return c
 	}
+	c.old = envFile{f: f, size: st.Size()}
+	c.pos = int64(len(envCacheMagic))
 	return c
+}
+
+// changed reports whether envelopes were made since the file was read.
+func (c *envCache) changed() bool { return len(c.at) > 0 }
+
+// close lets the file go.
+func (c *envCache) close() {
+	if c.old.f != nil {
+		c.old.f.Close()
+		c.old = envFile{}
+	}
 }
 
 // get gives the envelope kept for e, if any.
 func (c *envCache) get(e *mbox.Entry) (*imap.Envelope, bool) {
-	rec, ok := c.known[e.Sum]
+	rec, ok := c.record(e.Sum, &c.pos)
 	if !ok {
 		return nil, false
 	}
 	return decodeEnvelope(rec)
 }
 
+// record finds the record of the message with fingerprint sum: among
+// those made since, or in the file, first at *pos and the few after it
+// (the next message in folder order, or one after some expunged), then
+// anywhere. *pos moves past the record found. The bytes are good until
+// the next call.
+func (c *envCache) record(sum uint64, pos *int64) ([]byte, bool) {
+	if i, ok := c.at[sum]; ok {
+		n := int(binary.LittleEndian.Uint32(c.new[i:]))
+		return c.new[i+4 : i+4+n], true
+	}
+	if c.old.f == nil {
+		return nil, false
+	}
+	off := *pos
+	for tries := 0; tries < 16; tries++ {
+		got, rec, next, ok := c.old.at(off)
+		if !ok {
+			break
+		}
+		if got == sum {
+			*pos = next
+			return rec, true
+		}
+		off = next
+	}
+	if c.offs == nil {
+		c.offs = map[uint64]int64{}
+		for off := int64(len(envCacheMagic)); ; {
+			got, _, next, ok := c.old.at(off)
+			if !ok {
+				break
+			}
+			c.offs[got] = off
+			off = next
+		}
+	}
+	if off, ok := c.offs[sum]; ok {
+		if _, rec, next, ok := c.old.at(off); ok {
+			*pos = next
+			return rec, true
+		}
+	}
+	return nil, false
+}
+
 func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
-	c.known[e.Sum] = encodeEnvelope(env)
-	c.added = true
+	if _, ok := c.at[e.Sum]; ok {
+		return
+	}
+	c.at[e.Sum] = len(c.new)
+	c.new = binary.LittleEndian.AppendUint32(c.new, 0)
+	n := len(c.new)
+	c.new = appendEnvelope(c.new, env)
+	binary.LittleEndian.PutUint32(c.new[n-4:], uint32(len(c.new)-n))
 }
 
 // save writes the envelopes of the messages entries holds (those of
 // messages gone are dropped), when some were added and the folder is big
 // enough for the cache to pay. Failing costs only speed.
 func (c *envCache) save(entries []mbox.Entry) error {
-	if !c.added || len(entries) < minIndexed {
+	if !c.changed() || len(entries) < minIndexed {
 		return nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(c.path), filepath.Base(c.path)+".tmp-")
@@ -80,12 +152,16 @@ func (c *envCache) save(entries []mbox.Entry) error {
 	defer os.Remove(tmp.Name())
 	w := bufio.NewWriterSize(tmp, 256<<10)
 	w.WriteString(envCacheMagic)
-	written := map[uint64]bool{}
+	written := make(map[uint64]bool, len(entries))
 	var b []byte
+	pos := int64(len(envCacheMagic))
 	for i := range entries {
 		sum := entries[i].Sum
-		rec, ok := c.known[sum]
-		if !ok || written[sum] {
+		if written[sum] {
+			continue
+		}
+		rec, ok := c.record(sum, &pos)
+		if !ok {
 			continue
 		}
 		written[sum] = true
@@ -104,15 +180,62 @@ func (c *envCache) save(entries []mbox.Entry) error {
 	if err := os.Rename(tmp.Name(), c.path); err != nil {
 		return fmt.Errorf("save envelopes: %w", err)
 	}
-	c.added = false
+	c.new, c.at = nil, map[uint64]int{}
 	return nil
+}
+
+// envFile reads an envelope cache file's records through a window.
+type envFile struct {
+	f      *os.File
+	size   int64
+	win    []byte // the file's bytes from winOff
+	winOff int64
+}
+
+// envWindow is how much of the file is read at once.
+const envWindow = 64 << 10
+
+// at reads the record at off: its fingerprint, envelope bytes (good until
+// the next call) and where the next one starts; not ok at the end or
+// where the file is damaged.
+func (r *envFile) at(off int64) (sum uint64, rec []byte, next int64, ok bool) {
+	head, ok := r.bytes(off, 12)
+	if !ok {
+		return 0, nil, 0, false
+	}
+	sum, n := binary.LittleEndian.Uint64(head), int64(binary.LittleEndian.Uint32(head[8:]))
+	rec, ok = r.bytes(off+12, n)
+	return sum, rec, off + 12 + n, ok
+}
+
+// bytes gives n bytes of the file from off, reading the window again
+// when they are not in it.
+func (r *envFile) bytes(off, n int64) ([]byte, bool) {
+	if off < 0 || n < 0 || off+n > r.size {
+		return nil, false
+	}
+	if off < r.winOff || off+n > r.winOff+int64(len(r.win)) {
+		size := min(max(n, envWindow), r.size-off)
+		if int64(cap(r.win)) < size {
+			r.win = make([]byte, size)
+		}
+		got, _ := r.f.ReadAt(r.win[:size], off)
+		r.win, r.winOff = r.win[:got], off
+		if int64(got) < n {
+			return nil, false
+		}
+	}
+	i := off - r.winOff
+	return r.win[i : i+n], true
 }
 
 // encodeEnvelope is the cache's form of an envelope: the date (Unix
 // seconds and zone offset; no date is a zero flag), then length-prefixed
 // strings and lists.
-func encodeEnvelope(env *imap.Envelope) []byte {
-	var b []byte
+func encodeEnvelope(env *imap.Envelope) []byte { return appendEnvelope(nil, env) }
+
+// appendEnvelope adds encodeEnvelope's bytes to b.
+func appendEnvelope(b []byte, env *imap.Envelope) []byte {
 	if env.Date.IsZero() {
 		b = append(b, 0)
 	} else {

@@ -109,3 +109,27 @@ func TestEveryEnvelopeOfABigFetchIsItsOwnMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestTheEnvelopeCacheAnswersInAnyOrderAndLearnsNewMail(t *testing.T) {
+	u := newUser(t)
+	var msgs []string
+	for i := 1; i <= minIndexed+44; i++ {
+		msgs = append(msgs, msg(fmt.Sprintf("number %d", i), "body\n"))
+	}
+	u.deliver(u.inbox, msgs...)
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	w.ok("FETCH 1:* (ENVELOPE)")
+	w.ok("UNSELECT")
+	u.deliver(u.inbox, msg("number 301", "body\n"))
+	for _, round := range []string{"first", "second"} {
+		w2 := dial(t, u.store())
+		w2.ok("SELECT INBOX")
+		for _, n := range []int{250, 251, 3, 300, 301, 1, 150, 149, 301} {
+			if out := w2.ok("FETCH %d (ENVELOPE)", n); !strings.Contains(out, fmt.Sprintf(`"number %d"`, n)) {
+				t.Fatalf("%s round, message %d:\n%s", round, n, out)
+			}
+		}
+		w2.ok("UNSELECT")
+	}
+}

@@ -107,7 +107,7 @@ func (s *Session) leave() error {
 
 func (sel *selected) close() {
 	if pv := sel.pending; pv != nil {
-		if sel.envs != nil && sel.envs.added {
+		if sel.envs != nil && sel.envs.changed() {
 			// Envelopes fetched while pending are kept too.
 			if idx, err := pv.m.Index(); err == nil {
 				sel.envs.save(idx.Entries)
@@ -120,6 +120,9 @@ func (sel *selected) close() {
 		if sel.envs != nil {
 			sel.envs.save(sel.snap.entries)
 		}
+	}
+	if sel.envs != nil {
+		sel.envs.close()
 	}
 	if sel.file != nil {
 		sel.file.Close()
