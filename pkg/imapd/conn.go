@@ -445,8 +445,11 @@ func (f *filter) Write(p []byte) (int, error) {
 			f.partial = append(f.partial, p...)
 			break
 		}
-		line := append(f.partial, p[:i+1]...)
-		f.partial = nil
+		line := p[:i+1]
+		if len(f.partial) > 0 {
+			line = append(f.partial, line...)
+			f.partial = nil
+		}
 		p = p[i+1:]
 		out = append(out, f.response(line)...)
 		if size, _, _, ok := literalAt(line); ok {
@@ -505,22 +508,11 @@ func (f *filter) response(line []byte) []byte {
 // ID, which the filter serves, and what the connection's state allows
 // (STARTTLS, LOGINDISABLED where a password may not go in the clear).
 func (f *filter) fixCaps(line []byte) []byte {
-	s := string(line)
-	var start, end int
-	if strings.HasPrefix(s, "* CAPABILITY ") {
-		start, end = len("* CAPABILITY "), len(strings.TrimRight(s, "\r\n"))
-	} else {
-		i := strings.Index(s, "[CAPABILITY ")
-		if i < 0 {
-			return line
-		}
-		start = i + len("[CAPABILITY ")
-		j := strings.IndexByte(s[start:], ']')
-		if j < 0 {
-			return line
-		}
-		end = start + j
+	start, end, ok := capabilityList(line)
+	if !ok {
+		return line
 	}
+	s := string(line)
 	caps := strings.Fields(s[start:end])
 	add, remove := f.hooks.extraCaps(f.hooks.authenticated())
 	var out []string
@@ -545,6 +537,34 @@ func (f *filter) fixCaps(line []byte) []byte {
 		}
 	}
 	return []byte(s[:start] + strings.Join(out, " ") + s[end:])
+}
+
+// capabilityList finds the capability list in a response line: an
+// untagged CAPABILITY response, or a CAPABILITY response code, which comes
+// right after the status word of a status response (RFC 3501 7.1); never
+// text that only looks like one (a subject in a FETCH response).
+func capabilityList(line []byte) (start, end int, ok bool) {
+	body := bytes.TrimRight(line, "\r\n")
+	if bytes.HasPrefix(body, []byte("* CAPABILITY ")) {
+		return len("* CAPABILITY "), len(body), true
+	}
+	_, rest, _ := bytes.Cut(body, []byte(" "))
+	status, rest, _ := bytes.Cut(rest, []byte(" "))
+	switch string(status) {
+	case "OK", "NO", "BAD", "PREAUTH", "BYE":
+	default:
+		return 0, 0, false
+	}
+	code, ok := bytes.CutPrefix(rest, []byte("[CAPABILITY "))
+	if !ok {
+		return 0, 0, false
+	}
+	j := bytes.IndexByte(code, ']')
+	if j < 0 {
+		return 0, 0, false
+	}
+	start = len(body) - len(code)
+	return start, start + j, true
 }
 
 // Close ends the connection; the one-connection listener sees it.

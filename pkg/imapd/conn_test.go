@@ -115,6 +115,9 @@ func TestTheFilterCompletesCapabilityLists(t *testing.T) {
 		{false, "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n", "* CAPABILITY IMAP4rev1 ID LOGINDISABLED\r\n"},
 		{false, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n", "* OK [CAPABILITY IMAP4rev1 ID LOGINDISABLED] ready\r\n"},
 		{true, "* 1 FETCH (BODY[] {30}\r\n* CAPABILITY not a response\r\n)\r\n", "* 1 FETCH (BODY[] {30}\r\n* CAPABILITY not a response\r\n)\r\n"},
+		{true, "a1 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] done\r\n", "a1 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN ID] done\r\n"},
+		{true, "* 2 FETCH (ENVELOPE (NIL \"OK [CAPABILITY IMAP4rev1] a subject\" NIL))\r\n", "* 2 FETCH (ENVELOPE (NIL \"OK [CAPABILITY IMAP4rev1] a subject\" NIL))\r\n"},
+		{true, "* OK [CAPABILITY IMAP4rev1\r\n", "* OK [CAPABILITY IMAP4rev1\r\n"},
 	} {
 		f, _, r := pair(t, tc.plain)
 		go f.Write([]byte(tc.in))
