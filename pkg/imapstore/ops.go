@@ -143,13 +143,15 @@ func (s *Session) expunge(pick func(m *viewMsg, e *mbox.Entry) bool) ([]uint32, 
 		return nil, err
 	}
 	sel.snap = lf.snap
+	// Highest first, each number as the client knows it until then: the
+	// numbers below it do not move.
 	var gone []uint32
 	for i := len(sel.msgs) - 1; i >= 0; i-- {
 		if drop[sel.msgs[i].uid] {
 			gone = append(gone, uint32(i+1))
-			sel.msgs = slices.Delete(sel.msgs, i, i+1)
 		}
 	}
+	sel.msgs = slices.DeleteFunc(sel.msgs, func(m viewMsg) bool { return drop[m.uid] })
 	return gone, nil
 }
 

@@ -125,6 +125,7 @@ type compaction struct {
 	starts   []int64
 	minShift int64
 	most     int64 // the longest window
+	buf      []byte
 }
 
 // window is one window of the new file: [a, b), and the old bytes
@@ -386,13 +387,12 @@ func (c *compaction) run(pos int64, redo *savedWindow) error {
 func (c *compaction) record(w window) error {
 	head := fmt.Sprintf("w %d %d %d %d\n", w.a, w.b, w.x, w.n)
 	crc := crc32.New(castagnoli())
-	jw := bufio.NewWriterSize(io.MultiWriter(io.NewOffsetWriter(c.j, c.end), crc), 1<<20)
-	jw.WriteString(head)
+	jw := io.MultiWriter(io.NewOffsetWriter(c.j, c.end), crc)
 	killPoint()
-	if _, err := io.Copy(jw, io.NewSectionReader(c.mb, w.x, w.n)); err != nil {
+	if _, err := jw.Write([]byte(head)); err != nil {
 		return err
 	}
-	if err := jw.Flush(); err != nil {
+	if _, err := io.CopyBuffer(jw, io.NewSectionReader(c.mb, w.x, w.n), c.buffer()); err != nil {
 		return err
 	}
 	sum := fmt.Sprintf("%08x\n", crc.Sum32())
@@ -417,7 +417,7 @@ func (c *compaction) write(w window, src io.ReaderAt) error {
 			return err
 		}
 	} else if err != nil {
-		buf := make([]byte, 1<<20)
+		buf := c.buffer()
 		for i := range c.l.pieces {
 			p := &c.l.pieces[i]
 			s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
@@ -443,7 +443,7 @@ func (c *compaction) write(w window, src io.ReaderAt) error {
 // writeBack writes an expansion's window from its end to its start, in
 // pieces of a buffer read whole before it is written.
 func (c *compaction) writeBack(w window, src io.ReaderAt) error {
-	buf := make([]byte, min(1<<20, w.b-w.a))
+	buf := c.buffer()
 	for i := len(c.l.pieces) - 1; i >= 0; i-- {
 		p := &c.l.pieces[i]
 		s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
@@ -465,6 +465,15 @@ func (c *compaction) writeBack(w window, src io.ReaderAt) error {
 		}
 	}
 	return nil
+}
+
+// buffer is the compaction's one buffer for copying, made on first use:
+// most windows are copied by the kernel.
+func (c *compaction) buffer() []byte {
+	if c.buf == nil {
+		c.buf = make([]byte, 1<<20)
+	}
+	return c.buf
 }
 
 // errNoCopy says a window is not copied inside the file by the kernel.

@@ -535,6 +535,7 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 	order := slices.Sorted(maps.Keys(changes))
 	k := 0           // order[k] is the next message that changes
 	done := int64(0) // offsets before this are laid out
+	hs := &headers{f: mb.File, offsets: offsets, known: known}
 	for i := 0; i < len(offsets); i++ {
 		for k < len(order) && order[k] < i {
 			k++
@@ -561,7 +562,7 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 			}
 			continue
 		}
-		m, err := messageAt(mb.File, offsets, i, known)
+		m, err := hs.at(i)
 		if err != nil {
 			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 		}
@@ -613,30 +614,52 @@ func dropAt(f *os.File, offsets []int64, i int, known int64, changes map[int]Cha
 // flags change. A longer header is read whole on a second try.
 const headerRead = 4 << 10
 
-// messageAt reads the header of message i of the first known bytes of f,
-// which must begin at offsets[i] and end where the next begins (its body
-// is not read: the index the offsets come from found that end).
-func messageAt(f *os.File, offsets []int64, i int, known int64) (*Message, error) {
-	if i >= len(offsets) {
+// headers reads the headers of the messages of the first known bytes of
+// f that a rewrite changes, through one buffer. Each must begin at its
+// offset and end where the next begins; its body is not read (the index
+// the offsets come from found that end).
+type headers struct {
+	f       *os.File
+	offsets []int64
+	known   int64
+	buf     []byte
+}
+
+// at reads the header of message i.
+func (h *headers) at(i int) (*Message, error) {
+	if i >= len(h.offsets) {
 		return nil, fmt.Errorf("no message %d: %w", i+1, ErrChanged)
 	}
-	end := known
-	if i+1 < len(offsets) {
-		end = offsets[i+1]
+	end := h.known
+	if i+1 < len(h.offsets) {
+		end = h.offsets[i+1]
 	}
-	off := offsets[i]
-	if off >= end || !fromLineAt(f, off) || i+1 < len(offsets) && !fromLineAt(f, end) {
+	off := h.offsets[i]
+	if off >= end {
 		return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 	}
-	for read := min(end-off, headerRead); ; read = end - off {
-		s := newScannerSize(io.NewSectionReader(f, off, read), int(read)+1)
+	if h.buf == nil {
+		h.buf = make([]byte, headerRead)
+	}
+	b := h.buf[:min(end-off, headerRead)]
+	if _, err := h.f.ReadAt(b, off); err != nil {
+		return nil, err
+	}
+	from, _, _ := bytes.Cut(b, []byte("\n"))
+	if _, _, ok := ParseFromLine(from); !ok || i+1 < len(h.offsets) && !fromLineAt(h.f, end) {
+		return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
+	}
+	s := scanBytes(b)
+	for whole := false; ; whole = true {
 		s.atFileStart = i == 0
 		if !s.Next() {
 			return nil, fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 		}
 		m := *s.Message()
-		if read < end-off && !endsHeader(m.Header) {
-			continue // the header goes on past what was read
+		if !whole && int64(len(b)) < end-off && !endsHeader(m.Header) {
+			// The header goes on past what was read.
+			s = newScannerSize(io.NewSectionReader(h.f, off, end-off), int(end-off)+1)
+			continue
 		}
 		m.End, m.Next = end-off, end-off
 		m.Offset += off

@@ -106,6 +106,11 @@ func newScannerSize(r io.Reader, n int) *Scanner {
 	return s
 }
 
+// scanBytes is a Scanner of b alone, which it reads in place.
+func scanBytes(b []byte) *Scanner {
+	return &Scanner{r: bytes.NewReader(nil), buf: b, end: len(b), eof: true, mark: -1, first: true, atFileStart: true}
+}
+
 // Base is the mailbox's IMAP state from the first message's X-IMAPbase or
 // a UW pseudo-message, once the first message has been read; nil if none.
 func (s *Scanner) Base() *Base { return s.base }
