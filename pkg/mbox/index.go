@@ -162,7 +162,7 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 		// The last message may have grown: read it again with the rest.
 		keep = len(idx.Entries) - 1
 		from = idx.Entries[keep].Offset
-		out.Base = firstBase(f, st.Size)
+		out.Base = firstBase(f, st.Size, &idx.Entries[0])
 		out.UIDValidity, out.LastUID, out.RecentFrom, out.seenValidity = idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity
 	}
 	entries, base, err := ScanFile(sectionFrom{f, from}, st.Size-from, 0, entryOf)

@@ -47,7 +47,7 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 	out.inheritDisk(idx, keep)
 	out.Base = base
 	if start > 0 {
-		out.Base = firstBase(f, st.Size)
+		out.Base = firstBase(f, st.Size, &idx.Entries[0])
 	}
 	if out.tail, err = tailHash(f, st.Size); err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
@@ -58,8 +58,13 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 // firstBase reads the mailbox's base from its first message again: a
 // rewrite in place (the last UID raised, same length) changes it without
 // moving anything, so an index that kept its entries may not keep it.
-func firstBase(f io.ReaderAt, size int64) *Base {
-	s := NewScanner(io.NewSectionReader(f, 0, size))
+// Only that message's header is read, which first (kept, so where it was)
+// tells the end of: an APPEND to a big folder reads a few KiB for it.
+func firstBase(f io.ReaderAt, size int64, first *Entry) *Base {
+	if first.BodyOffset > 0 && first.BodyOffset < size {
+		size = first.BodyOffset
+	}
+	s := newScannerSize(io.NewSectionReader(f, 0, size), int(min(size, initialBuf)))
 	s.Next()
 	return s.Base()
 }
