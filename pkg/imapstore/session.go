@@ -63,6 +63,11 @@ type selected struct {
 	// pending, when not nil, is the index SELECT answered from alone:
 	// snap and msgs are made from it when a command first needs them.
 	pending *pendingView
+	// synced is the snapshot msgs was last made level with, nothing left
+	// to expunge, when msgs held syncedLen messages, syncedRecent of them
+	// \Recent (see report).
+	synced                  *snapshot
+	syncedLen, syncedRecent int
 }
 
 // pendingView is a big folder's saved index, mapped, that fitted the file
@@ -318,7 +323,9 @@ func (s *Session) ready(sel *selected) error {
 }
 
 func hasNew(snap *snapshot) bool {
-	for i := range snap.entries {
+	// Entries are in UID order, and none below RecentFrom is \Recent.
+	from := sort.Search(len(snap.entries), func(i int) bool { return snap.entries[i].UID >= snap.idx.RecentFrom })
+	for i := from; i < len(snap.entries); i++ {
 		if snap.recent(i) {
 			return true
 		}
@@ -662,6 +669,9 @@ func (sel *selected) pendingRecent(uid uint32) {
 func (s *Session) report(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	sel := s.sel
 	snap := sel.snap
+	if sel.onlyAdded(snap) {
+		return s.reportNew(w, len(sel.synced.entries), sel.syncedRecent)
+	}
 	// Both lists are in UID order: walked side by side, with no map, a
 	// command on a big folder costs little when nothing changed.
 	if allowExpunge {
@@ -701,21 +711,52 @@ func (s *Session) report(w *imapserver.UpdateWriter, allowExpunge bool) error {
 			}
 		}
 	}
-	added, recent := 0, 0
-	for i := sort.Search(len(snap.entries), func(i int) bool { return snap.entries[i].UID >= sel.uidNext }); i < len(snap.entries); i++ {
+	recent := 0
+	for i := range sel.msgs {
+		if sel.msgs[i].recent {
+			recent++
+		}
+	}
+	sel.synced = nil
+	if allowExpunge {
+		sel.synced, sel.syncedLen = snap, len(sel.msgs)
+	}
+	return s.reportNew(w, sort.Search(len(snap.entries), func(i int) bool { return snap.entries[i].UID >= sel.uidNext }), recent)
+}
+
+// onlyAdded reports whether snap is the snapshot msgs was last made level
+// with, with entries added and nothing else changed: the same entries, in
+// the same array (a rescan or a rewrite makes a new one), msgs and the
+// session's flag changes as they were then. An APPEND to a big folder then
+// costs the session the messages it added, not a walk of all of them.
+func (sel *selected) onlyAdded(snap *snapshot) bool {
+	was := sel.synced
+	return was != nil && len(sel.msgs) == sel.syncedLen && len(sel.batch.changes) == 0 &&
+		len(was.entries) > 0 && len(snap.entries) >= len(was.entries) && &snap.entries[0] == &was.entries[0]
+}
+
+// reportNew announces snap's entries from the first new one on (EXISTS,
+// RECENT), recent of msgs being \Recent before them, and notes msgs level
+// with snap.
+func (s *Session) reportNew(w *imapserver.UpdateWriter, first, recent int) error {
+	sel := s.sel
+	snap := sel.snap
+	added := 0
+	for i := first; i < len(snap.entries); i++ {
 		e := &snap.entries[i]
 		r := sel.newRecent[e.UID]
 		delete(sel.newRecent, e.UID)
 		sel.msgs = append(sel.msgs, viewMsg{uid: e.UID, flags: e.Flags, keywords: e.Keywords, recent: r})
 		added++
+		if r {
+			recent++
+		}
+	}
+	if sel.synced != nil {
+		sel.synced, sel.syncedLen, sel.syncedRecent = snap, len(sel.msgs), recent
 	}
 	if added > 0 {
 		sel.uidNext = snap.uidNext()
-		for i := range sel.msgs {
-			if sel.msgs[i].recent {
-				recent++
-			}
-		}
 		if err := w.WriteNumMessages(uint32(len(sel.msgs))); err != nil {
 			return err
 		}
