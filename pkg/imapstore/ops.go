@@ -292,6 +292,13 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if err := sp.add(mbox.FromLine("MAILER-DAEMON", t), r, state, 0); err != nil {
 		return nil, err
 	}
+	if sel := s.sel; sel != nil && sel.path == path {
+		// The selection's view, made now, is the scan the append
+		// starts from: the index is decoded once, not again after.
+		if err := s.ready(sel); err != nil {
+			return nil, err
+		}
+	}
 	validity, uids, err := s.st.deliver(path, isInbox(name), sp)
 	if err != nil {
 		return nil, err

@@ -157,3 +157,13 @@ func TestAFetchFromTheIndexAloneGivesWhatAFetchFromTheWholeViewGives(t *testing.
 		}
 	}
 }
+
+func TestAnAppendToAFolderSelectedFromTheIndexIsAnnounced(t *testing.T) {
+	u := indexedInbox(t, 3)
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	m := msg("appended", "new\r\n")
+	out := w.ok("APPEND INBOX {%d+}\r\n%s", len(m), m)
+	wants(t, "APPEND", out+w.ok("NOOP"), "[APPENDUID ", " 4]", "* 4 EXISTS")
+	wants(t, "FETCH", w.ok("FETCH 4 (UID BODY.PEEK[HEADER.FIELDS (Subject)])"), "UID 4", "Subject: appended")
+}
