@@ -25,15 +25,25 @@ import (
 // The file is a run of records (fingerprint, length, envelope) in folder
 // order, read through a window as they are asked for: a FETCH goes in
 // folder order, so the record wanted is nearly always the next one, and
-// the file is never held whole. Envelopes made meanwhile are kept encoded,
-// one after another in one buffer, until the folder is closed.
+// the file is never held whole. Envelopes made meanwhile go the same way
+// into a new file beside it, which becomes the cache when they are all it
+// needs (the first FETCH 1:* ENVELOPE of a folder), or else is merged
+// with the old one when the folder is closed.
 type envCache struct {
 	path string
 	old  envFile
 	pos  int64            // where the next record is looked for first
 	offs map[uint64]int64 // every saved record's offset: made at the first look-up the order does not answer
-	new  []byte           // records made since the file was read, one after another
-	at   map[uint64]int   // fingerprint -> record in new
+	made envFile          // records made since the file was read
+	w    *bufio.Writer    // ...written through this
+	rec  []byte           // put's buffer
+	at   map[uint64]made  // fingerprint -> record in made
+}
+
+// made is where a record made in this session lies in its file.
+type made struct {
+	off int64
+	n   uint32
 }
 
 // envCachePath is where the envelopes of the folder at mailbox live.
@@ -46,7 +56,8 @@ const envCacheMagic = "unixmail envelope cache 1\n"
 
 // loadEnvCache opens the envelopes saved beside the folder at mailbox.
 func loadEnvCache(mailbox string) *envCache {
-	c := &envCache{path: envCachePath(mailbox), at: map[uint64]int{}}
+	c := &envCache{path: envCachePath(mailbox), at: map[uint64]made{}}
+	removeStale(c.path + ".tmp-*")
 	f, err := os.Open(c.path)
 	if err != nil {
 		return c
@@ -65,12 +76,35 @@ func loadEnvCache(mailbox string) *envCache {
 // changed reports whether envelopes were made since the file was read.
 func (c *envCache) changed() bool { return len(c.at) > 0 }
 
-// close lets the file go.
+// staleAfter is how old a file of envelopes being made is taken to be
+// left by a session that was killed. Removing one a live session still
+// writes costs that session only its save.
+const staleAfter = 6 * time.Hour
+
+func removeStale(pattern string) {
+	files, _ := filepath.Glob(pattern)
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && time.Since(st.ModTime()) > staleAfter {
+			os.Remove(f)
+		}
+	}
+}
+
+// close lets the files go.
 func (c *envCache) close() {
 	if c.old.f != nil {
 		c.old.f.Close()
 		c.old = envFile{}
 	}
+	c.dropMade()
+}
+
+func (c *envCache) dropMade() {
+	if c.made.f != nil {
+		c.made.f.Close()
+		os.Remove(c.made.f.Name())
+	}
+	c.made, c.w, c.at = envFile{}, nil, map[uint64]made{}
 }
 
 // get gives the envelope kept for e, if any.
@@ -88,9 +122,14 @@ func (c *envCache) get(e *mbox.Entry) (*imap.Envelope, bool) {
 // anywhere. *pos moves past the record found. The bytes are good until
 // the next call.
 func (c *envCache) record(sum uint64, pos *int64) ([]byte, bool) {
-	if i, ok := c.at[sum]; ok {
-		n := int(binary.LittleEndian.Uint32(c.new[i:]))
-		return c.new[i+4 : i+4+n], true
+	if m, ok := c.at[sum]; ok {
+		if c.w.Flush() != nil {
+			return nil, false
+		}
+		if _, rec, _, ok := c.made.at(m.off); ok {
+			return rec, true
+		}
+		return nil, false
 	}
 	if c.old.f == nil {
 		return nil, false
@@ -127,15 +166,29 @@ func (c *envCache) record(sum uint64, pos *int64) ([]byte, bool) {
 	return nil, false
 }
 
+// put keeps env for e; failing to costs only speed.
 func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
 	if _, ok := c.at[e.Sum]; ok {
 		return
 	}
-	c.at[e.Sum] = len(c.new)
-	c.new = binary.LittleEndian.AppendUint32(c.new, 0)
-	n := len(c.new)
-	c.new = appendEnvelope(c.new, env)
-	binary.LittleEndian.PutUint32(c.new[n-4:], uint32(len(c.new)-n))
+	if c.w == nil {
+		f, err := os.CreateTemp(filepath.Dir(c.path), filepath.Base(c.path)+".tmp-")
+		if err != nil {
+			return
+		}
+		c.made, c.w = envFile{f: f, size: int64(len(envCacheMagic))}, bufio.NewWriterSize(f, envWindow)
+		c.w.WriteString(envCacheMagic)
+	}
+	c.rec = binary.LittleEndian.AppendUint64(c.rec[:0], e.Sum)
+	c.rec = binary.LittleEndian.AppendUint32(c.rec, 0)
+	c.rec = appendEnvelope(c.rec, env)
+	n := uint32(len(c.rec) - 12)
+	binary.LittleEndian.PutUint32(c.rec[8:], n)
+	if _, err := c.w.Write(c.rec); err != nil {
+		return
+	}
+	c.at[e.Sum] = made{c.made.size, n}
+	c.made.size += int64(len(c.rec))
 }
 
 // save writes the envelopes of the messages entries holds (those of
@@ -143,6 +196,23 @@ func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
 // enough for the cache to pay. Failing costs only speed.
 func (c *envCache) save(entries []mbox.Entry) error {
 	if !c.changed() || len(entries) < minIndexed {
+		return nil
+	}
+	if err := c.w.Flush(); err != nil {
+		c.dropMade()
+		return fmt.Errorf("save envelopes: %w", err)
+	}
+	if c.madeIsAll(entries) {
+		if err := c.made.f.Close(); err != nil {
+			c.dropMade()
+			return fmt.Errorf("save envelopes: %w", err)
+		}
+		err := os.Rename(c.made.f.Name(), c.path)
+		c.made.f = nil
+		c.dropMade()
+		if err != nil {
+			return fmt.Errorf("save envelopes: %w", err)
+		}
 		return nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(c.path), filepath.Base(c.path)+".tmp-")
@@ -180,8 +250,22 @@ func (c *envCache) save(entries []mbox.Entry) error {
 	if err := os.Rename(tmp.Name(), c.path); err != nil {
 		return fmt.Errorf("save envelopes: %w", err)
 	}
-	c.new, c.at = nil, map[uint64]int{}
+	c.dropMade()
 	return nil
+}
+
+// madeIsAll reports whether the records made in this session are the
+// whole cache for entries, in order: then that file is the new cache.
+func (c *envCache) madeIsAll(entries []mbox.Entry) bool {
+	next := int64(len(envCacheMagic))
+	for i := range entries {
+		m, ok := c.at[entries[i].Sum]
+		if !ok || m.off != next {
+			return false
+		}
+		next += 12 + int64(m.n)
+	}
+	return next == c.made.size
 }
 
 // envFile reads an envelope cache file's records through a window.

@@ -3,6 +3,7 @@ package imapstore
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -131,5 +132,8 @@ func TestTheEnvelopeCacheAnswersInAnyOrderAndLearnsNewMail(t *testing.T) {
 			}
 		}
 		w2.ok("UNSELECT")
+	}
+	if left, _ := filepath.Glob(envCachePath(u.inbox) + ".tmp-*"); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
 	}
 }
