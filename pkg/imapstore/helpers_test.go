@@ -66,10 +66,11 @@ func (u *testUser) file(path string) string {
 
 // wire is a client speaking raw IMAP to a session on the store.
 type wire struct {
-	t testing.TB
-	c net.Conn
-	r *bufio.Reader
-	n int
+	t    testing.TB
+	c    net.Conn
+	r    *bufio.Reader
+	n    int
+	open *sync.WaitGroup // done once the library closed the session
 }
 
 // dial serves one pre-authenticated session on st and connects to it.
@@ -102,7 +103,7 @@ func dial(t testing.TB, st *Store) *wire {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &wire{t: t, c: c, r: bufio.NewReader(c)}
+	w := &wire{t: t, c: c, r: bufio.NewReader(c), open: &open}
 	if g := w.line(); !strings.HasPrefix(g, "* PREAUTH") {
 		t.Fatalf("greeting %q", g)
 	}
@@ -148,8 +149,16 @@ func (w *wire) do(format string, args ...any) string {
 	w.t.Helper()
 	w.n++
 	tag := fmt.Sprintf("t%d", w.n)
-	fmt.Fprintf(w.c, "%s %s\r\n", tag, fmt.Sprintf(format, args...))
-	return w.until(tag)
+	cmd := fmt.Sprintf(format, args...)
+	fmt.Fprintf(w.c, "%s %s\r\n", tag, cmd)
+	out := w.until(tag)
+	if strings.EqualFold(cmd, "LOGOUT") {
+		// The session writes its flag batch and index as the library
+		// closes it, after the reply: a test's next session must find
+		// them written.
+		w.open.Wait()
+	}
+	return out
 }
 
 func (w *wire) until(tag string) string {
