@@ -168,6 +168,9 @@ func TestADamagedIndexFileIsIgnored(t *testing.T) {
 		if idx, err := mbox.LoadIndex(ip); idx != nil || err != nil {
 			t.Fatalf("index cut at %d loaded: %v %v", cut, idx != nil, err)
 		}
+		if m, err := mbox.MapIndex(ip); m != nil || err != nil {
+			t.Fatalf("index cut at %d mapped: %v %v", cut, m != nil, err)
+		}
 	}
 	if idx, err := mbox.LoadIndex(filepath.Join(t.TempDir(), "none")); idx != nil || err != nil {
 		t.Fatal("a missing index is not (nil, nil)")

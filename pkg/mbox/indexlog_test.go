@@ -259,19 +259,11 @@ func TestAFlagChangeNearTheEndIsARecordOfTheEntriesFromIt(t *testing.T) {
 	if err := idx.Save(ip); err != nil {
 		t.Fatal(err)
 	}
-	mb, err := mbox.Open(p, mbox.OpenOptions{Owner: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	last := len(idx.Entries) - 1
 	st := idx.Entries[last].State
 	st.Flags |= mbox.Flagged | mbox.Seen | mbox.Old
 	st.Keywords = []string{"$Work"}
-	out, ok, err := mbox.WriteStates(mb, idx, map[int]mbox.State{last: st})
-	mb.Close()
-	if err != nil || !ok {
-		t.Fatalf("WriteStates: %v %v", ok, err)
-	}
+	out := writeState(t, p, idx, last, st)
 	before := fileSize(t, ip)
 	if err := out.Save(ip); err != nil {
 		t.Fatal(err)
@@ -284,4 +276,20 @@ func TestAFlagChangeNearTheEndIsARecordOfTheEntriesFromIt(t *testing.T) {
 	if !reflect.DeepEqual(back.Entries[last].State, st) {
 		t.Fatalf("state %+v, want %+v", back.Entries[last].State, st)
 	}
+}
+
+// writeState writes message i's state st in place in the mailbox at p,
+// idx its index, and gives the index after.
+func writeState(t *testing.T, p string, idx *mbox.Index, i int, st mbox.State) *mbox.Index {
+	t.Helper()
+	mb, err := mbox.Open(p, mbox.OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	out, ok, err := mbox.WriteStates(mb, idx, map[int]mbox.State{i: st})
+	if err != nil || !ok {
+		t.Fatalf("WriteStates: %v %v", ok, err)
+	}
+	return out
 }

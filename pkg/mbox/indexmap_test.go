@@ -86,19 +86,6 @@ func TestAnUnnumberedIndexIsNotExact(t *testing.T) {
 	}
 }
 
-func TestADamagedIndexIsNotMapped(t *testing.T) {
-	p := generated(t, 50)
-	ip := mbox.IndexPath(p)
-	freshIndex(t, p).Save(ip)
-	data, _ := os.ReadFile(ip)
-	for _, cut := range []int{0, 5, 40, len(data) / 2, len(data) - 1} {
-		os.WriteFile(ip, data[:cut], 0600)
-		if m, err := mbox.MapIndex(ip); m != nil || err != nil {
-			t.Fatalf("index cut at %d mapped: %v %v", cut, m != nil, err)
-		}
-	}
-}
-
 // summaryOf is what MapIndex should tell of idx, from its entries.
 func summaryOf(idx *mbox.Index) mbox.IndexSummary {
 	s := mbox.IndexSummary{Size: idx.Size, UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, FirstUnseen: -1, RecentFrom: idx.RecentFrom}
@@ -134,19 +121,11 @@ func TestAMappedIndexSummarizesTheLastStateOfItsRecords(t *testing.T) {
 		}
 	}
 	// A record that keeps fewer entries than the state before it holds.
-	mb, err := mbox.Open(p, mbox.OpenOptions{Owner: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	last := len(idx.Entries) - 2
 	st := idx.Entries[last].State
 	st.Flags |= mbox.Seen | mbox.Old
 	st.Keywords = []string{"$Work", "later"}
-	idx, ok, err := mbox.WriteStates(mb, idx, map[int]mbox.State{last: st})
-	mb.Close()
-	if err != nil || !ok {
-		t.Fatalf("WriteStates: %v %v", ok, err)
-	}
+	idx = writeState(t, p, idx, last, st)
 	if err := idx.Save(ip); err != nil {
 		t.Fatal(err)
 	}
