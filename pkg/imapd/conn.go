@@ -413,6 +413,18 @@ func (f *filter) flushLocked() error {
 	return err
 }
 
+// cutOff ends the connection in the middle of a response that cannot be
+// finished (a literal whose bytes cannot all be had): what came before
+// it goes out, then nothing more, so the client sees the connection end
+// rather than reading the next responses as the literal's bytes.
+func (f *filter) cutOff() {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	f.flushLocked()
+	f.werr = net.ErrClosed
+	f.hooks.conn().Close()
+}
+
 func (f *filter) flushLater() {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()

@@ -168,12 +168,20 @@ func caller(c *daemon.Client) (*userdb.User, error) {
 func (k *conn) newSession(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	if k.preauth != nil {
 		k.sess = imapstore.NewPreauthSession(k.store(k.preauth))
+		k.sess.CutOff = k.cutOff
 		return &session{Session: k.sess, k: k}, &imapserver.GreetingData{PreAuth: true}, nil
 	}
 	k.sess = imapstore.NewSession(k.login)
+	k.sess.CutOff = k.cutOff
 	s := &session{Session: k.sess, k: k}
 	s.Hook = k.plaintextCheck
 	return s, nil, nil
+}
+
+// cutOff hangs up in the middle of a response that cannot be finished.
+func (k *conn) cutOff(why error) {
+	k.c.Log.Warn("rip=%s: hanging up inside a FETCH response: %v", k.c.Peer, why)
+	k.filter.cutOff()
 }
 
 func (k *conn) plaintextCheck() error {

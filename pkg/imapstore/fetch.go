@@ -2,6 +2,8 @@ package imapstore
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"strings"
@@ -55,7 +57,11 @@ func (c *crlf) Read(p []byte) (int, error) {
 // (Status, X-UID...), which change while the message must not (RFC 3501
 // 2.3.1.1); c-client and Dovecot hide them too. Its length is the index's
 // ClientSize.
+// Read through a guard, it follows the message when the file changes.
 func view(f io.ReaderAt, e *mbox.Entry) io.Reader {
+	if g, ok := f.(*guard); ok {
+		return &movingView{g: g, e: e, r: e.Message().ClientContent(g)}
+	}
 	return e.Message().ClientContent(f)
 }
 
@@ -63,7 +69,7 @@ func view(f io.ReaderAt, e *mbox.Entry) io.Reader {
 func rangeOf(f io.ReaderAt, e *mbox.Entry, from, to int64) io.Reader {
 	r := view(f, e)
 	if _, err := io.CopyN(io.Discard, r, from); err != nil {
-		return strings.NewReader("")
+		return errReader{err}
 	}
 	return io.LimitReader(r, to-from)
 }
@@ -87,6 +93,9 @@ func (sel *selected) structure(f io.ReaderAt, e *mbox.Entry) *part {
 		clear(sel.cache.parts)
 	}
 	p := parseParts(view(f, e))
+	if readFailed(f) != nil {
+		return p // made of what could be read: not kept
+	}
 	sel.cache.parts[e.UID] = p
 	sel.cache.sizes[e.UID] = p.end
 	return p
@@ -119,9 +128,27 @@ func messageSize(f io.ReaderAt, e *mbox.Entry) int64 {
 // the bytes the scan found to be the header, in one read, state fields
 // left out (no mboxrd quoting to undo there).
 func header(f io.ReaderAt, e *mbox.Entry) textproto.Header {
-	b := make([]byte, min(e.BodyOffset-e.HeaderOffset, maxHeader))
-	n, _ := f.ReadAt(b, e.HeaderOffset)
-	return (&partParser{src: &memLines{b: b[:n]}}).header(true, false)
+	return (&partParser{src: &memLines{b: storedHeader(f, e, nil)}}).header(true, false)
+}
+
+// storedHeader is e's header as stored, state fields and all, read into
+// buf when it is big enough. Read through a guard, it is read again
+// where the message has moved; nil when it cannot be.
+func storedHeader(f io.ReaderAt, e *mbox.Entry, buf []byte) []byte {
+	for {
+		n := min(e.BodyOffset-e.HeaderOffset, maxHeader)
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		got, err := f.ReadAt(buf[:n], e.HeaderOffset)
+		if g, ok := f.(*guard); ok && errors.Is(err, errMoved) {
+			if e, err = g.relocate(e); err != nil {
+				return nil
+			}
+			continue
+		}
+		return buf[:got]
+	}
 }
 
 func (sel *selected) envelopes() *envCache {
@@ -145,7 +172,9 @@ func (sel *selected) envelope(f io.ReaderAt, e *mbox.Entry, top *part) *imap.Env
 	} else {
 		env = envelopeOf(sel.rawHeader(f, e))
 	}
-	sel.envelopes().put(e, env)
+	if readFailed(f) == nil {
+		sel.envelopes().put(e, env)
+	}
 	return env
 }
 
@@ -158,6 +187,11 @@ const aheadMin = 64
 // writes the responses: reading and parsing headers (or the envelope
 // cache) and the library's encoding share the cores. Until stop, the
 // envelope cache and rawHeader's buffer are the goroutine's alone.
+//
+// It reads through a guard of its own that cannot find a message again
+// (only the command's goroutine may bring the snapshot up to date): when
+// the folder changes under it, it makes no more (nil: the command's
+// goroutine takes over).
 type envelopesAhead struct {
 	batches chan []*imap.Envelope
 	cur     []*imap.Envelope
@@ -167,17 +201,20 @@ type envelopesAhead struct {
 
 const aheadBatch = 128
 
-func (sel *selected) envelopesAhead(f io.ReaderAt, targets []int) *envelopesAhead {
+func (sel *selected) envelopesAhead(g *guard, snap *snapshot, targets []int) *envelopesAhead {
 	a := &envelopesAhead{batches: make(chan []*imap.Envelope, 8), quit: make(chan struct{}), done: make(chan struct{})}
 	sel.envelopes()
 	go func() {
 		defer close(a.done)
 		defer close(a.batches)
 		batch := make([]*imap.Envelope, 0, aheadBatch)
+		moved := false
 		for i, t := range targets {
 			var env *imap.Envelope // none for a message gone
-			if e := sel.entry(sel.msgs[t].uid); e != nil {
-				env = sel.envelope(f, e, nil)
+			if e := snap.entry(sel.msgs[t].uid); e != nil && !moved {
+				if env = sel.envelope(g, e, nil); g.failed() != nil {
+					env, moved = nil, true
+				}
 			}
 			batch = append(batch, env)
 			if len(batch) == aheadBatch || i == len(targets)-1 {
@@ -208,6 +245,9 @@ func (a *envelopesAhead) next() *imap.Envelope {
 
 // stop ends the goroutine (the FETCH may end early) and waits for it.
 func (a *envelopesAhead) stop() {
+	if a == nil {
+		return
+	}
 	close(a.quit)
 	<-a.done
 }
@@ -215,12 +255,11 @@ func (a *envelopesAhead) stop() {
 // rawHeader is e's header as stored, state fields and all, in one read
 // into a buffer of the selection's, valid until the next call.
 func (sel *selected) rawHeader(f io.ReaderAt, e *mbox.Entry) []byte {
-	n := min(e.BodyOffset-e.HeaderOffset, maxHeader)
-	if int64(cap(sel.hdrBuf)) < n {
-		sel.hdrBuf = make([]byte, n)
+	b := storedHeader(f, e, sel.hdrBuf)
+	if cap(b) > cap(sel.hdrBuf) {
+		sel.hdrBuf = b
 	}
-	got, _ := f.ReadAt(sel.hdrBuf[:n], e.HeaderOffset)
-	return sel.hdrBuf[:got]
+	return b
 }
 
 // internalDate is the From_ line's date (the delivery time), or the
@@ -274,20 +313,27 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 		}
 	}
-	f, err := sel.reader()
+	file, err := sel.reader()
 	if err != nil {
 		return err
 	}
+	f := &guard{s: s, f: file}
 	var ahead *envelopesAhead
 	if options.Envelope && len(targets) >= aheadMin {
-		ahead = sel.envelopesAhead(f, targets)
-		defer ahead.stop()
+		ahead = sel.envelopesAhead(&guard{f: file, stamp: sel.snap.stamp}, sel.snap, targets)
+		defer func() { ahead.stop() }()
 	}
 	for _, t := range targets {
 		m := &sel.msgs[t]
 		var env *imap.Envelope
 		if ahead != nil {
-			env = ahead.next()
+			if env = ahead.next(); env == nil {
+				// A message gone, or the folder changed under it: the
+				// rest are made here, where messages can be found again
+				// (and the envelope cache is this goroutine's again).
+				ahead.stop()
+				ahead = nil
+			}
 		}
 		e := sel.entry(m.uid)
 		if e == nil {
@@ -295,6 +341,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			// command that allows EXPUNGE (RFC 2180 4.1.2).
 			continue
 		}
+		f.next()
 		if err := s.fetchOne(w, f, uint32(t+1), m, e, env, options, flagsChanged[t]); err != nil {
 			return err
 		}
@@ -343,12 +390,16 @@ func (s *Session) fetchPending(w *imapserver.FetchWriter, numSet imap.NumSet, op
 	if options.Envelope && len(targets) >= aheadMin {
 		return false, nil // made ahead, from the whole view
 	}
-	f, err := sel.reader()
+	file, err := sel.reader()
 	if err != nil {
 		return true, err
 	}
+	// No snapshot to find a moved message in: a change under the read
+	// fails the command, and the client's next try reads the file anew.
+	f := &guard{f: file, stamp: pv.stamp}
 	for _, t := range targets {
 		e := at(t)
+		f.next()
 		m := viewMsg{uid: e.UID, flags: e.Flags, keywords: e.Keywords, recent: e.Flags&mbox.Old == 0 && e.UID >= sum.RecentFrom}
 		if err := s.fetchOne(w, f, uint32(t+1), &m, &e, nil, options, false); err != nil {
 			return true, err
@@ -357,9 +408,13 @@ func (s *Session) fetchPending(w *imapserver.FetchWriter, numSet imap.NumSet, op
 	return true, nil
 }
 
-// fetchOne writes one message's items; env is its ENVELOPE when made
-// already (envelopesAhead).
-func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32, m *viewMsg, e *mbox.Entry, env *imap.Envelope, o *imap.FetchOptions, flagsChanged bool) error {
+// fetchOne writes one message's FETCH response; env is its ENVELOPE when
+// made already (envelopesAhead). What must be read before the response
+// can be written (its structure, header, envelope, sizes) is read first:
+// a message that cannot be read then ends the command with NO, its
+// response not begun. Once a literal is announced, a failure can only
+// end the connection (ErrCutShort).
+func (s *Session) fetchOne(w *imapserver.FetchWriter, f *guard, seq uint32, m *viewMsg, e *mbox.Entry, env *imap.Envelope, o *imap.FetchOptions, flagsChanged bool) error {
 	sel := s.sel
 	var top *part
 	if cached, ok := sel.cache.parts[e.UID]; ok {
@@ -368,6 +423,16 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		top = sel.structure(f, e)
 	} else if o.InternalDate && e.Date.IsZero() {
 		top = &part{header: header(f, e)}
+	}
+	size := int64(-1)
+	if o.RFC822Size || len(o.BodySection) > 0 {
+		size = sel.size(f, e)
+	}
+	if o.Envelope && env == nil {
+		env = sel.envelope(f, e, top)
+	}
+	if err := f.failed(); err != nil {
+		return err
 	}
 	if err := checkBinary(top, o); err != nil {
 		return err
@@ -383,33 +448,59 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f io.ReaderAt, seq uint32,
 		rw.WriteInternalDate(internalDate(e, top))
 	}
 	if o.RFC822Size {
-		rw.WriteRFC822Size(sel.size(f, e))
+		rw.WriteRFC822Size(size)
 	}
 	if o.Envelope {
-		if env == nil {
-			env = sel.envelope(f, e, top)
-		}
 		rw.WriteEnvelope(env)
 	}
 	if o.BodyStructure != nil {
 		rw.WriteBodyStructure(top.bodyStructure(o.BodyStructure.Extended))
 	}
 	for _, bs := range o.BodySection {
-		if err := writeSection(rw, f, e, top, bs, sel.size(f, e)); err != nil {
-			return err
+		if err := writeSection(rw, f, e, top, bs, size); err != nil {
+			return s.closeOnError(rw, err)
 		}
 	}
 	for _, bs := range o.BinarySection {
 		if err := writeBinary(rw, f, e, top, bs); err != nil {
-			return err
+			return s.closeOnError(rw, err)
 		}
 	}
 	for _, bs := range o.BinarySectionSize {
 		n, _ := binarySection(f, e, top, bs.Part)
+		if err := readFailed(f); err != nil {
+			return s.closeOnError(rw, err)
+		}
 		rw.WriteBinarySectionSize(bs, uint32(n))
 	}
 	return rw.Close()
 }
+
+// closeOnError ends a message's FETCH response that failed: between its
+// items, closed, so that the tagged NO follows a well-formed response;
+// inside a literal, after the connection is cut (CutOff), since nothing
+// more may reach the client. Closed either way, the response lets go of
+// the library's writer, which every later response waits for.
+func (s *Session) closeOnError(rw *imapserver.FetchResponseWriter, err error) error {
+	if errors.Is(err, ErrCutShort) && s.CutOff != nil {
+		s.CutOff(err)
+	}
+	rw.Close()
+	return err
+}
+
+// readFailed is why the message in hand could not be read through a
+// guard, nil when it was (or f is no guard).
+func readFailed(f io.ReaderAt) error {
+	if g, ok := f.(*guard); ok {
+		return g.failed()
+	}
+	return nil
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // wholeOnly reports whether the sections asked for are all BODY[] (or
 // a partial of it), which needs no parse: its size is in the index.
@@ -515,6 +606,9 @@ func partial(from, to int64, p *imap.SectionPartial) (int64, int64) {
 
 func writeSection(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBodySection, size int64) error {
 	from, to, made := sectionRange(f, e, top, bs, size)
+	if err := readFailed(f); err != nil {
+		return err
+	}
 	var r io.Reader
 	if made != nil {
 		a, b := partial(0, int64(len(made)), bs.Partial)
@@ -523,24 +617,39 @@ func writeSection(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Ent
 		from, to = partial(from, to, bs.Partial)
 		r = rangeOf(f, e, from, to)
 	}
+	// The first bytes are read before the literal is announced: a
+	// message expunged by another program meanwhile is answered NO, and
+	// only one bigger than this can still be cut short.
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	head := (*buf)[:min(to-from, int64(len(*buf)))]
+	n, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return err
+	}
 	wc := rw.WriteBodySection(bs, to-from)
-	if err := copyExactly(wc, r, to-from); err != nil {
+	if _, err := wc.Write(head[:n]); err != nil {
+		wc.Close()
+		return fmt.Errorf("%w: %w", ErrCutShort, err)
+	}
+	if err := copyExactly(wc, r, to-from-int64(n)); err != nil {
 		wc.Close()
 		return err
 	}
 	return wc.Close()
 }
 
-// copyExactly sends n bytes of r, padding with spaces if r ends early: a
-// literal's size is announced before it is read, and another program may
-// rewrite the file meanwhile (no lock is held while a client reads). The
-// session stays in step; the next poll shows the change.
+// copyExactly sends n bytes of r, a literal whose size went before it.
+// If r cannot be read to the end (the message expunged by another program
+// while it was sent), the literal cannot be finished: ErrCutShort. If it
+// ends early (sizes that do not agree: a bug), it is padded with spaces,
+// which keeps the session in step.
 func copyExactly(w io.Writer, r io.Reader, n int64) error {
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
 	got, err := io.CopyBuffer(w, io.LimitReader(r, n), *buf)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrCutShort, err)
 	}
 	for ; got < n; got++ {
 		if _, err := w.Write([]byte{' '}); err != nil {
@@ -630,6 +739,9 @@ func checkBinary(top *part, o *imap.FetchOptions) error {
 // literal's size goes before it.
 func writeBinary(rw *imapserver.FetchResponseWriter, f io.ReaderAt, e *mbox.Entry, top *part, bs *imap.FetchItemBinarySection) error {
 	n, open := binarySection(f, e, top, bs.Part)
+	if err := readFailed(f); err != nil {
+		return err
+	}
 	from, to := partial(0, n, bs.Partial)
 	wc := rw.WriteBinarySection(bs, to-from)
 	r := open()

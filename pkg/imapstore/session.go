@@ -31,6 +31,9 @@ type Session struct {
 	// checked, so the connection can refuse it (plaintext on an open link).
 	Hook func() error
 	rev2 atomic.Bool // the client sent ENABLE IMAP4rev2 (see rev2.go)
+	// CutOff, when not nil, ends the connection at once, before anything
+	// more is written: a FETCH literal could not be finished (ErrCutShort).
+	CutOff func(error)
 }
 
 var (
@@ -890,8 +893,11 @@ func indexesOf(numSet imap.NumSet, count int, uidAt func(i int) uint32) ([]int, 
 }
 
 // entry finds a message of the view in the current snapshot.
-func (sel *selected) entry(uid uint32) *mbox.Entry {
-	es := sel.snap.entries
+func (sel *selected) entry(uid uint32) *mbox.Entry { return sel.snap.entry(uid) }
+
+// entry finds a message of the snapshot by UID.
+func (s *snapshot) entry(uid uint32) *mbox.Entry {
+	es := s.entries
 	i := sort.Search(len(es), func(i int) bool { return es[i].UID >= uid })
 	if i < len(es) && es[i].UID == uid {
 		return &es[i]
