@@ -18,11 +18,14 @@ import (
 // (.NAME.envelopes), so that a client fetching every envelope of a big
 // folder, as most do when they first open it, reads no message the second
 // time. Messages are known by their fingerprint (mbox.Fingerprint: From_
-// line, Message-ID, size), which no rewrite of the file changes, so the
-// cache outlives flag changes and expunges by any program. Like the index
-// it is only a cache: a missing or damaged one is built again.
+// line, Message-ID, size) with their UID and the folder's UIDVALIDITY
+// (key), none of which a rewrite of the file changes, so the cache
+// outlives flag changes and expunges by any program. The fingerprint
+// alone is not enough: messages with no Message-ID, of one size, from one
+// sender in one second (a cron job's mail) share it. Like the index it is
+// only a cache: a missing or damaged one is built again.
 //
-// The file is a run of records (fingerprint, length, envelope) in folder
+// The file is a run of records (key, length, envelope) in folder
 // order, read through a window as they are asked for: a FETCH goes in
 // folder order, so the record wanted is nearly always the next one, and
 // the file is never held whole. Envelopes made meanwhile go the same way
@@ -30,14 +33,20 @@ import (
 // needs (the first FETCH 1:* ENVELOPE of a folder), or else is merged
 // with the old one when the folder is closed.
 type envCache struct {
-	path string
-	old  envFile
-	pos  int64            // where the next record is looked for first
-	offs map[uint64]int64 // every saved record's offset: made at the first look-up the order does not answer
-	made envFile          // records made since the file was read
-	w    *bufio.Writer    // ...written through this
-	rec  []byte           // put's buffer
-	at   map[uint64]made  // fingerprint -> record in made
+	path     string
+	validity uint32
+	old      envFile
+	pos      int64            // where the next record is looked for first
+	offs     map[uint64]int64 // every saved record's offset: made at the first look-up the order does not answer
+	made     envFile          // records made since the file was read
+	w        *bufio.Writer    // ...written through this
+	rec      []byte           // put's buffer
+	at       map[uint64]made  // key -> record in made
+}
+
+// key is what the cache knows e by.
+func (c *envCache) key(e *mbox.Entry) uint64 {
+	return e.Sum ^ (uint64(c.validity)<<32|uint64(e.UID))*0x9e3779b97f4a7c15
 }
 
 // made is where a record made in this session lies in its file.
@@ -52,11 +61,12 @@ func envCachePath(mailbox string) string {
 	return filepath.Join(dir, "."+name+".envelopes")
 }
 
-const envCacheMagic = "unixmail envelope cache 1\n"
+const envCacheMagic = "unixmail envelope cache 2\n"
 
-// loadEnvCache opens the envelopes saved beside the folder at mailbox.
-func loadEnvCache(mailbox string) *envCache {
-	c := &envCache{path: envCachePath(mailbox), at: map[uint64]made{}}
+// loadEnvCache opens the envelopes saved beside the folder at mailbox,
+// whose UIDVALIDITY is validity.
+func loadEnvCache(mailbox string, validity uint32) *envCache {
+	c := &envCache{path: envCachePath(mailbox), validity: validity, at: map[uint64]made{}}
 	removeStale(c.path + ".tmp-*")
 	f, err := os.Open(c.path)
 	if err != nil {
@@ -109,14 +119,14 @@ func (c *envCache) dropMade() {
 
 // get gives the envelope kept for e, if any.
 func (c *envCache) get(e *mbox.Entry) (*imap.Envelope, bool) {
-	rec, ok := c.record(e.Sum, &c.pos)
+	rec, ok := c.record(c.key(e), &c.pos)
 	if !ok {
 		return nil, false
 	}
 	return decodeEnvelope(rec)
 }
 
-// record finds the record of the message with fingerprint sum: among
+// record finds the record of the message with key sum: among
 // those made since, or in the file, first at *pos and the few after it
 // (the next message in folder order, or one after some expunged), then
 // anywhere. *pos moves past the record found. The bytes are good until
@@ -168,7 +178,8 @@ func (c *envCache) record(sum uint64, pos *int64) ([]byte, bool) {
 
 // put keeps env for e; failing to costs only speed.
 func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
-	if _, ok := c.at[e.Sum]; ok {
+	key := c.key(e)
+	if _, ok := c.at[key]; ok {
 		return
 	}
 	if c.w == nil {
@@ -179,7 +190,7 @@ func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
 		c.made, c.w = envFile{f: f, size: int64(len(envCacheMagic))}, bufio.NewWriterSize(f, envWindow)
 		c.w.WriteString(envCacheMagic)
 	}
-	c.rec = binary.LittleEndian.AppendUint64(c.rec[:0], e.Sum)
+	c.rec = binary.LittleEndian.AppendUint64(c.rec[:0], key)
 	c.rec = binary.LittleEndian.AppendUint32(c.rec, 0)
 	c.rec = appendEnvelope(c.rec, env)
 	n := uint32(len(c.rec) - 12)
@@ -187,7 +198,7 @@ func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
 	if _, err := c.w.Write(c.rec); err != nil {
 		return
 	}
-	c.at[e.Sum] = made{c.made.size, n}
+	c.at[key] = made{c.made.size, n}
 	c.made.size += int64(len(c.rec))
 }
 
@@ -226,7 +237,7 @@ func (c *envCache) save(entries []mbox.Entry) error {
 	var b []byte
 	pos := int64(len(envCacheMagic))
 	for i := range entries {
-		sum := entries[i].Sum
+		sum := c.key(&entries[i])
 		if written[sum] {
 			continue
 		}
@@ -259,7 +270,7 @@ func (c *envCache) save(entries []mbox.Entry) error {
 func (c *envCache) madeIsAll(entries []mbox.Entry) bool {
 	next := int64(len(envCacheMagic))
 	for i := range entries {
-		m, ok := c.at[entries[i].Sum]
+		m, ok := c.at[c.key(&entries[i])]
 		if !ok || m.off != next {
 			return false
 		}
@@ -279,7 +290,7 @@ type envFile struct {
 // envWindow is how much of the file is read at once.
 const envWindow = 64 << 10
 
-// at reads the record at off: its fingerprint, envelope bytes (good until
+// at reads the record at off: its key, envelope bytes (good until
 // the next call) and where the next one starts; not ok at the end or
 // where the file is damaged.
 func (r *envFile) at(off int64) (sum uint64, rec []byte, next int64, ok bool) {

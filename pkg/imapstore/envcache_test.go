@@ -137,3 +137,18 @@ func TestTheEnvelopeCacheAnswersInAnyOrderAndLearnsNewMail(t *testing.T) {
 		t.Fatalf("left behind: %v", left)
 	}
 }
+
+// Two messages with no Message-ID, of one size, from one sender in one
+// second (a cron job's) share their fingerprint: each keeps its own
+// ENVELOPE all the same.
+func TestMessagesSharingAFingerprintKeepTheirOwnEnvelopes(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, "From: cron@example.org\nSubject: job A\n\nok\n", "From: cron@example.org\nSubject: job B\n\nok\n")
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	for _, want := range []string{`"job A"`, `"job B"`} {
+		if out := w.ok("FETCH 1:2 (ENVELOPE)"); strings.Count(out, want) != 1 {
+			t.Errorf("FETCH ENVELOPE lacks %s once:\n%s", want, out)
+		}
+	}
+}

@@ -153,7 +153,7 @@ func storedHeader(f io.ReaderAt, e *mbox.Entry, buf []byte) []byte {
 
 func (sel *selected) envelopes() *envCache {
 	if sel.envs == nil {
-		sel.envs = loadEnvCache(sel.path)
+		sel.envs = loadEnvCache(sel.path, sel.validity)
 	}
 	return sel.envs
 }
