@@ -65,6 +65,7 @@ type entryRun struct {
 	entries  []byte
 	n        int
 	keywords []byte
+	byEntry  map[int][]string // keywordsOf's, once read
 }
 
 // summarize reads the last state as decodeIndex does, with the same
@@ -81,7 +82,7 @@ func (m *IndexMap) summarize() bool {
 		if !r.stands(had) {
 			return errBadIndex
 		}
-		runs = append(cut(runs, r.keep), entryRun{r.entries, r.n, r.keywords})
+		runs = append(cut(runs, r.keep), entryRun{entries: r.entries, n: r.n, keywords: r.keywords})
 		m.head, had = r.head, r.keep+r.n
 		return nil
 	})
@@ -133,7 +134,8 @@ func cut(runs []entryRun, keep int) []entryRun {
 // Entry is entry i of the index (UW's pseudo-message counts), decoded
 // alone, as Index would give it.
 func (m *IndexMap) Entry(i int) (Entry, bool) {
-	for _, r := range m.runs {
+	for k := range m.runs {
+		r := &m.runs[k]
 		if i >= r.n {
 			i -= r.n
 			continue
@@ -145,16 +147,26 @@ func (m *IndexMap) Entry(i int) (Entry, bool) {
 			m.zones = map[int]*time.Location{}
 		}
 		e := decodeEntry(r.entries[i*entrySize:], m.zones)
-		d := &binrec.Reader{B: r.keywords}
-		for k := int(d.U32()); k > 0; k-- {
-			if j, kw := int(d.U32()), words(d); j == i {
-				e.Keywords = kw
-				break
-			}
-		}
+		e.Keywords = r.keywordsOf(i)
 		return e, true
 	}
 	return Entry{}, false
+}
+
+// keywordsOf is the keywords of the run's entry i. The run's are read
+// once, at the first asked for: every message may have some (Thunderbird
+// marks each $NotJunk), and a FETCH of them all must not read them all
+// for each.
+func (r *entryRun) keywordsOf(i int) []string {
+	if r.byEntry == nil {
+		r.byEntry = map[int][]string{}
+		d := &binrec.Reader{B: r.keywords}
+		for k := int(d.U32()); k > 0; k-- {
+			j := int(d.U32())
+			r.byEntry[j] = words(d)
+		}
+	}
+	return r.byEntry[i]
 }
 
 // Summary is what the index says of its mailbox as a whole.
