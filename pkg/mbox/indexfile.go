@@ -244,8 +244,14 @@ func LoadIndex(path string) (*Index, error) {
 	if err != nil {
 		return nil, nil
 	}
-	idx.disk.path, idx.disk.dev, idx.disk.ino = path, st.Dev, st.Ino
+	idx.loadedFrom(path, st)
 	return idx, nil
+}
+
+// loadedFrom notes that idx was decoded from the index file at path, of
+// stat st, so that Save appends to that file what changed since.
+func (idx *Index) loadedFrom(path string, st *unix.Stat_t) {
+	idx.disk.path, idx.disk.dev, idx.disk.ino = path, st.Dev, st.Ino
 }
 
 // mapIndex maps the index file at path: nil when there is none, or it

@@ -20,8 +20,10 @@ import (
 // what the mapping costs.
 type IndexMap struct {
 	data  []byte
-	head  *Index     // without its entries
-	runs  []entryRun // the entries of the last state
+	path  string       // the index file mapped
+	st    *unix.Stat_t // its stat when mapped
+	head  *Index       // without its entries
+	runs  []entryRun   // the entries of the last state
 	sum   IndexSummary
 	zones map[int]*time.Location
 }
@@ -47,11 +49,11 @@ type IndexSummary struct {
 // or damaged index is (nil, nil), as for LoadIndex. The caller must
 // Close it.
 func MapIndex(path string) (*IndexMap, error) {
-	data, _, err := mapIndex(path)
+	data, st, err := mapIndex(path)
 	if data == nil {
 		return nil, err
 	}
-	m := &IndexMap{data: data}
+	m := &IndexMap{data: data, path: path, st: st}
 	if !m.summarize() {
 		m.Close()
 		return nil, nil
@@ -190,6 +192,7 @@ func (m *IndexMap) Index() (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load index: %w", err)
 	}
+	idx.loadedFrom(m.path, m.st)
 	return idx, nil
 }
 

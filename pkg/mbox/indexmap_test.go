@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +89,40 @@ func TestAnUnnumberedIndexIsNotExact(t *testing.T) {
 	if ok, _ := m.Exact(f); ok {
 		t.Fatal("Exact for an index Number never ran on: its summary has no UIDs to tell")
 	}
+}
+
+// A warm SELECT decodes its view from the mapped index: an APPEND after it
+// must still add a record to that file, not write the whole index again.
+func TestAnIndexDecodedFromItsMappingAppendsARecordWhenSavedAfterAnAppend(t *testing.T) {
+	p := generated(t, 400)
+	ip := mbox.IndexPath(p)
+	numbered(t, p)
+	m, err := mbox.MapIndex(ip)
+	if err != nil || m == nil {
+		t.Fatalf("MapIndex = %v, %v", m != nil, err)
+	}
+	defer m.Close()
+	idx, err := m.Index()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before syscall.Stat_t
+	if err := syscall.Stat(ip, &before); err != nil {
+		t.Fatal(err)
+	}
+	appendMail(t, p, 1, 1, "")
+	idx = caughtUp(t, p, idx)
+	if err := idx.Save(ip); err != nil {
+		t.Fatal(err)
+	}
+	var after syscall.Stat_t
+	if err := syscall.Stat(ip, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Ino != before.Ino || after.Size-before.Size > 1024 {
+		t.Fatalf("the index was written whole again (inode %d -> %d, %d -> %d bytes)", before.Ino, after.Ino, before.Size, after.Size)
+	}
+	sameState(t, loaded(t, ip), idx)
 }
 
 // summaryOf is what MapIndex should tell of idx, from its entries.
