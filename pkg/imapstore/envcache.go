@@ -126,21 +126,38 @@ func (c *envCache) get(e *mbox.Entry) (*imap.Envelope, bool) {
 	return decodeEnvelope(rec)
 }
 
-// record finds the record of the message with key sum: among
-// those made since, or in the file, first at *pos and the few after it
-// (the next message in folder order, or one after some expunged), then
-// anywhere. *pos moves past the record found. The bytes are good until
-// the next call.
-func (c *envCache) record(sum uint64, pos *int64) ([]byte, bool) {
-	if m, ok := c.at[sum]; ok {
-		if c.w.Flush() != nil {
-			return nil, false
-		}
-		if _, rec, _, ok := c.made.at(m.off); ok {
-			return rec, true
-		}
+// getSaved is get from the saved file alone, which put leaves alone:
+// the two may run at once (envelopesAhead).
+func (c *envCache) getSaved(e *mbox.Entry) (*imap.Envelope, bool) {
+	rec, ok := c.savedRecord(c.key(e), &c.pos)
+	if !ok {
 		return nil, false
 	}
+	return decodeEnvelope(rec)
+}
+
+// record finds the record of the message with key sum, among those made
+// since or in the file. The bytes are good until the next call.
+func (c *envCache) record(sum uint64, pos *int64) ([]byte, bool) {
+	if rec, ok := c.madeRecord(sum); ok {
+		return rec, true
+	}
+	return c.savedRecord(sum, pos)
+}
+
+func (c *envCache) madeRecord(sum uint64) ([]byte, bool) {
+	m, ok := c.at[sum]
+	if !ok || c.w.Flush() != nil {
+		return nil, false
+	}
+	_, rec, _, ok := c.made.at(m.off)
+	return rec, ok
+}
+
+// savedRecord finds a record in the file: first at *pos and the few
+// after it (the next message in folder order, or one after some
+// expunged), then anywhere. *pos moves past the record found.
+func (c *envCache) savedRecord(sum uint64, pos *int64) ([]byte, bool) {
 	if c.old.f == nil {
 		return nil, false
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -182,16 +183,19 @@ func (sel *selected) envelope(f io.ReaderAt, e *mbox.Entry, top *part) *imap.Env
 // envelopes to be made ahead, on another core.
 const aheadMin = 64
 
-// envelopesAhead makes the envelopes of a FETCH's messages in a goroutine
-// of its own, in order, a batch at a time, while the command's goroutine
-// writes the responses: reading and parsing headers (or the envelope
-// cache) and the library's encoding share the cores. Until stop, the
-// envelope cache and rawHeader's buffer are the goroutine's alone.
+// envelopesAhead makes the envelopes of a FETCH's messages, in order, a
+// batch at a time, while the command's goroutine writes the responses, in
+// two goroutines of its own: one finds each message and its envelope in
+// the cache, or else reads its header; the other parses the headers read,
+// keeps what it made in the cache and readies the envelopes for the wire.
+// Reading headers, parsing them and the library's encoding so share the
+// two cores. Until stop, the envelope cache is the goroutines' alone (the
+// first uses the saved file, the second what is made).
 //
 // It reads through a guard of its own that cannot find a message again
 // (only the command's goroutine may bring the snapshot up to date): when
-// the folder changes under it, it makes no more (nil: the command's
-// goroutine takes over).
+// the folder changes under it, or a message is gone, it makes no more
+// (nil: the command's goroutine takes over).
 type envelopesAhead struct {
 	batches chan []*imap.Envelope
 	cur     []*imap.Envelope
@@ -199,35 +203,107 @@ type envelopesAhead struct {
 	done    chan struct{}
 }
 
-const aheadBatch = 128
+// aheadBatch is how many messages go through the stages at once, and
+// aheadBytes about how many bytes of headers a batch holds at most.
+const (
+	aheadBatch = 128
+	aheadBytes = 1 << 20
+)
+
+// aheadItem is one message on its way through the stages.
+type aheadItem struct {
+	e   *mbox.Entry
+	env *imap.Envelope
+	raw []byte // its stored header, when env is still to be made
+}
 
 func (sel *selected) envelopesAhead(g *guard, snap *snapshot, targets []int) *envelopesAhead {
-	a := &envelopesAhead{batches: make(chan []*imap.Envelope, 8), quit: make(chan struct{}), done: make(chan struct{})}
-	sel.envelopes()
+	a := &envelopesAhead{batches: make(chan []*imap.Envelope, 4), quit: make(chan struct{}), done: make(chan struct{})}
+	c := sel.envelopes()
+	read, readDone := make(chan []aheadItem, 2), make(chan struct{})
 	go func() {
-		defer close(a.done)
-		defer close(a.batches)
-		batch := make([]*imap.Envelope, 0, aheadBatch)
-		moved := false
+		defer close(readDone)
+		defer close(read)
+		batch := make([]aheadItem, 0, aheadBatch)
+		arena := make([]byte, 0, 64<<10)
 		for i, t := range targets {
-			var env *imap.Envelope // none for a message gone
-			if e := snap.entry(sel.msgs[t].uid); e != nil && !moved {
-				if env = sel.envelope(g, e, nil); g.failed() != nil {
-					env, moved = nil, true
+			it := aheadItem{e: snap.entry(sel.msgs[t].uid)}
+			if it.e == nil {
+				break
+			}
+			var ok bool
+			if it.env, ok = c.getSaved(it.e); !ok {
+				if arena, it.raw = appendHeader(arena, g, it.e); it.raw == nil {
+					break
 				}
 			}
-			batch = append(batch, env)
-			if len(batch) == aheadBatch || i == len(targets)-1 {
+			batch = append(batch, it)
+			if len(batch) == aheadBatch || len(arena) >= aheadBytes || i == len(targets)-1 {
 				select {
-				case a.batches <- batch:
+				case read <- batch:
 				case <-a.quit:
 					return
 				}
-				batch = make([]*imap.Envelope, 0, aheadBatch)
+				batch, arena = make([]aheadItem, 0, aheadBatch), make([]byte, 0, 64<<10)
+			}
+		}
+		if len(batch) > 0 {
+			select {
+			case read <- batch:
+			case <-a.quit:
+			}
+		}
+	}()
+	go func() {
+		defer close(a.done)
+		defer func() { <-readDone }()
+		defer close(a.batches)
+		for batch := range read {
+			out := make([]*imap.Envelope, len(batch))
+			for i, it := range batch {
+				if it.env == nil {
+					it.env = envelopeOf(it.raw)
+					c.put(it.e, it.env)
+				}
+				out[i] = wireReady(it.env)
+			}
+			select {
+			case a.batches <- out:
+			case <-a.quit:
+				return
 			}
 		}
 	}()
 	return a
+}
+
+// appendHeader reads e's stored header onto the end of arena (nil when
+// it cannot be read).
+func appendHeader(arena []byte, f io.ReaderAt, e *mbox.Entry) ([]byte, []byte) {
+	n := int(min(e.BodyOffset-e.HeaderOffset, maxHeader))
+	start := len(arena)
+	arena = slices.Grow(arena, n)
+	b := storedHeader(f, e, arena[start:start+n])
+	if b == nil || readFailed(f) != nil || len(b) > n {
+		return arena, nil
+	}
+	arena = arena[:start+len(b)]
+	return arena, arena[start : start+len(b) : start+len(b)]
+}
+
+// wireReady does ahead what the library does to an envelope's subject and
+// display names as it writes them, RFC 2047 Q-encoding what is not plain
+// ASCII: encoding the result again gives it unchanged (it is all plain
+// ASCII), so the writer's goroutine only checks it. The envelope is the
+// caller's own (the cache decodes each anew).
+func wireReady(env *imap.Envelope) *imap.Envelope {
+	env.Subject = mime.QEncoding.Encode("utf-8", env.Subject)
+	for _, list := range [][]imap.Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
+		for i := range list {
+			list[i].Name = mime.QEncoding.Encode("utf-8", list[i].Name)
+		}
+	}
+	return env
 }
 
 // next is the envelope of the next message of the FETCH.
