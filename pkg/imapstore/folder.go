@@ -368,7 +368,7 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 // folder's index is saved at once, while the lock is held, so that no
 // other program numbers the rewritten file from an older one.
 func (st *Store) reindex(lf *lockedFolder, from int64, gone func(i int) bool) error {
-	idx, err := mbox.Reindex(lf.snap.idx, lf.mb.File, from)
+	idx, err := mbox.ReindexRewritten(lf.snap.idx, lf.mb, from)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ type Mailbox struct {
 	dot     *lock.Dot
 	created bool
 	ro      bool
+	moved   *moves // what the last RewriteSome did, for ReindexRewritten
 }
 
 // Created reports whether Open created the file.

@@ -100,6 +100,7 @@ func RewriteWith(mb *Mailbox, known int64, offsets []int64, plan RewritePlan) er
 // its size and the newlines another program wrote at known before the
 // From_ line of its message (see layout.newMail).
 func (mb *Mailbox) checkKnown(known int64) (size, pad int64, err error) {
+	mb.moved = nil
 	if mb.ro {
 		return 0, 0, fmt.Errorf("rewrite %s: opened read-only", mb.Path)
 	}
@@ -435,7 +436,7 @@ func copyPlanned(l *layout, f *os.File, known int64, offsets []int64, plan Rewri
 			return fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 		}
 		var err error
-		if movedBase, err = l.place(f, i, m, plan(i, m), movedBase); err != nil {
+		if movedBase, err = l.place(f, i, m, plan(i, m), movedBase, nil); err != nil {
 			return err
 		}
 	}
@@ -450,8 +451,8 @@ func copyPlanned(l *layout, f *os.File, known int64, offsets []int64, plan Rewri
 
 // place lays out message i, m, as c says. movedBase is the X-IMAPbase
 // field a dropped first message left for the next one kept; place returns
-// what is left of it.
-func (l *layout) place(f io.ReaderAt, i int, m *Message, c Change, movedBase []byte) ([]byte, error) {
+// what is left of it. What it changes is noted in mv, unless that is nil.
+func (l *layout) place(f io.ReaderAt, i int, m *Message, c Change, movedBase []byte, mv *moves) ([]byte, error) {
 	if c.Drop {
 		if i == 0 && !m.Pseudo {
 			movedBase = fieldLine(m.Header, "X-IMAPbase")
@@ -463,6 +464,9 @@ func (l *layout) place(f io.ReaderAt, i int, m *Message, c Change, movedBase []b
 		edit.base = []byte(baseField(c.Base))
 	}
 	if c.Content != nil {
+		if mv != nil {
+			mv.replaced[m.Offset] = true
+		}
 		from := make([]byte, m.HeaderOffset-m.Offset)
 		if _, err := f.ReadAt(from, m.Offset); err != nil {
 			return nil, err
@@ -477,6 +481,9 @@ func (l *layout) place(f io.ReaderAt, i int, m *Message, c Change, movedBase []b
 	// Only the bytes that differ are new: the plan a journal keeps of a
 	// rewrite that pads 50,000 headers stays small.
 	nh := rewriteHeader(m.Header, edit)
+	if mv != nil {
+		mv.noteEdit(m, nh)
+	}
 	a, b := changedBytes(m.Header, nh)
 	l.old(m.Offset, m.HeaderOffset+int64(a)-m.Offset)
 	l.Write(nh[a : len(nh)-(len(m.Header)-b)])
@@ -536,6 +543,7 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 	k := 0           // order[k] is the next message that changes
 	done := int64(0) // offsets before this are laid out
 	hs := &headers{f: mb.File, offsets: offsets, known: known}
+	mv := newMoves()
 	for i := 0; i < len(offsets); i++ {
 		for k < len(order) && order[k] < i {
 			k++
@@ -571,7 +579,7 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 			c = Change{State: &st, pad: true}
 		}
 		l.old(done, m.Offset-done)
-		if movedBase, err = l.place(mb.File, i, m, c, movedBase); err != nil {
+		if movedBase, err = l.place(mb.File, i, m, c, movedBase, mv); err != nil {
 			return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 		}
 		done = m.Next
@@ -583,7 +591,12 @@ func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Chan
 	}
 	l.old(done, known-done)
 	l.newMail(mb.File, known, size, pad)
-	return mb.apply(&l, size)
+	if err := mb.apply(&l, size); err != nil {
+		return err
+	}
+	mv.done(&l, known)
+	mb.moved = mv
+	return nil
 }
 
 // needsPadding reports whether a message's state fields lack the room to

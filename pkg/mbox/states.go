@@ -31,6 +31,7 @@ import (
 //
 // It returns the index of the mailbox after the writes.
 func WriteStates(mb *Mailbox, idx *Index, states map[int]State) (out *Index, ok bool, err error) {
+	mb.moved = nil
 	size, err := mb.Size()
 	if err != nil {
 		return nil, false, err

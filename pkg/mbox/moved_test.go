@@ -1,0 +1,101 @@
+package mbox
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestReindexRewrittenFindsWhatAScanOfTheRewrittenFileFinds(t *testing.T) {
+	seen := func(e *Entry) Change {
+		st := e.State
+		st.Flags |= Seen | Old
+		return Change{State: &st}
+	}
+	const late = "From late@example.org  Wed Nov 25 18:00:00 2026\nSubject: late\n\nlate mail\n\n"
+	tests := []struct {
+		name     string
+		change   func(i int, e *Entry) (Change, bool)
+		appended string
+	}{
+		{"every third dropped", func(i int, e *Entry) (Change, bool) { return Change{Drop: true}, i%3 == 1 }, ""},
+		{"the first dropped (its base moves on)", func(i int, e *Entry) (Change, bool) { return Change{Drop: true}, i == 0 }, ""},
+		{"the last dropped", func(i int, e *Entry) (Change, bool) { return Change{Drop: true}, i == 23 }, ""},
+		{"all dropped", func(i int, e *Entry) (Change, bool) { return Change{Drop: true}, true }, ""},
+		{"one flagged (the rest padded)", func(i int, e *Entry) (Change, bool) { return seen(e), i == 4 }, ""},
+		{"every message flagged", func(i int, e *Entry) (Change, bool) { return seen(e), true }, ""},
+		{"flagged and dropped", func(i int, e *Entry) (Change, bool) {
+			if i%4 == 0 {
+				return Change{Drop: true}, true
+			}
+			return seen(e), i%3 == 0
+		}, ""},
+		{"UIDs written", func(i int, e *Entry) (Change, bool) { return Change{UID: uint32(100 + i)}, i%5 == 2 }, ""},
+		{"one given new content", func(i int, e *Entry) (Change, bool) {
+			return Change{Content: strings.NewReader("Subject: new\n\nnew body\n")}, i == 9
+		}, ""},
+		{"flagged, with mail appended meanwhile", func(i int, e *Entry) (Change, bool) { return seen(e), i == 20 }, late},
+		{"dropped, with mail appended meanwhile", func(i int, e *Entry) (Change, bool) { return Change{Drop: true}, i == 23 || i == 2 }, late},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "mbox")
+			if err := os.WriteFile(path, []byte(compactInput(24)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			mb, err := Open(path, OpenOptions{Owner: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mb.Close()
+			idx, err := UpdateIndex(nil, mb.File)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.appended != "" {
+				if _, err := mb.File.WriteAt([]byte(tt.appended), idx.Size); err != nil {
+					t.Fatal(err)
+				}
+			}
+			changes := map[int]Change{}
+			offsets := make([]int64, len(idx.Entries))
+			from := idx.Size
+			for i := range idx.Entries {
+				offsets[i] = idx.Entries[i].Offset
+				if c, ok := tt.change(i, &idx.Entries[i]); ok {
+					changes[i] = c
+					from = min(from, offsets[i])
+				}
+			}
+			if err := RewriteSome(mb, idx.Size, offsets, changes); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReindexRewritten(idx, mb, from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Reindex(idx, mb.File, from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Entries) != len(want.Entries) {
+				t.Fatalf("%d entries, want %d", len(got.Entries), len(want.Entries))
+			}
+			for i := range want.Entries {
+				g, w := &got.Entries[i], &want.Entries[i]
+				if !sameEntry(g, w) || g.Sum != w.Sum || g.Lazy != w.Lazy {
+					t.Errorf("entry %d:\n%+v\nwant\n%+v", i, *g, *w)
+				}
+			}
+			if (got.Base == nil) != (want.Base == nil) || got.Base != nil && (got.Base.UIDValidity != want.Base.UIDValidity ||
+				got.Base.LastUID != want.Base.LastUID || !slices.Equal(got.Base.Keywords, want.Base.Keywords)) {
+				t.Errorf("base %+v, want %+v", got.Base, want.Base)
+			}
+			if got.Size != want.Size || got.tail != want.tail {
+				t.Errorf("size %d, want %d (or the tail differs)", got.Size, want.Size)
+			}
+		})
+	}
+}
