@@ -38,6 +38,8 @@ import (
 //
 // Versions: 2 added ClientSize; 3 the UIDs the index gives (Number) and
 // the fingerprints; 4 the records, the CRC and the fixed-size entries.
+// Format 3 is still read (indexfile3.go): it may hold UIDs nothing else
+// does.
 const indexMagic = "unixmail mbox index 4\n"
 
 // entrySize is the bytes of one entry in an index file: seven offsets and
@@ -240,6 +242,14 @@ func LoadIndex(path string) (*Index, error) {
 		return nil, err
 	}
 	defer unix.Munmap(data)
+	if bytes.HasPrefix(data, []byte(indexMagic3)) {
+		// Save writes it again whole, in the current format.
+		idx, err := decodeIndex3(data)
+		if err != nil {
+			return nil, nil
+		}
+		return idx, nil
+	}
 	idx, err := decodeIndex(data)
 	if err != nil {
 		return nil, nil
@@ -360,14 +370,7 @@ type record struct {
 
 func splitRecord(body []byte) (record, error) {
 	d := &binrec.Reader{B: body}
-	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
-	copy(idx.tail[:], d.Bytes(32))
-	if hasBase := d.Bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
-		idx.Base = &Base{UIDValidity: d.U32(), LastUID: d.U32()}
-		idx.Base.Keywords = words(d)
-	}
-	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
-	r := record{head: idx, keep: int(d.U32()), n: int(d.U32())}
+	r := record{head: readHead(d), keep: int(d.U32()), n: int(d.U32())}
 	if d.Bad || r.n > len(d.B)/entrySize {
 		return record{}, errBadIndex
 	}
@@ -383,6 +386,19 @@ func splitRecord(body []byte) (record, error) {
 		return record{}, errBadIndex
 	}
 	return r, nil
+}
+
+// readHead reads the header of an index state (an Index without
+// entries), as formats 3 and 4 write it.
+func readHead(d *binrec.Reader) *Index {
+	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
+	copy(idx.tail[:], d.Bytes(32))
+	if hasBase := d.Bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
+		idx.Base = &Base{UIDValidity: d.U32(), LastUID: d.U32()}
+		idx.Base.Keywords = words(d)
+	}
+	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
+	return idx
 }
 
 // stands reports whether the record can follow a state of had entries

@@ -1,6 +1,7 @@
 package mbox_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"os"
@@ -201,7 +202,8 @@ func sameEntriesOne(t *testing.T, m *mbox.IndexMap, idx *mbox.Index) {
 }
 
 // FuzzMapIndex: whatever the file holds, mapping it does not panic, it
-// maps when and only when it loads, and what it says (the summary, each
+// maps when and only when it loads (but a format 3 index, which only
+// loads), and what it says (the summary, each
 // entry decoded alone) is what the loaded index says (seeds: those of
 // FuzzLoadIndex). The records' checksums are made right first, so that
 // what is fuzzed is mostly the records, not the checksums refusing them.
@@ -213,10 +215,10 @@ func FuzzMapIndex(f *testing.F) {
 		os.WriteFile(p, data, 0600)
 		m, _ := mbox.MapIndex(p) // must not panic
 		idx, _ := mbox.LoadIndex(p)
-		if (m == nil) != (idx == nil) {
+		if (m == nil) != (idx == nil) && !bytes.HasPrefix(data, []byte("unixmail mbox index 3\n")) {
 			t.Fatalf("mapped %v but loaded %v", m != nil, idx != nil)
 		}
-		if m == nil {
+		if m == nil || idx == nil {
 			return
 		}
 		defer m.Close()
