@@ -330,6 +330,22 @@ func TestDeliverRefusals(t *testing.T) {
 	}
 }
 
+// A user name that begins with "-" would be an option to the programs
+// deliver hands it to: it is refused, after "--" as anywhere, and nothing
+// is delivered.
+func TestDeliverRefusesAUserNameThatLooksLikeAnOption(t *testing.T) {
+	for _, args := range [][]string{{"--", "-Cevil"}, {"bob", "-o"}} {
+		sb := sandbox.New(t)
+		r := sb.Run(message("refused", "body\n"), "deliver", args...)
+		if r.Code != 64 || !strings.Contains(r.Stderr, "refusing user name") {
+			t.Fatalf("deliver %q: exit %d (%q), want 64 refusing the user name", args, r.Code, r.Stderr)
+		}
+		if strings.Contains(sb.ReadMailbox("bob"), "refused") {
+			t.Fatalf("deliver %q wrote to bob's mailbox", args)
+		}
+	}
+}
+
 func TestDeliverLMTPRepliesOncePerRecipient(t *testing.T) {
 	sb := sandbox.New(t, "alice", "bob")
 	cmd := sb.Command("deliver", "-l")
