@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // filter stands between the client and go-imap's imapserver, which is
@@ -87,7 +89,7 @@ type hooks interface {
 	// flushDue is when the session's flag changes are to be written
 	// (zero: none waiting); flush writes them.
 	flushDue() time.Time
-	flush()
+	flush() error
 }
 
 func newFilter(h hooks) *filter {
@@ -310,8 +312,17 @@ func (f *filter) intercept(l []byte) ([]byte, bool, error) {
 	switch strings.ToUpper(cmd) {
 	case "CHECK":
 		// The library takes CHECK for NOOP; it is where a client asks
-		// for its changes to be written (RFC 3501 6.4.1).
-		f.hooks.flush()
+		// for its changes to be written (RFC 3501 6.4.1), and hears
+		// NO when they could not be (a full disk): they are kept for
+		// another try.
+		if err := f.hooks.flush(); err != nil {
+			text := "[SERVERBUG] Flag changes could not be written"
+			var ie *imap.Error
+			if errors.As(err, &ie) && ie.Code != "" {
+				text = "[" + string(ie.Code) + "] " + ie.Text
+			}
+			return l, true, f.reply(tag + " NO " + text + "\r\n")
+		}
 		return l, false, nil
 	case "ID":
 		if _, _, _, lit := literalAt(l); lit {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 type fakeHooks struct {
@@ -18,6 +20,7 @@ type fakeHooks struct {
 	plain   bool
 	due     time.Time
 	flushed int
+	failing error // what flush returns
 
 	mu          sync.Mutex
 	enabledCaps []string
@@ -29,7 +32,7 @@ func (h *fakeHooks) canStartTLS() bool   { return false }
 func (h *fakeHooks) authenticated() bool { return h.authed }
 func (h *fakeHooks) idInfo() string      { return `("name" "test")` }
 func (h *fakeHooks) flushDue() time.Time { return h.due }
-func (h *fakeHooks) flush()              { h.flushed++; h.due = time.Time{} }
+func (h *fakeHooks) flush() error        { h.flushed++; h.due = time.Time{}; return h.failing }
 func (h *fakeHooks) enabled(caps []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -327,5 +330,24 @@ func TestAnUntaggedResponseOutsideACommandGoesOutUnasked(t *testing.T) {
 			return
 		}
 		time.Sleep(time.Millisecond) // the test times out if it never comes
+	}
+}
+
+func TestACHECKWhoseFlagChangesCannotBeWrittenIsAnsweredNO(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	h := &fakeHooks{c: server, plain: true, authed: true,
+		failing: &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Not enough disk space"}}
+	f := newFilter(h)
+	go client.Write([]byte("a1 CHECK\r\na2 NOOP\r\n"))
+	got := make(chan string, 1)
+	go func() { got <- readLine(t, bufio.NewReader(client)) }()
+	buf := make([]byte, 100)
+	n, err := f.Read(buf)
+	if err != nil || string(buf[:n]) != "a2 NOOP\r\n" {
+		t.Fatalf("library got %q, %v: CHECK should have been answered by the filter", buf[:n], err)
+	}
+	if l := <-got; l != "a1 NO [OVERQUOTA] Not enough disk space\r\n" {
+		t.Fatalf("CHECK answered %q", l)
 	}
 }

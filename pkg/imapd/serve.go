@@ -74,13 +74,15 @@ func (k *conn) flushDue() time.Time {
 	return k.sess.FlushDue()
 }
 
-func (k *conn) flush() {
+func (k *conn) flush() error {
 	if k.sess == nil {
-		return
+		return nil
 	}
-	if err := k.sess.Flush(); err != nil {
+	err := k.sess.Flush()
+	if err != nil {
 		k.c.Log.Warn("rip=%s: writing flag changes: %v", k.c.Peer, err)
 	}
+	return err
 }
 func (k *conn) extraCaps(authed bool) ([]string, []string) {
 	add := []string{"ID"}

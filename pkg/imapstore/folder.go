@@ -348,6 +348,9 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 		offsets[i] = s.idx.Entries[i].Offset
 	}
 	err := mbox.RewriteSome(lf.mb, s.idx.Size, offsets, some)
+	if e := st.noSpace(lf.mb.Path, err); e != nil {
+		return e
+	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", lf.mb.Path, err)
 	}

@@ -160,6 +160,7 @@ func (s *Session) expunge(pick func(m *viewMsg, e *mbox.Entry) bool) ([]uint32, 
 // at once and a slow client never holds a lock.
 type spool struct {
 	f     *os.File
+	store *Store
 	items []spoolItem
 	size  int64
 }
@@ -177,11 +178,14 @@ func (st *Store) newSpool() (*spool, error) {
 		dir = filepath.Dir(st.opts.Inbox)
 	}
 	f, err := os.CreateTemp(dir, ".imapd-spool-")
+	if e := st.noSpace(dir, err); e != nil {
+		return nil, e
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	os.Remove(f.Name())
-	return &spool{f: f}, nil
+	return &spool{f: f, store: st}, nil
 }
 
 func (sp *spool) close() { sp.f.Close() }
@@ -189,6 +193,9 @@ func (sp *spool) close() { sp.f.Close() }
 // add copies one message into the spool, its state fields set to st.
 func (sp *spool) add(from string, content io.Reader, st mbox.State, sourceUID uint32) error {
 	n, err := io.Copy(sp.f, mbox.WithState(content, st))
+	if e := sp.store.noSpace(filepath.Dir(sp.f.Name()), err); e != nil {
+		return e
+	}
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

@@ -191,17 +191,30 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if err != nil {
 		return nil, err
 	}
-	recent := map[uint32]bool{}
+	var recent map[uint32]bool
 	if !snap.complete() || !snap.hasBase || (!sel.readOnly && hasNew(snap)) {
-		if snap, recent, err = s.st.claim(path, snap, !sel.readOnly); err != nil {
+		claimed, r, err := s.st.claim(path, snap, !sel.readOnly)
+		if err != nil && !roomless(err, snap) {
 			return nil, err
 		}
-	} else {
+		if err == nil {
+			snap, recent = claimed, r
+		}
+	}
+	if recent == nil {
 		recent = recentOf(snap)
 	}
 	nRecent, firstUnseen := sel.show(snap, recent)
 	s.sel = sel
 	return s.selectData(sel, snap.base.Keywords, len(sel.msgs), nRecent, firstUnseen), nil
+}
+
+// roomless reports whether claiming snap failed only for want of room on
+// the disk while every message has its lasting UID already: the folder is
+// shown as it is, its new mail \Recent again to the next session.
+func roomless(err error, snap *snapshot) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Code == imap.ResponseCodeOverQuota && snap.complete() && snap.hasBase
 }
 
 // recentOf is the UIDs of snap's \Recent messages.
@@ -630,12 +643,18 @@ func (s *Session) refresh() error {
 	if snap == sel.snap {
 		return nil
 	}
-	recent := map[uint32]bool{}
+	var recent map[uint32]bool
 	if !snap.complete() || (!sel.readOnly && hasNew(snap)) {
-		if snap, recent, err = s.st.claim(sel.path, snap, !sel.readOnly); err != nil {
+		claimed, r, err := s.st.claim(sel.path, snap, !sel.readOnly)
+		if err != nil && !roomless(err, snap) {
 			return err
 		}
-	} else {
+		if err == nil {
+			snap, recent = claimed, r
+		}
+	}
+	if recent == nil {
+		recent = map[uint32]bool{}
 		// Only messages the client has not heard of can be \Recent to it.
 		for i := sort.Search(len(snap.entries), func(i int) bool { return snap.entries[i].UID >= sel.uidNext }); i < len(snap.entries); i++ {
 			if snap.recent(i) {

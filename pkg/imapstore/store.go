@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -65,6 +66,9 @@ func (st *Store) path(name string) (string, error) {
 
 // openError turns a refusal to open a mailbox into what the client sees.
 func (st *Store) openError(path string, err error) error {
+	if e := st.noSpace(path, err); e != nil {
+		return e
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return errTryCreate(filepath.Base(path))
@@ -75,6 +79,17 @@ func (st *Store) openError(path string, err error) error {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeInUse, Text: "Mailbox is locked by another program, try again"}
 	}
 	return err
+}
+
+// noSpace is the client's NO for a write to path that failed on a full
+// disk or quota (Dovecot's words and code), logged for the admin; nil
+// for any other failure.
+func (st *Store) noSpace(path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		st.opts.Log.Warn("mailbox=%s: %v", path, err)
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Not enough disk space"}
+	}
+	return nil
 }
 
 // selectable finds the file of a mailbox that may be opened.

@@ -149,6 +149,14 @@ func Path(mailbox string) string { return mailbox + ".lock" }
 // mutt do, or refuse.
 var ErrNoPermission = errors.New("cannot create dot-lock: permission denied")
 
+// ErrNoRoom means the dot-lock could not be made because the disk (or
+// the user's quota) is full. A reader may go on with the fcntl lock
+// alone, as with ErrNoPermission; a writer could not write anyway.
+var ErrNoRoom = errors.New("cannot create dot-lock: no room on the disk")
+
+// noRoom reports whether err is a full disk or quota.
+func noRoom(err error) bool { return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) }
+
 // TryDot makes MAILBOX.lock if it can at once. It creates a uniquely named
 // file beside it holding our pid and host, links it to the lock name
 // (link(2) is atomic even on NFS, where O_EXCL was not), and checks the
@@ -207,12 +215,18 @@ func (d *Dot) writeTemp() (*os.File, string, error) {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, "", fmt.Errorf("dot-lock %s: %w", d.path, ErrNoPermission)
 		}
+		if noRoom(err) {
+			return nil, "", fmt.Errorf("dot-lock %s: %w: %w", d.path, ErrNoRoom, err)
+		}
 		return nil, "", fmt.Errorf("dot-lock %s: %w", d.path, err)
 	}
 	body := fmt.Sprintf("%d\nhost %s\n", d.pid, d.hostname)
 	if _, err := f.WriteString(body); err != nil {
 		f.Close()
 		os.Remove(name)
+		if noRoom(err) {
+			return nil, "", fmt.Errorf("dot-lock %s: %w: %w", d.path, ErrNoRoom, err)
+		}
 		return nil, "", fmt.Errorf("dot-lock %s: %w", d.path, err)
 	}
 	d.headLen = int64(len(body))

@@ -27,7 +27,8 @@ type OpenOptions struct {
 	ReadOnly bool // shared fcntl lock, no writes
 	Lock     lock.Options
 	// NoDotLock goes without the dot-lock when the directory does not let
-	// us make one (e.g. /var/mail without group mail), with fcntl alone.
+	// us make one (e.g. /var/mail without group mail), or has no room for
+	// it (a full disk), with fcntl alone.
 	NoDotLockOK bool
 }
 
@@ -96,7 +97,7 @@ func (t *try) open(path string, o OpenOptions) (*Mailbox, error) {
 	mb := &Mailbox{Path: path, ro: o.ReadOnly}
 	dot, err := lock.TryDot(path, o.Lock)
 	if err != nil {
-		if !(o.NoDotLockOK && errors.Is(err, lock.ErrNoPermission)) {
+		if !(o.NoDotLockOK && (errors.Is(err, lock.ErrNoPermission) || errors.Is(err, lock.ErrNoRoom))) {
 			return nil, err
 		}
 		dot = nil
