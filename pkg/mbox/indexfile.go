@@ -103,10 +103,21 @@ func (idx *Index) appendRecord(path string) (bool, error) {
 		return false, nil
 	}
 	defer f.Close()
-	var st unix.Stat_t
+	// Sessions of a mailbox may save at once (a cache saved at close
+	// holds no mailbox lock): checks and write are made under the file's
+	// lock, so that no record is written over another, or after one
+	// renamed away (saveWhole takes the lock too).
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		return false, nil
+	}
+	var st, now unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Dev != d.dev || st.Ino != d.ino || st.Size != d.size {
 		return false, nil // replaced, or written by another since
 	}
+	if err := unix.Stat(path, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+		return false, nil // replaced since it was opened
+	}
+	saveStep()
 	if _, err := f.WriteAt(rec, d.size); err != nil {
 		// What was written is garbage after the last record: readers
 		// stop before it, and the next save replaces the file.
@@ -123,6 +134,10 @@ func (idx *Index) appendRecord(path string) (bool, error) {
 	idx.pending = false
 	return true, nil
 }
+
+// saveStep is called between a record's checks and its write; tests race
+// another save there.
+var saveStep = func() {}
 
 // saveWhole writes the index as a new file of one record, synced, renamed
 // over path, and the directory synced, so the rename lasts too.
@@ -146,7 +161,7 @@ func (idx *Index) saveWhole(path string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = renameLocked(tmp.Name(), path)
 	}
 	if err != nil {
 		return fmt.Errorf("save index: %w", err)
@@ -162,6 +177,19 @@ func (idx *Index) saveWhole(path string) error {
 	idx.clean = len(idx.Entries)
 	idx.pending = false
 	return nil
+}
+
+// renameLocked renames tmp over path while holding the lock of the file
+// there, if any, so that no record is appended to it (appendRecord) once
+// it is gone from path.
+func renameLocked(tmp, path string) error {
+	if old, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+		defer old.Close()
+		// Not had, it costs only the race it guards against: the rename
+		// goes ahead.
+		unix.Flock(int(old.Fd()), unix.LOCK_EX)
+	}
+	return os.Rename(tmp, path)
 }
 
 // record appends to b the framed record of idx's state: its header, the
