@@ -167,3 +167,26 @@ func TestAnAppendToAFolderSelectedFromTheIndexIsAnnounced(t *testing.T) {
 	wants(t, "APPEND", out+w.ok("NOOP"), "[APPENDUID ", " 4]", "* 4 EXISTS")
 	wants(t, "FETCH", w.ok("FETCH 4 (UID BODY.PEEK[HEADER.FIELDS (Subject)])"), "UID 4", "Subject: appended")
 }
+
+func TestAStatusFromTheIndexGivesWhatAStatusFromTheWholeViewGives(t *testing.T) {
+	u := indexedInbox(t, 5)
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	w.ok(`STORE 2 +FLAGS (\Seen)`)
+	w.ok(`STORE 4 +FLAGS (\Deleted)`)
+	w.ok("LOGOUT")
+	u.deliver(u.inbox, msg("new", "fresh\n")) // \Recent
+	w = dial(t, u.store())
+	w.ok("EXAMINE INBOX") // numbers it
+	w.ok("LOGOUT")
+	const items = "(MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE)"
+	alone := dial(t, u.store())
+	got := alone.ok("STATUS INBOX %s", items)
+	whole := dial(t, u.store())
+	whole.ok("EXAMINE INBOX")
+	want := whole.ok("STATUS INBOX %s", items)
+	if strings.SplitN(got, "\r\n", 2)[0] != strings.SplitN(want, "\r\n", 2)[0] {
+		t.Fatalf("STATUS from the index:\n%s\nfrom the whole view:\n%s", got, want)
+	}
+	wants(t, "STATUS", got, "MESSAGES 6", "RECENT 1", "UNSEEN 5", "DELETED 1", "UIDNEXT 7")
+}

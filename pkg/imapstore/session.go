@@ -542,6 +542,16 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 			return nil, err
 		}
 		prev = s.sel.snap
+	} else if pv, sum, err := s.st.peek(path, true); err != nil {
+		return nil, err
+	} else if pv != nil {
+		// A big folder whose index fits: counted off the index (clients
+		// poll every folder's STATUS).
+		pv.m.Close()
+		if !options.Size || sum.ClientSize >= 0 {
+			c := statusCounts{uint32(sum.Messages), uint32(sum.Recent), uint32(sum.Unseen), uint32(sum.Deleted), sum.ClientSize}
+			return s.statusData(name, options, sum.LastUID+1, sum.UIDValidity, c), nil
+		}
 	}
 	snap, err := s.st.readSnapshot(path, prev)
 	if err != nil {
@@ -552,37 +562,50 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 			return nil, err
 		}
 	}
-	data := &imap.StatusData{Mailbox: name, UIDNext: imap.UID(snap.uidNext()), UIDValidity: snap.base.UIDValidity}
+	var c statusCounts
+	for i := range snap.entries {
+		e := &snap.entries[i]
+		c.messages++
+		if snap.recent(i) {
+			c.recent++
+		}
+		if e.Flags&mbox.Seen == 0 {
+			c.unseen++
+		}
+		if e.Flags&mbox.Deleted != 0 {
+			c.deleted++
+		}
+	}
+	if options.Size {
+		if c.size, err = s.folderSize(path, snap); err != nil {
+			return nil, err
+		}
+	}
+	return s.statusData(name, options, snap.uidNext(), snap.base.UIDValidity, c), nil
+}
+
+// statusCounts is what STATUS counts of a folder; size only when asked.
+type statusCounts struct {
+	messages, recent, unseen, deleted uint32
+	size                              int64
+}
+
+// statusData is STATUS's answer: every item filled in (the library sends
+// those asked for), the size when asked.
+func (s *Session) statusData(name string, options *imap.StatusOptions, uidNext, validity uint32, c statusCounts) *imap.StatusData {
+	data := &imap.StatusData{Mailbox: name, UIDNext: imap.UID(uidNext), UIDValidity: validity}
 	if data.UIDValidity == 0 {
 		data.UIDValidity = 1
 	}
-	var n, recent, unseen, deleted uint32
-	for i := range snap.entries {
-		e := &snap.entries[i]
-		n++
-		if snap.recent(i) {
-			recent++
-		}
-		if e.Flags&mbox.Seen == 0 {
-			unseen++
-		}
-		if e.Flags&mbox.Deleted != 0 {
-			deleted++
-		}
-	}
-	data.NumMessages, data.NumRecent, data.NumUnseen, data.NumDeleted = &n, &recent, &unseen, &deleted
+	data.NumMessages, data.NumRecent, data.NumUnseen, data.NumDeleted = &c.messages, &c.recent, &c.unseen, &c.deleted
 	if options.Size {
-		size, err := s.folderSize(path, snap)
-		if err != nil {
-			return nil, err
-		}
-		data.Size = &size
+		data.Size = &c.size
 	}
 	limit := s.AppendLimit()
 	data.AppendLimit = &limit
 	var zero int64
 	data.DeletedStorage = &zero
-	return data, nil
+	return data
 }
 
 // folderSize is STATUS SIZE: the sum of the messages' RFC822.SIZE, from

@@ -43,6 +43,11 @@ type IndexSummary struct {
 	FirstUnseen int
 	RecentFrom  uint32 // as Index holds it
 	Pseudo      bool   // entry 0 is UW's pseudo-message
+	// Unseen and Deleted count the messages without \Seen, with \Deleted.
+	Unseen, Deleted int
+	// ClientSize is the sum of the messages' (Entry.ClientSize), or -1
+	// when the scan could not tell some message's.
+	ClientSize int64
 }
 
 // MapIndex maps the index saved at path and reads its summary. A missing
@@ -100,9 +105,10 @@ func (m *IndexMap) summarize() bool {
 	first := true
 	for _, p := range runs {
 		for i := range p.n {
-			// The UID, flags and bits of decodeEntry's layout.
+			// The client size, UID, flags and bits of decodeEntry's layout.
 			e := p.entries[i*entrySize:]
 			uid, flags, bits := binary.LittleEndian.Uint32(e[80:]), Flags(e[84]), e[85]
+			size := int64(binary.LittleEndian.Uint64(e[48:]))
 			if first && bits&1 != 0 {
 				first, s.Pseudo = false, true
 				continue
@@ -113,6 +119,17 @@ func (m *IndexMap) summarize() bool {
 			}
 			if flags&Old == 0 && uid >= head.RecentFrom {
 				s.Recent++
+			}
+			if flags&Seen == 0 {
+				s.Unseen++
+			}
+			if flags&Deleted != 0 {
+				s.Deleted++
+			}
+			if size < 0 || s.ClientSize < 0 {
+				s.ClientSize = -1
+			} else {
+				s.ClientSize += size
 			}
 			s.Messages++
 		}
