@@ -243,7 +243,10 @@ func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32,
 	}
 	var uids []uint32
 	old := lf.snap.idx.Size
-	err = lf.mb.Append(noCancel, func(w io.Writer) error {
+	// The new mail is scanned and numbered, and the index that holds its
+	// UIDs saved (synced), while the mail itself is synced: one wait.
+	along := func() error { return st.reindex(lf, old, nil) }
+	err = lf.mb.AppendAlong(noCancel, func(w io.Writer) error {
 		for i, it := range sp.items {
 			uid := first + uint32(i)
 			uids = append(uids, uid)
@@ -257,12 +260,9 @@ func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32,
 			}
 		}
 		return nil
-	})
+	}, along)
 	if err != nil {
 		return 0, nil, st.openError(path, err)
-	}
-	if err := st.reindex(lf, old, nil); err != nil {
-		return 0, nil, err
 	}
 	return base.UIDValidity, uids, nil
 }

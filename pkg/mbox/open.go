@@ -296,7 +296,16 @@ func (mb *Mailbox) Size() (int64, error) {
 // ENOSPC, EFBIG from ulimit -f, ctx cancelled by a signal) the file is cut
 // back to its old size. A SIGKILL cannot be caught: for that the old size
 // is recorded in the dot-lock first, and the next Open cuts it back.
-func (mb *Mailbox) Append(ctx context.Context, write func(w io.Writer) error) (err error) {
+func (mb *Mailbox) Append(ctx context.Context, write func(w io.Writer) error) error {
+	return mb.AppendAlong(ctx, write, nil)
+}
+
+// AppendAlong is Append that runs along (unless nil) once what write wrote
+// is in the file, while it is synced to disk: a caller that must make
+// something else last too before it reports the append done (imapd its
+// index, which holds the UIDs it gives) syncs it in the same wait, not
+// one after the other. The append fails, and is cut back, if along does.
+func (mb *Mailbox) AppendAlong(ctx context.Context, write func(w io.Writer) error, along func() error) (err error) {
 	if mb.ro {
 		return fmt.Errorf("append to %s: opened read-only", mb.Path)
 	}
@@ -346,7 +355,17 @@ func (mb *Mailbox) Append(ctx context.Context, write func(w io.Writer) error) (e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("append to %s: %w", mb.Path, err)
 	}
-	if err := unix.Fdatasync(int(mb.File.Fd())); err != nil {
+	synced := make(chan error, 1)
+	if along == nil {
+		synced <- unix.Fdatasync(int(mb.File.Fd()))
+	} else {
+		go func() { synced <- unix.Fdatasync(int(mb.File.Fd())) }()
+		if err := along(); err != nil {
+			<-synced
+			return fmt.Errorf("append to %s: %w", mb.Path, err)
+		}
+	}
+	if err := <-synced; err != nil {
 		return fmt.Errorf("append to %s: fsync: %w", mb.Path, err)
 	}
 	return nil

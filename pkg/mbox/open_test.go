@@ -233,6 +233,40 @@ func TestAppendTruncatesBackOnWriteError(t *testing.T) {
 	}
 }
 
+func TestAppendAlongRunsOnceTheMessageIsWrittenAndItsFailureTakesItBack(t *testing.T) {
+	boom := errors.New("boom")
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("along fails: %v", fail), func(t *testing.T) {
+			path, before := newMailbox(t, 2)
+			mb := open(t, path)
+			seen := 0
+			err := mb.AppendAlong(context.Background(), func(w io.Writer) error {
+				_, err := mbox.WriteMessage(w, mbox.FromLine("a@b", time.Unix(1700000000, 0)), strings.NewReader("Subject: along\n\nhi\n"))
+				return err
+			}, func() error {
+				seen = countMessages(t, path)
+				if fail {
+					return boom
+				}
+				return nil
+			})
+			if seen != 3 {
+				t.Errorf("along saw %d messages in the file, want 3", seen)
+			}
+			if !fail {
+				if err != nil || countMessages(t, path) != 3 {
+					t.Fatalf("Append returned %v, %d messages", err, countMessages(t, path))
+				}
+				return
+			}
+			if !errors.Is(err, boom) {
+				t.Fatalf("Append returned %v", err)
+			}
+			assertFile(t, path, before)
+		})
+	}
+}
+
 func TestAppendTruncatesBackWhenTheContextIsCancelled(t *testing.T) {
 	tests := []struct {
 		name  string
