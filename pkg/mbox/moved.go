@@ -134,8 +134,6 @@ func ReindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
 	if mv == nil || mv.known != idx.Size || mv.size != st.Size || len(idx.Entries) < 2 {
 		return Reindex(idx, f, from)
 	}
-	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size,
-		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity}
 	keep := sort.Search(len(idx.Entries), func(i int) bool { return idx.Entries[i].Next > from })
 	var more []Entry
 	for k := keep; k < len(idx.Entries)-1; k++ {
@@ -163,24 +161,5 @@ func ReindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
 	case keep > 0:
 		start = idx.Entries[keep-1].Next
 	}
-	scanned, base, err := ScanFile(sectionFrom{f, start}, st.Size-start, 0, entryOf)
-	if err != nil {
-		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
-	}
-	for i := range scanned {
-		shift(&scanned[i], start)
-		scanned[i].Pseudo = scanned[i].Pseudo && start == 0
-	}
-	more = append(more, scanned...)
-	keep, more = idx.rescanned(keep, more)
-	out.Entries, out.handed = idx.grown(keep, more)
-	out.inheritDisk(idx, keep)
-	out.Base = base
-	if start > 0 {
-		out.Base = firstBase(f, st.Size, &out.Entries[0])
-	}
-	if out.tail, err = tailHash(f, st.Size); err != nil {
-		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
-	}
-	return out, nil
+	return idx.reindexed(f, &st, keep, more, start)
 }

@@ -20,8 +20,6 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
 	}
-	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size,
-		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity}
 	keep := sort.Search(len(idx.Entries), func(i int) bool {
 		return idx.Entries[i].Next > from || idx.Entries[i].Next >= st.Size
 	})
@@ -34,6 +32,15 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 	if keep > 0 {
 		start = idx.Entries[keep].Offset
 	}
+	return idx.reindexed(f, &st, keep, nil, start)
+}
+
+// reindexed is the index of the file f (st its status) made of idx's
+// first keep entries, then more, then what a scan from start (where more
+// ends) finds.
+func (idx *Index) reindexed(f *os.File, st *unix.Stat_t, keep int, more []Entry, start int64) (*Index, error) {
+	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size,
+		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity}
 	entries, base, err := ScanFile(sectionFrom{f, start}, st.Size-start, 0, entryOf)
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
@@ -42,12 +49,15 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 		shift(&entries[i], start)
 		entries[i].Pseudo = entries[i].Pseudo && start == 0
 	}
+	if len(more) > 0 {
+		entries = append(more, entries...)
+	}
 	keep, entries = idx.rescanned(keep, entries)
 	out.Entries, out.handed = idx.grown(keep, entries)
 	out.inheritDisk(idx, keep)
 	out.Base = base
 	if start > 0 {
-		out.Base = firstBase(f, st.Size, &idx.Entries[0])
+		out.Base = firstBase(f, st.Size, &out.Entries[0])
 	}
 	if out.tail, err = tailHash(f, st.Size); err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
