@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -67,7 +68,7 @@ const envCacheMagic = "unixmail envelope cache 2\n"
 // whose UIDVALIDITY is validity.
 func loadEnvCache(mailbox string, validity uint32) *envCache {
 	c := &envCache{path: envCachePath(mailbox), validity: validity, at: map[uint64]made{}}
-	removeStale(c.path + ".tmp-*")
+	removeStale(c.path + ".tmp-")
 	f, err := os.Open(c.path)
 	if err != nil {
 		return c
@@ -91,11 +92,16 @@ func (c *envCache) changed() bool { return len(c.at) > 0 }
 // writes costs that session only its save.
 const staleAfter = 6 * time.Hour
 
-func removeStale(pattern string) {
-	files, _ := filepath.Glob(pattern)
+func removeStale(prefix string) {
+	// Listed, not globbed: a folder's name may hold *, ? or [.
+	dir, base := filepath.Split(prefix)
+	files, _ := os.ReadDir(dir)
 	for _, f := range files {
-		if st, err := os.Stat(f); err == nil && time.Since(st.ModTime()) > staleAfter {
-			os.Remove(f)
+		if !strings.HasPrefix(f.Name(), base) {
+			continue
+		}
+		if st, err := f.Info(); err == nil && time.Since(st.ModTime()) > staleAfter {
+			os.Remove(filepath.Join(dir, f.Name()))
 		}
 	}
 }

@@ -152,3 +152,27 @@ func TestMessagesSharingAFingerprintKeepTheirOwnEnvelopes(t *testing.T) {
 		}
 	}
 }
+
+func TestEnvelopesLeftByAKilledSessionAreRemovedWhateverTheFolderIsCalled(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"plain", "odd[1]*?"} {
+		folder := filepath.Join(dir, name)
+		old := envCachePath(folder) + ".tmp-123"
+		young := envCachePath(folder) + ".tmp-456"
+		other := envCachePath(folder+"x") + ".tmp-789"
+		for _, p := range []string{old, young, other} {
+			if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		long := time.Now().Add(-staleAfter - time.Hour)
+		os.Chtimes(old, long, long)
+		os.Chtimes(other, long, long)
+		loadEnvCache(folder, 1).close()
+		for p, want := range map[string]bool{old: false, young: true, other: true} {
+			if _, err := os.Stat(p); (err == nil) != want {
+				t.Errorf("%s: there %v, want %v", filepath.Base(p), err == nil, want)
+			}
+		}
+	}
+}

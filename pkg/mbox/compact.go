@@ -614,7 +614,7 @@ func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction,
 		v, ok2 := parseNums(strings.TrimPrefix(rl, "w "), 4)
 		if !ok || !ok2 || !strings.HasPrefix(rl, "w ") || v[1] <= v[0] || v[0] < c.from || v[1] > c.to ||
 			!c.back && v[0] != next || c.back && v[1] != next ||
-			v[2] < v[0] || v[2]+v[3] > v[1] || v[3] > length {
+			v[2] < v[0] || v[3] > v[1]-v[2] || v[3] > length { // v[1]-v[2]: a sum of two 63-bit numbers may wrap
 			break
 		}
 		if _, err := io.CopyN(io.Discard, tr, v[3]); err != nil {

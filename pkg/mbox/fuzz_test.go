@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"unixmail/pkg/lock"
 	"unixmail/pkg/mbox"
 )
 
@@ -75,6 +78,40 @@ func FuzzParseFromLine(f *testing.F) {
 		_, date2, ok := mbox.ParseFromLine([]byte(again))
 		if !ok || date2.Format(ctime) != date.Format(ctime) {
 			t.Fatalf("%q read as %q %v; %q read back as %v %v", line, sender, date, again, date2, ok)
+		}
+	})
+}
+
+// FuzzJournalRecovery: whatever a journal beside a mailbox holds, the
+// next Open does not panic or hang, and a journal it does not take as
+// complete leaves the mailbox as it was or is refused with an error.
+func FuzzJournalRecovery(f *testing.F) {
+	const box = "From a@b Thu Jan  1 00:00:00 2026\nSubject: one\n\nbody\n\nFrom a@b Thu Jan  1 00:00:00 2026\nSubject: two\n\nbody\n"
+	for _, seed := range []string{
+		"unixmail journal 1\n1 2 3 4 5\nxxxxx00000000\n",
+		"unixmail journal 2\n1 2 90 40 0 40 6\nl 1\nx\n00000000\nw 0 40 0 9223372036854775807\n",
+		"unixmail journal 3\n1 2 90 130 0 130 0\n00000000\n",
+		"unixmail journal 9\n",
+		"",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, journal []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "box")
+		if err := os.WriteFile(path, []byte(box), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(mbox.JournalPath(path), journal, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mb, err := mbox.Open(path, mbox.OpenOptions{Lock: lock.Options{Timeout: time.Second}})
+		if err != nil {
+			return
+		}
+		mb.Close()
+		if got, _ := os.ReadFile(path); string(got) != box {
+			t.Fatalf("a journal for another file changed the mailbox to %q", got)
 		}
 	})
 }
