@@ -1,15 +1,13 @@
 package deliver
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"unixmail/internal/threadcreds"
 	"unixmail/pkg/lock"
 	"unixmail/pkg/userdb"
 )
@@ -61,27 +59,20 @@ func becomeHelper(t *testing.T, setgid bool) {
 		}
 		savedGid = mailGroup
 	}
-	// More threads than the runtime's own, each parked on a thread.
-	for range 4 {
-		go func() {
-			runtime.LockOSThread()
-			time.Sleep(time.Hour)
-		}()
-	}
-	time.Sleep(50 * time.Millisecond)
+	threadcreds.Park(4)
 	if err := become(&userdb.User{Name: "nobody", UID: 65534, GID: 65534}); err != nil {
 		t.Fatal(err)
 	}
-	want := threadCreds{uid: [4]int{65534, 65534, 65534, 65534}, gid: [4]int{65534, 65534, savedGid, 65534}}
-	checkEveryThread(t, "after become", -1, want)
+	want := threadcreds.Creds{UID: [4]int{65534, 65534, 65534, 65534}, GID: [4]int{65534, 65534, savedGid, 65534}}
+	everyThreadHas(t, "after become", -1, want)
 	if !setgid {
 		return
 	}
 	err := lock.WithGroup(func() error {
-		checkEveryThread(t, "inside WithGroup", syscall.Gettid(), want)
+		everyThreadHas(t, "inside WithGroup", syscall.Gettid(), want)
 		lent := want
-		lent.gid[3] = mailGroup
-		if got := readCreds(t, "thread-self"); got != lent {
+		lent.GID[3] = mailGroup
+		if got := threadcreds.Of(t, "thread-self"); got != lent {
 			t.Errorf("inside WithGroup, the calling thread has %+v, want %+v", got, lent)
 		}
 		return nil
@@ -89,57 +80,16 @@ func becomeHelper(t *testing.T, setgid bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEveryThread(t, "after WithGroup", -1, want)
+	everyThreadHas(t, "after WithGroup", -1, want)
 }
 
-// threadCreds are a thread's real, effective, saved and fs uid and gid,
-// and its supplementary groups, as /proc shows them.
-type threadCreds struct {
-	uid, gid [4]int
-	groups   string
-}
-
-// checkEveryThread checks every thread of the process but skip (a tid;
-// -1 for none).
-func checkEveryThread(t *testing.T, when string, skip int, want threadCreds) {
+// everyThreadHas checks every thread of the process but skip (a tid; -1
+// for none).
+func everyThreadHas(t *testing.T, when string, skip int, want threadcreds.Creds) {
 	t.Helper()
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tasks) < 5 {
-		t.Fatalf("%s: only %d threads to check", when, len(tasks))
-	}
-	for _, task := range tasks {
-		if task.Name() == fmt.Sprint(skip) {
-			continue
+	threadcreds.Every(t, skip, func(tid string, got threadcreds.Creds) {
+		if got != want {
+			t.Errorf("%s: thread %s has %+v, want %+v", when, tid, got, want)
 		}
-		if got := readCreds(t, "self/task/"+task.Name()); got != want {
-			t.Errorf("%s: thread %s has %+v, want %+v", when, task.Name(), got, want)
-		}
-	}
-}
-
-func readCreds(t *testing.T, which string) threadCreds {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + which + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c threadCreds
-	for _, line := range strings.Split(string(b), "\n") {
-		name, rest, _ := strings.Cut(line, ":")
-		switch name {
-		case "Uid":
-			_, err = fmt.Sscan(rest, &c.uid[0], &c.uid[1], &c.uid[2], &c.uid[3])
-		case "Gid":
-			_, err = fmt.Sscan(rest, &c.gid[0], &c.gid[1], &c.gid[2], &c.gid[3])
-		case "Groups":
-			c.groups = strings.TrimSpace(rest)
-		}
-		if err != nil {
-			t.Fatalf("%s: %q: %v", which, line, err)
-		}
-	}
-	return c
+	})
 }

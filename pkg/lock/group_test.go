@@ -2,15 +2,14 @@ package lock
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"unixmail/internal/threadcreds"
 )
 
 // The helper process's credentials: a user's, with the mail group saved
@@ -70,19 +69,12 @@ func groupHelper(t *testing.T) {
 	if err := DropGroup(); err != nil {
 		t.Fatal(err)
 	}
-	// More threads than the runtime's own, each parked on a thread.
-	for range 4 {
-		go func() {
-			runtime.LockOSThread()
-			time.Sleep(time.Hour)
-		}()
-	}
-	time.Sleep(50 * time.Millisecond)
+	threadcreds.Park(4)
 	everyThread(t, "after DropGroup", -1, [4]int{helperGID, helperGID, helperMail, helperGID})
 
 	err := WithGroup(func() error {
 		everyThread(t, "inside WithGroup", syscall.Gettid(), [4]int{helperGID, helperGID, helperMail, helperGID})
-		me := threadGids(t, "thread-self")
+		me := threadcreds.Of(t, "thread-self").GID
 		if me != [4]int{helperGID, helperGID, helperMail, helperMail} {
 			t.Errorf("inside WithGroup, the calling thread: real, effective, saved, fs group %v", me)
 		}
@@ -110,39 +102,9 @@ func groupHelper(t *testing.T) {
 // thread of the process but skip (a tid; -1 for none).
 func everyThread(t *testing.T, when string, skip int, want [4]int) {
 	t.Helper()
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tasks) < 5 {
-		t.Fatalf("%s: only %d threads to check", when, len(tasks))
-	}
-	for _, task := range tasks {
-		if task.Name() == fmt.Sprint(skip) {
-			continue
+	threadcreds.Every(t, skip, func(tid string, got threadcreds.Creds) {
+		if got.GID != want {
+			t.Errorf("%s: thread %s has real, effective, saved, fs group %v, want %v", when, tid, got.GID, want)
 		}
-		if got := threadGids(t, "self/task/"+task.Name()); got != want {
-			t.Errorf("%s: thread %s has real, effective, saved, fs group %v, want %v", when, task.Name(), got, want)
-		}
-	}
-}
-
-// threadGids reads the Gid line of /proc/<which>/status.
-func threadGids(t *testing.T, which string) [4]int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + which + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g [4]int
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Gid:"); ok {
-			if _, err := fmt.Sscan(rest, &g[0], &g[1], &g[2], &g[3]); err != nil {
-				t.Fatalf("%s: %q: %v", which, line, err)
-			}
-			return g
-		}
-	}
-	t.Fatalf("%s: no Gid line", which)
-	return g
+	})
 }
