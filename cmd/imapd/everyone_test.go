@@ -78,10 +78,10 @@ for m in mailbox.mbox(sys.argv[2], create=False):
 // flags messages and expunges others, its flag changes batched; another
 // idles; dovecot-lda delivers, in Debian's lock order (fcntl, then the
 // dot-lock) in one round and upstream's (dot-lock, then fcntl) in the
-// other, beside the peer that takes the locks in the same order (mutt,
-// which flags and deletes messages and rewrites the file; procmail, which
-// delivers; peers of opposite orders deadlock each other, not us), and
-// our deliver delivers. A round that does not end in time fails the test
+// other, with our deliver, and procmail in the second round (peers of
+// opposite orders deadlock each other, not us); in the first round mutt
+// then flags and deletes messages, rewriting the file, while the imapd
+// sessions go on. A round that does not end in time fails the test
 // (a deadlock). Then every message is accounted for: those meant to stay
 // are there exactly once, with the flags set on them; those deleted are
 // gone; the UIDs imapd first gave stand; and python's mailbox and
@@ -154,10 +154,13 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 			failures = append(failures, err.Error())
 			failMu.Unlock()
 		}
+		var wg2 sync.WaitGroup // the writers alone
 		writer := func(name string, deliverOne func(subject string) error) {
 			wg.Add(1)
+			wg2.Add(1)
 			go func() {
 				defer wg.Done()
+				defer wg2.Done()
 				for i := range 9 {
 					s := fmt.Sprintf("r%d %s %d %s", round, name, i, kinds[i%3])
 					if err := deliverOne(s); err != nil {
@@ -182,10 +185,14 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 				return run("From: procmail@example.org\nSubject: "+s+"\n\nhello\n", procmail, "-f", "procmail@example.org", "DEFAULT="+box)
 			})
 		} else {
+			// mutt runs once the deliveries are in, beside the imapd
+			// sessions only: waiting for a dot-lock that others hold,
+			// it asks on its terminal whether to remove it, and waits.
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for range 3 {
+				wg2.Wait()
+				for range 2 {
 					if err := runMutt(); err != nil {
 						fail(err)
 						return
