@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	gombox "github.com/emersion/go-mbox"
 
 	"unixmail/internal/sandbox"
 )
@@ -278,38 +275,10 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 			t.Errorf("%q had UID %s, now %s", m[2], m[1], uid)
 		}
 	}
-	if n := goMboxCount(t, box); n != len(lines) {
+	if n := len(sandbox.SubjectsByGoMbox(t, box)); n != len(lines) {
 		t.Errorf("go-mbox reads %d messages, python %d", n, len(lines))
 	}
 	t.Logf("%d messages sent, %d left; imap worker:\n%s", len(want)+1, len(lines), lastLines(wout, 3))
-}
-
-// goMboxCount reads the mailbox with emersion/go-mbox, every message to
-// its end, and counts them.
-func goMboxCount(t *testing.T, path string) int {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := gombox.NewReader(f)
-	n := 0
-	for {
-		m, err := r.NextMessage()
-		if err == io.EOF {
-			return n
-		}
-		if err != nil {
-			t.Fatalf("go-mbox: %v", err)
-		}
-		msg, err := mail.ReadMessage(m)
-		if err != nil {
-			t.Fatalf("go-mbox message %d: %v", n+1, err)
-		}
-		io.Copy(io.Discard, msg.Body)
-		n++
-	}
 }
 
 func lastLines(s string, n int) string {

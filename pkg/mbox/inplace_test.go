@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,40 +14,10 @@ import (
 	"testing"
 	"time"
 
-	gombox "github.com/emersion/go-mbox"
-
 	"unixmail/internal/sandbox"
 	"unixmail/pkg/lock"
 	"unixmail/pkg/mbox"
 )
-
-// subjectsByGoMbox reads a file we wrote with an mbox reader we did not
-// write (emersion/go-mbox) and returns each message's Subject.
-func subjectsByGoMbox(t *testing.T, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r := gombox.NewReader(f)
-	var out []string
-	for {
-		m, err := r.NextMessage()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("go-mbox: %v", err)
-		}
-		msg, err := mail.ReadMessage(m)
-		if err != nil {
-			t.Fatalf("go-mbox message %d: %v", len(out)+1, err)
-		}
-		io.Copy(io.Discard, msg.Body)
-		out = append(out, msg.Header.Get("Subject"))
-	}
-}
 
 func inode(t *testing.T, path string) uint64 {
 	t.Helper()
@@ -104,7 +73,7 @@ func TestEveryKindOfRewriteKeepsTheInodeAndLeavesNoJournal(t *testing.T) {
 			if _, err := os.Lstat(mbox.JournalPath(path)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("journal left behind: %v", err)
 			}
-			got := subjectsByGoMbox(t, path)
+			got := sandbox.SubjectsByGoMbox(t, path)
 			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
 				t.Errorf("go-mbox reads subjects %q, want %q", got, tt.want)
 			}
@@ -433,7 +402,7 @@ func TestRewriteSomeReadsNothingOfTheMessagesItDrops(t *testing.T) {
 			if read := readBytes(t) - before; read > 256<<10 {
 				t.Errorf("read %d bytes to drop messages of 8 MB", read)
 			}
-			if got := subjectsByGoMbox(t, path); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			if got := sandbox.SubjectsByGoMbox(t, path); strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Errorf("left %q, want %q", got, tt.want)
 			}
 		})

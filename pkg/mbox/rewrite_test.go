@@ -369,7 +369,7 @@ func TestRewriteKeepsMailAppendedAfterANewlineThatEndedTheLastMessage(t *testing
 			if !strings.HasPrefix(string(data), "From ") || !strings.HasSuffix(string(data), "\n\n"+late) && !strings.HasPrefix(string(data), late) {
 				t.Errorf("the late message is not kept whole after one blank line:\n%q", data)
 			}
-			if got := subjectsByGoMbox(t, path); strings.Join(got, ",") != strings.Join(c.subjects, ",") {
+			if got := sandbox.SubjectsByGoMbox(t, path); strings.Join(got, ",") != strings.Join(c.subjects, ",") {
 				t.Errorf("go-mbox reads %q, want %q:\n%s", got, c.subjects, data)
 			}
 			if c.subjects[0] == "first" && !strings.Contains(string(data), "no blank line after me\n\nFrom dave") {
