@@ -89,27 +89,34 @@ func (d *mboxDrop) load() error {
 // unless it gives new UIDs: those are saved (or written) by number, under
 // the exclusive lock, so that two readers never give two numberings.
 func indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
-	return indexAfter(mb, nil)
-}
-
-// indexAfter is indexOf after this process rewrote the file: the messages
-// are found again in was, the index before the rewrite without the
-// messages dropped, rather than in the index saved.
-func indexAfter(mb *mbox.Mailbox, was *mbox.Index) (*mbox.Index, error) {
 	path := mbox.IndexPath(mb.Path)
 	old, _ := mbox.LoadIndex(path)
 	idx, err := mbox.UpdateIndex(old, mb.File)
 	if err != nil {
 		return nil, err
 	}
-	if was == nil {
-		was = old
-	}
-	idx.Number(was, time.Now())
+	idx.Number(old, time.Now())
 	if idx != old && !idx.Pending() {
 		idx.Save(path) // a cache: without it the next session scans again
 	}
 	return idx, nil
+}
+
+// saveAfterRewrite keeps the index for the next session after this
+// process rewrote the file from the byte from on: where the rewrite put
+// each message is worked out from cur, the index it rewrote by
+// (mbox.ReindexRewritten), not read again, and the messages are numbered
+// from cur without those gone. A cache: failing, the next session scans.
+func saveAfterRewrite(mb *mbox.Mailbox, cur *mbox.Index, from int64, gone func(i int) bool) {
+	was := cur.Without(gone)
+	idx, err := mbox.ReindexRewritten(cur, mb, from)
+	if err != nil {
+		return
+	}
+	idx.Number(was, time.Now())
+	if !idx.Pending() {
+		idx.Save(mbox.IndexPath(mb.Path))
+	}
 }
 
 // reopen opens the locked mailbox again for reading: a descriptor of our
@@ -387,22 +394,26 @@ func (d *mboxDrop) Commit(deleted, retrieved []bool) error {
 	// Only the messages read are read again (the index has their
 	// state); nothing of those deleted is.
 	changes := map[int]mbox.Change{}
+	from := cur.Size // the first byte the rewrite changes
 	for i := range cur.Entries {
-		switch e := &cur.Entries[i]; {
+		e := &cur.Entries[i]
+		switch {
 		case drop[i]:
 			changes[i] = mbox.Change{Drop: true}
 		case read[i] && e.Flags&(mbox.Seen|mbox.Old) != mbox.Seen|mbox.Old:
 			st := e.State
 			st.Flags |= mbox.Seen | mbox.Old
 			changes[i] = mbox.Change{State: &st}
+		default:
+			continue
 		}
+		from = min(from, e.Offset)
 	}
 	err = mbox.RewriteSome(mb, cur.Size, offsets(cur), changes)
 	if err != nil {
 		return err
 	}
-	// Brings the cache up to date for the next session.
-	indexAfter(mb, cur.Without(func(i int) bool { return drop[i] }))
+	saveAfterRewrite(mb, cur, from, func(i int) bool { return drop[i] })
 	if lost > 0 {
 		return fmt.Errorf("%d deleted messages could not be found: %w", lost, ErrChanged)
 	}

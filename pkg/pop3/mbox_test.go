@@ -258,3 +258,39 @@ func TestABigMailboxsUIDLsComeFromItsIndexAndMatchImapds(t *testing.T) {
 		t.Errorf("UIDL wrote the mailbox:\n%s", b)
 	}
 }
+
+func TestAfterQuitTheSavedIndexIsWhatAScanOfTheRewrittenFileFinds(t *testing.T) {
+	old := mbox.SetLazyFrom(0)
+	t.Cleanup(func() { mbox.SetLazyFrom(old) })
+	path := mailbox(t, threeMbox)
+	d := openDrop(t, path)
+	before, _ := d.UIDs()
+	if err := d.Commit([]bool{false, true, false}, []bool{true, false, false}); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := mbox.LoadIndex(mbox.IndexPath(path))
+	if err != nil || saved == nil {
+		t.Fatalf("no index saved: %v", err)
+	}
+	f, _ := os.Open(path)
+	scanned, err := mbox.UpdateIndex(nil, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved.Entries) != len(scanned.Entries) {
+		t.Fatalf("saved index has %d messages, a scan finds %d", len(saved.Entries), len(scanned.Entries))
+	}
+	for i := range scanned.Entries {
+		s, w := saved.Entries[i], scanned.Entries[i]
+		if s.Offset != w.Offset || s.BodyOffset != w.BodyOffset || s.End != w.End || s.Flags != w.Flags || s.ClientSize != w.ClientSize {
+			t.Errorf("message %d: saved %+v, scanned %+v", i+1, s, w)
+		}
+	}
+	d = openDrop(t, path)
+	after, _ := d.UIDs()
+	d.Close()
+	if strings.Join(after, " ") != before[0]+" "+before[2] {
+		t.Errorf("UIDLs %v after deleting the second of %v", after, before)
+	}
+}
