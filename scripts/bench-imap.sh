@@ -55,14 +55,16 @@ fresh() { # fresh WHO: a pristine copy of the mailbox, no index
 	cat "$work/$1/Mailbox" >/dev/null
 }
 
-# session WHO COMMANDS-FILE: prints "seconds kib" for one session.
+# session WHO COMMANDS-FILE: prints "seconds kib work-seconds" for one
+# session: the whole process, and from its greeting to the reply to its
+# last command before LOGOUT.
 session() {
 	# shellcheck disable=SC2046
 	python3 "$top/scripts/imap-session.py" "$2" "$work/$1.out" /usr/bin/time -o "$work/time" -f '%e %M' $(server "$1") || true
 	if ! grep -q '^z OK' "$work/$1.out"; then
 		echo "($1's session did not end well: $(grep -v '^\*' "$work/$1.out" | head -3 | tr '\r\n' '  '))" >&2
 	fi
-	tail -1 "$work/time"
+	echo "$(tail -1 "$work/time") $(cat "$work/$1.out.t" 2>/dev/null || echo n/a)"
 }
 
 cmds() { # cmds NAME LINES...: a command file that selects, runs LINES, logs out
@@ -85,8 +87,11 @@ row() { # row NAME LABEL LINES...: a row that runs LINES after SELECT, if chosen
 	report "$2" "$(session ours "$f")" "$(session dovecot "$f")"
 }
 
-report() { # report LABEL OURS DOVECOT
-	echo "$1: ours ${2% *} s ${2#* } KiB, Dovecot ${3% *} s ${3#* } KiB; ours/Dovecot time $(ratio "${2% *}" "${3% *}"), RSS $(ratio "${2#* }" "${3#* }")"
+report() { # report LABEL OURS DOVECOT, each "seconds kib work-seconds"
+	local ot ok ow dt dk dw
+	read -r ot ok ow <<<"$2"
+	read -r dt dk dw <<<"$3"
+	echo "$1: ours $ot s $ok KiB, Dovecot $dt s $dk KiB; ours/Dovecot time $(ratio "$ot" "$dt"), RSS $(ratio "$ok" "$dk"); after the greeting ours $ow s, Dovecot $dw s, $(ratio "$ow" "$dw")"
 }
 
 echo "== imapd beside Dovecot imap on a $N-message mbox ($(($(stat -c %s "$src") / 1048576)) MiB)"

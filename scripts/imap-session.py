@@ -3,6 +3,11 @@
 
 usage: imap-session.py COMMANDS-FILE OUTPUT-FILE SERVER-ARGV...
 
+It writes to OUTPUT-FILE.t the seconds from the greeting to the tagged
+reply of the last command before LOGOUT: the session's work without the
+server's start and exit, as a client that keeps its connection sees it
+(TARGETS.md's figures for a warm SELECT and BODY[] are of that kind).
+
 Every command but the last (LOGOUT) is sent at once, as a client that
 pipelines would; LOGOUT is sent only when the command before it has had its
 tagged reply. Dovecot ends a session at end of input even while a command
@@ -13,6 +18,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 
 cmds_file, out_file, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 data = open(cmds_file, "rb").read()
@@ -25,6 +31,9 @@ waitfor = tags[-1] + b" "
 
 with open(out_file, "wb") as out:
     server = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=out)
+    greeting = server.stdout.readline()
+    out.write(greeting)
+    start = time.monotonic()
     # Written from a thread: the replies may fill the pipe before the
     # commands are all sent.
     feeder = threading.Thread(target=lambda: (server.stdin.write(body), server.stdin.flush()))
@@ -33,6 +42,8 @@ with open(out_file, "wb") as out:
         out.write(line)
         if line.startswith(waitfor):
             break
+    with open(out_file + ".t", "w") as t:
+        print("%.4f" % (time.monotonic() - start), file=t)
     feeder.join()
     server.stdin.write(logout)
     server.stdin.close()
