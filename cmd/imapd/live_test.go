@@ -152,19 +152,7 @@ func TestAFetchRacingAnotherProgramsRewriteSendsTheRightMessageOrNothing(t *test
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	const rounds = 60
-	for r := range rounds {
-		u.deliver(t, numbered(71+r))
-		if r%2 == 0 {
-			mail := u.asUser(u.sb.Command("mail", "-n", "-N", "-f", u.mailbox()))
-			mail.Env = append(mail.Env, "HOME="+u.sb.Home(u.name), "LOGNAME="+u.name)
-			if res := sandbox.RunCmd(t, mail, "d 1\nq\n"); res.Code != 0 {
-				t.Errorf("mail: %d %s", res.Code, res.Stderr)
-			}
-		} else if tr, err := u.dovecotIMAP(t, conf, `a SELECT INBOX`, `b STORE 1 +FLAGS (\Deleted)`, `c EXPUNGE`, `d LOGOUT`); err != nil || !strings.Contains(tr, "c OK") {
-			t.Errorf("dovecot: %v\n%s", err, tr)
-		}
-	}
+	u.rewriteRounds(t, conf, 71, 60)
 	os.WriteFile(stop, nil, 0o644)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("fetcher: %v\n%s\nlog:\n%s", err, out.String(), u.log())
@@ -175,6 +163,25 @@ func TestAFetchRacingAnotherProgramsRewriteSendsTheRightMessageOrNothing(t *test
 	}
 	if got := len(u.readMailbox(t)); got != 70 {
 		t.Errorf("the mailbox holds %d messages, want 70", got)
+	}
+}
+
+// rewriteRounds delivers message first+r, then has mail(1) or Dovecot's
+// imap in turn expunge the first message, rewriting the file in place so
+// that every later message moves; for r from 0 to rounds.
+func (u *imapUser) rewriteRounds(t *testing.T, conf string, first, rounds int) {
+	t.Helper()
+	for r := range rounds {
+		u.deliver(t, numbered(first+r))
+		if r%2 == 0 {
+			mail := u.asUser(u.sb.Command("mail", "-n", "-N", "-f", u.mailbox()))
+			mail.Env = append(mail.Env, "HOME="+u.sb.Home(u.name), "LOGNAME="+u.name)
+			if res := sandbox.RunCmd(t, mail, "d 1\nq\n"); res.Code != 0 {
+				t.Errorf("mail: %d %s", res.Code, res.Stderr)
+			}
+		} else if tr, err := u.dovecotIMAP(t, conf, `a SELECT INBOX`, `b STORE 1 +FLAGS (\Deleted)`, `c EXPUNGE`, `d LOGOUT`); err != nil || !strings.Contains(tr, "c OK") {
+			t.Errorf("dovecot: %v\n%s", err, tr)
+		}
 	}
 }
 
@@ -203,5 +210,120 @@ print("flags:", box[0]["x-status"])
 `, u.mailbox())
 	if !strings.Contains(out, "exited") || !strings.Contains(out, "flags: F") {
 		t.Fatalf("after the client went away:\n%s\nlog:\n%s", out, u.log())
+	}
+}
+
+// The copier copies every message of INBOX to Copies again and again,
+// until the file named by its second argument exists, and checks each
+// copy through a second session on Copies: the copy COPYUID names must be
+// the message its source UID named, whole. Every third round it also
+// moves a message to Copies and back. It prints a summary and every
+// wrong copy.
+const copier = fetchChecker + `
+import functools
+expected_body = functools.lru_cache(None)(expected_body)
+def uids(s):
+    out = []
+    for r in s.split(b","):
+        a, _, b = r.partition(b":")
+        out += list(range(int(a), int(b or a) + 1))
+    return out
+def session(name):
+    S = imaplib.IMAP4_stream(sys.argv[1])
+    S.select(name)
+    return S
+def copyuid(S, typ):
+    codes = S.response("COPYUID")[1]
+    if typ != "OK" or not codes or codes[-1] is None:
+        return []
+    v, src, dst = codes[-1].split()
+    return list(zip(uids(src), uids(dst)))
+M = imaplib.IMAP4_stream(sys.argv[1])
+M.create("Copies")
+M.select("INBOX")
+C = session("Copies")
+names, counts = {}, {"copied": 0, "moved": 0, "no": 0, "hangup": 0}
+def name(uid):
+    if uid not in names:
+        r = check(M, uid)
+        if r.startswith("ok "):
+            names[uid] = int(r.split()[1])
+    return names.get(uid)
+def verify(pairs, what):
+    C.noop()
+    for src, dst in pairs:
+        r = check(C, dst)
+        if not r.startswith("ok ") or int(r.split()[1]) != name(src):
+            print("WRONG %s of uid %d (msg %s) as %d: %s" % (what, src, name(src), dst, r), flush=True)
+rounds = 0
+while not os.path.exists(sys.argv[2]) or rounds < 3:
+    rounds += 1
+    try:
+        M.noop()
+        typ, data = M.uid("SEARCH", "ALL")
+        for uid in [int(u) for u in data[0].split()]:
+            name(uid)
+        M.response("COPYUID")
+        typ, data = M.uid("COPY", "1:*", "Copies")
+        pairs = copyuid(M, typ)
+        if typ != "OK":
+            counts["no"] += 1
+            print("NO", data, flush=True)
+            continue
+        verify(pairs, "copy")
+        counts["copied"] += len(pairs)
+        if pairs:
+            C.uid("STORE", ",".join(str(d) for _, d in pairs), "+FLAGS.SILENT", r"(\Deleted)")
+            C.expunge()
+        if rounds % 3 == 0:
+            typ, data = M.uid("MOVE", str(max(names)), "Copies")
+            pairs = copyuid(M, typ)
+            if typ != "OK":
+                counts["no"] += 1
+                continue
+            verify(pairs, "move")
+            counts["moved"] += len(pairs)
+            for _, dst in pairs:
+                typ, data = C.uid("MOVE", str(dst), "INBOX")
+                if typ != "OK":
+                    print("WRONG: the move back failed", data, flush=True)
+    except imaplib.IMAP4.abort as e:
+        counts["hangup"] += 1
+        M, C = session("INBOX"), session("Copies")
+print("ROUNDS", rounds, "COUNTS", counts, flush=True)
+M.logout()
+`
+
+// A session copies every message of INBOX to another folder in a loop,
+// and now and then moves one there and back, while mail(1) and Dovecot's
+// imap in turn expunge the first message of INBOX, each rewriting the file
+// in place so that every later message moves, and deliver brings more.
+// Each copy must be the whole message its source UID names, or the
+// command must fail; never another message's bytes, or a torn message.
+func TestACopyRacingAnotherProgramsRewriteCopiesTheRightMessagesOrFails(t *testing.T) {
+	u := newIMAPUser(t)
+	for k := 1; k <= 30; k++ {
+		u.deliver(t, numbered(k))
+	}
+	conf := u.liveDovecot(t, "")
+	py := sandbox.NeedPeer(t, "python3")
+	stop := filepath.Join(t.TempDir(), "stop")
+	cmd := exec.Command(py, "-c", copier, u.imapdCommand(), stop)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	u.rewriteRounds(t, conf, 31, 60)
+	os.WriteFile(stop, nil, 0o644)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("copier: %v\n%s\nlog:\n%s", err, out.String(), u.log())
+	}
+	t.Log(strings.TrimSpace(out.String()))
+	if strings.Contains(out.String(), "WRONG") || !strings.Contains(out.String(), "COUNTS") {
+		t.Fatalf("a COPY or MOVE copied the wrong bytes:\n%s", out.String())
+	}
+	if got := len(u.readMailbox(t)); got != 30 {
+		t.Errorf("the mailbox holds %d messages, want 30", got)
 	}
 }

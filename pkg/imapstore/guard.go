@@ -60,19 +60,30 @@ func (g *guard) ReadAt(p []byte, off int64) (int, error) {
 		g.f = f
 	}
 	n, err := g.f.ReadAt(p, off)
-	stp, serr := stampOf(g.f)
-	if serr != nil {
-		g.err = serr
-		return 0, serr
+	if cerr := g.check(); cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
+// check is errMoved when the file is no longer the one the reads must
+// come from: what was read since it was last found the same may be
+// another message's bytes. Whoever hides read errors (a header copied
+// through, a reader that stops at the first) checks again at the end.
+func (g *guard) check() error {
+	stp, err := stampOf(g.f)
+	if err != nil {
+		g.err = err
+		return err
 	}
 	want := g.stamp
 	if g.s != nil {
 		want = g.s.sel.snap.stamp
 	}
 	if stp != want {
-		return 0, errMoved
+		return errMoved
 	}
-	return n, err
+	return nil
 }
 
 // relocate is e in the folder as it is now, the snapshot brought up to

@@ -101,3 +101,81 @@ func TestAFetchOfAMessageExpungedWhileItsLiteralIsSentIsCutShort(t *testing.T) {
 		})
 	}
 }
+
+// spooled is what a spool holds of its one message.
+func spooled(t *testing.T, sp *spool) string {
+	t.Helper()
+	if len(sp.items) != 1 {
+		t.Fatalf("the spool holds %d messages, want 1", len(sp.items))
+	}
+	b, err := io.ReadAll(io.NewSectionReader(sp.f, sp.items[0].off, sp.items[0].n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp.items[0].from + "\n" + string(b)
+}
+
+func TestACopyOfAMessageAnotherProgramMovedIsTheWholeMessageFromWhereItIsNowOrNothing(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", strings.Repeat("first message\n", 3000)), msg("two", "2\n"),
+		msg("three", strings.Repeat("third message\n", 20000)))
+	s := NewPreauthSession(u.store())
+	defer s.Close()
+	if _, err := s.Select("INBOX", &imap.SelectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	three := s.sel.entry(s.sel.msgs[2].uid)
+	newSpool := func() *spool {
+		sp, err := s.st.newSpool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(sp.close)
+		return sp
+	}
+	sp := newSpool()
+	if err := sp.addEntry(&guard{s: s}, three); err != nil {
+		t.Fatal(err)
+	}
+	want := spooled(t, sp)
+
+	// Moved before the copy: read where it is now (the entry in hand
+	// is the snapshot's, at the old place).
+	expungeElsewhere(t, u, "1")
+	sp = newSpool()
+	if err := sp.addEntry(&guard{s: s}, three); err != nil {
+		t.Fatal(err)
+	}
+	if got := spooled(t, sp); got != want {
+		t.Fatalf("copied after the move: %d bytes %.80q, want %d bytes %.80q", len(got), got, len(want), want)
+	}
+
+	// Without a session to find it in (RENAME INBOX, which holds our
+	// lock): the copy fails, nothing of it left in the spool.
+	f, err := os.Open(u.inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stp, err := stampOf(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.sel.entry(three.UID)
+	expungeElsewhere(t, u, "1")
+	sp = newSpool()
+	var ie *imap.Error
+	if err := sp.addEntry(&guard{f: f, stamp: stp}, e); !errors.As(err, &ie) || ie.Code != imap.ResponseCodeInUse || len(sp.items) != 0 || sp.size != 0 {
+		t.Fatalf("a copy of a file changed under a lock-holder: %v, %d messages in the spool", err, len(sp.items))
+	}
+	if fi, _ := sp.f.Stat(); fi.Size() != 0 {
+		t.Fatalf("the spool file holds %d bytes of the copy that failed", fi.Size())
+	}
+
+	// Expunged before the copy: NO [EXPUNGEISSUE], nothing copied.
+	expungeElsewhere(t, u, "1")
+	sp = newSpool()
+	if err := sp.addEntry(&guard{s: s}, e); !errors.As(err, &ie) || ie.Code != "EXPUNGEISSUE" || len(sp.items) != 0 {
+		t.Fatalf("a copy of a message expunged meanwhile: %v, %d messages in the spool", err, len(sp.items))
+	}
+}

@@ -2,6 +2,7 @@ package imapstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -204,6 +205,59 @@ func (sp *spool) add(from string, content io.Reader, st mbox.State, sourceUID ui
 	return nil
 }
 
+// addEntry copies message e of a folder into the spool, reading it
+// through g, its state fields as e has them. No lock is held while it
+// reads (COPY) or another program may ignore ours: when the folder changes
+// under the read, what was copied of the message is taken back and the
+// message found again and copied anew, whole. A copy is so the message's
+// bytes or an error (NO [EXPUNGEISSUE] for a message expunged meanwhile),
+// never part of another message.
+func (sp *spool) addEntry(g *guard, e *mbox.Entry) error {
+	for {
+		g.next()
+		err := sp.addOnce(g, e)
+		if !errors.Is(err, errMoved) {
+			return err
+		}
+		if err := sp.truncate(); err != nil {
+			return err
+		}
+		if e, err = g.relocate(e); err != nil {
+			return err
+		}
+	}
+}
+
+// addOnce is one try of addEntry: errMoved when the folder changed
+// under it, the message then left half copied for the caller to take back.
+func (sp *spool) addOnce(g *guard, e *mbox.Entry) error {
+	from := make([]byte, e.HeaderOffset-e.Offset)
+	if _, err := g.ReadAt(from, e.Offset); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	err := sp.add(strings.TrimRight(string(from), "\r\n"), e.Message().Content(g), mbox.State{Flags: e.Flags, Keywords: e.Keywords}, e.UID)
+	if err != nil {
+		return err
+	}
+	if err := g.check(); err != nil {
+		it := sp.items[len(sp.items)-1]
+		sp.items, sp.size = sp.items[:len(sp.items)-1], it.off
+		return err
+	}
+	return nil
+}
+
+// truncate takes back whatever was written after the last message added.
+func (sp *spool) truncate() error {
+	if err := sp.f.Truncate(sp.size); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err := sp.f.Seek(sp.size, io.SeekStart); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
 // deliver appends the spooled messages to the folder at path, each with
 // the next UID, in one locked append. The base is raised first (in place,
 // its length unchanged), so an X-UID is never above the last UID it
@@ -349,21 +403,13 @@ func (s *Session) copyTo(sel *selected, targets []int, dest string) (*imap.CopyD
 		return nil, err
 	}
 	defer sp.close()
-	f, err := sel.reader()
-	if err != nil {
-		return nil, err
-	}
+	g := &guard{s: s}
 	for _, t := range targets {
 		e := sel.entry(sel.msgs[t].uid)
 		if e == nil {
 			continue
 		}
-		from := make([]byte, e.HeaderOffset-e.Offset)
-		if _, err := f.ReadAt(from, e.Offset); err != nil {
-			return nil, fmt.Errorf("copy: %w", err)
-		}
-		st := mbox.State{Flags: e.Flags, Keywords: e.Keywords}
-		if err := sp.add(strings.TrimRight(string(from), "\r\n"), e.Message().Content(f), st, e.UID); err != nil {
+		if err := sp.addEntry(g, e); err != nil {
 			return nil, err
 		}
 	}
@@ -422,13 +468,15 @@ func (st *Store) copyInto(src *lockedFolder, idxs []int, np string, create bool)
 		return nil, err
 	}
 	defer sp.close()
+	// Under our lock, only a program that ignores it changes the file:
+	// the copy then fails (NO [INUSE]), whole or not at all.
+	stp, err := stampOf(src.mb.File)
+	if err != nil {
+		return nil, err
+	}
+	g := &guard{f: src.mb.File, stamp: stp}
 	for _, i := range idxs {
-		e := &src.snap.entries[i]
-		from := make([]byte, e.HeaderOffset-e.Offset)
-		if _, err := src.mb.File.ReadAt(from, e.Offset); err != nil {
-			return nil, err
-		}
-		if err := sp.add(strings.TrimRight(string(from), "\r\n"), e.Message().Content(src.mb.File), mbox.State{Flags: e.Flags, Keywords: e.Keywords}, e.UID); err != nil {
+		if err := sp.addEntry(g, &src.snap.entries[i]); err != nil {
 			return nil, err
 		}
 	}
