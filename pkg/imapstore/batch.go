@@ -120,9 +120,49 @@ func (s *Session) Flush() error {
 
 // flush writes the batch in one locked write: in place when every message
 // has room in its state fields, else by a rewrite that pads them.
-func (s *Session) flush() (err error) {
+func (s *Session) flush() error {
 	sel := s.sel
 	if sel == nil || len(sel.batch.changes) == 0 {
+		return nil
+	}
+	lf, err := s.st.openLocked(sel.path, false, sel.snap)
+	if err != nil {
+		sel.batch.due = s.st.now().Add(FlushDelay)
+		return err
+	}
+	defer lf.close()
+	return s.flushLocked(lf)
+}
+
+// batchChanges is the batch as changes to the messages of the locked
+// snapshot, but for those skip says are dropped anyway, and the keywords
+// they use that X-IMAPbase does not list yet.
+func (sel *selected) batchChanges(snap *snapshot, skip func(j int) bool) (map[int]change, []string) {
+	es := snap.entries
+	changes := map[int]change{}
+	var newKeywords []string
+	for uid, d := range sel.batch.changes {
+		j := sort.Search(len(es), func(i int) bool { return es[i].UID >= uid })
+		if j == len(es) || es[j].UID != uid || skip(j) {
+			continue // expunged by another program meanwhile, or about to be
+		}
+		ns := d.apply(es[j].State)
+		for _, k := range ns.Keywords {
+			if !slices.Contains(snap.base.Keywords, k) && !slices.Contains(newKeywords, k) {
+				newKeywords = append(newKeywords, k)
+			}
+		}
+		if ns.Flags != es[j].Flags || !slices.Equal(ns.Keywords, es[j].Keywords) {
+			changes[j] = change{state: &ns}
+		}
+	}
+	return changes, newKeywords
+}
+
+// flushLocked is flush on the folder the caller has locked.
+func (s *Session) flushLocked(lf *lockedFolder) (err error) {
+	sel := s.sel
+	if len(sel.batch.changes) == 0 {
 		return nil
 	}
 	defer func() {
@@ -131,30 +171,8 @@ func (s *Session) flush() (err error) {
 			sel.batch.due = s.st.now().Add(FlushDelay)
 		}
 	}()
-	lf, err := s.st.openLocked(sel.path, false, sel.snap)
-	if err != nil {
-		return err
-	}
-	defer lf.close()
-	es := lf.snap.entries
-	changes := map[int]change{}
+	changes, newKeywords := sel.batchChanges(lf.snap, func(int) bool { return false })
 	states := map[int]mbox.State{}
-	var newKeywords []string
-	for uid, d := range sel.batch.changes {
-		j := sort.Search(len(es), func(i int) bool { return es[i].UID >= uid })
-		if j == len(es) || es[j].UID != uid {
-			continue // expunged by another program meanwhile
-		}
-		ns := d.apply(es[j].State)
-		for _, k := range ns.Keywords {
-			if !slices.Contains(lf.snap.base.Keywords, k) && !slices.Contains(newKeywords, k) {
-				newKeywords = append(newKeywords, k)
-			}
-		}
-		if ns.Flags != es[j].Flags || !slices.Equal(ns.Keywords, es[j].Keywords) {
-			changes[j] = change{state: &ns}
-		}
-	}
 	// A big folder's messages shown to a session are old by its index
 	// alone: the file says so too once their fields are written.
 	markShown(lf.snap, changes)

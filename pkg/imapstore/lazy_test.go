@@ -136,3 +136,33 @@ func TestABigSelectedFolderTakesAppendsFromItselfAndFromOthers(t *testing.T) {
 		}
 	}
 }
+
+func TestAnExpungeWritesTheSessionsFlagsInItsOwnRewriteAndNoneOnTheMessagesItDrops(t *testing.T) {
+	bigFolders(t)
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"), msg("four", "4\n"))
+	before := u.file(u.inbox)
+	parts := strings.Split(before, "\nFrom ")
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	w.ok(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+	w.ok(`STORE 3 +FLAGS.SILENT (\Flagged)`)
+	// Not written yet (FlushDelay): the expunge writes both at once.
+	if u.file(u.inbox) != before {
+		t.Fatalf("STORE wrote at once:\n%s", u.file(u.inbox))
+	}
+	wants(t, "EXPUNGE", w.ok("EXPUNGE"), "* 2 EXPUNGE")
+	f := u.file(u.inbox)
+	// Message 4 comes after the only message whose state fields grew:
+	// had \Deleted been written into message 2 before it went, every
+	// message after it would have been padded, 4 too.
+	if !strings.HasPrefix(f, parts[0]+"\n") || !strings.HasSuffix(f, "From "+parts[3]) || strings.Contains(f, "Subject: two") {
+		t.Fatalf("the expunge wrote:\n%s", f)
+	}
+	if !strings.Contains(f, "X-Status: F") {
+		t.Fatalf("the flag on message 3 was not written:\n%s", f)
+	}
+	w2 := dial(t, u.store())
+	w2.ok("EXAMINE INBOX")
+	wants(t, "FETCH", w2.ok("UID FETCH 1:* (UID FLAGS)"), "* 1 FETCH (UID 1 FLAGS ())", `* 2 FETCH (UID 3 FLAGS (\Flagged))`, "* 3 FETCH (UID 4 FLAGS ())")
+}

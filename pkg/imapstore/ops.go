@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -100,8 +101,8 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	if sel.readOnly {
 		return errReadOnly()
 	}
-	gone, err := s.expunge(func(m *viewMsg, e *mbox.Entry) bool {
-		return e.Flags&mbox.Deleted != 0 && (uids == nil || uids.Contains(imap.UID(m.uid)))
+	gone, err := s.expunge(func(m *viewMsg, st mbox.State) bool {
+		return st.Flags&mbox.Deleted != 0 && (uids == nil || uids.Contains(imap.UID(m.uid)))
 	})
 	if err != nil {
 		return err
@@ -114,46 +115,66 @@ func (s *Session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	return nil
 }
 
-// expunge drops the messages of the view that pick chooses and returns
-// their sequence numbers, highest first, for EXPUNGE responses.
-func (s *Session) expunge(pick func(m *viewMsg, e *mbox.Entry) bool) ([]uint32, error) {
+// expunge drops the messages of the view that pick chooses (by the flags
+// this session shows) and returns their sequence numbers, highest first,
+// for EXPUNGE responses. The session's unwritten flag changes are written
+// in the same rewrite: a \Deleted set just before costs nothing, where
+// writing it first would rewrite a message that goes anyway (and, in a
+// file whose state fields are not padded yet, move the whole file once
+// more).
+func (s *Session) expunge(pick func(m *viewMsg, st mbox.State) bool) ([]uint32, error) {
 	sel := s.sel
-	// The flags to expunge by are this session's too.
-	if err := s.flush(); err != nil {
-		return nil, err
-	}
 	lf, err := s.st.openLocked(sel.path, false, sel.snap)
 	if err != nil {
 		return nil, err
 	}
 	defer lf.close()
-	byUID := uidIndex(lf.snap)
-	changes := map[int]change{}
-	drop := map[uint32]bool{}
-	for i := range sel.msgs {
-		m := &sel.msgs[i]
-		if j, ok := byUID[m.uid]; ok && pick(m, &lf.snap.entries[j]) {
-			changes[j] = change{drop: true}
-			drop[m.uid] = true
+	picked := func() map[int]bool {
+		byUID := uidIndex(lf.snap)
+		out := map[int]bool{}
+		for i := range sel.msgs {
+			m := &sel.msgs[i]
+			if j, ok := byUID[m.uid]; ok && pick(m, sel.shownState(&lf.snap.entries[j])) {
+				out[j] = true
+			}
 		}
+		return out
 	}
-	if len(changes) == 0 {
+	gone := picked()
+	changes, newKeywords := sel.batchChanges(lf.snap, func(j int) bool { return gone[j] })
+	if len(gone) == 0 || len(newKeywords) > 0 {
+		// Nothing to drop, or keywords to list in X-IMAPbase first: the
+		// flags are written on their own (see flush).
+		if err := s.flushLocked(lf); err != nil {
+			return nil, err
+		}
+		sel.snap = lf.snap
+		gone, changes = picked(), map[int]change{}
+	}
+	if len(gone) == 0 {
 		return nil, nil
 	}
+	drop := map[uint32]bool{}
+	for j := range gone {
+		changes[j] = change{drop: true}
+		drop[lf.snap.entries[j].UID] = true
+	}
+	markShown(lf.snap, changes)
 	if err := s.st.rewrite(lf, changes); err != nil {
 		return nil, err
 	}
 	sel.snap = lf.snap
+	sel.batch.changes, sel.batch.due = nil, time.Time{}
 	// Highest first, each number as the client knows it until then: the
 	// numbers below it do not move.
-	var gone []uint32
+	var out []uint32
 	for i := len(sel.msgs) - 1; i >= 0; i-- {
 		if drop[sel.msgs[i].uid] {
-			gone = append(gone, uint32(i+1))
+			out = append(out, uint32(i+1))
 		}
 	}
 	sel.msgs = slices.DeleteFunc(sel.msgs, func(m viewMsg) bool { return drop[m.uid] })
-	return gone, nil
+	return out, nil
 }
 
 // spool holds messages on their way into a folder: copied out of their
@@ -448,7 +469,7 @@ func (s *Session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if err := w.WriteCopyData(data); err != nil {
 		return err
 	}
-	gone, err := s.expunge(func(m *viewMsg, _ *mbox.Entry) bool { return data.SourceUIDs.Contains(imap.UID(m.uid)) })
+	gone, err := s.expunge(func(m *viewMsg, _ mbox.State) bool { return data.SourceUIDs.Contains(imap.UID(m.uid)) })
 	if err != nil {
 		return err
 	}
