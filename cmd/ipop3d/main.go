@@ -33,7 +33,7 @@ func prepare(cfg *config.Config) (func(*daemon.Client) error, error) {
 			Hostname: cfg.Hostname,
 			APOP:     secrets,
 			Open: func(u *userdb.User) (pop3.Maildrop, error) {
-				return pop3.OpenMbox(u.Expand(cfg.Mailbox), u.UID, cfg.LockTimeout)
+				return pop3.OpenMbox(u.Expand(cfg.Mailbox), u.UID, cfg.LockTimeout, client.Log.Warn)
 			},
 		}
 		return srv.Serve()

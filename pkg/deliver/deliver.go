@@ -171,7 +171,7 @@ func (e *Env) Batch(ctx context.Context, items []Item) []Result {
 	if euid := os.Geteuid(); euid != u.UID {
 		return fail(sysexits.Wrap(sysexits.NoPerm, fmt.Errorf("cannot deliver to %s (uid %d) as uid %d", u.Name, u.UID, euid)))
 	}
-	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: u.UID, Lock: e.Lock, NoDotLockOK: true})
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: u.UID, Lock: e.Lock, NoDotLockOK: true, Warn: e.Log.Warn})
 	if err != nil {
 		return fail(classify(err))
 	}

@@ -176,7 +176,7 @@ type lockedFolder struct {
 // message in it has a lasting UID, writing them if needed. The caller must
 // call close.
 func (st *Store) openLocked(path string, create bool, prev *snapshot) (*lockedFolder, error) {
-	mb, err := mbox.Open(path, mbox.OpenOptions{Create: create, Owner: st.opts.Owner, Lock: st.opts.Lock})
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: create, Owner: st.opts.Owner, Lock: st.opts.Lock, Warn: st.opts.Log.Warn})
 	if err != nil {
 		return nil, st.openError(path, err)
 	}
@@ -428,7 +428,7 @@ func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
 		// the UIDs given since prev: the new mail is numbered after them.
 		prev = last
 	}
-	mb, err := mbox.Open(path, mbox.OpenOptions{ReadOnly: true, Owner: st.opts.Owner, Lock: st.opts.Lock, NoDotLockOK: true})
+	mb, err := mbox.Open(path, mbox.OpenOptions{ReadOnly: true, Owner: st.opts.Owner, Lock: st.opts.Lock, Warn: st.opts.Log.Warn, NoDotLockOK: true})
 	if errors.Is(err, os.ErrNotExist) {
 		return &snapshot{idx: &mbox.Index{}}, nil
 	}

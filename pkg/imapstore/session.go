@@ -283,7 +283,7 @@ func (st *Store) peek(path string, readOnly bool) (*pendingView, mbox.IndexSumma
 	if st.snaps[path] != nil {
 		return nil, mbox.IndexSummary{}, nil // this session's scan is at hand
 	}
-	mb, err := mbox.Open(path, mbox.OpenOptions{ReadOnly: true, Owner: st.opts.Owner, Lock: st.opts.Lock, NoDotLockOK: true})
+	mb, err := mbox.Open(path, mbox.OpenOptions{ReadOnly: true, Owner: st.opts.Owner, Lock: st.opts.Lock, Warn: st.opts.Log.Warn, NoDotLockOK: true})
 	if err != nil {
 		return nil, mbox.IndexSummary{}, nil // readSnapshot tells
 	}

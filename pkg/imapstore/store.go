@@ -160,7 +160,7 @@ func (st *Store) Delete(name string) error {
 		}
 		return nil
 	}
-	mb, err := mbox.Open(p, mbox.OpenOptions{Owner: st.opts.Owner, Lock: st.opts.Lock})
+	mb, err := mbox.Open(p, mbox.OpenOptions{Owner: st.opts.Owner, Lock: st.opts.Lock, Warn: st.opts.Log.Warn})
 	if err != nil {
 		return st.openError(p, err)
 	}

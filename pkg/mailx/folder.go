@@ -85,7 +85,7 @@ func (f *folder) size(i int) int64 {
 // openFolder opens and scans path.
 func (s *Session) openFolder(path string, system bool) (*folder, error) {
 	ro := s.o.ReadOnly || unix.Access(path, unix.W_OK) != nil
-	mb, err := mbox.Open(path, mbox.OpenOptions{Owner: -1, ReadOnly: true, NoDotLockOK: true, Lock: s.o.Lock})
+	mb, err := mbox.Open(path, mbox.OpenOptions{Owner: -1, ReadOnly: true, NoDotLockOK: true, Lock: s.o.Lock, Warn: s.warn})
 	if err != nil {
 		return nil, err
 	}

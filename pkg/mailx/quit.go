@@ -164,12 +164,12 @@ func (s *Session) anythingToWrite() bool {
 func (s *Session) lockForQuit(path string) (folder, dest *mbox.Mailbox, err error) {
 	b := lock.NewBackoff(s.o.Lock)
 	for {
-		folder, err = mbox.Open(s.f.path, mbox.OpenOptions{Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
+		folder, err = mbox.Open(s.f.path, mbox.OpenOptions{Owner: -1, NoDotLockOK: true, Lock: s.o.Lock, Warn: s.warn})
 		if err != nil || path == "" {
 			return folder, nil, err
 		}
 		once := lock.Options{Timeout: time.Nanosecond, Stale: s.o.Lock.Stale}
-		dest, err = mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: once})
+		dest, err = mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: once, Warn: s.warn})
 		if err == nil {
 			return folder, dest, nil
 		}

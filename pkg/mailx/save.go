@@ -21,7 +21,7 @@ import (
 // new), each with its From_ line and its state now plus extra, all or
 // nothing per message, under the locks. It prints `"file" [New file|Appended] L/B`.
 func (s *Session) appendMessages(path string, list []int, show string, extra mbox.Flags) error {
-	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock, Warn: s.warn})
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (s *Session) recordTo(name string, byAuthor bool, msg []byte) error {
 			path = filepath.Join(s.folderDir(), path)
 		}
 	}
-	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock})
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock, Warn: s.warn})
 	if err != nil {
 		return err
 	}

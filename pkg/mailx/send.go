@@ -295,7 +295,7 @@ func (s *Session) writeDead(text []byte, replace bool) {
 	path, err := s.expandPath(s.setting("DEAD"))
 	if err == nil {
 		var mb *mbox.Mailbox
-		if mb, err = mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock}); err == nil {
+		if mb, err = mbox.Open(path, mbox.OpenOptions{Create: true, Owner: -1, NoDotLockOK: true, Lock: s.o.Lock, Warn: s.warn}); err == nil {
 			if replace {
 				err = mb.File.Truncate(0)
 			}

@@ -126,6 +126,9 @@ type compaction struct {
 	minShift int64
 	most     int64 // the longest window
 	buf      []byte
+	checked  bool    // format 4 or 5: checks say what the file holds
+	checks   []check // read back from the journal
+	dev, ino uint64  // the file the journal read back is for
 }
 
 // window is one window of the new file: [a, b), and the old bytes
@@ -235,7 +238,7 @@ func (mb *Mailbox) compact(l *layout, from, to, size int64, back bool) error {
 	if err != nil {
 		// Finish from the journal now; failing that, the next Open will.
 		c.j.Close()
-		done, rerr := recoverJournalOutcome(mb.File, mb.Path)
+		done, rerr := recoverJournalOutcome(mb.File, mb.Path, mb.warn)
 		switch {
 		case rerr != nil:
 			return fmt.Errorf("rewrite %s: %w; and finishing it from the journal: %v", mb.Path, err, rerr)
@@ -271,15 +274,20 @@ func (c *compaction) writePlan(dir string) error {
 			fmt.Fprintf(&plan, "o %d %d\n", p.off+s-c.starts[i], e-s)
 		}
 	}
-	magic := journalMagic2
+	magic := journalMagic4
 	if c.back {
-		magic = journalMagic3
+		magic = journalMagic5
 	}
-	head := fmt.Sprintf("%s%d %d %d %d %d %d %d\n", magic, st.Dev, st.Ino, c.oldSize, c.l.n, c.from, c.to, plan.Len())
+	checks, err := c.makeChecks()
+	if err != nil {
+		return err
+	}
+	head := fmt.Sprintf("%s%d %d %d %d %d %d %d %d\n", magic, st.Dev, st.Ino, c.oldSize, c.l.n, c.from, c.to, plan.Len(), len(checks))
 	crc := crc32.Checksum([]byte(head), castagnoli())
 	crc = crc32.Update(crc, castagnoli(), plan.Bytes())
+	crc = crc32.Update(crc, castagnoli(), checks)
 	killPoint()
-	err := lock.WithGroup(func() error {
+	err = lock.WithGroup(func() error {
 		var err error
 		c.j, err = os.OpenFile(c.jpath, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0600)
 		return err
@@ -290,9 +298,10 @@ func (c *compaction) writePlan(dir string) error {
 	w := bufio.NewWriterSize(c.j, 1<<20)
 	w.WriteString(head)
 	w.Write(plan.Bytes())
+	w.Write(checks)
 	fmt.Fprintf(w, "%08x\n", crc)
 	err = w.Flush()
-	c.end = int64(len(head) + plan.Len() + 9)
+	c.end = int64(len(head) + plan.Len() + len(checks) + 9)
 	if err == nil {
 		killPoint()
 		err = unix.Fdatasync(int(c.j.Fd()))
@@ -535,17 +544,27 @@ type savedWindow struct {
 }
 
 // finishCompaction completes a compaction a dead rewrite left, from its
-// journal jf (of length length, format 2), for recoverJournal. It reports
-// false when the journal was never acted on.
+// journal jf (of length length, format 2 to 5), for recoverJournal. It
+// reports false when the journal was never acted on, and errUnmatched
+// when it is another file's, or its checks fail.
 func finishCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (bool, error) {
-	c, last, ok := readCompaction(f, jf, length, st)
+	c, last, ok := readCompaction(f, jf, length)
+	if ok && !sameInode(st, c.dev, c.ino) {
+		return false, fmt.Errorf("%w: it is for device %d inode %d", errUnmatched, c.dev, c.ino)
+	}
 	switch {
 	case ok && last == nil && c.grown():
+		if !c.matches(nil, false) {
+			return false, errUnmatched
+		}
 		return true, c.run(c.start(), nil)
 	case !ok || last == nil:
 		return false, nil
 	}
 	if fi, err := f.Stat(); err == nil && c.l.n < c.oldSize && fi.Size() >= c.l.n && fi.Size() < c.oldSize {
+		if !c.matches(last, true) {
+			return false, errUnmatched
+		}
 		// Cut short already (until the cut the file is never shorter
 		// than it was), which comes after the last window is durable
 		// and took its sources away: done but for the sync. What lies
@@ -554,16 +573,20 @@ func finishCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (bool, erro
 		killPoint()
 		return true, unix.Fdatasync(int(f.Fd()))
 	}
+	if !c.matches(last, false) {
+		return false, errUnmatched
+	}
 	if err := c.run(last.a, last); err != nil {
 		return true, err
 	}
 	return true, nil
 }
 
-// readCompaction reads and checks a format 2 or 3 journal: its plan, then its
-// records up to the first that does not check out (one being written when
-// the rewrite died). last is the last record that does, or nil.
-func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction, *savedWindow, bool) {
+// readCompaction reads and checks a journal of format 2 to 5: its plan
+// (and checks), then its records up to the first that does not check out
+// (one being written when the rewrite died). last is the last record that
+// does, or nil.
+func readCompaction(f, jf *os.File, length int64) (*compaction, *savedWindow, bool) {
 	r := bufio.NewReaderSize(io.NewSectionReader(jf, 0, length), 1<<16)
 	crc := crc32.New(castagnoli())
 	tr := io.TeeReader(r, crc)
@@ -582,31 +605,46 @@ func readCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (*compaction,
 		return "", false
 	}
 	m, ok := line(tr)
-	if !ok || m+"\n" != journalMagic2 && m+"\n" != journalMagic3 {
+	m += "\n"
+	checked := m == journalMagic4 || m == journalMagic5
+	if !ok || m != journalMagic2 && m != journalMagic3 && !checked {
 		return nil, nil, false
 	}
 	hl, ok := line(tr)
-	nums, ok2 := parseNums(hl, 7)
-	if !ok || !ok2 || nums[0] != int64(st.Dev) || nums[1] != int64(st.Ino) {
+	count := 7
+	if checked {
+		count = 8
+	}
+	nums, ok2 := parseNums(hl, count)
+	if !ok || !ok2 {
 		return nil, nil, false
 	}
-	c := &compaction{mb: f, j: jf, back: m+"\n" == journalMagic3, oldSize: nums[2], from: nums[4], to: nums[5], l: &layout{n: nums[3]}}
-	if c.from > c.to || c.to > c.l.n || nums[6] > length {
+	c := &compaction{mb: f, j: jf, back: m == journalMagic3 || m == journalMagic5, checked: checked, dev: uint64(nums[0]), ino: uint64(nums[1]),
+		oldSize: nums[2], from: nums[4], to: nums[5], l: &layout{n: nums[3]}}
+	checkLen := int64(0)
+	if checked {
+		checkLen = nums[7]
+	}
+	if c.from > c.to || c.to > c.l.n || nums[6] > length || checkLen > length {
 		return nil, nil, false
 	}
 	plan := make([]byte, nums[6])
 	if _, err := io.ReadFull(tr, plan); err != nil {
 		return nil, nil, false
 	}
+	checks := make([]byte, checkLen)
+	if _, err := io.ReadFull(tr, checks); err != nil {
+		return nil, nil, false
+	}
 	sum := fmt.Sprintf("%08x", crc.Sum32())
 	if s, ok := line(r); !ok || s != sum {
 		return nil, nil, false
 	}
-	if !c.parsePlan(plan) {
+	if !c.parsePlan(plan) || !c.parseChecks(checks) {
 		return nil, nil, false
 	}
 	c.index()
-	at := int64(len(journalMagic2)+len(hl)+1) + nums[6] + 9
+	at := int64(len(m)+len(hl)+1) + nums[6] + checkLen + 9
 	var last *savedWindow
 	for next := c.start(); ; {
 		crc.Reset()

@@ -91,6 +91,8 @@ func FuzzJournalRecovery(f *testing.F) {
 		"unixmail journal 1\n1 2 3 4 5\nxxxxx00000000\n",
 		"unixmail journal 2\n1 2 90 40 0 40 6\nl 1\nx\n00000000\nw 0 40 0 9223372036854775807\n",
 		"unixmail journal 3\n1 2 90 130 0 130 0\n00000000\n",
+		"unixmail journal 4\n1 2 90 40 0 40 6 0\nl 1\nx\n00000000\nw 0 40 0 9\n",
+		"unixmail journal 5\n1 2 90 130 0 130 0 21\nc 0 - 1 00000000\n00000000\n",
 		"unixmail journal 9\n",
 		"",
 	} {

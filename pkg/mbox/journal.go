@@ -144,8 +144,9 @@ func (o oldBytes) ReadAt(p []byte, off int64) (int, error) {
 // saved, or completes the compaction it records, if there is one: a
 // rewrite was killed. f must be open for writing under both locks,
 // exclusive.
-func recoverJournal(f *os.File, mailbox string) error {
-	_, err := recoverJournalOutcome(f, mailbox)
+// A journal that does not match the mailbox is set aside, and warn told.
+func recoverJournal(f *os.File, mailbox string, warn func(string, ...any)) error {
+	_, err := recoverJournalOutcome(f, mailbox, warn)
 	return err
 }
 
@@ -156,14 +157,15 @@ const (
 	noJournal  outcome = iota
 	dropped            // never acted on: the mailbox is as it was
 	rolledBack         // format 1: the mailbox is as it was
-	finished           // format 2: the mailbox is the new one
+	finished           // format 2 to 5: the mailbox is the new one
+	setAside           // another file's, or another state's: kept aside, the mailbox as it is
 )
 
 // journalVersionPrefix begins every journal; an unknown version after it
 // is refused, never guessed at.
 const journalVersionPrefix = "unixmail journal "
 
-func recoverJournalOutcome(f *os.File, mailbox string) (outcome, error) {
+func recoverJournalOutcome(f *os.File, mailbox string, warn func(string, ...any)) (outcome, error) {
 	path := JournalPath(mailbox)
 	jf, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
@@ -190,8 +192,11 @@ func recoverJournalOutcome(f *os.File, mailbox string) (outcome, error) {
 	n, _ := jf.ReadAt(first, 0)
 	line, _, whole := strings.Cut(string(first[:n]), "\n")
 	switch {
-	case whole && (line+"\n" == journalMagic2 || line+"\n" == journalMagic3):
+	case whole && (line+"\n" == journalMagic2 || line+"\n" == journalMagic3 || line+"\n" == journalMagic4 || line+"\n" == journalMagic5):
 		done, err := finishCompaction(f, jf, jst.Size, &st)
+		if errors.Is(err, errUnmatched) {
+			return setAside, setJournalAside(path, mailbox, err, warn)
+		}
 		if err != nil {
 			return noJournal, fmt.Errorf("mailbox %s: finish an interrupted rewrite: %w", mailbox, err)
 		}
@@ -205,9 +210,12 @@ func recoverJournalOutcome(f *os.File, mailbox string) (outcome, error) {
 		return noJournal, fmt.Errorf("mailbox %s: journal %s is of an unknown format (%q): finish the rewrite with the program that wrote it", mailbox, path, line)
 	}
 	h, ok := readJournalHead(jf, jst.Size)
-	if !ok || h.dev != st.Dev || h.ino != st.Ino {
-		// Never complete (so never acted on), or another file's.
+	if !ok {
+		// Never complete, so never acted on.
 		return drop(dropped)
+	}
+	if !sameInode(&st, h.dev, h.ino) {
+		return setAside, setJournalAside(path, mailbox, fmt.Errorf("%w: it is for device %d inode %d", errUnmatched, h.dev, h.ino), warn)
 	}
 	if _, err := io.Copy(io.NewOffsetWriter(f, h.off), io.NewSectionReader(jf, h.data, h.n)); err != nil {
 		return noJournal, fmt.Errorf("mailbox %s: roll back an interrupted rewrite: %w", mailbox, err)

@@ -30,6 +30,9 @@ type OpenOptions struct {
 	// us make one (e.g. /var/mail without group mail), or has no room for
 	// it (a full disk), with fcntl alone.
 	NoDotLockOK bool
+	// Warn is told what the mailbox's owner must hear of: a journal
+	// that no longer matches the mailbox, set aside (see journalcheck.go).
+	Warn func(format string, args ...any)
 }
 
 // Mailbox is an open, locked mbox file.
@@ -40,6 +43,7 @@ type Mailbox struct {
 	created bool
 	ro      bool
 	moved   *moves // what the last RewriteSome did, for ReindexRewritten
+	warn    func(format string, args ...any)
 }
 
 // Created reports whether Open created the file.
@@ -94,7 +98,7 @@ type try struct {
 }
 
 func (t *try) open(path string, o OpenOptions) (*Mailbox, error) {
-	mb := &Mailbox{Path: path, ro: o.ReadOnly}
+	mb := &Mailbox{Path: path, ro: o.ReadOnly, warn: o.Warn}
 	dot, err := lock.TryDot(path, o.Lock)
 	if err != nil {
 		if !(o.NoDotLockOK && (errors.Is(err, lock.ErrNoPermission) || errors.Is(err, lock.ErrNoRoom))) {
@@ -162,7 +166,7 @@ func (mb *Mailbox) repair(t *try, o OpenOptions) error {
 	if err := lock.TryFcntl(w, true); err != nil {
 		return err
 	}
-	if err := recoverJournal(w, mb.Path); err != nil {
+	if err := recoverJournal(w, mb.Path, o.Warn); err != nil {
 		return err
 	}
 	if t.rec != nil {

@@ -310,7 +310,7 @@ func (mb *Mailbox) apply(l *layout, size int64) error {
 	if err := mb.writeRange(l, oldBytes{mb.File, j}, from, to, size); err != nil {
 		// Put the old bytes back now; if that fails too, the journal
 		// stays for the next Open.
-		if rerr := recoverJournal(mb.File, mb.Path); rerr != nil {
+		if rerr := recoverJournal(mb.File, mb.Path, mb.warn); rerr != nil {
 			return fmt.Errorf("rewrite %s: %w; and rolling back: %v", mb.Path, err, rerr)
 		}
 		return fmt.Errorf("rewrite %s: %w", mb.Path, err)

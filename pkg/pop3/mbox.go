@@ -24,6 +24,7 @@ type mboxDrop struct {
 	path  string
 	owner int
 	locks lock.Options
+	warn  func(format string, args ...any) // told of a journal set aside
 	sess  *lock.SessionLock
 
 	f    *os.File     // the file as the session began; nil when there was none
@@ -37,7 +38,8 @@ type mboxDrop struct {
 
 // OpenMbox opens the mbox at path, which must belong to owner, as a
 // maildrop. A missing file is an empty maildrop.
-func OpenMbox(path string, owner int, lockTimeout time.Duration) (Maildrop, error) {
+// warn is told what the owner must hear of (mbox.OpenOptions.Warn).
+func OpenMbox(path string, owner int, lockTimeout time.Duration, warn func(format string, args ...any)) (Maildrop, error) {
 	sess, err := lock.Session(path, owner)
 	if errors.Is(err, lock.ErrInUse) {
 		return nil, ErrInUse
@@ -45,7 +47,7 @@ func OpenMbox(path string, owner int, lockTimeout time.Duration) (Maildrop, erro
 	if err != nil {
 		return nil, err
 	}
-	d := &mboxDrop{path: path, owner: owner, locks: lock.Options{Timeout: lockTimeout}, sess: sess}
+	d := &mboxDrop{path: path, owner: owner, locks: lock.Options{Timeout: lockTimeout}, warn: warn, sess: sess}
 	if err := d.load(); err != nil {
 		sess.Release()
 		return nil, err
@@ -56,7 +58,7 @@ func OpenMbox(path string, owner int, lockTimeout time.Duration) (Maildrop, erro
 // load reads the mailbox under a shared lock and keeps a descriptor of it
 // to read messages from later, when the lock is gone.
 func (d *mboxDrop) load() error {
-	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, ReadOnly: true, NoDotLockOK: true, Lock: d.locks})
+	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, ReadOnly: true, NoDotLockOK: true, Lock: d.locks, Warn: d.warn})
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -182,7 +184,7 @@ func (d *mboxDrop) startsAt(off int64) bool {
 // refresh reads the mailbox again under a shared lock and finds the
 // session's messages in it.
 func (d *mboxDrop) refresh() error {
-	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, ReadOnly: true, NoDotLockOK: true, Lock: d.locks})
+	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, ReadOnly: true, NoDotLockOK: true, Lock: d.locks, Warn: d.warn})
 	if err != nil {
 		return err
 	}
@@ -304,7 +306,7 @@ func (d *mboxDrop) number() error {
 
 // lockAndRead opens the mailbox for writing (both locks) and reads it.
 func (d *mboxDrop) lockAndRead() (*mbox.Mailbox, *mbox.Index, error) {
-	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, NoDotLockOK: true, Lock: d.locks})
+	mb, err := mbox.Open(d.path, mbox.OpenOptions{Owner: d.owner, NoDotLockOK: true, Lock: d.locks, Warn: d.warn})
 	if err != nil {
 		return nil, nil, err
 	}

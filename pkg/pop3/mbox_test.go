@@ -29,7 +29,7 @@ func mailbox(t *testing.T, content string) string {
 
 func openDrop(t *testing.T, path string) Maildrop {
 	t.Helper()
-	d, err := OpenMbox(path, os.Getuid(), 0)
+	d, err := OpenMbox(path, os.Getuid(), 0, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestCommitDeletesMarksReadAndKeepsMailThatCameMeanwhile(t *testing.T) {
 func TestASecondSessionOnTheSameMailboxIsInUse(t *testing.T) {
 	path := mailbox(t, threeMbox)
 	d := openDrop(t, path)
-	if _, err := OpenMbox(path, os.Getuid(), 0); !errors.Is(err, ErrInUse) {
+	if _, err := OpenMbox(path, os.Getuid(), 0, t.Logf); !errors.Is(err, ErrInUse) {
 		t.Errorf("second session: %v", err)
 	}
 	d.Close()
