@@ -501,6 +501,7 @@ func (c *compaction) copyInFile(w window) error {
 		return errNoCopy
 	}
 	fd := int(c.mb.Fd())
+	wb := writeback{fd: fd, from: -1}
 	for i := range c.l.pieces {
 		p := &c.l.pieces[i]
 		s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
@@ -512,6 +513,7 @@ func (c *compaction) copyInFile(w window) error {
 			if _, err := c.mb.WriteAt(p.lit[s-c.starts[i]:e-c.starts[i]], s); err != nil {
 				return err
 			}
+			wb.wrote(s, e)
 			continue
 		}
 		roff, woff := p.off+s-c.starts[i], s
@@ -524,8 +526,35 @@ func (c *compaction) copyInFile(w window) error {
 				return errNoCopy
 			}
 		}
+		wb.wrote(s, e)
 	}
 	return nil
+}
+
+// writebackEvery is how many bytes a window writes before the kernel is
+// asked to start writing them to the disk.
+const writebackEvery = 8 << 20
+
+// writeback starts the disk writing the bytes of a window while the rest
+// of it is copied: left to the fdatasync at its end, the copy and the
+// disk would take turns, each idle while the other works.
+type writeback struct {
+	fd       int
+	from, to int64 // written and not yet started on; from < 0: none
+}
+
+// wrote notes that the bytes [s, e) were written (after those before s).
+func (wb *writeback) wrote(s, e int64) {
+	if wb.from < 0 || s < wb.to {
+		wb.from = s
+	}
+	wb.to = e
+	if wb.to-wb.from >= writebackEvery {
+		// Only a hint: the fdatasync that ends the window is what
+		// makes it durable, whatever this does.
+		unix.SyncFileRange(wb.fd, wb.from, wb.to-wb.from, unix.SYNC_FILE_RANGE_WRITE)
+		wb.from = -1
+	}
 }
 
 // killingWriter passes each write on after a killPoint.
