@@ -151,12 +151,18 @@ func planUIDs(s *snapshot) *uidPlan {
 			p.uids[i] = s.entries[i].UID
 		}
 	}
+	p.base = baseToWrite(s)
+	return p
+}
+
+// baseToWrite is the X-IMAPbase the file lacks (planUIDs), or nil.
+func baseToWrite(s *snapshot) *mbox.Base {
 	fb := s.idx.Base
 	if fb == nil || fb.UIDValidity != s.base.UIDValidity || fb.LastUID != s.base.LastUID || s.first == 1 {
 		b := s.base
-		p.base = &b
+		return &b
 	}
-	return p
+	return nil
 }
 
 // change is what a writer wants done to one message (by index in entries).
@@ -244,11 +250,10 @@ func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 // A message changed is no longer \Recent once a session was shown it.
 func (st *Store) writeTouched(lf *lockedFolder, changes map[int]change) error {
 	s := lf.snap
-	p := planUIDs(s)
 	uids := map[int]uint32{}
 	for j, c := range changes {
-		if u, ok := p.uids[j]; ok && !c.drop {
-			uids[j] = u
+		if e := &s.entries[j]; e.Lazy && !c.drop {
+			uids[j] = e.UID
 		}
 	}
 	markShown(s, changes)
@@ -257,7 +262,7 @@ func (st *Store) writeTouched(lf *lockedFolder, changes map[int]change) error {
 	for firstKept < len(s.entries) && changes[firstKept].drop {
 		firstKept++
 	}
-	base := p.base
+	base := baseToWrite(s)
 	if _, touched := changes[firstKept]; !touched && firstKept == 0 {
 		base = nil
 	}

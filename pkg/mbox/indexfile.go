@@ -94,8 +94,13 @@ func (idx *Index) appendRecord(path string) (bool, error) {
 	if d.path != path || d.size == 0 {
 		return false, nil
 	}
-	rec := idx.record(nil, min(idx.clean, d.n))
-	if d.size+int64(len(rec)) > d.baseLen+max(d.baseLen/4, 64<<10) {
+	keep := min(idx.clean, d.n)
+	limit := d.baseLen + max(d.baseLen/4, 64<<10)
+	if d.size+int64(len(idx.Entries)-keep)*entrySize > limit {
+		return false, nil // compact instead, without making a record too long
+	}
+	rec := idx.record(nil, keep)
+	if d.size+int64(len(rec)) > limit {
 		return false, nil // compact instead
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)

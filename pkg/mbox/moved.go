@@ -135,7 +135,9 @@ func ReindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
 		return Reindex(idx, f, from)
 	}
 	keep := sort.Search(len(idx.Entries), func(i int) bool { return idx.Entries[i].Next > from })
-	var more []Entry
+	// Made once: grown by appends, the entries of a big mailbox would be
+	// copied into fresh memory again and again.
+	more := make([]Entry, 0, len(idx.Entries)-keep)
 	for k := keep; k < len(idx.Entries)-1; k++ {
 		e, ok, gone := mv.entry(&idx.Entries[k])
 		if gone {
@@ -149,7 +151,14 @@ func ReindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
 	// The last message worked out is read again with what follows: bytes
 	// added after it (a blank line before new mail, UW's pseudo-message)
 	// belong to no message the rewrite was given.
+	// What they were worked out to be still gives them the UIDs the
+	// index gave them, which the file may not hold.
+	var reread []Entry
+	if e, ok, _ := mv.entry(&idx.Entries[len(idx.Entries)-1]); ok {
+		reread = append(reread, e)
+	}
 	if len(more) > 0 {
+		reread = append(reread, more[len(more)-1])
 		more = more[:len(more)-1]
 	} else if keep > 0 {
 		keep--
@@ -161,5 +170,5 @@ func ReindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
 	case keep > 0:
 		start = idx.Entries[keep-1].Next
 	}
-	return idx.reindexed(f, &st, keep, more, start)
+	return idx.reindexed(f, &st, keep, more, start, reread)
 }

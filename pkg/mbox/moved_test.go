@@ -1,11 +1,13 @@
 package mbox
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReindexRewrittenFindsWhatAScanOfTheRewrittenFileFinds(t *testing.T) {
@@ -97,5 +99,48 @@ func TestReindexRewrittenFindsWhatAScanOfTheRewrittenFileFinds(t *testing.T) {
 				t.Errorf("size %d, want %d (or the tail differs)", got.Size, want.Size)
 			}
 		})
+	}
+}
+
+func TestReindexRewrittenKeepsTheUIDsTheIndexGaveEveryMessageItMoved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mbox")
+	var b strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&b, "From a@example.org  Wed Nov 25 17:%02d:14 2026\nSubject: m%02d\n\nbody %d\n\n", i, i, i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := Open(path, OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	idx, err := UpdateIndex(nil, mb.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx.Number(nil, time.Unix(1764000000, 0)) // UIDs in the index alone
+	offsets := make([]int64, len(idx.Entries))
+	for i := range idx.Entries {
+		offsets[i] = idx.Entries[i].Offset
+	}
+	if err := RewriteSome(mb, idx.Size, offsets, map[int]Change{3: {Drop: true}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReindexRewritten(idx, mb, offsets[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before any numbering: the last message, read again, has its UID too.
+	var uids []uint32
+	for _, e := range got.Entries {
+		if !e.Lazy {
+			t.Errorf("message %d: its UID is not the index's", e.UID)
+		}
+		uids = append(uids, e.UID)
+	}
+	if want := []uint32{1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12}; !slices.Equal(uids, want) {
+		t.Fatalf("UIDs %v, want %v", uids, want)
 	}
 }

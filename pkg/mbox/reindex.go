@@ -32,13 +32,14 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 	if keep > 0 {
 		start = idx.Entries[keep].Offset
 	}
-	return idx.reindexed(f, &st, keep, nil, start)
+	return idx.reindexed(f, &st, keep, nil, start, nil)
 }
 
 // reindexed is the index of the file f (st its status) made of idx's
 // first keep entries, then more, then what a scan from start (where more
-// ends) finds.
-func (idx *Index) reindexed(f *os.File, st *unix.Stat_t, keep int, more []Entry, start int64) (*Index, error) {
+// ends) finds. reread is what messages the scan reads again were worked
+// out to be.
+func (idx *Index) reindexed(f *os.File, st *unix.Stat_t, keep int, more []Entry, start int64, reread []Entry) (*Index, error) {
 	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size,
 		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity}
 	entries, base, err := ScanFile(sectionFrom{f, start}, st.Size-start, 0, entryOf)
@@ -48,6 +49,15 @@ func (idx *Index) reindexed(f *os.File, st *unix.Stat_t, keep int, more []Entry,
 	for i := range entries {
 		shift(&entries[i], start)
 		entries[i].Pseudo = entries[i].Pseudo && start == 0
+	}
+	for i := range entries {
+		// The same message, moved: the UID the index gave it stands,
+		// found without Number matching every message by fingerprint.
+		for _, e := range reread {
+			if g := &entries[i]; g.UID == 0 && e.Lazy && g.Offset == e.Offset && g.Sum == e.Sum {
+				g.UID, g.Lazy = e.UID, true
+			}
+		}
 	}
 	if len(more) > 0 {
 		entries = append(more, entries...)
