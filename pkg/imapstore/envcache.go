@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -68,7 +67,7 @@ const envCacheMagic = "unixmail envelope cache 2\n"
 // whose UIDVALIDITY is validity.
 func loadEnvCache(mailbox string, validity uint32) *envCache {
 	c := &envCache{path: envCachePath(mailbox), validity: validity, at: map[uint64]made{}}
-	removeStale(c.path + ".tmp-")
+	mbox.RemoveStale(c.path+".tmp-", staleAfter)
 	f, err := os.Open(c.path)
 	if err != nil {
 		return c
@@ -91,20 +90,6 @@ func (c *envCache) changed() bool { return len(c.at) > 0 }
 // left by a session that was killed. Removing one a live session still
 // writes costs that session only its save.
 const staleAfter = 6 * time.Hour
-
-func removeStale(prefix string) {
-	// Listed, not globbed: a folder's name may hold *, ? or [.
-	dir, base := filepath.Split(prefix)
-	files, _ := os.ReadDir(dir)
-	for _, f := range files {
-		if !strings.HasPrefix(f.Name(), base) {
-			continue
-		}
-		if st, err := f.Info(); err == nil && time.Since(st.ModTime()) > staleAfter {
-			os.Remove(filepath.Join(dir, f.Name()))
-		}
-	}
-}
 
 // close lets the files go.
 func (c *envCache) close() {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"unixmail/internal/mboxgen"
 	"unixmail/pkg/mbox"
 )
@@ -254,5 +256,48 @@ func TestKeywordsReloadFromTheIndexAndStayEachMessagesOwn(t *testing.T) {
 	got.Entries[0].Keywords = append(got.Entries[0].Keywords, "more")
 	if kw := got.Entries[1].Keywords; !reflect.DeepEqual(kw, []string{"work", "$Label1"}) {
 		t.Fatalf("message 2's keywords became %q when message 1's grew", kw)
+	}
+}
+
+// A whole save of the index removes what saves killed before their rename
+// left (.NAME.index.tmp-*), once a minute old and unlocked; never the
+// file of a save still at work (it holds its lock), nor one just made.
+func TestASaveRemovesTheTemporaryIndexFilesKilledSavesLeft(t *testing.T) {
+	p := generated(t, 20)
+	ip := mbox.IndexPath(p)
+	left := func(name string, age time.Duration) string {
+		tmp := ip + ".tmp-" + name
+		if err := os.WriteFile(tmp, []byte("half an index"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		then := time.Now().Add(-age)
+		os.Chtimes(tmp, then, then)
+		return tmp
+	}
+	killed := left("killed", time.Hour)
+	killedRecently := left("killedrecently", 2*time.Minute)
+	justMade := left("justmade", 0)
+	atWork := left("atwork", time.Hour)
+	f, err := os.Open(atWork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if err := freshIndex(t, p).Save(ip); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path string
+		kept bool
+	}{{killed, false}, {killedRecently, false}, {justMade, true}, {atWork, true}} {
+		if _, err := os.Stat(tt.path); (err == nil) != tt.kept {
+			t.Errorf("%s: kept %v, want %v", filepath.Base(tt.path), err == nil, tt.kept)
+		}
+	}
+	if _, err := mbox.LoadIndex(ip); err != nil {
+		t.Fatal(err)
 	}
 }

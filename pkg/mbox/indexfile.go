@@ -144,14 +144,23 @@ func (idx *Index) appendRecord(path string) (bool, error) {
 // another save there.
 var saveStep = func() {}
 
+// staleIndexTemp is how old a temporary index file whose lock is free
+// must be to be taken as left by a killed save.
+const staleIndexTemp = time.Minute
+
 // saveWhole writes the index as a new file of one record, synced, renamed
-// over path, and the directory synced, so the rename lasts too.
+// over path, and the directory synced, so the rename lasts too. The new
+// file is locked (flock) until it is renamed, so that another save, which
+// removes the ones killed saves left, leaves it alone.
 func (idx *Index) saveWhole(path string) error {
+	RemoveStale(path+".tmp-", staleIndexTemp)
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
 	if err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	unix.Flock(int(tmp.Fd()), unix.LOCK_EX) // not had, it costs only the race it guards against
 	b := append(make([]byte, 0, len(indexMagic)+recordHead+1024+len(idx.Entries)*entrySize), indexMagic...)
 	b = idx.record(b, 0)
 	var st unix.Stat_t
@@ -161,9 +170,6 @@ func (idx *Index) saveWhole(path string) error {
 	}
 	if err == nil {
 		err = unix.Fstat(int(tmp.Fd()), &st)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
 	}
 	if err == nil {
 		err = renameLocked(tmp.Name(), path)
