@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -66,35 +67,60 @@ func SetGroup(gid int) error {
 // WithGroup runs fn with the group DropGroup gave up, if any. It is for
 // creating and removing files beside a mailbox, nothing else.
 //
-// The group is taken as the file-system group (setfsgid(2)) of this
-// thread alone, the goroutine pinned to it for fn: that group is what
-// the kernel checks and gives new files, and a change made for the
-// whole process (syscall.Setegid) is a signal to every thread and a wait
-// for each, twice per call, a few per delivery. No other goroutine runs
-// on the thread meanwhile, and the group is the process's saved one,
-// which any of its threads may take back at any time anyway: the
-// per-thread change gives nothing the process does not hold already.
+// The group is taken as the file-system group (setfsgid(2)) of one
+// thread alone, for fn, which runs on a goroutine of its own pinned to
+// that thread: that group is what the kernel checks and gives new files,
+// and a change made for the whole process (syscall.Setegid) is a signal
+// to every thread and a wait for each, twice per call, a few per
+// delivery. No other goroutine runs on the thread meanwhile, and the
+// group is the process's saved one, which any of its threads may take
+// back at any time anyway: the per-thread change gives nothing the
+// process does not hold already. A thread whose group cannot be given
+// back (nor one whose change failed half way) is never used again: its
+// goroutine ends still pinned to it, and the runtime ends the thread with
+// it. The caller's goroutine never runs on it. A panic in fn is the
+// caller's, once the group is given back.
 func WithGroup(fn func() error) error {
 	groupMu.Lock()
 	defer groupMu.Unlock()
 	if mailGid < 0 {
 		return fn()
 	}
-	runtime.LockOSThread()
-	prev, err := setfsgid(mailGid)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("take group %d: %w", mailGid, err)
+	type result struct {
+		err      error
+		panicked any
 	}
-	fnErr := fn()
-	if _, err := setfsgid(prev); err != nil {
-		// The thread keeps the group: it stays pinned to this goroutine,
-		// and ends with it, rather than run any other.
-		return fmt.Errorf("give back group %d: %w", mailGid, err)
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		r := result{err: errors.New("the call with the mail group did not return")}
+		defer func() { done <- r }()
+		prev, err := setfsgidOn(mailGid)
+		if err != nil {
+			r.err = fmt.Errorf("take group %d: %w", mailGid, err)
+			return
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				r = result{panicked: p}
+			}
+			if _, err := setfsgidOn(prev); err != nil {
+				r.err = errors.Join(r.err, fmt.Errorf("give back group %d: %w", mailGid, err))
+				return
+			}
+			runtime.UnlockOSThread()
+		}()
+		r.err = fn()
+	}()
+	r := <-done
+	if r.panicked != nil {
+		panic(r.panicked)
 	}
-	runtime.UnlockOSThread()
-	return fnErr
+	return r.err
 }
+
+// setfsgidOn is setfsgid; tests make it fail.
+var setfsgidOn = setfsgid
 
 // setfsgid makes gid this thread's file-system group and returns the one
 // it had. setfsgid(2) reports no error, only the group it found: the

@@ -2,12 +2,15 @@ package lock
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"unixmail/internal/threadcreds"
 )
@@ -107,4 +110,77 @@ func everyThread(t *testing.T, when string, skip int, want [4]int) {
 			t.Errorf("%s: thread %s has real, effective, saved, fs group %v, want %v", when, tid, got.GID, want)
 		}
 	})
+}
+
+// lendOwnGroup makes WithGroup lend the group the test already has (no
+// root needed, nothing changes hands), its setfsgid calls going through
+// fake.
+func lendOwnGroup(t *testing.T, fake func(gid int) (int, error)) {
+	t.Helper()
+	g, f := mailGid, setfsgidOn
+	t.Cleanup(func() { mailGid, setfsgidOn = g, f })
+	mailGid, setfsgidOn = os.Getegid(), fake
+}
+
+// threadGone waits until the thread tid of this process has ended, and
+// reports false if it is still there after a generous while. The main
+// thread, which the runtime cannot end, is parked for good instead: it
+// counts as gone.
+func threadGone(tid int) bool {
+	if tid == os.Getpid() {
+		return true
+	}
+	for range 1000 {
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid)); errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func TestAThreadThatCannotGiveTheGroupBackEndsAndTheCallerNeverRunsOnIt(t *testing.T) {
+	calls := 0
+	lendOwnGroup(t, func(gid int) (int, error) {
+		if calls++; calls == 2 {
+			return gid, errors.New("the thread's group stays the mail group")
+		}
+		return setfsgid(gid)
+	})
+	var tid int
+	err := WithGroup(func() error {
+		tid = syscall.Gettid()
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "give back group") {
+		t.Fatalf("WithGroup: %v, want the failure to give the group back", err)
+	}
+	// The caller goes on on another thread.
+	runtime.LockOSThread()
+	me := syscall.Gettid()
+	runtime.UnlockOSThread()
+	if me == tid {
+		t.Fatalf("the caller runs on thread %d, which kept the mail group", tid)
+	}
+	if !threadGone(tid) {
+		t.Fatalf("thread %d, which kept the mail group, is still there", tid)
+	}
+}
+
+func TestWithGroupGivesTheGroupBackBeforeAPanicInTheCallReachesTheCaller(t *testing.T) {
+	var gave []int
+	lendOwnGroup(t, func(gid int) (int, error) {
+		gave = append(gave, gid)
+		return setfsgid(gid)
+	})
+	defer func() {
+		if p := recover(); p != "boom" {
+			t.Fatalf("recovered %v, want the call's panic", p)
+		}
+		if len(gave) != 2 {
+			t.Fatalf("setfsgid called with %v: the group was not given back", gave)
+		}
+	}()
+	WithGroup(func() error { panic("boom") })
+	t.Fatal("WithGroup returned after a panic in the call")
 }
