@@ -85,12 +85,18 @@ type pyMessage struct {
 // readMailbox parses the mailbox with python3's mailbox module.
 func (u *imapUser) readMailbox(t *testing.T) []pyMessage {
 	t.Helper()
+	return u.readMailboxAt(t, u.mailbox())
+}
+
+// readMailboxAt is readMailbox of the mbox at path.
+func (u *imapUser) readMailboxAt(t *testing.T, path string) []pyMessage {
+	t.Helper()
 	out := u.python(t, `
 import mailbox, json, sys
 box = mailbox.mbox(sys.argv[2], create=False)
 print(json.dumps([{"subject": m["subject"] or "", "status": m["status"] or "", "xstatus": m["x-status"] or "",
   "uid": m["x-uid"] or "", "body": m.get_payload()} for m in box]))
-`, u.mailbox())
+`, path)
 	var msgs []pyMessage
 	if err := json.Unmarshal([]byte(out), &msgs); err != nil {
 		t.Fatalf("%v: %s", err, out)

@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -52,6 +53,15 @@ type filter struct {
 	armed bool
 	werr  error // a delayed write's failure, for the next Write
 
+	// The filter is the session's commit barrier (group commit): output
+	// given while APPENDs' writes are not yet synced (dirty, since
+	// dirtySince) stays in pend while the client has more commands on
+	// the way; before it is written, or the filter waits for the
+	// client, or a command other than APPEND runs, the writes are
+	// synced (hooks.commit), once for them all. Under wmu.
+	dirty      bool
+	dirtySince time.Time
+
 	once sync.Once
 	done chan struct{}
 	bye  string // when set, the connection ends with this BYE before the next command
@@ -90,6 +100,11 @@ type hooks interface {
 	// (zero: none waiting); flush writes them.
 	flushDue() time.Time
 	flush() error
+	// unsynced reports whether APPENDs wrote what commit is yet to sync
+	// (any goroutine may ask); commit syncs it, on the library's
+	// goroutine only. Once commit has failed it keeps failing.
+	unsynced() bool
+	commit() error
 }
 
 func newFilter(h hooks) *filter {
@@ -120,6 +135,27 @@ func (f *filter) fill() error {
 	c := f.hooks.conn()
 	end := time.Now().Add(timeout)
 	buf := make([]byte, 16<<10)
+	if f.unsettled() {
+		// What is held waits for more input only if it is there now:
+		// a client that pipelines has sent it. A wait for more is a
+		// wait for the replies: they go out first.
+		if c.SetReadDeadline(time.Now().Add(pollWait)) == nil {
+			n, err := c.Read(buf)
+			f.in = append(f.in, buf[:n]...)
+			if n > 0 {
+				return nil
+			}
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				if serr := f.settle(); serr != nil {
+					return serr
+				}
+				return err
+			}
+		}
+		if err := f.settle(); err != nil {
+			return err
+		}
+	}
 	for {
 		deadline := end
 		if due := f.hooks.flushDue(); !due.IsZero() && due.Before(deadline) {
@@ -279,6 +315,11 @@ func (f *filter) step() error {
 		return err
 	}
 	if f.mode == modeCommand {
+		if !f.continuesRun(l) {
+			if err := f.settle(); err != nil {
+				return err
+			}
+		}
 		var handled bool
 		if l, handled, err = f.intercept(l); handled || err != nil {
 			return err
@@ -297,6 +338,64 @@ func (f *filter) step() error {
 		f.wmu.Unlock()
 	}
 	f.out = append(f.out, l...)
+	return nil
+}
+
+// pollWait is how long fill looks for more input before it writes what
+// is held: long enough for a read of what is there to be tried.
+const pollWait = 200 * time.Microsecond
+
+// maxHeld is how long writes of pipelined APPENDs may wait for their sync
+// (and their folder stay locked): other programs may be waiting for it.
+const maxHeld = 200 * time.Millisecond
+
+// unsettled reports whether output is held, or writes wait for a sync.
+func (f *filter) unsettled() bool {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	return f.dirty || f.hooks.unsynced()
+}
+
+// continuesRun reports whether a command line may run while earlier
+// writes wait for their sync: another APPEND, within maxHeld of the
+// first reply held.
+func (f *filter) continuesRun(l []byte) bool {
+	_, rest, _ := bytes.Cut(l, []byte(" "))
+	cmd, _, _ := bytes.Cut(rest, []byte(" "))
+	if !bytes.EqualFold(cmd, []byte("APPEND")) {
+		return false
+	}
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	return !f.dirty || time.Since(f.dirtySince) < maxHeld
+}
+
+// settle syncs the writes waiting for it and writes what was held.
+func (f *filter) settle() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if !f.dirty && !f.hooks.unsynced() {
+		return nil
+	}
+	return f.flushLocked()
+}
+
+// commitLocked syncs the session's writes before output that may depend
+// on them goes out. When that fails, none of it does: the connection
+// ends with a BYE, so that no reply says an APPEND was done whose
+// message may not be on disk.
+func (f *filter) commitLocked() error {
+	if !f.dirty && !f.hooks.unsynced() {
+		return nil
+	}
+	if err := f.hooks.commit(); err != nil {
+		f.pend = f.pend[:0]
+		f.hooks.conn().Write([]byte("* BYE [SERVERBUG] Could not make the mailbox last on disk\r\n"))
+		f.werr = fmt.Errorf("commit: %w", err)
+		f.hooks.conn().Close()
+		return f.werr
+	}
+	f.dirty = false
 	return nil
 }
 
@@ -415,8 +514,14 @@ func (f *filter) flushLocked() error {
 		f.timer.Stop()
 		f.armed = false
 	}
-	if len(f.pend) == 0 || f.werr != nil {
+	if f.werr != nil {
 		return f.werr
+	}
+	if err := f.commitLocked(); err != nil {
+		return err
+	}
+	if len(f.pend) == 0 {
+		return nil
 	}
 	_, err := f.hooks.conn().Write(f.pend)
 	f.pend = f.pend[:0]
@@ -440,6 +545,9 @@ func (f *filter) flushLater() {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	f.armed = false
+	if f.dirty {
+		return // the library's goroutine settles it: only it may commit
+	}
 	f.flushLocked()
 }
 
@@ -481,7 +589,10 @@ func (f *filter) Write(p []byte) (int, error) {
 		now = now || line[0] != '*' || bytes.HasPrefix(line, []byte("* BYE"))
 	}
 	f.pend = out
-	if now || len(f.pend) >= flushBytes {
+	if !f.dirty && f.hooks.unsynced() {
+		f.dirty, f.dirtySince = true, time.Now()
+	}
+	if now && !f.dirty || len(f.pend) >= flushBytes {
 		if err := f.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -490,7 +601,7 @@ func (f *filter) Write(p []byte) (int, error) {
 	if f.werr != nil {
 		return 0, f.werr
 	}
-	if len(f.pend) > 0 && !f.armed {
+	if len(f.pend) > 0 && !f.armed && !f.dirty {
 		if f.timer == nil {
 			f.timer = time.AfterFunc(f.delay, f.flushLater)
 		} else {
@@ -590,8 +701,10 @@ func capabilityList(line []byte) (start, end int, ok bool) {
 	return start, start + j, true
 }
 
-// Close ends the connection; the one-connection listener sees it.
+// Close ends the connection; the one-connection listener sees it. What
+// is held goes first, once synced.
 func (f *filter) Close() error {
+	f.settle()
 	f.once.Do(func() { close(f.done) })
 	return f.hooks.conn().Close()
 }

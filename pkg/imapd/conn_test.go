@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -24,6 +25,40 @@ type fakeHooks struct {
 
 	mu          sync.Mutex
 	enabledCaps []string
+	written     bool  // an APPEND wrote what commit is to sync
+	commits     int   // commits that had something to sync
+	commitErr   error // what commit returns
+}
+
+// wrote stands for an APPEND that wrote its message, unsynced.
+func (h *fakeHooks) wrote() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.written = true
+}
+
+func (h *fakeHooks) unsynced() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.written || h.commitErr != nil
+}
+
+func (h *fakeHooks) commit() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.written {
+		h.commits++
+	}
+	if h.commitErr == nil {
+		h.written = false
+	}
+	return h.commitErr
+}
+
+func (h *fakeHooks) commitCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.commits
 }
 
 func (h *fakeHooks) conn() net.Conn      { return h.c }
@@ -349,5 +384,114 @@ func TestACHECKWhoseFlagChangesCannotBeWrittenIsAnsweredNO(t *testing.T) {
 	}
 	if l := <-got; l != "a1 NO [OVERQUOTA] Not enough disk space\r\n" {
 		t.Fatalf("CHECK answered %q", l)
+	}
+}
+
+// library plays the library's part on a filter: it reads one command
+// line, and answers it when told to.
+func libraryReads(t *testing.T, f *filter, want string) {
+	t.Helper()
+	buf := make([]byte, 200)
+	n, err := f.Read(buf)
+	if err != nil || string(buf[:n]) != want {
+		t.Fatalf("library got %q, %v; want %q", buf[:n], err, want)
+	}
+}
+
+func TestRepliesToPipelinedAPPENDsWaitForOneSyncAndGoOutBeforeTheNextOtherCommand(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	c := &writeCounter{Conn: server}
+	h := &fakeHooks{c: c, plain: true, authed: true}
+	f := newFilter(h)
+	go client.Write([]byte("a1 APPEND INBOX\r\na2 append Sent\r\na3 NOOP\r\n"))
+	libraryReads(t, f, "a1 APPEND INBOX\r\n")
+	h.wrote()
+	f.Write([]byte("a1 OK [APPENDUID 7 1] APPEND completed\r\n"))
+	libraryReads(t, f, "a2 append Sent\r\n")
+	h.wrote()
+	f.Write([]byte("* 1 EXISTS\r\n"))
+	f.Write([]byte("a2 OK [APPENDUID 8 1] APPEND completed\r\n"))
+	if n, got := c.seen(); n != 0 || h.commitCount() != 0 {
+		t.Fatalf("with more APPENDs waiting, %d writes (%q) and %d syncs went out", n, got, h.commitCount())
+	}
+	libraryReads(t, f, "a3 NOOP\r\n")
+	n, got := c.seen()
+	if want := "a1 OK [APPENDUID 7 1] APPEND completed\r\n* 1 EXISTS\r\na2 OK [APPENDUID 8 1] APPEND completed\r\n"; n != 1 || got != want || h.commitCount() != 1 {
+		t.Fatalf("before NOOP ran: %d writes of %q after %d syncs; want one write of %q after one", n, got, h.commitCount(), want)
+	}
+}
+
+func TestAClientThatWaitsForEachAPPENDsReplyGetsItSynced(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	h := &fakeHooks{c: server, plain: true, authed: true}
+	f := newFilter(h)
+	r := bufio.NewReader(client)
+	go client.Write([]byte("a1 APPEND INBOX\r\n"))
+	libraryReads(t, f, "a1 APPEND INBOX\r\n")
+	for i := 2; i <= 4; i++ {
+		h.wrote()
+		f.Write([]byte(fmt.Sprintf("a%d OK APPEND completed\r\n", i-1)))
+		// The library goes back to reading: the filter finds nothing
+		// more from the client, so the reply goes out, synced, before
+		// the client is waited for.
+		next := fmt.Sprintf("a%d APPEND INBOX\r\n", i)
+		done := make(chan struct{})
+		go func() { libraryReads(t, f, next); close(done) }()
+		if l := readLine(t, r); l != fmt.Sprintf("a%d OK APPEND completed\r\n", i-1) {
+			t.Fatalf("client got %q", l)
+		}
+		if h.commitCount() != i-1 {
+			t.Fatalf("reply %d went out after %d syncs", i-1, h.commitCount())
+		}
+		client.Write([]byte(next))
+		<-done
+	}
+}
+
+func TestAFailedSyncEndsTheSessionWithoutTheRepliesItHeld(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	h := &fakeHooks{c: server, plain: true, authed: true}
+	f := newFilter(h)
+	go client.Write([]byte("a1 APPEND INBOX\r\na2 APPEND INBOX\r\n"))
+	libraryReads(t, f, "a1 APPEND INBOX\r\n")
+	h.wrote()
+	f.Write([]byte("a1 OK APPEND completed\r\n"))
+	libraryReads(t, f, "a2 APPEND INBOX\r\n")
+	h.wrote()
+	h.mu.Lock()
+	h.commitErr = errors.New("input/output error")
+	h.mu.Unlock()
+	f.Write([]byte("a2 OK APPEND completed\r\n"))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.Read(make([]byte, 100))
+		errc <- err
+	}()
+	got, _ := io.ReadAll(client)
+	if string(got) != "* BYE [SERVERBUG] Could not make the mailbox last on disk\r\n" {
+		t.Fatalf("client got %q", got)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("the library read on after the sync failed")
+	}
+	if _, err := f.Write([]byte("a3 OK NOOP completed\r\n")); err == nil {
+		t.Fatal("the library may still write after the sync failed")
+	}
+}
+
+func TestHeldRepliesGoOutSyncedOnceTheyFillTheBuffer(t *testing.T) {
+	c := &writeCounter{}
+	h := &fakeHooks{c: c}
+	f := newFilter(h)
+	line := "a1 OK [APPENDUID 1733 12345] APPEND completed\r\n"
+	for i := 0; i < flushBytes/len(line)+1; i++ {
+		h.wrote()
+		f.Write([]byte(line))
+	}
+	if n, got := c.seen(); n != 1 || len(got) < flushBytes || h.commitCount() != 1 {
+		t.Fatalf("%d writes of %d bytes after %d syncs", n, len(got), h.commitCount())
 	}
 }

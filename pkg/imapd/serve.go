@@ -84,6 +84,19 @@ func (k *conn) flush() error {
 	}
 	return err
 }
+func (k *conn) unsynced() bool { return k.sess != nil && k.sess.Unsynced() }
+
+func (k *conn) commit() error {
+	if k.sess == nil {
+		return nil
+	}
+	err := k.sess.Commit()
+	if err != nil {
+		k.c.Log.Error("rip=%s: hanging up, APPENDs not reported done: %v", k.c.Peer, err)
+	}
+	return err
+}
+
 func (k *conn) extraCaps(authed bool) ([]string, []string) {
 	add := []string{"ID"}
 	var remove []string
@@ -170,11 +183,11 @@ func caller(c *daemon.Client) (*userdb.User, error) {
 func (k *conn) newSession(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	if k.preauth != nil {
 		k.sess = imapstore.NewPreauthSession(k.store(k.preauth))
-		k.sess.CutOff = k.cutOff
+		k.sess.CutOff, k.sess.GroupCommit = k.cutOff, true
 		return &session{Session: k.sess, k: k}, &imapserver.GreetingData{PreAuth: true}, nil
 	}
 	k.sess = imapstore.NewSession(k.login)
-	k.sess.CutOff = k.cutOff
+	k.sess.CutOff, k.sess.GroupCommit = k.cutOff, true
 	s := &session{Session: k.sess, k: k}
 	s.Hook = k.plaintextCheck
 	return s, nil, nil

@@ -90,13 +90,18 @@ func (st *Store) scan(f *os.File, prev *snapshot) (*snapshot, error) {
 // costs only speed, or, where the index holds UIDs the file does not, is
 // reported so that they are written into the file instead.
 func (s *snapshot) save(path string) bool {
-	if s.saved || s.idx == nil || len(s.idx.Entries) < minIndexed && !s.idx.Lazy() {
+	if !s.unsaved() {
 		return s.saved
 	}
 	if s.idx.Save(mbox.IndexPath(path)) == nil {
 		s.saved = true
 	}
 	return s.saved
+}
+
+// unsaved reports whether the snapshot is to be saved and is not yet.
+func (s *snapshot) unsaved() bool {
+	return !s.saved && s.idx != nil && (len(s.idx.Entries) >= minIndexed || s.idx.Lazy())
 }
 
 // minIndexed: a folder smaller than this is read faster than its index.
@@ -176,12 +181,25 @@ type change struct {
 type lockedFolder struct {
 	mb   *mbox.Mailbox
 	snap *snapshot
+	// held: the store keeps it locked (Store.held), and what is written
+	// to it is synced at commit; close leaves it be.
+	held  bool
+	index *os.File // the index file, written since the last sync and not synced
 }
 
 // openLocked opens and locks the folder at path and makes sure every
 // message in it has a lasting UID, writing them if needed. The caller must
-// call close.
+// call close. The folder the store holds is given as it is; another is
+// let go first, so that no two are ever locked at once.
 func (st *Store) openLocked(path string, create bool, prev *snapshot) (*lockedFolder, error) {
+	if h := st.held; h != nil {
+		if h.mb.Path == path {
+			return h, nil
+		}
+		if err := st.commit(); err != nil {
+			return nil, err
+		}
+	}
 	mb, err := mbox.Open(path, mbox.OpenOptions{Create: create, Owner: st.opts.Owner, Lock: st.opts.Lock, Warn: st.opts.Log.Warn})
 	if err != nil {
 		return nil, st.openError(path, err)
@@ -202,7 +220,69 @@ func (st *Store) openLocked(path string, create bool, prev *snapshot) (*lockedFo
 	return lf, nil
 }
 
-func (lf *lockedFolder) close() error { return lf.mb.Close() }
+func (lf *lockedFolder) close() error {
+	if lf.held {
+		return nil
+	}
+	return lf.mb.Close()
+}
+
+// hold is the folder at path locked for APPENDs whose sync waits for
+// commit: held, so that the APPENDs a client pipelines take the locks and
+// wait for the disk once for them all.
+func (st *Store) hold(path string, create bool) (*lockedFolder, error) {
+	lf, err := st.openLocked(path, create, nil)
+	if err != nil || lf.held {
+		return lf, err
+	}
+	lf.held = true
+	st.held = lf
+	st.unsynced.Store(true)
+	return lf, nil
+}
+
+// holds reports whether the store holds the folder at path locked: the
+// file is as this session left it, and locking it again would find it
+// busy (its dot-lock, its OFD lock), by ourselves.
+func (st *Store) holds(path string) bool { return st.held != nil && st.held.mb.Path == path }
+
+// commit makes what was written to the held folder last (the mailbox and
+// its index synced in one wait) and lets it go. A failure is kept, and
+// given by every later commit: no reply may say those writes were done.
+func (st *Store) commit() error {
+	if lf := st.held; lf != nil {
+		st.held, lf.held = nil, false
+		idx := make(chan error, 1)
+		if f := lf.index; f != nil {
+			lf.index = nil
+			go func() { idx <- mbox.SyncIndex(f) }()
+		} else {
+			idx <- nil
+		}
+		err := errors.Join(lf.mb.Sync(), <-idx)
+		lf.close()
+		if err != nil && st.syncErr == nil {
+			st.syncErr = err
+		}
+	}
+	if st.syncErr == nil {
+		st.unsynced.Store(false)
+	}
+	return st.syncErr
+}
+
+// saveIndex is the snapshot's save, its sync left to commit where the
+// folder is held.
+func (lf *lockedFolder) saveIndex() bool {
+	s := lf.snap
+	if !lf.held || !s.unsaved() {
+		return s.save(lf.mb.Path)
+	}
+	f, err := s.idx.SaveUnsynced(mbox.IndexPath(lf.mb.Path), lf.index)
+	lf.index = f
+	s.saved = err == nil
+	return s.saved
+}
 
 // rewrite writes the changes asked for, and makes the snapshot's
 // numbering last: in the index alone for a big folder (lazy) where the
@@ -220,7 +300,7 @@ func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 				}
 			}
 		}
-		if lf.snap.save(lf.mb.Path) {
+		if lf.saveIndex() {
 			return nil
 		}
 		// No index can be kept beside this folder: the file must hold it all.
@@ -393,7 +473,7 @@ func (st *Store) reindex(lf *lockedFolder, from int64, gone func(i int) bool) er
 	}
 	lf.snap = newSnapshot(idx, stp)
 	if lf.snap.lazy() {
-		lf.snap.save(lf.mb.Path)
+		lf.saveIndex()
 	}
 	st.remember(lf.mb.Path, lf.snap)
 	return nil
@@ -411,6 +491,9 @@ func (st *Store) remember(path string, s *snapshot) {
 // readSnapshot scans the folder at path under a brief shared lock. A
 // missing file is an empty folder.
 func (st *Store) readSnapshot(path string, prev *snapshot) (*snapshot, error) {
+	if h := st.held; h != nil && h.mb.Path == path {
+		return h.snap, nil // locked by us: the file is as we left it
+	}
 	if prev == nil {
 		prev = st.snaps[path]
 	}

@@ -279,17 +279,24 @@ func (sp *spool) truncate() error {
 	return nil
 }
 
-// deliver appends the spooled messages to the folder at path, each with
-// the next UID, in one locked append. The base is raised first (in place,
-// its length unchanged), so an X-UID is never above the last UID it
-// records, whatever happens to the append. It returns UIDVALIDITY and the
-// UIDs.
-func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32, error) {
+// deliverTo is deliver to the folder at path, locked for it alone.
+func (st *Store) deliverTo(path string, create bool, sp *spool) (uint32, []uint32, error) {
 	lf, err := st.openLocked(path, create, nil)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer lf.close()
+	return st.deliver(lf, sp)
+}
+
+// deliver appends the spooled messages to the locked folder, each with
+// the next UID, in one append, synced before it returns unless the folder
+// is held (then commit syncs it). The base is raised first (in place,
+// its length unchanged), so an X-UID is never above the last UID it
+// records, whatever happens to the append. It returns UIDVALIDITY and the
+// UIDs.
+func (st *Store) deliver(lf *lockedFolder, sp *spool) (uint32, []uint32, error) {
+	path := lf.mb.Path
 	base := lf.snap.base
 	if !lf.snap.hasBase {
 		base = mbox.Base{UIDValidity: uint32(st.now().Unix())}
@@ -321,7 +328,11 @@ func (st *Store) deliver(path string, create bool, sp *spool) (uint32, []uint32,
 	// The new mail is scanned and numbered, and the index that holds its
 	// UIDs saved (synced), while the mail itself is synced: one wait.
 	along := func() error { return st.reindex(lf, old, nil) }
-	err = lf.mb.AppendAlong(noCancel, func(w io.Writer) error {
+	appendAlong := lf.mb.AppendAlong
+	if lf.held {
+		appendAlong = lf.mb.AppendUnsynced
+	}
+	err := appendAlong(noCancel, func(w io.Writer) error {
 		for i, it := range sp.items {
 			uid := first + uint32(i)
 			uids = append(uids, uid)
@@ -349,7 +360,7 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if err != nil {
 		return nil, err
 	}
-	if !isInbox(name) {
+	if !isInbox(name) && !s.st.holds(path) {
 		if k := kindOf(path); k == kindNone {
 			return nil, errTryCreate(name)
 		} else if k != kindMbox {
@@ -381,11 +392,33 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 			return nil, err
 		}
 	}
-	validity, uids, err := s.st.deliver(path, isInbox(name), sp)
+	validity, uids, err := s.appendSpool(path, isInbox(name), sp)
 	if err != nil {
 		return nil, err
 	}
 	return &imap.AppendData{UIDValidity: validity, UID: imap.UID(uids[0])}, nil
+}
+
+// appendSpool delivers an APPEND's message: synced at once, or, with
+// GroupCommit, into the folder the store holds for the APPENDs that
+// follow, to be synced by Commit.
+func (s *Session) appendSpool(path string, create bool, sp *spool) (uint32, []uint32, error) {
+	if !s.GroupCommit {
+		return s.st.deliverTo(path, create, sp)
+	}
+	lf, err := s.st.hold(path, create)
+	if err != nil {
+		return 0, nil, err
+	}
+	validity, uids, err := s.st.deliver(lf, sp)
+	if err != nil {
+		// Cut back, the folder may not be as the held snapshot says:
+		// it is let go, what came before synced.
+		if cerr := s.st.commit(); cerr != nil {
+			return 0, nil, cerr
+		}
+	}
+	return validity, uids, err
 }
 
 // Copy copies messages to another folder (UIDPLUS: COPYUID).
@@ -437,7 +470,7 @@ func (s *Session) copyTo(sel *selected, targets []int, dest string) (*imap.CopyD
 	if len(sp.items) == 0 {
 		return &imap.CopyData{}, nil
 	}
-	validity, uids, err := s.st.deliver(dpath, isInbox(dest), sp)
+	validity, uids, err := s.st.deliverTo(dpath, isInbox(dest), sp)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +534,7 @@ func (st *Store) copyInto(src *lockedFolder, idxs []int, np string, create bool)
 			return nil, err
 		}
 	}
-	_, uids, err := st.deliver(np, create, sp)
+	_, uids, err := st.deliverTo(np, create, sp)
 	return uids, err
 }
 

@@ -34,6 +34,26 @@ type Session struct {
 	// CutOff, when not nil, ends the connection at once, before anything
 	// more is written: a FETCH literal could not be finished (ErrCutShort).
 	CutOff func(error)
+	// GroupCommit leaves the sync of what an APPEND wrote to Commit, its
+	// folder kept locked meanwhile, so that APPENDs a client pipelines
+	// wait for the disk once for them all. The caller must Commit before
+	// the APPEND's reply goes out, and before any command but another
+	// APPEND (imapd's connection filter does both).
+	GroupCommit bool
+}
+
+// Unsynced reports whether APPENDs wrote what Commit is yet to sync (or
+// whose sync failed). Any goroutine may ask.
+func (s *Session) Unsynced() bool { return s.st != nil && s.st.unsynced.Load() }
+
+// Commit syncs what APPENDs wrote since the last Commit and lets their
+// folder go. Once it has failed it keeps failing: the session must end
+// without saying those APPENDs were done.
+func (s *Session) Commit() error {
+	if s.st == nil {
+		return nil
+	}
+	return s.st.commit()
 }
 
 var (
@@ -90,7 +110,8 @@ type viewMsg struct {
 // Close ends the session however the connection ended: the flag changes
 // not yet written are written first.
 func (s *Session) Close() error {
-	err := s.Flush()
+	cerr := s.Commit()
+	err := errors.Join(cerr, s.Flush())
 	if s.sel != nil {
 		s.sel.close()
 		s.sel = nil
@@ -192,7 +213,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		return nil, err
 	}
 	var recent map[uint32]bool
-	if !snap.complete() || !snap.hasBase || (!sel.readOnly && hasNew(snap)) {
+	if !snap.complete() || !snap.hasBase || (!sel.readOnly && hasNew(snap, 0)) {
 		claimed, r, err := s.st.claim(path, snap, !sel.readOnly)
 		if err != nil && !roomless(err, snap) {
 			return nil, err
@@ -338,10 +359,13 @@ func (s *Session) ready(sel *selected) error {
 	return nil
 }
 
-func hasNew(snap *snapshot) bool {
+// hasNew reports whether messages from UID from on are \Recent. Below it
+// are those a session was shown: claimed then if they were new.
+func hasNew(snap *snapshot, from uint32) bool {
 	// Entries are in UID order, and none below RecentFrom is \Recent.
-	from := sort.Search(len(snap.entries), func(i int) bool { return snap.entries[i].UID >= snap.idx.RecentFrom })
-	for i := from; i < len(snap.entries); i++ {
+	from = max(from, snap.idx.RecentFrom)
+	first := sort.Search(len(snap.entries), func(i int) bool { return snap.entries[i].UID >= from })
+	for i := first; i < len(snap.entries); i++ {
 		if snap.recent(i) {
 			return true
 		}
@@ -667,7 +691,7 @@ func (s *Session) refresh() error {
 		return nil
 	}
 	var recent map[uint32]bool
-	if !snap.complete() || (!sel.readOnly && hasNew(snap)) {
+	if !snap.complete() || (!sel.readOnly && hasNew(snap, sel.uidNext)) {
 		claimed, r, err := s.st.claim(sel.path, snap, !sel.readOnly)
 		if err != nil && !roomless(err, snap) {
 			return err

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,13 @@ type Options struct {
 type Store struct {
 	opts  Options
 	snaps map[string]*snapshot // the last scan of each folder, by path
+	// held is the folder a session's APPENDs (GroupCommit) keep locked,
+	// what they wrote not yet synced; commit syncs it and lets it go.
+	held *lockedFolder
+	// syncErr is a failed commit's error: the writes it was to make last
+	// may not have, and no reply may say otherwise.
+	syncErr  error
+	unsynced atomic.Bool // held or syncErr is set; read by other goroutines
 }
 
 // New makes the store for one user.

@@ -80,64 +80,124 @@ func (idx *Index) inheritDisk(from *Index, keep int) {
 // only what changed since is appended; otherwise the whole index goes to
 // a temporary file renamed into place.
 func (idx *Index) Save(path string) error {
-	if ok, err := idx.appendRecord(path); ok || err != nil {
+	f, ok, err := idx.appendRecord(path, nil, true)
+	if f != nil {
+		f.Close()
+	}
+	if ok || err != nil {
 		return err
 	}
 	return idx.saveWhole(path)
 }
 
+// SaveUnsynced is Save that leaves the sync of an appended record to the
+// caller: it returns the index file, written but not synced, which the
+// caller must sync (SyncIndex) before it reports the UIDs saved, or nil
+// when the index went whole to a new file, synced. open is what the
+// caller's last SaveUnsynced of this index (or of one it was made from)
+// returned, if it has not synced it yet: the record goes to it again when
+// it is still the file at path; if it is not, it is synced and closed
+// here (what it holds may be all there is of some UIDs).
+func (idx *Index) SaveUnsynced(path string, open *os.File) (*os.File, error) {
+	if open != nil && !idx.disk.holds(open) {
+		if err := SyncIndex(open); err != nil {
+			return nil, err
+		}
+		open = nil
+	}
+	f, ok, err := idx.appendRecord(path, open, false)
+	if ok || err != nil {
+		return f, err
+	}
+	if open != nil {
+		// Records of the caller's are in it: they last, in case the
+		// whole save below fails too.
+		SyncIndex(open)
+	} else if f != nil {
+		f.Close()
+	}
+	return nil, idx.saveWhole(path)
+}
+
+// SyncIndex syncs and closes an index file SaveUnsynced returned.
+func SyncIndex(f *os.File) error {
+	err := unix.Fdatasync(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("sync index %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// holds reports whether f is the index file d describes.
+func (d *onDisk) holds(f *os.File) bool {
+	var st unix.Stat_t
+	return d.size > 0 && unix.Fstat(int(f.Fd()), &st) == nil && st.Dev == d.dev && st.Ino == d.ino
+}
+
 // appendRecord appends what changed since the index file was written, if
-// that file is still as this index last knew it and the log stays small.
-// It reports whether it did, and an error only once nothing is left to try.
-func (idx *Index) appendRecord(path string) (bool, error) {
+// that file is still as this index last knew it and the log stays small:
+// to open, when given (the file at path, kept open by the caller), and
+// synced when sync is set, else left for the caller to sync with the file
+// it returns. It reports whether it did, and an error only once nothing is
+// left to try.
+func (idx *Index) appendRecord(path string, open *os.File, sync bool) (*os.File, bool, error) {
 	d := idx.disk
 	if d.path != path || d.size == 0 {
-		return false, nil
+		return nil, false, nil
 	}
 	keep := min(idx.clean, d.n)
 	limit := d.baseLen + max(d.baseLen/4, 64<<10)
 	if d.size+int64(len(idx.Entries)-keep)*entrySize > limit {
-		return false, nil // compact instead, without making a record too long
+		return nil, false, nil // compact instead, without making a record too long
 	}
 	rec := idx.record(nil, keep)
 	if d.size+int64(len(rec)) > limit {
-		return false, nil // compact instead
+		return nil, false, nil // compact instead
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false, nil
+	f := open
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
+			return nil, false, nil
+		}
 	}
-	defer f.Close()
 	// Sessions of a mailbox may save at once (a cache saved at close
 	// holds no mailbox lock): checks and write are made under the file's
 	// lock, so that no record is written over another, or after one
-	// renamed away (saveWhole takes the lock too).
+	// renamed away (saveWhole takes the lock too). A file kept open for
+	// the next record lets the lock go at once.
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		return false, nil
+		return f, false, nil
+	}
+	if !sync {
+		defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	}
 	var st, now unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Dev != d.dev || st.Ino != d.ino || st.Size != d.size {
-		return false, nil // replaced, or written by another since
+		return f, false, nil // replaced, or written by another since
 	}
 	if err := unix.Stat(path, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
-		return false, nil // replaced since it was opened
+		return f, false, nil // replaced since it was opened
 	}
 	saveStep()
 	if _, err := f.WriteAt(rec, d.size); err != nil {
 		// What was written is garbage after the last record: readers
 		// stop before it, and the next save replaces the file.
 		idx.disk = onDisk{}
-		return false, nil
+		return f, false, nil
 	}
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		idx.disk = onDisk{}
-		return false, nil
+	if sync {
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			idx.disk = onDisk{}
+			return f, false, nil
+		}
 	}
 	idx.disk.size += int64(len(rec))
 	idx.disk.n = len(idx.Entries)
 	idx.clean = len(idx.Entries)
 	idx.pending = false
-	return true, nil
+	return f, true, nil
 }
 
 // saveStep is called between a record's checks and its write; tests race

@@ -309,7 +309,28 @@ func (mb *Mailbox) Append(ctx context.Context, write func(w io.Writer) error) er
 // something else last too before it reports the append done (imapd its
 // index, which holds the UIDs it gives) syncs it in the same wait, not
 // one after the other. The append fails, and is cut back, if along does.
-func (mb *Mailbox) AppendAlong(ctx context.Context, write func(w io.Writer) error, along func() error) (err error) {
+func (mb *Mailbox) AppendAlong(ctx context.Context, write func(w io.Writer) error, along func() error) error {
+	return mb.appendWith(ctx, write, along, true)
+}
+
+// AppendUnsynced is AppendAlong without the sync: what write wrote is in
+// the file when it returns, and the caller must Sync before it reports the
+// append done. A caller that holds the mailbox locked across many appends
+// (imapd, a client pipelining APPENDs) waits for the disk once for them
+// all. A failed append is still cut back, and that synced.
+func (mb *Mailbox) AppendUnsynced(ctx context.Context, write func(w io.Writer) error, along func() error) error {
+	return mb.appendWith(ctx, write, along, false)
+}
+
+// Sync makes what was written to the mailbox last (fdatasync).
+func (mb *Mailbox) Sync() error {
+	if err := unix.Fdatasync(int(mb.File.Fd())); err != nil {
+		return fmt.Errorf("sync %s: %w", mb.Path, err)
+	}
+	return nil
+}
+
+func (mb *Mailbox) appendWith(ctx context.Context, write func(w io.Writer) error, along func() error, sync bool) (err error) {
 	if mb.ro {
 		return fmt.Errorf("append to %s: opened read-only", mb.Path)
 	}
@@ -358,6 +379,14 @@ func (mb *Mailbox) AppendAlong(ctx context.Context, write func(w io.Writer) erro
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("append to %s: %w", mb.Path, err)
+	}
+	if !sync {
+		if along != nil {
+			if err := along(); err != nil {
+				return fmt.Errorf("append to %s: %w", mb.Path, err)
+			}
+		}
+		return nil
 	}
 	synced := make(chan error, 1)
 	if along == nil {

@@ -90,7 +90,9 @@ func scanPart[T any](f io.ReaderAt, start, end int64, fn func(m *Message) T) ([]
 // newPartScanner reads the messages of f that start in [start, end);
 // start is 0 or the start of a From_ line.
 func newPartScanner(f io.ReaderAt, start, end int64) *Scanner {
-	s := NewScanner(io.NewSectionReader(f, start, end-start))
+	// A part as small as an appended message gets a buffer its size, not
+	// the 256 KiB of a whole file's scan, zeroed for each APPEND.
+	s := newScannerSize(io.NewSectionReader(f, start, end-start), int(min(end-start+keepBehind, initialBuf)))
 	s.ra = f
 	s.off = start
 	s.atFileStart = start == 0

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"unixmail/internal/sandbox"
+)
+
+// pipelineSession sends n APPENDs (LITERAL+) to a folder in one write over
+// imaplib's connection to imapd, then reads their replies, printing
+// "STATUS i UIDVALIDITY UID" for each. With kill > 0, imapd is killed
+// (SIGKILL) once that many replies are in, and the replies it had sent
+// by then are read to the end. Last, unless killed, a few APPENDs made
+// the usual way (each waiting for its reply) print the same way.
+const pipelineSession = `
+import imaplib, os, re, signal, sys, threading
+n, kill, box = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+M = imaplib.IMAP4_stream("exec " + sys.argv[1])
+M.select(box)
+def msg(i):
+    return ("From: Pipeliner <p@test.example>\r\nSubject: piped %d\r\n\r\nbody of %d\r\n" % (i, i)).encode()
+data = b"".join(b"p%d APPEND %s (\\Seen) {%d+}\r\n%s\r\n" % (i, box.encode(), len(msg(i)), msg(i)) for i in range(n))
+def feed():
+    try:
+        M.send(data)
+    except OSError:
+        pass
+threading.Thread(target=feed, daemon=True).start()
+done = 0
+while done < n:
+    line = M.readline()
+    if not line:
+        break
+    m = re.match(rb"p(\d+) (OK|NO|BAD)(?: \[APPENDUID (\d+) (\d+)\])?", line)
+    if not m:
+        continue
+    done += 1
+    print(m.group(2).decode(), m.group(1).decode(), (m.group(3) or b"-").decode(), (m.group(4) or b"-").decode())
+    if done == kill:
+        os.kill(M.process.pid, signal.SIGKILL)
+if kill:
+    sys.exit(0)
+for i in range(n, n + 5):
+    typ, got = M.append(box, None, None, msg(i))
+    u = re.search(rb"APPENDUID (\d+) (\d+)", got[0])
+    print(typ, i, u.group(1).decode(), u.group(2).decode())
+M.logout()
+`
+
+var replyLine = regexp.MustCompile(`(?m)^(OK|NO|BAD) (\d+) (\S+) (\S+)$`)
+
+// okUIDs is what the replies in out said: for each APPEND OK'ed, the
+// subject of its message and "UIDVALIDITY UID".
+func okUIDs(t *testing.T, out string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for _, m := range replyLine.FindAllStringSubmatch(out, -1) {
+		if m[1] != "OK" {
+			t.Errorf("APPEND %s answered %s", m[2], m[1])
+			continue
+		}
+		got["piped "+m[2]] = m[3] + " " + m[4]
+	}
+	return got
+}
+
+// pipelineFolder makes the folder the APPENDs go to: the user's small
+// INBOX, or a big one, whose UIDs live in its index.
+func pipelineFolder(t *testing.T, u *imapUser, big bool) string {
+	if !big {
+		u.deliver(t, message("delivered", "before the appends\n"))
+		return u.mailbox()
+	}
+	dir := filepath.Join(u.sb.Dir, "big")
+	os.Mkdir(dir, 0o755)
+	os.Chown(dir, 65534, 65534)
+	box := filepath.Join(dir, "Mailbox")
+	u.sb.Set("mailbox", box)
+	writeFolder(t, box, 300, 60<<10) // 18 MB
+	os.Chown(box, 65534, 65534)
+	u.python(t, uidsSession) // numbers it, and saves its index
+	return box
+}
+
+// The APPENDs a client pipelines are all stored, each under the UID its
+// APPENDUID gave, python's mailbox and go-mbox read the file, a client
+// that waits for each reply still gets it, and in a big folder the
+// messages were made to last in far fewer syncs than APPENDs (strace
+// counts them).
+func TestPipelinedAPPENDsAllLandUnderTheirUIDsSyncedTogether(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprintf("big=%v", big), func(t *testing.T) {
+			u := newIMAPUser(t)
+			box := pipelineFolder(t, u, big)
+			strace := sandbox.NeedPeer(t, "strace")
+			count := filepath.Join(u.sb.Dir, "strace.out")
+			argv := u.argv
+			u.argv = append([]string{strace, "-f", "-c", "-e", "trace=fdatasync,fsync", "-o", count}, argv...)
+			const n = 400
+			out := u.python(t, pipelineSession, fmt.Sprint(n), "0", "INBOX")
+			u.argv = argv
+			given := okUIDs(t, out)
+			if len(given) != n+5 {
+				t.Fatalf("%d APPENDs OK'ed, want %d:\n%s\nlog:\n%s", len(given), n+5, out, u.log())
+			}
+			read := u.python(t, uidsSession)
+			stored := map[string]string{}
+			for _, m := range regexp.MustCompile(`(?m)^GIVEN (\d+) (\d+) (.*)$`).FindAllStringSubmatch(read, -1) {
+				stored[m[3]] = m[1] + " " + m[2]
+			}
+			for subject, uid := range given {
+				if stored[subject] != uid {
+					t.Errorf("%s: APPENDUID %s, stored as %q", subject, uid, stored[subject])
+				}
+			}
+			py := map[string]int{}
+			for _, m := range u.readMailboxAt(t, box) {
+				py[m.Subject]++
+			}
+			gm := map[string]int{}
+			for _, s := range sandbox.SubjectsByGoMbox(t, box) {
+				gm[s]++
+			}
+			for subject := range given {
+				if py[subject] != 1 || gm[subject] != 1 {
+					t.Errorf("%s: python's mailbox reads it %d times, go-mbox %d", subject, py[subject], gm[subject])
+				}
+			}
+			b, _ := os.ReadFile(count)
+			syncs := 0
+			for _, m := range regexp.MustCompile(`(?m)^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(?:fdatasync|fsync)$`).FindAllStringSubmatch(string(b), -1) {
+				var k int
+				fmt.Sscan(m[1], &k)
+				syncs += k
+			}
+			// Each APPEND made alone syncs the mailbox and a big one's
+			// index; those pipelined share. (A small folder's base,
+			// raised in place for each APPEND, is synced each time.)
+			if syncs == 0 || big && syncs > n/4 || syncs > n+n/4 {
+				t.Errorf("%d syncs for %d pipelined APPENDs and 5 more:\n%s", syncs, n, b)
+			}
+		})
+	}
+}
+
+// imapd killed (SIGKILL) in the middle of pipelined APPENDs loses none it
+// had answered OK: each is in the file under its UID, and the next imapd
+// reads them so (the dead one's locks and half-written append repaired).
+func TestAKilledImapdLosesNoAPPENDItAnsweredOK(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprintf("big=%v", big), func(t *testing.T) {
+			u := newIMAPUser(t)
+			box := pipelineFolder(t, u, big)
+			out := u.python(t, pipelineSession, "3000", "300", "INBOX")
+			given := okUIDs(t, out)
+			if len(given) < 300 {
+				t.Fatalf("only %d replies before the kill:\n%s", len(given), out)
+			}
+			read := u.python(t, uidsSession)
+			stored := map[string]string{}
+			for _, m := range regexp.MustCompile(`(?m)^GIVEN (\d+) (\d+) (.*)$`).FindAllStringSubmatch(read, -1) {
+				stored[m[3]] = m[1] + " " + m[2]
+			}
+			inFile := map[string]string{}
+			for _, m := range u.readMailboxAt(t, box) {
+				inFile[m.Subject] = m.UID
+			}
+			for subject, uid := range given {
+				if _, x, _ := strings.Cut(uid, " "); inFile[subject] != x {
+					t.Errorf("%s: OK'ed as UID %s, in the file with X-UID %q", subject, x, inFile[subject])
+				}
+				if stored[subject] != uid {
+					t.Errorf("%s: OK'ed as %s, imapd reads it as %q", subject, uid, stored[subject])
+				}
+			}
+			if n := len(sandbox.SubjectsByGoMbox(t, box)); n < len(given) {
+				t.Errorf("go-mbox reads %d messages, fewer than the %d OK'ed", n, len(given))
+			}
+		})
+	}
+}

@@ -1,0 +1,117 @@
+package imapstore
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// literal is an APPEND's message as the library hands it over.
+type literal struct{ *strings.Reader }
+
+func (l literal) Size() int64 { return l.Reader.Size() }
+
+func groupSession(t *testing.T, u *testUser) *Session {
+	t.Helper()
+	s := NewPreauthSession(u.store())
+	s.GroupCommit = true
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func appendOne(t *testing.T, s *Session, subject string) *imap.AppendData {
+	t.Helper()
+	m := msg(subject, "body\n")
+	data, err := s.Append("INBOX", literal{strings.NewReader(m)}, &imap.AppendOptions{})
+	if err != nil {
+		t.Fatalf("APPEND %s: %v", subject, err)
+	}
+	return data
+}
+
+// lockedByAnother reports whether a process of its own cannot take the
+// fcntl lock of path (python's lockf, as mutt and Dovecot lock).
+func lockedByAnother(t *testing.T, path string) bool {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	err = exec.Command(py, "-c", "import fcntl, sys; fcntl.lockf(open(sys.argv[1], 'r+'), fcntl.LOCK_EX | fcntl.LOCK_NB)", path).Run()
+	return err != nil
+}
+
+func TestGroupCommittedAPPENDsKeepTheirFolderLockedUntilCommitWhichSyncsThem(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, msg("delivered", "1\n"))
+	s := groupSession(t, u)
+	if _, err := s.Select("INBOX", &imap.SelectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	first := appendOne(t, s, "first")
+	// What the library does after each APPEND: a look at the selected
+	// folder, which must see it through the folder held, not lock it
+	// again (it would find it busy, by ourselves).
+	if err := s.refresh(); err != nil {
+		t.Fatal(err)
+	}
+	second := appendOne(t, s, "second")
+	if err := s.refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Unsynced() || !lockedByAnother(t, u.inbox) {
+		t.Fatalf("after two APPENDs: unsynced %v, locked %v; want the folder held until the commit", s.Unsynced(), lockedByAnother(t, u.inbox))
+	}
+	if second.UID != first.UID+1 || len(s.sel.snap.entries) != 3 {
+		t.Fatalf("UIDs %d then %d, %d messages seen", first.UID, second.UID, len(s.sel.snap.entries))
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Unsynced() || lockedByAnother(t, u.inbox) {
+		t.Fatal("the folder is still held after the commit")
+	}
+	got, _ := uidsBySubject(t, u)
+	if got["first"] != uint32(first.UID) || got["second"] != uint32(second.UID) {
+		t.Fatalf("stored %v; APPENDUIDs %d, %d", got, first.UID, second.UID)
+	}
+}
+
+func TestAFailedCommitKeepsFailingSoNoReplySaysItsAPPENDsWereDone(t *testing.T) {
+	u := newUser(t)
+	s := groupSession(t, u)
+	appendOne(t, s, "first")
+	s.st.held.mb.File.Close() // the sync fails, as on a disk error
+	for range 2 {
+		if err := s.Commit(); err == nil || !s.Unsynced() {
+			t.Fatalf("commit gave %v, unsynced %v; want the failure, kept", err, s.Unsynced())
+		}
+	}
+	if err := s.Close(); err == nil {
+		t.Fatal("the session closed as if its APPENDs were done")
+	}
+}
+
+func TestAnAPPENDToAnotherFolderCommitsTheOneHeldFirst(t *testing.T) {
+	u := newUser(t)
+	s := groupSession(t, u)
+	if err := s.st.Create("Sent"); err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, s, "to inbox")
+	m := msg("to sent", "body\n")
+	if _, err := s.Append("Sent", literal{strings.NewReader(m)}, &imap.AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if lockedByAnother(t, u.inbox) || !lockedByAnother(t, s.st.held.mb.Path) {
+		t.Fatal("INBOX still held, or Sent not, after an APPEND to Sent")
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(u.file(u.inbox), "to inbox") || !strings.Contains(u.file(s.st.opts.FolderDir+"/Sent"), "to sent") {
+		t.Fatal("a message is missing")
+	}
+}
