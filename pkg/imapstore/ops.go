@@ -195,6 +195,15 @@ type spoolItem struct {
 }
 
 func (st *Store) newSpool() (*spool, error) {
+	if f := st.spoolFile; f != nil {
+		// The last one's file, emptied: an APPEND costs no file made
+		// and removed in the directory.
+		st.spoolFile = nil
+		if _, err := f.Seek(0, io.SeekStart); err == nil {
+			return &spool{f: f, store: st}, nil
+		}
+		f.Close()
+	}
 	dir := st.opts.FolderDir
 	if err := os.MkdirAll(dir, 0700); err != nil {
 		dir = filepath.Dir(st.opts.Inbox)
@@ -210,7 +219,14 @@ func (st *Store) newSpool() (*spool, error) {
 	return &spool{f: f, store: st}, nil
 }
 
-func (sp *spool) close() { sp.f.Close() }
+// close empties the spool's file and keeps it for the store's next spool.
+func (sp *spool) close() {
+	if sp.store.spoolFile != nil || sp.f.Truncate(0) != nil {
+		sp.f.Close()
+		return
+	}
+	sp.store.spoolFile = sp.f
+}
 
 // add copies one message into the spool, its state fields set to st.
 func (sp *spool) add(from string, content io.Reader, st mbox.State, sourceUID uint32) error {

@@ -116,6 +116,10 @@ func (s *Session) Close() error {
 		s.sel.close()
 		s.sel = nil
 	}
+	if s.st != nil && s.st.spoolFile != nil {
+		s.st.spoolFile.Close()
+		s.st.spoolFile = nil
+	}
 	return err
 }
 

@@ -49,6 +49,8 @@ type Store struct {
 	// may not have, and no reply may say otherwise.
 	syncErr  error
 	unsynced atomic.Bool // held or syncErr is set; read by other goroutines
+	// spoolFile is the last spool's file, empty, for the next one.
+	spoolFile *os.File
 }
 
 // New makes the store for one user.
