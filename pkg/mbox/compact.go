@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,6 +130,7 @@ type compaction struct {
 	checked  bool    // format 4 or 5: checks say what the file holds
 	checks   []check // read back from the journal
 	dev, ino uint64  // the file the journal read back is for
+	rbuf     []byte
 }
 
 // window is one window of the new file: [a, b), and the old bytes
@@ -141,6 +143,11 @@ func (c *compaction) index() {
 	for i := range c.l.pieces {
 		c.starts[i+1] = c.starts[i] + c.l.pieces[i].len()
 	}
+}
+
+// firstPiece is the first piece that ends after pos.
+func (c *compaction) firstPiece(pos int64) int {
+	return sort.Search(len(c.l.pieces), func(i int) bool { return c.starts[i+1] > pos })
 }
 
 // inPlace reports whether piece i is old bytes that stay where they are:
@@ -164,10 +171,11 @@ func (c *compaction) window(pos int64) window {
 func (c *compaction) windowBelow(b int64) window {
 	// top is one past the last old byte read for a byte before b:
 	// sources only grow along the new file.
-	top, i := int64(-1), len(c.l.pieces)-1
+	top := int64(-1)
+	i := sort.Search(len(c.l.pieces), func(i int) bool { return c.starts[i] >= b }) - 1
 	for ; i >= 0; i-- {
 		p := &c.l.pieces[i]
-		if c.starts[i] >= b || p.lit != nil || c.inPlace(i) {
+		if p.lit != nil || c.inPlace(i) {
 			continue
 		}
 		top = p.off + min(b, c.starts[i+1]) - c.starts[i]
@@ -254,26 +262,19 @@ func (mb *Mailbox) compact(l *layout, from, to, size int64, back bool) error {
 	return nil
 }
 
-// writePlan creates the journal and makes its plan durable.
+// writePlan creates the journal and makes its plan durable. The plan is
+// written as it is made, not held whole (a plan padding 50,000 headers is
+// megabytes).
 func (c *compaction) writePlan(dir string) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(c.mb.Fd()), &st); err != nil {
 		return err
 	}
-	var plan bytes.Buffer
-	for i := range c.l.pieces {
-		p := &c.l.pieces[i]
-		s, e := max(c.starts[i], c.from), min(c.starts[i+1], c.to)
-		if s >= e {
-			continue
-		}
-		if p.lit != nil {
-			fmt.Fprintf(&plan, "l %d\n", e-s)
-			plan.Write(p.lit[s-c.starts[i] : e-c.starts[i]])
-		} else {
-			fmt.Fprintf(&plan, "o %d %d\n", p.off+s-c.starts[i], e-s)
-		}
-	}
+	planLen := int64(0)
+	c.eachPlanLine(func(line, lit []byte) error {
+		planLen += int64(len(line) + len(lit))
+		return nil
+	})
 	magic := journalMagic4
 	if c.back {
 		magic = journalMagic5
@@ -282,10 +283,7 @@ func (c *compaction) writePlan(dir string) error {
 	if err != nil {
 		return err
 	}
-	head := fmt.Sprintf("%s%d %d %d %d %d %d %d %d\n", magic, st.Dev, st.Ino, c.oldSize, c.l.n, c.from, c.to, plan.Len(), len(checks))
-	crc := crc32.Checksum([]byte(head), castagnoli())
-	crc = crc32.Update(crc, castagnoli(), plan.Bytes())
-	crc = crc32.Update(crc, castagnoli(), checks)
+	head := fmt.Sprintf("%s%d %d %d %d %d %d %d %d\n", magic, st.Dev, st.Ino, c.oldSize, c.l.n, c.from, c.to, planLen, len(checks))
 	killPoint()
 	err = lock.WithGroup(func() error {
 		var err error
@@ -295,13 +293,22 @@ func (c *compaction) writePlan(dir string) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(c.j, 1<<20)
+	crc := crc32.New(castagnoli())
+	w := bufio.NewWriterSize(io.MultiWriter(c.j, crc), 1<<20)
 	w.WriteString(head)
-	w.Write(plan.Bytes())
+	err = c.eachPlanLine(func(line, lit []byte) error {
+		w.Write(line)
+		_, err := w.Write(lit)
+		return err
+	})
 	w.Write(checks)
-	fmt.Fprintf(w, "%08x\n", crc)
-	err = w.Flush()
-	c.end = int64(len(head) + plan.Len() + len(checks) + 9)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		_, err = fmt.Fprintf(c.j, "%08x\n", crc.Sum32())
+	}
+	c.end = int64(len(head)) + planLen + int64(len(checks)) + 9
 	if err == nil {
 		killPoint()
 		err = unix.Fdatasync(int(c.j.Fd()))
@@ -313,6 +320,31 @@ func (c *compaction) writePlan(dir string) error {
 	c.j.Close()
 	lock.WithGroup(func() error { return os.Remove(c.jpath) })
 	return err
+}
+
+// eachPlanLine calls fn with each line of the plan of the new bytes
+// [from, to), and, after an "l" line, the new bytes it announces.
+func (c *compaction) eachPlanLine(fn func(line, lit []byte) error) error {
+	var line []byte
+	for i := range c.l.pieces {
+		p := &c.l.pieces[i]
+		s, e := max(c.starts[i], c.from), min(c.starts[i+1], c.to)
+		if s >= e {
+			continue
+		}
+		var lit []byte
+		if p.lit != nil {
+			line = strconv.AppendInt(append(line[:0], "l "...), e-s, 10)
+			lit = p.lit[s-c.starts[i] : e-c.starts[i]]
+		} else {
+			line = strconv.AppendInt(append(line[:0], "o "...), p.off+s-c.starts[i], 10)
+			line = strconv.AppendInt(append(line, ' '), e-s, 10)
+		}
+		if err := fn(append(line, '\n'), lit); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // grow makes the file of an expansion as long as the new one, durably.
@@ -450,30 +482,83 @@ func (c *compaction) write(w window, src io.ReaderAt) error {
 }
 
 // writeBack writes an expansion's window from its end to its start, in
-// pieces of a buffer read whole before it is written.
+// chunks of a buffer made whole before it is written: a chunk's old bytes
+// all lie before its end (every source of an expansion lies at or before
+// the byte it becomes), which no chunk written before it has touched.
 func (c *compaction) writeBack(w window, src io.ReaderAt) error {
 	buf := c.buffer()
-	for i := len(c.l.pieces) - 1; i >= 0; i-- {
-		p := &c.l.pieces[i]
-		s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
-		if s >= e || c.inPlace(i) {
-			continue
+	for e := w.b; e > w.a; {
+		k := max(w.a, e-int64(len(buf)))
+		if err := c.fill(buf[:e-k], k, src); err != nil {
+			return err
 		}
-		for e > s {
-			k := max(s, e-int64(len(buf)))
-			b := buf[:e-k]
-			if p.lit != nil {
-				b = p.lit[k-c.starts[i] : e-c.starts[i]]
-			} else if _, err := src.ReadAt(b, p.off+k-c.starts[i]); err != nil {
-				return err
-			}
-			if _, err := slowWriter(killingWriter{io.NewOffsetWriter(c.mb, k)}).Write(b); err != nil {
-				return err
-			}
-			e = k
+		if _, err := slowWriter(killingWriter{io.NewOffsetWriter(c.mb, k)}).Write(buf[:e-k]); err != nil {
+			return err
 		}
+		e = k
 	}
 	return nil
+}
+
+// readGap is the most old bytes fill reads and throws away between two
+// pieces (the state fields a header had) to read both at once.
+const readGap = 4 << 10
+
+// fill puts the new bytes [k, k+len(b)) in b, reading old ones through
+// src: runs of old pieces whose sources lie close together in one read.
+func (c *compaction) fill(b []byte, k int64, src io.ReaderAt) error {
+	e := k + int64(len(b))
+	rb := c.readBuffer()
+	// The run of old bytes [lo, hi) read next, for the pieces first..i.
+	lo, hi, first := int64(-1), int64(-1), 0
+	flush := func(last int) error {
+		if lo < 0 {
+			return nil
+		}
+		if _, err := src.ReadAt(rb[:hi-lo], lo); err != nil {
+			return err
+		}
+		for j := first; j <= last; j++ {
+			p := &c.l.pieces[j]
+			if p.lit != nil {
+				continue
+			}
+			s, t := max(c.starts[j], k), min(c.starts[j+1], e)
+			from := p.off + s - c.starts[j]
+			copy(b[s-k:t-k], rb[from-lo:from-lo+t-s])
+		}
+		lo = -1
+		return nil
+	}
+	i := c.firstPiece(k)
+	for ; i < len(c.l.pieces) && c.starts[i] < e; i++ {
+		p := &c.l.pieces[i]
+		s, t := max(c.starts[i], k), min(c.starts[i+1], e)
+		if p.lit != nil {
+			copy(b[s-k:t-k], p.lit[s-c.starts[i]:t-c.starts[i]])
+			continue
+		}
+		from, to := p.off+s-c.starts[i], p.off+t-c.starts[i]
+		if lo >= 0 && (from < hi || from-hi > readGap || to-lo > int64(len(rb))) {
+			if err := flush(i - 1); err != nil {
+				return err
+			}
+		}
+		if lo < 0 {
+			lo, first = from, i
+		}
+		hi = to
+	}
+	return flush(i - 1)
+}
+
+// readBuffer is fill's buffer for old bytes: a chunk and the gaps in
+// its sources.
+func (c *compaction) readBuffer() []byte {
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, len(c.buffer())+64<<10)
+	}
+	return c.rbuf
 }
 
 // buffer is the compaction's one buffer for copying, made on first use:
@@ -502,7 +587,7 @@ func (c *compaction) copyInFile(w window) error {
 	}
 	fd := int(c.mb.Fd())
 	wb := writeback{fd: fd, from: -1}
-	for i := range c.l.pieces {
+	for i := c.firstPiece(w.a); i < len(c.l.pieces) && c.starts[i] < w.b; i++ {
 		p := &c.l.pieces[i]
 		s, e := max(c.starts[i], w.a), min(c.starts[i+1], w.b)
 		if s >= e || c.inPlace(i) {

@@ -2,7 +2,9 @@ package mbox
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -10,24 +12,32 @@ import (
 
 // moves is what the last RewriteSome through a Mailbox did, kept for
 // ReindexRewritten: where each range of old bytes went, and the messages
-// whose state fields alone it rewrote.
+// whose state fields alone it rewrote. Each list is in the order of the
+// old file (RewriteSome lays messages out in it), so that a rewrite of
+// 50,000 headers keeps a few compact slices, not maps of them.
 type moves struct {
-	known, size int64  // the bytes the caller knew, and the new file's size
-	spans       []span // in old order
-	edits       map[int64]stateEdit
-	replaced    map[int64]bool // messages given new content, by old offset
+	known, size int64      // the bytes the caller knew, and the new file's size
+	spans       []span     // in old order
+	edits       []edit     // by old offset
+	keywords    [][]string // the keywords of edits whose state has some
+	replaced    []int64    // messages given new content, by old offset
 }
 
 // span is old bytes [old, old+n) moved to new.
 type span struct{ old, new, n int64 }
 
-func newMoves() *moves {
-	return &moves{edits: map[int64]stateEdit{}, replaced: map[int64]bool{}}
-}
+func newMoves() *moves { return &moves{} }
 
 // done records where the layout put the old bytes, once it is written.
 func (mv *moves) done(l *layout, known int64) {
 	mv.known, mv.size = known, l.n
+	n := 0
+	for i := range l.pieces {
+		if l.pieces[i].lit == nil {
+			n++
+		}
+	}
+	mv.spans = make([]span, 0, n)
 	pos := int64(0)
 	for i := range l.pieces {
 		if p := &l.pieces[i]; p.lit == nil {
@@ -37,59 +47,85 @@ func (mv *moves) done(l *layout, known int64) {
 	}
 }
 
-// stateEdit is a message whose header changed in its state fields alone:
-// by how many bytes and lines it grew, and the state the file now holds.
-type stateEdit struct {
-	grow  int64
-	lines int
-	state State
+// edit is a message (at old offset off) whose header changed in its state
+// fields alone: by how many bytes and lines it grew, and the state the
+// file now holds (its keywords in moves.keywords[kw-1], when kw is not 0).
+type edit struct {
+	off         int64
+	grow, lines int32
+	uid         uint32
+	kw          int32
+	flags       Flags
+}
+
+// replace records that the message at old offset off is to be read again.
+func (mv *moves) replace(off int64) {
+	if k := len(mv.replaced); k == 0 || mv.replaced[k-1] != off {
+		mv.replaced = append(mv.replaced, off)
+	}
 }
 
 // noteEdit records the rewrite of message m's header as nh, for
 // ReindexRewritten; a change of more than its state fields is recorded
 // as a message to read again.
 func (mv *moves) noteEdit(m *Message, nh []byte) {
-	if !bytes.Equal(withoutStateFields(m.Header), withoutStateFields(nh)) || !endsHeader(nh) {
-		mv.replaced[m.Offset] = true
+	grow, lines := len(nh)-len(m.Header), bytes.Count(nh, []byte("\n"))-bytes.Count(m.Header, []byte("\n"))
+	if !sameButStateFields(m.Header, nh) || !endsHeader(nh) || int(int32(grow)) != grow || int(int32(lines)) != lines {
+		mv.replace(m.Offset)
 		return
 	}
 	var n Message
 	parseHeader(nh, &n, false, new(*Base))
-	mv.edits[m.Offset] = stateEdit{
-		grow:  int64(len(nh) - len(m.Header)),
-		lines: bytes.Count(nh, []byte("\n")) - bytes.Count(m.Header, []byte("\n")),
-		state: n.State,
+	e := edit{off: m.Offset, grow: int32(grow), lines: int32(lines), uid: n.UID, flags: n.Flags}
+	if len(n.Keywords) > 0 {
+		mv.keywords = append(mv.keywords, n.Keywords)
+		e.kw = int32(len(mv.keywords))
+	}
+	mv.edits = append(mv.edits, e)
+}
+
+// sameButStateFields reports whether two header blocks are the same but
+// for their state fields (the ones a client is never shown,
+// IsStateHeader), continuation lines included.
+func sameButStateFields(a, b []byte) bool {
+	for {
+		la, ra := nextKept(a)
+		lb, rb := nextKept(b)
+		if !bytes.Equal(la, lb) {
+			return false
+		}
+		if la == nil {
+			return true
+		}
+		a, b = ra, rb
 	}
 }
 
-// withoutStateFields is a header block without its state fields (the
-// ones a client is never shown, IsStateHeader), continuation lines
-// included.
-func withoutStateFields(hdr []byte) []byte {
-	var out []byte
+// nextKept is the first line of hdr that is no part of a state field,
+// and what follows it; nil when there is none.
+func nextKept(hdr []byte) (line, rest []byte) {
 	drop := false
-	for rest := hdr; len(rest) > 0; {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line = rest[:i+1]
+	for len(hdr) > 0 {
+		line, hdr = hdr, nil
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line, hdr = line[:i+1], line[i+1:]
 		}
-		rest = rest[len(line):]
 		if line[0] != ' ' && line[0] != '\t' {
 			name, _, _ := bytes.Cut(line, []byte(":"))
 			drop = trusted(name)
 		}
 		if !drop {
-			out = append(out, line...)
+			return line, hdr
 		}
 	}
-	return out
+	return nil, nil
 }
 
 // entry is what old entry e of the mailbox the rewrite was given became:
 // moved whole, or with its state fields rewritten (ok), dropped (gone),
 // or neither (to be read again).
 func (mv *moves) entry(e *Entry) (out Entry, ok, gone bool) {
-	if mv.replaced[e.Offset] {
+	if _, ok := slices.BinarySearch(mv.replaced, e.Offset); ok {
 		return out, false, false
 	}
 	// The old bytes that hold the message's From_ line, if any do.
@@ -100,16 +136,20 @@ func (mv *moves) entry(e *Entry) (out Entry, ok, gone bool) {
 	p := &mv.spans[k]
 	out = *e
 	shift(&out, p.new-p.old)
-	ed, edited := mv.edits[e.Offset]
+	j, edited := slices.BinarySearchFunc(mv.edits, e.Offset, func(ed edit, off int64) int { return cmp.Compare(ed.off, off) })
 	switch {
 	case edited:
-		out.BodyOffset += ed.grow
-		out.End += ed.grow
-		out.Next += ed.grow
-		out.Lines += ed.lines
-		out.Flags, out.Keywords = ed.state.Flags, ed.state.Keywords
-		if ed.state.UID != 0 {
-			out.UID, out.Lazy = ed.state.UID, false
+		ed := &mv.edits[j]
+		out.BodyOffset += int64(ed.grow)
+		out.End += int64(ed.grow)
+		out.Next += int64(ed.grow)
+		out.Lines += int(ed.lines)
+		out.Flags, out.Keywords = ed.flags, nil
+		if ed.kw > 0 {
+			out.Keywords = mv.keywords[ed.kw-1]
+		}
+		if ed.uid != 0 {
+			out.UID, out.Lazy = ed.uid, false
 		}
 	case e.Next > p.old+p.n:
 		return out, false, false
