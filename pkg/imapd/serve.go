@@ -234,6 +234,8 @@ func (k *conn) store(u *userdb.User) *imapstore.Store {
 		Lock:        lock.Options{Timeout: k.cfg.LockTimeout},
 		Log:         k.c.Log,
 		Poll:        time.Second,
+		// A process serves one connection; GOMEMLIMIT, when set, rules.
+		LimitMemory: os.Getenv("GOMEMLIMIT") == "",
 	})
 }
 

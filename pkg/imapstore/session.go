@@ -209,6 +209,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	} else if pv != nil {
 		sel.pending = pv
 		sel.validity, sel.uidNext = sum.UIDValidity, sum.LastUID+1
+		s.st.limitMemory(sum.Messages)
 		s.sel = sel
 		return s.selectData(sel, sum.Keywords, sum.Messages, sum.Recent, sum.FirstUnseen), nil
 	}
@@ -230,6 +231,7 @@ func (s *Session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		recent = recentOf(snap)
 	}
 	nRecent, firstUnseen := sel.show(snap, recent)
+	s.st.limitMemory(len(sel.msgs))
 	s.sel = sel
 	return s.selectData(sel, snap.base.Keywords, len(sel.msgs), nRecent, firstUnseen), nil
 }

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type Options struct {
 	Now         func() time.Time
 	// Poll is how often IDLE looks at the selected folder's file.
 	Poll time.Duration
+	// LimitMemory: the process serves this store alone, and its heap is
+	// kept near what the selected folder needs (see limitMemory).
+	LimitMemory bool
 }
 
 // Store is one user's folders.
@@ -65,6 +69,19 @@ func New(o Options) *Store {
 }
 
 func (st *Store) now() time.Time { return st.opts.Now() }
+
+// limitMemory sets a soft limit on the heap for a session on a folder of n
+// messages. What it holds live is about 700 bytes a message (the index
+// entry, the view, the batch), but writing the flags of 50,000 makes
+// garbage many times that, which the default GC pacing lets RSS follow to
+// over 100 MiB; the limit keeps it near 64 MiB for a little GC work, and
+// grows with the folder so that a bigger one never makes the GC run
+// without end.
+func (st *Store) limitMemory(n int) {
+	if st.opts.LimitMemory {
+		debug.SetMemoryLimit(max(48<<20, int64(n)<<10))
+	}
+}
 
 // path resolves a mailbox name to its file.
 func (st *Store) path(name string) (string, error) {
