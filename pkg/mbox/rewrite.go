@@ -171,8 +171,8 @@ func (l *layout) last2(f io.ReaderAt) []byte {
 // and new bytes.
 type layout struct {
 	pieces []piece
-	n      int64  // length of the new file
-	arena  []byte // where small new bytes are kept, many to one allocation
+	n      int64 // length of the new file
+	arena  arena // the new bytes
 }
 
 type piece struct {
@@ -210,25 +210,27 @@ func (l *layout) Write(b []byte) (int, error) {
 		l.pieces[k-1].lit = append(l.pieces[k-1].lit, b...)
 		return len(b), nil
 	}
-	l.pieces = append(l.pieces, piece{lit: l.keep(b)})
+	l.pieces = append(l.pieces, piece{lit: l.arena.keep(b)})
 	return len(b), nil
 }
 
-// arenaSize is the size of each allocation that holds new bytes: the state
+// arena keeps copies of small byte slices many to an allocation: the state
 // fields of 50,000 headers are not 50,000 allocations.
+type arena struct{ cur []byte }
+
 const arenaSize = 64 << 10
 
-// keep returns a copy of b, in the arena when it is small.
-func (l *layout) keep(b []byte) []byte {
+// keep returns a copy of b.
+func (a *arena) keep(b []byte) []byte {
 	if len(b) > arenaSize/8 {
 		return append([]byte(nil), b...)
 	}
-	if len(b) > cap(l.arena)-len(l.arena) {
-		l.arena = make([]byte, 0, arenaSize)
+	if len(b) > cap(a.cur)-len(a.cur) {
+		a.cur = make([]byte, 0, arenaSize)
 	}
-	n := len(l.arena)
-	l.arena = append(l.arena, b...)
-	return l.arena[n:len(l.arena):len(l.arena)]
+	n := len(a.cur)
+	a.cur = append(a.cur, b...)
+	return a.cur[n:len(a.cur):len(a.cur)]
 }
 
 // changed finds the bytes of the new file that differ from the old one

@@ -52,11 +52,15 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State) (out *Index, ok 
 		b   []byte
 	}
 	var writes []write
+	// The bytes to write, many to an allocation: holding each header
+	// rewritten until all are known to fit would hold them all.
+	var kept arena
+	var buf []byte
 	for _, i := range order {
 		e := &idx.Entries[i]
 		// One read: the From_ line, to check the message is where the
 		// index says, and the header.
-		buf := make([]byte, e.BodyOffset-e.Offset)
+		buf = slices.Grow(buf[:0], int(e.BodyOffset-e.Offset))[:e.BodyOffset-e.Offset]
 		if _, err := mb.File.ReadAt(buf, e.Offset); err != nil {
 			return nil, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
 		}
@@ -70,7 +74,7 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State) (out *Index, ok 
 			return nil, false, nil
 		}
 		if a, b := changedBytes(hdr, nh); a < b {
-			writes = append(writes, write{e.HeaderOffset + int64(a), nh[a:b]})
+			writes = append(writes, write{e.HeaderOffset + int64(a), kept.keep(nh[a:b])})
 		}
 	}
 	for _, w := range writes {
