@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -46,7 +45,7 @@ func (s *Session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		old := mbox.State{Flags: m.flags, Keywords: m.keywords}
 		ns := applyFlags(old, flags.Op, flags.Flags)
 		if ns.Flags != old.Flags || !slices.Equal(ns.Keywords, old.Keywords) {
-			sel.note(m.uid, old, ns, now)
+			sel.note(m, old, ns, now)
 			m.flags, m.keywords = ns.Flags, ns.Keywords
 		}
 		if flags.Silent {
@@ -164,7 +163,7 @@ func (s *Session) expunge(pick func(m *viewMsg, st mbox.State) bool) ([]uint32, 
 		return nil, err
 	}
 	sel.snap = lf.snap
-	sel.batch.changes, sel.batch.due = nil, time.Time{}
+	sel.clearBatch()
 	// Highest first, each number as the client knows it until then: the
 	// numbers below it do not move.
 	var out []uint32

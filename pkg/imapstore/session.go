@@ -103,8 +103,10 @@ type pendingView struct {
 type viewMsg struct {
 	uid      uint32
 	flags    mbox.Flags
-	keywords []string
 	recent   bool
+	batched  bool // delta is the session's change, not yet written
+	keywords []string
+	delta    delta
 }
 
 // Close ends the session however the connection ended: the flag changes
@@ -766,6 +768,9 @@ func (s *Session) report(w *imapserver.UpdateWriter, allowExpunge bool) error {
 			if err := w.WriteExpunge(uint32(i + 1)); err != nil {
 				return err
 			}
+			if sel.msgs[i].batched {
+				sel.batch.n--
+			}
 			sel.msgs = slices.Delete(sel.msgs, i, i+1)
 		}
 	}
@@ -806,7 +811,7 @@ func (s *Session) report(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // costs the session the messages it added, not a walk of all of them.
 func (sel *selected) onlyAdded(snap *snapshot) bool {
 	was := sel.synced
-	return was != nil && len(sel.msgs) == sel.syncedLen && len(sel.batch.changes) == 0 &&
+	return was != nil && len(sel.msgs) == sel.syncedLen && sel.batch.n == 0 &&
 		len(was.entries) > 0 && len(snap.entries) >= len(was.entries) && &snap.entries[0] == &was.entries[0]
 }
 
