@@ -487,6 +487,7 @@ func (c *compaction) write(w window, src io.ReaderAt) error {
 // the byte it becomes), which no chunk written before it has touched.
 func (c *compaction) writeBack(w window, src io.ReaderAt) error {
 	buf := c.buffer()
+	wb := writeback{fd: int(c.mb.Fd()), from: -1}
 	for e := w.b; e > w.a; {
 		k := max(w.a, e-int64(len(buf)))
 		if err := c.fill(buf[:e-k], k, src); err != nil {
@@ -495,6 +496,7 @@ func (c *compaction) writeBack(w window, src io.ReaderAt) error {
 		if _, err := slowWriter(killingWriter{io.NewOffsetWriter(c.mb, k)}).Write(buf[:e-k]); err != nil {
 			return err
 		}
+		wb.wroteBelow(k, e)
 		e = k
 	}
 	return nil
@@ -637,6 +639,19 @@ func (wb *writeback) wrote(s, e int64) {
 	if wb.to-wb.from >= writebackEvery {
 		// Only a hint: the fdatasync that ends the window is what
 		// makes it durable, whatever this does.
+		unix.SyncFileRange(wb.fd, wb.from, wb.to-wb.from, unix.SYNC_FILE_RANGE_WRITE)
+		wb.from = -1
+	}
+}
+
+// wroteBelow notes that the bytes [s, e) were written (before those from
+// e on), for an expansion's window written from its end.
+func (wb *writeback) wroteBelow(s, e int64) {
+	if wb.from < 0 || e != wb.from {
+		wb.to = e
+	}
+	wb.from = s
+	if wb.to-wb.from >= writebackEvery {
 		unix.SyncFileRange(wb.fd, wb.from, wb.to-wb.from, unix.SYNC_FILE_RANGE_WRITE)
 		wb.from = -1
 	}
