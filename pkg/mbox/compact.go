@@ -414,6 +414,9 @@ func (c *compaction) run(pos int64, redo *savedWindow) error {
 		}
 	}
 	if c.l.n < c.oldSize {
+		if late, err := c.lateMail(); err != nil || late {
+			return err
+		}
 		killPoint()
 		if err := c.mb.Truncate(c.l.n); err != nil {
 			return err
@@ -690,15 +693,12 @@ func finishCompaction(f, jf *os.File, length int64, st *unix.Stat_t) (bool, erro
 	case !ok || last == nil:
 		return false, nil
 	}
-	if fi, err := f.Stat(); err == nil && c.l.n < c.oldSize && fi.Size() >= c.l.n && fi.Size() < c.oldSize {
+	if c.cutAlready(last) {
 		if !c.matches(last, true) {
 			return false, errUnmatched
 		}
-		// Cut short already (until the cut the file is never shorter
-		// than it was), which comes after the last window is durable
-		// and took its sources away: done but for the sync. What lies
-		// past the cut is mail another program appended since, not
-		// knowing the journal, and stays.
+		// Done but for the sync. What lies past the cut is mail another
+		// program appended since, not knowing the journal, and stays.
 		killPoint()
 		return true, unix.Fdatasync(int(f.Fd()))
 	}
@@ -748,7 +748,7 @@ func readCompaction(f, jf *os.File, length int64) (*compaction, *savedWindow, bo
 	if !ok || !ok2 {
 		return nil, nil, false
 	}
-	c := &compaction{mb: f, j: jf, back: m == journalMagic3 || m == journalMagic5, checked: checked, dev: uint64(nums[0]), ino: uint64(nums[1]),
+	c := &compaction{mb: f, j: jf, jpath: jf.Name(), back: m == journalMagic3 || m == journalMagic5, checked: checked, dev: uint64(nums[0]), ino: uint64(nums[1]),
 		oldSize: nums[2], from: nums[4], to: nums[5], l: &layout{n: nums[3]}}
 	checkLen := int64(0)
 	if checked {

@@ -11,7 +11,7 @@
 // next Open that finds one finishes with it first, so a rewrite killed at
 // any instant (its recovery killed too) leaves the old mailbox or the new
 // one. A rewrite that only cuts the file short, or changes bytes inside one
-// disk sector, needs none. The journal has three formats, each named on
+// disk sector, needs none. The journal has five formats, each named on
 // its first line:
 //
 //   - "unixmail journal 1", an undo journal: the bytes about to be
@@ -29,15 +29,27 @@
 //     of the file anyway, pads the state fields of every message it moves
 //     that lacks room (RewriteSome), so that the next flag change of any
 //     of them is written in place.
+//   - "unixmail journal 4" and "5", what we write now instead of 2 and 3:
+//     the same with checks of what the file must hold (journalcheck.go).
+//     One that no longer matches the file (another program rewrote it
+//     after the kill, or renamed another file over it) is set aside as
+//     .NAME.journal.unmatched-TIME, logged (OpenOptions.Warn), never
+//     replayed over that program's work; the mailbox is left as it is.
+//     Journals of formats 2 and 3 that the release before left are still
+//     finished as before.
 //
 // Between a killed rewrite and the next Open of ours, a program that does
 // not know the journal (dovecot-lda, procmail) may append to the mailbox.
-// After a compaction's cut that mail is kept, and so is mail appended to
-// an expansion killed at any point (it makes the file as long as the new
-// one before its first window). Before a compaction's cut, and under an
-// undo journal, the mail appended is cut off by the recovery, which sets the
-// length the journal says: a known gap, rare (a kill mid-rewrite, then a
-// delivery by another program before any of ours).
+// Mail appended to an expansion that grows the file is kept (it makes the
+// file as long as the new one before its first window); so is mail
+// appended to a rewrite that cuts the file short, before its cut (moved to
+// the new end by a compaction of its own, late.go) or after it (of formats
+// 2 and 3, only while the file stays shorter than it was: their lack of
+// checks cannot tell a cut file grown past its old length from one not
+// cut yet). Under an undo journal, the mail appended is cut off by the
+// recovery, which sets the length the journal says: a known gap, rare (a
+// kill mid-rewrite that moves bytes both ways, then a delivery by another
+// program before any of ours).
 //
 // A journal whose first line names another format is refused with an
 // error, and kept: it was written by another version, and neither applying

@@ -28,7 +28,9 @@ import (
 //	c NEW OLD LEN SUM
 //
 // the new bytes [NEW, NEW+LEN), which are the old bytes [OLD, OLD+LEN) or
-// ("-") bytes the rewrite makes, and their CRC32C, 8 hex digits. A rewrite
+// ("-") bytes the rewrite makes, and their CRC32C, 8 hex digits. A
+// rewrite that cuts the file short also checks the old bytes at the new
+// length, which hold until the cut (NEW "-"). A rewrite
 // that changes lengths moves every byte after the change, so the start of
 // a piece (a From_ line, state fields) then holds other bytes. The
 // recovery checks each that lies where the file must hold it: new bytes
@@ -90,31 +92,44 @@ func (c *compaction) makeChecks() ([]byte, error) {
 		}
 		fmt.Fprintf(&out, "c %d %s %d %08x\n", s, old, n, crc32.Checksum(b, castagnoli()))
 	}
+	if c.l.n < c.oldSize {
+		b := buf[:min(checkLen, c.oldSize-c.l.n)]
+		if _, err := c.mb.ReadAt(b, c.l.n); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&out, "c - %d %d %08x\n", c.l.n, len(b), crc32.Checksum(b, castagnoli()))
+	}
 	return out.Bytes(), nil
 }
 
 // parseChecks reads a journal's checks, each inside the plan.
 func (c *compaction) parseChecks(b []byte) bool {
+	// at parses a field of offset: -1 for "-".
+	at := func(f string) (int64, bool) {
+		if f == "-" {
+			return -1, true
+		}
+		v, ok := parseNums(f, 1)
+		if !ok {
+			return 0, false
+		}
+		return v[0], true
+	}
 	for len(b) > 0 {
 		line, rest, ok := bytes.Cut(b, []byte("\n"))
 		f := strings.Fields(string(line))
 		if !ok || len(f) != 5 || f[0] != "c" || len(f[4]) != 8 {
 			return false
 		}
-		v, ok := parseNums(f[1]+" "+f[3], 2)
+		newAt, ok1 := at(f[1])
+		oldAt, ok2 := at(f[2])
+		n, ok3 := parseNums(f[3], 1)
 		sum, err := strconv.ParseUint(f[4], 16, 32)
-		if !ok || err != nil || v[1] == 0 || v[1] > checkLen || v[0] < c.from || v[0] > c.to-v[1] {
+		if !ok1 || !ok2 || !ok3 || err != nil || n[0] == 0 || n[0] > checkLen || newAt < 0 && oldAt < 0 ||
+			newAt >= 0 && (newAt < c.from || newAt > c.to-n[0]) || oldAt > c.oldSize-n[0] {
 			return false
 		}
-		k := check{new: v[0], old: -1, n: v[1], sum: uint32(sum)}
-		if f[2] != "-" {
-			o, ok := parseNums(f[2], 1)
-			if !ok || o[0] > c.oldSize-k.n {
-				return false
-			}
-			k.old = o[0]
-		}
-		c.checks = append(c.checks, k)
+		c.checks = append(c.checks, check{new: newAt, old: oldAt, n: n[0], sum: uint32(sum)})
 		b = rest
 	}
 	return true
@@ -161,6 +176,12 @@ func (c *compaction) matches(last *savedWindow, cut bool) bool {
 		return err == nil && crc32.Checksum(buf[:n], castagnoli()) == sum
 	}
 	for _, k := range c.checks {
+		if k.new < 0 {
+			if !cut && !holds(k.old, k.n, k.sum) {
+				return false
+			}
+			continue
+		}
 		if k.old >= 0 && k.old >= oldLo && k.old+k.n <= oldHi && !holds(k.old, k.n, k.sum) {
 			return false
 		}
@@ -169,6 +190,24 @@ func (c *compaction) matches(last *savedWindow, cut bool) bool {
 		}
 	}
 	return true
+}
+
+// cutAlready reports whether a rewrite that cuts the file short was done
+// but for the sync, its last window last: every window written and the
+// file cut (until the cut it is never shorter than it was), maybe with
+// mail another program appended since. A file longer than the old one
+// was cut and then appended to when the old bytes at the new length are
+// gone (a journal with checks tells) and the new bytes all there.
+func (c *compaction) cutAlready(last *savedWindow) bool {
+	fi, err := c.mb.Stat()
+	if err != nil || c.l.n >= c.oldSize || fi.Size() < c.l.n {
+		return false
+	}
+	if fi.Size() < c.oldSize {
+		return true
+	}
+	final := !c.back && last.b == c.to || c.back && last.a == c.from
+	return c.checked && final && !c.matches(last, false) && c.matches(last, true)
 }
 
 // setAside renames a journal that does not match its mailbox out of the
