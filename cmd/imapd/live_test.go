@@ -139,30 +139,38 @@ func (u *imapUser) dovecotIMAP(t *testing.T, conf string, commands ...string) (s
 // none (expunged), or a hang-up; never another message's bytes, or the
 // right message's bytes read at a place another's now hold.
 func TestAFetchRacingAnotherProgramsRewriteSendsTheRightMessageOrNothing(t *testing.T) {
-	u := newIMAPUser(t)
-	for k := 1; k <= 70; k++ {
+	newIMAPUser(t).raceRewrites(t, fetcher, 70)
+}
+
+// raceRewrites delivers n numbered messages and runs a python script (the
+// imapd command line and a file to stop at as its arguments) while
+// rewriteRounds rewrites the mailbox 60 times: the script must finish and
+// say nothing WRONG, and the mailbox then hold n messages.
+func (u *imapUser) raceRewrites(t *testing.T, script string, n int) {
+	t.Helper()
+	for k := 1; k <= n; k++ {
 		u.deliver(t, numbered(k))
 	}
 	conf := u.liveDovecot(t, "")
 	py := sandbox.NeedPeer(t, "python3")
 	stop := filepath.Join(t.TempDir(), "stop")
-	cmd := exec.Command(py, "-c", fetcher, u.imapdCommand(), stop)
+	cmd := exec.Command(py, "-c", script, u.imapdCommand(), stop)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	u.rewriteRounds(t, conf, 71, 60)
+	u.rewriteRounds(t, conf, n+1, 60)
 	os.WriteFile(stop, nil, 0o644)
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("fetcher: %v\n%s\nlog:\n%s", err, out.String(), u.log())
+		t.Fatalf("python: %v\n%s\nlog:\n%s", err, out.String(), u.log())
 	}
 	t.Log(strings.TrimSpace(out.String()))
 	if strings.Contains(out.String(), "WRONG") || !strings.Contains(out.String(), "COUNTS") {
-		t.Fatalf("a FETCH sent the wrong bytes:\n%s", out.String())
+		t.Fatalf("wrong bytes sent or copied:\n%s", out.String())
 	}
-	if got := len(u.readMailbox(t)); got != 70 {
-		t.Errorf("the mailbox holds %d messages, want 70", got)
+	if got := len(u.readMailbox(t)); got != n {
+		t.Errorf("the mailbox holds %d messages, want %d", got, n)
 	}
 }
 
@@ -301,29 +309,5 @@ M.logout()
 // Each copy must be the whole message its source UID names, or the
 // command must fail; never another message's bytes, or a torn message.
 func TestACopyRacingAnotherProgramsRewriteCopiesTheRightMessagesOrFails(t *testing.T) {
-	u := newIMAPUser(t)
-	for k := 1; k <= 30; k++ {
-		u.deliver(t, numbered(k))
-	}
-	conf := u.liveDovecot(t, "")
-	py := sandbox.NeedPeer(t, "python3")
-	stop := filepath.Join(t.TempDir(), "stop")
-	cmd := exec.Command(py, "-c", copier, u.imapdCommand(), stop)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	u.rewriteRounds(t, conf, 31, 60)
-	os.WriteFile(stop, nil, 0o644)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("copier: %v\n%s\nlog:\n%s", err, out.String(), u.log())
-	}
-	t.Log(strings.TrimSpace(out.String()))
-	if strings.Contains(out.String(), "WRONG") || !strings.Contains(out.String(), "COUNTS") {
-		t.Fatalf("a COPY or MOVE copied the wrong bytes:\n%s", out.String())
-	}
-	if got := len(u.readMailbox(t)); got != 30 {
-		t.Errorf("the mailbox holds %d messages, want 30", got)
-	}
+	newIMAPUser(t).raceRewrites(t, copier, 30)
 }

@@ -81,20 +81,31 @@ func rewriteInPlace(t *testing.T, path string, data []byte) {
 	}
 }
 
-func TestAJournalForAMailboxAnotherProgramRewroteAfterTheKillIsSetAsideAndOverwritesNothing(t *testing.T) {
+// eachKill rewrites data with plan, killed at each point in turn, in
+// small windows (some save what they overwrite, some need not), and calls
+// fn for each kill that left a journal, with the mailbox's path, what the
+// rewrite makes of data when not killed, and the journal.
+func eachKill(t *testing.T, data string, plan RewritePlan, fn func(n int, path string, newData, journal []byte)) {
+	t.Helper()
 	defer func(s, w int64) { minShift, maxWindow = s, w }(minShift, maxWindow)
 	minShift, maxWindow = 300, 700
-	data := compactInput(16)
+	dir := shmDir(t)
+	wantPath, path := filepath.Join(dir, "want"), filepath.Join(dir, "box")
+	rewriteKilled(t, wantPath, data, plan, 0)
+	newData, _ := os.ReadFile(wantPath)
+	for n := 1; rewriteKilled(t, path, data, plan, n); n++ {
+		if journal, err := os.ReadFile(JournalPath(path)); err == nil {
+			fn(n, path, newData, journal)
+		}
+	}
+}
+
+func TestAJournalForAMailboxAnotherProgramRewroteAfterTheKillIsSetAsideAndOverwritesNothing(t *testing.T) {
 	for _, pt := range killPlans {
 		for _, other := range otherRewrites {
 			t.Run(pt.name+", "+other.name, func(t *testing.T) {
-				dir := shmDir(t)
-				path := filepath.Join(dir, "box")
 				asides := 0
-				for n := 1; rewriteKilled(t, path, data, pt.plan, n); n++ {
-					if _, err := os.Stat(JournalPath(path)); err != nil {
-						continue
-					}
+				eachKill(t, compactInput(16), pt.plan, func(n int, path string, _, _ []byte) {
 					crashed, _ := os.ReadFile(path)
 					other.change(t, path, crashed)
 					want, _ := os.ReadFile(path)
@@ -121,7 +132,7 @@ func TestAJournalForAMailboxAnotherProgramRewroteAfterTheKillIsSetAsideAndOverwr
 						asides++
 						os.Remove(aside[0])
 					}
-				}
+				})
 				if asides == 0 {
 					t.Fatal("no journal was set aside")
 				}
@@ -152,22 +163,12 @@ func oldFormat(t *testing.T, j []byte) []byte {
 }
 
 func TestAJournalOfTheReleaseBeforeWithoutChecksIsStillFinished(t *testing.T) {
-	defer func(s, w int64) { minShift, maxWindow = s, w }(minShift, maxWindow)
-	minShift, maxWindow = 300, 700
 	data := compactInput(16)
 	for _, pt := range killPlans {
 		t.Run(pt.name, func(t *testing.T) {
-			dir := shmDir(t)
-			wantPath, path := filepath.Join(dir, "want"), filepath.Join(dir, "box")
-			rewriteKilled(t, wantPath, data, pt.plan, 0)
-			newData, _ := os.ReadFile(wantPath)
 			finished := 0
-			for n := 1; rewriteKilled(t, path, data, pt.plan, n); n++ {
-				j, err := os.ReadFile(JournalPath(path))
-				if err != nil {
-					continue
-				}
-				os.WriteFile(JournalPath(path), oldFormat(t, j), 0o600)
+			eachKill(t, data, pt.plan, func(n int, path string, newData, journal []byte) {
+				os.WriteFile(JournalPath(path), oldFormat(t, journal), 0o600)
 				if openKilled(t, path, 0) {
 					t.Fatal("died without a kill")
 				}
@@ -181,7 +182,7 @@ func TestAJournalOfTheReleaseBeforeWithoutChecksIsStillFinished(t *testing.T) {
 				if _, err := os.Lstat(JournalPath(path)); err == nil || len(journalsAside(t, path)) > 0 {
 					t.Fatalf("killed at %d: the journal was kept", n)
 				}
-			}
+			})
 			if finished == 0 {
 				t.Fatal("no journal of the old format was finished")
 			}

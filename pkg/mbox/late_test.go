@@ -13,8 +13,6 @@ import (
 // itself killed at any point and then run again, keeps it: after the old
 // mailbox if the rewrite had not begun, else after the new one.
 func TestMailAppendedAfterARewriteKilledAtAnyPointIsKept(t *testing.T) {
-	defer func(s, w int64) { minShift, maxWindow = s, w }(minShift, maxWindow)
-	minShift, maxWindow = 300, 700
 	data := compactInput(16)
 	plans := append(killPlans[:len(killPlans):len(killPlans)], struct {
 		name string
@@ -37,16 +35,8 @@ func TestMailAppendedAfterARewriteKilledAtAnyPointIsKept(t *testing.T) {
 	for _, pt := range plans {
 		for _, late := range []string{small, big} {
 			t.Run(fmt.Sprintf("%s, %d bytes appended", pt.name, len(late)), func(t *testing.T) {
-				dir := shmDir(t)
-				wantPath, p := filepath.Join(dir, "want"), filepath.Join(dir, "box")
-				rewriteKilled(t, wantPath, data, pt.plan, 0)
-				want, _ := os.ReadFile(wantPath)
 				moved := 0
-				for n := 1; rewriteKilled(t, p, data, pt.plan, n); n++ {
-					journal, err := os.ReadFile(JournalPath(p))
-					if err != nil {
-						continue
-					}
+				eachKill(t, data, pt.plan, func(n int, p string, newData, journal []byte) {
 					f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
 					if err != nil {
 						t.Fatal(err)
@@ -62,10 +52,10 @@ func TestMailAppendedAfterARewriteKilledAtAnyPointIsKept(t *testing.T) {
 						died := openKilled(t, p, m)
 						openKilled(t, p, 0)
 						got, _ := os.ReadFile(p)
-						if !sameButTheTime(got, append(want, late...)) && string(got) != data+late {
+						if !sameButTheTime(got, append(newData, late...)) && string(got) != data+late {
 							t.Fatalf("killed at %d, recovery killed at %d: the mailbox holds\n%s\nwant the old or new one, then the late mail", n, m, got)
 						}
-						if sameButTheTime(got, append(want, late...)) && m == 1 {
+						if sameButTheTime(got, append(newData, late...)) && m == 1 {
 							moved++
 						}
 						if left, _ := filepath.Glob(JournalPath(p) + "*"); len(left) > 0 {
@@ -75,7 +65,7 @@ func TestMailAppendedAfterARewriteKilledAtAnyPointIsKept(t *testing.T) {
 							break
 						}
 					}
-				}
+				})
 				if moved == 0 {
 					t.Fatal("no kill left a rewrite to finish")
 				}
