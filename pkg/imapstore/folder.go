@@ -37,6 +37,7 @@ type snapshot struct {
 	base    mbox.Base // UIDVALIDITY and the last UID given, as the file holds them
 	hasBase bool
 	saved   bool // the index beside the folder holds this scan
+	behind  bool // the file's base is to be raised over the index's UIDs (raiseBase)
 }
 
 // uidNext is the UID the next message will get.
@@ -83,6 +84,7 @@ func (st *Store) scan(f *os.File, prev *snapshot) (*snapshot, error) {
 	}
 	s := newSnapshot(idx, stp)
 	s.saved = prev == nil && idx == was
+	s.behind = s.lazy() && idx.BaseToRaise(f) != nil
 	return s, nil
 }
 
@@ -300,6 +302,9 @@ func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 				}
 			}
 		}
+		if err := st.raiseBase(lf); err != nil {
+			return err
+		}
 		if lf.saveIndex() {
 			return nil
 		}
@@ -322,6 +327,16 @@ func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 		p.base = nil
 	}
 	return st.write(lf, p.uids, changes, p.base)
+}
+
+// raiseBase writes the last UID a lazy folder's index gave into the
+// file's X-IMAPbase, in place, before any of those UIDs is shown (see
+// mbox.Index.BaseToRaise).
+func (st *Store) raiseBase(lf *lockedFolder) error {
+	if b := lf.snap.idx.BaseToRaise(lf.mb.File); b != nil {
+		return st.write(lf, nil, nil, b)
+	}
+	return nil
 }
 
 // writeTouched is rewrite's lazy form: the changes, with the UIDs of the
@@ -537,5 +552,8 @@ func (s *snapshot) complete() bool {
 	if s.idx.Pending() {
 		return false
 	}
-	return s.lazy() || planUIDs(s).empty()
+	if s.lazy() {
+		return !s.behind
+	}
+	return planUIDs(s).empty()
 }

@@ -1,6 +1,8 @@
 package imapstore
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"strings"
@@ -165,4 +167,62 @@ func TestAnExpungeWritesTheSessionsFlagsInItsOwnRewriteAndNoneOnTheMessagesItDro
 	w2 := dial(t, u.store())
 	w2.ok("EXAMINE INBOX")
 	wants(t, "FETCH", w2.ok("UID FETCH 1:* (UID FLAGS)"), "* 1 FETCH (UID 1 FLAGS ())", `* 2 FETCH (UID 3 FLAGS (\Flagged))`, "* 3 FETCH (UID 4 FLAGS ())")
+}
+
+func TestABigFolderRaisesTheFilesBaseOverTheUIDsItsIndexGaveBeforeShowingThem(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
+	w := dial(t, u.store())
+	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(w.ok("SELECT INBOX"))[1]
+	if !strings.Contains(u.file(u.inbox), "X-IMAPbase: "+validity+" 0000000003\n") {
+		t.Fatalf("a small folder is numbered in the file:\n%s", u.file(u.inbox))
+	}
+	bigFolders(t)
+	u.deliver(u.inbox, msg("four", "4\n"), msg("five", "5\n"))
+	w.ok("NOOP")
+	shown, _ := uidsBySubject(t, u)
+	if shown["four"] != 4 || shown["five"] != 5 {
+		t.Fatalf("UIDs %v", shown)
+	}
+	// dovecot-lda numbers what it appends from the file's base.
+	f := u.file(u.inbox)
+	if !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000005\n") || strings.Contains(f, "X-UID: 4") {
+		t.Fatalf("the UIDs of new mail are the index's, the base over them the file's:\n%s", f)
+	}
+	w.ok("LOGOUT")
+
+	// The index is lost: no message may change its UID under the same
+	// UIDVALIDITY, nor a UID shown name another message.
+	if err := os.Remove(mbox.IndexPath(u.inbox)); err != nil {
+		t.Fatal(err)
+	}
+	if got, again := uidsBySubject(t, u); fmt.Sprint(again) == validity && !maps.Equal(got, shown) {
+		t.Fatalf("under UIDVALIDITY %s UIDs went from %v to %v", validity, shown, got)
+	}
+}
+
+func TestAFolderKeepsItsUIDValidityWhenAnotherProgramDeletesTheMessageCarryingTheBase(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
+	w := dial(t, u.store())
+	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(w.ok("SELECT INBOX"))[1]
+
+	// mutt deletes message 1, and its X-IMAPbase with it, in place.
+	f := u.file(u.inbox)
+	rest := f[strings.Index(f, "\n\nFrom ")+2:]
+	if err := os.WriteFile(u.inbox, []byte(rest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := w.ok("NOOP"); !strings.Contains(out, "* 1 EXPUNGE") {
+		t.Fatalf("NOOP:\n%s", out)
+	}
+	if out := w.ok("UID FETCH 1:* UID"); !strings.Contains(out, "* 1 FETCH (UID 2)") || !strings.Contains(out, "* 2 FETCH (UID 3)") {
+		t.Fatalf("UIDs:\n%s", out)
+	}
+	if f := u.file(u.inbox); !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000003\n") {
+		t.Fatalf("the base is not back in the file:\n%s", f)
+	}
+	if got, again := uidsBySubject(t, u); fmt.Sprint(again) != validity || got["two"] != 2 || got["three"] != 3 {
+		t.Fatalf("another session: UIDVALIDITY %d (was %s), UIDs %v", again, validity, got)
+	}
 }

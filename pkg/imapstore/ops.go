@@ -319,10 +319,10 @@ func (st *Store) deliver(lf *lockedFolder, sp *spool) (uint32, []uint32, error) 
 	first := base.LastUID + 1
 	base.LastUID += uint32(len(sp.items))
 	header := ""
-	switch fb := lf.snap.idx.Base; {
-	case len(lf.snap.entries) > 0 && lf.snap.lazy() && (fb == nil || fb.UIDValidity != base.UIDValidity):
-		// The file holds no base to raise in place: the index keeps it
-		// (saved with the new mail's scan, under the lock).
+	switch {
+	case len(lf.snap.entries) > 0 && lf.snap.lazy() && !lf.snap.idx.BaseInPlace(lf.mb.File, &base):
+		// The file holds no base to raise in place (see raiseBase): the
+		// index keeps it (saved with the new mail's scan, under the lock).
 		lf.snap.idx.LastUID = base.LastUID
 	case len(lf.snap.entries) > 0:
 		if err := st.write(lf, nil, nil, &base); err != nil {

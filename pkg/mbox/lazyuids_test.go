@@ -208,3 +208,71 @@ func TestAFormat3IndexStillGivesTheUIDsItHolds(t *testing.T) {
 		t.Fatalf("after saving again: UIDs %v", uids)
 	}
 }
+
+// A big mailbox's messages numbered by its index alone, the file's base
+// then raised over them (as imapd raises it before showing them): once
+// that index is lost, a message keeps its UID or the mailbox gets a new
+// UIDVALIDITY, and no UID shown names another message under the old one.
+func TestAMailboxThatLostItsIndexNeverGivesAUIDAgainUnderTheSameValidity(t *testing.T) {
+	old := mbox.SetLazyFrom(0)
+	t.Cleanup(func() { mbox.SetLazyFrom(old) })
+	given := map[string]string{"a": "X-IMAPbase: 1700000000 0000000002\nX-UID: 1\n", "b": "X-UID: 2\n"}
+	tests := []struct {
+		name      string
+		indexed   bool              // the index numbered c and d before it was lost
+		head      map[string]string // the file then
+		wantFresh bool              // a new UIDVALIDITY, else the UIDs shown
+	}{
+		{"messages numbered by the index alone", true, map[string]string{"a": "X-IMAPbase: 1700000000 0000000004\nX-UID: 1\n", "b": "X-UID: 2\n"}, true},
+		{"every message holding its X-UID", true, map[string]string{"a": "X-IMAPbase: 1700000000 0000000004\nX-UID: 1\n", "b": "X-UID: 2\n", "c": "X-UID: 3\n", "d": "X-UID: 4\n"}, false},
+		{"new mail no index numbered", false, given, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := lazyBox(t, "a", "b", "c", "d")
+			writeBox(t, p, []string{"a", "b", "c", "d"}, given)
+			shown := []uint32{1, 2, 3, 4}
+			if tt.indexed {
+				if _, uids := numbered(t, p); !slices.Equal(uids, shown) {
+					t.Fatalf("numbered by the index: %v", uids)
+				}
+				writeBox(t, p, []string{"a", "b", "c", "d"}, tt.head)
+				if _, uids := numbered(t, p); !slices.Equal(uids, shown) {
+					t.Fatalf("with the base raised: %v", uids)
+				}
+				os.Remove(mbox.IndexPath(p))
+			}
+			idx, uids := numbered(t, p)
+			if fresh := idx.UIDValidity != 1700000000; fresh != tt.wantFresh || !fresh && !slices.Equal(uids, shown) {
+				t.Fatalf("UIDs %v validity %d, want a new validity %v, else UIDs %v", uids, idx.UIDValidity, tt.wantFresh, shown)
+			}
+		})
+	}
+}
+
+// mutt, deleting the first message, drops the X-IMAPbase it carried: the
+// numbering stands while the X-UIDs left fit it.
+func TestANumberingOutlivesTheBaseAnotherProgramDroppedWithTheFirstMessage(t *testing.T) {
+	tests := []struct {
+		name     string
+		head     map[string]string // b and c, once a is gone with the base
+		wantUIDs []uint32
+		wantSame bool
+	}{
+		{"the X-UIDs left fit", map[string]string{"b": "X-UID: 2\n", "c": "X-UID: 3\n"}, []uint32{2, 3}, true},
+		{"an X-UID above the last UID given", map[string]string{"b": "X-UID: 2\n", "c": "X-UID: 7\n"}, []uint32{1, 2}, false},
+		{"X-UIDs out of order", map[string]string{"b": "X-UID: 3\n", "c": "X-UID: 2\n"}, []uint32{1, 2}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := lazyBox(t, "a", "b", "c")
+			writeBox(t, p, []string{"a", "b", "c"}, map[string]string{"a": "X-IMAPbase: 1700000000 0000000003\nX-UID: 1\n", "b": "X-UID: 2\n", "c": "X-UID: 3\n"})
+			numbered(t, p)
+			writeBox(t, p, []string{"b", "c"}, tt.head)
+			idx, uids := numbered(t, p)
+			if !slices.Equal(uids, tt.wantUIDs) || (idx.UIDValidity == 1700000000) != tt.wantSame || tt.wantSame && idx.LastUID != 3 {
+				t.Fatalf("UIDs %v validity %d last %d, want %v, the same validity %v", uids, idx.UIDValidity, idx.LastUID, tt.wantUIDs, tt.wantSame)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/fnv"
+	"io"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,12 @@ import (
 // It returns the base to write, the UID of every message, and whether
 // anything differs from what the file holds.
 func NumberUIDs(base *Base, uids []uint32, now time.Time) (Base, []uint32, bool) {
+	return numberUIDs(base, uids, now, false)
+}
+
+// numberUIDs is NumberUIDs, giving a new UIDVALIDITY whatever the UIDs
+// when fresh is set.
+func numberUIDs(base *Base, uids []uint32, now time.Time, fresh bool) (Base, []uint32, bool) {
 	uids = slices.Clone(uids)
 	out := make([]uint32, len(uids))
 	b := Base{UIDValidity: uint32(now.Unix()), LastUID: 0}
@@ -36,7 +43,7 @@ func NumberUIDs(base *Base, uids []uint32, now time.Time) (Base, []uint32, bool)
 		b.UIDValidity = 1
 	}
 	changed := base == nil
-	last, sawZero, ok := uint32(0), false, true
+	last, sawZero, ok := uint32(0), false, !fresh
 	for _, u := range uids {
 		switch {
 		case u == 0:
@@ -121,6 +128,17 @@ func messageID(block []byte) []byte {
 //     numbered the file), the file's UIDs win and prev's are dropped.
 //   - Messages left without a UID get the next ones; UIDs that do not
 //     rise are all given again under a new UIDVALIDITY (NumberUIDs).
+//   - When another program's rewrite dropped the base (mutt deleting the
+//     first message, which carried it), prev's numbering stands if the
+//     X-UIDs left in the file fit it, as NumberUIDs checks.
+//   - A mailbox big enough to be numbered in its index (LazyFrom) that
+//     has no trusted index (lost, removed by hand) gets a new UIDVALIDITY
+//     when messages lack an X-UID and the file's base says UIDs above
+//     every X-UID were given: they may have been given to those very
+//     messages by the index lost, and a message must not change its UID
+//     under one UIDVALIDITY (RFC 3501 2.3.1.1). The base the file holds is
+//     never behind the UIDs shown (imapd raises it in place first), so no
+//     UID is ever given twice.
 //
 // It reports whether it had to give a new UIDVALIDITY to a mailbox that
 // had one. The UIDs given here and held by no saved index nor the file
@@ -145,6 +163,14 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	// UIDVALIDITY it held then: another one means another program
 	// numbered the file since.
 	trust := from.UIDValidity != 0 && (fileV == from.UIDValidity || fileV == from.seenValidity)
+	if !trust && fileV == 0 && from.UIDValidity != 0 && from.seenValidity == from.UIDValidity {
+		// The file held this numbering's base, and lost it to another
+		// program's rewrite: its X-UIDs are still this numbering's.
+		trust = true
+		if from.Base != nil {
+			keywords = from.Base.Keywords
+		}
+	}
 	var eff *Base
 	switch {
 	case trust:
@@ -196,7 +222,7 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 		idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = 0, 0, 0, 0
 		return false
 	}
-	base, out, changed := NumberUIDs(eff, uids, now)
+	base, out, changed := numberUIDs(eff, uids, now, !trust && eff != nil && idx.Size >= LazyFrom() && unaccounted(eff, uids))
 	renumbered = eff != nil && base.UIDValidity != eff.UIDValidity
 	for j, i := range real {
 		if e := &idx.Entries[i]; out[j] != uids[j] || renumbered {
@@ -261,6 +287,17 @@ func (idx *Index) numberAfter(prev *Index, eff *Base, fileV uint32) bool {
 	return true
 }
 
+// unaccounted reports whether messages lack a UID (0 in uids) while the
+// base says UIDs above every one the messages hold were given.
+func unaccounted(base *Base, uids []uint32) bool {
+	top, missing := uint32(0), false
+	for _, u := range uids {
+		top = max(top, u)
+		missing = missing || u == 0
+	}
+	return missing && base.LastUID > top
+}
+
 // uidsBySum is prev's UIDs by message, less one for each of the messages
 // in done (already numbered, as Number walks them).
 func uidsBySum(prev *Index, done []Entry) map[uint64][]uint32 {
@@ -300,6 +337,46 @@ func (idx *Index) Lazy() bool {
 		}
 	}
 	return false
+}
+
+// BaseToRaise is the X-IMAPbase to write over the file's before the UIDs
+// idx gave (Number) above the last one the file's base records are shown
+// to anyone: dovecot-lda and UW-IMAP number the mail they append from the
+// file's base, and Number numbers from it a mailbox whose index is lost,
+// so a UID it lags behind could be given twice. It is nil when the base
+// does not lag, or when the new one cannot be written in place
+// (BaseInPlace): the index alone holds those UIDs then.
+func (idx *Index) BaseToRaise(f io.ReaderAt) *Base {
+	fb := idx.Base
+	if fb == nil || fb.LastUID >= idx.LastUID {
+		return nil
+	}
+	b := &Base{UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, Keywords: fb.Keywords}
+	if !idx.BaseInPlace(f, b) {
+		return nil
+	}
+	return b
+}
+
+// BaseInPlace reports whether b can be written over the X-IMAPbase of the
+// mailbox's first message without that message changing length: the file
+// holds a base of b's UIDVALIDITY, in a real message. Writing it
+// (RewriteSome) then changes a few bytes of one header in place, and
+// moves nothing after it: we, c-client and Dovecot all write the last
+// UID zero-padded to ten digits.
+func (idx *Index) BaseInPlace(f io.ReaderAt, b *Base) bool {
+	if idx.Base == nil || idx.Base.UIDValidity != b.UIDValidity || len(idx.Entries) == 0 || idx.Entries[0].Pseudo {
+		return false
+	}
+	e := &idx.Entries[0]
+	if e.BodyOffset-e.HeaderOffset > 1<<20 {
+		return false // not read whole for a few bytes
+	}
+	hdr := make([]byte, e.BodyOffset-e.HeaderOffset)
+	if _, err := f.ReadAt(hdr, e.HeaderOffset); err != nil || fieldLine(hdr, "X-IMAPbase") == nil {
+		return false
+	}
+	return len(rewriteHeader(hdr, headerEdit{base: []byte(baseField(b))})) == len(hdr)
 }
 
 // Without is idx with the entries gone left out (by index), for Number to

@@ -74,7 +74,10 @@ func (d *mboxDrop) load() error {
 	if err != nil {
 		return err
 	}
-	d.f, d.all, d.validity, d.pending = f, idx.Entries, idx.UIDValidity, idx.Pending()
+	// UIDs the index gave over the file's base are shown only once it is
+	// raised over them (number).
+	behind := idx.Size >= mbox.LazyFrom() && idx.BaseToRaise(mb.File) != nil
+	d.f, d.all, d.validity, d.pending = f, idx.Entries, idx.UIDValidity, idx.Pending() || behind
 	for i := range d.all {
 		if !d.all[i].Pseudo {
 			d.mine = append(d.mine, i)
@@ -247,6 +250,14 @@ func (d *mboxDrop) number() error {
 		return fmt.Errorf("give UIDs: %w", ErrChanged)
 	}
 	if cur.Size >= mbox.LazyFrom() && cur.Save(mbox.IndexPath(mb.Path)) == nil {
+		if b := cur.BaseToRaise(mb.File); b != nil {
+			// The file's base over the UIDs the index gave, as imapd
+			// raises it: in place, before any is shown.
+			if err := mbox.RewriteSome(mb, cur.Size, offsets(cur), map[int]mbox.Change{0: {Base: b}}); err != nil {
+				return fmt.Errorf("give UIDs: %w", err)
+			}
+			saveAfterRewrite(mb, cur, cur.Size, func(int) bool { return false })
+		}
 		return d.adopt(mb, cur, at)
 	}
 	var visible []int

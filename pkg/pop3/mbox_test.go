@@ -259,6 +259,23 @@ func TestABigMailboxsUIDLsComeFromItsIndexAndMatchImapds(t *testing.T) {
 	}
 }
 
+func TestABigMailboxsBaseIsRaisedOverTheUIDLsItsIndexGivesBeforeTheyAreShown(t *testing.T) {
+	old := mbox.SetLazyFrom(0)
+	t.Cleanup(func() { mbox.SetLazyFrom(old) })
+	numbered := "From a@example.org  Mon Dec  1 10:00:00 2026\nSubject: one\nX-IMAPbase: 1800000000 0000000001\nX-UID: 1\n\nbody one\n\n"
+	path := mailbox(t, numbered+"From b@example.org  Mon Dec  1 10:01:00 2026\nSubject: two\n\nbody two\n")
+	d := openDrop(t, path)
+	got, err := d.UIDs()
+	d.Close()
+	if err != nil || strings.Join(got, " ") != "6b49d20000000001 6b49d20000000002" {
+		t.Fatalf("UIDs = %v, %v", got, err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), "X-IMAPbase: 1800000000 0000000002\n") || strings.Contains(string(b), "X-UID: 2") {
+		t.Fatalf("the base is not raised in place over the index's UID 2:\n%s", b)
+	}
+}
+
 func TestAfterQuitTheSavedIndexIsWhatAScanOfTheRewrittenFileFinds(t *testing.T) {
 	old := mbox.SetLazyFrom(0)
 	t.Cleanup(func() { mbox.SetLazyFrom(old) })
