@@ -68,7 +68,7 @@ M.logout()
 const subjectsAndFlags = `
 import mailbox, sys
 for m in mailbox.mbox(sys.argv[2], create=False):
-    print("%s|%s|%s" % (m["subject"], m["x-status"] or "", m["x-uid"] or ""))
+    print("%s|%s|%s" % (m["subject"], m["x-status"] or "", (m["x-uid"] or "").strip()))
 `
 
 // One mailbox, everyone at once, in bounded rounds: an imapd session
