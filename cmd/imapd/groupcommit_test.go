@@ -69,6 +69,16 @@ func okUIDs(t *testing.T, out string) map[string]string {
 	return got
 }
 
+// storedUIDs is "UIDVALIDITY UID" by subject, as a new imapd reads them.
+func storedUIDs(t *testing.T, u *imapUser) map[string]string {
+	t.Helper()
+	stored := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^GIVEN (\d+) (\d+) (.*)$`).FindAllStringSubmatch(u.python(t, uidsSession), -1) {
+		stored[m[3]] = m[1] + " " + m[2]
+	}
+	return stored
+}
+
 // pipelineFolder makes the folder the APPENDs go to: the user's small
 // INBOX, or a big one, whose UIDs live in its index.
 func pipelineFolder(t *testing.T, u *imapUser, big bool) string {
@@ -108,11 +118,7 @@ func TestPipelinedAPPENDsAllLandUnderTheirUIDsSyncedTogether(t *testing.T) {
 			if len(given) != n+5 {
 				t.Fatalf("%d APPENDs OK'ed, want %d:\n%s\nlog:\n%s", len(given), n+5, out, u.log())
 			}
-			read := u.python(t, uidsSession)
-			stored := map[string]string{}
-			for _, m := range regexp.MustCompile(`(?m)^GIVEN (\d+) (\d+) (.*)$`).FindAllStringSubmatch(read, -1) {
-				stored[m[3]] = m[1] + " " + m[2]
-			}
+			stored := storedUIDs(t, u)
 			for subject, uid := range given {
 				if stored[subject] != uid {
 					t.Errorf("%s: APPENDUID %s, stored as %q", subject, uid, stored[subject])
@@ -161,11 +167,7 @@ func TestAKilledImapdLosesNoAPPENDItAnsweredOK(t *testing.T) {
 			if len(given) < 300 {
 				t.Fatalf("only %d replies before the kill:\n%s", len(given), out)
 			}
-			read := u.python(t, uidsSession)
-			stored := map[string]string{}
-			for _, m := range regexp.MustCompile(`(?m)^GIVEN (\d+) (\d+) (.*)$`).FindAllStringSubmatch(read, -1) {
-				stored[m[3]] = m[1] + " " + m[2]
-			}
+			stored := storedUIDs(t, u)
 			inFile := map[string]string{}
 			for _, m := range u.readMailboxAt(t, box) {
 				inFile[m.Subject] = m.UID
@@ -182,5 +184,45 @@ func TestAKilledImapdLosesNoAPPENDItAnsweredOK(t *testing.T) {
 				t.Errorf("go-mbox reads %d messages, fewer than the %d OK'ed", n, len(given))
 			}
 		})
+	}
+}
+
+// ttySession runs imapd on a terminal (a pty in raw mode, as someone
+// typing at `ssh -t host imapd`), sends an APPEND and a NOOP after it, and
+// prints what came back until the NOOP's reply, or TIMEOUT.
+const ttySession = `
+import os, pty, select, shlex, subprocess, sys, time, tty
+master, slave = pty.openpty()
+tty.setraw(slave)
+p = subprocess.Popen(shlex.split(sys.argv[1]), stdin=slave, stdout=slave, stderr=subprocess.DEVNULL)
+os.close(slave)
+def until(want):
+    got, end = b"", time.time() + 30
+    while want not in got:
+        r, _, _ = select.select([master], [], [], max(0, end - time.time()))
+        if not r:
+            print(got.decode(errors="replace"))
+            print("TIMEOUT waiting for", want)
+            sys.exit(0)
+        got += os.read(master, 4096)
+    print(got.decode(errors="replace"))
+until(b"PREAUTH")
+os.write(master, b"a1 APPEND INBOX {16+}\r\nSubject: typed\r\n\r\n")
+until(b"a1 OK")
+os.write(master, b"a2 LOGOUT\r\n")
+until(b"a2 OK")
+p.wait()
+`
+
+// On a terminal, where no read can be given a deadline, an APPEND's reply
+// is not held waiting to learn whether more input is coming: it goes out.
+func TestAnAPPENDTypedAtATerminalIsAnsweredWithoutMoreInput(t *testing.T) {
+	u := newIMAPUser(t)
+	out := u.python(t, ttySession)
+	if strings.Contains(out, "TIMEOUT") || !strings.Contains(out, "a1 OK [APPENDUID") {
+		t.Fatalf("on a terminal:\n%s\nlog:\n%s", out, u.log())
+	}
+	if got := u.readMailbox(t); len(got) != 1 || got[0].Subject != "typed" {
+		t.Fatalf("mailbox holds %+v", got)
 	}
 }

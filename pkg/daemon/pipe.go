@@ -56,9 +56,10 @@ func (c *pipeConn) SetDeadline(t time.Time) error {
 	return nil
 }
 
+// SetReadDeadline says when it cannot be had (a terminal), so that a
+// caller that only looks for input already there knows a read would wait.
 func (c *pipeConn) SetReadDeadline(t time.Time) error {
-	c.r.SetReadDeadline(t)
-	return nil
+	return c.r.SetReadDeadline(t)
 }
 
 func (c *pipeConn) SetWriteDeadline(t time.Time) error {

@@ -398,13 +398,15 @@ func libraryReads(t *testing.T, f *filter, want string) {
 	}
 }
 
-func TestRepliesToPipelinedAPPENDsWaitForOneSyncAndGoOutBeforeTheNextOtherCommand(t *testing.T) {
+// pipelined is a filter whose client sent two APPENDs and then rest, the
+// library having run both: each wrote unsynced and was answered OK. Its
+// connection is what wrap makes of the server end.
+func pipelined(t *testing.T, wrap func(net.Conn) net.Conn, rest string) (*filter, *fakeHooks, net.Conn) {
 	server, client := net.Pipe()
 	t.Cleanup(func() { server.Close(); client.Close() })
-	c := &writeCounter{Conn: server}
-	h := &fakeHooks{c: c, plain: true, authed: true}
+	h := &fakeHooks{c: wrap(server), plain: true, authed: true}
 	f := newFilter(h)
-	go client.Write([]byte("a1 APPEND INBOX\r\na2 append Sent\r\na3 NOOP\r\n"))
+	go client.Write([]byte("a1 APPEND INBOX\r\na2 append Sent\r\n" + rest))
 	libraryReads(t, f, "a1 APPEND INBOX\r\n")
 	h.wrote()
 	f.Write([]byte("a1 OK [APPENDUID 7 1] APPEND completed\r\n"))
@@ -412,6 +414,12 @@ func TestRepliesToPipelinedAPPENDsWaitForOneSyncAndGoOutBeforeTheNextOtherComman
 	h.wrote()
 	f.Write([]byte("* 1 EXISTS\r\n"))
 	f.Write([]byte("a2 OK [APPENDUID 8 1] APPEND completed\r\n"))
+	return f, h, client
+}
+
+func TestRepliesToPipelinedAPPENDsWaitForOneSyncAndGoOutBeforeTheNextOtherCommand(t *testing.T) {
+	var c *writeCounter
+	f, h, _ := pipelined(t, func(s net.Conn) net.Conn { c = &writeCounter{Conn: s}; return c }, "a3 NOOP\r\n")
 	if n, got := c.seen(); n != 0 || h.commitCount() != 0 {
 		t.Fatalf("with more APPENDs waiting, %d writes (%q) and %d syncs went out", n, got, h.commitCount())
 	}
@@ -451,20 +459,10 @@ func TestAClientThatWaitsForEachAPPENDsReplyGetsItSynced(t *testing.T) {
 }
 
 func TestAFailedSyncEndsTheSessionWithoutTheRepliesItHeld(t *testing.T) {
-	server, client := net.Pipe()
-	t.Cleanup(func() { server.Close(); client.Close() })
-	h := &fakeHooks{c: server, plain: true, authed: true}
-	f := newFilter(h)
-	go client.Write([]byte("a1 APPEND INBOX\r\na2 APPEND INBOX\r\n"))
-	libraryReads(t, f, "a1 APPEND INBOX\r\n")
-	h.wrote()
-	f.Write([]byte("a1 OK APPEND completed\r\n"))
-	libraryReads(t, f, "a2 APPEND INBOX\r\n")
-	h.wrote()
+	f, h, client := pipelined(t, func(s net.Conn) net.Conn { return s }, "")
 	h.mu.Lock()
 	h.commitErr = errors.New("input/output error")
 	h.mu.Unlock()
-	f.Write([]byte("a2 OK APPEND completed\r\n"))
 	errc := make(chan error, 1)
 	go func() {
 		_, err := f.Read(make([]byte, 100))
