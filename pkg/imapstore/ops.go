@@ -341,7 +341,8 @@ func (st *Store) deliver(lf *lockedFolder, sp *spool) (uint32, []uint32, error) 
 	var uids []uint32
 	old := lf.snap.idx.Size
 	// The new mail is scanned and numbered, and the index that holds its
-	// UIDs saved (synced), while the mail itself is synced: one wait.
+	// UIDs saved, while the mail itself is synced: one wait (at commit,
+	// for all the APPENDs before it, where the folder is held).
 	along := func() error { return st.reindex(lf, old, nil) }
 	appendAlong := lf.mb.AppendAlong
 	if lf.held {
