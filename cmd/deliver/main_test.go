@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"os/exec"
@@ -628,5 +629,45 @@ func TestDeliverWithAnUnopenableLogKeepsLogTextOffStderr(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %d, %q", r.Code, r.Stderr, tc.code, tc.stderr)
 			}
 		})
+	}
+}
+
+// A journal beside a user's mailbox that is not for that file (another
+// program renamed a new file over the one a killed rewrite left) is set
+// aside, not replayed; the per-user child that finds it tells its root
+// parent, which logs it beside the delivery.
+func TestRootLogsAJournalItsChildSetAsideForTheUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	sb := sandbox.New(t)
+	sb.AddUser("carol", 65534, 65534)
+	sb.AddUser("dave", 65534, 65534)
+	if r := sb.Run(message("first", "x\n"), "deliver", "-f", "x@y", "carol"); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	// A complete undo journal (format 1) of device 1, inode 2.
+	head := "unixmail journal 1\n1 2 10 0 5\nxxxxx"
+	journal := fmt.Sprintf("%s%08x\n", head, crc32.Checksum([]byte(head), crc32.MakeTable(crc32.Castagnoli)))
+	dir, name := filepath.Split(sb.Mailbox("carol"))
+	jpath := filepath.Join(dir, "."+name+".journal")
+	if err := os.WriteFile(jpath, []byte(journal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(jpath, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if r := sb.Run(message("second", "y\n"), "deliver", "-f", "x@y", "carol", "dave"); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	if n := sandbox.CountMessages(sb.ReadMailbox("carol")); n != 2 {
+		t.Fatalf("carol's mailbox holds %d messages", n)
+	}
+	aside, _ := filepath.Glob(jpath + ".unmatched-*")
+	if _, err := os.Stat(jpath); err == nil || len(aside) != 1 {
+		t.Fatalf("the journal: still there %v, set aside as %v", err == nil, aside)
+	}
+	if log := sb.Log(); !strings.Contains(log, "warning: to=<carol>") || !strings.Contains(log, aside[0]) {
+		t.Fatalf("the log does not say where the journal went:\n%s", log)
 	}
 }

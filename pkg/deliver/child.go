@@ -72,6 +72,7 @@ func (c *Child) Deliver(ctx context.Context, u *userdb.User, mailbox string, spo
 		if fi, serr := spool.Stat(); serr == nil {
 			r.Size = fi.Size()
 		}
+		r.Warning = strings.TrimSpace(stderr.String())
 	case errors.As(err, &exit) && exit.ExitCode() > 0:
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {

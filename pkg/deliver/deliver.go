@@ -41,6 +41,9 @@ type Env struct {
 	// ever write the user's own files, so trusting the name it was given
 	// costs nothing); after BecomeSole, the user it became.
 	Self *userdb.User
+	// child: a per-user child, whose warnings go to its parent through
+	// standard error (it has no log of its own).
+	child bool
 }
 
 // Open makes the Env of a deliver process run with cfg. Its log never
@@ -56,7 +59,17 @@ func Open(cfg *config.Config) (*Env, bool) {
 	if !isChild {
 		log = maillog.New(cfg.Log, "deliver", true)
 	}
-	return &Env{Config: cfg, Users: userdb.Open(cfg.UserDB).WithoutHashes(), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}}, isChild
+	return &Env{Config: cfg, Users: userdb.Open(cfg.UserDB).WithoutHashes(), Log: log, Now: time.Now, Lock: lock.Options{Timeout: cfg.LockTimeout}, child: isChild}, isChild
+}
+
+// warn logs what the administrator must hear of; a child tells its
+// parent, which logs it beside the recipient's result (Result.Warning).
+func (e *Env) warn(format string, args ...any) {
+	if e.child {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+		return
+	}
+	e.Log.Warn(format, args...)
 }
 
 // ConfigArgs are the flags that make a child load the configuration this
@@ -78,6 +91,7 @@ type Result struct {
 	Mailbox string
 	Size    int64
 	Err     error
+	Warning string // what a child that delivered said besides
 }
 
 // Code is the sysexits code for the result.
@@ -102,6 +116,9 @@ func (e *Env) LogResult(r Result, lmtp bool) {
 	}
 	if lmtp {
 		detail += " protocol=lmtp"
+	}
+	if r.Warning != "" {
+		e.Log.Warn("to=<%s>%s: %s", r.User, detail, r.Warning)
 	}
 	if r.Err == nil {
 		e.Log.Info("to=<%s>%s status=sent", r.User, detail)
@@ -171,7 +188,7 @@ func (e *Env) Batch(ctx context.Context, items []Item) []Result {
 	if euid := os.Geteuid(); euid != u.UID {
 		return fail(sysexits.Wrap(sysexits.NoPerm, fmt.Errorf("cannot deliver to %s (uid %d) as uid %d", u.Name, u.UID, euid)))
 	}
-	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: u.UID, Lock: e.Lock, NoDotLockOK: true, Warn: e.Log.Warn})
+	mb, err := mbox.Open(path, mbox.OpenOptions{Create: true, Owner: u.UID, Lock: e.Lock, NoDotLockOK: true, Warn: e.warn})
 	if err != nil {
 		return fail(classify(err))
 	}
