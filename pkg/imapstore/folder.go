@@ -479,11 +479,13 @@ func (st *Store) reindex(lf *lockedFolder, from int64, gone func(i int) bool) er
 	if err != nil {
 		return err
 	}
-	prev := lf.snap.idx
+	renumbered := false
 	if gone != nil {
-		prev = prev.Without(gone)
+		renumbered = idx.NumberWithout(lf.snap.idx, gone, st.now())
+	} else {
+		renumbered = idx.Number(lf.snap.idx, st.now())
 	}
-	if idx.Number(prev, st.now()) {
+	if renumbered {
 		st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand (out of order, or above the last UID given)", lf.mb.Path, idx.UIDValidity)
 	}
 	lf.snap = newSnapshot(idx, stp)

@@ -56,6 +56,9 @@ type Index struct {
 	// appends the rest).
 	disk  onDisk
 	clean int
+	// gone, when not nil, says which entries a rewrite dropped since:
+	// Number hands none of their UIDs out again (NumberWithout).
+	gone func(i int) bool
 }
 
 // grown is the entries of idx up to keep, then more. They are appended in

@@ -116,14 +116,14 @@ func TestTheNthCopyOfAMessageGetsTheUIDOfTheNth(t *testing.T) {
 		t.Errorf("after another program dropped a copy: %v", uids)
 	}
 
-	// A rewrite that knows which copy it dropped says so (Without).
+	// A rewrite that knows which copy it dropped says so (NumberWithout).
 	f, _ := os.Open(p)
 	defer f.Close()
 	again, err := mbox.UpdateIndex(nil, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again.Number(idx.Without(func(i int) bool { return i == 1 }), numberedAt)
+	again.NumberWithout(idx, func(i int) bool { return i == 1 }, numberedAt)
 	var uids []uint32
 	for _, e := range again.Entries {
 		uids = append(uids, e.UID)

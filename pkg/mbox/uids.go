@@ -247,7 +247,7 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 // entries' UIDs do not follow prev's (Number then looks at them all).
 func (idx *Index) numberAfter(prev *Index, eff *Base, fileV uint32) bool {
 	n := len(prev.Entries)
-	if n == 0 || len(idx.Entries) < n || &idx.Entries[0] != &prev.Entries[0] {
+	if n == 0 || prev.gone != nil || len(idx.Entries) < n || &idx.Entries[0] != &prev.Entries[0] {
 		return false
 	}
 	last := uint32(0)
@@ -303,7 +303,7 @@ func unaccounted(base *Base, uids []uint32) bool {
 func uidsBySum(prev *Index, done []Entry) map[uint64][]uint32 {
 	m := map[uint64][]uint32{}
 	for i := range prev.Entries {
-		if e := &prev.Entries[i]; !e.Pseudo && e.UID != 0 {
+		if e := &prev.Entries[i]; !e.Pseudo && e.UID != 0 && (prev.gone == nil || !prev.gone(i)) {
 			m[e.Sum] = append(m[e.Sum], e.UID)
 		}
 	}
@@ -379,20 +379,14 @@ func (idx *Index) BaseInPlace(f io.ReaderAt, b *Base) bool {
 	return len(rewriteHeader(hdr, headerEdit{base: []byte(baseField(b))})) == len(hdr)
 }
 
-// Without is idx with the entries gone left out (by index), for Number to
-// find the rest again after a rewrite that dropped them: the nth copy of
-// a message is then the nth of those left.
-func (idx *Index) Without(gone func(i int) bool) *Index {
-	out := *idx
-	out.Entries = make([]Entry, 0, len(idx.Entries))
-	for i := range idx.Entries {
-		if !gone(i) {
-			out.Entries = append(out.Entries, idx.Entries[i])
-		} else {
-			out.dirty(i)
-		}
-	}
-	return &out
+// NumberWithout is Number after a rewrite that dropped prev's entries
+// gone (by index): the nth copy of a message left is found again as the
+// nth of prev's copies left, never as one that went. prev is not copied:
+// a big folder's expunge costs no second array of its entries.
+func (idx *Index) NumberWithout(prev *Index, gone func(i int) bool, now time.Time) (renumbered bool) {
+	was := *prev
+	was.gone = gone
+	return idx.Number(&was, now)
 }
 
 // LazyFrom is the size from which a mailbox's UIDs (and imapd's \Recent

@@ -113,12 +113,11 @@ func indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
 // (mbox.ReindexRewritten), not read again, and the messages are numbered
 // from cur without those gone. A cache: failing, the next session scans.
 func saveAfterRewrite(mb *mbox.Mailbox, cur *mbox.Index, from int64, gone func(i int) bool) {
-	was := cur.Without(gone)
 	idx, err := mbox.ReindexRewritten(cur, mb, from)
 	if err != nil {
 		return
 	}
-	idx.Number(was, time.Now())
+	idx.NumberWithout(cur, gone, time.Now())
 	if !idx.Pending() {
 		idx.Save(mbox.IndexPath(mb.Path))
 	}
