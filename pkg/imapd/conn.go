@@ -138,8 +138,9 @@ func (f *filter) fill() error {
 	if f.unsettled() {
 		// What is held waits for more input only if it is there now:
 		// a client that pipelines has sent it. A wait for more is a
-		// wait for the replies: they go out first.
-		if c.SetReadDeadline(time.Now().Add(pollWait)) == nil {
+		// wait for the replies: they go out first. A literal streaming
+		// in is always there, so what was held maxHeld goes regardless.
+		if !f.overdue() && c.SetReadDeadline(time.Now().Add(pollWait)) == nil {
 			n, err := c.Read(buf)
 			f.in = append(f.in, buf[:n]...)
 			if n > 0 {
@@ -365,9 +366,15 @@ func (f *filter) continuesRun(l []byte) bool {
 	if !bytes.EqualFold(cmd, []byte("APPEND")) {
 		return false
 	}
+	return !f.overdue()
+}
+
+// overdue reports whether output has been held, and its folder locked,
+// for maxHeld.
+func (f *filter) overdue() bool {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	return !f.dirty || time.Since(f.dirtySince) < maxHeld
+	return f.dirty && time.Since(f.dirtySince) >= maxHeld
 }
 
 // settle syncs the writes waiting for it and writes what was held.

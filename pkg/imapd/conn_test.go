@@ -493,3 +493,43 @@ func TestHeldRepliesGoOutSyncedOnceTheyFillTheBuffer(t *testing.T) {
 		t.Fatalf("%d writes of %d bytes after %d syncs", n, len(got), h.commitCount())
 	}
 }
+
+// A literal the client keeps sending (a big message, or one trickled in)
+// is always "more input already there": the folder an earlier APPEND
+// holds must still be let go once it has been held maxHeld, not at the
+// next command line only, or deliver waits for the whole upload.
+func TestAFolderHeldForPipelinedAPPENDsIsLetGoWhileALongLiteralStillComesIn(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	c := &writeCounter{Conn: server}
+	h := &fakeHooks{c: c, plain: true, authed: true}
+	f := newFilter(h)
+	const size = 256 << 10
+	go client.Write([]byte(fmt.Sprintf("a1 APPEND INBOX {1+}\r\nx\r\na2 APPEND INBOX {%d+}\r\n%s\r\n", size, strings.Repeat("y", size))))
+	libraryReads(t, f, "a1 APPEND INBOX {1}\r\n")
+	f.Write([]byte("+ Ready for literal data\r\n"))
+	libraryReads(t, f, "x")
+	libraryReads(t, f, "\r\n")
+	h.wrote()
+	f.Write([]byte("a1 OK [APPENDUID 7 1] APPEND completed\r\n"))
+	want := fmt.Sprintf("a2 APPEND INBOX {%d}\r\n", size)
+	libraryReads(t, f, want)
+	if h.commitCount() != 0 {
+		t.Fatal("a pipelined APPEND's line did not continue the run")
+	}
+	f.Write([]byte("+ Ready for literal data\r\n"))
+	f.wmu.Lock()
+	f.dirtySince = time.Now().Add(-maxHeld) // held as long as it may be
+	f.wmu.Unlock()
+	buf := make([]byte, 4<<10)
+	for read := 0; read < size; {
+		n, err := f.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read += n
+	}
+	if _, got := c.seen(); h.commitCount() != 1 || !strings.Contains(got, "a1 OK") {
+		t.Fatalf("after a literal read while held too long: %d syncs, client got %q", h.commitCount(), got)
+	}
+}
