@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"os/exec"
@@ -646,17 +645,7 @@ func TestRootLogsAJournalItsChildSetAsideForTheUser(t *testing.T) {
 	if r := sb.Run(message("first", "x\n"), "deliver", "-f", "x@y", "carol"); r.Code != 0 {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
-	// A complete undo journal (format 1) of device 1, inode 2.
-	head := "unixmail journal 1\n1 2 10 0 5\nxxxxx"
-	journal := fmt.Sprintf("%s%08x\n", head, crc32.Checksum([]byte(head), crc32.MakeTable(crc32.Castagnoli)))
-	dir, name := filepath.Split(sb.Mailbox("carol"))
-	jpath := filepath.Join(dir, "."+name+".journal")
-	if err := os.WriteFile(jpath, []byte(journal), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(jpath, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
+	jpath := sb.ForeignJournal(t, "carol", 65534)
 	if r := sb.Run(message("second", "y\n"), "deliver", "-f", "x@y", "carol", "dave"); r.Code != 0 {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}

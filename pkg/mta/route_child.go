@@ -1,6 +1,7 @@
 package mta
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"unixmail/pkg/deliver"
+	"unixmail/pkg/maillog"
 	"unixmail/pkg/queue"
 	"unixmail/pkg/userdb"
 )
@@ -223,6 +226,7 @@ func (ch *children) start(m *MTA, u *userdb.User) (*kid, error) {
 		return nil, fmt.Errorf("deliver -l for %s: %w", u.Name, err)
 	}
 	cmd.ExtraFiles = []*os.File{lf} // fd 3, as systemd passes it
+	cmd.Stderr = &warnLines{log: m.Log, who: "deliver -l for " + u.Name}
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LISTEN_FDS=1", deliver.CallerEnv + "=MAILER-DAEMON"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
 		Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: []uint32{},
@@ -266,4 +270,32 @@ func (k *kid) end() {
 func (lc *lmtpConn) close() {
 	lc.c.Close()
 	lc.conn.Close()
+}
+
+// warnLines logs each line a kept child writes to its standard error as a
+// warning of ours: the child has no log, and says there what the
+// administrator must hear of (a journal beside a mailbox set aside).
+// Only exec's copying goroutine writes to it.
+type warnLines struct {
+	log  *maillog.Logger
+	who  string
+	part []byte
+}
+
+func (w *warnLines) Write(p []byte) (int, error) {
+	w.part = append(w.part, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.part, []byte("\n"))
+		if !ok && len(w.part) < 4096 {
+			break
+		}
+		if text := strings.TrimSpace(string(line)); text != "" {
+			w.log.Warn("%s: %s", w.who, text)
+		}
+		w.part = rest
+		if !ok {
+			w.part = nil
+		}
+	}
+	return len(p), nil
 }

@@ -62,5 +62,10 @@ func (m *MTA) runDeliver(ctx context.Context, e *queue.Entry, r *queue.Recipient
 	cmd.Stderr = &iolimit.Writer{W: &stderr, N: 4096}
 	err := cmd.Run()
 	diag := strings.TrimSpace(stderr.String())
+	if err == nil && diag != "" {
+		// A warning deliver's child had for the administrator (a journal
+		// beside the mailbox set aside): its log is ours.
+		m.Log.Warn("%s: to=<%s>: %s", e.Env.ID, r.Addr, diag)
+	}
 	return exitOutcome("local", err, diag, "delivered to mailbox")
 }
