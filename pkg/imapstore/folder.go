@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -415,39 +416,43 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 	}
 	// Only the messages that change are read again: a base raised or a
 	// message appended costs what it writes, not a read of the folder.
-	some := map[int]mbox.Change{}
+	// They go in one list in file order, not a map of them (50,000 when
+	// every flag changes).
+	touched := make([]int, 0, len(changes)+len(uids)+1)
+	for j := range changes {
+		touched = append(touched, j)
+	}
+	for j := range uids {
+		touched = append(touched, j)
+	}
+	if firstKept >= 0 {
+		touched = append(touched, firstKept)
+	}
+	slices.Sort(touched)
+	some := make([]mbox.NumberedChange, 0, s.first+len(touched))
 	for i := 0; i < s.first; i++ {
 		if firstKept >= 0 && base != nil {
 			// UW's pseudo-message goes once a real message carries the base.
-			some[i] = mbox.Change{Drop: true}
+			some = append(some, mbox.NumberedChange{I: i, Change: mbox.Change{Drop: true}})
 		}
 	}
-	plan := func(j int) {
+	for _, j := range slices.Compact(touched) {
 		c := changes[j]
 		out := mbox.Change{Drop: c.drop, State: c.state, UID: uids[j]}
 		if j == firstKept {
 			out.Base = base
 		}
 		if out.Drop || out.State != nil || out.UID != 0 || out.Base != nil {
-			some[j+s.first] = out
+			some = append(some, mbox.NumberedChange{I: j + s.first, Change: out})
 		}
 	}
-	for j := range changes {
-		plan(j)
-	}
-	for j := range uids {
-		plan(j)
-	}
-	if firstKept >= 0 {
-		plan(firstKept)
-	}
 	// Every offset: a rewrite that inserts bytes pads the messages after
-	// them too (see mbox.RewriteSome).
+	// them too (see mbox.RewriteSorted).
 	offsets := make([]int64, len(s.idx.Entries))
 	for i := range offsets {
 		offsets[i] = s.idx.Entries[i].Offset
 	}
-	err := mbox.RewriteSome(lf.mb, s.idx.Size, offsets, some)
+	err := mbox.RewriteSorted(lf.mb, s.idx.Size, offsets, some)
 	if e := st.noSpace(lf.mb.Path, err); e != nil {
 		return e
 	}

@@ -3,10 +3,10 @@ package mbox
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -550,37 +550,63 @@ func (l *layout) end(movedBase []byte) error {
 // later flag change of it has to move the file again (Dovecot pads every
 // message at its first sight of a folder for the same reason).
 func RewriteSome(mb *Mailbox, known int64, offsets []int64, changes map[int]Change) error {
+	list := make([]NumberedChange, 0, len(changes))
+	for i, c := range changes {
+		list = append(list, NumberedChange{i, c})
+	}
+	slices.SortFunc(list, func(a, b NumberedChange) int { return cmp.Compare(a.I, b.I) })
+	return RewriteSorted(mb, known, offsets, list)
+}
+
+// NumberedChange is what becomes of message I (counted from 0, in file
+// order), for RewriteSorted.
+type NumberedChange struct {
+	I int
+	Change
+}
+
+// RewriteSorted is RewriteSome with the changes in a list sorted by
+// message number, one for each message at most: a caller changing 50,000
+// messages keeps them in one slice, not a map.
+func RewriteSorted(mb *Mailbox, known int64, offsets []int64, changes []NumberedChange) error {
 	size, pad, err := mb.checkKnown(known)
 	if err != nil {
 		return err
 	}
 	var l layout
 	var movedBase []byte
-	// The messages that change, in order: the loop jumps from one to the
-	// next (every message after a dropped first one is looked at, until
-	// one takes its base, and every one after bytes were inserted).
-	order := slices.Sorted(maps.Keys(changes))
-	k := 0           // order[k] is the next message that changes
+	// The loop jumps from one message that changes to the next (every
+	// message after a dropped first one is looked at, until one takes its
+	// base, and every one after bytes were inserted).
+	k := 0           // changes[k] is the next message that changes
 	done := int64(0) // offsets before this are laid out
 	hs := newHeaders(mb.File, offsets, known)
 	mv := newMoves()
+	dropped := func(j int) bool {
+		k, ok := slices.BinarySearchFunc(changes, j, func(c NumberedChange, j int) int { return cmp.Compare(c.I, j) })
+		return ok && changes[k].Drop
+	}
 	for i := 0; i < len(offsets); i++ {
-		for k < len(order) && order[k] < i {
+		for k < len(changes) && changes[k].I < i {
 			k++
 		}
-		c, ok := changes[i]
+		var c Change
+		ok := k < len(changes) && changes[k].I == i
+		if ok {
+			c = changes[k].Change
+		}
 		grown := l.n > done
 		if !ok && movedBase == nil && !grown {
-			if k == len(order) || order[k] >= len(offsets) {
+			if k == len(changes) || changes[k].I >= len(offsets) {
 				break
 			}
-			i = order[k] - 1
+			i = changes[k].I - 1
 			continue
 		}
 		if c.Drop && i > 0 {
 			// Nothing of a dropped message is read: only that messages
 			// begin where the cut is made, at both ends of a run.
-			if err := dropAt(mb.File, offsets, i, known, changes); err != nil {
+			if err := dropAt(mb.File, offsets, i, dropped); err != nil {
 				return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 			}
 			l.old(done, offsets[i]-done)
@@ -632,14 +658,14 @@ func needsPadding(m *Message) bool {
 
 // dropAt checks the ends of a run of dropped messages that message i
 // begins or ends: a message must begin at each.
-func dropAt(f *os.File, offsets []int64, i int, known int64, changes map[int]Change) error {
+func dropAt(f *os.File, offsets []int64, i int, dropped func(j int) bool) error {
 	if i >= len(offsets) {
 		return fmt.Errorf("no message %d: %w", i+1, ErrChanged)
 	}
-	if !changes[i-1].Drop && !fromLineAt(f, offsets[i]) {
+	if !dropped(i-1) && !fromLineAt(f, offsets[i]) {
 		return fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
 	}
-	if i+1 < len(offsets) && !changes[i+1].Drop && !fromLineAt(f, offsets[i+1]) {
+	if i+1 < len(offsets) && !dropped(i+1) && !fromLineAt(f, offsets[i+1]) {
 		return fmt.Errorf("message %d is not where it was: %w", i+2, ErrChanged)
 	}
 	return nil
