@@ -533,3 +533,27 @@ func TestAFolderHeldForPipelinedAPPENDsIsLetGoWhileALongLiteralStillComesIn(t *t
 		t.Fatalf("after a literal read while held too long: %d syncs, client got %q", h.commitCount(), got)
 	}
 }
+
+// A client that goes away with replies held (its connection closed after
+// pipelined APPENDs) leaves no folder locked: the writes are synced and
+// the folder let go before the library hears the connection ended.
+func TestAClientThatVanishesWithRepliesHeldLeavesNoFolderHeld(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close() })
+	c := &writeCounter{Conn: server}
+	h := &fakeHooks{c: c, plain: true, authed: true}
+	f := newFilter(h)
+	go func() {
+		client.Write([]byte("a1 APPEND INBOX\r\n"))
+		client.Close()
+	}()
+	libraryReads(t, f, "a1 APPEND INBOX\r\n")
+	h.wrote()
+	f.Write([]byte("a1 OK [APPENDUID 7 1] APPEND completed\r\n"))
+	if _, err := f.Read(make([]byte, 100)); err == nil {
+		t.Fatal("the library read on from a client that went away")
+	}
+	if h.unsynced() || h.commitCount() != 1 {
+		t.Fatalf("after the client went: unsynced %v, %d syncs", h.unsynced(), h.commitCount())
+	}
+}
