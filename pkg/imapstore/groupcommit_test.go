@@ -115,3 +115,26 @@ func TestAnAPPENDToAnotherFolderCommitsTheOneHeldFirst(t *testing.T) {
 		t.Fatal("a message is missing")
 	}
 }
+
+// imapd's connection filter asks Unsynced from its flush timer, which may
+// fire (the greeting held a moment) while the library's goroutine logs
+// the session in: run with -race, this failed.
+func TestUnsyncedMayBeAskedFromAnotherGoroutineWhileTheSessionLogsIn(t *testing.T) {
+	u := newUser(t)
+	s := NewSession(func(string, string, string) (*Store, error) { return u.store(), nil })
+	t.Cleanup(func() { s.Close() })
+	asked := make(chan struct{})
+	go func() {
+		defer close(asked)
+		for range 1000 {
+			if s.Unsynced() {
+				t.Error("a session that wrote nothing is unsynced")
+				return
+			}
+		}
+	}()
+	if err := s.Login("u", "p"); err != nil {
+		t.Fatal(err)
+	}
+	<-asked
+}

@@ -24,9 +24,12 @@ type LoginFunc func(user, password, method string) (*Store, error)
 // Session is one client's IMAP session. It implements the imapserver
 // Session interfaces imapd advertises (NAMESPACE, MOVE, APPENDLIMIT).
 type Session struct {
-	st    *Store
-	login LoginFunc
-	sel   *selected
+	st *Store
+	// shared is st for Unsynced, which other goroutines call (imapd's
+	// flush timer) while Login may be setting st.
+	shared atomic.Pointer[Store]
+	login  LoginFunc
+	sel    *selected
 	// Hook, when not nil, sees every login attempt before the password is
 	// checked, so the connection can refuse it (plaintext on an open link).
 	Hook func() error
@@ -44,7 +47,10 @@ type Session struct {
 
 // Unsynced reports whether APPENDs wrote what Commit is yet to sync (or
 // whose sync failed). Any goroutine may ask.
-func (s *Session) Unsynced() bool { return s.st != nil && s.st.unsynced.Load() }
+func (s *Session) Unsynced() bool {
+	st := s.shared.Load()
+	return st != nil && st.unsynced.Load()
+}
 
 // Commit syncs what APPENDs wrote since the last Commit and lets their
 // folder go. Once it has failed it keeps failing: the session must end
@@ -67,7 +73,11 @@ func NewSession(login LoginFunc) *Session { return &Session{login: login} }
 
 // NewPreauthSession starts a session for a user already known (imapd run
 // by the user itself, over ssh).
-func NewPreauthSession(st *Store) *Session { return &Session{st: st} }
+func NewPreauthSession(st *Store) *Session {
+	s := &Session{st: st}
+	s.shared.Store(st)
+	return s
+}
 
 // selected is the mailbox a client has selected, as the client knows it.
 type selected struct {
@@ -184,6 +194,7 @@ func (s *Session) LoginWith(user, password, method string) error {
 		return err
 	}
 	s.st = st
+	s.shared.Store(st)
 	return nil
 }
 
