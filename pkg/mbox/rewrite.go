@@ -296,6 +296,38 @@ func (p *piece) diff(f io.ReaderAt, pos, size int64, first bool) int64 {
 // apply makes the mailbox (now size bytes long) what l says, in place,
 // through a journal.
 func (mb *Mailbox) apply(l *layout, size int64) error {
+	var before unix.Stat_t
+	if err := unix.Fstat(int(mb.File.Fd()), &before); err != nil {
+		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
+	}
+	err := mb.applyIn(l, size)
+	if err == nil && l.n < size {
+		mb.leaveTheSecond(&before)
+	}
+	return err
+}
+
+// leaveTheSecond moves the mtime of a mailbox this process has just made
+// shorter to the next whole second when it is still in the second of the
+// change before (stamped before). Dovecot tells a changed mbox by its
+// size and its mtime in whole seconds: mail appended and numbered, then
+// expunged (the file cut back to its old length) within the second of
+// Dovecot's own last write would look unchanged to it, and dovecot-lda
+// would give the next message the expunged one's UID from its stale
+// index, never reading the X-IMAPbase raised meanwhile. At worst the mtime
+// is a second ahead until the next write. Best effort: only the owner may
+// set it.
+func (mb *Mailbox) leaveTheSecond(before *unix.Stat_t) {
+	var now unix.Stat_t
+	if unix.Fstat(int(mb.File.Fd()), &now) != nil || now.Mtim.Sec != before.Mtim.Sec {
+		return
+	}
+	tv := []unix.Timeval{{Sec: now.Atim.Sec, Usec: now.Atim.Nsec / 1000}, {Sec: now.Mtim.Sec + 1}}
+	unix.Futimes(int(mb.File.Fd()), tv)
+}
+
+// applyIn is apply's writing.
+func (mb *Mailbox) applyIn(l *layout, size int64) error {
 	from, to := l.changed(mb.File, size)
 	switch {
 	case from == to && l.n == size:

@@ -378,3 +378,36 @@ func TestRewriteKeepsMailAppendedAfterANewlineThatEndedTheLastMessage(t *testing
 		})
 	}
 }
+
+// Dovecot tells a changed mbox by its size and its mtime in whole
+// seconds: a file cut back to a length it had within the second of
+// Dovecot's last look (mail appended, then expunged) must not look
+// unchanged to it.
+func TestARewriteThatShortensAMailboxLeavesTheSecondOfTheChangeBefore(t *testing.T) {
+	path, size, offs := rewriteFile(t, rewriteInput)
+	var before os.FileInfo
+	for {
+		// Written now, well inside a second: the rewrite comes within it.
+		if err := os.WriteFile(path, []byte(rewriteInput), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		before, _ = os.Stat(path)
+		if before.ModTime().Nanosecond() < 500_000_000 {
+			break
+		}
+		time.Sleep(time.Duration(1_000_000_000-before.ModTime().Nanosecond()) * time.Nanosecond)
+	}
+	mb, err := mbox.Open(path, mbox.OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	err = mbox.Rewrite(mb, size, offs, func(i int, m *mbox.Message) (bool, *mbox.State) { return i < 2, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(path)
+	if after.Size() != offs[2] || after.ModTime().Unix() <= before.ModTime().Unix() {
+		t.Fatalf("size %d (want %d), mtime %v after %v: in the same second", after.Size(), offs[2], after.ModTime(), before.ModTime())
+	}
+}
