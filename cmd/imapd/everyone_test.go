@@ -87,14 +87,6 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 	if testing.Short() {
 		t.Skip("long")
 	}
-	if os.Getenv("UNIXMAIL_KNOWN_BUGS") == "" {
-		// Fails about one run in three: beside dovecot-lda, which writes
-		// X-UIDs of its own numbering into the mail it appends, imapd
-		// finds the UIDs out of order or above its last UID and gives the
-		// folder a new UIDVALIDITY (the sessions get BYE). To fix in
-		// mbox.Index.Number; then this skip goes.
-		t.Skip("known bug: a new UIDVALIDITY beside dovecot-lda's X-UIDs (UNIXMAIL_KNOWN_BUGS=1 runs it)")
-	}
 	u := newIMAPUser(t)
 	u.sb.Set("lock_timeout", "2m")
 	lda := "/usr/lib/dovecot/dovecot-lda"
@@ -126,7 +118,15 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 	for round, rd := range rounds {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		conf := filepath.Join(u.sb.Dir, fmt.Sprintf("lda%d.conf", round))
-		os.WriteFile(conf, []byte("mail_location = mbox:~/dovecot:INBOX="+box+":INDEX=~/dovecot-index\nmbox_write_locks = "+rd.order+"\nlog_path = "+filepath.Join(home, "lda.log")+"\n"), 0o644)
+		// mbox_dirty_syncs = no, as Dovecot must be set beside programs
+		// that rewrite the middle of the file (see imapd(8)): with its
+		// default, a file that grew since dovecot-lda's last look is
+		// taken for one that was only appended to, and after an expunge
+		// by imapd plus a delivery it reads its stale offsets ("Next
+		// message unexpectedly corrupted", "Message body offset lookup
+		// failed", exit 75) or numbers its mail from its own stale next
+		// UID, giving an expunged message's UID again.
+		os.WriteFile(conf, []byte("mail_location = mbox:~/dovecot:INBOX="+box+":INDEX=~/dovecot-index\nmbox_write_locks = "+rd.order+"\nmbox_dirty_syncs = no\nlog_path = "+filepath.Join(home, "lda.log")+"\n"), 0o644)
 		run := func(stdin string, argv ...string) error {
 			cmd := u.asUser(exec.CommandContext(ctx, argv[0], argv[1:]...))
 			cmd.Env = env
