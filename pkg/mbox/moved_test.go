@@ -43,19 +43,7 @@ func TestReindexRewrittenFindsWhatAScanOfTheRewrittenFileFinds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "mbox")
-			if err := os.WriteFile(path, []byte(compactInput(24)), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			mb, err := Open(path, OpenOptions{Owner: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer mb.Close()
-			idx, err := UpdateIndex(nil, mb.File)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mb, idx := openScanned(t, compactInput(24))
 			if tt.appended != "" {
 				if _, err := mb.File.WriteAt([]byte(tt.appended), idx.Size); err != nil {
 					t.Fatal(err)
@@ -103,23 +91,11 @@ func TestReindexRewrittenFindsWhatAScanOfTheRewrittenFileFinds(t *testing.T) {
 }
 
 func TestReindexRewrittenKeepsTheUIDsTheIndexGaveEveryMessageItMoved(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mbox")
 	var b strings.Builder
 	for i := range 12 {
 		fmt.Fprintf(&b, "From a@example.org  Wed Nov 25 17:%02d:14 2026\nSubject: m%02d\n\nbody %d\n\n", i, i, i)
 	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mb, err := Open(path, OpenOptions{Owner: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mb.Close()
-	idx, err := UpdateIndex(nil, mb.File)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mb, idx := openScanned(t, b.String())
 	idx.Number(nil, time.Unix(1764000000, 0)) // UIDs in the index alone
 	offsets := make([]int64, len(idx.Entries))
 	for i := range idx.Entries {
@@ -143,4 +119,24 @@ func TestReindexRewrittenKeepsTheUIDsTheIndexGaveEveryMessageItMoved(t *testing.
 	if want := []uint32{1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12}; !slices.Equal(uids, want) {
 		t.Fatalf("UIDs %v, want %v", uids, want)
 	}
+}
+
+// openScanned opens a new mailbox holding data, with its index scanned;
+// the mailbox is closed when the test ends.
+func openScanned(t *testing.T, data string) (*Mailbox, *Index) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mbox")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := Open(path, OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mb.Close() })
+	idx, err := UpdateIndex(nil, mb.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mb, idx
 }
