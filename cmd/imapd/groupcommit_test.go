@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"unixmail/internal/sandbox"
 )
@@ -224,5 +228,123 @@ func TestAnAPPENDTypedAtATerminalIsAnsweredWithoutMoreInput(t *testing.T) {
 	}
 	if got := u.readMailbox(t); len(got) != 1 || got[0].Subject != "typed" {
 		t.Fatalf("mailbox holds %+v", got)
+	}
+}
+
+// Pipelined APPENDs, their folder held across each run of them, share it
+// with dovecot-lda (in both lock orders), procmail and deliver writing at
+// the same moment: nobody waits past a short while (a round that does not
+// end in time is a deadlock), and every message, APPENDed or delivered,
+// is in the file once, the APPENDed ones under the UIDs their replies gave.
+// procmail writes beside dovecot-lda's dot-lock-first order only: beside
+// the other, the two deadlock each other without imapd (procmail waits
+// for the dot-lock holding its fcntl lock, dovecot-lda the reverse).
+func TestPipelinedAPPENDsShareTheFolderWithDovecotLdaProcmailAndDeliver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	lda := "/usr/lib/dovecot/dovecot-lda"
+	if _, err := os.Stat(lda); err != nil {
+		sandbox.NeedPeer(t, "dovecot-lda")
+	}
+	procmail := sandbox.NeedPeer(t, "procmail")
+	u := newIMAPUser(t)
+	box := pipelineFolder(t, u, false)
+	home := u.sb.Home(u.name)
+	env := []string{"HOME=" + home, "USER=" + u.name, "LOGNAME=" + u.name, "PATH=/usr/bin:/bin"}
+	const n, each = 300, 15
+	var want []string
+	given := map[string]string{}
+	for round, order := range []string{"fcntl dotlock", "dotlock fcntl"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		run := func(stdin string, argv ...string) error {
+			cmd := u.asUser(exec.CommandContext(ctx, argv[0], argv[1:]...))
+			cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v: %s", argv[0], err, out)
+			}
+			return nil
+		}
+		conf := filepath.Join(u.sb.Dir, fmt.Sprintf("lda%d.conf", round))
+		os.WriteFile(conf, []byte("mail_location = mbox:~/dovecot:INBOX="+box+":INDEX=~/dovecot-index\nmbox_write_locks = "+order+"\nmbox_dirty_syncs = no\nlog_path = "+filepath.Join(home, "lda.log")+"\n"), 0o644)
+		writers := map[string]func(subject string) error{
+			"lda": func(s string) error {
+				return run("From: lda@example.org\nSubject: "+s+"\n\nhello\n", lda, "-c", conf, "-f", "lda@example.org")
+			},
+			"deliver": func(s string) error {
+				if r := u.sb.Run(message(s, "hello\n"), "deliver", u.name); r.Code != 0 {
+					return fmt.Errorf("deliver: %d %s", r.Code, r.Stderr)
+				}
+				return nil
+			},
+		}
+		if order == "dotlock fcntl" {
+			writers["procmail"] = func(s string) error {
+				return run("From: procmail@example.org\nSubject: "+s+"\n\nhello\n", procmail, "-f", "procmail@example.org", "DEFAULT="+box)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, len(writers))
+		var out string
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out = u.python(t, pipelineSession, fmt.Sprint(n), "0", "INBOX")
+		}()
+		for name, deliverOne := range writers {
+			for i := range each {
+				want = append(want, fmt.Sprintf("round %d %s %d", round, name, i))
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					if err := deliverOne(fmt.Sprintf("round %d %s %d", round, name, i)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		finished := make(chan struct{})
+		go func() { wg.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-ctx.Done():
+			t.Fatalf("round %d (dovecot-lda: %s) did not end in time: a deadlock\nlog:\n%s", round, order, u.log())
+		}
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		ok := okUIDs(t, out)
+		if len(ok) != n+5 {
+			t.Fatalf("round %d: %d APPENDs OK'ed, want %d:\n%s\nlog:\n%s", round, len(ok), n+5, out, u.log())
+		}
+		for subject, uid := range ok {
+			given[fmt.Sprintf("%s (round %d)", subject, round)] = uid
+		}
+		stored := storedUIDs(t, u)
+		for subject, uid := range ok {
+			if stored[subject] != uid {
+				t.Errorf("round %d, %s: APPENDUID %s, stored as %q", round, subject, uid, stored[subject])
+			}
+		}
+	}
+	got := map[string]int{}
+	for _, m := range u.readMailboxAt(t, box) {
+		got[m.Subject]++
+	}
+	for _, s := range want {
+		if got[s] != 1 {
+			t.Errorf("%s is in the file %d times", s, got[s])
+		}
+	}
+	for subject := range given {
+		// Both rounds' sessions append the same subjects.
+		if s := strings.Split(subject, " (round")[0]; got[s] != 2 {
+			t.Errorf("%s is in the file %d times, want once a round", s, got[s])
+		}
 	}
 }
