@@ -183,11 +183,11 @@ func caller(c *daemon.Client) (*userdb.User, error) {
 func (k *conn) newSession(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 	if k.preauth != nil {
 		k.sess = imapstore.NewPreauthSession(k.store(k.preauth))
-		k.sess.CutOff, k.sess.GroupCommit = k.cutOff, true
+		k.sess.CutOff, k.sess.GroupCommit, k.sess.Direct = k.cutOff, true, k.filter
 		return &session{Session: k.sess, k: k}, &imapserver.GreetingData{PreAuth: true}, nil
 	}
 	k.sess = imapstore.NewSession(k.login)
-	k.sess.CutOff, k.sess.GroupCommit = k.cutOff, true
+	k.sess.CutOff, k.sess.GroupCommit, k.sess.Direct = k.cutOff, true, k.filter
 	s := &session{Session: k.sess, k: k}
 	s.Hook = k.plaintextCheck
 	return s, nil, nil

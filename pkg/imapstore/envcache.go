@@ -61,7 +61,7 @@ func envCachePath(mailbox string) string {
 	return filepath.Join(dir, "."+name+".envelopes")
 }
 
-const envCacheMagic = "unixmail envelope cache 2\n"
+const envCacheMagic = "unixmail envelope cache 3\n"
 
 // loadEnvCache opens the envelopes saved beside the folder at mailbox,
 // whose UIDVALIDITY is validity.
@@ -114,17 +114,14 @@ func (c *envCache) get(e *mbox.Entry) (*imap.Envelope, bool) {
 	if !ok {
 		return nil, false
 	}
-	return decodeEnvelope(rec)
+	return decodeRecord(rec)
 }
 
-// getSaved is get from the saved file alone, which put leaves alone:
-// the two may run at once (envelopesAhead).
-func (c *envCache) getSaved(e *mbox.Entry) (*imap.Envelope, bool) {
-	rec, ok := c.savedRecord(c.key(e), &c.pos)
-	if !ok {
-		return nil, false
-	}
-	return decodeEnvelope(rec)
+// getSaved is the record kept for e in the saved file alone, which put
+// leaves alone: the two may run at once (envelopesAhead). The bytes are
+// good until the next call.
+func (c *envCache) getSaved(e *mbox.Entry) ([]byte, bool) {
+	return c.savedRecord(c.key(e), &c.pos)
 }
 
 // record finds the record of the message with key sum, among those made
@@ -186,6 +183,12 @@ func (c *envCache) savedRecord(sum uint64, pos *int64) ([]byte, bool) {
 
 // put keeps env for e; failing to costs only speed.
 func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
+	c.rec = appendRecord(c.rec[:0], env)
+	c.putRecord(e, c.rec)
+}
+
+// putRecord keeps rec (appendRecord's) for e.
+func (c *envCache) putRecord(e *mbox.Entry, rec []byte) {
 	key := c.key(e)
 	if _, ok := c.at[key]; ok {
 		return
@@ -198,16 +201,15 @@ func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
 		c.made, c.w = envFile{f: f, size: int64(len(envCacheMagic))}, bufio.NewWriterSize(f, envWindow)
 		c.w.WriteString(envCacheMagic)
 	}
-	c.rec = binary.LittleEndian.AppendUint64(c.rec[:0], key)
-	c.rec = binary.LittleEndian.AppendUint32(c.rec, 0)
-	c.rec = appendEnvelope(c.rec, env)
-	n := uint32(len(c.rec) - 12)
-	binary.LittleEndian.PutUint32(c.rec[8:], n)
-	if _, err := c.w.Write(c.rec); err != nil {
+	var head [12]byte
+	binary.LittleEndian.PutUint64(head[:], key)
+	binary.LittleEndian.PutUint32(head[8:], uint32(len(rec)))
+	c.w.Write(head[:])
+	if _, err := c.w.Write(rec); err != nil {
 		return
 	}
-	c.at[key] = made{c.made.size, n}
-	c.made.size += int64(len(c.rec))
+	c.at[key] = made{c.made.size, uint32(len(rec))}
+	c.made.size += 12 + int64(len(rec))
 }
 
 // save writes the envelopes of the messages entries holds (those of
@@ -332,9 +334,40 @@ func (r *envFile) bytes(off, n int64) ([]byte, bool) {
 	return r.win[i : i+n], true
 }
 
-// encodeEnvelope is the cache's form of an envelope: the date (Unix
-// seconds and zone offset; no date is a zero flag), then length-prefixed
-// strings and lists.
+// A record of the cache is an envelope twice: in encodeEnvelope's form
+// (its length first), for those who read its fields (SORT), and as a
+// FETCH response writes it (appendEnvelopeWire), for FETCH ENVELOPE.
+func appendRecord(b []byte, env *imap.Envelope) []byte {
+	at := len(b)
+	b = appendEnvelope(binary.LittleEndian.AppendUint32(b, 0), env)
+	binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+	return appendEnvelopeWire(b, env)
+}
+
+// splitRecord gives a record's two forms; not ok when it is damaged.
+func splitRecord(rec []byte) (fields, wire []byte, ok bool) {
+	if len(rec) < 4 {
+		return nil, nil, false
+	}
+	n := binary.LittleEndian.Uint32(rec)
+	if uint64(n) > uint64(len(rec)-4) {
+		return nil, nil, false
+	}
+	return rec[4 : 4+n], rec[4+n:], true
+}
+
+// decodeRecord is the envelope a record holds.
+func decodeRecord(rec []byte) (*imap.Envelope, bool) {
+	fields, _, ok := splitRecord(rec)
+	if !ok {
+		return nil, false
+	}
+	return decodeEnvelope(fields)
+}
+
+// encodeEnvelope is the cache's form of an envelope's fields: the date
+// (Unix seconds and zone offset; no date is a zero flag), then
+// length-prefixed strings and lists.
 func encodeEnvelope(env *imap.Envelope) []byte { return appendEnvelope(nil, env) }
 
 // appendEnvelope adds encodeEnvelope's bytes to b.

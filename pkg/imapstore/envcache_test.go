@@ -91,7 +91,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 func TestEveryEnvelopeOfABigFetchIsItsOwnMessages(t *testing.T) {
 	u := newUser(t)
 	var msgs []string
-	for i := 1; i <= 3*aheadBatch+5; i++ {
+	for i := 1; i <= 3*aheadBatchLen+5; i++ {
 		msgs = append(msgs, msg(fmt.Sprintf("number %d", i), "body\n"))
 	}
 	u.deliver(u.inbox, msgs...)

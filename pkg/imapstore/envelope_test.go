@@ -3,7 +3,6 @@ package imapstore
 import (
 	"bytes"
 	"fmt"
-	"mime"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -212,20 +211,6 @@ func FuzzQuickValues(f *testing.F) {
 			if env.MessageID != got || len(irt.InReplyTo) != 1 || irt.InReplyTo[0] != got {
 				t.Fatalf("%q: %q, the library %q and %q", s, got, env.MessageID, irt.InReplyTo)
 			}
-		}
-	})
-}
-
-// FuzzQEncodingTwice: what the library writes of a subject or a name,
-// RFC 2047 Q-encoded, stays as it is when encoded again (wireReady).
-func FuzzQEncodingTwice(f *testing.F) {
-	for _, s := range []string{"", "plain", "Grüße aus Köln", "tab\there", "=?utf-8?q?x?=", strings.Repeat("ü", 200), "\x00\xff"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		once := mime.QEncoding.Encode("utf-8", s)
-		if twice := mime.QEncoding.Encode("utf-8", once); twice != once {
-			t.Fatalf("%q: once %q, twice %q", s, once, twice)
 		}
 	})
 }

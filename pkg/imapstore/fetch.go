@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -180,152 +182,238 @@ func (sel *selected) envelope(f io.ReaderAt, e *mbox.Entry, top *part) *imap.Env
 }
 
 // aheadMin is how many messages a FETCH of ENVELOPE names for their
-// envelopes to be made ahead, on another core.
+// envelopes to be made ahead, on other cores.
 const aheadMin = 64
 
-// envelopesAhead makes the envelopes of a FETCH's messages, in order, a
-// batch at a time, while the command's goroutine writes the responses, in
-// two goroutines of its own: one finds each message and its envelope in
-// the cache, or else reads its header; the other parses the headers read,
-// keeps what it made in the cache and readies the envelopes for the wire.
-// Reading headers, parsing them and the library's encoding so share the
-// two cores. Until stop, the envelope cache is the goroutines' alone (the
-// first uses the saved file, the second what is made).
+// envelopesAhead makes the envelope cache records of a FETCH's messages
+// (appendRecord's: the envelope as SORT reads it and as FETCH sends it)
+// ahead of the command's goroutine, which writes the responses. A source
+// goroutine walks the messages in order a batch at a time, taking what
+// the cache holds; the batches with messages it does not hold go to a
+// few workers, which read those headers and make their envelopes, the
+// cores sharing the work; the batches come back in order. At most
+// aheadQueue batches are on their way at once, so memory stays bounded
+// whatever the folder's size. Until stop, the saved envelope cache is the
+// source's alone (what the session makes, put, stays the command's).
 //
-// It reads through a guard of its own that cannot find a message again
-// (only the command's goroutine may bring the snapshot up to date): when
-// the folder changes under it, or a message is gone, it makes no more
-// (nil: the command's goroutine takes over).
+// The workers read the file without a guard (only the command's
+// goroutine may bring the snapshot up to date) but check a batch's reads
+// alike, the file's stamp taken after them all must still be the
+// snapshot's: a batch read from a file changed under it, or one with a
+// message gone, ends the records made ahead there (next gives nil: the
+// command's goroutine takes over).
 type envelopesAhead struct {
-	batches chan []*imap.Envelope
-	cur     []*imap.Envelope
-	quit    chan struct{}
-	done    chan struct{}
+	order chan *aheadBatch
+	free  chan *aheadBatch // batches done with, for the source to fill again
+	cur   *aheadBatch
+	at    int // the next item of cur
+	quit  chan struct{}
+	wg    sync.WaitGroup
 }
 
-// aheadBatch is how many messages go through the stages at once, and
-// aheadBytes about how many bytes of headers a batch holds at most.
+// aheadBatch is the work of some consecutive messages of the FETCH.
+type aheadBatch struct {
+	items []aheadItem
+	arena []byte        // the bytes the items' records are in
+	ready chan struct{} // closed when good is known and items[:good] made
+	good  int
+}
+
+// aheadItem is one message on its way.
+type aheadItem struct {
+	e    *mbox.Entry
+	rec  []byte // its record; nil until made
+	made bool   // made here, not found in the cache: to be kept there
+}
+
+// The batch size in messages, and about the bytes of records or headers
+// a batch holds at most; how many batches may be on their way at once.
 const (
-	aheadBatch = 128
+	aheadBatchLen = 128
 	aheadBytes = 1 << 20
+	aheadQueue = 6
 )
 
-// aheadItem is one message on its way through the stages.
-type aheadItem struct {
-	e   *mbox.Entry
-	env *imap.Envelope
-	raw []byte // its stored header, when env is still to be made
-}
+// aheadWorkers is how many goroutines make records at once: the cores
+// there are, and no more than a few.
+func aheadWorkers() int { return min(max(runtime.GOMAXPROCS(0), 1), 4) }
 
-func (sel *selected) envelopesAhead(g *guard, snap *snapshot, targets []int) *envelopesAhead {
-	a := &envelopesAhead{batches: make(chan []*imap.Envelope, 4), quit: make(chan struct{}), done: make(chan struct{})}
+func (sel *selected) envelopesAhead(file *os.File, snap *snapshot, targets []int) *envelopesAhead {
+	a := &envelopesAhead{order: make(chan *aheadBatch, aheadQueue), free: make(chan *aheadBatch, aheadQueue+2), quit: make(chan struct{})}
 	c := sel.envelopes()
-	read, readDone := make(chan []aheadItem, 2), make(chan struct{})
+	jobs := make(chan *aheadBatch, aheadQueue)
+	// The batches for the workers are sent to them in the order they go
+	// to the command's goroutine: the workers take what arrives, and the
+	// command's goroutine waits for each in turn.
+	send := func(b *aheadBatch, work bool) bool {
+		select {
+		case a.order <- b:
+		case <-a.quit:
+			return false
+		}
+		if !work {
+			close(b.ready)
+			return true
+		}
+		select {
+		case jobs <- b:
+			return true
+		case <-a.quit:
+			b.good = 0
+			close(b.ready)
+			return false
+		}
+	}
+	a.wg.Add(1)
 	go func() {
-		defer close(readDone)
-		defer close(read)
-		batch := make([]aheadItem, 0, aheadBatch)
-		arena := make([]byte, 0, 64<<10)
-		for i, t := range targets {
-			it := aheadItem{e: snap.entry(sel.msgs[t].uid)}
-			if it.e == nil {
+		defer a.wg.Done()
+		defer close(jobs)
+		defer close(a.order)
+		b, work := a.fresh(), false
+		for _, t := range targets {
+			e := snap.entry(sel.msgs[t].uid)
+			if e == nil {
 				break
 			}
-			var ok bool
-			if it.env, ok = c.getSaved(it.e); !ok {
-				if arena, it.raw = appendHeader(arena, g, it.e); it.raw == nil {
-					break
-				}
+			it := aheadItem{e: e}
+			if rec, ok := c.getSaved(e); ok {
+				start := len(b.arena)
+				b.arena = append(b.arena, rec...)
+				it.rec = b.arena[start:len(b.arena):len(b.arena)]
+			} else {
+				work = true
 			}
-			batch = append(batch, it)
-			if len(batch) == aheadBatch || len(arena) >= aheadBytes || i == len(targets)-1 {
-				select {
-				case read <- batch:
-				case <-a.quit:
+			b.items = append(b.items, it)
+			b.good = len(b.items)
+			if len(b.items) == aheadBatchLen || len(b.arena) >= aheadBytes {
+				if !send(b, work) {
 					return
 				}
-				batch, arena = make([]aheadItem, 0, aheadBatch), make([]byte, 0, 64<<10)
+				b, work = a.fresh(), false
 			}
 		}
-		if len(batch) > 0 {
-			select {
-			case read <- batch:
-			case <-a.quit:
-			}
+		if len(b.items) > 0 {
+			send(b, work)
 		}
 	}()
-	go func() {
-		defer close(a.done)
-		defer func() { <-readDone }()
-		defer close(a.batches)
-		for batch := range read {
-			out := make([]*imap.Envelope, len(batch))
-			for i, it := range batch {
-				if it.env == nil {
-					it.env = envelopeOf(it.raw)
-					c.put(it.e, it.env)
-				}
-				out[i] = wireReady(it.env)
+	for range aheadWorkers() {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			var raw []byte
+			for b := range jobs {
+				raw = b.make(file, snap.stamp, raw)
+				close(b.ready)
 			}
-			select {
-			case a.batches <- out:
-			case <-a.quit:
-				return
-			}
-		}
-	}()
+		}()
+	}
 	return a
 }
 
-// appendHeader reads e's stored header onto the end of arena (nil when
-// it cannot be read).
-func appendHeader(arena []byte, f io.ReaderAt, e *mbox.Entry) ([]byte, []byte) {
-	n := int(min(e.BodyOffset-e.HeaderOffset, maxHeader))
-	start := len(arena)
-	arena = slices.Grow(arena, n)
-	b := storedHeader(f, e, arena[start:start+n])
-	if b == nil || readFailed(f) != nil || len(b) > n {
-		return arena, nil
+// fresh is an empty batch: one done with, when there is one.
+func (a *envelopesAhead) fresh() *aheadBatch {
+	select {
+	case b := <-a.free:
+		b.items, b.arena, b.ready, b.good = b.items[:0], b.arena[:0], make(chan struct{}), 0
+		return b
+	default:
+		return &aheadBatch{items: make([]aheadItem, 0, aheadBatchLen), arena: make([]byte, 0, 64<<10), ready: make(chan struct{})}
 	}
-	arena = arena[:start+len(b)]
-	return arena, arena[start : start+len(b) : start+len(b)]
 }
 
-// wireReady does ahead what the library does to an envelope's subject and
-// display names as it writes them, RFC 2047 Q-encoding what is not plain
-// ASCII: encoding the result again gives it unchanged (it is all plain
-// ASCII), so the writer's goroutine only checks it. The envelope is the
-// caller's own (the cache decodes each anew).
-func wireReady(env *imap.Envelope) *imap.Envelope {
-	env.Subject = mime.QEncoding.Encode("utf-8", env.Subject)
-	for _, list := range [][]imap.Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
-		for i := range list {
-			list[i].Name = mime.QEncoding.Encode("utf-8", list[i].Name)
+// make reads the headers of the batch's messages that have no record
+// and makes theirs, the arena grown by them; raw is the buffer for the
+// headers, given back for the next batch. When the file is not the
+// snapshot's any more, good is cut to the first message read.
+func (b *aheadBatch) make(f *os.File, want stamp, raw []byte) []byte {
+	raw = raw[:0]
+	offs := make([]int, 0, len(b.items))
+	for i := range b.items {
+		it := &b.items[i]
+		if it.rec != nil {
+			continue
 		}
-	}
-	return env
-}
-
-// next is the envelope of the next message of the FETCH.
-func (a *envelopesAhead) next() *imap.Envelope {
-	if len(a.cur) == 0 {
-		a.cur = <-a.batches
-		if len(a.cur) == 0 {
+		start := len(raw)
+		raw = appendHeader(raw, f, it.e)
+		if raw == nil {
+			b.cut()
 			return nil
 		}
+		offs = append(offs, start, len(raw))
 	}
-	env := a.cur[0]
-	a.cur = a.cur[1:]
-	return env
+	if stp, err := stampOf(f); err != nil || stp != want {
+		b.cut()
+		return raw
+	}
+	for i := range b.items {
+		it := &b.items[i]
+		if it.rec != nil {
+			continue
+		}
+		start := len(b.arena)
+		b.arena = appendRecord(b.arena, envelopeOf(raw[offs[0]:offs[1]]))
+		it.rec, it.made, offs = b.arena[start:len(b.arena):len(b.arena)], true, offs[2:]
+	}
+	return raw
 }
 
-// stop ends the goroutine (the FETCH may end early) and waits for it.
+// cut ends the batch's good items before its first without a record.
+func (b *aheadBatch) cut() {
+	for i := range b.items {
+		if b.items[i].rec == nil {
+			b.good = i
+			return
+		}
+	}
+}
+
+// appendHeader reads e's stored header onto the end of raw (nil when it
+// cannot be read whole).
+func appendHeader(raw []byte, f io.ReaderAt, e *mbox.Entry) []byte {
+	n := int(min(e.BodyOffset-e.HeaderOffset, maxHeader))
+	start := len(raw)
+	raw = slices.Grow(raw, n)[:start+n]
+	if got, err := f.ReadAt(raw[start:], e.HeaderOffset); got < n && err != nil {
+		return nil
+	}
+	return raw
+}
+
+// next is the record of the next message of the FETCH and whether it was
+// made here (else found in the cache); nil when no more were made.
+func (a *envelopesAhead) next() ([]byte, bool) {
+	for a.cur == nil || a.at == a.cur.good {
+		if a.cur != nil && a.cur.good < len(a.cur.items) {
+			return nil, false
+		}
+		b, ok := <-a.order
+		if !ok {
+			return nil, false
+		}
+		<-b.ready
+		if a.cur != nil {
+			select {
+			case a.free <- a.cur:
+			default:
+			}
+		}
+		a.cur, a.at = b, 0
+	}
+	it := a.cur.items[a.at]
+	a.at++
+	return it.rec, it.made
+}
+
+// stop ends the goroutines (the FETCH may end early) and waits for them.
 func (a *envelopesAhead) stop() {
 	if a == nil {
 		return
 	}
 	close(a.quit)
-	<-a.done
+	for b := range a.order {
+		<-b.ready
+	}
+	a.wg.Wait()
 }
 
 // rawHeader is e's header as stored, state fields and all, in one read
@@ -396,14 +484,20 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	f := &guard{s: s, f: file}
 	var ahead *envelopesAhead
 	if options.Envelope && len(targets) >= aheadMin {
-		ahead = sel.envelopesAhead(&guard{f: file, stamp: sel.snap.stamp}, sel.snap, targets)
+		ahead = sel.envelopesAhead(file, sel.snap, targets)
 		defer func() { ahead.stop() }()
+	}
+	items, direct := directItems(options)
+	var out []byte // direct's responses not yet written
+	if direct = direct && s.Direct != nil; direct {
+		out = make([]byte, 0, directFlush+directFlush/4)
 	}
 	for _, t := range targets {
 		m := &sel.msgs[t]
-		var env *imap.Envelope
+		var rec []byte
+		made := false
 		if ahead != nil {
-			if env = ahead.next(); env == nil {
+			if rec, made = ahead.next(); rec == nil {
 				// A message gone, or the folder changed under it: the
 				// rest are made here, where messages can be found again
 				// (and the envelope cache is this goroutine's again).
@@ -417,12 +511,70 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			// command that allows EXPUNGE (RFC 2180 4.1.2).
 			continue
 		}
+		if made {
+			sel.envelopes().putRecord(e, rec)
+		}
 		f.next()
-		if err := s.fetchOne(w, f, uint32(t+1), m, e, env, options, flagsChanged[t]); err != nil {
-			return err
+		if !direct {
+			if err := s.fetchOne(w, f, uint32(t+1), m, e, rec, options, flagsChanged[t]); err != nil {
+				return err
+			}
+			continue
+		}
+		if out, err = s.appendDirect(out, f, uint32(t+1), m, e, rec, items); err != nil {
+			break
+		}
+		if len(out) >= directFlush {
+			if _, err = s.Direct.Write(out); err != nil {
+				return err
+			}
+			out = out[:0]
 		}
 	}
-	return nil
+	if len(out) > 0 {
+		if _, werr := s.Direct.Write(out); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// directFlush is about how many bytes of responses direct FETCH gathers
+// before it writes them.
+const directFlush = 64 << 10
+
+// appendDirect adds one message's response to a FETCH of the items
+// directItems allows (its record, when made ahead, holds its ENVELOPE as
+// sent). A message that cannot be read adds nothing: the command ends
+// with NO after the responses before it.
+func (s *Session) appendDirect(b []byte, f *guard, seq uint32, m *viewMsg, e *mbox.Entry, rec []byte, it fetchItems) ([]byte, error) {
+	sel := s.sel
+	dm := directMsg{seq: seq, uid: m.uid}
+	if it.flags {
+		dm.flags = s.flagsOf(m)
+	}
+	if it.internalDate {
+		top := sel.cache.parts[e.UID]
+		if top == nil && e.Date.IsZero() {
+			top = &part{header: header(f, e)}
+		}
+		dm.date = internalDate(e, top)
+	}
+	if it.size {
+		dm.size = sel.size(f, e)
+	}
+	if it.envelope {
+		if rec != nil {
+			_, dm.env, _ = splitRecord(rec)
+		} else {
+			sel.wireBuf = appendEnvelopeWire(sel.wireBuf[:0], sel.envelope(f, e, nil))
+			dm.env = sel.wireBuf
+		}
+	}
+	if err := f.failed(); err != nil {
+		return b, err
+	}
+	return appendFetch(b, it, &dm), nil
 }
 
 // setsSeen reports whether a FETCH reads a body section without PEEK.
@@ -484,13 +636,13 @@ func (s *Session) fetchPending(w *imapserver.FetchWriter, numSet imap.NumSet, op
 	return true, nil
 }
 
-// fetchOne writes one message's FETCH response; env is its ENVELOPE when
-// made already (envelopesAhead). What must be read before the response
+// fetchOne writes one message's FETCH response through the library; rec
+// is its envelope cache record when made already (envelopesAhead). What must be read before the response
 // can be written (its structure, header, envelope, sizes) is read first:
 // a message that cannot be read then ends the command with NO, its
 // response not begun. Once a literal is announced, a failure can only
 // end the connection (ErrCutShort).
-func (s *Session) fetchOne(w *imapserver.FetchWriter, f *guard, seq uint32, m *viewMsg, e *mbox.Entry, env *imap.Envelope, o *imap.FetchOptions, flagsChanged bool) error {
+func (s *Session) fetchOne(w *imapserver.FetchWriter, f *guard, seq uint32, m *viewMsg, e *mbox.Entry, rec []byte, o *imap.FetchOptions, flagsChanged bool) error {
 	sel := s.sel
 	var top *part
 	if cached, ok := sel.cache.parts[e.UID]; ok {
@@ -503,6 +655,10 @@ func (s *Session) fetchOne(w *imapserver.FetchWriter, f *guard, seq uint32, m *v
 	size := int64(-1)
 	if o.RFC822Size || len(o.BodySection) > 0 {
 		size = sel.size(f, e)
+	}
+	var env *imap.Envelope
+	if o.Envelope && rec != nil {
+		env, _ = decodeRecord(rec)
 	}
 	if o.Envelope && env == nil {
 		env = sel.envelope(f, e, top)

@@ -76,6 +76,18 @@ type wire struct {
 // dial serves one pre-authenticated session on st and connects to it.
 func dial(t testing.TB, st *Store) *wire {
 	t.Helper()
+	return dialWith(t, st, false)
+}
+
+// dialDirect is dial with a session that writes the FETCH responses it
+// can itself (Session.Direct), as imapd's do.
+func dialDirect(t testing.TB, st *Store) *wire {
+	t.Helper()
+	return dialWith(t, st, true)
+}
+
+func dialWith(t testing.TB, st *Store, direct bool) *wire {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,9 +97,13 @@ func dial(t testing.TB, st *Store) *wire {
 	// test waits for that before its temporary directory goes.
 	var open sync.WaitGroup
 	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			open.Add(1)
-			return &closeSignalled{NewPreauthSession(st), &open}, &imapserver.GreetingData{PreAuth: true}, nil
+			s := NewPreauthSession(st)
+			if direct {
+				s.Direct = c.NetConn()
+			}
+			return &closeSignalled{s, &open}, &imapserver.GreetingData{PreAuth: true}, nil
 		},
 		Caps: imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapNamespace: {},
 			imap.CapESearch: {}, imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapStatusSize: {}, imap.CapBinary: {}, imap.CapLiteralPlus: {}},

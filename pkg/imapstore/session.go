@@ -3,6 +3,7 @@ package imapstore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sort"
@@ -37,6 +38,14 @@ type Session struct {
 	// CutOff, when not nil, ends the connection at once, before anything
 	// more is written: a FETCH literal could not be finished (ErrCutShort).
 	CutOff func(error)
+	// Direct, when not nil, is the connection under the library: a FETCH
+	// of items that need no message body (UID, FLAGS, INTERNALDATE,
+	// RFC822.SIZE, ENVELOPE) writes its responses to it directly, made
+	// here as the library makes them (see wire.go). The library writes
+	// nothing else meanwhile: it has flushed all it wrote before (it does
+	// after every response) and the command's goroutine, the one running
+	// the FETCH, is the only one writing responses.
+	Direct io.Writer
 	// GroupCommit leaves the sync of what an APPEND wrote to Commit, its
 	// folder kept locked meanwhile, so that APPENDs a client pipelines
 	// wait for the disk once for them all. The caller must Commit before
@@ -92,6 +101,7 @@ type selected struct {
 	newRecent  map[uint32]bool // \Recent messages not yet announced
 	envs       *envCache       // nil until an ENVELOPE is fetched
 	hdrBuf     []byte          // rawHeader's
+	wireBuf    []byte          // appendDirect's, for an envelope made there
 	batch      batch           // flag changes not yet written
 	// pending, when not nil, is the index SELECT answered from alone:
 	// snap and msgs are made from it when a command first needs them.

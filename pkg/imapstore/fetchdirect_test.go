@@ -1,0 +1,238 @@
+package imapstore
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"unixmail/internal/mboxgen"
+	"unixmail/pkg/mbox"
+)
+
+// oddHeaders are headers whose ENVELOPE is not written the plain way:
+// quotes and backslashes to escape, 8-bit bytes and long strings sent as
+// literals, encoded words, groups, missing fields, several In-Reply-To.
+var oddHeaders = []string{
+	"From: \"Quote \\\"Me\\\" Back\\\\slash\" <q@example.org>\nSubject: a \"quoted\" \\ subject\nDate: Tue, 7 May 2024 08:09:10 +0200\n",
+	"From: Grüße <g@example.org>\nSubject: Grüße aus Köln\nMessage-ID: <ü@example.org>\n",
+	"From: =?iso-8859-1?q?J=F6rg?= <j@example.org>\nSubject: =?utf-8?b?w6TDtsO8?=\nIn-Reply-To: <a@x> <b@y>\n",
+	"From: undisclosed-recipients:;\nTo: group: a@example.org, b@example.org;\nCc: <c@example.org>\nBcc: d@example.org (comment)\n",
+	"Subject: " + strings.Repeat("long ", 1000) + "\nFrom: long@example.org\n",
+	"Subject: no from, no date\n",
+	"From: a@example.org\nSender: s@example.org\nReply-To: r@example.org, r2@example.org\nSubject: \n",
+	"From: \"\" <empty@example.org>\nDate: garbage\nMessage-ID: no angle brackets\n",
+	"From: tab\there <t@example.org>\nSubject: tab\there\n",
+	"From: bad@@example.org, <>, @example.org\nSubject: bad addresses\n",
+}
+
+// directUsers are two users with the same mailbox: messages of every
+// kind the generator makes, and the odd ones, more than aheadMin of them
+// so that a FETCH of all makes its envelopes ahead.
+func directUsers(t *testing.T) (*testUser, *testUser) {
+	var b bytes.Buffer
+	if _, err := mboxgen.Write(&b, mboxgen.Options{Messages: 3 * aheadMin, AvgSize: 3000, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	lib, direct := newUser(t), newUser(t)
+	for _, u := range []*testUser{lib, direct} {
+		if err := os.WriteFile(u.inbox, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var msgs []string
+		for i, h := range oddHeaders {
+			msgs = append(msgs, h+fmt.Sprintf("X-N: %d\n\nbody\n", i))
+		}
+		u.deliver(u.inbox, msgs...)
+	}
+	return lib, direct
+}
+
+func TestDirectFetchWritesWhatTheLibraryWrites(t *testing.T) {
+	lib, direct := directUsers(t)
+	wl, wd := dial(t, lib.store()), dialDirect(t, direct.store())
+	wl.ok("SELECT INBOX")
+	wd.ok("SELECT INBOX")
+	wl.ok("STORE 3 +FLAGS (\\Flagged $Label1)")
+	wd.ok("STORE 3 +FLAGS (\\Flagged $Label1)")
+	fetches := []string{
+		"FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)", // envelopes made, ahead
+		"FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)", // ...and from the cache
+		"UID FETCH 1:* (ENVELOPE)",
+		"FETCH 1:5 (UID FLAGS ENVELOPE)", // made here, not ahead
+		"FETCH * ENVELOPE",
+		"FETCH 2:4 (RFC822.SIZE INTERNALDATE)",
+		"FETCH 1:* FAST",
+		"FETCH 1:* ALL",
+	}
+	for _, f := range fetches {
+		got, want := wd.ok("%s", f), wl.ok("%s", f)
+		if got != want {
+			t.Fatalf("%s: direct and library differ at byte %d:\n%s\n---\n%s", f, firstDiff(got, want), got, want)
+		}
+	}
+	wl.ok("LOGOUT")
+	wd.ok("LOGOUT")
+	// A new session reads the envelopes its FETCH makes ahead from the
+	// cache the first left.
+	wl, wd = dial(t, lib.store()), dialDirect(t, direct.store())
+	wl.ok("SELECT INBOX")
+	wd.ok("SELECT INBOX")
+	f := "FETCH 1:* (UID ENVELOPE)"
+	if got, want := wd.ok("%s", f), wl.ok("%s", f); got != want {
+		t.Fatalf("%s: direct and library differ at byte %d", f, firstDiff(got, want))
+	}
+}
+
+func firstDiff(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func TestAFetchWithABodyItemIsLeftToTheLibrary(t *testing.T) {
+	lib, direct := directUsers(t)
+	wl, wd := dial(t, lib.store()), dialDirect(t, direct.store())
+	wl.ok("SELECT INBOX")
+	wd.ok("SELECT INBOX")
+	for _, f := range []string{"FETCH 1:* (ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])", "FETCH 1:2 (ENVELOPE BODYSTRUCTURE)", "FETCH 1 (FLAGS BODY[])"} {
+		if got, want := wd.ok("%s", f), wl.ok("%s", f); got != want {
+			t.Fatalf("%s: direct and library differ at byte %d", f, firstDiff(got, want))
+		}
+	}
+}
+
+func TestAppendFlagsLeavesOutWhatIsNoFlag(t *testing.T) {
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{nil, "()"},
+		{[]string{`\Seen`, "$Label1"}, `(\Seen $Label1)`},
+		{[]string{"bad(", "a\\b", "", "\\", "ok"}, "(ok)"},
+		{[]string{"8bit\xe9"}, "()"},
+	} {
+		var flags []imap.Flag
+		for _, f := range c.flags {
+			flags = append(flags, imap.Flag(f))
+		}
+		if got := string(appendFlags(nil, flags)); got != c.want {
+			t.Errorf("%q: %s, want %s", c.flags, got, c.want)
+		}
+	}
+}
+
+// aheadSession is a session with INBOX selected and made whole, on n
+// generated messages (see msg) numbered from 1.
+func aheadSession(t *testing.T, n int) *Session {
+	u := newUser(t)
+	var msgs []string
+	for i := 1; i <= n; i++ {
+		msgs = append(msgs, msg(fmt.Sprintf("number %d", i), "body\n"))
+	}
+	u.deliver(u.inbox, msgs...)
+	s := NewPreauthSession(u.store())
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Select("INBOX", &imap.SelectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.needSelected(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// drain takes records from a until it ends, giving the subject of each.
+func drain(t *testing.T, a *envelopesAhead) []string {
+	var got []string
+	for {
+		rec, _ := a.next()
+		if rec == nil {
+			return got
+		}
+		env, ok := decodeRecord(rec)
+		if !ok {
+			t.Fatalf("record %d does not decode", len(got)+1)
+		}
+		got = append(got, env.Subject)
+	}
+}
+
+func TestEnvelopesMadeAheadComeInTheFetchsOrder(t *testing.T) {
+	const n = 5*aheadBatchLen + 3
+	s := aheadSession(t, n)
+	sel := s.sel
+	file, err := sel.reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Backwards and skipping: batches of different work, in any order
+	// the workers finish them.
+	var targets []int
+	for i := n - 1; i >= 0; i -= 2 {
+		targets = append(targets, i)
+	}
+	a := sel.envelopesAhead(file, sel.snap, targets)
+	got := drain(t, a)
+	a.stop()
+	if len(got) != len(targets) {
+		t.Fatalf("%d records for %d messages", len(got), len(targets))
+	}
+	for k, i := range targets {
+		if want := fmt.Sprintf("number %d", i+1); got[k] != want {
+			t.Fatalf("record %d is %q, want %q", k, got[k], want)
+		}
+	}
+}
+
+func TestEnvelopesAheadStopWhenTheFetchEndsEarly(t *testing.T) {
+	s := aheadSession(t, 4*aheadBatchLen)
+	sel := s.sel
+	file, _ := sel.reader()
+	targets := make([]int, len(sel.msgs))
+	for i := range targets {
+		targets[i] = i
+	}
+	for _, take := range []int{0, 1, aheadBatchLen + 1} {
+		a := sel.envelopesAhead(file, sel.snap, targets)
+		for range take {
+			if rec, _ := a.next(); rec == nil {
+				t.Fatal("ended early")
+			}
+		}
+		a.stop() // returns: no goroutine is left waiting
+	}
+}
+
+func TestEnvelopesAheadEndAtAMessageGoneOrAFileChanged(t *testing.T) {
+	s := aheadSession(t, 3*aheadBatchLen)
+	sel := s.sel
+	file, _ := sel.reader()
+	all := make([]int, len(sel.msgs))
+	for i := range all {
+		all[i] = i
+	}
+	// A message expunged meanwhile: those before it are made.
+	gone := aheadBatchLen + 7
+	snap := *sel.snap
+	snap.entries = append(append([]mbox.Entry{}, snap.entries[:gone]...), snap.entries[gone+1:]...)
+	a := sel.envelopesAhead(file, &snap, all)
+	if got := drain(t, a); len(got) != gone {
+		t.Errorf("message %d gone: %d made", gone+1, len(got))
+	}
+	a.stop()
+	// The file no longer the snapshot's: nothing read from it is used.
+	snap = *sel.snap
+	snap.stamp.size++
+	a = sel.envelopesAhead(file, &snap, all)
+	if got := drain(t, a); len(got) != 0 {
+		t.Errorf("file changed: %d made", len(got))
+	}
+	a.stop()
+}

@@ -1,0 +1,210 @@
+package imapstore
+
+import (
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// FETCH responses of the items that need nothing but the index and the
+// envelope (UID, FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE) are made here
+// as the library's FetchResponseWriter writes them, when the session may
+// write to the connection itself (Session.Direct): a FETCH 1:* of a big
+// folder then costs a copy of bytes made once (the envelope cache keeps
+// each ENVELOPE as sent), not the library's encoding of every string.
+// One difference: a string that is not plain ASCII goes as a literal
+// even where the client enabled quoted UTF-8 (IMAP4rev2, UTF8=ACCEPT), so
+// that an envelope's bytes do not depend on the session; a literal is
+// valid wherever a string is.
+
+// The layouts the library writes dates in.
+const (
+	envelopeDateLayout = "Mon, 02 Jan 2006 15:04:05 -0700"
+	internalDateLayout = "_2-Jan-2006 15:04:05 -0700"
+)
+
+// maxQuoted is the longest string the library sends quoted.
+const maxQuoted = 4096
+
+// fetchItems are the items of a FETCH answered directly.
+type fetchItems struct {
+	uid, flags, internalDate, size, envelope bool
+}
+
+// directItems gives the items of a FETCH that asks for nothing else.
+func directItems(o *imap.FetchOptions) (fetchItems, bool) {
+	if o.BodyStructure != nil || len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 || o.ModSeq || o.ChangedSince != 0 {
+		return fetchItems{}, false
+	}
+	return fetchItems{o.UID, o.Flags, o.InternalDate, o.RFC822Size, o.Envelope}, true
+}
+
+// directMsg is what one message's response is made of; env is its
+// ENVELOPE as sent.
+type directMsg struct {
+	seq, uid uint32
+	flags    []imap.Flag
+	date     time.Time
+	size     int64
+	env      []byte
+}
+
+// appendFetch adds a message's FETCH response, items in the order
+// fetchOne writes them.
+func appendFetch(b []byte, it fetchItems, m *directMsg) []byte {
+	b = append(b, "* "...)
+	b = strconv.AppendUint(b, uint64(m.seq), 10)
+	b = append(b, " FETCH ("...)
+	sep := len(b)
+	item := func(name string) {
+		if len(b) > sep {
+			b = append(b, ' ')
+		}
+		b = append(append(b, name...), ' ')
+	}
+	if it.uid {
+		item("UID")
+		b = strconv.AppendUint(b, uint64(m.uid), 10)
+	}
+	if it.flags {
+		item("FLAGS")
+		b = appendFlags(b, m.flags)
+	}
+	if it.internalDate {
+		item("INTERNALDATE")
+		b = append(m.date.AppendFormat(append(b, '"'), internalDateLayout), '"')
+	}
+	if it.size {
+		item("RFC822.SIZE")
+		b = strconv.AppendInt(b, m.size, 10)
+	}
+	if it.envelope {
+		item("ENVELOPE")
+		b = append(b, m.env...)
+	}
+	return append(b, ")\r\n"...)
+}
+
+// appendFlags adds a flag list; a keyword that is no IMAP atom (which the
+// library would refuse to write) is left out.
+func appendFlags(b []byte, flags []imap.Flag) []byte {
+	b = append(b, '(')
+	n := 0
+	for _, f := range flags {
+		if !validFlag(string(f)) {
+			continue
+		}
+		if n++; n > 1 {
+			b = append(b, ' ')
+		}
+		b = append(b, f...)
+	}
+	return append(b, ')')
+}
+
+// validFlag reports whether s is a flag as RFC 3501 writes it: a keyword
+// (an atom) or a system flag (an atom after a backslash).
+func validFlag(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' && i > 0 || c != '\\' && !atomChar(c) {
+			return false
+		}
+	}
+	return s != "" && s != "\\"
+}
+
+// atomChar is an ATOM-CHAR of RFC 3501.
+func atomChar(c byte) bool {
+	return c > ' ' && c < 0x7f && !strings.ContainsRune(`(){%*"\]`, rune(c))
+}
+
+// appendEnvelopeWire adds env as the library writes an ENVELOPE: subject
+// and display names RFC 2047 encoded when not plain ASCII, a missing
+// Sender or Reply-To given as From.
+func appendEnvelopeWire(b []byte, env *imap.Envelope) []byte {
+	b = append(b, '(')
+	if env.Date.IsZero() {
+		b = append(b, "NIL"...)
+	} else {
+		b = appendString(b, env.Date.Format(envelopeDateLayout))
+	}
+	b = appendNString(append(b, ' '), mime.QEncoding.Encode("utf-8", env.Subject))
+	sender, replyTo := env.Sender, env.ReplyTo
+	if sender == nil {
+		sender = env.From
+	}
+	if replyTo == nil {
+		replyTo = env.From
+	}
+	for _, l := range [...][]imap.Address{env.From, sender, replyTo, env.To, env.Cc, env.Bcc} {
+		b = appendAddressList(append(b, ' '), l)
+	}
+	b = append(b, ' ')
+	if len(env.InReplyTo) > 0 {
+		b = appendString(b, "<"+strings.Join(env.InReplyTo, "> <")+">")
+	} else {
+		b = append(b, "NIL"...)
+	}
+	b = append(b, ' ')
+	if env.MessageID != "" {
+		b = appendString(b, "<"+env.MessageID+">")
+	} else {
+		b = append(b, "NIL"...)
+	}
+	return append(b, ')')
+}
+
+func appendAddressList(b []byte, l []imap.Address) []byte {
+	if len(l) == 0 {
+		return append(b, "NIL"...)
+	}
+	b = append(b, '(')
+	for i, a := range l {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = appendNString(append(b, '('), mime.QEncoding.Encode("utf-8", a.Name))
+		b = appendNString(append(b, " NIL "...), a.Mailbox)
+		b = append(appendNString(append(b, ' '), a.Host), ')')
+	}
+	return append(b, ')')
+}
+
+func appendNString(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "NIL"...)
+	}
+	return appendString(b, s)
+}
+
+// appendString adds s quoted, or as a literal when it cannot be quoted
+// (CR, LF, NUL, 8-bit bytes) or is long.
+func appendString(b []byte, s string) []byte {
+	if !quotable(s) {
+		b = strconv.AppendInt(append(b, '{'), int64(len(s)), 10)
+		return append(append(b, "}\r\n"...), s...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+func quotable(s string) bool {
+	if len(s) > maxQuoted {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c == '\r' || c == '\n' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
