@@ -230,8 +230,8 @@ type aheadItem struct {
 // a batch holds at most; how many batches may be on their way at once.
 const (
 	aheadBatchLen = 128
-	aheadBytes = 1 << 20
-	aheadQueue = 6
+	aheadBytes    = 1 << 20
+	aheadQueue    = 6
 )
 
 // aheadWorkers is how many goroutines make records at once: the cores
