@@ -236,54 +236,19 @@ func TestAnAPPENDTypedAtATerminalIsAnsweredWithoutMoreInput(t *testing.T) {
 // the same moment: nobody waits past a short while (a round that does not
 // end in time is a deadlock), and every message, APPENDed or delivered,
 // is in the file once, the APPENDed ones under the UIDs their replies gave.
-// procmail writes beside dovecot-lda's dot-lock-first order only: beside
-// the other, the two deadlock each other without imapd (procmail waits
-// for the dot-lock holding its fcntl lock, dovecot-lda the reverse).
 func TestPipelinedAPPENDsShareTheFolderWithDovecotLdaProcmailAndDeliver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
-	lda := "/usr/lib/dovecot/dovecot-lda"
-	if _, err := os.Stat(lda); err != nil {
-		sandbox.NeedPeer(t, "dovecot-lda")
-	}
-	procmail := sandbox.NeedPeer(t, "procmail")
 	u := newIMAPUser(t)
 	box := pipelineFolder(t, u, false)
-	home := u.sb.Home(u.name)
-	env := []string{"HOME=" + home, "USER=" + u.name, "LOGNAME=" + u.name, "PATH=/usr/bin:/bin"}
 	const n, each = 300, 15
 	var want []string
 	given := map[string]string{}
 	for round, order := range []string{"fcntl dotlock", "dotlock fcntl"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		run := func(stdin string, argv ...string) error {
-			cmd := u.asUser(exec.CommandContext(ctx, argv[0], argv[1:]...))
-			cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s: %v: %s", argv[0], err, out)
-			}
-			return nil
-		}
-		conf := filepath.Join(u.sb.Dir, fmt.Sprintf("lda%d.conf", round))
-		os.WriteFile(conf, []byte("mail_location = mbox:~/dovecot:INBOX="+box+":INDEX=~/dovecot-index\nmbox_write_locks = "+order+"\nmbox_dirty_syncs = no\nlog_path = "+filepath.Join(home, "lda.log")+"\n"), 0o644)
-		writers := map[string]func(subject string) error{
-			"lda": func(s string) error {
-				return run("From: lda@example.org\nSubject: "+s+"\n\nhello\n", lda, "-c", conf, "-f", "lda@example.org")
-			},
-			"deliver": func(s string) error {
-				if r := u.sb.Run(message(s, "hello\n"), "deliver", u.name); r.Code != 0 {
-					return fmt.Errorf("deliver: %d %s", r.Code, r.Stderr)
-				}
-				return nil
-			},
-		}
-		if order == "dotlock fcntl" {
-			writers["procmail"] = func(s string) error {
-				return run("From: procmail@example.org\nSubject: "+s+"\n\nhello\n", procmail, "-f", "procmail@example.org", "DEFAULT="+box)
-			}
-		}
+		writers := peerWriters(ctx, t, u, box, fmt.Sprint(round), order)
 		var wg sync.WaitGroup
 		errs := make(chan error, len(writers))
 		var out string
@@ -346,5 +311,169 @@ func TestPipelinedAPPENDsShareTheFolderWithDovecotLdaProcmailAndDeliver(t *testi
 		if s := strings.Split(subject, " (round")[0]; got[s] != 2 {
 			t.Errorf("%s is in the file %d times, want once a round", s, got[s])
 		}
+	}
+}
+
+// peerWriters are the programs that deliver to the folder at box beside
+// imapd, each by name a function delivering one message of the subject
+// given: deliver, dovecot-lda taking its locks in order ("fcntl dotlock"
+// or "dotlock fcntl"), and, beside dovecot-lda's dot-lock-first order
+// only, procmail, given the variable assignments in procmailVars. Beside
+// the other order the two deadlock each other without imapd (procmail
+// waits for the dot-lock holding its fcntl lock, dovecot-lda the
+// reverse). name tells apart the dovecot-lda configurations of a test.
+func peerWriters(ctx context.Context, t *testing.T, u *imapUser, box, name, order string, procmailVars ...string) map[string]func(subject string) error {
+	t.Helper()
+	lda := "/usr/lib/dovecot/dovecot-lda"
+	if _, err := os.Stat(lda); err != nil {
+		sandbox.NeedPeer(t, "dovecot-lda")
+	}
+	procmail := sandbox.NeedPeer(t, "procmail")
+	home := u.sb.Home(u.name)
+	env := []string{"HOME=" + home, "USER=" + u.name, "LOGNAME=" + u.name, "PATH=/usr/bin:/bin"}
+	run := func(stdin string, argv ...string) error {
+		cmd := u.asUser(exec.CommandContext(ctx, argv[0], argv[1:]...))
+		cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", argv[0], err, out)
+		}
+		return nil
+	}
+	conf := filepath.Join(u.sb.Dir, "lda-"+name+".conf")
+	os.WriteFile(conf, []byte("mail_location = mbox:~/dovecot:INBOX="+box+":INDEX=~/dovecot-index\nmbox_write_locks = "+order+"\nmbox_dirty_syncs = no\nlog_path = "+filepath.Join(home, "lda.log")+"\n"), 0o644)
+	writers := map[string]func(subject string) error{
+		"lda": func(s string) error {
+			return run("From: lda@example.org\nSubject: "+s+"\n\nhello\n", lda, "-c", conf, "-f", "lda@example.org")
+		},
+		"deliver": func(s string) error {
+			if r := u.sb.Run(message(s, "hello\n"), "deliver", u.name); r.Code != 0 {
+				return fmt.Errorf("deliver: %d %s", r.Code, r.Stderr)
+			}
+			return nil
+		},
+	}
+	if order == "dotlock fcntl" {
+		writers["procmail"] = func(s string) error {
+			args := append([]string{procmail, "-f", "procmail@example.org"}, procmailVars...)
+			return run("From: procmail@example.org\nSubject: "+s+"\n\nhello\n", append(args, "DEFAULT="+box)...)
+		}
+	}
+	return writers
+}
+
+// streamSession pipelines APPENDs (LITERAL+) to INBOX without pause, in
+// chunks as fast as imapd takes them, until the file named by its second
+// argument exists, or for its third argument's seconds at most. It makes
+// the file named by its fourth once the first reply is in, prints each
+// APPEND's reply as pipelineSession does, and last "STREAM stopped" or
+// "STREAM ran out" (the time was up first).
+const streamSession = `
+import imaplib, os, re, sys, threading, time
+stop, most, started = sys.argv[2], float(sys.argv[3]), sys.argv[4]
+M = imaplib.IMAP4_stream("exec " + sys.argv[1])
+M.select("INBOX")
+def msg(i):
+    return ("From: Streamer <s@test.example>\r\nSubject: piped %d\r\n\r\nbody of %d\r\n" % (i, i)).encode()
+how = []
+def feed():
+    end, i = time.time() + most, 0
+    while not os.path.exists(stop):
+        if time.time() > end:
+            how.append("ran out")
+            break
+        M.send(b"".join(b"p%d APPEND INBOX {%d+}\r\n%s\r\n" % (k, len(msg(k)), msg(k)) for k in range(i, i + 20)))
+        i += 20
+    M.send(b"end NOOP\r\n")
+threading.Thread(target=feed, daemon=True).start()
+first = True
+while True:
+    line = M.readline()
+    if not line or line.startswith(b"end "):
+        break
+    m = re.match(rb"p(\d+) (OK|NO|BAD)(?: \[APPENDUID (\d+) (\d+)\])?", line)
+    if not m:
+        continue
+    if first:
+        open(started, "w").close()
+        first = False
+    print(m.group(2).decode(), m.group(1).decode(), (m.group(3) or b"-").decode(), (m.group(4) or b"-").decode())
+print("STREAM", (how or ["stopped"])[0])
+M.logout()
+`
+
+// A client that pipelines APPENDs without end does not keep the folder
+// from the programs that deliver to it: deliver, dovecot-lda (either lock
+// order) and procmail (polling every second: LOCKSLEEP=1) each deliver
+// three messages while the stream goes on, and are done before it would
+// have ended by itself; every message is in the file once, the APPENDed
+// ones under their APPENDUIDs. Before imapd made room, each run of
+// APPENDs let the locks go for microseconds and deliver, which polls,
+// waited for the end of the stream.
+func TestPeersDeliverWhileAClientPipelinesAPPENDsWithoutEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	for _, c := range []struct{ peer, order string }{
+		{"deliver", "fcntl dotlock"},
+		{"lda", "fcntl dotlock"},
+		{"lda", "dotlock fcntl"},
+		{"procmail", "dotlock fcntl"},
+	} {
+		t.Run(c.peer+" "+c.order, func(t *testing.T) {
+			u := newIMAPUser(t)
+			box := pipelineFolder(t, u, false)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			deliverOne := peerWriters(ctx, t, u, box, "stream", c.order, "LOCKSLEEP=1")[c.peer]
+			stop := filepath.Join(u.sb.Dir, "stop")
+			started := filepath.Join(u.sb.Dir, "started")
+			streamed := make(chan string, 1)
+			go func() { streamed <- u.python(t, streamSession, stop, "120", started) }()
+			for {
+				if _, err := os.Stat(started); err == nil {
+					break
+				}
+				select {
+				case out := <-streamed:
+					t.Fatalf("the stream ended before its first reply:\n%s\nlog:\n%s", out, u.log())
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			var want []string
+			for i := range 3 {
+				s := fmt.Sprintf("%s %d beside the stream", c.peer, i)
+				if err := deliverOne(s); err != nil {
+					t.Error(err)
+				}
+				want = append(want, s)
+			}
+			os.WriteFile(stop, nil, 0o644)
+			out := <-streamed
+			if !strings.Contains(out, "STREAM stopped") {
+				t.Fatalf("%s delivered only once the stream ran out:\n%s", c.peer, out[max(0, len(out)-500):])
+			}
+			given := okUIDs(t, out)
+			stored := storedUIDs(t, u)
+			for subject, uid := range given {
+				if stored[subject] != uid {
+					t.Errorf("%s: APPENDUID %s, stored as %q", subject, uid, stored[subject])
+				}
+			}
+			got := map[string]int{}
+			for _, m := range u.readMailboxAt(t, box) {
+				got[m.Subject]++
+			}
+			for _, s := range want {
+				if got[s] != 1 {
+					t.Errorf("%s is in the file %d times", s, got[s])
+				}
+			}
+			for subject := range given {
+				if got[subject] != 1 {
+					t.Errorf("%s is in the file %d times", subject, got[subject])
+				}
+			}
+			t.Logf("%d APPENDs beside %s", len(given), c.peer)
+		})
 	}
 }

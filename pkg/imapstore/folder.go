@@ -188,6 +188,7 @@ type lockedFolder struct {
 	// to it is synced at commit; close leaves it be.
 	held  bool
 	index *os.File // the index file, written since the last sync and not synced
+	share *share   // the store's, told when the folder is let go
 }
 
 // openLocked opens and locks the folder at path and makes sure every
@@ -203,21 +204,23 @@ func (st *Store) openLocked(path string, create bool, prev *snapshot) (*lockedFo
 			return nil, err
 		}
 	}
+	st.share.before(path)
 	mb, err := mbox.Open(path, mbox.OpenOptions{Create: create, Owner: st.opts.Owner, Lock: st.opts.Lock, Warn: st.opts.Log.Warn})
 	if err != nil {
 		return nil, st.openError(path, err)
 	}
-	lf := &lockedFolder{mb: mb}
+	st.share.took()
+	lf := &lockedFolder{mb: mb, share: &st.share}
 	if prev == nil {
 		prev = st.snaps[path]
 	}
 	if lf.snap, err = st.scan(mb.File, prev); err != nil {
-		mb.Close()
+		lf.close()
 		return nil, err
 	}
 	st.remember(path, lf.snap)
 	if err := st.rewrite(lf, nil); err != nil {
-		mb.Close()
+		lf.close()
 		return nil, err
 	}
 	return lf, nil
@@ -227,7 +230,9 @@ func (lf *lockedFolder) close() error {
 	if lf.held {
 		return nil
 	}
-	return lf.mb.Close()
+	turn, err := lf.mb.CloseForTurn()
+	lf.share.released(turn)
+	return err
 }
 
 // hold is the folder at path locked for APPENDs whose sync waits for

@@ -55,6 +55,7 @@ type Store struct {
 	unsynced atomic.Bool // held or syncErr is set; read by other goroutines
 	// spoolFile is the last spool's file, empty, for the next one.
 	spoolFile *os.File
+	share     share // paces the locking of a folder for other programs' sake
 }
 
 // New makes the store for one user.

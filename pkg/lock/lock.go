@@ -85,7 +85,11 @@ func NewBackoff(o Options) *Backoff {
 
 // Wait sleeps before the next try and reports true, or reports false at
 // once if the time is up.
-func (b *Backoff) Wait() bool {
+func (b *Backoff) Wait() bool { return b.WaitQueued(nil) }
+
+// WaitQueued is Wait for a program queued for the locks (see Queue): the
+// sleep ends early when the holder lets them go.
+func (b *Backoff) WaitQueued(w *Waiter) bool {
 	left := time.Until(b.deadline)
 	if left <= 0 {
 		return false
@@ -93,7 +97,7 @@ func (b *Backoff) Wait() bool {
 	// Uniform in [wait/2, 3*wait/2): random so that colliding programs
 	// separate, growing so that a long wait costs few tries.
 	d := b.wait/2 + rand.N(b.wait)
-	time.Sleep(min(d, left))
+	w.Sleep(min(d, left))
 	b.wait = min(2*b.wait, maxWait)
 	return true
 }

@@ -72,6 +72,8 @@ func Open(path string, o OpenOptions) (*Mailbox, error) {
 	}
 	b := lock.NewBackoff(o.Lock)
 	var t try
+	var queued *lock.Waiter // once the locks were found busy: see lock.Queue
+	defer func() { queued.Close() }()
 	for {
 		mb, err := t.open(path, o)
 		if err == nil {
@@ -80,7 +82,10 @@ func Open(path string, o OpenOptions) (*Mailbox, error) {
 		if !errors.Is(err, lock.ErrBusy) {
 			return nil, err
 		}
-		if !b.Wait() {
+		if queued == nil {
+			queued = lock.Queue(path)
+		}
+		if !b.WaitQueued(queued) {
 			return nil, fmt.Errorf("mailbox %s is locked: %w: %w", path, err, lock.ErrTimeout)
 		}
 	}
@@ -447,13 +452,26 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 
 // Close releases the locks and closes the file.
 func (mb *Mailbox) Close() error {
+	turn, err := mb.CloseForTurn()
+	turn.Close()
+	return err
+}
+
+// CloseForTurn is Close that wakes the program of ours waiting for the
+// locks, if any (lock.Wake), and gives its turn: a caller about to lock
+// the mailbox again waits for it (lock.Turn.Wait) to let it in first.
+func (mb *Mailbox) CloseForTurn() (*lock.Turn, error) {
 	var errs []error
+	var turn *lock.Turn
 	if mb.File != nil {
 		lock.Unfcntl(mb.File)
+		errs = append(errs, mb.dot.Release())
+		turn = lock.Wake(mb.File)
 		errs = append(errs, mb.File.Close())
+	} else {
+		errs = append(errs, mb.dot.Release())
 	}
-	errs = append(errs, mb.dot.Release())
-	return errors.Join(errs...)
+	return turn, errors.Join(errs...)
 }
 
 func (mb *Mailbox) recovered() *lock.Append {
