@@ -241,6 +241,9 @@ func aheadWorkers() int { return min(max(runtime.GOMAXPROCS(0), 1), 4) }
 func (sel *selected) envelopesAhead(file *os.File, snap *snapshot, targets []int) *envelopesAhead {
 	a := &envelopesAhead{order: make(chan *aheadBatch, aheadQueue), free: make(chan *aheadBatch, aheadQueue+2), quit: make(chan struct{})}
 	c := sel.envelopes()
+	if len(c.at) == 0 {
+		c.at = make(map[uint64]made, len(targets)) // put may keep them all
+	}
 	jobs := make(chan *aheadBatch, aheadQueue)
 	// The batches for the workers are sent to them in the order they go
 	// to the command's goroutine: the workers take what arrives, and the

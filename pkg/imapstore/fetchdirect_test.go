@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -235,4 +236,38 @@ func TestEnvelopesAheadEndAtAMessageGoneOrAFileChanged(t *testing.T) {
 		t.Errorf("file changed: %d made", len(got))
 	}
 	a.stop()
+}
+
+func TestAppendInternalDateWritesTheLibrarysLayout(t *testing.T) {
+	for _, d := range []time.Time{
+		time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -(9*3600+30*60))),
+		time.Date(2030, 1, 10, 0, 0, 0, 0, time.FixedZone("", 14*3600)),
+		time.Date(5, 2, 3, 4, 5, 6, 0, time.UTC),
+		time.Date(12345, 2, 3, 4, 5, 6, 0, time.UTC),
+		time.Date(2024, 2, 3, 4, 5, 6, 0, time.FixedZone("", 3600+17)),
+		time.Date(2024, 2, 3, 4, 5, 6, 0, time.FixedZone("", -120*3600)),
+		time.Unix(0, 0),
+	} {
+		want := `"` + d.Format(internalDateLayout) + `"`
+		if got := string(appendInternalDate(nil, d)); got != want {
+			t.Errorf("%v: %s, want %s", d, got, want)
+		}
+	}
+}
+
+func TestAppendStringQuotesWhatItCanAsTheLibraryDoes(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"plain", `"plain"`},
+		{`say "hi" \ bye`, `"say \"hi\" \\ bye"`},
+		{"", `""`},
+		{"a\r\nb", "{4}\r\na\r\nb"},
+		{"Grüße", "{7}\r\nGrüße"},
+		{strings.Repeat("x", maxQuoted), `"` + strings.Repeat("x", maxQuoted) + `"`},
+		{strings.Repeat("x", maxQuoted+1), "{4097}\r\n" + strings.Repeat("x", maxQuoted+1)},
+	} {
+		if got := string(appendString(nil, c.in)); got != c.want {
+			t.Errorf("%q: %q, want %q", c.in, got, c.want)
+		}
+	}
 }

@@ -75,7 +75,7 @@ func appendFetch(b []byte, it fetchItems, m *directMsg) []byte {
 	}
 	if it.internalDate {
 		item("INTERNALDATE")
-		b = append(m.date.AppendFormat(append(b, '"'), internalDateLayout), '"')
+		b = appendInternalDate(b, m.date)
 	}
 	if it.size {
 		item("RFC822.SIZE")
@@ -144,17 +144,38 @@ func appendEnvelopeWire(b []byte, env *imap.Envelope) []byte {
 	}
 	b = append(b, ' ')
 	if len(env.InReplyTo) > 0 {
-		b = appendString(b, "<"+strings.Join(env.InReplyTo, "> <")+">")
+		b = appendMsgIDs(b, env.InReplyTo)
 	} else {
 		b = append(b, "NIL"...)
 	}
 	b = append(b, ' ')
 	if env.MessageID != "" {
-		b = appendString(b, "<"+env.MessageID+">")
+		b = appendMsgIDs(b, []string{env.MessageID})
 	} else {
 		b = append(b, "NIL"...)
 	}
 	return append(b, ')')
+}
+
+// appendMsgIDs adds message IDs as the library joins them into one
+// string, each in angle brackets, separated by spaces.
+func appendMsgIDs(b []byte, ids []string) []byte {
+	n, plain := 0, true
+	for _, id := range ids {
+		n += len(id) + 3
+		plain = plain && quotable(id) && !strings.ContainsAny(id, `"\`)
+	}
+	if !plain || n-1 > maxQuoted {
+		return appendString(b, "<"+strings.Join(ids, "> <")+">")
+	}
+	b = append(b, '"')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(append(append(b, '<'), id...), '>')
+	}
+	return append(b, '"')
 }
 
 func appendAddressList(b []byte, l []imap.Address) []byte {
@@ -183,20 +204,37 @@ func appendNString(b []byte, s string) []byte {
 // appendString adds s quoted, or as a literal when it cannot be quoted
 // (CR, LF, NUL, 8-bit bytes) or is long.
 func appendString(b []byte, s string) []byte {
-	if !quotable(s) {
-		b = strconv.AppendInt(append(b, '{'), int64(len(s)), 10)
-		return append(append(b, "}\r\n"...), s...)
+	escapes := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case 0, '\r', '\n':
+			return appendLiteral(b, s)
+		case '"', '\\':
+			escapes++
+		default:
+			if s[i] >= 0x80 {
+				return appendLiteral(b, s)
+			}
+		}
+	}
+	if len(s) > maxQuoted {
+		return appendLiteral(b, s)
 	}
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
-			b = append(b, '\\')
-		}
-		b = append(b, s[i])
+	for escapes > 0 {
+		i := strings.IndexAny(s, `"\`)
+		b = append(append(b, s[:i]...), '\\', s[i])
+		s, escapes = s[i+1:], escapes-1
 	}
-	return append(b, '"')
+	return append(append(b, s...), '"')
 }
 
+func appendLiteral(b []byte, s string) []byte {
+	b = strconv.AppendInt(append(b, '{'), int64(len(s)), 10)
+	return append(append(b, "}\r\n"...), s...)
+}
+
+// quotable reports whether appendString quotes s.
 func quotable(s string) bool {
 	if len(s) > maxQuoted {
 		return false
@@ -207,4 +245,30 @@ func quotable(s string) bool {
 		}
 	}
 	return true
+}
+
+// appendInternalDate adds t quoted as the library writes an INTERNALDATE
+// (internalDateLayout), without the cost of reading a layout.
+func appendInternalDate(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	_, zone := t.Zone()
+	sign := byte('+')
+	if zone < 0 {
+		sign, zone = '-', -zone
+	}
+	if year < 0 || year > 9999 || zone%60 != 0 || zone >= 100*3600 {
+		return append(t.AppendFormat(append(b, '"'), internalDateLayout), '"')
+	}
+	two := func(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+	b = append(b, '"')
+	if day < 10 {
+		b = append(b, ' ', byte('0'+day))
+	} else {
+		b = two(b, day)
+	}
+	b = append(append(append(b, '-'), month.String()[:3]...), '-')
+	b = append(two(two(b, year/100), year%100), ' ')
+	b = append(two(append(two(append(two(b, hour), ':'), minute), ':'), sec), ' ', sign)
+	return append(two(two(b, zone/3600), zone/60%60), '"')
 }
