@@ -149,11 +149,13 @@ func TestPipelinedAPPENDsAllLandUnderTheirUIDsSyncedTogether(t *testing.T) {
 				syncs += k
 			}
 			// Each APPEND made alone syncs the mailbox and a big one's
-			// index; those pipelined share. (A small folder's base,
-			// raised in place for each APPEND, is synced each time.)
-			if syncs == 0 || big && syncs > n/4 || syncs > n+n/4 {
+			// index; those pipelined share. A small folder's base,
+			// raised in place before its X-UIDs are written, is raised
+			// ahead for the APPENDs of a run: a few syncs a run too.
+			if syncs == 0 || syncs > n/4 {
 				t.Errorf("%d syncs for %d pipelined APPENDs and 5 more:\n%s", syncs, n, b)
 			}
+			t.Logf("%d syncs for %d pipelined APPENDs and 5 more", syncs, n)
 		})
 	}
 }

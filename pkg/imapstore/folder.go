@@ -189,6 +189,30 @@ type lockedFolder struct {
 	held  bool
 	index *os.File // the index file, written since the last sync and not synced
 	share *share   // the store's, told when the folder is let go
+	// While held: the file's base was raised to reserved, UIDs from next
+	// on not yet given (see reserve). Only a hold that lasts may give
+	// them: once let go, another program may append after the gap.
+	next, reserved uint32
+	block          uint32 // the UIDs the next raise reserves beyond its need
+}
+
+// maxReserve bounds the UIDs a raise reserves beyond the APPEND at hand.
+const maxReserve = 256
+
+// reserve is how many UIDs to raise the base by beyond those an APPEND
+// needs: none for the first APPEND of a hold (a client that waits for
+// each reply numbers its messages without gaps), then twice as many each
+// time, so that a run of n pipelined APPENDs raises and syncs the base
+// about log2(n) times, and leaves fewer than n UIDs unused. RFC 3501
+// 2.3.1.1 allows the gap: UIDNEXT must only grow when mail is added, and
+// no one else can see the base until the run lets the folder go.
+func (lf *lockedFolder) reserve() uint32 {
+	if !lf.held {
+		return 0
+	}
+	n := lf.block
+	lf.block = min(max(1, 2*lf.block), maxReserve)
+	return n
 }
 
 // openLocked opens and locks the folder at path and makes sure every

@@ -1,7 +1,10 @@
 package imapstore
 
 import (
+	"fmt"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -137,4 +140,60 @@ func TestUnsyncedMayBeAskedFromAnotherGoroutineWhileTheSessionLogsIn(t *testing.
 		t.Fatal(err)
 	}
 	<-asked
+}
+
+// In a small folder, whose base is in the file, the APPENDs of one hold
+// raise it ahead of their need (a few raises, each synced, not one an
+// APPEND): their UIDs follow each other, the base the file is left with
+// covers them, UIDNEXT is above them all, and mail added after the hold
+// (by deliver here) is numbered above the base, never in the gap. A hold
+// of one APPEND leaves no gap.
+func TestAHeldRunOfAPPENDsRaisesTheBaseAheadAndMailAfterItIsNumberedAboveIt(t *testing.T) {
+	u := newUser(t)
+	u.deliver(u.inbox, msg("delivered", "1\n"))
+	s := groupSession(t, u)
+	alone := appendOne(t, s, "alone")
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var uids []uint32
+	for i := range 10 {
+		uids = append(uids, uint32(appendOne(t, s, fmt.Sprintf("run %d", i)).UID))
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if uids[0] != uint32(alone.UID)+1 {
+		t.Errorf("a hold of one APPEND left a gap: UID %d, then %d", alone.UID, uids[0])
+	}
+	for i := 1; i < len(uids); i++ {
+		if uids[i] != uids[i-1]+1 {
+			t.Errorf("UIDs of the run: %v", uids)
+			break
+		}
+	}
+	m := regexp.MustCompile(`X-IMAPbase: \d+ 0*(\d+)`).FindStringSubmatch(u.file(u.inbox))
+	if m == nil {
+		t.Fatalf("no base in the file:\n%s", u.file(u.inbox))
+	}
+	base, _ := strconv.ParseUint(m[1], 10, 32)
+	last := uids[len(uids)-1]
+	if uint32(base) < last || uint32(base) >= last+maxReserve {
+		t.Errorf("the file's base is %d for UIDs up to %d", base, last)
+	}
+	w := dial(t, u.store())
+	sel := w.ok("SELECT INBOX")
+	if n := regexp.MustCompile(`UIDNEXT (\d+)`).FindStringSubmatch(sel); n == nil || n[1] != fmt.Sprint(base+1) {
+		t.Errorf("UIDNEXT: %s, want %d", sel, base+1)
+	}
+	u.deliver(u.inbox, msg("after", "2\n"))
+	got, _ := uidsBySubject(t, u)
+	if got["after"] != uint32(base)+1 {
+		t.Errorf("mail after the run numbered %d, want %d (above the base)", got["after"], base+1)
+	}
+	for i, uid := range uids {
+		if got[fmt.Sprintf("run %d", i)] != uid {
+			t.Errorf("run %d stored as %d, APPENDUID %d", i, got[fmt.Sprintf("run %d", i)], uid)
+		}
+	}
 }

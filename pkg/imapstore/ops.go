@@ -308,8 +308,9 @@ func (st *Store) deliverTo(path string, create bool, sp *spool) (uint32, []uint3
 // the next UID, in one append, synced before it returns unless the folder
 // is held (then commit syncs it). The base is raised first (in place,
 // its length unchanged), so an X-UID is never above the last UID it
-// records, whatever happens to the append. It returns UIDVALIDITY and the
-// UIDs.
+// records, whatever happens to the append. In a folder held for a run of
+// APPENDs, the base is raised ahead of the run (reserve), so that most of
+// them write and sync no base. It returns UIDVALIDITY and the UIDs.
 func (st *Store) deliver(lf *lockedFolder, sp *spool) (uint32, []uint32, error) {
 	path := lf.mb.Path
 	base := lf.snap.base
@@ -317,16 +318,26 @@ func (st *Store) deliver(lf *lockedFolder, sp *spool) (uint32, []uint32, error) 
 		base = mbox.Base{UIDValidity: uint32(st.now().Unix())}
 	}
 	first := base.LastUID + 1
-	base.LastUID += uint32(len(sp.items))
+	if lf.reserved != 0 && lf.reserved == base.LastUID {
+		first = lf.next
+	}
+	last := first + uint32(len(sp.items)) - 1
+	base.LastUID = max(base.LastUID, last)
 	header := ""
 	switch {
 	case len(lf.snap.entries) > 0 && lf.snap.lazy() && !lf.snap.idx.BaseInPlace(lf.mb.File, &base):
 		// The file holds no base to raise in place (see raiseBase): the
 		// index keeps it (saved with the new mail's scan, under the lock).
 		lf.snap.idx.LastUID = base.LastUID
+	case len(lf.snap.entries) > 0 && last <= lf.reserved && lf.reserved == base.LastUID:
+		// Reserved by an earlier raise of this run: the base says so.
 	case len(lf.snap.entries) > 0:
+		base.LastUID += lf.reserve()
 		if err := st.write(lf, nil, nil, &base); err != nil {
 			return 0, nil, err
+		}
+		if lf.held {
+			lf.reserved = base.LastUID
 		}
 	case len(lf.snap.idx.Entries) > 0:
 		// Only UW's pseudo-message: the first new message takes its place.
@@ -366,6 +377,7 @@ func (st *Store) deliver(lf *lockedFolder, sp *spool) (uint32, []uint32, error) 
 	if err != nil {
 		return 0, nil, st.openError(path, err)
 	}
+	lf.next = last + 1
 	return base.UIDValidity, uids, nil
 }
 
