@@ -295,8 +295,17 @@ func appendPiece(val, line []byte) []byte {
 	return append(val, line...)
 }
 
+// trimBlanks drops the spaces and tabs around b (bytes.Trim with a
+// cutset builds its set at every call: this runs for every header line
+// of every message of FETCH 1:* ENVELOPE).
 func trimBlanks(b []byte) []byte {
-	return bytes.TrimRight(bytes.TrimLeft(b, " \t"), " \t")
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 func asciiEqualFold(b []byte, s string) bool {

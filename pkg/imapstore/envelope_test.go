@@ -214,3 +214,17 @@ func FuzzQuickValues(f *testing.F) {
 		}
 	})
 }
+
+// blank and trimBlanks, written out by hand for speed, agree with what
+// the bytes package says.
+func TestBlankAndTrimBlanksAgreeWithTheBytesPackage(t *testing.T) {
+	for _, l := range []string{"", "\n", "\r\n", "\r\r\n", "\r", " \n", "a\n", "\n\n", " \t x \t\n", "\t", "x"} {
+		b := []byte(l)
+		if want := len(b) == 0 || len(bytes.TrimRight(b, "\r\n")) == 0 && bytes.HasSuffix(b, []byte("\n")); blank(b) != want {
+			t.Errorf("blank(%q) = %v", l, !want)
+		}
+		if want := bytes.TrimRight(bytes.TrimLeft(b, " \t"), " \t"); string(trimBlanks(b)) != string(want) {
+			t.Errorf("trimBlanks(%q) = %q, want %q", l, trimBlanks(b), want)
+		}
+	}
+}

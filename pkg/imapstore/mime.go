@@ -255,7 +255,18 @@ func (p *partParser) boundary(line []byte) (int, bool, bool) {
 }
 
 func blank(line []byte) bool {
-	return len(line) == 0 || len(bytes.TrimRight(line, "\r\n")) == 0 && bytes.HasSuffix(line, []byte("\n"))
+	if len(line) == 0 {
+		return true
+	}
+	if line[len(line)-1] != '\n' {
+		return false
+	}
+	for _, c := range line {
+		if c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
 }
 
 // part reads one part from the current position: its header, then its

@@ -967,6 +967,9 @@ func indexesOf(numSet imap.NumSet, count int, uidAt func(i int) uint32) ([]int, 
 				}
 				stop = n
 			}
+			if start > 0 && start <= stop {
+				out = slices.Grow(out, int(stop-start+1))
+			}
 			for i := start; i <= stop && i > 0; i++ {
 				out = append(out, int(i-1))
 			}
@@ -986,7 +989,9 @@ func indexesOf(numSet imap.NumSet, count int, uidAt func(i int) uint32) ([]int, 
 	default:
 		return nil, fmt.Errorf("unknown number set %T", numSet)
 	}
-	slices.Sort(out)
+	if !slices.IsSorted(out) { // as 1:* is, and most sets
+		slices.Sort(out)
+	}
 	return slices.Compact(out), nil
 }
 
