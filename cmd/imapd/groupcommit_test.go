@@ -7,8 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -342,7 +344,7 @@ func peerWriters(ctx context.Context, t *testing.T, u *imapUser, box, name, orde
 		return nil
 	}
 	conf := filepath.Join(u.sb.Dir, "lda-"+name+".conf")
-	os.WriteFile(conf, []byte("mail_location = mbox:~/dovecot:INBOX="+box+":INDEX=~/dovecot-index\nmbox_write_locks = "+order+"\nmbox_dirty_syncs = no\nlog_path = "+filepath.Join(home, "lda.log")+"\n"), 0o644)
+	os.WriteFile(conf, []byte("mail_location = mbox:~/dovecot:INBOX="+box+":INDEX=~/dovecot-index\nmbox_write_locks = "+order+"\nmbox_dirty_syncs = no\nmbox_lock_timeout = 60s\nlog_path = "+filepath.Join(home, "lda.log")+"\n"), 0o644)
 	writers := map[string]func(subject string) error{
 		"lda": func(s string) error {
 			return run("From: lda@example.org\nSubject: "+s+"\n\nhello\n", lda, "-c", conf, "-f", "lda@example.org")
@@ -367,8 +369,9 @@ func peerWriters(ctx context.Context, t *testing.T, u *imapUser, box, name, orde
 // chunks as fast as imapd takes them, until the file named by its second
 // argument exists, or for its third argument's seconds at most. It makes
 // the file named by its fourth once the first reply is in, prints each
-// APPEND's reply as pipelineSession does, and last "STREAM stopped" or
-// "STREAM ran out" (the time was up first).
+// APPEND's reply as pipelineSession does, and last "STREAM stopped",
+// "STREAM ran out" (the time was up first) or "STREAM cut" (imapd went).
+// The file it makes holds imapd's pid.
 const streamSession = `
 import imaplib, os, re, sys, threading, time
 stop, most, started = sys.argv[2], float(sys.argv[3]), sys.argv[4]
@@ -379,29 +382,59 @@ def msg(i):
 how = []
 def feed():
     end, i = time.time() + most, 0
-    while not os.path.exists(stop):
-        if time.time() > end:
-            how.append("ran out")
-            break
-        M.send(b"".join(b"p%d APPEND INBOX {%d+}\r\n%s\r\n" % (k, len(msg(k)), msg(k)) for k in range(i, i + 20)))
-        i += 20
-    M.send(b"end NOOP\r\n")
+    try:
+        while not os.path.exists(stop):
+            if time.time() > end:
+                how.append("ran out")
+                break
+            M.send(b"".join(b"p%d APPEND INBOX {%d+}\r\n%s\r\n" % (k, len(msg(k)), msg(k)) for k in range(i, i + 20)))
+            i += 20
+        M.send(b"end NOOP\r\n")
+    except OSError:
+        pass
 threading.Thread(target=feed, daemon=True).start()
 first = True
 while True:
     line = M.readline()
-    if not line or line.startswith(b"end "):
+    if not line:
+        how.insert(0, "cut")
+        break
+    if line.startswith(b"end "):
         break
     m = re.match(rb"p(\d+) (OK|NO|BAD)(?: \[APPENDUID (\d+) (\d+)\])?", line)
     if not m:
         continue
     if first:
-        open(started, "w").close()
+        with open(started, "w") as f:
+            f.write(str(M.process.pid))
         first = False
     print(m.group(2).decode(), m.group(1).decode(), (m.group(3) or b"-").decode(), (m.group(4) or b"-").decode())
 print("STREAM", (how or ["stopped"])[0])
-M.logout()
+if how[:1] != ["cut"]:
+    M.logout()
 `
+
+// startStream starts streamSession against u's INBOX and waits for its
+// first reply. It gives imapd's pid, the file that stops the stream, and
+// where its output comes once it ends.
+func startStream(t *testing.T, u *imapUser) (int, string, chan string) {
+	t.Helper()
+	stop := filepath.Join(u.sb.Dir, "stop")
+	started := filepath.Join(u.sb.Dir, "started")
+	streamed := make(chan string, 1)
+	go func() { streamed <- u.python(t, streamSession, stop, "120", started) }()
+	for {
+		if b, err := os.ReadFile(started); err == nil && len(b) > 0 {
+			pid, _ := strconv.Atoi(string(b))
+			return pid, stop, streamed
+		}
+		select {
+		case out := <-streamed:
+			t.Fatalf("the stream ended before its first reply:\n%s\nlog:\n%s", out, u.log())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
 
 // A client that pipelines APPENDs without end does not keep the folder
 // from the programs that deliver to it: deliver, dovecot-lda (either lock
@@ -427,20 +460,7 @@ func TestPeersDeliverWhileAClientPipelinesAPPENDsWithoutEnd(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			deliverOne := peerWriters(ctx, t, u, box, "stream", c.order, "LOCKSLEEP=1")[c.peer]
-			stop := filepath.Join(u.sb.Dir, "stop")
-			started := filepath.Join(u.sb.Dir, "started")
-			streamed := make(chan string, 1)
-			go func() { streamed <- u.python(t, streamSession, stop, "120", started) }()
-			for {
-				if _, err := os.Stat(started); err == nil {
-					break
-				}
-				select {
-				case out := <-streamed:
-					t.Fatalf("the stream ended before its first reply:\n%s\nlog:\n%s", out, u.log())
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
+			_, stop, streamed := startStream(t, u)
 			var want []string
 			for i := range 3 {
 				s := fmt.Sprintf("%s %d beside the stream", c.peer, i)
@@ -476,6 +496,61 @@ func TestPeersDeliverWhileAClientPipelinesAPPENDsWithoutEnd(t *testing.T) {
 				}
 			}
 			t.Logf("%d APPENDs beside %s", len(given), c.peer)
+		})
+	}
+}
+
+// imapd killed (SIGKILL) while it holds a folder for a run of APPENDs
+// leaves its dot-lock behind. dovecot-lda, which would wait two minutes
+// for a lock nobody changes (mbox_dotlock_change_timeout; here it gives
+// up after one, mbox_lock_timeout), breaks it within seconds by the pid
+// in it, which it reads in its own form, PID:HOST; deliver breaks it at
+// once. Their mail and every APPEND answered OK are in the file after.
+func TestPeersBreakTheDotLockOfAnImapdKilledHoldingTheFolder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	for _, peer := range []string{"lda", "deliver"} {
+		t.Run(peer, func(t *testing.T) {
+			u := newIMAPUser(t)
+			box := pipelineFolder(t, u, false)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			deliverOne := peerWriters(ctx, t, u, box, "killed", "dotlock fcntl")[peer]
+			pid, _, streamed := startStream(t, u)
+			// Stopped while it holds the folder between two appends (the
+			// lock holds its pid alone, no append record), then killed.
+			held := false
+			for range 5000 {
+				syscall.Kill(pid, syscall.SIGSTOP)
+				if b, _ := os.ReadFile(box + ".lock"); strings.HasPrefix(string(b), fmt.Sprintf("%d:", pid)) && strings.Count(string(b), "\n") == 1 {
+					held = true
+					break
+				}
+				syscall.Kill(pid, syscall.SIGCONT)
+				time.Sleep(time.Millisecond)
+			}
+			syscall.Kill(pid, syscall.SIGKILL)
+			out := <-streamed
+			if !held {
+				t.Fatalf("imapd was never caught holding the folder:\n%s", out)
+			}
+			if err := deliverOne(peer + " after the kill"); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, m := range u.readMailboxAt(t, box) {
+				got[m.Subject]++
+			}
+			if got[peer+" after the kill"] != 1 {
+				t.Errorf("%s's message is in the file %d times", peer, got[peer+" after the kill"])
+			}
+			stored := storedUIDs(t, u)
+			for subject, uid := range okUIDs(t, out) {
+				if stored[subject] != uid || got[subject] != 1 {
+					t.Errorf("%s: OK'ed as %s, stored as %q, %d times in the file", subject, uid, stored[subject], got[subject])
+				}
+			}
 		})
 	}
 }

@@ -208,9 +208,12 @@ func TryDot(mailbox string, o Options) (*Dot, error) {
 }
 
 // writeTemp writes the lock's body into a fresh unique file next to the
-// lock and returns it open, with its name. The first line is the pid in
-// decimal, which is what liblockfile and procmail's lockfile read; the rest
-// is ours.
+// lock and returns it open, with its name. The first line is "PID:HOST",
+// as Dovecot writes it: Dovecot breaks the lock of a dead process by it
+// (the lock two seconds old, the file holding nothing else), where it
+// would otherwise wait two minutes for a lock of an imapd or a deliver
+// killed holding it; liblockfile (atoi) reads the pid from it too. An
+// append record, the rest, is ours.
 func (d *Dot) writeTemp() (*os.File, string, error) {
 	dir := filepath.Dir(d.path)
 	name := filepath.Join(dir, fmt.Sprintf(".%s.%s.%d.%d", filepath.Base(d.path), d.hostname, d.pid, time.Now().UnixNano()))
@@ -224,7 +227,7 @@ func (d *Dot) writeTemp() (*os.File, string, error) {
 		}
 		return nil, "", fmt.Errorf("dot-lock %s: %w", d.path, err)
 	}
-	body := fmt.Sprintf("%d\nhost %s\n", d.pid, d.hostname)
+	body := fmt.Sprintf("%d:%s\n", d.pid, d.hostname)
 	if _, err := f.WriteString(body); err != nil {
 		f.Close()
 		os.Remove(name)
@@ -276,9 +279,10 @@ type lockBody struct {
 	append *Append
 }
 
-// parseBody reads a lock file written by us or by another program. Others
-// write only a pid (liblockfile) or nothing at all (procmail's lockfile);
-// then host is empty and only the age can prove the lock stale.
+// parseBody reads a lock file written by us or by another program:
+// "PID:HOST" (ours, Dovecot's), "PID" and "host HOST" on the next line
+// (ours before), only a pid (liblockfile) or nothing at all (procmail's
+// lockfile); without a host only the age can prove the lock stale.
 func parseBody(s string) lockBody {
 	var b lockBody
 	lines := strings.Split(s, "\n")
@@ -288,7 +292,9 @@ func parseBody(s string) lockBody {
 		}
 		line = strings.TrimSpace(line)
 		if i == 0 {
-			b.pid, _ = strconv.Atoi(line)
+			pid, host, _ := strings.Cut(line, ":")
+			b.pid, _ = strconv.Atoi(pid)
+			b.host = host
 			continue
 		}
 		f := strings.Fields(line)

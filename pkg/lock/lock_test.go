@@ -99,12 +99,9 @@ func TestTakeDotMakesTheLockAndReleaseRemovesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, rest, _ := strings.Cut(string(body), "\n")
-	if pid, _ := strconv.Atoi(first); pid != os.Getpid() {
-		t.Errorf("lock's first line %q, want our pid %d", first, os.Getpid())
-	}
-	if !strings.Contains(rest, "host "+hostname(t)+"\n") {
-		t.Errorf("lock %q does not name the host", body)
+	// PID:HOST, as Dovecot writes and reads it.
+	if want := fmt.Sprintf("%d:%s\n", os.Getpid(), hostname(t)); string(body) != want {
+		t.Errorf("lock holds %q, want %q", body, want)
 	}
 	if d.Recovered() != nil {
 		t.Errorf("Recovered %+v from a fresh lock", d.Recovered())
@@ -176,6 +173,15 @@ func TestTakeDotJudgesAnExistingLock(t *testing.T) {
 		}, time.Time{}, false},
 		{"a dead pid on another host keeps it", func(t *testing.T) string {
 			return fmt.Sprintf("%d\nhost not-%s\n", deadPid(t), hostname(t))
+		}, time.Time{}, false},
+		{"Dovecot's PID:HOST of a dead pid is broken at once", func(t *testing.T) string {
+			return fmt.Sprintf("%d:%s", deadPid(t), hostname(t))
+		}, time.Time{}, true},
+		{"Dovecot's PID:HOST of a live pid keeps it", func(t *testing.T) string {
+			return fmt.Sprintf("%d:%s", os.Getpid(), hostname(t))
+		}, time.Time{}, false},
+		{"PID:HOST of a dead pid on another host keeps it", func(t *testing.T) string {
+			return fmt.Sprintf("%d:not-%s\n", deadPid(t), hostname(t))
 		}, time.Time{}, false},
 		{"a bare dead pid (liblockfile) keeps it while young", func(t *testing.T) string {
 			return fmt.Sprintf("%d\n", deadPid(t))
@@ -259,7 +265,7 @@ func TestBeginAppendKeepsTheLockHeld(t *testing.T) {
 	}
 	body, _ := os.ReadFile(lock.Path(mb))
 	want := fmt.Sprintf("append %d %d %d\n", recorded.Dev, recorded.Ino, recorded.Size)
-	if !strings.HasPrefix(string(body), strconv.Itoa(os.Getpid())+"\n") || !strings.Contains(string(body), want) {
+	if !strings.HasPrefix(string(body), strconv.Itoa(os.Getpid())+":") || !strings.Contains(string(body), want) {
 		t.Errorf("lock %q lacks pid or %q", body, want)
 	}
 	if _, err := takeDot(mb, short); !errors.Is(err, lock.ErrTimeout) {
