@@ -520,10 +520,11 @@ func TestPeersBreakTheDotLockOfAnImapdKilledHoldingTheFolder(t *testing.T) {
 			pid, _, streamed := startStream(t, u)
 			// Stopped while it holds the folder between two appends (the
 			// lock holds its pid alone, no append record), then killed.
+			host, _ := os.Hostname()
 			held := false
 			for range 5000 {
 				syscall.Kill(pid, syscall.SIGSTOP)
-				if b, _ := os.ReadFile(box + ".lock"); strings.HasPrefix(string(b), fmt.Sprintf("%d:", pid)) && strings.Count(string(b), "\n") == 1 {
+				if b, _ := os.ReadFile(box + ".lock"); string(b) == fmt.Sprintf("%d:%s", pid, host) {
 					held = true
 					break
 				}

@@ -131,7 +131,7 @@ type Dot struct {
 	recovered *Append
 	released  bool
 	f         *os.File // open on the lock file itself
-	headLen   int64    // length of the pid and host lines
+	headLen   int64    // length of the PID:HOST head
 }
 
 // hostname is read once per process: it is recorded in every lock so that a
@@ -208,12 +208,12 @@ func TryDot(mailbox string, o Options) (*Dot, error) {
 }
 
 // writeTemp writes the lock's body into a fresh unique file next to the
-// lock and returns it open, with its name. The first line is "PID:HOST",
-// as Dovecot writes it: Dovecot breaks the lock of a dead process by it
-// (the lock two seconds old, the file holding nothing else), where it
-// would otherwise wait two minutes for a lock of an imapd or a deliver
-// killed holding it; liblockfile (atoi) reads the pid from it too. An
-// append record, the rest, is ours.
+// lock and returns it open, with its name. It holds "PID:HOST", as
+// Dovecot writes it: Dovecot breaks the lock of a dead process by it
+// (once it is two seconds old), where it would otherwise wait two minutes
+// for the lock of an imapd or a deliver killed holding it; liblockfile
+// (atoi) reads the pid from it too. An append record follows it after a
+// NUL, where Dovecot's reading of the host (a C string) stops.
 func (d *Dot) writeTemp() (*os.File, string, error) {
 	dir := filepath.Dir(d.path)
 	name := filepath.Join(dir, fmt.Sprintf(".%s.%s.%d.%d", filepath.Base(d.path), d.hostname, d.pid, time.Now().UnixNano()))
@@ -227,7 +227,7 @@ func (d *Dot) writeTemp() (*os.File, string, error) {
 		}
 		return nil, "", fmt.Errorf("dot-lock %s: %w", d.path, err)
 	}
-	body := fmt.Sprintf("%d:%s\n", d.pid, d.hostname)
+	body := fmt.Sprintf("%d:%s", d.pid, d.hostname)
 	if _, err := f.WriteString(body); err != nil {
 		f.Close()
 		os.Remove(name)
@@ -280,12 +280,13 @@ type lockBody struct {
 }
 
 // parseBody reads a lock file written by us or by another program:
-// "PID:HOST" (ours, Dovecot's), "PID" and "host HOST" on the next line
-// (ours before), only a pid (liblockfile) or nothing at all (procmail's
-// lockfile); without a host only the age can prove the lock stale.
+// "PID:HOST" (ours, with an append record after a NUL; Dovecot's), "PID"
+// and "host HOST" on the next line (ours before), only a pid (liblockfile)
+// or nothing at all (procmail's lockfile); without a host only the age
+// can prove the lock stale.
 func parseBody(s string) lockBody {
 	var b lockBody
-	lines := strings.Split(s, "\n")
+	lines := strings.Split(strings.Replace(s, "\x00", "\n", 1), "\n")
 	for i, line := range lines {
 		if i > 0 && i == len(lines)-1 {
 			break // not ended by a newline: cut short, not to be trusted
@@ -330,7 +331,7 @@ func (d *Dot) Recovered() *Append { return d.recovered }
 // this process dies, which is the failure it guards against; one fsync per
 // delivery, of the mail itself, is what delivery speed allows.
 func (d *Dot) BeginAppend(a Append) error {
-	rec := fmt.Sprintf("append %d %d %d\n", a.Dev, a.Ino, a.Size)
+	rec := fmt.Sprintf("\x00append %d %d %d\n", a.Dev, a.Ino, a.Size)
 	if _, err := d.f.WriteAt([]byte(rec), d.headLen); err != nil {
 		return fmt.Errorf("dot-lock %s: record append: %w", d.path, err)
 	}
