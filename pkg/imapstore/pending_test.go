@@ -1,6 +1,7 @@
 package imapstore
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -189,4 +190,45 @@ func TestAStatusFromTheIndexGivesWhatAStatusFromTheWholeViewGives(t *testing.T) 
 		t.Fatalf("STATUS from the index:\n%s\nfrom the whole view:\n%s", got, want)
 	}
 	wants(t, "STATUS", got, "MESSAGES 6", "RECENT 1", "UNSEEN 5", "DELETED 1", "UIDNEXT 7")
+}
+
+// SELECT from the index answers from the counts its records end with:
+// they stay right after deliveries, a read-only session's numbering of
+// them, and another program's flag changes.
+func TestASelectFromTheIndexCountsRightAfterDeliveriesAndOthersFlagChanges(t *testing.T) {
+	u := indexedInbox(t, 6)
+	u.deliver(u.inbox, msg("new one", "fresh\n"), msg("new two", "fresh\n"))
+	w := dial(t, u.store())
+	w.ok("EXAMINE INBOX") // numbers them, in a record of their own
+	w.ok("LOGOUT")
+	// mail(1) marks the first two read, in a new file.
+	f := u.file(u.inbox)
+	for _, s := range []string{"Subject: ma\n", "Subject: mb\n"} {
+		f = strings.Replace(f, s, s+"Status: RO\n", 1)
+	}
+	if err := os.WriteFile(u.inbox+".new", []byte(f), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(u.inbox+".new", u.inbox); err != nil {
+		t.Fatal(err)
+	}
+	w = dial(t, u.store())
+	w.ok("EXAMINE INBOX")
+	w.ok("LOGOUT")
+	w = dial(t, u.store())
+	w.ok(`EXAMINE INBOX`)
+	w.ok("LOGOUT")
+
+	s := NewPreauthSession(u.store())
+	defer s.Close()
+	data, err := s.Select("INBOX", &imap.SelectOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.sel.pending == nil {
+		t.Fatal("not answered from the index")
+	}
+	if data.NumMessages != 8 || data.NumRecent != 2 || data.FirstUnseenSeqNum != 3 || data.UIDNext != 9 {
+		t.Fatalf("SELECT gave %d messages, %d recent, first unseen %d, UIDNEXT %d; want 8, 2, 3, 9", data.NumMessages, data.NumRecent, data.FirstUnseenSeqNum, data.UIDNext)
+	}
 }

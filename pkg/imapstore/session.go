@@ -379,6 +379,13 @@ func (s *Session) ready(sel *selected) error {
 	if err != nil {
 		return err
 	}
+	if got, told := idx.Summary(), pv.m.Summary(); got.Messages != told.Messages || got.Recent != told.Recent || got.FirstUnseen != told.FirstUnseen {
+		// SELECT's answer came from the counts the index's records end
+		// with, which only a writer other than ours could have made
+		// disagree with the entries: the entries are the truth.
+		s.st.opts.Log.Warn("index of %s: its counts said %d messages, %d recent, first unseen %d; its entries %d, %d, %d",
+			sel.path, told.Messages, told.Recent, told.FirstUnseen, got.Messages, got.Recent, got.FirstUnseen)
+	}
 	snap := newSnapshot(idx, pv.stamp)
 	snap.saved = true
 	if s.st.snaps[sel.path] == nil {

@@ -314,6 +314,7 @@ func (idx *Index) record(b []byte, keep int) []byte {
 			b = appendString(b, strings.Join(e.Keywords, " "))
 		}
 	}
+	b = appendCounts(b, countsOf(more, keep == 0))
 	n := uint32(len(b) - start - recordHead)
 	binary.LittleEndian.PutUint32(b[start:], n)
 	binary.LittleEndian.PutUint32(b[start+4:], recordSum(b[start:start+4], b[start+recordHead:]))
@@ -336,7 +337,7 @@ var errBadIndex = errors.New("bad index file")
 // LoadIndex reads an index saved by Save. A missing or damaged index is
 // (nil, nil): the caller scans.
 func LoadIndex(path string) (*Index, error) {
-	data, st, err := mapIndex(path)
+	data, st, err := mapIndex(path, true)
 	if data == nil {
 		return nil, err
 	}
@@ -365,7 +366,7 @@ func (idx *Index) loadedFrom(path string, st *unix.Stat_t) {
 
 // mapIndex maps the index file at path: nil when there is none, or it
 // cannot be one.
-func mapIndex(path string) ([]byte, *unix.Stat_t, error) {
+func mapIndex(path string, populate bool) ([]byte, *unix.Stat_t, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -384,10 +385,14 @@ func mapIndex(path string) ([]byte, *unix.Stat_t, error) {
 	// Mapped rather than read into the heap: a big folder's index is
 	// megabytes, loaded at every SELECT, and decoding copies what it
 	// keeps. (The file is only appended to or replaced: a mapping is
-	// never cut.) Populated at once: the decode reads every page, and one
-	// call maps them all where a fault per page costs more (much more in
-	// a VM).
-	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	// never cut.) Populated at once when it is to be decoded (populate):
+	// the decode reads every page, and one call maps them all where a
+	// fault per page costs more (much more in a VM).
+	flags := unix.MAP_SHARED
+	if populate {
+		flags |= unix.MAP_POPULATE
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size), unix.PROT_READ, flags)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load index: %w", err)
 	}
@@ -465,6 +470,7 @@ type record struct {
 	keep, n  int
 	entries  []byte
 	keywords []byte
+	counts   *recordCounts // nil in a record written before they were
 }
 
 func splitRecord(body []byte) (record, error) {
@@ -480,6 +486,13 @@ func splitRecord(body []byte) (record, error) {
 			return record{}, errBadIndex
 		}
 		d.Bytes(int(d.U32())) // the words
+	}
+	if !d.Bad && len(d.B) == countsSize {
+		c, ok := readCounts(d, r.n)
+		if !ok {
+			return record{}, errBadIndex
+		}
+		r.counts = &c
 	}
 	if d.Bad || len(d.B) != 0 {
 		return record{}, errBadIndex

@@ -1,6 +1,7 @@
 package mbox
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -54,7 +55,7 @@ type IndexSummary struct {
 // or damaged index is (nil, nil), as for LoadIndex. The caller must
 // Close it.
 func MapIndex(path string) (*IndexMap, error) {
-	data, st, err := mapIndex(path)
+	data, st, err := mapIndex(path, false)
 	if data == nil {
 		return nil, err
 	}
@@ -73,27 +74,43 @@ type entryRun struct {
 	n        int
 	keywords []byte
 	byEntry  map[int][]string // keywordsOf's, once read
+	counts   *recordCounts    // its record's, while it is whole
 }
 
 // summarize reads the last state as decodeIndex does, with the same
-// checks (so that an index summarized decodes), but only the header and
-// the few bytes of each entry it counts by.
+// checks (so that an index summarized decodes) but one, and only the
+// header and the counts of each record (or where it has none, the few
+// bytes of each entry it counts by). The one: the first record's sum is
+// not checked when the record has its counts, since its entries, most
+// of the file, are then not read at all. That record was written whole
+// to a new file renamed into place (saveWhole): a crash cannot have torn
+// it. One damaged all the same is found when the entries are decoded
+// (Index checks every sum), and its summary not trusted then.
 func (m *IndexMap) summarize() bool {
+	if !bytes.HasPrefix(m.data, []byte(indexMagic)) {
+		return false
+	}
 	var runs []entryRun
 	had := -1
-	_, err := eachRecord(m.data, func(body []byte, _ int) error {
+	for pos := len(indexMagic); len(m.data)-pos >= recordHead; {
+		n := int(binary.LittleEndian.Uint32(m.data[pos:]))
+		if n > len(m.data)-pos-recordHead {
+			break
+		}
+		body := m.data[pos+recordHead : pos+recordHead+n]
 		r, err := splitRecord(body)
-		if err != nil {
-			return err
+		unsummed := had < 0 && err == nil && r.counts != nil
+		if !unsummed && binary.LittleEndian.Uint32(m.data[pos+4:]) != recordSum(m.data[pos:pos+4], body) {
+			break // torn: the state is the last whole record's
 		}
-		if !r.stands(had) {
-			return errBadIndex
+		if err != nil || !r.stands(had) {
+			return false
 		}
-		runs = append(cut(runs, r.keep), entryRun{entries: r.entries, n: r.n, keywords: r.keywords})
+		runs = append(cut(runs, r.keep), entryRun{entries: r.entries, n: r.n, keywords: r.keywords, counts: r.counts})
 		m.head, had = r.head, r.keep+r.n
-		return nil
-	})
-	if err != nil || m.head == nil {
+		pos += recordHead + n
+	}
+	if m.head == nil {
 		return false
 	}
 	m.runs = runs
@@ -103,7 +120,13 @@ func (m *IndexMap) summarize() bool {
 		s.Keywords = head.Base.Keywords
 	}
 	first := true
-	for _, p := range runs {
+	for k := range runs {
+		p := &runs[k]
+		if p.counts != nil {
+			s.add(p.counts, p, head.RecentFrom)
+			first = first && p.n == 0
+			continue
+		}
 		for i := range p.n {
 			// The client size, UID, flags and bits of decodeEntry's layout.
 			e := p.entries[i*entrySize:]
@@ -138,10 +161,14 @@ func (m *IndexMap) summarize() bool {
 	return true
 }
 
-// cut is runs up to their first keep entries.
+// cut is runs up to their first keep entries. A run cut short has no
+// counts: they were its record's whole.
 func cut(runs []entryRun, keep int) []entryRun {
 	for i := range runs {
 		if keep <= runs[i].n {
+			if keep < runs[i].n {
+				runs[i].counts = nil
+			}
 			runs[i].n = keep
 			return runs[:i+1]
 		}
@@ -205,6 +232,10 @@ func (m *IndexMap) Exact(f *os.File) (bool, error) {
 
 // Index decodes the whole index, as LoadIndex would have.
 func (m *IndexMap) Index() (*Index, error) {
+	// Mapped without its pages (summarize reads few): they are all read
+	// now, mapped in one call rather than a fault each. Not done, it
+	// costs only the faults.
+	unix.Madvise(m.data, unix.MADV_POPULATE_READ)
 	idx, err := decodeIndex(m.data)
 	if err != nil {
 		return nil, fmt.Errorf("load index: %w", err)
