@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,6 +87,40 @@ func storedUIDs(t *testing.T, u *imapUser) map[string]string {
 	return stored
 }
 
+// inFile is how many times each subject is in the mbox at box, as
+// python's mailbox reads it.
+func inFile(t *testing.T, u *imapUser, box string) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for _, m := range u.readMailboxAt(t, box) {
+		got[m.Subject]++
+	}
+	return got
+}
+
+// onceEach fails for each subject that is not in got exactly once.
+func onceEach(t *testing.T, got map[string]int, subjects []string) {
+	t.Helper()
+	for _, s := range subjects {
+		if got[s] != 1 {
+			t.Errorf("%s is in the file %d times", s, got[s])
+		}
+	}
+}
+
+// storedAsGiven fails for each APPEND (subject: "UIDVALIDITY UID", as
+// okUIDs gives them) that a new imapd does not read under the UID its
+// APPENDUID gave.
+func storedAsGiven(t *testing.T, u *imapUser, given map[string]string) {
+	t.Helper()
+	stored := storedUIDs(t, u)
+	for subject, uid := range given {
+		if stored[subject] != uid {
+			t.Errorf("%s: APPENDUID %s, stored as %q", subject, uid, stored[subject])
+		}
+	}
+}
+
 // pipelineFolder makes the folder the APPENDs go to: the user's small
 // INBOX, or a big one, whose UIDs live in its index.
 func pipelineFolder(t *testing.T, u *imapUser, big bool) string {
@@ -124,12 +160,7 @@ func TestPipelinedAPPENDsAllLandUnderTheirUIDsSyncedTogether(t *testing.T) {
 			if len(given) != n+5 {
 				t.Fatalf("%d APPENDs OK'ed, want %d:\n%s\nlog:\n%s", len(given), n+5, out, u.log())
 			}
-			stored := storedUIDs(t, u)
-			for subject, uid := range given {
-				if stored[subject] != uid {
-					t.Errorf("%s: APPENDUID %s, stored as %q", subject, uid, stored[subject])
-				}
-			}
+			storedAsGiven(t, u, given)
 			py := map[string]int{}
 			for _, m := range u.readMailboxAt(t, box) {
 				py[m.Subject]++
@@ -294,22 +325,10 @@ func TestPipelinedAPPENDsShareTheFolderWithDovecotLdaProcmailAndDeliver(t *testi
 		for subject, uid := range ok {
 			given[fmt.Sprintf("%s (round %d)", subject, round)] = uid
 		}
-		stored := storedUIDs(t, u)
-		for subject, uid := range ok {
-			if stored[subject] != uid {
-				t.Errorf("round %d, %s: APPENDUID %s, stored as %q", round, subject, uid, stored[subject])
-			}
-		}
+		storedAsGiven(t, u, ok)
 	}
-	got := map[string]int{}
-	for _, m := range u.readMailboxAt(t, box) {
-		got[m.Subject]++
-	}
-	for _, s := range want {
-		if got[s] != 1 {
-			t.Errorf("%s is in the file %d times", s, got[s])
-		}
-	}
+	got := inFile(t, u, box)
+	onceEach(t, got, want)
 	for subject := range given {
 		// Both rounds' sessions append the same subjects.
 		if s := strings.Split(subject, " (round")[0]; got[s] != 2 {
@@ -475,26 +494,10 @@ func TestPeersDeliverWhileAClientPipelinesAPPENDsWithoutEnd(t *testing.T) {
 				t.Fatalf("%s delivered only once the stream ran out:\n%s", c.peer, out[max(0, len(out)-500):])
 			}
 			given := okUIDs(t, out)
-			stored := storedUIDs(t, u)
-			for subject, uid := range given {
-				if stored[subject] != uid {
-					t.Errorf("%s: APPENDUID %s, stored as %q", subject, uid, stored[subject])
-				}
-			}
-			got := map[string]int{}
-			for _, m := range u.readMailboxAt(t, box) {
-				got[m.Subject]++
-			}
-			for _, s := range want {
-				if got[s] != 1 {
-					t.Errorf("%s is in the file %d times", s, got[s])
-				}
-			}
-			for subject := range given {
-				if got[subject] != 1 {
-					t.Errorf("%s is in the file %d times", subject, got[subject])
-				}
-			}
+			storedAsGiven(t, u, given)
+			got := inFile(t, u, box)
+			onceEach(t, got, want)
+			onceEach(t, got, slices.Collect(maps.Keys(given)))
 			t.Logf("%d APPENDs beside %s", len(given), c.peer)
 		})
 	}
@@ -539,19 +542,9 @@ func TestPeersBreakTheDotLockOfAnImapdKilledHoldingTheFolder(t *testing.T) {
 			if err := deliverOne(peer + " after the kill"); err != nil {
 				t.Fatal(err)
 			}
-			got := map[string]int{}
-			for _, m := range u.readMailboxAt(t, box) {
-				got[m.Subject]++
-			}
-			if got[peer+" after the kill"] != 1 {
-				t.Errorf("%s's message is in the file %d times", peer, got[peer+" after the kill"])
-			}
-			stored := storedUIDs(t, u)
-			for subject, uid := range okUIDs(t, out) {
-				if stored[subject] != uid || got[subject] != 1 {
-					t.Errorf("%s: OK'ed as %s, stored as %q, %d times in the file", subject, uid, stored[subject], got[subject])
-				}
-			}
+			given := okUIDs(t, out)
+			storedAsGiven(t, u, given)
+			onceEach(t, inFile(t, u, box), append(slices.Collect(maps.Keys(given)), peer+" after the kill"))
 		})
 	}
 }
