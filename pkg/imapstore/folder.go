@@ -81,12 +81,19 @@ func (st *Store) scan(f *os.File, prev *snapshot) (*snapshot, error) {
 		return nil, err
 	}
 	if idx.Number(was, st.now()) {
-		st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand (out of order, or above the last UID given)", f.Name(), idx.UIDValidity)
+		st.logRenumbered(f.Name(), idx)
 	}
 	s := newSnapshot(idx, stp)
 	s.saved = prev == nil && idx == was
 	s.behind = s.lazy() && idx.BaseToRaise(f) != nil
 	return s, nil
+}
+
+// logRenumbered says why the folder at path got a new UIDVALIDITY, and
+// from what: the one thing a client sees of it is every message fetched
+// again, and it should never happen but for the reason the log gives.
+func (st *Store) logRenumbered(path string, idx *mbox.Index) {
+	st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand: %s", path, idx.UIDValidity, idx.RenumberedWhy())
 }
 
 // save keeps the scan beside the folder for the next session; failing
@@ -520,7 +527,7 @@ func (st *Store) reindex(lf *lockedFolder, from int64, gone func(i int) bool) er
 		renumbered = idx.Number(lf.snap.idx, st.now())
 	}
 	if renumbered {
-		st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand (out of order, or above the last UID given)", lf.mb.Path, idx.UIDValidity)
+		st.logRenumbered(lf.mb.Path, idx)
 	}
 	lf.snap = newSnapshot(idx, stp)
 	if lf.snap.lazy() {

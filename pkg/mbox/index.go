@@ -42,6 +42,8 @@ type Index struct {
 	// seenValidity is the UIDVALIDITY the file held (0: none) when the
 	// index numbered it.
 	seenValidity uint32
+	// renumberedWhy: why Number last gave a new UIDVALIDITY.
+	renumberedWhy string
 
 	dev, ino uint64
 	mtime    int64

@@ -276,3 +276,42 @@ func TestANumberingOutlivesTheBaseAnotherProgramDroppedWithTheFirstMessage(t *te
 		})
 	}
 }
+
+// Another program expunged a message, and a copy of it (same sender,
+// From_ date, size and Message-ID: the same fingerprint) came after it:
+// the copy is new mail, and gets a new UID. The UID of the message gone
+// is never given to it: a client that saw that message expunged must not
+// see it come back, and a UID given again out of order would cost the
+// folder its UIDVALIDITY.
+func TestACopyOfAMessageExpungedElsewhereGetsANewUID(t *testing.T) {
+	numberedBase := map[string]string{"a": "X-IMAPbase: 1700000000 0000000003\nX-UID: 1\n"}
+	tests := []struct {
+		name   string
+		before []string          // the mailbox numbered, dup its message
+		head   map[string]string // its X-UIDs (none: numbered by the index alone)
+		after  []string          // dup expunged, its copy delivered
+		want   []uint32
+	}{
+		{"UIDs in the file, the copy last", []string{"a", "b", "dup"}, map[string]string{"a": numberedBase["a"], "b": "X-UID: 2\n", "dup": "X-UID: 3\n"}, []string{"a", "b", "dup"}, []uint32{1, 2, 4}},
+		{"UIDs in the file, the copy after a later message", []string{"a", "dup", "b"}, map[string]string{"a": numberedBase["a"], "dup": "X-UID: 2\n", "b": "X-UID: 3\n"}, []string{"a", "b", "dup"}, []uint32{1, 3, 4}},
+		{"UIDs in the index alone, the copy after a later message", []string{"a", "dup", "b"}, nil, []string{"a", "b", "dup"}, []uint32{1, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := lazyBox(t, tt.before...)
+			writeBox(t, p, tt.before, tt.head)
+			was, _ := numbered(t, p)
+			head := map[string]string{}
+			for _, id := range tt.after {
+				if id != "dup" {
+					head[id] = tt.head[id]
+				}
+			}
+			writeBox(t, p, tt.after, head)
+			idx, uids := numbered(t, p)
+			if !slices.Equal(uids, tt.want) || idx.UIDValidity != was.UIDValidity {
+				t.Fatalf("UIDs %v validity %d, want %v under %d (%s)", uids, idx.UIDValidity, tt.want, was.UIDValidity, idx.RenumberedWhy())
+			}
+		})
+	}
+}

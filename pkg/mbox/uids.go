@@ -3,6 +3,7 @@ package mbox
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"slices"
@@ -26,12 +27,15 @@ import (
 // It returns the base to write, the UID of every message, and whether
 // anything differs from what the file holds.
 func NumberUIDs(base *Base, uids []uint32, now time.Time) (Base, []uint32, bool) {
-	return numberUIDs(base, uids, now, false)
+	b, out, changed, _ := numberUIDs(base, uids, now, "")
+	return b, out, changed
 }
 
 // numberUIDs is NumberUIDs, giving a new UIDVALIDITY whatever the UIDs
-// when fresh is set.
-func numberUIDs(base *Base, uids []uint32, now time.Time, fresh bool) (Base, []uint32, bool) {
+// when fresh (the reason) is set. It says why it gave a new UIDVALIDITY
+// to a mailbox that had one ("" when it did not): the message (by
+// position in uids) and the UIDs that could not stand.
+func numberUIDs(base *Base, uids []uint32, now time.Time, fresh string) (Base, []uint32, bool, string) {
 	uids = slices.Clone(uids)
 	out := make([]uint32, len(uids))
 	b := Base{UIDValidity: uint32(now.Unix()), LastUID: 0}
@@ -43,18 +47,26 @@ func numberUIDs(base *Base, uids []uint32, now time.Time, fresh bool) (Base, []u
 		b.UIDValidity = 1
 	}
 	changed := base == nil
-	last, sawZero, ok := uint32(0), false, !fresh
-	for _, u := range uids {
+	why := fresh
+	last, zeroAt := uint32(0), -1
+	for i, u := range uids {
 		switch {
+		case why != "":
 		case u == 0:
-			sawZero = true
-		case sawZero || u <= last || u > b.LastUID:
-			ok = false
+			if zeroAt < 0 {
+				zeroAt = i
+			}
+		case zeroAt >= 0:
+			why = fmt.Sprintf("message %d has UID %d after message %d, which has none", i+1, u, zeroAt+1)
+		case u <= last:
+			why = fmt.Sprintf("message %d has UID %d, not above %d before it", i+1, u, last)
+		case u > b.LastUID:
+			why = fmt.Sprintf("message %d has UID %d, above the last UID %d of UIDVALIDITY %d", i+1, u, b.LastUID, b.UIDValidity)
 		default:
 			last = u
 		}
 	}
-	if !ok {
+	if why != "" {
 		validity := uint32(now.Unix())
 		if validity <= b.UIDValidity {
 			validity = b.UIDValidity + 1
@@ -73,7 +85,10 @@ func numberUIDs(base *Base, uids []uint32, now time.Time, fresh bool) (Base, []u
 		}
 		out[i] = u
 	}
-	return b, out, changed
+	if base == nil {
+		why = "" // a first numbering, no new one
+	}
+	return b, out, changed, why
 }
 
 // Fingerprint is what tells a message again after another program
@@ -122,7 +137,11 @@ func messageID(block []byte) []byte {
 //     gave it: an entry prev shares with idx (the file only grew) keeps
 //     its UID; after a rewrite by another program the messages are found
 //     again by Fingerprint, the nth copy of a message getting the UID of
-//     the nth.
+//     the nth. Only UIDs prev held alone are found so (the file's X-UIDs
+//     stay with their messages through every program's rewrite), and
+//     only one above the UIDs of the messages before it: a copy of a
+//     message expunged, delivered again, is new mail, and the UID of the
+//     message gone is never given to it (uidsBySum, takeAbove).
 //   - The UIDVALIDITY is the file's when it holds one, else prev's. When
 //     the file holds another UIDVALIDITY than prev gave (another program
 //     numbered the file), the file's UIDs win and prev's are dropped.
@@ -141,9 +160,10 @@ func messageID(block []byte) []byte {
 //     UID is ever given twice.
 //
 // It reports whether it had to give a new UIDVALIDITY to a mailbox that
-// had one. The UIDs given here and held by no saved index nor the file
-// are pending until Save.
+// had one (RenumberedWhy then says why). The UIDs given here and held by
+// no saved index nor the file are pending until Save.
 func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
+	idx.renumberedWhy = ""
 	if prev == idx && idx.UIDValidity != 0 {
 		return false // a saved index that still fits the file: numbered
 	}
@@ -191,6 +211,7 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	// UID. Built only when a message lacks its UID: mail appended with
 	// its X-UIDs to a big folder then costs no walk of prev.
 	var fromPrev map[uint64][]uint32
+	top := uint32(0) // the highest UID of the messages walked
 	real := make([]int, 0, len(idx.Entries))
 	uids := make([]uint32, 0, len(idx.Entries))
 	for i := range idx.Entries {
@@ -206,14 +227,14 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 			fromPrev = uidsBySum(prev, idx.Entries[:i])
 		}
 		if fromPrev != nil {
-			if q := fromPrev[e.Sum]; len(q) > 0 {
-				if e.UID == 0 {
-					e.UID, e.Lazy = q[0], true
-					idx.dirty(i)
-				}
-				fromPrev[e.Sum] = q[1:]
+			if e.UID != 0 {
+				fromPrev[e.Sum] = withoutUID(fromPrev[e.Sum], e.UID)
+			} else if u := takeAbove(fromPrev, e.Sum, top); u != 0 {
+				e.UID, e.Lazy = u, true
+				idx.dirty(i)
 			}
 		}
+		top = max(top, e.UID)
 		real = append(real, i)
 		uids = append(uids, e.UID)
 	}
@@ -222,8 +243,15 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 		idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = 0, 0, 0, 0
 		return false
 	}
-	base, out, changed := numberUIDs(eff, uids, now, !trust && eff != nil && idx.Size >= LazyFrom() && unaccounted(eff, uids))
+	fresh := ""
+	if !trust && eff != nil && idx.Size >= LazyFrom() && unaccounted(eff, uids) {
+		fresh = fmt.Sprintf("messages hold no X-UID while the last UID %d of UIDVALIDITY %d is above every X-UID, and no index of ours says which UIDs they were given", eff.LastUID, eff.UIDValidity)
+	}
+	base, out, changed, why := numberUIDs(eff, uids, now, fresh)
 	renumbered = eff != nil && base.UIDValidity != eff.UIDValidity
+	if renumbered {
+		idx.renumberedWhy = fmt.Sprintf("%s (file: %d bytes, base %s; index before: UIDVALIDITY %d, last UID %d, trusted %t)", why, idx.Size, baseString(idx.Base), from.UIDValidity, from.LastUID, trust)
+	}
 	for j, i := range real {
 		if e := &idx.Entries[i]; out[j] != uids[j] || renumbered {
 			e.UID, e.Lazy = out[j], true
@@ -238,6 +266,18 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	idx.UIDValidity, idx.LastUID, idx.seenValidity = base.UIDValidity, base.LastUID, fileV
 	idx.pending = idx.pending || changed || prev != nil && prev.pending
 	return renumbered
+}
+
+// RenumberedWhy says why Number last gave the mailbox a new UIDVALIDITY,
+// with what it numbered from, for the log ("" when it did not).
+func (idx *Index) RenumberedWhy() string { return idx.renumberedWhy }
+
+// baseString is an X-IMAPbase for the log.
+func baseString(b *Base) string {
+	if b == nil {
+		return "none"
+	}
+	return fmt.Sprintf("UIDVALIDITY %d last UID %d", b.UIDValidity, b.LastUID)
 }
 
 // numberAfter is Number for an index that holds prev's entries as they
@@ -298,23 +338,54 @@ func unaccounted(base *Base, uids []uint32) bool {
 	return missing && base.LastUID > top
 }
 
-// uidsBySum is prev's UIDs by message, less one for each of the messages
-// in done (already numbered, as Number walks them).
+// uidsBySum is the UIDs prev gave by its index alone (Lazy), by message,
+// less those of the messages in done (already numbered, as Number walks
+// them). A UID the file held is not among them: every program keeps a
+// message's X-UID when it rewrites the file, so a message without one now
+// is not the one that held it, whatever its fingerprint; that one is
+// gone, and a copy of it delivered since is new mail (the UID of a
+// message expunged is never given again).
 func uidsBySum(prev *Index, done []Entry) map[uint64][]uint32 {
 	m := map[uint64][]uint32{}
 	for i := range prev.Entries {
-		if e := &prev.Entries[i]; !e.Pseudo && e.UID != 0 && (prev.gone == nil || !prev.gone(i)) {
+		if e := &prev.Entries[i]; !e.Pseudo && e.Lazy && e.UID != 0 && (prev.gone == nil || !prev.gone(i)) {
 			m[e.Sum] = append(m[e.Sum], e.UID)
 		}
 	}
 	for i := range done {
-		if e := &done[i]; !e.Pseudo {
-			if q := m[e.Sum]; len(q) > 0 {
-				m[e.Sum] = q[1:]
-			}
+		if e := &done[i]; !e.Pseudo && e.UID != 0 {
+			m[e.Sum] = withoutUID(m[e.Sum], e.UID)
 		}
 	}
 	return m
+}
+
+// withoutUID is q (UIDs in file order) less u, which a message walked
+// holds already.
+func withoutUID(q []uint32, u uint32) []uint32 {
+	if i := slices.Index(q, u); i >= 0 {
+		return slices.Delete(q, i, i+1)
+	}
+	return q
+}
+
+// takeAbove takes from m the first UID prev gave a message of fingerprint
+// sum that is above top, the highest UID of the messages before it: every
+// program keeps the messages of a file in their order, so a copy that
+// comes after messages its UID is below is not that copy but a new one
+// (the same message delivered again after the first went). The UIDs
+// skipped are of copies gone.
+func takeAbove(m map[uint64][]uint32, sum uint64, top uint32) uint32 {
+	q := m[sum]
+	for len(q) > 0 && q[0] <= top {
+		q = q[1:]
+	}
+	if len(q) == 0 {
+		m[sum] = q
+		return 0
+	}
+	m[sum] = q[1:]
+	return q[0]
 }
 
 // Pending reports whether Number gave UIDs that neither the file nor a
