@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"unixmail/internal/sandbox"
+	"unixmail/pkg/mbox"
 )
 
 // twoSessionsAndACopy is one imaplib session that selects the mailbox
@@ -89,5 +95,52 @@ func TestACopyOfAMessageExpungedByAnotherSessionGetsANewUID(t *testing.T) {
 	want := "1=first 3=the last one here 4=the copied one"
 	if lines["AFTER"] != want || lines["NEW"] != validity+" "+want {
 		t.Fatalf("after the copy came: %q, a new session: %q; want %q under UIDVALIDITY %s\nlog:\n%s", lines["AFTER"], lines["NEW"], want, validity, u.log())
+	}
+}
+
+// A big folder Dovecot numbered, whose last message Dovecot expunged,
+// then given mail by procmail (no X-UID), is opened by imapd with no index
+// of its own (a migration): it keeps Dovecot's UIDVALIDITY and UIDs, and
+// procmail's mail gets the UIDs after Dovecot's last, as Dovecot would
+// give them. An index of ours never holds UIDs alone for messages after
+// an X-UID in the file, so none of them can have been shown another.
+// (It used to get a new UIDVALIDITY, every message fetched again.)
+func TestABigFolderDovecotNumberedKeepsItsUIDValidityWhenImapdFirstOpensIt(t *testing.T) {
+	u := newIMAPUser(t)
+	u.deliver(t, message("start", "so that the file is the user's\n"))
+	var b strings.Builder
+	big := strings.Repeat("a line of the big message, to make the folder a big one\n", (16<<20)/56+1)
+	for i, subject := range []string{"big", "two", "three", "four"} {
+		body := "body\n"
+		if i == 0 {
+			body = big
+		}
+		fmt.Fprintf(&b, "From a@example.org Mon May  6 07:08:0%d 2024\nSubject: %s\nMessage-ID: <%s@example.org>\n\n%s\n", i, subject, subject, body)
+	}
+	transcript, after := sandbox.DovecotIMAP(t, []byte(b.String()), `a SELECT INBOX`, `b STORE 4 +FLAGS (\Deleted)`, `c EXPUNGE`, `d LOGOUT`)
+	m := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(transcript)
+	if m == nil || !bytes.Contains(after, []byte("X-UID: 3")) || bytes.Contains(after, []byte("Subject: four")) {
+		t.Fatalf("Dovecot did not number the folder and expunge its last message:\n%s", transcript)
+	}
+	if err := os.WriteFile(u.mailbox(), after, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	procmail := sandbox.NeedPeer(t, "procmail")
+	for _, s := range []string{"five", "six"} {
+		cmd := u.asUser(exec.Command(procmail, "-f", "p@example.org", "DEFAULT="+u.mailbox()))
+		cmd.Env = []string{"HOME=" + u.sb.Home(u.name), "USER=" + u.name, "LOGNAME=" + u.name, "PATH=/usr/bin:/bin"}
+		cmd.Stdin = strings.NewReader("From: p@example.org\nSubject: " + s + "\n\nhello\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("procmail: %v: %s", err, out)
+		}
+	}
+	out := u.uidsAndFlags(t)
+	for _, want := range []string{"V " + m[1], "1 (UID 1 ", "3 (UID 3 ", "4 (UID 5 ", "5 (UID 6 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("imapd's first look lacks %q:\n%s\nlog:\n%s", want, out, u.log())
+		}
+	}
+	if _, err := os.Stat(mbox.IndexPath(u.mailbox())); err != nil {
+		t.Errorf("a big folder is numbered without an index: %v", err)
 	}
 }

@@ -38,7 +38,7 @@ type snapshot struct {
 	base    mbox.Base // UIDVALIDITY and the last UID given, as the file holds them
 	hasBase bool
 	saved   bool // the index beside the folder holds this scan
-	behind  bool // the file's base is to be raised over the index's UIDs (raiseBase)
+	behind  bool // the file's base is to be raised over the index's UIDs (raiseBase), or X-UIDs written (ToWrite)
 }
 
 // uidNext is the UID the next message will get.
@@ -85,7 +85,7 @@ func (st *Store) scan(f *os.File, prev *snapshot) (*snapshot, error) {
 	}
 	s := newSnapshot(idx, stp)
 	s.saved = prev == nil && idx == was
-	s.behind = s.lazy() && idx.BaseToRaise(f) != nil
+	s.behind = s.lazy() && (idx.BaseToRaise(f) != nil || len(idx.ToWrite()) > 0)
 	return s, nil
 }
 
@@ -328,8 +328,8 @@ func (lf *lockedFolder) saveIndex() bool {
 // index can be saved, else in the file.
 func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 	if lf.snap.lazy() {
-		if len(changes) > 0 {
-			if err := st.writeTouched(lf, changes); err != nil {
+		if must := lf.snap.idx.ToWrite(); len(changes) > 0 || len(must) > 0 {
+			if err := st.writeTouched(lf, changes, must); err != nil {
 				return err
 			}
 			if s := lf.snap; len(s.idx.Entries) == 0 && s.hasBase {
@@ -376,16 +376,32 @@ func (st *Store) raiseBase(lf *lockedFolder) error {
 	return nil
 }
 
-// writeTouched is rewrite's lazy form: the changes, with the UIDs of the
-// messages they touch (and the base, when they touch the first message)
-// written on the way, as c-client would; the other UIDs stay in the index.
-// A message changed is no longer \Recent once a session was shown it.
-func (st *Store) writeTouched(lf *lockedFolder, changes map[int]change) error {
+// writeTouched is rewrite's lazy form: the changes, with the X-UIDs the
+// file must hold (must, by index in the scan: mbox.Index.ToWrite), and
+// those of the messages the changes touch (and the base, when they touch
+// the first message) written on the way, as c-client would; the other
+// UIDs stay in the index. A touched message's X-UID is written only where
+// no message after it keeps its UID in the index alone: an X-UID before
+// such a message would make a file whose index is lost take it for mail
+// no one numbered (mbox.Index.Number). A message changed is no longer
+// \Recent once a session was shown it.
+func (st *Store) writeTouched(lf *lockedFolder, changes map[int]change, must []int) error {
 	s := lf.snap
 	uids := map[int]uint32{}
-	for j, c := range changes {
-		if e := &s.entries[j]; e.Lazy && !c.drop {
+	for _, i := range must {
+		uids[i-s.first] = s.idx.Entries[i].UID
+	}
+	alone := false // a message after this one keeps its UID in the index alone
+	for j := len(s.entries) - 1; j >= 0; j-- {
+		e := &s.entries[j]
+		c, touched := changes[j]
+		_, written := uids[j]
+		switch {
+		case !e.Lazy || written || touched && c.drop:
+		case touched && !alone:
 			uids[j] = e.UID
+		default:
+			alone = true
 		}
 	}
 	markShown(s, changes)

@@ -51,7 +51,12 @@ func TestABigFolderIsNumberedInItsIndexWithoutRewritingIt(t *testing.T) {
 	}
 }
 
-func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
+// A rewrite writes the X-UID of a message it touches only where no
+// message after it keeps its UID in the index alone: a file whose index is
+// lost then tells the messages the index may have numbered (before every
+// X-UID) from new mail (after them), and keeps its UIDVALIDITY for the
+// latter (mbox.Index.Number).
+func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouchesAfterTheLastNumberedByTheIndex(t *testing.T) {
 	bigFolders(t)
 	u := newUser(t)
 	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
@@ -60,8 +65,8 @@ func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
 	w.ok(`STORE 2 +FLAGS (\Flagged)`)
 	w.flush()
 	f := u.file(u.inbox)
-	if strings.Count(f, "X-UID:") != 1 || !strings.Contains(f, "X-UID: 2\n") || strings.Contains(f, "X-IMAPbase") {
-		t.Fatalf("a flag on message 2 wrote:\n%s", f)
+	if strings.Contains(f, "X-UID:") || strings.Contains(f, "X-IMAPbase") || !strings.Contains(f, "X-Status: F") {
+		t.Fatalf("a flag on message 2, before message 3 numbered by the index alone, wrote:\n%s", f)
 	}
 	// It was shown to a session: Status: O goes in with the flag.
 	if !strings.Contains(f, "Status: O\n") {
@@ -69,15 +74,39 @@ func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouches(t *testing.T) {
 	}
 	w.ok(`STORE 1 +FLAGS (\Seen)`)
 	w.flush()
-	if f := u.file(u.inbox); !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000003") || !strings.Contains(f, "X-UID: 1\n") {
+	if f := u.file(u.inbox); !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000003") || strings.Contains(f, "X-UID:") {
 		t.Fatalf("a flag on message 1 wrote:\n%s", f)
 	}
-	w.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	w.ok(`STORE 3 +FLAGS.SILENT (\Deleted)`)
 	w.ok("EXPUNGE")
 	w2 := dial(t, u.store())
 	w2.ok("EXAMINE INBOX")
-	if out := w2.ok("UID FETCH 1:* (UID FLAGS)"); !strings.Contains(out, `* 1 FETCH (UID 2 FLAGS (\Flagged))`) || !strings.Contains(out, "* 2 FETCH (UID 3 FLAGS ())") {
+	if out := w2.ok("UID FETCH 1:* (UID FLAGS)"); !strings.Contains(out, `* 1 FETCH (UID 1 FLAGS (\Seen))`) || !strings.Contains(out, `* 2 FETCH (UID 2 FLAGS (\Flagged))`) {
 		t.Fatalf("after the expunge:\n%s", out)
+	}
+}
+
+// Mail that comes after messages whose X-UIDs the file holds gets its
+// X-UID written before a session is shown its UID, even in a big folder:
+// a file whose index is lost then still says which UIDs were shown.
+func TestABigFolderWritesTheUIDsOfNewMailAfterNumberedMail(t *testing.T) {
+	bigFolders(t)
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"))
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	w.ok(`STORE 1:2 +FLAGS (\Seen)`)
+	w.flush()
+	if f := u.file(u.inbox); strings.Count(f, "X-UID:") != 2 {
+		t.Fatalf("flags on every message wrote:\n%s", f)
+	}
+	u.deliver(u.inbox, msg("three", "3\n"), msg("four", "4\n"))
+	w.ok("NOOP")
+	if out := w.ok("UID FETCH 1:* UID"); !strings.Contains(out, "(UID 3)") || !strings.Contains(out, "(UID 4)") {
+		t.Fatalf("UIDs:\n%s", out)
+	}
+	if f := u.file(u.inbox); !strings.Contains(f, "X-UID: 3\n") || !strings.Contains(f, "X-UID: 4\n") || !strings.Contains(f, " 0000000004") {
+		t.Fatalf("new mail shown without its X-UID in the file:\n%s", f)
 	}
 }
 
@@ -184,20 +213,20 @@ func TestABigFolderRaisesTheFilesBaseOverTheUIDsItsIndexGaveBeforeShowingThem(t 
 	if shown["four"] != 4 || shown["five"] != 5 {
 		t.Fatalf("UIDs %v", shown)
 	}
-	// dovecot-lda numbers what it appends from the file's base.
+	// dovecot-lda numbers what it appends from the file's base; new mail
+	// after numbered mail has its X-UIDs written too (mbox.Index.ToWrite).
 	f := u.file(u.inbox)
-	if !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000005\n") || strings.Contains(f, "X-UID: 4") {
-		t.Fatalf("the UIDs of new mail are the index's, the base over them the file's:\n%s", f)
+	if !strings.Contains(f, "X-IMAPbase: "+validity+" 0000000005\n") || !strings.Contains(f, "X-UID: 4\n") || !strings.Contains(f, "X-UID: 5\n") {
+		t.Fatalf("the base is not over the UIDs shown, or new mail lacks its X-UID:\n%s", f)
 	}
 	w.ok("LOGOUT")
 
-	// The index is lost: no message may change its UID under the same
-	// UIDVALIDITY, nor a UID shown name another message.
+	// The index is lost: the file says it all.
 	if err := os.Remove(mbox.IndexPath(u.inbox)); err != nil {
 		t.Fatal(err)
 	}
-	if got, again := uidsBySubject(t, u); fmt.Sprint(again) == validity && !maps.Equal(got, shown) {
-		t.Fatalf("under UIDVALIDITY %s UIDs went from %v to %v", validity, shown, got)
+	if got, again := uidsBySubject(t, u); fmt.Sprint(again) != validity || !maps.Equal(got, shown) {
+		t.Fatalf("UIDs went from %v under UIDVALIDITY %s to %v under %d", shown, validity, got, again)
 	}
 }
 

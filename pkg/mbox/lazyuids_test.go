@@ -213,38 +213,46 @@ func TestAFormat3IndexStillGivesTheUIDsItHolds(t *testing.T) {
 // then raised over them (as imapd raises it before showing them): once
 // that index is lost, a message keeps its UID or the mailbox gets a new
 // UIDVALIDITY, and no UID shown names another message under the old one.
+// The index holds UIDs alone only for messages before every X-UID in the
+// file (ToWrite): messages without one after them are mail no one
+// numbered, as after Dovecot or UW-IMAP numbered a file whose last
+// messages were then expunged, and keep the UIDVALIDITY.
 func TestAMailboxThatLostItsIndexNeverGivesAUIDAgainUnderTheSameValidity(t *testing.T) {
 	old := mbox.SetLazyFrom(0)
 	t.Cleanup(func() { mbox.SetLazyFrom(old) })
-	given := map[string]string{"a": "X-IMAPbase: 1700000000 0000000002\nX-UID: 1\n", "b": "X-UID: 2\n"}
 	tests := []struct {
 		name      string
-		indexed   bool              // the index numbered c and d before it was lost
-		head      map[string]string // the file then
-		wantFresh bool              // a new UIDVALIDITY, else the UIDs shown
+		given     map[string]string // the file's state fields first
+		indexed   map[string]string // those once the index numbered it and the base was raised (nil: no index)
+		want      []uint32          // the UIDs, under the old UIDVALIDITY; nil for a new one
+		wantWrite []int             // ToWrite after the index numbered it
 	}{
-		{"messages numbered by the index alone", true, map[string]string{"a": "X-IMAPbase: 1700000000 0000000004\nX-UID: 1\n", "b": "X-UID: 2\n"}, true},
-		{"every message holding its X-UID", true, map[string]string{"a": "X-IMAPbase: 1700000000 0000000004\nX-UID: 1\n", "b": "X-UID: 2\n", "c": "X-UID: 3\n", "d": "X-UID: 4\n"}, false},
-		{"new mail no index numbered", false, given, false},
+		{"every message numbered by the index alone", map[string]string{"a": "X-IMAPbase: 1700000000 0000000000\n"}, map[string]string{"a": "X-IMAPbase: 1700000000 0000000004\n"}, nil, nil},
+		{"new mail after X-UIDs, written by the index", map[string]string{"a": "X-IMAPbase: 1700000000 0000000002\nX-UID: 1\n", "b": "X-UID: 2\n"},
+			map[string]string{"a": "X-IMAPbase: 1700000000 0000000004\nX-UID: 1\n", "b": "X-UID: 2\n", "c": "X-UID: 3\n", "d": "X-UID: 4\n"}, []uint32{1, 2, 3, 4}, []int{2, 3}},
+		{"new mail no index numbered", map[string]string{"a": "X-IMAPbase: 1700000000 0000000002\nX-UID: 1\n", "b": "X-UID: 2\n"}, nil, []uint32{1, 2, 3, 4}, nil},
+		{"new mail after Dovecot's last messages were expunged", map[string]string{"a": "X-IMAPbase: 1700000000 0000000009\nX-UID: 1\n", "b": "X-UID: 5\n"}, nil, []uint32{1, 5, 10, 11}, nil},
+		{"no X-UID, a base over UIDs given", map[string]string{"a": "X-IMAPbase: 1700000000 0000000009\n"}, nil, nil, nil},
+		{"a message without an X-UID before one with", map[string]string{"a": "X-IMAPbase: 1700000000 0000000009\nX-UID: 1\n", "c": "X-UID: 5\n"}, nil, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := lazyBox(t, "a", "b", "c", "d")
-			writeBox(t, p, []string{"a", "b", "c", "d"}, given)
-			shown := []uint32{1, 2, 3, 4}
-			if tt.indexed {
-				if _, uids := numbered(t, p); !slices.Equal(uids, shown) {
-					t.Fatalf("numbered by the index: %v", uids)
+			writeBox(t, p, []string{"a", "b", "c", "d"}, tt.given)
+			if tt.indexed != nil {
+				idx, uids := numbered(t, p)
+				if !slices.Equal(uids, []uint32{1, 2, 3, 4}) || !slices.Equal(idx.ToWrite(), tt.wantWrite) {
+					t.Fatalf("numbered by the index: %v, to write %v, want %v", uids, idx.ToWrite(), tt.wantWrite)
 				}
-				writeBox(t, p, []string{"a", "b", "c", "d"}, tt.head)
-				if _, uids := numbered(t, p); !slices.Equal(uids, shown) {
+				writeBox(t, p, []string{"a", "b", "c", "d"}, tt.indexed)
+				if _, uids := numbered(t, p); !slices.Equal(uids, []uint32{1, 2, 3, 4}) {
 					t.Fatalf("with the base raised: %v", uids)
 				}
 				os.Remove(mbox.IndexPath(p))
 			}
 			idx, uids := numbered(t, p)
-			if fresh := idx.UIDValidity != 1700000000; fresh != tt.wantFresh || !fresh && !slices.Equal(uids, shown) {
-				t.Fatalf("UIDs %v validity %d, want a new validity %v, else UIDs %v", uids, idx.UIDValidity, tt.wantFresh, shown)
+			if fresh := idx.UIDValidity != 1700000000; fresh != (tt.want == nil) || !fresh && !slices.Equal(uids, tt.want) {
+				t.Fatalf("UIDs %v validity %d, want %v (nil: a new validity)", uids, idx.UIDValidity, tt.want)
 			}
 		})
 	}

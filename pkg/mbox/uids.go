@@ -151,13 +151,23 @@ func messageID(block []byte) []byte {
 //     first message, which carried it), prev's numbering stands if the
 //     X-UIDs left in the file fit it, as NumberUIDs checks.
 //   - A mailbox big enough to be numbered in its index (LazyFrom) that
-//     has no trusted index (lost, removed by hand) gets a new UIDVALIDITY
-//     when messages lack an X-UID and the file's base says UIDs above
-//     every X-UID were given: they may have been given to those very
-//     messages by the index lost, and a message must not change its UID
-//     under one UIDVALIDITY (RFC 3501 2.3.1.1). The base the file holds is
-//     never behind the UIDs shown (imapd raises it in place first), so no
-//     UID is ever given twice.
+//     has no trusted index (lost, removed by hand, or a copy made without
+//     it) gets a new UIDVALIDITY when messages lack an X-UID, none holds
+//     one, and the file's base says UIDs were given: the index lost may
+//     have given them to those very messages, and a message must not
+//     change its UID under one UIDVALIDITY (RFC 3501 2.3.1.1). Messages
+//     without an X-UID after the last that holds one (before it, the UIDs
+//     cannot stand anyway) get UIDs above the base under the old
+//     UIDVALIDITY, however far the base is above the X-UIDs: an index of
+//     ours never shows a UID it alone holds for a message that comes
+//     after one whose X-UID the file holds (ToWrite: that UID goes into
+//     the file first), and never writes an X-UID before a message whose
+//     UID it alone holds, so no UID was shown for them. They are mail no
+//     one numbered, as procmail's after Dovecot or UW-IMAP numbered the
+//     file and its last messages were expunged (or UIDs reserved above
+//     them), and are numbered as those servers number it. The base the
+//     file holds is never behind the UIDs shown (imapd raises it in place
+//     first), so no UID is ever given twice.
 //
 // It reports whether it had to give a new UIDVALIDITY to a mailbox that
 // had one (RenumberedWhy then says why). The UIDs given here and held by
@@ -245,7 +255,7 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 	}
 	fresh := ""
 	if !trust && eff != nil && idx.Size >= LazyFrom() && unaccounted(eff, uids) {
-		fresh = fmt.Sprintf("messages hold no X-UID while the last UID %d of UIDVALIDITY %d is above every X-UID, and no index of ours says which UIDs they were given", eff.LastUID, eff.UIDValidity)
+		fresh = fmt.Sprintf("no message holds an X-UID while the last UID given is %d, and no index of ours says which UIDs they were given", eff.LastUID)
 	}
 	base, out, changed, why := numberUIDs(eff, uids, now, fresh)
 	renumbered = eff != nil && base.UIDValidity != eff.UIDValidity
@@ -327,15 +337,40 @@ func (idx *Index) numberAfter(prev *Index, eff *Base, fileV uint32) bool {
 	return true
 }
 
-// unaccounted reports whether messages lack a UID (0 in uids) while the
-// base says UIDs above every one the messages hold were given.
+// unaccounted reports whether messages lack a UID (0 in uids) while none
+// holds one and the base says UIDs were given: the UIDs an index lost may
+// have shown for them (Number).
 func unaccounted(base *Base, uids []uint32) bool {
-	top, missing := uint32(0), false
 	for _, u := range uids {
-		top = max(top, u)
-		missing = missing || u == 0
+		if u != 0 {
+			return false
+		}
 	}
-	return missing && base.LastUID > top
+	return len(uids) > 0 && base.LastUID > 0
+}
+
+// ToWrite is the messages (by index in Entries) whose UIDs the index
+// alone holds (Lazy) and that come after a message whose X-UID the file
+// holds: their X-UIDs must be written into the file before anyone is
+// shown those UIDs. A mailbox's index may hold UIDs alone only for the
+// messages before the first X-UID in the file, so that one found without
+// its index can tell the messages it may have numbered (none holds an
+// X-UID) from mail no one numbered (after the X-UIDs: Number). That costs
+// a fresh big mailbox nothing, and new mail after numbered mail the bytes
+// of its own X-UIDs, as for a small folder.
+func (idx *Index) ToWrite() []int {
+	var out []int
+	file := false
+	for i := range idx.Entries {
+		switch e := &idx.Entries[i]; {
+		case e.Pseudo || e.UID == 0:
+		case !e.Lazy:
+			file = true
+		case file:
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // uidsBySum is the UIDs prev gave by its index alone (Lazy), by message,

@@ -76,7 +76,7 @@ func (d *mboxDrop) load() error {
 	}
 	// UIDs the index gave over the file's base are shown only once it is
 	// raised over them (number).
-	behind := idx.Size >= mbox.LazyFrom() && idx.BaseToRaise(mb.File) != nil
+	behind := idx.Size >= mbox.LazyFrom() && (idx.BaseToRaise(mb.File) != nil || len(idx.ToWrite()) > 0)
 	d.f, d.all, d.validity, d.pending = f, idx.Entries, idx.UIDValidity, idx.Pending() || behind
 	for i := range d.all {
 		if !d.all[i].Pseudo {
@@ -112,15 +112,17 @@ func indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
 // each message is worked out from cur, the index it rewrote by
 // (mbox.ReindexRewritten), not read again, and the messages are numbered
 // from cur without those gone. A cache: failing, the next session scans.
-func saveAfterRewrite(mb *mbox.Mailbox, cur *mbox.Index, from int64, gone func(i int) bool) {
+// It gives that index (nil when it could not be worked out).
+func saveAfterRewrite(mb *mbox.Mailbox, cur *mbox.Index, from int64, gone func(i int) bool) *mbox.Index {
 	idx, err := mbox.ReindexRewritten(cur, mb, from)
 	if err != nil {
-		return
+		return nil
 	}
 	idx.NumberWithout(cur, gone, time.Now())
 	if !idx.Pending() {
 		idx.Save(mbox.IndexPath(mb.Path))
 	}
+	return idx
 }
 
 // reopen opens the locked mailbox again for reading: a descriptor of our
@@ -249,15 +251,31 @@ func (d *mboxDrop) number() error {
 		return fmt.Errorf("give UIDs: %w", ErrChanged)
 	}
 	if cur.Size >= mbox.LazyFrom() && cur.Save(mbox.IndexPath(mb.Path)) == nil {
+		// The file's base over the UIDs the index gave, as imapd raises
+		// it (in place), and the X-UIDs the file must hold (ToWrite),
+		// before any is shown.
+		changes := map[int]mbox.Change{}
+		from := cur.Size
 		if b := cur.BaseToRaise(mb.File); b != nil {
-			// The file's base over the UIDs the index gave, as imapd
-			// raises it: in place, before any is shown.
-			if err := mbox.RewriteSome(mb, cur.Size, offsets(cur), map[int]mbox.Change{0: {Base: b}}); err != nil {
-				return fmt.Errorf("give UIDs: %w", err)
-			}
-			saveAfterRewrite(mb, cur, cur.Size, func(int) bool { return false })
+			changes[0] = mbox.Change{Base: b}
 		}
-		return d.adopt(mb, cur, at)
+		for _, i := range cur.ToWrite() {
+			changes[i] = mbox.Change{UID: cur.Entries[i].UID}
+			from = min(from, cur.Entries[i].Offset)
+		}
+		if len(changes) == 0 {
+			return d.adopt(mb, cur, at)
+		}
+		if err := mbox.RewriteSome(mb, cur.Size, offsets(cur), changes); err != nil {
+			return fmt.Errorf("give UIDs: %w", err)
+		}
+		// Every message is still where the session's list has it, by
+		// index: nothing was dropped.
+		after := saveAfterRewrite(mb, cur, from, func(int) bool { return false })
+		if after == nil {
+			return fmt.Errorf("give UIDs: %w", ErrChanged)
+		}
+		return d.adopt(mb, after, at)
 	}
 	var visible []int
 	uidOf := map[int]uint32{}
