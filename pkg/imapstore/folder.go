@@ -378,12 +378,9 @@ func (st *Store) raiseBase(lf *lockedFolder) error {
 
 // writeTouched is rewrite's lazy form: the changes, with the X-UIDs the
 // file must hold (must, by index in the scan: mbox.Index.ToWrite), and
-// those of the messages the changes touch (and the base, when they touch
-// the first message) written on the way, as c-client would; the other
-// UIDs stay in the index. A touched message's X-UID is written only where
-// no message after it keeps its UID in the index alone: an X-UID before
-// such a message would make a file whose index is lost take it for mail
-// no one numbered (mbox.Index.Number). A message changed is no longer
+// those of the messages the changes touch (onTheWay; and the base, when
+// they touch the first message) written on the way, as c-client would;
+// the other UIDs stay in the index. A message changed is no longer
 // \Recent once a session was shown it.
 func (st *Store) writeTouched(lf *lockedFolder, changes map[int]change, must []int) error {
 	s := lf.snap
@@ -391,19 +388,7 @@ func (st *Store) writeTouched(lf *lockedFolder, changes map[int]change, must []i
 	for _, i := range must {
 		uids[i-s.first] = s.idx.Entries[i].UID
 	}
-	alone := false // a message after this one keeps its UID in the index alone
-	for j := len(s.entries) - 1; j >= 0; j-- {
-		e := &s.entries[j]
-		c, touched := changes[j]
-		_, written := uids[j]
-		switch {
-		case !e.Lazy || written || touched && c.drop:
-		case touched && !alone:
-			uids[j] = e.UID
-		default:
-			alone = true
-		}
-	}
+	onTheWay(s, changes, -1, uids)
 	markShown(s, changes)
 	// The base goes on the first message left when the rewrite reaches it.
 	firstKept := 0
@@ -415,6 +400,28 @@ func (st *Store) writeTouched(lf *lockedFolder, changes map[int]change, must []i
 		base = nil
 	}
 	return st.write(lf, uids, changes, base)
+}
+
+// onTheWay adds to uids (those written anyway, by index in entries) the
+// X-UIDs a rewrite of changes writes on the way: those of the messages it
+// touches (changes, and also) whose UIDs the index alone holds, where no
+// message after them keeps its UID in the index alone. An X-UID before
+// such a message would make a file whose index is lost take it for mail
+// no one numbered (mbox.Index.Number).
+func onTheWay(s *snapshot, changes map[int]change, also int, uids map[int]uint32) {
+	alone := false // a message after this one keeps its UID in the index alone
+	for j := len(s.entries) - 1; j >= 0; j-- {
+		e := &s.entries[j]
+		c, touched := changes[j]
+		_, written := uids[j]
+		switch {
+		case !e.Lazy || written || touched && c.drop:
+		case (touched || j == also) && !alone:
+			uids[j] = e.UID
+		default:
+			alone = true
+		}
+	}
 }
 
 // markShown adds Status: O to the messages changes rewrite that a session

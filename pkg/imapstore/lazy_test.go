@@ -255,3 +255,19 @@ func TestAFolderKeepsItsUIDValidityWhenAnotherProgramDeletesTheMessageCarryingTh
 		t.Fatalf("another session: UIDVALIDITY %d (was %s), UIDs %v", again, validity, got)
 	}
 }
+
+// A new keyword goes into X-IMAPbase on the first message, but that
+// message's X-UID does not while messages after it keep their UIDs in the
+// index alone (see onTheWay).
+func TestANewKeywordInABigFolderWritesNoXUIDBeforeUIDsTheIndexAloneHolds(t *testing.T) {
+	bigFolders(t)
+	u := newUser(t)
+	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	w.ok(`STORE 1 +FLAGS (todo)`)
+	w.flush()
+	if f := u.file(u.inbox); !regexp.MustCompile(`X-IMAPbase: \d+ 0000000003 todo\n`).MatchString(f) || strings.Contains(f, "X-UID:") {
+		t.Fatalf("a new keyword on message 1 wrote:\n%s", f)
+	}
+}

@@ -71,11 +71,7 @@ func (st *Store) rewriteKeywords(lf *lockedFolder, changes map[int]change, newKe
 			return err
 		}
 		uids := map[int]uint32{}
-		for j := range planUIDs(lf.snap).uids {
-			if _, ok := changes[j]; ok || j == 0 {
-				uids[j] = lf.snap.entries[j].UID
-			}
-		}
+		onTheWay(lf.snap, changes, 0, uids)
 		markShown(lf.snap, changes)
 		return st.write(lf, uids, changes, &b)
 	}
