@@ -172,32 +172,52 @@ M.logout()
 	}
 }
 
-func TestGarbageOversizeLiteralsAndPathEscapesAreRefusedWithTheSessionAlive(t *testing.T) {
+func TestGarbageOversizeLiteralsPathEscapesAndDeepMIMEAreRefusedWithTheSessionAlive(t *testing.T) {
 	u := newIMAPUser(t)
+	// MIME nested 10,000 deep, delivered before the size limit is set.
+	var deep strings.Builder
+	deep.WriteString("Subject: deep\nContent-Type: multipart/mixed; boundary=b0\n\n")
+	for i := 1; i < 10000; i++ {
+		fmt.Fprintf(&deep, "--b%d\nContent-Type: multipart/mixed; boundary=b%d\n\n", i-1, i)
+	}
+	deep.WriteString("--b9999\n\nleaf\n")
+	u.deliver(t, message("one", "first\n"), deep.String())
 	u.sb.Set("message_size_limit", "1000")
-	u.deliver(t, message("one", "first\n"))
 	// The oversize literal is sent without waiting (LITERAL+) and holds
 	// lines that would be commands: they must be read and dropped.
 	payload := strings.Repeat("x DELETE INBOX\r\nz LOGOUT\r\n", 100)
 	out := u.python(t, fmt.Sprintf(`
 import imaplib, sys
 M = imaplib.IMAP4_stream(sys.argv[1])
-def raw(line):
+def raw(line, tag=None):
     M.send(line)
+    tag = tag or line.split(b" ")[0]
     while True:
         l = M.readline()
         print(l.decode(errors="replace").rstrip())
-        if not l or l.startswith(line.split(b" ")[0] + b" "):
+        if not l or l.startswith(tag + b" "):
             return
 raw(b"a1 FROBNICATE now\r\n")
+raw(b"LOGOUT\r\n", b"LOGOUT")
+raw(b"\x00\x01\r\n", b"*")
+raw(b"b1 UID\r\n")
+raw(b"b2\x00 SELECT INBOX\r\n", b"b2")
 raw(b"a2 APPEND INBOX {%d+}\r\n" + b%q + b"\r\n")
 raw(b"a3 APPEND INBOX {99999999}\r\n")
 raw(b"a4 SELECT \"../../etc/passwd\"\r\n")
 raw(b"a5 CREATE /tmp/evil\r\n")
 raw(b"a6 SELECT INBOX\r\n")
-raw(b"a7 LOGOUT\r\n")
+raw(b"a7 FETCH 2 (BODYSTRUCTURE)\r\n")
+raw(b"a8 SEARCH BODY leaf\r\n")
+raw(b"a9 LOGOUT\r\n")
 `, len(payload), payload))
-	for _, want := range []string{"a1 BAD", "a2 NO [TOOBIG]", "a3 NO [TOOBIG]", "a4 NO", "a5 NO", "* 1 EXISTS", "a6 OK", "a7 OK"} {
+	_, structure, _ := strings.Cut(out, "* 2 FETCH (BODYSTRUCTURE ")
+	structure, _, _ = strings.Cut(structure, "\n")
+	structure = strings.TrimSuffix(strings.TrimSpace(structure), ")") // the FETCH's own
+	if len(structure) > 20000 || strings.Count(structure, "(") != strings.Count(structure, ")") || !strings.Contains(structure, `"mixed"`) {
+		t.Errorf("BODYSTRUCTURE of the 10,000-deep message, %d bytes: %.300s", len(structure), structure)
+	}
+	for _, want := range []string{"a1 BAD", "LOGOUT BAD", "* BAD", "b1 BAD", "b2 BAD", "a2 NO [TOOBIG]", "a3 NO [TOOBIG]", "a4 NO", "a5 NO", "* 2 EXISTS", "a6 OK", "a7 OK", "* SEARCH 2", "a9 OK"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("session lacks %q:\n%s", want, out)
 		}

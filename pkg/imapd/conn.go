@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -34,11 +35,13 @@ type filter struct {
 	lit  pendingLit // a literal announced in the last line handed over
 	mode readMode
 	left int64 // literal bytes still to hand over or drop
+	cut  bool  // the last line taken was cut short: the next is no command's start
 
 	wmu      sync.Mutex // the write side: the library and our own replies
 	partial  []byte     // the start of a response line not yet complete
 	wlit     int64      // bytes of a literal in the library's output still to pass
 	plusSeen bool       // the library asked for the literal
+	asked    bool       // it asked ("+") for a line: IDLE's DONE, an AUTHENTICATE response
 	holdPlus bool       // ...and the client sent it without asking: keep the "+" back
 
 	order *ordering // a SORT or THREAD the library runs as a SEARCH; under wmu
@@ -189,17 +192,20 @@ func (f *filter) line() ([]byte, error) {
 		if i := bytes.IndexByte(f.in, '\n'); i >= 0 {
 			l := f.in[: i+1 : i+1]
 			f.in = f.in[i+1:]
+			f.cut = false
 			return l, nil
 		}
 		if len(f.in) >= maxLine {
 			l := f.in[:maxLine:maxLine]
 			f.in = f.in[maxLine:]
+			f.cut = true
 			return l, nil
 		}
 		if err := f.fill(); err != nil {
 			if len(f.in) > 0 {
 				l := f.in
 				f.in = nil
+				f.cut = true
 				return l, nil
 			}
 			return nil, err
@@ -233,11 +239,11 @@ func literalAt(line []byte) (size int64, nonSync bool, start int, ok bool) {
 func (f *filter) Read(p []byte) (int, error) {
 	f.rmu.Lock()
 	defer f.rmu.Unlock()
-	if f.bye != "" && len(f.out) == 0 {
-		f.reply("* BYE " + f.bye + "\r\n")
-		return 0, io.EOF
-	}
 	for len(f.out) == 0 {
+		if f.bye != "" {
+			f.reply("* BYE " + f.bye + "\r\n")
+			return 0, io.EOF
+		}
 		if err := f.step(); err != nil {
 			return 0, err
 		}
@@ -255,7 +261,7 @@ func (f *filter) step() error {
 		// the command and is looking for the next one.
 		f.wmu.Lock()
 		plus := f.plusSeen
-		f.plusSeen, f.holdPlus = false, false
+		f.plusSeen, f.holdPlus, f.asked = false, false, false
 		f.wmu.Unlock()
 		lit := f.lit
 		f.lit = pendingLit{}
@@ -311,6 +317,7 @@ func (f *filter) step() error {
 		f.mode = modeCommand
 		return nil
 	}
+	start := !f.cut
 	l, err := f.line()
 	if err != nil {
 		return err
@@ -320,6 +327,13 @@ func (f *filter) step() error {
 			if err := f.settle(); err != nil {
 				return err
 			}
+		}
+		f.wmu.Lock()
+		asked := f.asked
+		f.asked = false
+		f.wmu.Unlock()
+		if tag, ok := commandStart(l); start && !asked && !ok {
+			return f.refuse(l, tag)
 		}
 		var handled bool
 		if l, handled, err = f.intercept(l); handled || err != nil {
@@ -340,6 +354,71 @@ func (f *filter) step() error {
 	}
 	f.out = append(f.out, l...)
 	return nil
+}
+
+// commandStart reports whether a line begins as the library reads a
+// command: a tag, a space and a name (after UID, a space and another), each
+// made of atom characters. It gives the tag when there is one.
+func commandStart(l []byte) (tag string, ok bool) {
+	if len(bytes.TrimRight(l, "\r\n")) == 0 {
+		return "", true // the library skips empty lines
+	}
+	atom := func() string {
+		i := 0
+		for i < len(l) && atomChar(l[i]) {
+			i++
+		}
+		a := string(l[:i])
+		l = l[i:]
+		return a
+	}
+	space := func() bool {
+		if len(l) == 0 || l[0] != ' ' {
+			return false
+		}
+		l = l[1:]
+		return true
+	}
+	tag = atom()
+	if tag == "" || !space() {
+		return tag, false
+	}
+	name := atom()
+	if name == "" {
+		return tag, false
+	}
+	if strings.EqualFold(name, "UID") && (!space() || atom() == "") {
+		return tag, false
+	}
+	return tag, true
+}
+
+// atomChar is an ATOM-CHAR as the library reads one (RFC 3501 9).
+func atomChar(c byte) bool {
+	switch c {
+	case '(', ')', '{', ' ', '%', '*', '"', '\\', ']':
+		return false
+	}
+	return !unicode.IsControl(rune(c))
+}
+
+// refuse answers a line that does not begin as a command. The library
+// would end the session on it without a word; after login the session goes
+// on. Before login it ends after the BAD, as the library ends it on an
+// unknown command there (lest a client of another protocol, sent to the
+// port, be answered at length). A literal the client sends without
+// waiting is dropped with the line.
+func (f *filter) refuse(l []byte, tag string) error {
+	if size, nonSync, _, ok := literalAt(l); ok && nonSync {
+		f.mode, f.left = modeDrop, size
+	}
+	if tag == "" {
+		tag = "*"
+	}
+	if !f.hooks.authenticated() {
+		f.hangUpAfterReply("Syntax error before login")
+	}
+	return f.reply(tag + " BAD [CLIENTBUG] Syntax error: a command is a tag, a space and a command name\r\n")
 }
 
 // pollWait is how long fill looks for more input before it writes what
@@ -622,7 +701,7 @@ func (f *filter) Write(p []byte) (int, error) {
 // response rewrites one response line as the client should see it.
 func (f *filter) response(line []byte) []byte {
 	if bytes.HasPrefix(line, []byte("+")) {
-		f.plusSeen = true
+		f.plusSeen, f.asked = true, true
 		if f.holdPlus {
 			f.holdPlus = false
 			return nil
@@ -709,9 +788,12 @@ func capabilityList(line []byte) (start, end int, ok bool) {
 }
 
 // Close ends the connection; the one-connection listener sees it. What
-// is held goes first, once synced.
+// is held goes first, once synced: also untagged output still gathering
+// (the greeting, when the first line from the client ends the session).
 func (f *filter) Close() error {
-	f.settle()
+	f.wmu.Lock()
+	f.flushLocked()
+	f.wmu.Unlock()
 	f.once.Do(func() { close(f.done) })
 	return f.hooks.conn().Close()
 }

@@ -228,6 +228,99 @@ func TestAnAcceptedNonSynchronisingLiteralReachesTheLibraryWithoutAPlus(t *testi
 	}
 }
 
+func TestALineThatIsNoCommandIsAnsweredBADAndTheSessionGoesOn(t *testing.T) {
+	for _, tc := range []struct{ line, reply string }{
+		{"LOGOUT\r\n", "LOGOUT BAD"},
+		{"* LOGOUT\r\n", "* BAD"},
+		{"\x00\x00\r\n", "* BAD"},
+		{"a1 UID\r\n", "a1 BAD"},
+		{"a1 UID \r\n", "a1 BAD"},
+		{"a1  NOOP\r\n", "a1 BAD"},
+		{"(a1) NOOP\r\n", "* BAD"},
+		{"a1\x00 NOOP\r\n", "a1 BAD"},
+		{"a1{5+}\r\nb1 NOOP\r\n", "a1 BAD"}, // a literal sent with it goes too
+		{"{5+}\r\nb1 NOOP\r\n", "* BAD"},
+	} {
+		f, client, r := pair(t, true)
+		f.hooks.(*fakeHooks).authed = true
+		go client.Write([]byte(tc.line + "a2 NOOP\r\n"))
+		got := make(chan string, 1)
+		go func() {
+			l, _ := bufio.NewReader(readerFunc(f.Read)).ReadString('\n')
+			got <- l
+		}()
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if l := readLine(t, r); !strings.HasPrefix(l, tc.reply+" [CLIENTBUG] Syntax error") {
+			t.Errorf("%q: client got %q, want %s", tc.line, l, tc.reply)
+		}
+		if l := <-got; l != "a2 NOOP\r\n" {
+			t.Errorf("%q: library got %q, want the next command", tc.line, l)
+		}
+	}
+}
+
+func TestALineTheLibraryAskedForIsNoCommandAndPassesAsItIs(t *testing.T) {
+	for _, tc := range []struct{ command, ask, line string }{
+		{"a1 IDLE\r\n", "+ idling\r\n", "DONE\r\n"},
+		{"a1 AUTHENTICATE PLAIN\r\n", "+ \r\n", "AGFsaWNlAHNlY3JldA==\r\n"},
+		{"a1 AUTHENTICATE PLAIN\r\n", "+ \r\n", "*\r\n"},
+	} {
+		f, client, r := pair(t, true)
+		f.hooks.(*fakeHooks).authed = true
+		go client.Write([]byte(tc.command))
+		lib := bufio.NewReader(readerFunc(f.Read))
+		if l, _ := lib.ReadString('\n'); l != tc.command {
+			t.Fatalf("library got %q", l)
+		}
+		go f.Write([]byte(tc.ask))
+		readLine(t, r)
+		go client.Write([]byte(tc.line))
+		if l, _ := lib.ReadString('\n'); l != tc.line {
+			t.Errorf("after %q the library got %q, want %q", tc.ask, l, tc.line)
+		}
+	}
+}
+
+func TestALineThatIsNoCommandBeforeLoginEndsTheSessionAfterItsBAD(t *testing.T) {
+	f, client, r := pair(t, true)
+	go client.Write([]byte("\x16\x03\x01\x02\x00\x01\r\n")) // a TLS hello to the plain port
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.Read(make([]byte, 100))
+		errc <- err
+	}()
+	for _, want := range []string{"* BAD [CLIENTBUG] Syntax error", "* BYE "} {
+		if l := readLine(t, r); !strings.HasPrefix(l, want) {
+			t.Fatalf("client got %q, want %q", l, want)
+		}
+	}
+	if err := <-errc; err != io.EOF {
+		t.Fatalf("library got %v, want EOF", err)
+	}
+}
+
+func TestTheRestOfALongCommandLineIsNotTakenForACommand(t *testing.T) {
+	f, client, _ := pair(t, true)
+	f.hooks.(*fakeHooks).authed = true
+	line := "a1 SEARCH SUBJECT \"" + strings.Repeat("(x) ", maxLine/2) + "\"\r\n"
+	go client.Write([]byte(line))
+	got := make([]byte, len(line))
+	if _, err := io.ReadFull(readerFunc(f.Read), got); err != nil || string(got) != line {
+		t.Fatalf("library got %d bytes, %v; want the %d of the line", len(got), err, len(line))
+	}
+}
+
+func TestOutputStillGatheringGoesOutWhenTheConnectionCloses(t *testing.T) {
+	f, client, r := pair(t, true)
+	f.delay = time.Hour // only Close may write it
+	f.Write([]byte("* PREAUTH ready\r\n"))
+	go f.Close()
+	if l := readLine(t, r); l != "* PREAUTH ready\r\n" {
+		t.Fatalf("client got %q", l)
+	}
+	client.Close()
+}
+
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
