@@ -202,11 +202,25 @@ func TestFetchmailDownloadsOverIMAP(t *testing.T) {
 // keys, with no user settings but those named.
 func (u *imapUser) mutt(t *testing.T, args ...string) {
 	t.Helper()
+	u.muttOn(t, u.mailbox(), "", args...)
+}
+
+// muttIMAP runs mutt as mutt does over IMAP, on the INBOX of imapd started
+// through mutt's tunnel (as "ssh host imapd" would be), its folders "=NAME".
+func (u *imapUser) muttIMAP(t *testing.T, args ...string) {
+	t.Helper()
+	rc := "set tunnel=\"" + u.imapdCommand() + "\"\nset folder=imap://mailhost/\nset spoolfile=imap://mailhost/INBOX\nset confirmcreate=no\nset delete=yes\nset imap_passive=yes\n"
+	u.muttOn(t, "imap://mailhost/INBOX", rc, args...)
+}
+
+// muttOn runs mutt on folder with the settings of mutt and those of rc.
+func (u *imapUser) muttOn(t *testing.T, folder, rc string, args ...string) {
+	t.Helper()
 	mutt, script := sandbox.NeedPeer(t, "mutt"), sandbox.NeedPeer(t, "script")
 	home := t.TempDir()
-	rc := filepath.Join(home, "muttrc")
-	os.WriteFile(rc, []byte("set folder="+home+"\nset mbox_type=mbox\nset sort=mailbox-order\nset wait_key=no\nset quit=yes\nset move=no\nset header_cache=\"\"\nset pipe_split=no\n"), 0o644)
-	line := mutt + " -n -F " + rc + " -f " + u.mailbox()
+	rcFile := filepath.Join(home, "muttrc")
+	os.WriteFile(rcFile, []byte("set folder="+home+"\nset mbox_type=mbox\nset sort=mailbox-order\nset wait_key=no\nset quit=yes\nset move=no\nset header_cache=\"\"\nset pipe_split=no\n"+rc), 0o644)
+	line := mutt + " -n -F " + rcFile + " -f " + folder
 	for _, a := range args {
 		line += " '" + a + "'"
 	}
@@ -241,5 +255,29 @@ M.logout()
 		if !strings.Contains(got, want) {
 			t.Errorf("after mutt, IMAP lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+func TestMuttReadsFlagsDeletesAndCopiesOverIMAP(t *testing.T) {
+	u := newIMAPUser(t)
+	u.deliver(t, message("one", "1\n"), message("two", "From the start\n2\n"), message("three", "3\n"))
+	out := filepath.Join(t.TempDir(), "piped")
+	// mutt flags three, deletes one, copies two to a new folder (IMAP
+	// COPY) and pipes it, then syncs (STORE, EXPUNGE) and quits.
+	u.muttIMAP(t, "-e", `push "<tag-pattern>~s three<enter><tag-prefix><flag-message><untag-pattern>~A<enter>`+
+		`<tag-pattern>~s one<enter><tag-prefix><delete-message><untag-pattern>~A<enter>`+
+		`<tag-pattern>~s two<enter><tag-prefix><copy-message>=Saved<enter><tag-prefix><pipe-message>cat >> `+out+`<enter>`+
+		`<sync-mailbox><quit>"`)
+	b, _ := os.ReadFile(out)
+	if !strings.Contains(string(b), "Subject: two") || !strings.Contains(string(b), "\nFrom the start\n2\n") {
+		t.Errorf("mutt piped over IMAP:\n%s\nlog:\n%s", b, u.log())
+	}
+	box := u.readMailbox(t)
+	if len(box) != 2 || box[0].Subject != "two" || box[1].Subject != "three" || !strings.Contains(box[1].XStatus, "F") {
+		t.Errorf("INBOX after mutt: %+v", box)
+	}
+	saved := u.readMailboxAt(t, filepath.Join(u.sb.Home(u.name), "mail", "Saved"))
+	if len(saved) != 1 || saved[0].Subject != "two" || !strings.Contains(saved[0].Body, "From the start") {
+		t.Errorf("Saved after mutt: %+v", saved)
 	}
 }
