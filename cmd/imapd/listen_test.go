@@ -38,7 +38,12 @@ func (u *imapUser) withPassword(t *testing.T, password string) {
 // returns the address once it accepts connections.
 func (u *imapUser) listen(t *testing.T, flags ...string) string {
 	t.Helper()
-	addr := sandbox.FreePort(t)
+	return u.listenOn(t, sandbox.FreePort(t), flags...)
+}
+
+// listenOn is listen on addr.
+func (u *imapUser) listenOn(t *testing.T, addr string, flags ...string) string {
+	t.Helper()
 	cmd := exec.Command(testbin.Path(t, "imapd"), append([]string{"-C", u.sb.Conf, "--listen", addr}, flags...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -106,5 +111,51 @@ S.logout()
 	log := u.log()
 	if !strings.Contains(log, "login user=<"+u.name+">") || strings.Contains(log, "s3cret") {
 		t.Errorf("log:\n%s", log)
+	}
+}
+
+// On a link that is not loopback, without TLS, a password may not be sent:
+// the capabilities say LOGINDISABLED (and no AUTH=), LOGIN and AUTHENTICATE
+// are refused; after STARTTLS both are offered and a login works.
+func TestAPasswordIsRefusedInTheClearOffLoopbackUntilStartTLS(t *testing.T) {
+	u := newIMAPUser(t)
+	u.withPassword(t, "s3cret pass")
+	certFile, keyFile := testcert.New(t).WriteFiles(t, u.sb.Dir)
+	u.sb.Set("tls_cert", certFile, "tls_key", keyFile)
+	addr := u.listenOn(t, sandbox.FreePortOn(t, sandbox.NonLoopback(t)))
+	out := u.python(t, `
+import imaplib, ssl, sys
+host, port = sys.argv[3].rsplit(":", 1)
+M = imaplib.IMAP4(host, int(port))
+print("PLAIN CAPS", " ".join(M.capabilities))
+for name, do in (("LOGIN", lambda: M.login(sys.argv[4], "s3cret pass")),
+                 ("AUTHENTICATE", lambda: M.authenticate("PLAIN", lambda _: ("\0%s\0s3cret pass" % sys.argv[4]).encode()))):
+    try:
+        do()
+        print(name, "accepted in the clear")
+    except imaplib.IMAP4.error as e:
+        print(name, "refused", e)
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False # the test certificate names the loopback address
+M.starttls(ssl_context=ctx)
+print("TLS CAPS", " ".join(M.capabilities))
+typ, data = M.login(sys.argv[4], "s3cret pass")
+print("LOGIN", typ)
+M.logout()
+`, certFile, addr, u.name)
+	for _, want := range []string{"LOGINDISABLED", "STARTTLS", "LOGIN refused", "AUTHENTICATE refused", "TLS CAPS ", "AUTH=PLAIN", "LOGIN OK"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("session lacks %q:\n%s", want, out)
+		}
+	}
+	plain, _, _ := strings.Cut(out, "\n")
+	if strings.Contains(plain, "AUTH=") {
+		t.Errorf("AUTH= offered in the clear: %s", plain)
+	}
+	if tls := out[strings.Index(out, "TLS CAPS"):]; strings.Contains(strings.Split(tls, "\n")[0], "LOGINDISABLED") {
+		t.Errorf("LOGINDISABLED after STARTTLS:\n%s", out)
+	}
+	if strings.Count(u.log(), "login user=") != 1 {
+		t.Errorf("log:\n%s", u.log())
 	}
 }

@@ -133,33 +133,10 @@ func TestWrongPasswordsAreDelayedAndTheThirdCloses(t *testing.T) {
 	}
 }
 
-// nonLoopback is an address of this host that is not loopback: one it
-// has, or one on a dummy interface made for the test (as root).
-func nonLoopback(t *testing.T) string {
-	t.Helper()
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
-			return n.IP.String()
-		}
-	}
-	if os.Getuid() != 0 {
-		t.Skip("no address but loopback, and no root to add one")
-	}
-	ip := sandbox.NeedPeer(t, "ip")
-	for _, args := range [][]string{{"link", "add", "u9pop0", "type", "dummy"}, {"addr", "add", "198.51.100.9/32", "dev", "u9pop0"}, {"link", "set", "u9pop0", "up"}} {
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", args, err, out)
-		}
-	}
-	t.Cleanup(func() { exec.Command(ip, "link", "del", "u9pop0").Run() })
-	return "198.51.100.9"
-}
-
 func TestPlaintextIsRefusedOnANonLoopbackLinkWithoutTLS(t *testing.T) {
 	s := box(t, 1)
 	withTLS(t, s)
-	c := dial(t, listen(t, s, net.JoinHostPort(nonLoopback(t), "0")))
+	c := dial(t, listen(t, s, net.JoinHostPort(sandbox.NonLoopback(t), "0")))
 	c.do("CAPA")
 	var caps []string
 	for l := c.line(); l != "." && l != "EOF"; l = c.line() {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -111,7 +112,13 @@ func CountMessages(mbox string) int {
 // FreePort returns a loopback address nothing listens on now.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return FreePortOn(t, "127.0.0.1")
+}
+
+// FreePortOn returns an address of ip nothing listens on now.
+func FreePortOn(t testing.TB, ip string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,4 +141,29 @@ func (s *Sandbox) WriteFile(name, content string, mode os.FileMode) string {
 		s.t.Fatal(err)
 	}
 	return p
+}
+
+// NonLoopback is an address of this host that is not loopback: one it
+// has, or one on a dummy interface made for the test (as root).
+func NonLoopback(t testing.TB) string {
+	t.Helper()
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			return n.IP.String()
+		}
+	}
+	if os.Getuid() != 0 {
+		t.Skip("no address but loopback, and no root to add one")
+	}
+	ip := NeedPeer(t, "ip")
+	// Named by the process: test binaries of several packages run at once.
+	dev := fmt.Sprintf("umdummy%d", os.Getpid())
+	for _, args := range [][]string{{"link", "add", dev, "type", "dummy"}, {"addr", "add", "198.51.100.9/32", "dev", dev}, {"link", "set", dev, "up"}} {
+		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command(ip, "link", "del", dev).Run() })
+	return "198.51.100.9"
 }
