@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -227,5 +228,86 @@ raw(b"a9 LOGOUT\r\n")
 	}
 	if _, err := os.Stat("/tmp/evil"); err == nil {
 		t.Fatal("CREATE /tmp/evil made a file")
+	}
+}
+
+// Folders as imapd(8) says: files and directories under folder_dir,
+// special uses by name, children, subscriptions in .subscriptions; a file
+// that is no mbox and a symbolic link out of folder_dir are never touched;
+// RENAME INBOX leaves INBOX empty.
+func TestImaplibManagesFoldersUnderFolderDirAndNothingElse(t *testing.T) {
+	u := newIMAPUser(t)
+	u.deliver(t, message("one", "1\n"), message("two", "2\n"))
+	mail := filepath.Join(u.sb.Home(u.name), "mail")
+	os.MkdirAll(mail, 0o700)
+	os.WriteFile(filepath.Join(mail, "notes.txt"), []byte("not mail\n"), 0o600)
+	os.Symlink("/etc", filepath.Join(mail, "escape"))
+	if os.Geteuid() == 0 {
+		for _, p := range []string{mail, filepath.Join(mail, "notes.txt")} {
+			os.Chown(p, 65534, 65534)
+		}
+	}
+	out := u.python(t, `
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+for name in ("lists/go", "Sent", "drafts", "Trash", "Junk", "Archive", "Donn&AOk-es"):
+    print("CREATE", name, M.create(name)[0])
+def lst(*args):
+    typ, data = M._simple_command("LIST", *args)
+    for l in M.untagged_responses.pop("LIST", []):
+        print("LIST", " ".join(args), l.decode())
+lst('""', '"*"')
+lst('(SPECIAL-USE)', '""', '"*"')
+M.subscribe("lists/go"); M.subscribe("Sent"); M.unsubscribe("Sent")
+typ, data = M.lsub('""', '"*"')
+print("LSUB", data)
+lst('(SUBSCRIBED)', '""', '"*"', 'RETURN', '(CHILDREN)')
+for cmd, args in (("SELECT", ("notes.txt",)), ("DELETE", ("notes.txt",)), ("RENAME", ("notes.txt", "x")),
+                  ("RENAME", ("Sent", "notes.txt")), ("SELECT", ("escape/passwd",)), ("CREATE", ("escape/x",)),
+                  ("SELECT", ('"../x"',)), ("CREATE", ('"INBOX/../x"',)), ("CREATE", ("/tmp/x",)), ("DELETE", ("lists",))):
+    try:
+        typ, data = M._simple_command(cmd, *args)
+    except imaplib.IMAP4.error as e:
+        typ, data = "BAD", [str(e).encode()]
+    print("REFUSED", cmd, " ".join(args), typ)
+lst('""', '"escape/*"')
+print("RENAME INBOX", M.rename("INBOX", "Old")[0])
+print("STATUS", M.status("Old", "(MESSAGES)")[1], M.status("INBOX", "(MESSAGES UIDNEXT)")[1])
+M.logout()
+`)
+	for _, want := range []string{
+		`LIST "" "*" (\Noselect \HasChildren) "/" "lists"`,
+		`LIST "" "*" (\HasNoChildren) "/" "lists/go"`,
+		`LIST "" "*" (\HasNoChildren \Sent) "/" "Sent"`,
+		`LIST "" "*" (\HasNoChildren \Drafts) "/" "drafts"`,
+		`LIST "" "*" (\HasNoChildren \Trash) "/" "Trash"`,
+		`LIST "" "*" (\HasNoChildren \Junk) "/" "Junk"`,
+		`LIST "" "*" (\HasNoChildren \Archive) "/" "Archive"`,
+		`LIST "" "*" (\HasNoChildren) "/" "Donn&AOk-es"`,
+		`LIST "" "*" (\Noselect \Noinferiors) "/" "notes.txt"`,
+		`LIST (SPECIAL-USE) "" "*" (\HasNoChildren \Sent) "/" "Sent"`,
+		`LSUB [b'(\\HasNoChildren \\Subscribed) "/" "lists/go"']`,
+		`LIST (SUBSCRIBED) "" "*" RETURN (CHILDREN) (\HasNoChildren \Subscribed) "/" "lists/go"`,
+		`RENAME INBOX OK`,
+		`STATUS [b'"Old" (MESSAGES 2)'] [b'INBOX (MESSAGES 0 UIDNEXT 3)']`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("session lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "(SPECIAL-USE)"); n != 5 {
+		t.Errorf("LIST (SPECIAL-USE) gave %d folders, want 5:\n%s", n, out)
+	}
+	if strings.Count(out, "REFUSED") != 10 || strings.Contains(out, " OK\nREFUSED") || regexp.MustCompile(`REFUSED .* OK`).MatchString(out) || strings.Contains(out, `"escape/`) {
+		t.Errorf("a name out of bounds was served:\n%s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(mail, ".subscriptions")); string(b) != "lists/go\n" {
+		t.Errorf(".subscriptions: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(mail, "notes.txt")); string(b) != "not mail\n" {
+		t.Errorf("notes.txt: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(mail, "Données")); err != nil {
+		t.Errorf("the folder named in modified UTF-7 is not stored in UTF-8: %v", err)
 	}
 }
