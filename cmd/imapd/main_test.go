@@ -9,9 +9,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"unixmail/internal/sandbox"
 	"unixmail/internal/testbin"
+	"unixmail/pkg/mbox"
 )
 
 // imapUser is a sandbox with one user whose mail imapd serves over a pipe,
@@ -309,5 +311,38 @@ M.logout()
 	}
 	if _, err := os.Stat(filepath.Join(mail, "Données")); err != nil {
 		t.Errorf("the folder named in modified UTF-7 is not stored in UTF-8: %v", err)
+	}
+}
+
+// APPEND's flags go into the state fields and its date into the From_
+// line, as the same moment whatever zone the client gave it in.
+func TestImaplibAppendsWithFlagsAndADateThatBecomesTheFromLine(t *testing.T) {
+	u := newIMAPUser(t)
+	out := u.python(t, `
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+typ, data = M.append("INBOX", r"(\Seen \Flagged $Label1)", '"14-Jul-2021 02:44:25 -0700"', b"Subject: dated\r\n\r\nFrom me\r\n")
+print("APPEND", typ, data)
+M.select("INBOX", readonly=True)
+typ, data = M.fetch("1", "(FLAGS INTERNALDATE BODY.PEEK[TEXT])")
+print("FETCH", data[0][0].decode(), repr(data[0][1]))
+M.logout()
+`)
+	if !strings.Contains(out, "APPEND OK [b'[APPENDUID ") || !strings.Contains(out, `FLAGS (\Seen \Flagged $Label1)`) || !strings.Contains(out, `'From me\r\n'`) {
+		t.Fatalf("imaplib:\n%s", out)
+	}
+	want := time.Date(2021, 7, 14, 9, 44, 25, 0, time.UTC)
+	date := regexp.MustCompile(`INTERNALDATE "([^"]+)"`).FindStringSubmatch(out)
+	if got, err := time.Parse("_2-Jan-2006 15:04:05 -0700", date[1]); err != nil || !got.Equal(want) {
+		t.Errorf("INTERNALDATE %q, want %v (%v)", date[1], want, err)
+	}
+	b, _ := os.ReadFile(u.mailbox())
+	first, _, _ := strings.Cut(string(b), "\n")
+	if _, got, ok := mbox.ParseFromLine([]byte(first)); !ok || !got.Equal(want) {
+		t.Errorf("From_ line %q, want the moment %v", first, want)
+	}
+	msgs := u.readMailbox(t)
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Status, "R") || msgs[0].XStatus != "F" || !strings.Contains(string(b), "\nX-Keywords: $Label1") || msgs[0].Body != ">From me\n" && msgs[0].Body != "From me\n" {
+		t.Errorf("stored: %+v\n%s", msgs, b)
 	}
 }

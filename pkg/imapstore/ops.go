@@ -406,7 +406,10 @@ func (s *Session) Append(name string, r imap.LiteralReader, options *imap.Append
 	// Stored old (Status: O): a client's own message (a copy in Sent, a
 	// draft) is not new mail, and no session need rewrite it to say so.
 	state := applyFlags(mbox.State{Flags: mbox.Old}, imap.StoreFlagsAdd, options.Flags)
-	if err := sp.add(mbox.FromLine("MAILER-DAEMON", t), r, state, 0); err != nil {
+	// A From_ line's date is local time with no zone, as every reader of
+	// the file takes it: a date given in another zone is written as the
+	// same moment here, not as the same clock reading.
+	if err := sp.add(mbox.FromLine("MAILER-DAEMON", t.Local()), r, state, 0); err != nil {
 		return nil, err
 	}
 	if sel := s.sel; sel != nil && sel.path == path {
