@@ -481,11 +481,14 @@ func TestPeersDeliverWhileAClientPipelinesAPPENDsWithoutEnd(t *testing.T) {
 			deliverOne := peerWriters(ctx, t, u, box, "stream", c.order, "LOCKSLEEP=1")[c.peer]
 			_, stop, streamed := startStream(t, u)
 			var want []string
+			var took []time.Duration // for the log: how long each waited
 			for i := range 3 {
 				s := fmt.Sprintf("%s %d beside the stream", c.peer, i)
+				start := time.Now()
 				if err := deliverOne(s); err != nil {
 					t.Error(err)
 				}
+				took = append(took, time.Since(start).Round(time.Millisecond))
 				want = append(want, s)
 			}
 			os.WriteFile(stop, nil, 0o644)
@@ -498,7 +501,7 @@ func TestPeersDeliverWhileAClientPipelinesAPPENDsWithoutEnd(t *testing.T) {
 			got := inFile(t, u, box)
 			onceEach(t, got, want)
 			onceEach(t, got, slices.Collect(maps.Keys(given)))
-			t.Logf("%d APPENDs beside %s", len(given), c.peer)
+			t.Logf("%d APPENDs beside %s, whose deliveries took %v", len(given), c.peer, took)
 		})
 	}
 }
