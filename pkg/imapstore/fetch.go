@@ -490,11 +490,7 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		ahead = sel.envelopesAhead(file, sel.snap, targets)
 		defer func() { ahead.stop() }()
 	}
-	items, direct := directItems(options)
-	var out []byte // direct's responses not yet written
-	if direct = direct && s.Direct != nil; direct {
-		out = make([]byte, 0, directFlush+directFlush/4)
-	}
+	out := s.fetchOut(w, options)
 	for _, t := range targets {
 		m := &sel.msgs[t]
 		var rec []byte
@@ -518,24 +514,54 @@ func (s *Session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			sel.envelopes().putRecord(e, rec)
 		}
 		f.next()
-		if !direct {
-			if err := s.fetchOne(w, f, uint32(t+1), m, e, rec, options, flagsChanged[t]); err != nil {
-				return err
-			}
-			continue
-		}
-		if out, err = s.appendDirect(out, f, uint32(t+1), m, e, rec, items); err != nil {
-			break
-		}
-		if len(out) >= directFlush {
-			if _, err = s.Direct.Write(out); err != nil {
-				return err
-			}
-			out = out[:0]
+		if err := out.one(f, uint32(t+1), m, e, rec, flagsChanged[t]); err != nil {
+			return out.close(err)
 		}
 	}
-	if len(out) > 0 {
-		if _, werr := s.Direct.Write(out); werr != nil {
+	return out.close(nil)
+}
+
+// fetchOut writes a FETCH's responses: through the library (fetchOne),
+// or, when the session may (Session.Direct) and the items allow, made
+// here (appendDirect) and written in chunks.
+type fetchOut struct {
+	s      *Session
+	w      *imapserver.FetchWriter
+	o      *imap.FetchOptions
+	items  fetchItems
+	direct bool
+	buf    []byte // direct responses not yet written
+}
+
+func (s *Session) fetchOut(w *imapserver.FetchWriter, o *imap.FetchOptions) *fetchOut {
+	out := &fetchOut{s: s, w: w, o: o}
+	out.items, out.direct = directItems(o)
+	out.direct = out.direct && s.Direct != nil
+	return out
+}
+
+// one writes message seq's response; rec is its envelope cache record
+// when made already (envelopesAhead).
+func (out *fetchOut) one(f *guard, seq uint32, m *viewMsg, e *mbox.Entry, rec []byte, flagsChanged bool) error {
+	if !out.direct {
+		return out.s.fetchOne(out.w, f, seq, m, e, rec, out.o, flagsChanged)
+	}
+	var err error
+	if out.buf, err = out.s.appendDirect(out.buf, f, seq, m, e, rec, out.items); err != nil {
+		return err
+	}
+	if len(out.buf) >= directFlush {
+		_, err = out.s.Direct.Write(out.buf)
+		out.buf = out.buf[:0]
+	}
+	return err
+}
+
+// close writes the responses gathered, which come before the command's
+// reply whatever it is (err, the command's failure, or nil).
+func (out *fetchOut) close(err error) error {
+	if len(out.buf) > 0 {
+		if _, werr := out.s.Direct.Write(out.buf); werr != nil {
 			return werr
 		}
 	}
@@ -628,15 +654,16 @@ func (s *Session) fetchPending(w *imapserver.FetchWriter, numSet imap.NumSet, op
 	// No snapshot to find a moved message in: a change under the read
 	// fails the command, and the client's next try reads the file anew.
 	f := &guard{f: file, stamp: pv.stamp}
+	out := s.fetchOut(w, options)
 	for _, t := range targets {
 		e := at(t)
 		f.next()
 		m := viewMsg{uid: e.UID, flags: e.Flags, keywords: e.Keywords, recent: e.Flags&mbox.Old == 0 && e.UID >= sum.RecentFrom}
-		if err := s.fetchOne(w, f, uint32(t+1), &m, &e, nil, options, false); err != nil {
-			return true, err
+		if err := out.one(f, uint32(t+1), &m, &e, nil, false); err != nil {
+			return true, out.close(err)
 		}
 	}
-	return true, nil
+	return true, out.close(nil)
 }
 
 // fetchOne writes one message's FETCH response through the library; rec

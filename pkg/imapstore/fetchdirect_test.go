@@ -271,3 +271,22 @@ func TestAppendStringQuotesWhatItCanAsTheLibraryDoes(t *testing.T) {
 		}
 	}
 }
+
+// A FETCH answered from the index alone (a SELECT from the index, not yet
+// made whole) writes its responses directly too.
+func TestADirectFetchFromTheIndexAloneWritesWhatTheLibraryWrites(t *testing.T) {
+	lib, direct := indexedInbox(t, 5), indexedInbox(t, 5)
+	for _, u := range []*testUser{lib, direct} {
+		w := dial(t, u.store())
+		w.ok("SELECT INBOX")
+		w.ok(`STORE 2 +FLAGS (\Seen work)`)
+		w.ok("LOGOUT")
+	}
+	wl, wd := dial(t, lib.store()), dialDirect(t, direct.store())
+	for _, c := range []string{"EXAMINE INBOX", "FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)", "UID FETCH 2:4 (FLAGS ENVELOPE)", "FETCH 1:* (UID FLAGS BODY.PEEK[HEADER])"} {
+		got, want := wd.ok("%s", c), wl.ok("%s", c)
+		if strings.Contains(c, "FETCH") && got != want {
+			t.Fatalf("%s: direct and library differ at byte %d:\n%s\n---\n%s", c, firstDiff(got, want), got, want)
+		}
+	}
+}
