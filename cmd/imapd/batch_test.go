@@ -75,8 +75,22 @@ os.kill(T.process.pid, signal.SIGTERM)
 T.process.wait()
 box = mailbox.mbox(sys.argv[2], create=False)
 print("after SIGTERM:", [(m["subject"], m["x-status"]) for m in box])
+# Written in place at CLOSE, not synced: a SIGKILL after it loses nothing.
+W = Stream("")
+W.select("INBOX")
+W.store("3", "+FLAGS", r"(\Flagged)")
+W.close()
+os.kill(W.process.pid, signal.SIGKILL)
+W.process.wait()
+box = mailbox.mbox(sys.argv[2], create=False)
+print("after CLOSE and SIGKILL:", [(m["subject"], m["x-status"]) for m in box])
+R = Stream("")
+R.select("INBOX", readonly=True)
+print("seen again:", flags(R, "3"))
+R.logout()
 `, u.mailbox())
-	for _, want := range []string{"after SIGKILL: ['one', 'two', 'three']", "after SIGTERM: [('one', ", "('two', 'A')", "('three', None)"} {
+	for _, want := range []string{"after SIGKILL: ['one', 'two', 'three']", "after SIGTERM: [('one', ", "('two', 'A')", "('three', None)",
+		"after CLOSE and SIGKILL: [('one', ", "('two', 'A'), ('three', 'F')]", `seen again: 3 (FLAGS (\Flagged`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("lacks %q:\n%s", want, out)
 		}

@@ -103,6 +103,8 @@ type hooks interface {
 	// (zero: none waiting); flush writes them.
 	flushDue() time.Time
 	flush() error
+	// check writes them and syncs what was written in place (CHECK).
+	check() error
 	// unsynced reports whether APPENDs wrote what commit is yet to sync
 	// (any goroutine may ask); commit syncs it, on the library's
 	// goroutine only. Once commit has failed it keeps failing.
@@ -500,7 +502,7 @@ func (f *filter) intercept(l []byte) ([]byte, bool, error) {
 		// for its changes to be written (RFC 3501 6.4.1), and hears
 		// NO when they could not be (a full disk): they are kept for
 		// another try.
-		if err := f.hooks.flush(); err != nil {
+		if err := f.hooks.check(); err != nil {
 			text := "[SERVERBUG] Flag changes could not be written"
 			var ie *imap.Error
 			if errors.As(err, &ie) && ie.Code != "" {

@@ -68,6 +68,7 @@ func (h *fakeHooks) authenticated() bool { return h.authed }
 func (h *fakeHooks) idInfo() string      { return `("name" "test")` }
 func (h *fakeHooks) flushDue() time.Time { return h.due }
 func (h *fakeHooks) flush() error        { h.flushed++; h.due = time.Time{}; return h.failing }
+func (h *fakeHooks) check() error        { return h.flush() }
 func (h *fakeHooks) enabled(caps []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

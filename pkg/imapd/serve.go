@@ -74,11 +74,15 @@ func (k *conn) flushDue() time.Time {
 	return k.sess.FlushDue()
 }
 
-func (k *conn) flush() error {
+func (k *conn) flush() error { return k.written(k.sess.Flush) }
+func (k *conn) check() error { return k.written(k.sess.Check) }
+
+// written runs a write of the session's flag changes, logging its failure.
+func (k *conn) written(write func() error) error {
 	if k.sess == nil {
 		return nil
 	}
-	err := k.sess.Flush()
+	err := write()
 	if err != nil {
 		k.c.Log.Warn("rip=%s: writing flag changes: %v", k.c.Peer, err)
 	}

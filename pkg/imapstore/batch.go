@@ -136,23 +136,42 @@ func (s *Session) FlushDue() time.Time {
 }
 
 // Flush writes the flag changes waiting in the session. The connection
-// calls it when they are due and the client is quiet, and at CHECK; it
-// may do so while IDLE runs in another goroutine, which takes the same
-// lock around its polls.
+// calls it when they are due and the client is quiet; it may do so while
+// IDLE runs in another goroutine, which takes the same lock around its
+// polls. Written in place, they are not synced (mbox.WriteStates): see
+// Check.
 func (s *Session) Flush() error {
 	if s.sel == nil {
 		return nil
 	}
 	s.sel.batch.mu.Lock()
 	defer s.sel.batch.mu.Unlock()
-	return s.flush()
+	return s.flush(false)
+}
+
+// Check is Flush for IMAP's CHECK, a checkpoint (RFC 3501 6.4.1): the
+// flag changes are synced, and so are those written in place without a
+// sync before (by any session), which the folder's index says it holds.
+func (s *Session) Check() error {
+	if s.sel == nil {
+		return nil
+	}
+	s.sel.batch.mu.Lock()
+	defer s.sel.batch.mu.Unlock()
+	// A SELECT answered from the index alone has no snapshot yet to
+	// tell whether that index holds such flags.
+	if err := s.ready(s.sel); err != nil {
+		return err
+	}
+	return s.flush(true)
 }
 
 // flush writes the batch in one locked write: in place when every message
-// has room in its state fields, else by a rewrite that pads them.
-func (s *Session) flush() error {
+// has room in its state fields, else by a rewrite that pads them. With
+// sync, what was written in place is synced too.
+func (s *Session) flush(sync bool) error {
 	sel := s.sel
-	if sel == nil || sel.batch.n == 0 {
+	if sel == nil || sel.batch.n == 0 && !(sync && sel.snap.idx.Unsynced()) {
 		return nil
 	}
 	lf, err := s.st.openLocked(sel.path, false, sel.snap)
@@ -161,7 +180,7 @@ func (s *Session) flush() error {
 		return err
 	}
 	defer lf.close()
-	return s.flushLocked(lf)
+	return s.flushLocked(lf, sync)
 }
 
 // batchChanges is the batch as changes to the messages of the locked
@@ -196,10 +215,10 @@ func (sel *selected) batchChanges(snap *snapshot, skip func(j int) bool) (map[in
 }
 
 // flushLocked is flush on the folder the caller has locked.
-func (s *Session) flushLocked(lf *lockedFolder) (err error) {
+func (s *Session) flushLocked(lf *lockedFolder, sync bool) (err error) {
 	sel := s.sel
 	if sel.batch.n == 0 {
-		return nil
+		return s.syncStates(lf, sync)
 	}
 	defer func() {
 		if err != nil {
@@ -217,7 +236,7 @@ func (s *Session) flushLocked(lf *lockedFolder) (err error) {
 	}
 	written := false
 	if len(newKeywords) == 0 && len(states) > 0 {
-		idx, ok, err := mbox.WriteStates(lf.mb, lf.snap.idx, states)
+		idx, ok, err := mbox.WriteStates(lf.mb, lf.snap.idx, states, sync)
 		if err != nil {
 			return err
 		}
@@ -245,6 +264,24 @@ func (s *Session) flushLocked(lf *lockedFolder) (err error) {
 	}
 	sel.snap = lf.snap
 	sel.clearBatch()
+	return s.syncStates(lf, sync)
+}
+
+// syncStates syncs, when sync is set, the flags written in place into the
+// folder the caller has locked and not synced, and saves its index without
+// their mark.
+func (s *Session) syncStates(lf *lockedFolder, sync bool) error {
+	if !sync || !lf.snap.idx.Unsynced() {
+		return nil
+	}
+	idx, err := mbox.SyncStates(lf.mb, lf.snap.idx)
+	if err != nil {
+		return err
+	}
+	lf.snap = newSnapshot(idx, lf.snap.stamp)
+	lf.snap.saved = true
+	s.st.remember(s.sel.path, lf.snap)
+	s.sel.snap = lf.snap
 	return nil
 }
 
@@ -253,5 +290,5 @@ func (s *Session) flushIfDue() error {
 	if s.sel == nil || s.sel.batch.due.IsZero() || s.st.now().Before(s.sel.batch.due) {
 		return nil
 	}
-	return s.flush()
+	return s.flush(false)
 }

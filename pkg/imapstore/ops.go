@@ -140,7 +140,7 @@ func (s *Session) expunge(pick func(m *viewMsg, st mbox.State) bool) ([]uint32, 
 	if len(gone) == 0 || len(newKeywords) > 0 {
 		// Nothing to drop, or keywords to list in X-IMAPbase first: the
 		// flags are written on their own (see flush).
-		if err := s.flushLocked(lf); err != nil {
+		if err := s.flushLocked(lf, false); err != nil {
 			return nil, err
 		}
 		sel.snap = lf.snap
@@ -473,7 +473,7 @@ func (s *Session) copyTo(sel *selected, targets []int, dest string) (*imap.CopyD
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Not a mailbox: " + dest}
 	}
 	// Copies carry the flags as this session shows them.
-	if err := s.flush(); err != nil {
+	if err := s.flush(false); err != nil {
 		return nil, err
 	}
 	if err := s.refresh(); err != nil {

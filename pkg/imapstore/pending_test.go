@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"unixmail/pkg/mbox"
 )
 
 // indexedInbox is a big folder of n messages that a first session has
@@ -230,5 +232,52 @@ func TestASelectFromTheIndexCountsRightAfterDeliveriesAndOthersFlagChanges(t *te
 	}
 	if data.NumMessages != 8 || data.NumRecent != 2 || data.FirstUnseenSeqNum != 3 || data.UIDNext != 9 {
 		t.Fatalf("SELECT gave %d messages, %d recent, first unseen %d, UIDNEXT %d; want 8, 2, 3, 9", data.NumMessages, data.NumRecent, data.FirstUnseenSeqNum, data.UIDNext)
+	}
+}
+
+func TestFlagsWrittenInPlaceAreSyncedAtCheckAloneAndTheIndexSaysWhich(t *testing.T) {
+	u := indexedInbox(t, 3)
+	marked := func() bool {
+		t.Helper()
+		idx, err := mbox.LoadIndex(mbox.IndexPath(u.inbox))
+		if err != nil || idx == nil {
+			t.Fatalf("no index: %v", err)
+		}
+		return idx.Unsynced()
+	}
+	if marked() {
+		t.Fatal("marked before any flag was written")
+	}
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	// No room for them yet: the fields are padded by a rewrite, synced.
+	w.ok(`STORE 1:* +FLAGS (\Draft)`)
+	w.flush()
+	if marked() {
+		t.Fatal("marked after a rewrite")
+	}
+	w.ok(`STORE 1 +FLAGS (\Seen)`)
+	w.flush()
+	if !strings.Contains(u.file(u.inbox), "Status: RO") || !marked() {
+		t.Fatalf("after the batch was written: marked %v\n%s", marked(), u.file(u.inbox))
+	}
+	// Another session's CHECK, on a SELECT answered from the index alone,
+	// syncs what the first wrote.
+	s := NewPreauthSession(u.store())
+	defer s.Close()
+	if _, err := s.Select("INBOX", &imap.SelectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if marked() {
+		t.Fatal("still marked after CHECK")
+	}
+	w.ok(`STORE 2 +FLAGS (\Flagged)`)
+	w.ok("LOGOUT")
+	w.open.Wait()
+	if !strings.Contains(u.file(u.inbox), "X-Status: FT") || !marked() {
+		t.Fatalf("after LOGOUT: marked %v\n%s", marked(), u.file(u.inbox))
 	}
 }

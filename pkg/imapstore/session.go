@@ -598,7 +598,7 @@ func (s *Session) Status(name string, options *imap.StatusOptions) (*imap.Status
 			return nil, err
 		}
 		// Its counts include this session's flag changes.
-		if err := s.flush(); err != nil {
+		if err := s.flush(false); err != nil {
 			return nil, err
 		}
 		prev = s.sel.snap

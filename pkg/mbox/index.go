@@ -24,7 +24,8 @@ import (
 // another mtime was changed in place (a flag written into its padding, by
 // us or by Dovecot) and is scanned again. (Like Dovecot's mbox index, it
 // does not see an in-place edit of an earlier message made at the same
-// time as an append.)
+// time as an append.) An index holding flags written but not synced in an
+// earlier boot never fits (see unsynced.go).
 type Index struct {
 	Entries []Entry
 	Base    *Base // the X-IMAPbase the file holds, nil when none
@@ -44,6 +45,10 @@ type Index struct {
 	seenValidity uint32
 	// renumberedWhy: why Number last gave a new UIDVALIDITY.
 	renumberedWhy string
+	// unsynced is the boot (bootID) in which flags this index holds were
+	// written into the file in place and not synced; zero when every
+	// byte it describes was synced (see WriteStates).
+	unsynced [16]byte
 
 	dev, ino uint64
 	mtime    int64
@@ -155,6 +160,7 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
 	}
 	mtime := st.Mtim.Nano()
+	was := idx
 	if idx != nil && !idx.fits(f, &st) {
 		idx = nil
 	}
@@ -162,6 +168,7 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 		return idx, nil
 	}
 	out := &Index{dev: st.Dev, ino: st.Ino, mtime: mtime, Size: st.Size}
+	out.carryUnsynced(was)
 	from, keep := int64(0), 0
 	if idx != nil && len(idx.Entries) > 0 {
 		// The last message may have grown: read it again with the rest.
@@ -211,6 +218,9 @@ func shift(e *Entry, by int64) {
 }
 
 func (idx *Index) fits(f io.ReaderAt, st *unix.Stat_t) bool {
+	if idx.flagsLost() {
+		return false
+	}
 	if st.Dev != idx.dev || st.Ino != idx.ino || st.Size < idx.Size {
 		return false
 	}

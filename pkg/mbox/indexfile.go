@@ -16,7 +16,7 @@ import (
 	"unixmail/internal/binrec"
 )
 
-// The index file (format 4) is the magic line, then records, each a
+// The index file (format 5) is the magic line, then records, each a
 // state of the index: the whole header (what the mailbox looked like, its
 // base and UID state), how many entries of the state before stand, and
 // the entries that follow them. The first record holds every entry;
@@ -37,10 +37,15 @@ import (
 // record.
 //
 // Versions: 2 added ClientSize; 3 the UIDs the index gives (Number) and
-// the fingerprints; 4 the records, the CRC and the fixed-size entries.
-// Format 3 is still read (indexfile3.go): it may hold UIDs nothing else
-// does.
-const indexMagic = "unixmail mbox index 4\n"
+// the fingerprints; 4 the records, the CRC and the fixed-size entries; 5
+// the boot of flag writes not synced (Index.unsynced) in the header.
+// Formats 3 and 4 are still read (indexfile3.go): they may hold UIDs
+// nothing else does. A format 4 file is saved whole again, as format 5,
+// never appended to.
+const indexMagic = "unixmail mbox index 5\n"
+
+// indexMagic4 begins an index of format 4: format 5 without the boot.
+const indexMagic4 = "unixmail mbox index 4\n"
 
 // entrySize is the bytes of one entry in an index file: seven offsets and
 // sizes, the date, the fingerprint, the zone, the lines, the UID, the
@@ -55,10 +60,12 @@ const recordHead = 8
 // append only the rest.
 type onDisk struct {
 	path     string
-	dev, ino uint64 // of the index file: a rename over it is another file
-	size     int64  // bytes of whole records: where the next one goes
-	baseLen  int64  // bytes up to the end of the first record
-	n        int    // entries the file's last state holds
+	dev, ino uint64   // of the index file: a rename over it is another file
+	size     int64    // bytes of whole records: where the next one goes
+	baseLen  int64    // bytes up to the end of the first record
+	n        int      // entries the file's last state holds
+	format   int      // of the file: records are appended to formatNow's only
+	unsynced [16]byte // the mark of the file's last state (Index.unsynced)
 }
 
 // dirty notes that entry i may differ from what the index file holds.
@@ -79,8 +86,18 @@ func (idx *Index) inheritDisk(from *Index, keep int) {
 // the file there is the one this index was loaded from or last saved to,
 // only what changed since is appended; otherwise the whole index goes to
 // a temporary file renamed into place.
+//
+// A record that only changes flags written in place and not synced
+// (WriteStates) is not synced either: lost, it costs the scan that its
+// mark would have caused anyway after a power cut. The UIDs the index
+// holds are durable before: it gave none since its last save (pending).
 func (idx *Index) Save(path string) error {
-	f, ok, err := idx.appendRecord(path, nil, true)
+	return idx.save(path, idx.pending || !idx.Unsynced())
+}
+
+// save is Save, its appended record synced or not.
+func (idx *Index) save(path string, sync bool) error {
+	f, ok, err := idx.appendRecord(path, nil, sync)
 	if f != nil {
 		f.Close()
 	}
@@ -195,6 +212,7 @@ func (idx *Index) appendRecord(path string, open *os.File, sync bool) (*os.File,
 	}
 	idx.disk.size += int64(len(rec))
 	idx.disk.n = len(idx.Entries)
+	idx.disk.unsynced = idx.unsynced
 	idx.clean = len(idx.Entries)
 	idx.pending = false
 	return f, true, nil
@@ -244,7 +262,7 @@ func (idx *Index) saveWhole(path string) error {
 			return fmt.Errorf("save index: %w", err)
 		}
 	}
-	idx.disk = onDisk{path: path, dev: st.Dev, ino: st.Ino, size: int64(len(b)), baseLen: int64(len(b)), n: len(idx.Entries)}
+	idx.disk = onDisk{path: path, dev: st.Dev, ino: st.Ino, size: int64(len(b)), baseLen: int64(len(b)), n: len(idx.Entries), format: formatNow, unsynced: idx.unsynced}
 	idx.clean = len(idx.Entries)
 	idx.pending = false
 	return nil
@@ -281,9 +299,12 @@ func (idx *Index) record(b []byte, keep int) []byte {
 	} else {
 		b = append(b, 0)
 	}
-	for _, v := range []uint32{idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity, uint32(keep), uint32(len(idx.Entries) - keep)} {
+	for _, v := range []uint32{idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity} {
 		b = binary.LittleEndian.AppendUint32(b, v)
 	}
+	b = append(b, idx.unsynced[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(keep))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(idx.Entries)-keep))
 	more := idx.Entries[keep:]
 	keyworded := 0
 	for i := range more {
@@ -359,9 +380,13 @@ func LoadIndex(path string) (*Index, error) {
 }
 
 // loadedFrom notes that idx was decoded from the index file at path, of
-// stat st, so that Save appends to that file what changed since.
+// stat st, so that Save appends to that file what changed since (when it
+// is of the current format: records of another would not read).
 func (idx *Index) loadedFrom(path string, st *unix.Stat_t) {
 	idx.disk.path, idx.disk.dev, idx.disk.ino = path, st.Dev, st.Ino
+	if idx.disk.format != formatNow {
+		idx.disk.size = 0
+	}
 }
 
 // mapIndex maps the index file at path: nil when there is none, or it
@@ -413,8 +438,9 @@ func words(d *binrec.Reader) []string {
 func decodeIndex(data []byte) (*Index, error) {
 	var idx *Index
 	zones := map[int]*time.Location{}
+	format := formatOf(data)
 	end, err := eachRecord(data, func(body []byte, end int) error {
-		next, err := applyRecord(idx, body, zones)
+		next, err := applyRecord(idx, body, format, zones)
 		if err != nil {
 			return err
 		}
@@ -431,7 +457,26 @@ func decodeIndex(data []byte) (*Index, error) {
 		return nil, errBadIndex
 	}
 	idx.disk.size, idx.disk.n, idx.clean = int64(end), len(idx.Entries), len(idx.Entries)
+	idx.disk.format, idx.disk.unsynced = format, idx.unsynced
 	return idx, nil
+}
+
+// The formats eachRecord reads.
+const (
+	formatNow = 5
+	format4   = 4
+)
+
+// formatOf is the format of index file data: formatNow or format4, 0
+// for neither.
+func formatOf(data []byte) int {
+	switch {
+	case bytes.HasPrefix(data, []byte(indexMagic)):
+		return formatNow
+	case bytes.HasPrefix(data, []byte(indexMagic4)):
+		return format4
+	}
+	return 0
 }
 
 // eachRecord gives f the body of each whole record of an index file in
@@ -439,11 +484,10 @@ func decodeIndex(data []byte) (*Index, error) {
 // one ends. Whole, yet not what Save writes (f's error), is not a torn
 // write but another writer's file: nothing in it can be trusted.
 func eachRecord(data []byte, f func(body []byte, end int) error) (int, error) {
-	// bytes, not string(data): that would copy the whole mapped file.
-	if !bytes.HasPrefix(data, []byte(indexMagic)) {
+	if formatOf(data) == 0 {
 		return 0, errBadIndex
 	}
-	pos := len(indexMagic)
+	pos := len(indexMagic) // both magics are as long
 	for len(data)-pos >= recordHead {
 		n := int(binary.LittleEndian.Uint32(data[pos:]))
 		if n > len(data)-pos-recordHead {
@@ -473,9 +517,9 @@ type record struct {
 	counts   *recordCounts // nil in a record written before they were
 }
 
-func splitRecord(body []byte) (record, error) {
+func splitRecord(body []byte, format int) (record, error) {
 	d := &binrec.Reader{B: body}
-	r := record{head: readHead(d), keep: int(d.U32()), n: int(d.U32())}
+	r := record{head: readHead(d, format), keep: int(d.U32()), n: int(d.U32())}
 	if d.Bad || r.n > len(d.B)/entrySize {
 		return record{}, errBadIndex
 	}
@@ -501,8 +545,8 @@ func splitRecord(body []byte) (record, error) {
 }
 
 // readHead reads the header of an index state (an Index without
-// entries), as formats 3 and 4 write it.
-func readHead(d *binrec.Reader) *Index {
+// entries), as the format (3 to 5) writes it.
+func readHead(d *binrec.Reader, format int) *Index {
 	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
 	copy(idx.tail[:], d.Bytes(32))
 	if hasBase := d.Bytes(1); len(hasBase) == 1 && hasBase[0] == 1 {
@@ -510,6 +554,9 @@ func readHead(d *binrec.Reader) *Index {
 		idx.Base.Keywords = words(d)
 	}
 	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
+	if format >= formatNow {
+		copy(idx.unsynced[:], d.Bytes(len(idx.unsynced)))
+	}
 	return idx
 }
 
@@ -521,8 +568,8 @@ func (r *record) stands(had int) bool {
 
 // applyRecord is the state a record gives after prev's (nil before the
 // first record).
-func applyRecord(prev *Index, body []byte, zones map[int]*time.Location) (*Index, error) {
-	r, err := splitRecord(body)
+func applyRecord(prev *Index, body []byte, format int, zones map[int]*time.Location) (*Index, error) {
+	r, err := splitRecord(body, format)
 	if err != nil {
 		return nil, err
 	}

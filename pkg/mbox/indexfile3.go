@@ -21,7 +21,7 @@ const entryMin3 = entrySize - 2 + 4
 // then its entries, each followed by its keywords.
 func decodeIndex3(data []byte) (*Index, error) {
 	d := &binrec.Reader{B: data[len(indexMagic3):]}
-	idx := readHead(d)
+	idx := readHead(d, 3)
 	n := int(d.U32())
 	if d.Bad || n > len(d.B)/entryMin3 {
 		return nil, errBadIndex

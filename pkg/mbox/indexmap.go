@@ -1,7 +1,6 @@
 package mbox
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -87,7 +86,8 @@ type entryRun struct {
 // it. One damaged all the same is found when the entries are decoded
 // (Index checks every sum), and its summary not trusted then.
 func (m *IndexMap) summarize() bool {
-	if !bytes.HasPrefix(m.data, []byte(indexMagic)) {
+	format := formatOf(m.data)
+	if format == 0 {
 		return false
 	}
 	var runs []entryRun
@@ -98,7 +98,7 @@ func (m *IndexMap) summarize() bool {
 			break
 		}
 		body := m.data[pos+recordHead : pos+recordHead+n]
-		r, err := splitRecord(body)
+		r, err := splitRecord(body, format)
 		unsummed := had < 0 && err == nil && r.counts != nil
 		if !unsummed && binary.LittleEndian.Uint32(m.data[pos+4:]) != recordSum(m.data[pos:pos+4], body) {
 			break // torn: the state is the last whole record's
@@ -227,7 +227,7 @@ func (m *IndexMap) Exact(f *os.File) (bool, error) {
 		return false, fmt.Errorf("index %s: %w", f.Name(), err)
 	}
 	h := m.head
-	return st.Dev == h.dev && st.Ino == h.ino && st.Size == h.Size && st.Mtim.Nano() == h.mtime && h.UIDValidity != 0, nil
+	return st.Dev == h.dev && st.Ino == h.ino && st.Size == h.Size && st.Mtim.Nano() == h.mtime && h.UIDValidity != 0 && !h.flagsLost(), nil
 }
 
 // Index decodes the whole index, as LoadIndex would have.

@@ -1,6 +1,7 @@
 package mbox_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -185,27 +186,35 @@ func TestAppendedMailGetsTheNextUIDsFromTheIndex(t *testing.T) {
 // testdata/index3 is a mailbox and the format 3 index unixmail kept of it
 // before the index became a log: message c (UID 3, given by the index
 // alone) was deleted by another program, and d keeps UID 4 in the index
-// only. An upgrade must read that index: numbering the file without it
-// would give d the UID 3, an expunged message's, under the same
-// UIDVALIDITY (RFC 3501 2.3.1.1).
-func TestAFormat3IndexStillGivesTheUIDsItHolds(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "Mailbox")
-	for from, to := range map[string]string{"Mailbox": p, "Mailbox.index": mbox.IndexPath(p)} {
-		data, err := os.ReadFile(filepath.Join("testdata", "index3", from))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(to, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	idx, uids := numbered(t, p)
-	if !slices.Equal(uids, []uint32{1, 2, 4}) || idx.UIDValidity != 1700000000 || idx.LastUID != 4 {
-		t.Fatalf("UIDs %v validity %d last %d, want [1 2 4] under 1700000000, last 4", uids, idx.UIDValidity, idx.LastUID)
-	}
-	// Saved again in the current format, it says the same.
-	if _, uids = numbered(t, p); !slices.Equal(uids, []uint32{1, 2, 4}) {
-		t.Fatalf("after saving again: UIDs %v", uids)
+// only; testdata/index4 is the same in format 4 (before the boot of flags
+// not synced). An upgrade must read those indexes: numbering the file
+// without them would give d the UID 3, an expunged message's, under the
+// same UIDVALIDITY (RFC 3501 2.3.1.1).
+func TestAnIndexOfAnEarlierFormatStillGivesTheUIDsItHolds(t *testing.T) {
+	for _, format := range []string{"index3", "index4"} {
+		t.Run(format, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "Mailbox")
+			for from, to := range map[string]string{"Mailbox": p, "Mailbox.index": mbox.IndexPath(p)} {
+				data, err := os.ReadFile(filepath.Join("testdata", format, from))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(to, data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			idx, uids := numbered(t, p)
+			if !slices.Equal(uids, []uint32{1, 2, 4}) || idx.UIDValidity != 1700000000 || idx.LastUID != 4 {
+				t.Fatalf("UIDs %v validity %d last %d, want [1 2 4] under 1700000000, last 4", uids, idx.UIDValidity, idx.LastUID)
+			}
+			// Saved again in the current format, it says the same.
+			if _, uids = numbered(t, p); !slices.Equal(uids, []uint32{1, 2, 4}) {
+				t.Fatalf("after saving again: UIDs %v", uids)
+			}
+			if data, _ := os.ReadFile(mbox.IndexPath(p)); !bytes.HasPrefix(data, []byte("unixmail mbox index 5\n")) {
+				t.Fatalf("not saved again in the current format: %q", data[:min(len(data), 22)])
+			}
+		})
 	}
 }
 

@@ -164,6 +164,17 @@ func (mv *moves) entry(e *Entry) (out Entry, ok, gone bool) {
 // and whatever else changed, are scanned. Without such a rewrite (or
 // after another), it is Reindex.
 func ReindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
+	out, err := reindexRewritten(idx, mb, from)
+	if err == nil && mb.synced {
+		// Every dirty page of the file went to disk, flags written in
+		// place before included.
+		out.unsynced = [16]byte{}
+	}
+	mb.synced = false
+	return out, err
+}
+
+func reindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
 	mv := mb.moved
 	mb.moved = nil
 	f := mb.File

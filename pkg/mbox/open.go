@@ -43,7 +43,10 @@ type Mailbox struct {
 	created bool
 	ro      bool
 	moved   *moves // what the last RewriteSome did, for ReindexRewritten
-	warn    func(format string, args ...any)
+	// synced: the last rewrite synced the file (ReindexRewritten drops
+	// the mark of flags not synced).
+	synced bool
+	warn   func(format string, args ...any)
 }
 
 // Created reports whether Open created the file.

@@ -42,6 +42,7 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 func (idx *Index) reindexed(f *os.File, st *unix.Stat_t, keep int, more []Entry, start int64, reread []Entry) (*Index, error) {
 	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size,
 		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity}
+	out.carryUnsynced(idx)
 	entries, base, err := ScanFile(sectionFrom{f, start}, st.Size-start, 0, entryOf)
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)

@@ -300,6 +300,7 @@ func (mb *Mailbox) apply(l *layout, size int64) error {
 	if err := unix.Fstat(int(mb.File.Fd()), &before); err != nil {
 		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 	}
+	mb.synced = false
 	err := mb.applyIn(l, size)
 	if err == nil && l.n < size {
 		mb.leaveTheSecond(&before)
@@ -349,7 +350,9 @@ func (mb *Mailbox) applyIn(l *layout, size int64) error {
 		return mb.syncAfter(err)
 	}
 	if l.leftward(from) || l.rightward(from) {
-		return mb.compact(l, from, to, size, !l.leftward(from))
+		err := mb.compact(l, from, to, size, !l.leftward(from))
+		mb.synced = err == nil
+		return err
 	}
 	saved := size - from // what is overwritten or cut off
 	if l.n == size {
@@ -384,6 +387,7 @@ func (mb *Mailbox) syncAfter(err error) error {
 	if err != nil {
 		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 	}
+	mb.synced = true
 	return nil
 }
 
@@ -403,7 +407,11 @@ func (mb *Mailbox) writeRange(l *layout, src io.ReaderAt, from, to, size int64) 
 			return err
 		}
 	}
-	return unix.Fdatasync(int(mb.File.Fd()))
+	if err := unix.Fdatasync(int(mb.File.Fd())); err != nil {
+		return err
+	}
+	mb.synced = true
+	return nil
 }
 
 // emit writes the new file's bytes [from, to) to w, reading old ones

@@ -3,6 +3,7 @@ package mbox
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 
@@ -17,10 +18,13 @@ import (
 //
 // Every message must have room for its new fields in the bytes its old
 // ones take, padding included (see Padding): then nothing in the file
-// moves, only those few bytes of each header are written, and one
-// fdatasync makes the batch durable. When one has no room, nothing is
-// written and ok is false: the caller rewrites instead (RewriteSome, which
-// pads the fields it writes, so the next change fits).
+// moves, only those few bytes of each header are written. When one has no
+// room, nothing is written and ok is false: the caller rewrites instead
+// (RewriteSome, which pads the fields it writes, so the next change fits).
+//
+// The writes are synced when sync is set (IMAP's CHECK); else they are
+// left to the kernel's writeback, and the index returned is marked so that
+// it cannot stand for the file after a power cut (see unsynced.go).
 //
 // No journal is needed: a process killed between two writes leaves each
 // message with its old fields or its new ones, whole, since the kernel
@@ -30,7 +34,7 @@ import (
 // were, so no message is lost or merged with another.
 //
 // It returns the index of the mailbox after the writes.
-func WriteStates(mb *Mailbox, idx *Index, states map[int]State) (out *Index, ok bool, err error) {
+func WriteStates(mb *Mailbox, idx *Index, states map[int]State, sync bool) (out *Index, ok bool, err error) {
 	mb.moved = nil
 	size, err := mb.Size()
 	if err != nil {
@@ -77,18 +81,35 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State) (out *Index, ok 
 			writes = append(writes, write{e.HeaderOffset + int64(a), kept.keep(nh[a:b])})
 		}
 	}
+	sync = sync || bootID() == [16]byte{}
+	if len(writes) > 0 && !sync && !idx.markedOnDisk(mb.Path) {
+		if m, err := idx.marked(mb.Path); err == nil {
+			idx = m
+		} else {
+			sync = true // as before there were marks
+		}
+	}
 	for _, w := range writes {
+		killPoint()
 		if _, err := mb.File.WriteAt(w.b, w.off); err != nil {
 			return nil, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
 		}
 	}
-	if len(writes) > 0 {
+	if sync {
 		if err := unix.Fdatasync(int(mb.File.Fd())); err != nil {
 			return nil, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
 		}
 	}
 	out, err = idx.withStates(mb, states)
-	return out, true, err
+	if err != nil {
+		return nil, false, err
+	}
+	if sync {
+		out.unsynced = [16]byte{}
+	} else if len(writes) > 0 {
+		out.unsynced = bootID()
+	}
+	return out, true, nil
 }
 
 // withStates is idx with the states of some entries changed, for the
@@ -113,4 +134,60 @@ func (idx *Index) withStates(mb *Mailbox, states map[int]State) (*Index, error) 
 		return nil, fmt.Errorf("index %s: %w", mb.Path, err)
 	}
 	return out, nil
+}
+
+// SyncStates syncs the flags written into the mailbox in place and not
+// synced (WriteStates), and returns idx, which must describe the mailbox
+// as it is now, without their mark; where an index of the mailbox is
+// kept, it is saved so (failing, it keeps the mark, which costs a scan
+// after a restart).
+func SyncStates(mb *Mailbox, idx *Index) (*Index, error) {
+	if err := mb.Sync(); err != nil {
+		return nil, err
+	}
+	c := *idx
+	out := &c
+	out.unsynced = [16]byte{}
+	if ipath, ok := idx.kept(mb.Path); ok {
+		out.Save(ipath)
+	}
+	return out, nil
+}
+
+// marked is idx marked for flags written in place in this boot and not
+// synced. The mark is saved first, synced, where an index of the mailbox
+// at path is kept: that index, saved earlier without it, would otherwise
+// stand after a power cut for a file whose flags on disk may be newer.
+func (idx *Index) marked(path string) (*Index, error) {
+	c := *idx
+	out := &c
+	out.unsynced = bootID()
+	if ipath, ok := idx.kept(path); ok {
+		if err := out.save(ipath, true); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// markedOnDisk reports whether the index kept of the mailbox at path is
+// marked for flags written in this boot and not synced: it is the file
+// idx was loaded from or last saved to, as idx left it (another session's
+// CHECK may have saved it without the mark since), and idx marked it.
+func (idx *Index) markedOnDisk(path string) bool {
+	d := &idx.disk
+	if d.path != IndexPath(path) || d.unsynced != bootID() {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Stat(d.path, &st) == nil && st.Dev == d.dev && st.Ino == d.ino && st.Size == d.size
+}
+
+// kept is where the index of the mailbox at path is kept, and whether
+// one is: idx was loaded from or saved there, or another program saved
+// one.
+func (idx *Index) kept(path string) (string, bool) {
+	ipath := IndexPath(path)
+	_, err := os.Lstat(ipath)
+	return ipath, err == nil || idx.disk.path == ipath
 }

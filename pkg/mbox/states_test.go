@@ -35,7 +35,7 @@ func TestWriteStatesWritesIntoThePaddingAndMovesNothing(t *testing.T) {
 				0: {Flags: mbox.Seen | mbox.Old | mbox.Flagged | mbox.Answered | mbox.Deleted | mbox.Draft},
 				1: {Flags: mbox.Seen | mbox.Old, Keywords: []string{"$Work"}},
 			}
-			out, ok, err := mbox.WriteStates(mb, idx, states)
+			out, ok, err := mbox.WriteStates(mb, idx, states, true)
 			if err != nil || ok != tc.fits {
 				t.Fatalf("ok %v, err %v; want ok %v", ok, err, tc.fits)
 			}

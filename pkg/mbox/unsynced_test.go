@@ -1,0 +1,300 @@
+package mbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// inBoot makes the system's boot id, as the package sees it, id: a test
+// stands for a restart by changing it.
+func inBoot(t *testing.T, id byte) {
+	t.Helper()
+	old := bootID
+	bootID = func() [16]byte { return [16]byte{0xb0, 0x07, id} }
+	t.Cleanup(func() { bootID = old })
+}
+
+// roomyBox writes a mailbox of n messages, each with room for its state
+// fields, and saves its index; it gives the mailbox's path and bytes.
+func roomyBox(t *testing.T, n int) (string, []byte) {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "From a@example.org Mon May  6 07:08:%02d 2024\nSubject: m%d\n%s\nbody %d\n\n", i%60, i, Padding(), i)
+	}
+	path := filepath.Join(t.TempDir(), "Mailbox")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	idx, err := UpdateIndex(nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Save(IndexPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	return path, []byte(b.String())
+}
+
+// openBox opens the mailbox at path with its index brought up to date.
+func openBox(t *testing.T, path string) (*Mailbox, *Index) {
+	t.Helper()
+	mb, err := Open(path, OpenOptions{Owner: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mb.Close() })
+	saved, err := LoadIndex(IndexPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := UpdateIndex(saved, mb.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mb, idx
+}
+
+// seenAll is every message of idx made \Seen.
+func seenAll(idx *Index) map[int]State {
+	states := map[int]State{}
+	for i := range idx.Entries {
+		states[i] = State{Flags: Seen | Old}
+	}
+	return states
+}
+
+// lostFlags puts the bytes of the mailbox back as they were before, its
+// mtime left as it is now: a power cut that took flags written in place
+// but not synced, and kept the inode's new mtime (the journal commits it
+// long before the pages are written back).
+func lostFlags(t *testing.T, path string, before []byte, _ time.Time) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lostMtime puts the mtime of the mailbox back to was, its bytes left as
+// they are now: a power cut after the pages were written back (a sync by
+// anyone) but before the journal committed the new mtime.
+func lostMtime(t *testing.T, path string, _ []byte, was time.Time) {
+	t.Helper()
+	if err := os.Chtimes(path, was, was); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seenIn counts the messages the index of the mailbox at path, brought up
+// to date, says are \Seen.
+func seenIn(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	saved, err := LoadIndex(IndexPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := UpdateIndex(saved, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range idx.Entries {
+		if e.Flags&Seen != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func TestFlagsWrittenWithoutASyncAreTrustedFromTheIndexInTheirBootOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		saved    bool // the index was saved after the writes, not only marked before
+		cut      func(t *testing.T, path string, before []byte, mtime time.Time)
+		wantSeen int // what the file holds, after a cut
+	}{
+		{"the index saved after, the flags lost", true, lostFlags, 0},
+		{"the index saved after, the mtime lost", true, lostMtime, 3},
+		{"only the mark saved before, the flags lost", false, lostFlags, 0},
+		{"only the mark saved before, the mtime lost", false, lostMtime, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inBoot(t, 1)
+			path, before := roomyBox(t, 3)
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb, idx := openBox(t, path)
+			out, ok, err := WriteStates(mb, idx, seenAll(idx), false)
+			if err != nil || !ok || !out.Unsynced() {
+				t.Fatalf("WriteStates: ok %v, err %v, marked %v", ok, err, out.Unsynced())
+			}
+			if tc.saved {
+				if err := out.Save(IndexPath(path)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mb.Close()
+			if onDisk, _ := LoadIndex(IndexPath(path)); onDisk == nil || !onDisk.Unsynced() {
+				t.Fatal("the index on disk is not marked")
+			}
+			if got := seenIn(t, path); got != 3 {
+				t.Fatalf("in the same boot: %d messages seen, want 3", got)
+			}
+			tc.cut(t, path, before, st.ModTime())
+			inBoot(t, 2)
+			if got := seenIn(t, path); got != tc.wantSeen {
+				t.Fatalf("after a restart the index stood for a file that differs: %d seen, want %d", got, tc.wantSeen)
+			}
+			m, err := MapIndex(IndexPath(path))
+			if err != nil || m == nil {
+				t.Fatalf("map: %v", err)
+			}
+			defer m.Close()
+			f, _ := os.Open(path)
+			defer f.Close()
+			if exact, _ := m.Exact(f); exact {
+				t.Fatal("the mapped index stood for the file after a restart")
+			}
+		})
+	}
+}
+
+func TestTheMarkGoesOnceTheMailboxIsSyncedAndStaysThroughAnAppend(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		then       func(t *testing.T, path string, mb *Mailbox, idx *Index) *Index
+		wantMarked bool
+	}{
+		{"CHECK's sync", func(t *testing.T, _ string, mb *Mailbox, idx *Index) *Index {
+			out, err := SyncStates(mb, idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}, false},
+		{"flags written again with a sync", func(t *testing.T, _ string, mb *Mailbox, idx *Index) *Index {
+			states := seenAll(idx)
+			states[0] = State{Flags: Old | Flagged}
+			out, ok, err := WriteStates(mb, idx, states, true)
+			if err != nil || !ok {
+				t.Fatalf("ok %v, err %v", ok, err)
+			}
+			return out
+		}, false},
+		{"an expunge", func(t *testing.T, _ string, mb *Mailbox, idx *Index) *Index {
+			offsets := []int64{idx.Entries[0].Offset, idx.Entries[1].Offset, idx.Entries[2].Offset}
+			if err := RewriteSome(mb, idx.Size, offsets, map[int]Change{0: {Drop: true}}); err != nil {
+				t.Fatal(err)
+			}
+			out, err := ReindexRewritten(idx, mb, idx.Entries[0].Offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}, false},
+		{"mail appended", func(t *testing.T, _ string, mb *Mailbox, idx *Index) *Index {
+			err := mb.Append(context.Background(), func(w io.Writer) error {
+				_, err := WriteMessage(w, FromLine("b@example.org", time.Unix(1700000000, 0)), strings.NewReader("Subject: new\n\nnew\n"))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := Reindex(idx, mb.File, idx.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}, true},
+		{"another program's change in place", func(t *testing.T, path string, mb *Mailbox, idx *Index) *Index {
+			time.Sleep(10 * time.Millisecond) // another mtime
+			b, _ := os.ReadFile(path)
+			os.WriteFile(path, []byte(strings.Replace(string(b), "body 2", "BODY 2", 1)), 0o600)
+			out, err := UpdateIndex(idx, mb.File)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inBoot(t, 1)
+			path, _ := roomyBox(t, 3)
+			mb, idx := openBox(t, path)
+			out, ok, err := WriteStates(mb, idx, seenAll(idx), false)
+			if err != nil || !ok {
+				t.Fatalf("ok %v, err %v", ok, err)
+			}
+			if got := tc.then(t, path, mb, out).Unsynced(); got != tc.wantMarked {
+				t.Fatalf("marked %v, want %v", got, tc.wantMarked)
+			}
+		})
+	}
+}
+
+func TestFlagWritesKilledAtAnyPointLeaveEveryMessageWholeWithItsOldOrNewFlags(t *testing.T) {
+	inBoot(t, 1)
+	path, before := roomyBox(t, 5)
+	for n := 1; ; n++ {
+		if err := os.WriteFile(path, before, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mb, idx := openBox(t, path)
+		killAt(t, n)
+		died := dies(t, func() error {
+			_, _, err := WriteStates(mb, idx, seenAll(idx), false)
+			return err
+		})
+		killPoint = func() {}
+		mb.Close()
+		f, _ := os.Open(path)
+		after, err := UpdateIndex(nil, f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after.Entries) != 5 {
+			t.Fatalf("killed at write %d: %d messages, want 5", n, len(after.Entries))
+		}
+		data, _ := os.ReadFile(path)
+		for i, e := range after.Entries {
+			if f := e.Flags; f != 0 && f != Seen|Old {
+				t.Errorf("killed at write %d: message %d has flags %v", n, i, f)
+			}
+			if body := string(data[e.BodyOffset:e.End]); body != fmt.Sprintf("body %d\n", i) {
+				t.Errorf("killed at write %d: message %d has body %q", n, i, body)
+			}
+			if want := i < n-1 || !died; (e.Flags != 0) != want {
+				t.Errorf("killed at write %d: message %d seen %v", n, i, e.Flags != 0)
+			}
+		}
+		if !died {
+			break
+		}
+	}
+}
