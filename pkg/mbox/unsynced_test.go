@@ -22,11 +22,11 @@ func inBoot(t *testing.T, id byte) {
 
 // roomyBox writes a mailbox of n messages, each with room for its state
 // fields, and saves its index; it gives the mailbox's path and bytes.
-func roomyBox(t *testing.T, n int) (string, []byte) {
+func roomyBox(t *testing.T, n, bodySize int) (string, []byte) {
 	t.Helper()
 	var b strings.Builder
 	for i := range n {
-		fmt.Fprintf(&b, "From a@example.org Mon May  6 07:08:%02d 2024\nSubject: m%d\n%s\nbody %d\n\n", i%60, i, Padding(), i)
+		fmt.Fprintf(&b, "From a@example.org Mon May  6 07:08:%02d 2024\nSubject: m%d\n%s\n%sbody %d\n\n", i%60, i, Padding(), strings.Repeat(">\n", bodySize/2), i)
 	}
 	path := filepath.Join(t.TempDir(), "Mailbox")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -143,7 +143,7 @@ func TestFlagsWrittenWithoutASyncAreTrustedFromTheIndexInTheirBootOnly(t *testin
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inBoot(t, 1)
-			path, before := roomyBox(t, 3)
+			path, before := roomyBox(t, 3, 0)
 			st, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)
@@ -244,7 +244,7 @@ func TestTheMarkGoesOnceTheMailboxIsSyncedAndStaysThroughAnAppend(t *testing.T) 
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inBoot(t, 1)
-			path, _ := roomyBox(t, 3)
+			path, _ := roomyBox(t, 3, 0)
 			mb, idx := openBox(t, path)
 			out, ok, err := WriteStates(mb, idx, seenAll(idx), false)
 			if err != nil || !ok {
@@ -259,7 +259,8 @@ func TestTheMarkGoesOnceTheMailboxIsSyncedAndStaysThroughAnAppend(t *testing.T) 
 
 func TestFlagWritesKilledAtAnyPointLeaveEveryMessageWholeWithItsOldOrNewFlags(t *testing.T) {
 	inBoot(t, 1)
-	path, before := roomyBox(t, 5)
+	// Messages far enough apart to be written each on its own.
+	path, before := roomyBox(t, 5, 8<<10)
 	for n := 1; ; n++ {
 		if err := os.WriteFile(path, before, 0o600); err != nil {
 			t.Fatal(err)
@@ -286,15 +287,83 @@ func TestFlagWritesKilledAtAnyPointLeaveEveryMessageWholeWithItsOldOrNewFlags(t 
 			if f := e.Flags; f != 0 && f != Seen|Old {
 				t.Errorf("killed at write %d: message %d has flags %v", n, i, f)
 			}
-			if body := string(data[e.BodyOffset:e.End]); body != fmt.Sprintf("body %d\n", i) {
+			if body := string(data[e.BodyOffset:e.End]); body != strings.Repeat(">\n", 4<<10)+fmt.Sprintf("body %d\n", i) {
 				t.Errorf("killed at write %d: message %d has body %q", n, i, body)
 			}
-			if want := i < n-1 || !died; (e.Flags != 0) != want {
-				t.Errorf("killed at write %d: message %d seen %v", n, i, e.Flags != 0)
+			// Written in file order: the messages changed come first.
+			if i > 0 && e.Flags != 0 && after.Entries[i-1].Flags == 0 {
+				t.Errorf("killed at write %d: message %d written, the one before not", n, i)
+			}
+			if !died && e.Flags == 0 {
+				t.Errorf("not killed: message %d not written", i)
 			}
 		}
 		if !died {
 			break
 		}
+	}
+}
+
+func TestFlagWritesGatheredGiveTheFileWritingEachAloneGives(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		n, body  int
+		changed  func(i int) bool
+		keywords bool
+	}{
+		{"small messages, every one", 40, 0, func(int) bool { return true }, false},
+		{"small messages, every third", 40, 0, func(i int) bool { return i%3 == 0 }, true},
+		{"a page apart, every other", 12, 3 << 10, func(i int) bool { return i%2 == 1 }, false},
+		{"far apart, every one", 6, 40 << 10, func(int) bool { return true }, true},
+		{"enough for every processor", 5000, 0, func(i int) bool { return i%7 != 0 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inBoot(t, 1)
+			path, before := roomyBox(t, tc.n, tc.body)
+			states := map[int]State{}
+			for i := range tc.n {
+				if tc.changed(i) {
+					states[i] = State{Flags: Seen | Old | Answered}
+					if tc.keywords {
+						states[i] = State{Flags: Flagged, Keywords: []string{"$Work"}}
+					}
+				}
+			}
+			mb, idx := openBox(t, path)
+			if _, ok, err := WriteStates(mb, idx, states, false); err != nil || !ok {
+				t.Fatalf("ok %v, err %v", ok, err)
+			}
+			mb.Close()
+			gathered, _ := os.ReadFile(path)
+			f, _ := os.Open(path)
+			after, err := UpdateIndex(nil, f)
+			f.Close()
+			if err != nil || len(after.Entries) != tc.n || len(gathered) != len(before) {
+				t.Fatalf("%v: %d messages, %d bytes; want %d, %d", err, len(after.Entries), len(gathered), tc.n, len(before))
+			}
+			for i, e := range after.Entries {
+				if st, ok := states[i]; ok && (e.Flags != st.Flags || strings.Join(e.Keywords, " ") != strings.Join(st.Keywords, " ")) || !ok && (e.Flags != 0 || e.Keywords != nil) {
+					t.Fatalf("message %d: flags %v %v", i, e.Flags, e.Keywords)
+				}
+			}
+			if tc.n > 100 {
+				return // each alone would take long
+			}
+
+			os.WriteFile(path, before, 0o600)
+			mb, idx = openBox(t, path)
+			for i, st := range states {
+				out, ok, err := WriteStates(mb, idx, map[int]State{i: st}, true)
+				if err != nil || !ok {
+					t.Fatalf("message %d alone: ok %v, err %v", i, ok, err)
+				}
+				idx = out
+			}
+			mb.Close()
+			alone, _ := os.ReadFile(path)
+			if string(gathered) != string(alone) {
+				t.Fatal("the gathered writes give another file than the writes of each message alone")
+			}
+		})
 	}
 }
