@@ -104,7 +104,7 @@ func (idx *Index) save(path string, sync bool) error {
 	if ok || err != nil {
 		return err
 	}
-	return idx.saveWhole(path)
+	return idx.saveWhole(path, sync)
 }
 
 // SaveUnsynced is Save that leaves the sync of an appended record to the
@@ -133,7 +133,7 @@ func (idx *Index) SaveUnsynced(path string, open *os.File) (*os.File, error) {
 	} else if f != nil {
 		f.Close()
 	}
-	return nil, idx.saveWhole(path)
+	return nil, idx.saveWhole(path, true)
 }
 
 // SyncIndex syncs and closes an index file SaveUnsynced returned.
@@ -227,10 +227,11 @@ var saveStep = func() {}
 const staleIndexTemp = time.Minute
 
 // saveWhole writes the index as a new file of one record, synced, renamed
-// over path, and the directory synced, so the rename lasts too. The new
-// file is locked (flock) until it is renamed, so that another save, which
-// removes the ones killed saves left, leaves it alone.
-func (idx *Index) saveWhole(path string) error {
+// over path, and the directory synced when syncDir is set, so the rename
+// lasts too (without, a power cut may leave the file it replaced, whole).
+// The new file is locked (flock) until it is renamed, so that another
+// save, which removes the ones killed saves left, leaves it alone.
+func (idx *Index) saveWhole(path string, syncDir bool) error {
 	RemoveStale(path+".tmp-", staleIndexTemp)
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
 	if err != nil {
@@ -255,11 +256,13 @@ func (idx *Index) saveWhole(path string) error {
 	if err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		err = dir.Sync()
-		dir.Close()
-		if err != nil {
-			return fmt.Errorf("save index: %w", err)
+	if syncDir {
+		if dir, err := os.Open(filepath.Dir(path)); err == nil {
+			err = dir.Sync()
+			dir.Close()
+			if err != nil {
+				return fmt.Errorf("save index: %w", err)
+			}
 		}
 	}
 	idx.disk = onDisk{path: path, dev: st.Dev, ino: st.Ino, size: int64(len(b)), baseLen: int64(len(b)), n: len(idx.Entries), format: formatNow, unsynced: idx.unsynced}
