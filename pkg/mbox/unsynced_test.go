@@ -32,22 +32,33 @@ func roomyBox(t *testing.T, n, bodySize int) (string, []byte) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	idx, err := UpdateIndex(nil, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := idx.Save(IndexPath(path)); err != nil {
+	if err := indexOf(t, path).Save(IndexPath(path)); err != nil {
 		t.Fatal(err)
 	}
 	return path, []byte(b.String())
 }
 
-// openBox opens the mailbox at path with its index brought up to date.
+// indexOf is the index of the mailbox at path: the one saved beside it,
+// brought up to date.
+func indexOf(t *testing.T, path string) *Index {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	saved, err := LoadIndex(IndexPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := UpdateIndex(saved, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+// openBox opens the mailbox at path with its index.
 func openBox(t *testing.T, path string) (*Mailbox, *Index) {
 	t.Helper()
 	mb, err := Open(path, OpenOptions{Owner: -1})
@@ -55,15 +66,7 @@ func openBox(t *testing.T, path string) (*Mailbox, *Index) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mb.Close() })
-	saved, err := LoadIndex(IndexPath(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := UpdateIndex(saved, mb.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mb, idx
+	return mb, indexOf(t, path)
 }
 
 // seenAll is every message of idx made \Seen.
@@ -107,19 +110,7 @@ func lostMtime(t *testing.T, path string, _ []byte, was time.Time) {
 // to date, says are \Seen.
 func seenIn(t *testing.T, path string) int {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	saved, err := LoadIndex(IndexPath(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := UpdateIndex(saved, f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	idx := indexOf(t, path)
 	n := 0
 	for _, e := range idx.Entries {
 		if e.Flags&Seen != 0 {
