@@ -153,8 +153,8 @@ func (s *Session) Flush() error {
 // flag changes are synced, and so are those written in place without a
 // sync before (by any session), which the folder's index says it holds.
 func (s *Session) Check() error {
-	if s.sel == nil {
-		return nil
+	if s.sel == nil || s.sel.readOnly {
+		return nil // EXAMINE: nothing written, and maybe nothing it may lock
 	}
 	s.sel.batch.mu.Lock()
 	defer s.sel.batch.mu.Unlock()

@@ -261,6 +261,15 @@ func TestFlagsWrittenInPlaceAreSyncedAtCheckAloneAndTheIndexSaysWhich(t *testing
 	if !strings.Contains(u.file(u.inbox), "Status: RO") || !marked() {
 		t.Fatalf("after the batch was written: marked %v\n%s", marked(), u.file(u.inbox))
 	}
+	// An EXAMINE session's CHECK writes nothing, syncs nothing.
+	e := NewPreauthSession(u.store())
+	defer e.Close()
+	if _, err := e.Select("INBOX", &imap.SelectOptions{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Check(); err != nil || !marked() {
+		t.Fatalf("CHECK after EXAMINE: %v, marked %v", err, marked())
+	}
 	// Another session's CHECK, on a SELECT answered from the index alone,
 	// syncs what the first wrote.
 	s := NewPreauthSession(u.store())
