@@ -185,7 +185,11 @@ func TestPipelinedAPPENDsAllLandUnderTheirUIDsSyncedTogether(t *testing.T) {
 			// index; those pipelined share. A small folder's base,
 			// raised in place before its X-UIDs are written, is raised
 			// ahead for the APPENDs of a run: a few syncs a run too.
-			if syncs == 0 || syncs > n/4 {
+			// How many APPENDs a run holds depends on the machine's
+			// speed (a run is cut after 200 ms, and strace slows every
+			// call), so the bound is loose: made alone they would take
+			// n syncs at least.
+			if syncs == 0 || syncs > n/2 {
 				t.Errorf("%d syncs for %d pipelined APPENDs and 5 more:\n%s", syncs, n, b)
 			}
 			t.Logf("%d syncs for %d pipelined APPENDs and 5 more", syncs, n)
