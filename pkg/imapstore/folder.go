@@ -328,7 +328,13 @@ func (lf *lockedFolder) saveIndex() bool {
 // index can be saved, else in the file.
 func (st *Store) rewrite(lf *lockedFolder, changes map[int]change) error {
 	if lf.snap.lazy() {
-		if must := lf.snap.idx.ToWrite(); len(changes) > 0 || len(must) > 0 {
+		var must []int
+		if lf.snap.behind {
+			// Only a scan finds X-UIDs to write (ToWrite walks every
+			// entry): the writes of this process leave none.
+			must = lf.snap.idx.ToWrite()
+		}
+		if len(changes) > 0 || len(must) > 0 {
 			if err := st.writeTouched(lf, changes, must); err != nil {
 				return err
 			}
