@@ -74,6 +74,9 @@ ctx = ssl.create_default_context(cafile=sys.argv[2])
 host, port = sys.argv[3].rsplit(":", 1)
 M = imaplib.IMAP4(host, int(port))
 print("PLAIN CAPS", " ".join(M.capabilities))
+imaplib.Commands["ID"] = ("NONAUTH", "AUTH", "SELECTED")
+typ, data = M._simple_command("ID", '("name" "Mac OS X Mail")') # Apple Mail's, before login
+print("ID", typ, M.untagged_responses.pop("ID"))
 M.starttls(ssl_context=ctx)
 print("TLS CAPS", " ".join(M.capabilities))
 try:
@@ -95,7 +98,7 @@ print("STATUS", data[0].decode())
 S.logout()
 `, certFile, plain, imaps, u.name)
 	for _, want := range []string{
-		"PLAIN CAPS IMAP4REV2 IMAP4REV1 ", "STARTTLS", "AUTH=PLAIN",
+		"PLAIN CAPS IMAP4REV2 IMAP4REV1 ", "STARTTLS", "AUTH=PLAIN", `ID OK [b'("name" "unixmail imapd"`,
 		"BAD LOGIN", "AUTHENTICATIONFAILED",
 		"LOGIN OK", "IDLE", // the capabilities after login, from its OK
 		`TEXT b'secret body\r\n'`,
