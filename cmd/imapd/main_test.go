@@ -166,12 +166,20 @@ print("UIDVALIDITY", M.untagged_responses["UIDVALIDITY"][0].decode())
 typ, data = M.fetch("1:*", "(UID FLAGS)")
 for item in data:
     print("FLAGS", item.decode())
+typ, data = M.fetch("2", "(RFC822.SIZE BODY.PEEK[])")
+print("SIZE", data[0][0].decode().split("RFC822.SIZE ")[1].split()[0], len(data[0][1]), data[0][1].count(b"\r\n"), data[0][1].count(b"\n"), b"Status:" in data[0][1] or b"X-UID:" in data[0][1] or b">From" in data[0][1])
 M.logout()
 `)
 	for _, want := range []string{"UIDVALIDITY " + validity, `FLAGS 1 (UID 1 FLAGS (\Flagged))`, `FLAGS 4 (UID 4 FLAGS (\Recent))`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("second session lacks %q:\n%s", want, out)
 		}
+	}
+	// RFC822.SIZE is the size of the message as fetched: CRLF line ends,
+	// the mbox quoting of "From " undone, the state fields left out.
+	size := regexp.MustCompile(`SIZE (\d+) (\d+) (\d+) (\d+) False`).FindStringSubmatch(out)
+	if size == nil || size[1] != size[2] || size[3] != size[4] {
+		t.Errorf("RFC822.SIZE and what BODY[] sends (size, length, CRLFs, LFs): %v\n%s", size, out)
 	}
 }
 
