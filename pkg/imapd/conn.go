@@ -116,7 +116,10 @@ func newFilter(h hooks) *filter {
 	return &filter{hooks: h, done: make(chan struct{}), delay: flushDelay}
 }
 
-const maxLine = 64 << 10
+// maxLine is the longest command line the library reads (its
+// maxCommandSize): past it, it fails in the middle of the line and takes
+// the rest for the next command.
+const maxLine = 50 << 10
 
 // The idle timeouts. RFC 3501 5.4 asks for at least 30 minutes once
 // logged in (IDLE included); a client that has not logged in within a
@@ -191,7 +194,7 @@ func (f *filter) fill() error {
 // of a line too long to be a command.
 func (f *filter) line() ([]byte, error) {
 	for {
-		if i := bytes.IndexByte(f.in, '\n'); i >= 0 {
+		if i := bytes.IndexByte(f.in, '\n'); i >= 0 && i < maxLine {
 			l := f.in[: i+1 : i+1]
 			f.in = f.in[i+1:]
 			f.cut = false
@@ -334,8 +337,12 @@ func (f *filter) step() error {
 		asked := f.asked
 		f.asked = false
 		f.wmu.Unlock()
-		if tag, ok := commandStart(l); start && !asked && !ok {
-			return f.refuse(l, tag)
+		if tag, ok := commandStart(l); start && !asked && (!ok || f.cut) {
+			why := "[CLIENTBUG] Syntax error: a command is a tag, a space and a command name"
+			if ok {
+				why = "[TOOBIG] Command line too long"
+			}
+			return f.refuse(l, tag, why)
 		}
 		var handled bool
 		if l, handled, err = f.intercept(l); handled || err != nil {
@@ -404,13 +411,19 @@ func atomChar(c byte) bool {
 	return !unicode.IsControl(rune(c))
 }
 
-// refuse answers a line that does not begin as a command. The library
-// would end the session on it without a word; after login the session goes
-// on. Before login it ends after the BAD, as the library ends it on an
-// unknown command there (lest a client of another protocol, sent to the
-// port, be answered at length). A literal the client sends without
-// waiting is dropped with the line.
-func (f *filter) refuse(l []byte, tag string) error {
+// refuse answers a line that does not begin as a command, or is longer
+// than the library reads. The library would end the session on it without
+// a word; after login the session goes on. Before login it ends after the
+// BAD, as the library ends it on an unknown command there (lest a client
+// of another protocol, sent to the port, be answered at length). The whole
+// line is dropped, and a literal the client sends with it without waiting.
+func (f *filter) refuse(l []byte, tag, why string) error {
+	for f.cut {
+		var err error
+		if l, err = f.line(); err != nil {
+			return err
+		}
+	}
 	if size, nonSync, _, ok := literalAt(l); ok && nonSync {
 		f.mode, f.left = modeDrop, size
 	}
@@ -420,7 +433,7 @@ func (f *filter) refuse(l []byte, tag string) error {
 	if !f.hooks.authenticated() {
 		f.hangUpAfterReply("Syntax error before login")
 	}
-	return f.reply(tag + " BAD [CLIENTBUG] Syntax error: a command is a tag, a space and a command name\r\n")
+	return f.reply(tag + " BAD " + why + "\r\n")
 }
 
 // pollWait is how long fill looks for more input before it writes what

@@ -300,14 +300,38 @@ func TestALineThatIsNoCommandBeforeLoginEndsTheSessionAfterItsBAD(t *testing.T) 
 	}
 }
 
-func TestTheRestOfALongCommandLineIsNotTakenForACommand(t *testing.T) {
-	f, client, _ := pair(t, true)
+func TestACommandLineLongerThanTheLibraryReadsIsRefusedWhole(t *testing.T) {
+	f, client, r := pair(t, true)
 	f.hooks.(*fakeHooks).authed = true
-	line := "a1 SEARCH SUBJECT \"" + strings.Repeat("(x) ", maxLine/2) + "\"\r\n"
-	go client.Write([]byte(line))
-	got := make([]byte, len(line))
-	if _, err := io.ReadFull(readerFunc(f.Read), got); err != nil || string(got) != line {
-		t.Fatalf("library got %d bytes, %v; want the %d of the line", len(got), err, len(line))
+	go client.Write([]byte("a1 SEARCH SUBJECT \"" + strings.Repeat("(x) ", maxLine) + "\" {9+}\r\nb1 DELETE\r\na2 NOOP\r\n"))
+	got := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(readerFunc(f.Read)).ReadString('\n')
+		got <- l
+	}()
+	if l := readLine(t, r); l != "a1 BAD [TOOBIG] Command line too long\r\n" {
+		t.Errorf("client got %q", l)
+	}
+	if l := <-got; l != "a2 NOOP\r\n" {
+		t.Errorf("library got %q, want the next command", l)
+	}
+}
+
+func TestTheRestOfALongLineAfterALiteralIsNotTakenForACommand(t *testing.T) {
+	f, client, r := pair(t, true)
+	f.hooks.(*fakeHooks).authed = true
+	line := "a1 SEARCH CHARSET UTF-8 TEXT {1}\r\n"
+	rest := "x SUBJECT \"" + strings.Repeat("(x) ", maxLine/2) + "\"\r\n"
+	go client.Write([]byte(line + rest))
+	lib := bufio.NewReader(readerFunc(f.Read))
+	if l, _ := lib.ReadString('\n'); l != line {
+		t.Fatalf("library got %q", l)
+	}
+	go f.Write([]byte("+ Ready for literal data\r\n"))
+	readLine(t, r)
+	got := make([]byte, len(rest))
+	if _, err := io.ReadFull(lib, got); err != nil || string(got) != rest {
+		t.Fatalf("library got %d bytes, %v; want the %d of the line", len(got), err, len(rest))
 	}
 }
 
