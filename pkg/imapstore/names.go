@@ -138,3 +138,56 @@ func kindOf(path string) kind {
 	}
 	return kindOther
 }
+
+// matchList reports whether a folder name matches a LIST pattern under a
+// reference, joined as RFC 3501 6.3.8 says: "*" matches anything, "%"
+// anything but the delimiter. It takes time len(name) x len(pattern); the
+// library's MatchList backtracks, in time exponential in the wildcards of
+// a pattern such as "*%*%...x", which kept imapd busy without end.
+func matchList(name, ref, pattern string) bool {
+	const d = string(Delim)
+	if strings.HasPrefix(pattern, d) {
+		ref, pattern = "", pattern[len(d):]
+	}
+	if ref != "" {
+		if !strings.HasSuffix(ref, d) {
+			ref += d
+		}
+		var ok bool
+		if name, ok = strings.CutPrefix(name, ref); !ok {
+			return false
+		}
+	}
+	// at[i]: the pattern so far can match name[:i].
+	at := make([]bool, len(name)+1)
+	next := make([]bool, len(name)+1)
+	at[0] = true
+	for j := 0; j < len(pattern); j++ {
+		clear(next)
+		c := pattern[j]
+		for i, ok := range at {
+			if !ok {
+				continue
+			}
+			switch c {
+			case '*':
+				for k := i; k <= len(name) && !next[k]; k++ {
+					next[k] = true
+				}
+			case '%':
+				for k := i; k <= len(name) && !next[k]; k++ {
+					next[k] = true
+					if k < len(name) && name[k] == Delim {
+						break
+					}
+				}
+			default:
+				if i < len(name) && name[i] == c {
+					next[i+1] = true
+				}
+			}
+		}
+		at, next = next, at
+	}
+	return at[len(name)]
+}

@@ -523,7 +523,7 @@ func (s *Session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	seen := map[string]bool{}
 	match := func(name string) bool {
 		for _, p := range patterns {
-			if imapserver.MatchList(name, Delim, ref, p) {
+			if matchList(name, ref, p) {
 				return true
 			}
 		}
