@@ -213,6 +213,8 @@ raw(b"LOGOUT\r\n", b"LOGOUT")
 raw(b"\x00\x01\r\n", b"*")
 raw(b"b1 UID\r\n")
 raw(b"b2\x00 SELECT INBOX\r\n", b"b2")
+raw(b"b3 SEARCH " + b"(" * 30000 + b"ALL" + b")" * 30000 + b"\r\n")
+raw(b'b4 LIST "" "' + b"*%%" * 20000 + b'x"\r\n')
 raw(b"a2 APPEND INBOX {%d+}\r\n" + b%q + b"\r\n")
 raw(b"a3 APPEND INBOX {99999999}\r\n")
 raw(b"a4 SELECT \"../../etc/passwd\"\r\n")
@@ -228,7 +230,7 @@ raw(b"a9 LOGOUT\r\n")
 	if len(structure) > 20000 || strings.Count(structure, "(") != strings.Count(structure, ")") || !strings.Contains(structure, `"mixed"`) {
 		t.Errorf("BODYSTRUCTURE of the 10,000-deep message, %d bytes: %.300s", len(structure), structure)
 	}
-	for _, want := range []string{"a1 BAD", "LOGOUT BAD", "* BAD", "b1 BAD", "b2 BAD", "a2 NO [TOOBIG]", "a3 NO [TOOBIG]", "a4 NO", "a5 NO", "* 2 EXISTS", "a6 OK", "a7 OK", "* SEARCH 2", "a9 OK"} {
+	for _, want := range []string{"a1 BAD", "LOGOUT BAD", "* BAD", "b1 BAD", "b2 BAD", "b3 BAD [TOOBIG]", "b4 OK", "a2 NO [TOOBIG]", "a3 NO [TOOBIG]", "a4 NO", "a5 NO", "* 2 EXISTS", "a6 OK", "a7 OK", "* SEARCH 2", "a9 OK"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("session lacks %q:\n%s", want, out)
 		}
