@@ -192,14 +192,20 @@ func TestEnvelopesMadeAheadComeInTheFetchsOrder(t *testing.T) {
 	}
 }
 
+// everyMessage is the indexes of all of sel's messages, as 1:* gives them.
+func everyMessage(sel *selected) []int {
+	all := make([]int, len(sel.msgs))
+	for i := range all {
+		all[i] = i
+	}
+	return all
+}
+
 func TestEnvelopesAheadStopWhenTheFetchEndsEarly(t *testing.T) {
 	s := aheadSession(t, 4*aheadBatchLen)
 	sel := s.sel
 	file, _ := sel.reader()
-	targets := make([]int, len(sel.msgs))
-	for i := range targets {
-		targets[i] = i
-	}
+	targets := everyMessage(sel)
 	for _, take := range []int{0, 1, aheadBatchLen + 1} {
 		a := sel.envelopesAhead(file, sel.snap, targets)
 		for range take {
@@ -215,10 +221,7 @@ func TestEnvelopesAheadEndAtAMessageGoneOrAFileChanged(t *testing.T) {
 	s := aheadSession(t, 3*aheadBatchLen)
 	sel := s.sel
 	file, _ := sel.reader()
-	all := make([]int, len(sel.msgs))
-	for i := range all {
-		all[i] = i
-	}
+	all := everyMessage(sel)
 	// A message expunged meanwhile: those before it are made.
 	gone := aheadBatchLen + 7
 	snap := *sel.snap
