@@ -205,13 +205,7 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 				}
 			}()
 		}
-		finished := make(chan struct{})
-		go func() { wg.Wait(); close(finished) }()
-		select {
-		case <-finished:
-		case <-ctx.Done():
-			t.Fatalf("round %d (dovecot-lda: %s, %s) did not end in time: a deadlock\nlog:\n%s", round, rd.order, rd.peer, u.log())
-		}
+		endsInTime(t, ctx, &wg, u, fmt.Sprintf("round %d (dovecot-lda: %s, %s)", round, rd.order, rd.peer))
 		cancel()
 		if len(failures) > 0 {
 			lda, _ := os.ReadFile(filepath.Join(home, "lda.log"))
@@ -284,4 +278,17 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+// endsInTime waits for a round's writers; one still running when ctx
+// ends is taken for a deadlock between them.
+func endsInTime(t *testing.T, ctx context.Context, wg *sync.WaitGroup, u *imapUser, round string) {
+	t.Helper()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		t.Fatalf("%s did not end in time: a deadlock\nlog:\n%s", round, u.log())
+	}
 }

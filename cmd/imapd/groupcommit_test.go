@@ -311,13 +311,7 @@ func TestPipelinedAPPENDsShareTheFolderWithDovecotLdaProcmailAndDeliver(t *testi
 				}
 			}()
 		}
-		finished := make(chan struct{})
-		go func() { wg.Wait(); close(finished) }()
-		select {
-		case <-finished:
-		case <-ctx.Done():
-			t.Fatalf("round %d (dovecot-lda: %s) did not end in time: a deadlock\nlog:\n%s", round, order, u.log())
-		}
+		endsInTime(t, ctx, &wg, u, fmt.Sprintf("round %d (dovecot-lda: %s)", round, order))
 		close(errs)
 		for err := range errs {
 			t.Error(err)
