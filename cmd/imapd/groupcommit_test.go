@@ -279,59 +279,65 @@ func TestPipelinedAPPENDsShareTheFolderWithDovecotLdaProcmailAndDeliver(t *testi
 	if testing.Short() {
 		t.Skip("long")
 	}
-	u := newIMAPUser(t)
-	box := pipelineFolder(t, u, false)
-	const n, each = 300, 15
-	var want []string
-	given := map[string]string{}
-	for round, order := range []string{"fcntl dotlock", "dotlock fcntl"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		writers := peerWriters(ctx, t, u, box, fmt.Sprint(round), order)
-		var wg sync.WaitGroup
-		errs := make(chan error, len(writers))
-		var out string
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out = u.python(t, pipelineSession, fmt.Sprint(n), "0", "INBOX")
-		}()
-		for name, deliverOne := range writers {
-			for i := range each {
-				want = append(want, fmt.Sprintf("round %d %s %d", round, name, i))
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range each {
-					if err := deliverOne(fmt.Sprintf("round %d %s %d", round, name, i)); err != nil {
-						errs <- err
-						return
+	// A big folder takes other paths: UIDs its index alone holds, its
+	// base raised in place, X-UIDs written after the peers' mail.
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprintf("big=%v", big), func(t *testing.T) {
+			u := newIMAPUser(t)
+			box := pipelineFolder(t, u, big)
+			const n, each = 300, 15
+			var want []string
+			given := map[string]string{}
+			for round, order := range []string{"fcntl dotlock", "dotlock fcntl"} {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				writers := peerWriters(ctx, t, u, box, fmt.Sprint(round), order)
+				var wg sync.WaitGroup
+				errs := make(chan error, len(writers))
+				var out string
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					out = u.python(t, pipelineSession, fmt.Sprint(n), "0", "INBOX")
+				}()
+				for name, deliverOne := range writers {
+					for i := range each {
+						want = append(want, fmt.Sprintf("round %d %s %d", round, name, i))
 					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range each {
+							if err := deliverOne(fmt.Sprintf("round %d %s %d", round, name, i)); err != nil {
+								errs <- err
+								return
+							}
+						}
+					}()
 				}
-			}()
-		}
-		endsInTime(t, ctx, &wg, u, fmt.Sprintf("round %d (dovecot-lda: %s)", round, order))
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		ok := okUIDs(t, out)
-		if len(ok) != n+5 {
-			t.Fatalf("round %d: %d APPENDs OK'ed, want %d:\n%s\nlog:\n%s", round, len(ok), n+5, out, u.log())
-		}
-		for subject, uid := range ok {
-			given[fmt.Sprintf("%s (round %d)", subject, round)] = uid
-		}
-		storedAsGiven(t, u, ok)
-	}
-	got := inFile(t, u, box)
-	onceEach(t, got, want)
-	for subject := range given {
-		// Both rounds' sessions append the same subjects.
-		if s := strings.Split(subject, " (round")[0]; got[s] != 2 {
-			t.Errorf("%s is in the file %d times, want once a round", s, got[s])
-		}
+				endsInTime(t, ctx, &wg, u, fmt.Sprintf("round %d (dovecot-lda: %s)", round, order))
+				close(errs)
+				for err := range errs {
+					t.Error(err)
+				}
+				ok := okUIDs(t, out)
+				if len(ok) != n+5 {
+					t.Fatalf("round %d: %d APPENDs OK'ed, want %d:\n%s\nlog:\n%s", round, len(ok), n+5, out, u.log())
+				}
+				for subject, uid := range ok {
+					given[fmt.Sprintf("%s (round %d)", subject, round)] = uid
+				}
+				storedAsGiven(t, u, ok)
+			}
+			got := inFile(t, u, box)
+			onceEach(t, got, want)
+			for subject := range given {
+				// Both rounds' sessions append the same subjects.
+				if s := strings.Split(subject, " (round")[0]; got[s] != 2 {
+					t.Errorf("%s is in the file %d times, want once a round", s, got[s])
+				}
+			}
+		})
 	}
 }
 
