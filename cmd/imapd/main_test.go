@@ -324,6 +324,47 @@ M.logout()
 	}
 }
 
+// The name INBOX is case-insensitive (RFC 3501 5.1): LIST, LSUB and the
+// LIST-EXTENDED forms match it in any case and give it as INBOX, as
+// Dovecot does; other names stay case-sensitive.
+func TestImaplibListsINBOXForAPatternInAnyCase(t *testing.T) {
+	u := newIMAPUser(t)
+	u.deliver(t, message("one", "1\n"))
+	out := u.python(t, `
+import imaplib, sys
+M = imaplib.IMAP4_stream(sys.argv[1])
+for name in ("Sent", "Inboxes"):
+    M.create(name)
+M.subscribe("inbox")
+def lst(cmd, *args):
+    typ, data = M._simple_command(cmd, *args)
+    got = [l.decode() for l in M.untagged_responses.pop(cmd, [])]
+    got += [l.decode() for l in M.untagged_responses.pop("STATUS", [])]
+    print(cmd, " ".join(args), typ, "|".join(got))
+for p in ('"inbox*"', '"Inbox"', '"in%"', '"*O*"', '"sent"', '"inboxes"'):
+    lst("LIST", '""', p)
+lst("LSUB", '""', '"inbox"')
+lst("LIST", '(SUBSCRIBED)', '""', '"iNbOx"')
+lst("LIST", '""', '"inbox"', 'RETURN', '(STATUS (MESSAGES))')
+M.logout()
+`)
+	for _, want := range []string{
+		`LIST "" "inbox*" OK (\HasNoChildren) "/" INBOX` + "\n",
+		`LIST "" "Inbox" OK (\HasNoChildren) "/" INBOX` + "\n",
+		`LIST "" "in%" OK (\HasNoChildren) "/" INBOX` + "\n",
+		`LIST "" "*O*" OK (\HasNoChildren) "/" INBOX` + "\n",
+		`LIST "" "sent" OK ` + "\n",
+		`LIST "" "inboxes" OK ` + "\n",
+		`LSUB "" "inbox" OK (\HasNoChildren \Subscribed) "/" INBOX` + "\n",
+		`LIST (SUBSCRIBED) "" "iNbOx" OK (\HasNoChildren \Subscribed) "/" INBOX` + "\n",
+		`LIST "" "inbox" RETURN (STATUS (MESSAGES)) OK (\HasNoChildren) "/" INBOX|INBOX (MESSAGES 1)` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("session lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // APPEND's flags go into the state fields and its date into the From_
 // line, as the same moment whatever zone the client gave it in.
 func TestImaplibAppendsWithFlagsAndADateThatBecomesTheFromLine(t *testing.T) {

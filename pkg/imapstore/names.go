@@ -144,8 +144,15 @@ func kindOf(path string) kind {
 // anything but the delimiter. It takes time len(name) x len(pattern); the
 // library's MatchList backtracks, in time exponential in the wildcards of
 // a pattern such as "*%*%...x", which kept imapd busy without end.
+//
+// The name INBOX is case-insensitive (RFC 3501 5.1), so it matches a
+// pattern in any case ("inbox*", "In%"), as Dovecot and UW-IMAP match it;
+// every other name is matched case-sensitively, as it is stored.
 func matchList(name, ref, pattern string) bool {
 	const d = string(Delim)
+	if isInbox(name) {
+		name, ref, pattern = "inbox", lowerASCII(ref), lowerASCII(pattern)
+	}
 	if strings.HasPrefix(pattern, d) {
 		ref, pattern = "", pattern[len(d):]
 	}
@@ -190,4 +197,16 @@ func matchList(name, ref, pattern string) bool {
 		at, next = next, at
 	}
 	return at[len(name)]
+}
+
+// lowerASCII lower-cases the ASCII letters of s only: Unicode case
+// mapping would turn other characters into ASCII ones (the Kelvin sign
+// into "k").
+func lowerASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
