@@ -127,19 +127,28 @@ func TestTheKernelStructsHaveTheSizesOfLinuxIOUringH(t *testing.T) {
 	}
 }
 
+// needRing skips a test of the ring itself where the kernel refuses one (seccomp, an old
+// kernel): WriteAt then writes with pwrite, which the other tests cover.
+func needRing(t *testing.T) {
+	t.Helper()
+	f := fileWith(t, t.TempDir(), "probe", nil, os.O_RDWR)
+	if done, err := ringWrite(f, []Piece{{0, []byte("x")}}); !done {
+		t.Skip("io_uring refused here")
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestTheRingIsUsedWhereTheKernelHasIt makes sure the tests through the ring are not
 // through pwrite unawares.
 func TestTheRingIsUsedWhereTheKernelHasIt(t *testing.T) {
+	needRing(t)
 	rng := rand.New(rand.NewPCG(8, 8))
 	original := randomBytes(rng, 64*100)
 	f := fileWith(t, t.TempDir(), "mbox", original, os.O_RDWR)
 	pieces := scatter(rng, 100, int64(len(original)))
-	done, err := ringWrite(f, pieces)
-	if !done {
-		t.Skip("io_uring refused here: WriteAt writes with pwrite")
-	}
-	if err != nil {
-		t.Fatal(err)
+	if done, err := ringWrite(f, pieces); !done || err != nil {
+		t.Fatalf("ring write: done %v, error %v", done, err)
 	}
 	checkLanded(t, f, original, pieces)
 }
@@ -184,6 +193,7 @@ func TestWritesCutShortAreFinished(t *testing.T) {
 func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 	for _, refusal := range []syscall.Errno{syscall.EAGAIN, syscall.EPERM} {
 		t.Run(refusal.Error(), func(t *testing.T) {
+			needRing(t)
 			oldEnter, oldTry := enter, setupTry.Load()
 			calls := 0
 			enter = func(fd int, toSubmit, minComplete uint32) error {
@@ -202,7 +212,7 @@ func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkLanded(t, f, original, pieces)
-			if oldTry < int32(len(setupFlags)) && calls < 2 {
+			if calls < 2 {
 				t.Errorf("io_uring_enter called %d times, want the refusal seen", calls)
 			}
 			if disabled := setupTry.Load() == int32(len(setupFlags)); disabled != (refusal == syscall.EPERM) {
