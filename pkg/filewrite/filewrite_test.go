@@ -94,19 +94,29 @@ func checkLanded(t *testing.T, f *os.File, original []byte, pieces []Piece) {
 	}
 }
 
+// writeScattered writes n scattered pieces (seed picks them, edit may change them) with
+// WriteAt into a file of random bytes, and checks that they all landed.
+func writeScattered(t *testing.T, seed uint64, n int, edit func([]Piece)) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed))
+	original := randomBytes(rng, max(n*64, 4096))
+	f := fileWith(t, t.TempDir(), "mbox", original, os.O_RDWR)
+	pieces := scatter(rng, n, int64(len(original)))
+	if edit != nil {
+		edit(pieces)
+	}
+	if err := WriteAt(f, pieces); err != nil {
+		t.Fatal(err)
+	}
+	checkLanded(t, f, original, pieces)
+}
+
 func TestEveryPieceLandsAtItsOffset(t *testing.T) {
 	for _, path := range paths {
 		for _, n := range []int{0, 1, 63, 64, 5000, 100000} {
 			t.Run(fmt.Sprintf("%d pieces %s", n, path.name), func(t *testing.T) {
 				withPath(t, path.force)
-				rng := rand.New(rand.NewPCG(uint64(n), 1))
-				original := randomBytes(rng, max(n*64, 4096))
-				f := fileWith(t, t.TempDir(), "mbox", original, os.O_RDWR)
-				pieces := scatter(rng, n, int64(len(original)))
-				if err := WriteAt(f, pieces); err != nil {
-					t.Fatal(err)
-				}
-				checkLanded(t, f, original, pieces)
+				writeScattered(t, 10+uint64(n), n, nil)
 			})
 		}
 	}
@@ -157,19 +167,11 @@ func TestEmptyPiecesAreSkipped(t *testing.T) {
 	for _, path := range paths {
 		t.Run(path.name, func(t *testing.T) {
 			withPath(t, path.force)
-			rng := rand.New(rand.NewPCG(2, 2))
-			original := randomBytes(rng, 64*200)
-			f := fileWith(t, t.TempDir(), "mbox", original, os.O_RDWR)
-			pieces := scatter(rng, 200, int64(len(original)))
-			for i := range pieces {
-				if i%3 == 0 {
+			writeScattered(t, 2, 200, func(pieces []Piece) {
+				for i := 0; i < len(pieces); i += 3 {
 					pieces[i].B = pieces[i].B[:0]
 				}
-			}
-			if err := WriteAt(f, pieces); err != nil {
-				t.Fatal(err)
-			}
-			checkLanded(t, f, original, pieces)
+			})
 		})
 	}
 }
@@ -178,14 +180,7 @@ func TestWritesCutShortAreFinished(t *testing.T) {
 	old := maxLen
 	maxLen = 7
 	t.Cleanup(func() { maxLen = old })
-	rng := rand.New(rand.NewPCG(3, 3))
-	original := randomBytes(rng, 64*500)
-	f := fileWith(t, t.TempDir(), "mbox", original, os.O_RDWR)
-	pieces := scatter(rng, 500, int64(len(original)))
-	if err := WriteAt(f, pieces); err != nil {
-		t.Fatal(err)
-	}
-	checkLanded(t, f, original, pieces)
+	writeScattered(t, 3, 500, nil)
 }
 
 // TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite plays io_uring_enter refusing every
@@ -204,14 +199,7 @@ func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 				return oldEnter(fd, toSubmit, minComplete)
 			}
 			t.Cleanup(func() { enter = oldEnter; setupTry.Store(oldTry) })
-			rng := rand.New(rand.NewPCG(4, 4))
-			original := randomBytes(rng, 64*5000)
-			f := fileWith(t, t.TempDir(), "mbox", original, os.O_RDWR)
-			pieces := scatter(rng, 5000, int64(len(original)))
-			if err := WriteAt(f, pieces); err != nil {
-				t.Fatal(err)
-			}
-			checkLanded(t, f, original, pieces)
+			writeScattered(t, 4, 5000, nil)
 			if calls < 2 {
 				t.Errorf("io_uring_enter called %d times, want the refusal seen", calls)
 			}
