@@ -222,6 +222,14 @@ raw(b"a5 CREATE /tmp/evil\r\n")
 raw(b"a6 SELECT INBOX\r\n")
 raw(b"a7 FETCH 2 (BODYSTRUCTURE)\r\n")
 raw(b"a8 SEARCH BODY leaf\r\n")
+def deep(n):
+    return b"(" * n + b"ALL" + b")" * n
+raw(b"c1 SEARCH " + deep(999) + b"\r\n")
+raw(b"c2 SEARCH " + deep(1000) + b"\r\n")
+raw(b"c3 UID SEARCH " + deep(10000) + b"\r\n")
+raw(b"c4 SEARCH CHARSET UTF-8 (SUBJECT {1+}\r\nx " + deep(1000) + b")\r\n")
+raw(b"c5 SORT (DATE) UTF-8 " + deep(10000) + b"\r\n")
+raw(b"c6 THREAD REFERENCES UTF-8 " + deep(1000) + b" SUBJECT {9+}\r\nc7 NOOP\r\n\r\n")
 raw(b"a9 LOGOUT\r\n")
 `, len(payload), payload))
 	_, structure, _ := strings.Cut(out, "* 2 FETCH (BODYSTRUCTURE ")
@@ -230,10 +238,15 @@ raw(b"a9 LOGOUT\r\n")
 	if len(structure) > 20000 || strings.Count(structure, "(") != strings.Count(structure, ")") || !strings.Contains(structure, `"mixed"`) {
 		t.Errorf("BODYSTRUCTURE of the 10,000-deep message, %d bytes: %.300s", len(structure), structure)
 	}
-	for _, want := range []string{"a1 BAD", "LOGOUT BAD", "* BAD", "b1 BAD", "b2 BAD", "b3 BAD [TOOBIG]", "b4 OK", "a2 NO [TOOBIG]", "a3 NO [TOOBIG]", "a4 NO", "a5 NO", "* 2 EXISTS", "a6 OK", "a7 OK", "* SEARCH 2", "a9 OK"} {
+	for _, want := range []string{"a1 BAD", "LOGOUT BAD", "* BAD", "b1 BAD", "b2 BAD", "b3 BAD [TOOBIG]", "b4 OK", "a2 NO [TOOBIG]", "a3 NO [TOOBIG]", "a4 NO", "a5 NO", "* 2 EXISTS", "a6 OK", "a7 OK", "* SEARCH 2",
+		"* SEARCH 1 2\nc1 OK", "c2 BAD [CLIENTBUG] Search criteria nested too deep", "c3 BAD [CLIENTBUG] Search criteria nested too deep",
+		"c4 BAD [CLIENTBUG] Syntax error", "c5 BAD [CLIENTBUG] Search criteria nested too deep", "c6 BAD [CLIENTBUG] Search criteria nested too deep", "a9 OK"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("session lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "SERVERBUG") || strings.Contains(out, "\nc7 ") {
+		t.Errorf("deep nesting made the library fail, or a literal's line ran:\n%.3000s", out)
 	}
 	if strings.Contains(out, "\nz ") || strings.Contains(out, "\nx ") {
 		t.Fatalf("a literal's lines ran as commands:\n%s", out)

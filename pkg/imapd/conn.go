@@ -36,6 +36,7 @@ type filter struct {
 	mode readMode
 	left int64 // literal bytes still to hand over or drop
 	cut  bool  // the last line taken was cut short: the next is no command's start
+	nest nesting
 
 	wmu      sync.Mutex // the write side: the library and our own replies
 	partial  []byte     // the start of a response line not yet complete
@@ -344,9 +345,17 @@ func (f *filter) step() error {
 			}
 			return f.refuse(l, tag, why)
 		}
-		var handled bool
-		if l, handled, err = f.intercept(l); handled || err != nil {
-			return err
+		if start {
+			f.nest = nesting{}
+			var handled bool
+			if l, handled, err = f.intercept(l); handled || err != nil {
+				return err
+			}
+		}
+	}
+	if (f.mode == modeContinuation || !start) && f.nest.on {
+		if i := f.nest.over(l); i >= 0 {
+			return f.nestedTooDeep(l, i)
 		}
 	}
 	f.mode = modeCommand
@@ -434,6 +443,27 @@ func (f *filter) refuse(l []byte, tag, why string) error {
 		f.hangUpAfterReply("Syntax error before login")
 	}
 	return f.reply(tag + " BAD " + why + "\r\n")
+}
+
+// nestedTooDeep ends a search whose criteria nest deeper than maxNesting
+// past a literal, when the library has read the command's start: it gets
+// the line up to the parenthesis too many and a line end, which it answers
+// BAD as a syntax error. The rest of the line is dropped, and a literal the
+// client sends with it without waiting.
+func (f *filter) nestedTooDeep(l []byte, i int) error {
+	f.nest = nesting{}
+	f.out = append(append(f.out, l[:i]...), "\r\n"...)
+	for f.cut {
+		var err error
+		if l, err = f.line(); err != nil {
+			return err
+		}
+	}
+	f.mode = modeCommand
+	if size, nonSync, _, ok := literalAt(l); ok && nonSync {
+		f.mode, f.left = modeDrop, size
+	}
+	return nil
 }
 
 // pollWait is how long fill looks for more input before it writes what
@@ -551,10 +581,20 @@ func (f *filter) intercept(l []byte) ([]byte, bool, error) {
 		cmd, args = "UID "+strings.ToUpper(sub), subArgs
 		fallthrough
 	case "SORT", "THREAD", "SEARCH":
+		name := strings.ToUpper(cmd)
+		switch name {
+		case "SEARCH", "UID SEARCH", "SORT", "UID SORT", "THREAD", "UID THREAD":
+			// Also before login: the library reads the criteria first.
+			f.nest.on = true
+			if f.nest.over(l) >= 0 {
+				f.nest = nesting{}
+				return l, true, f.refuse(l, tag, "[CLIENTBUG] Search criteria nested too deep")
+			}
+		}
 		if !f.hooks.authenticated() {
 			return l, false, nil
 		}
-		switch name := strings.ToUpper(cmd); name {
+		switch name {
 		case "SEARCH", "UID SEARCH":
 			if saveOnly(args) {
 				// RFC 5182: a result only saved is not sent; the

@@ -317,6 +317,82 @@ func TestACommandLineLongerThanTheLibraryReadsIsRefusedWhole(t *testing.T) {
 	}
 }
 
+func TestSearchCriteriaNestedDeeperThanTheLibraryReadsAreAnsweredBADAndTheSessionGoesOn(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("(", n) + "ALL" + strings.Repeat(")", n) }
+	for _, tc := range []struct {
+		line string
+		bad  bool
+	}{
+		{"a1 SEARCH " + deep(maxNesting+1) + "\r\n", true},
+		{"a1 SEARCH " + deep(10000) + "\r\n", true},
+		{"a1 uid search " + deep(maxNesting+1) + "\r\n", true},
+		{"a1 SEARCH RETURN (MIN) " + deep(maxNesting+1) + "\r\n", true},
+		{"a1 SORT (DATE) UTF-8 " + deep(maxNesting+1) + "\r\n", true},
+		{"a1 UID THREAD REFERENCES UTF-8 " + deep(maxNesting+1) + "\r\n", true},
+		{"a1 SEARCH " + deep(maxNesting+1) + " SUBJECT {5+}\r\nb1 DELETE INBOX\r\n", true}, // its literal goes too
+		{"a1 SEARCH " + deep(maxNesting) + "\r\n", false},
+		{"a1 SEARCH RETURN (MIN) " + deep(maxNesting) + "\r\n", false},
+		{"a1 SEARCH " + strings.Repeat("(ALL) ", 5000) + "ALL\r\n", false},
+		{"a1 SEARCH SUBJECT \"" + strings.Repeat("(", 5000) + "\\\"(\"\r\n", false},
+		{"a1 FETCH 1 " + deep(maxNesting+1) + "\r\n", false}, // no search: the library says BAD
+	} {
+		f, client, r := pair(t, true)
+		f.hooks.(*fakeHooks).authed = true
+		go client.Write([]byte(tc.line + "a2 NOOP\r\n"))
+		got := make(chan string, 1)
+		go func() {
+			l, _ := bufio.NewReader(readerFunc(f.Read)).ReadString('\n')
+			got <- l
+		}()
+		if !tc.bad {
+			if l := <-got; l != tc.line {
+				t.Errorf("%.40q: library got %.40q, want it as it is", tc.line, l)
+			}
+			continue
+		}
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if l := readLine(t, r); l != "a1 BAD [CLIENTBUG] Search criteria nested too deep\r\n" {
+			t.Errorf("%.40q: client got %q", tc.line, l)
+		}
+		if l := <-got; l != "a2 NOOP\r\n" {
+			t.Errorf("%.40q: library got %.40q, want the next command", tc.line, l)
+		}
+	}
+}
+
+func TestSearchCriteriaNestedTooDeepAfterALiteralReachTheLibraryCutShort(t *testing.T) {
+	deep := strings.Repeat("(", 2*maxNesting) + "ALL" + strings.Repeat(")", 2*maxNesting)
+	for _, tc := range []struct{ name, rest string }{
+		{"on one line", " " + deep + "\r\n"},
+		{"on a line too long for one read", " SUBJECT \"" + strings.Repeat("x", maxLine) + "\" " + deep + "\r\n"},
+		{"before a literal", " " + deep + " SUBJECT {17+}\r\nb1 DELETE INBOX\r\n\r\n"},
+	} {
+		f, client, r := pair(t, true)
+		f.hooks.(*fakeHooks).authed = true
+		line := "a1 SEARCH CHARSET UTF-8 (SUBJECT {1}\r\n"
+		go client.Write([]byte(line))
+		lib := bufio.NewReader(readerFunc(f.Read))
+		if l, _ := lib.ReadString('\n'); l != line {
+			t.Fatalf("%s: library got %q", tc.name, l)
+		}
+		go f.Write([]byte("+ Ready for literal data\r\n"))
+		readLine(t, r)
+		go client.Write([]byte("x" + tc.rest + "a2 NOOP\r\n"))
+		// The library reads the literal and the line, cut where the
+		// criteria (a level opened before the literal) go too deep.
+		got, err := lib.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !strings.HasPrefix(got, "x") || strings.Contains(got, "ALL") || strings.Count(got, "(") != maxNesting-1 {
+			t.Errorf("%s: library got %d bytes, %d parentheses: %.80q...", tc.name, len(got), strings.Count(got, "("), got)
+		}
+		if l, _ := lib.ReadString('\n'); l != "a2 NOOP\r\n" {
+			t.Errorf("%s: library got %.60q, want the next command", tc.name, l)
+		}
+	}
+}
+
 func TestTheRestOfALongLineAfterALiteralIsNotTakenForACommand(t *testing.T) {
 	f, client, r := pair(t, true)
 	f.hooks.(*fakeHooks).authed = true
