@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -56,6 +57,41 @@ func TestUIDLLastsAcrossRewritesAndMatchesDovecot(t *testing.T) {
 	}
 	if strings.Join(theirs, " ") != strings.Join(after, " ") {
 		t.Errorf("Dovecot's UIDL %v, ours %v\n%s", theirs, after, transcript)
+	}
+}
+
+// A UID not above the one before it, written into the file between two
+// sessions (by hand, or a broken program), is the one reason for a new
+// UIDVALIDITY: ipop3d gives every UIDL again and logs why, as imapd does.
+func TestANonIncreasingXUIDGivesNewUIDLsAndTheLogSaysWhy(t *testing.T) {
+	s := box(t, 2)
+	ss := pipeSession(t, s)
+	ss.login("bob")
+	_, first := ss.do("UIDL", true)
+	ss.do("QUIT", false)
+	ss.cmd.Wait()
+	box := s.ReadMailbox("bob")
+	if !strings.Contains(box, "\nX-UID: 2\n") {
+		t.Fatalf("message 2 holds no X-UID 2:\n%s", box)
+	}
+	if err := os.WriteFile(s.Mailbox("bob"), []byte(strings.Replace(box, "\nX-UID: 2\n", "\nX-UID: 1\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ss = pipeSession(t, s)
+	ss.login("bob")
+	_, second := ss.do("UIDL", true)
+	ss.do("QUIT", false)
+	ss.cmd.Wait()
+	before, after := uidls(first), uidls(second)
+	if len(after) != 2 || after[0][:8] == before[0][:8] || after[0][8:] != "00000001" || after[1][8:] != "00000002" {
+		t.Errorf("UIDL before the X-UID went down: %v; after: %v", before, after)
+	}
+	log := s.Log()
+	if !regexp.MustCompile(`ipop3d\[\d+\]: warning: mailbox=\S+/Mailbox new uidvalidity=\d+: the UIDs in it could not stand: message 2 has UID 1, not above 1 before it \(`).MatchString(log) {
+		t.Errorf("the log does not say why UIDVALIDITY changed:\n%s", log)
+	}
+	if n := strings.Count(log, "new uidvalidity="); n != 1 {
+		t.Errorf("a new UIDVALIDITY logged %d times, want once:\n%s", n, log)
 	}
 }
 

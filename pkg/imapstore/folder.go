@@ -90,10 +90,9 @@ func (st *Store) scan(f *os.File, prev *snapshot) (*snapshot, error) {
 }
 
 // logRenumbered says why the folder at path got a new UIDVALIDITY, and
-// from what: the one thing a client sees of it is every message fetched
-// again, and it should never happen but for the reason the log gives.
+// from what.
 func (st *Store) logRenumbered(path string, idx *mbox.Index) {
-	st.opts.Log.Warn("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand: %s", path, idx.UIDValidity, idx.RenumberedWhy())
+	st.opts.Log.Warn("%s", idx.RenumberedNote(path))
 }
 
 // save keeps the scan beside the folder for the next session; failing

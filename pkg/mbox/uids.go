@@ -282,6 +282,13 @@ func (idx *Index) Number(prev *Index, now time.Time) (renumbered bool) {
 // with what it numbered from, for the log ("" when it did not).
 func (idx *Index) RenumberedWhy() string { return idx.renumberedWhy }
 
+// RenumberedNote is what imapd and ipop3d log when Number gave the mailbox
+// at path a new UIDVALIDITY: a client sees only every message fetched
+// again, and it should never happen but for the reason the note gives.
+func (idx *Index) RenumberedNote(path string) string {
+	return fmt.Sprintf("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand: %s", path, idx.UIDValidity, idx.renumberedWhy)
+}
+
 // baseString is an X-IMAPbase for the log.
 func baseString(b *Base) string {
 	if b == nil {

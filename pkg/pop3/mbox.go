@@ -24,7 +24,7 @@ type mboxDrop struct {
 	path  string
 	owner int
 	locks lock.Options
-	warn  func(format string, args ...any) // told of a journal set aside
+	warn  func(format string, args ...any) // told of a journal set aside, of a new UIDVALIDITY
 	sess  *lock.SessionLock
 
 	f    *os.File     // the file as the session began; nil when there was none
@@ -34,6 +34,9 @@ type mboxDrop struct {
 	// given that neither the file nor a saved index holds yet.
 	validity uint32
 	pending  bool
+	// renumbered is why the session's last new UIDVALIDITY was given:
+	// one reason is logged once, however often the session numbers.
+	renumbered string
 }
 
 // OpenMbox opens the mbox at path, which must belong to owner, as a
@@ -66,7 +69,7 @@ func (d *mboxDrop) load() error {
 		return err
 	}
 	defer mb.Close()
-	idx, err := indexOf(mb)
+	idx, err := d.indexOf(mb)
 	if err != nil {
 		return err
 	}
@@ -93,14 +96,16 @@ func (d *mboxDrop) load() error {
 // kept. The index is saved for next time where the directory lets us,
 // unless it gives new UIDs: those are saved (or written) by number, under
 // the exclusive lock, so that two readers never give two numberings.
-func indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
+func (d *mboxDrop) indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
 	path := mbox.IndexPath(mb.Path)
 	old, _ := mbox.LoadIndex(path)
 	idx, err := mbox.UpdateIndex(old, mb.File)
 	if err != nil {
 		return nil, err
 	}
-	idx.Number(old, time.Now())
+	if idx.Number(old, time.Now()) {
+		d.logRenumbered(mb.Path, idx)
+	}
 	if idx != old && !idx.Pending() {
 		idx.Save(path) // a cache: without it the next session scans again
 	}
@@ -113,16 +118,27 @@ func indexOf(mb *mbox.Mailbox) (*mbox.Index, error) {
 // (mbox.ReindexRewritten), not read again, and the messages are numbered
 // from cur without those gone. A cache: failing, the next session scans.
 // It gives that index (nil when it could not be worked out).
-func saveAfterRewrite(mb *mbox.Mailbox, cur *mbox.Index, from int64, gone func(i int) bool) *mbox.Index {
+func (d *mboxDrop) saveAfterRewrite(mb *mbox.Mailbox, cur *mbox.Index, from int64, gone func(i int) bool) *mbox.Index {
 	idx, err := mbox.ReindexRewritten(cur, mb, from)
 	if err != nil {
 		return nil
 	}
-	idx.NumberWithout(cur, gone, time.Now())
+	if idx.NumberWithout(cur, gone, time.Now()) {
+		d.logRenumbered(mb.Path, idx)
+	}
 	if !idx.Pending() {
 		idx.Save(mbox.IndexPath(mb.Path))
 	}
 	return idx
+}
+
+// logRenumbered says why the mailbox got a new UIDVALIDITY, as imapd
+// does, once for each reason the session meets.
+func (d *mboxDrop) logRenumbered(path string, idx *mbox.Index) {
+	if why := idx.RenumberedWhy(); why != d.renumbered {
+		d.renumbered = why
+		d.warn("%s", idx.RenumberedNote(path))
+	}
 }
 
 // reopen opens the locked mailbox again for reading: a descriptor of our
@@ -193,7 +209,7 @@ func (d *mboxDrop) refresh() error {
 		return err
 	}
 	defer mb.Close()
-	cur, err := indexOf(mb)
+	cur, err := d.indexOf(mb)
 	if err != nil {
 		return err
 	}
@@ -271,7 +287,7 @@ func (d *mboxDrop) number() error {
 		}
 		// Every message is still where the session's list has it, by
 		// index: nothing was dropped.
-		after := saveAfterRewrite(mb, cur, from, func(int) bool { return false })
+		after := d.saveAfterRewrite(mb, cur, from, func(int) bool { return false })
 		if after == nil {
 			return fmt.Errorf("give UIDs: %w", ErrChanged)
 		}
@@ -312,7 +328,7 @@ func (d *mboxDrop) number() error {
 	}
 	// The rewrite kept every real message, in order: the k-th of them is
 	// still the k-th.
-	after, err := indexOf(mb)
+	after, err := d.indexOf(mb)
 	if err != nil {
 		return err
 	}
@@ -338,7 +354,7 @@ func (d *mboxDrop) lockAndRead() (*mbox.Mailbox, *mbox.Index, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cur, err := indexOf(mb)
+	cur, err := d.indexOf(mb)
 	if err != nil {
 		mb.Close()
 		return nil, nil, err
@@ -443,7 +459,7 @@ func (d *mboxDrop) Commit(deleted, retrieved []bool) error {
 	if err != nil {
 		return err
 	}
-	saveAfterRewrite(mb, cur, from, func(i int) bool { return drop[i] })
+	d.saveAfterRewrite(mb, cur, from, func(i int) bool { return drop[i] })
 	if lost > 0 {
 		return fmt.Errorf("%d deleted messages could not be found: %w", lost, ErrChanged)
 	}

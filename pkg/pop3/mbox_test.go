@@ -71,6 +71,39 @@ func TestUIDsAreRecordedOnceAndLast(t *testing.T) {
 	}
 }
 
+func TestANewUIDVALIDITYIsLoggedWithWhyOnceASession(t *testing.T) {
+	path := mailbox(t, "From a@example.org  Mon Dec  1 10:00:00 2026\nX-IMAPbase: 1000 5\nX-UID: 4\nSubject: one\n\nbody one\n\n"+
+		"From b@example.org  Mon Dec  1 10:01:00 2026\nX-UID: 2\nSubject: two\n\nbody two\n")
+	var logged []string
+	d, err := OpenMbox(path, os.Getuid(), 0, func(format string, args ...any) {
+		logged = append(logged, fmt.Sprintf(format, args...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	uids, err := d.UIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uids) != 2 || uids[0][:8] <= fmt.Sprintf("%08x", 1000) || uids[0][8:] != "00000001" || uids[1][8:] != "00000002" {
+		t.Fatalf("UIDs = %v, want 1 and 2 under a new UIDVALIDITY", uids)
+	}
+	want := fmt.Sprintf("mailbox=%s new uidvalidity=%d: the UIDs in it could not stand: message 2 has UID 2, not above 4 before it (", path, mustHex(t, uids[0][:8]))
+	if len(logged) != 1 || !strings.HasPrefix(logged[0], want) {
+		t.Errorf("logged %q, want once %q...", logged, want)
+	}
+}
+
+func mustHex(t *testing.T, s string) uint64 {
+	t.Helper()
+	var n uint64
+	if _, err := fmt.Sscanf(s, "%x", &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestCommitDeletesMarksReadAndKeepsMailThatCameMeanwhile(t *testing.T) {
 	path := mailbox(t, threeMbox)
 	d := openDrop(t, path)
