@@ -117,6 +117,32 @@ S.logout()
 	}
 }
 
+// client_login_timeout shortens the wait for a login (a minute by
+// default): a client silent that long before it logs in is told why and
+// disconnected.
+func TestImaplibSilentBeforeLoginHearsBYEAfterClientLoginTimeout(t *testing.T) {
+	u := newIMAPUser(t)
+	u.sb.Set("client_login_timeout", "1")
+	out := u.python(t, `
+import imaplib, sys
+host, port = sys.argv[2].rsplit(":", 1)
+M = imaplib.IMAP4(host, int(port))
+M.sock.settimeout(120) # a server that never lets go fails the test
+print("GREETING", M.welcome.decode())
+while True:
+    l = M.readline()
+    print("LINE", l.decode().rstrip())
+    if not l:
+        break
+`, u.listen(t))
+	if want := "GREETING * OK [CAPABILITY IMAP4rev2 "; !strings.HasPrefix(out, want) {
+		t.Errorf("session does not begin with %q:\n%s", want, out)
+	}
+	if want := "\nLINE * BYE Autologout: idle for too long\nLINE \n"; !strings.HasSuffix(out, want) {
+		t.Errorf("session does not end with %q:\n%s", want, out)
+	}
+}
+
 // On a link that is not loopback, without TLS, a password may not be sent:
 // the capabilities say LOGINDISABLED (and no AUTH=), LOGIN and AUTHENTICATE
 // are refused; after STARTTLS both are offered and a login works.

@@ -274,6 +274,24 @@ func TestListenRefusesPastTheLimitsAndStopsGracefully(t *testing.T) {
 	s.WaitFor("the listener to end", func() bool { return strings.Contains(s.Log(), "ipop3d["+fmt.Sprint(cmd.Process.Pid)+"]: stopped") })
 }
 
+// client_login_timeout shortens the wait for a login (a minute by
+// default): a client silent that long before it logs in is told why and
+// disconnected.
+func TestAClientSilentBeforeLoginIsLetGoAfterClientLoginTimeout(t *testing.T) {
+	s := box(t, 1)
+	s.Set("client_login_timeout", "1")
+	ss := pipeSession(t, s)
+	if r := ss.line(); r != "-ERR autologout: idle for too long" {
+		t.Errorf("the silent client got %q, want the autologout", r)
+	}
+	if r := ss.line(); r != "EOF" {
+		t.Errorf("the silent client's connection stays open: %q", r)
+	}
+	if err := ss.cmd.Wait(); err != nil {
+		t.Errorf("ipop3d: %v", err)
+	}
+}
+
 // TestAnIdleClientIsCutShortWhenTheListenerTurnsBusy: each --listen
 // session is its own process, yet when half of client_connection_limit is
 // in use the listener tells every session, and a client that logged in and

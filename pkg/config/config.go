@@ -54,7 +54,8 @@ type Config struct {
 	ClientConnectionLimit      int // connections at once, in total
 	ClientConnectionCountLimit int // connections at once from one address
 	ClientBusyTimeout          time.Duration
-	ClientAuthFailureLimit     int // failed logins before a connection is closed
+	ClientLoginTimeout         time.Duration // how long ipop3d and imapd wait for a login; never 0
+	ClientAuthFailureLimit     int           // failed logins before a connection is closed
 	ClientAuthFailureDelay     time.Duration
 
 	DaemonStateDir     string // "" = no failure counts across connections

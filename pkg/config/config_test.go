@@ -49,6 +49,7 @@ func TestDefaultsMatchTheSpecTable(t *testing.T) {
 		ClientConnectionLimit:      100,
 		ClientConnectionCountLimit: 50,
 		ClientBusyTimeout:          10 * time.Second,
+		ClientLoginTimeout:         time.Minute,
 		ClientAuthFailureLimit:     3,
 		ClientAuthFailureDelay:     2 * time.Second,
 		DaemonStateDir:             "/run/unixmail",
@@ -89,6 +90,7 @@ mailbox_transport = lmtp:unix:/run/dovecot/lmtp
 client_connection_limit = 20
 client_connection_count_limit = 0
 client_busy_timeout = 1m
+client_login_timeout = 2m
 client_auth_failure_limit = 5
 client_auth_failure_delay = 3
 daemon_state_dir = /var/lib/unixmail
@@ -134,6 +136,7 @@ dns_temperror_policy = accept
 
 		ClientConnectionLimit:  20,
 		ClientBusyTimeout:      time.Minute,
+		ClientLoginTimeout:     2 * time.Minute,
 		ClientAuthFailureLimit: 5,
 		ClientAuthFailureDelay: 3 * time.Second,
 		DaemonStateDir:         "/var/lib/unixmail",
@@ -192,6 +195,7 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"size limit zero", "message_size_limit = 0\n", func(c *Config) any { return c.MessageSizeLimit }, int64(0)},
 		{"auth delay zero", "client_auth_failure_delay = 0\n", func(c *Config) any { return c.ClientAuthFailureDelay }, time.Duration(0)},
 		{"busy timeout plain number is seconds", "client_busy_timeout = 30\n", func(c *Config) any { return c.ClientBusyTimeout }, 30 * time.Second},
+		{"login timeout plain number is seconds", "client_login_timeout = 5\n", func(c *Config) any { return c.ClientLoginTimeout }, 5 * time.Second},
 		{"auth default for a user_db file", "user_db = /srv/passwd\n", auth, "userdb"},
 		{"auth default for system", "user_db = system\n", auth, "shadow"},
 		{"auth empty means default", "auth =\n", auth, "shadow"},
@@ -269,6 +273,8 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 		{"connection limit negative", "client_connection_limit = -1\n", "1", "client_connection_limit"},
 		{"auth failure limit not a number", "client_auth_failure_limit = three\n", "1", "client_auth_failure_limit"},
 		{"busy timeout unit unknown", "client_busy_timeout = 5y\n", "1", "client_busy_timeout"},
+		{"login timeout zero", "client_login_timeout = 0\n", "1", "client_login_timeout: want a time above 0"},
+		{"login timeout zero with a unit", "client_login_timeout = 0s\n", "1", "client_login_timeout: want a time above 0"},
 		{"state dir relative", "daemon_state_dir = run\n", "1", "daemon_state_dir"},
 		{"lifetime unit unknown", "maximal_queue_lifetime = 5y\n", "1", "maximal_queue_lifetime"},
 		{"lifetime empty", "maximal_queue_lifetime =\n", "1", "maximal_queue_lifetime"},

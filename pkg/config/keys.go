@@ -47,6 +47,7 @@ var keys = []key{
 	{"client_connection_limit", "100", countSetter(func(c *Config) *int { return &c.ClientConnectionLimit })},
 	{"client_connection_count_limit", "50", countSetter(func(c *Config) *int { return &c.ClientConnectionCountLimit })},
 	{"client_busy_timeout", "10s", secondsSetter(func(c *Config) *time.Duration { return &c.ClientBusyTimeout })},
+	{"client_login_timeout", "60s", waitSetter(func(c *Config) *time.Duration { return &c.ClientLoginTimeout })},
 	{"client_auth_failure_limit", "3", countSetter(func(c *Config) *int { return &c.ClientAuthFailureLimit })},
 	{"client_auth_failure_delay", "2s", secondsSetter(func(c *Config) *time.Duration { return &c.ClientAuthFailureDelay })},
 	{"daemon_state_dir", "/run/unixmail", pathSetter(func(c *Config) *string { return &c.DaemonStateDir }, true)},
@@ -324,6 +325,21 @@ func secondsSetter(field func(*Config) *time.Duration) func(*Config, string) err
 			return err
 		}
 		*field(c) = d
+		return nil
+	}
+}
+
+// waitSetter stores how long a server waits for a client: as
+// secondsSetter, but above 0, since no wait at all would end every session.
+func waitSetter(field func(*Config) *time.Duration) func(*Config, string) error {
+	seconds := secondsSetter(field)
+	return func(c *Config, v string) error {
+		if err := seconds(c, v); err != nil {
+			return err
+		}
+		if *field(c) <= 0 {
+			return fmt.Errorf("want a time above 0, not %q", v)
+		}
 		return nil
 	}
 }

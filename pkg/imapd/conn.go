@@ -97,6 +97,9 @@ type hooks interface {
 	canStartTLS() bool
 	extraCaps(authenticated bool) (add, remove []string)
 	authenticated() bool
+	// loginTimeout is how long a client that has not logged in may be
+	// silent (client_login_timeout).
+	loginTimeout() time.Duration
 	// enabled is told the capabilities an ENABLE turned on.
 	enabled(caps []string)
 	idInfo() string
@@ -122,22 +125,20 @@ func newFilter(h hooks) *filter {
 // the rest for the next command.
 const maxLine = 50 << 10
 
-// The idle timeouts. RFC 3501 5.4 asks for at least 30 minutes once
-// logged in (IDLE included); a client that has not logged in within a
-// minute is most likely not going to, and holds a process meanwhile. The
-// library's own (30 s before login, 35 min after) are replaced: the filter
-// sets the deadline before each read and ignores the library's.
-const (
-	preLoginTimeout = 60 * time.Second
-	idleTimeout     = 30 * time.Minute
-)
+// idleTimeout: RFC 3501 5.4 asks for at least 30 minutes once logged in
+// (IDLE included). Before login the wait is client_login_timeout (a
+// client that has not logged in within a minute is most likely not going
+// to, and holds a process meanwhile). The library's own (30 s before
+// login, 35 min after) are replaced: the filter sets the deadline before
+// each read and ignores the library's.
+const idleTimeout = 30 * time.Minute
 
 // fill reads more from the client, within the idle timeout of the
 // session's state. While the client is quiet, the session's flag changes
 // are written when they fall due: the library's goroutine is here, not
 // running a command, so the session is ours to use.
 func (f *filter) fill() error {
-	timeout := preLoginTimeout
+	timeout := f.hooks.loginTimeout()
 	if f.hooks.authenticated() {
 		timeout = idleTimeout
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"unixmail/pkg/config"
 )
 
 type fakeHooks struct {
@@ -65,6 +67,9 @@ func (h *fakeHooks) conn() net.Conn      { return h.c }
 func (h *fakeHooks) startTLS(int) error  { return nil }
 func (h *fakeHooks) canStartTLS() bool   { return false }
 func (h *fakeHooks) authenticated() bool { return h.authed }
+func (h *fakeHooks) loginTimeout() time.Duration {
+	return config.Defaults().ClientLoginTimeout
+}
 func (h *fakeHooks) idInfo() string      { return `("name" "test")` }
 func (h *fakeHooks) flushDue() time.Time { return h.due }
 func (h *fakeHooks) flush() error        { h.flushed++; h.due = time.Time{}; return h.failing }

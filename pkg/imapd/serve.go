@@ -56,6 +56,7 @@ func (k *conn) conn() net.Conn              { return k.c.Conn }
 func (k *conn) startTLS(buffered int) error { return k.c.StartTLS(buffered) }
 func (k *conn) canStartTLS() bool           { return k.c.CanStartTLS() }
 func (k *conn) authenticated() bool         { return k.authed }
+func (k *conn) loginTimeout() time.Duration { return k.cfg.ClientLoginTimeout }
 func (k *conn) idInfo() string              { return `("name" "unixmail imapd" "vendor" "unixmail")` }
 
 // enabled hears what ENABLE turned on, as the library told the client.

@@ -11,12 +11,10 @@ import (
 	"unixmail/pkg/daemon"
 )
 
-// Timeouts: RFC 1939 3 asks for at least 10 minutes of idleness before an
-// autologout; before login a client has no reason to dawdle.
-const (
-	IdleTimeout     = 10 * time.Minute
-	PreLoginTimeout = 60 * time.Second
-)
+// IdleTimeout: RFC 1939 3 asks for at least 10 minutes of idleness before
+// an autologout. Before login a client has no reason to dawdle: the wait
+// is client_login_timeout.
+const IdleTimeout = 10 * time.Minute
 
 // maxLine bounds a command line. RFC 2449 4 allows 255 octets; AUTH PLAIN
 // responses (RFC 5034) can be longer, so we take a little more and treat
@@ -123,7 +121,7 @@ var errLineTooLong = errors.New("line too long")
 // readLine reads one command line without its line end, within the idle
 // timeout of the session's state.
 func (ss *session) readLine() (string, error) {
-	timeout := PreLoginTimeout
+	timeout := ss.c.Config.ClientLoginTimeout
 	if ss.state == transaction {
 		timeout = IdleTimeout
 	}
