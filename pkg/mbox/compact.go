@@ -645,9 +645,19 @@ func (c *compaction) copyInFile(w window) error {
 	return nil
 }
 
-// writebackEvery is how many bytes a window writes before the kernel is
-// asked to start writing them to the disk.
-const writebackEvery = 8 << 20
+// A window asks the kernel to start writing what it copied first after
+// writebackFirst bytes, then every writebackEvery. It begins with the disk
+// idle (the fdatasync that ended the window before drained it): a first
+// hint only after 8 MiB left the disk idle that long in each of the 46
+// windows of a 10% expunge of 1 GB, and the windows shorter than that,
+// its first two dozen, had copy and disk take turns throughout.
+const (
+	writebackFirst = 512 << 10
+	writebackEvery = 4 << 20
+)
+
+// syncFileRange is unix.SyncFileRange; tests see the hints through it.
+var syncFileRange = unix.SyncFileRange
 
 // writeback starts the disk writing the bytes of a window while the rest
 // of it is copied: left to the fdatasync at its end, the copy and the
@@ -655,6 +665,7 @@ const writebackEvery = 8 << 20
 type writeback struct {
 	fd       int
 	from, to int64 // written and not yet started on; from < 0: none
+	hinted   bool  // the window's first hint was given
 }
 
 // wrote notes that the bytes [s, e) were written (after those before s).
@@ -663,12 +674,7 @@ func (wb *writeback) wrote(s, e int64) {
 		wb.from = s
 	}
 	wb.to = e
-	if wb.to-wb.from >= writebackEvery {
-		// Only a hint: the fdatasync that ends the window is what
-		// makes it durable, whatever this does.
-		unix.SyncFileRange(wb.fd, wb.from, wb.to-wb.from, unix.SYNC_FILE_RANGE_WRITE)
-		wb.from = -1
-	}
+	wb.hintIfDue()
 }
 
 // wroteBelow notes that the bytes [s, e) were written (before those from
@@ -678,9 +684,21 @@ func (wb *writeback) wroteBelow(s, e int64) {
 		wb.to = e
 	}
 	wb.from = s
-	if wb.to-wb.from >= writebackEvery {
-		unix.SyncFileRange(wb.fd, wb.from, wb.to-wb.from, unix.SYNC_FILE_RANGE_WRITE)
-		wb.from = -1
+	wb.hintIfDue()
+}
+
+// hintIfDue asks the kernel to start writing the bytes noted since the
+// last hint, when they are enough.
+func (wb *writeback) hintIfDue() {
+	due := int64(writebackEvery)
+	if !wb.hinted {
+		due = writebackFirst
+	}
+	if wb.to-wb.from >= due {
+		// Only a hint: the fdatasync that ends the window is what
+		// makes it durable, whatever this does.
+		syncFileRange(wb.fd, wb.from, wb.to-wb.from, unix.SYNC_FILE_RANGE_WRITE)
+		wb.from, wb.hinted = -1, true
 	}
 }
 

@@ -293,3 +293,46 @@ func TestAJournalOfAnUnknownFormatIsRefusedAndKept(t *testing.T) {
 		t.Errorf("the mailbox changed: %q", data)
 	}
 }
+
+func TestAWindowAsksForWritebackAfterItsFirstHalfMebibyteThenEveryFourMebibytes(t *testing.T) {
+	const k, m = 1 << 10, 1 << 20
+	tests := []struct {
+		name  string
+		below bool       // an expansion's window, written from its end down
+		wrote [][2]int64 // the ranges written, in order
+		want  [][2]int64 // the ranges hinted, as offset and length
+	}{
+		{"a window shorter than the first hint asks for nothing", false,
+			[][2]int64{{0, 100 * k}, {100 * k, 400 * k}}, nil},
+		{"the first hint comes at half a mebibyte", false,
+			[][2]int64{{0, 300 * k}, {300 * k, 600 * k}, {600 * k, 1 * m}}, [][2]int64{{0, 600 * k}}},
+		{"the hints after it come every four mebibytes", false,
+			[][2]int64{{0, 512 * k}, {512 * k, 2 * m}, {2 * m, 4*m + 512*k}, {4*m + 512*k, 5 * m}},
+			[][2]int64{{0, 512 * k}, {512 * k, 4 * m}}},
+		{"a gap before a range starts the count again", false,
+			[][2]int64{{1 * m, 1*m + 400*k}, {0, 300 * k}, {300 * k, 600 * k}}, [][2]int64{{0, 600 * k}}},
+		{"an expansion's window counts from its end down", true,
+			[][2]int64{{9 * m, 10 * m}, {5 * m, 9 * m}, {4 * m, 5 * m}}, [][2]int64{{9 * m, 1 * m}, {5 * m, 4 * m}}},
+	}
+	defer func(f func(int, int64, int64, int) error) { syncFileRange = f }(syncFileRange)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got [][2]int64
+			syncFileRange = func(fd int, off, n int64, flags int) error {
+				got = append(got, [2]int64{off, n})
+				return nil
+			}
+			wb := writeback{fd: -1, from: -1}
+			for _, r := range tt.wrote {
+				if tt.below {
+					wb.wroteBelow(r[0], r[1])
+				} else {
+					wb.wrote(r[0], r[1])
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("hints %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
