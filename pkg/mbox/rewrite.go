@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -473,9 +475,16 @@ func (p *pacedWriter) Write(b []byte) (int, error) {
 	return done, nil
 }
 
+// fromLineRead is how much of the file fromLineAt reads for a From_ line.
+const fromLineRead = 512
+
 // fromLineAt reports whether a valid From_ line starts at off in f.
 func fromLineAt(f io.ReaderAt, off int64) bool {
-	buf := make([]byte, 512)
+	return fromLineIn(f, off, make([]byte, fromLineRead))
+}
+
+// fromLineIn is fromLineAt reading through buf.
+func fromLineIn(f io.ReaderAt, off int64, buf []byte) bool {
 	n, _ := f.ReadAt(buf, off)
 	line := buf[:n]
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
@@ -622,9 +631,8 @@ func RewriteSorted(mb *Mailbox, known int64, offsets []int64, changes []Numbered
 	done := int64(0) // offsets before this are laid out
 	hs := newHeaders(mb.File, offsets, known)
 	mv := newMoves()
-	dropped := func(j int) bool {
-		k, ok := slices.BinarySearchFunc(changes, j, func(c NumberedChange, j int) int { return cmp.Compare(c.I, j) })
-		return ok && changes[k].Drop
+	if err := checkCuts(mb.File, offsets, changes); err != nil {
+		return fmt.Errorf("rewrite %s: %w", mb.Path, err)
 	}
 	for i := 0; i < len(offsets); i++ {
 		for k < len(changes) && changes[k].I < i {
@@ -644,11 +652,8 @@ func RewriteSorted(mb *Mailbox, known int64, offsets []int64, changes []Numbered
 			continue
 		}
 		if c.Drop && i > 0 {
-			// Nothing of a dropped message is read: only that messages
-			// begin where the cut is made, at both ends of a run.
-			if err := dropAt(mb.File, offsets, i, dropped); err != nil {
-				return fmt.Errorf("rewrite %s: %w", mb.Path, err)
-			}
+			// Nothing of a dropped message is read: checkCuts checked
+			// that messages begin where the cut is made.
 			l.old(done, offsets[i]-done)
 			done = known
 			if i+1 < len(offsets) {
@@ -696,17 +701,53 @@ func needsPadding(m *Message) bool {
 	return len(rewriteHeader(m.Header, headerEdit{state: &full})) != len(m.Header)
 }
 
-// dropAt checks the ends of a run of dropped messages that message i
-// begins or ends: a message must begin at each.
-func dropAt(f *os.File, offsets []int64, i int, dropped func(j int) bool) error {
-	if i >= len(offsets) {
-		return fmt.Errorf("no message %d: %w", i+1, ErrChanged)
+// cutReaders is the fewest From_ lines checkCuts gives a goroutine of
+// its own.
+const cutReaders = 256
+
+// checkCuts checks that a message begins at each end of every run of
+// messages the rewrite drops (after the first message, whose header is
+// read anyway): nothing of a dropped message is read, and the cuts must
+// fall where messages begin. An expunge of 10% of 50,000 messages checks
+// 10,000 From_ lines, a read of the file each: they are shared out over
+// as many goroutines as can run at once. The error names the first
+// message in the file that is not where it was.
+func checkCuts(f io.ReaderAt, offsets []int64, changes []NumberedChange) error {
+	var at []int // the messages whose From_ line is checked, in file order
+	for k, c := range changes {
+		i := c.I
+		if !c.Drop || i == 0 || i >= len(offsets) {
+			continue
+		}
+		// changes is sorted, one for each message at most: a run's
+		// neighbours are next to it in the list.
+		if k == 0 || changes[k-1].I != i-1 || !changes[k-1].Drop {
+			at = append(at, i)
+		}
+		if i+1 < len(offsets) && (k+1 == len(changes) || changes[k+1].I != i+1 || !changes[k+1].Drop) {
+			at = append(at, i+1)
+		}
 	}
-	if !dropped(i-1) && !fromLineAt(f, offsets[i]) {
-		return fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
+	shares := min(runtime.GOMAXPROCS(0), (len(at)+cutReaders-1)/cutReaders)
+	bad := make([]int, shares) // the first message of each share not where it was, or -1
+	var wg sync.WaitGroup
+	for w := range shares {
+		wg.Go(func() {
+			bad[w] = -1
+			buf := make([]byte, fromLineRead)
+			for _, i := range at[len(at)*w/shares : len(at)*(w+1)/shares] {
+				if !fromLineIn(f, offsets[i], buf) {
+					bad[w] = i
+					return
+				}
+			}
+		})
 	}
-	if i+1 < len(offsets) && !dropped(i+1) && !fromLineAt(f, offsets[i+1]) {
-		return fmt.Errorf("message %d is not where it was: %w", i+2, ErrChanged)
+	wg.Wait()
+	for _, i := range bad {
+		if i >= 0 {
+			return fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -409,5 +410,58 @@ func TestARewriteThatShortensAMailboxLeavesTheSecondOfTheChangeBefore(t *testing
 	after, _ := os.Stat(path)
 	if after.Size() != offs[2] || after.ModTime().Unix() <= before.ModTime().Unix() {
 		t.Fatalf("size %d (want %d), mtime %v after %v: in the same second", after.Size(), offs[2], after.ModTime(), before.ModTime())
+	}
+}
+
+func TestRewriteSomeChecksEveryCutOfManyDropsAndNamesTheFirstMessageNotWhereItWas(t *testing.T) {
+	var b strings.Builder
+	for i := range 1200 {
+		fmt.Fprintf(&b, "From a@example.org  Wed Nov 25 17:24:14 2026\nSubject: m%d\n\nbody %d\n\n", i, i)
+	}
+	in := b.String()
+	drop := map[int]mbox.Change{}
+	for i := 1; i < 1200; i += 3 {
+		drop[i] = mbox.Change{Drop: true} // 400 runs of one: 800 cuts
+	}
+	tests := []struct {
+		name string
+		off  []int // messages whose offset the caller has one byte off
+		want string
+	}{
+		{"with every message where it was, the 400 go", nil, ""},
+		{"a run's first message off names it", []int{4}, "message 5 is"},
+		{"the message after a run off names it", []int{1199}, "message 1200 is"},
+		{"of two off, the first in the file is named", []int{1195, 8}, "message 9 is"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, known, offs := rewriteFile(t, in)
+			for _, i := range tt.off {
+				offs[i]++
+			}
+			err := mbox.RewriteSome(openRW(t, path), known, offs, drop)
+			got, _ := os.ReadFile(path)
+			if tt.want != "" {
+				if !errors.Is(err, mbox.ErrChanged) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v, want ErrChanged naming %q", err, tt.want)
+				}
+				if string(got) != in {
+					t.Error("the refused rewrite changed the file")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs := mustScan(t, got)
+			if len(msgs) != 800 {
+				t.Fatalf("%d messages left, want 800", len(msgs))
+			}
+			for k, m := range msgs {
+				if i := k/2*3 + k%2*2; !strings.HasPrefix(m.content, fmt.Sprintf("Subject: m%d\n", i)) {
+					t.Fatalf("message %d left is %q, want m%d", k+1, m.content, i)
+				}
+			}
+		})
 	}
 }
