@@ -23,7 +23,8 @@ type fakeHooks struct {
 	plain   bool
 	due     time.Time
 	flushed int
-	failing error // what flush returns
+	failing error         // what flush returns
+	login   time.Duration // loginTimeout; 0: client_login_timeout's default
 
 	mu          sync.Mutex
 	enabledCaps []string
@@ -68,6 +69,9 @@ func (h *fakeHooks) startTLS(int) error  { return nil }
 func (h *fakeHooks) canStartTLS() bool   { return false }
 func (h *fakeHooks) authenticated() bool { return h.authed }
 func (h *fakeHooks) loginTimeout() time.Duration {
+	if h.login > 0 {
+		return h.login
+	}
 	return config.Defaults().ClientLoginTimeout
 }
 func (h *fakeHooks) idInfo() string      { return `("name" "test")` }
@@ -504,7 +508,8 @@ func TestTheIdleTimeoutIsAMinuteBeforeLoginAndHalfAnHourAfter(t *testing.T) {
 func TestAnIdleClientIsToldWhyItIsLoggedOut(t *testing.T) {
 	server, client := net.Pipe()
 	t.Cleanup(func() { server.Close(); client.Close() })
-	f := newFilter(&fakeHooks{c: &deadlineConn{Conn: server, expired: true}, plain: true})
+	// Every read fails as timed out, until the login timeout is past.
+	f := newFilter(&fakeHooks{c: &deadlineConn{Conn: server, expired: true}, plain: true, login: time.Millisecond})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := f.Read(make([]byte, 100))
