@@ -49,6 +49,11 @@ type Index struct {
 	// written into the file in place and not synced; zero when every
 	// byte it describes was synced (see WriteStates).
 	unsynced [16]byte
+	// roomGen is the generation of rooms the index trusts (Room.Gen):
+	// it moves on when the index is carried over a change another
+	// program made to the file (mail appended), which may have rewritten
+	// headers in place too.
+	roomGen uint8
 
 	dev, ino uint64
 	mtime    int64
@@ -99,7 +104,7 @@ func sameEntry(a, b *Entry) bool {
 	return a.Offset == b.Offset && a.HeaderOffset == b.HeaderOffset && a.BodyOffset == b.BodyOffset &&
 		a.End == b.End && a.Next == b.Next && a.ContentLength == b.ContentLength && a.ClientSize == b.ClientSize &&
 		a.Date.Equal(b.Date) && a.Lines == b.Lines && a.Flags == b.Flags && a.UID == b.UID &&
-		slices.Equal(a.Keywords, b.Keywords) && a.Pseudo == b.Pseudo
+		slices.Equal(a.Keywords, b.Keywords) && a.Pseudo == b.Pseudo && a.Room == b.Room
 }
 
 // Entry is one message as Index keeps it: Message without the header.
@@ -114,6 +119,7 @@ type Entry struct {
 	// Lazy: the UID was given by the index and is not (yet) the file's
 	// X-UID for the message.
 	Lazy bool
+	Room Room // where its state fields lie (Message.Room)
 	// Sum is the message's fingerprint: what no mailbox program changes
 	// when it rewrites a file (Fingerprint).
 	Sum uint64
@@ -122,13 +128,13 @@ type Entry struct {
 func entryOf(m *Message) Entry {
 	st := m.State
 	st.Keywords = append([]string(nil), m.Keywords...)
-	return Entry{m.Offset, m.HeaderOffset, m.BodyOffset, m.End, m.Next, m.ContentLength, m.ClientSize, m.Date, m.Lines, st, m.Pseudo, false, Fingerprint(m)}
+	return Entry{m.Offset, m.HeaderOffset, m.BodyOffset, m.End, m.Next, m.ContentLength, m.ClientSize, m.Date, m.Lines, st, m.Pseudo, false, m.Room, Fingerprint(m)}
 }
 
 // Message gives the entry back as a Message (with no Header).
 func (e *Entry) Message() *Message {
 	return &Message{Offset: e.Offset, HeaderOffset: e.HeaderOffset, BodyOffset: e.BodyOffset, End: e.End, Next: e.Next,
-		ContentLength: e.ContentLength, ClientSize: e.ClientSize, Date: e.Date, Lines: e.Lines, State: e.State, Pseudo: e.Pseudo}
+		ContentLength: e.ContentLength, ClientSize: e.ClientSize, Date: e.Date, Lines: e.Lines, State: e.State, Pseudo: e.Pseudo, Room: e.Room}
 }
 
 // IndexPath is where the index of mailbox lives: beside it, hidden.
@@ -176,6 +182,7 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 		from = idx.Entries[keep].Offset
 		out.Base = firstBase(f, st.Size, &idx.Entries[0])
 		out.UIDValidity, out.LastUID, out.RecentFrom, out.seenValidity = idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity
+		out.roomGen = idx.roomGen
 	}
 	entries, base, err := ScanFile(sectionFrom{f, from}, st.Size-from, 0, entryOf)
 	if err != nil {
@@ -192,9 +199,16 @@ func UpdateIndex(idx *Index, f *os.File) (*Index, error) {
 	if idx == nil {
 		idx = &Index{}
 	}
+	carried := keep > 0
 	keep, entries = idx.rescanned(keep, entries)
 	out.Entries, out.handed = idx.grown(keep, entries)
 	out.inheritDisk(idx, keep)
+	if carried {
+		// Another program appended: it may have rewritten headers in
+		// place too, where the rooms the entries kept lie.
+		out.distrustRooms()
+	}
+	out.newRooms(out.Entries[keep:], &st)
 	if out.tail, err = tailHash(f, st.Size); err != nil {
 		return nil, fmt.Errorf("index %s: %w", f.Name(), err)
 	}

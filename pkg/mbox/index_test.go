@@ -183,8 +183,8 @@ func TestADamagedIndexFileIsIgnored(t *testing.T) {
 // what loads saves and loads again the same (seeds: whole indexes, with
 // appended records, torn, with garbage after).
 func FuzzLoadIndex(f *testing.F) {
-	f.Add([]byte("unixmail mbox index 5\n"))
-	f.Add([]byte("unixmail mbox index 5\n\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"))
+	f.Add([]byte("unixmail mbox index 6\n"))
+	f.Add([]byte("unixmail mbox index 6\n\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"))
 	f.Add([]byte("unixmail mbox index 4\n\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"))
 	f.Add([]byte("unixmail mbox index 3\n\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -232,7 +232,7 @@ func TestAnIndexOfAnOlderFormatIsRebuiltNotMisread(t *testing.T) {
 	ip := mbox.IndexPath(p)
 	freshIndex(t, p).Save(ip)
 	data, _ := os.ReadFile(ip)
-	old := bytes.Replace(data, []byte("unixmail mbox index 5\n"), []byte("unixmail mbox index 3\n"), 1)
+	old := bytes.Replace(data, []byte("unixmail mbox index 6\n"), []byte("unixmail mbox index 3\n"), 1)
 	os.WriteFile(ip, old, 0600)
 	if idx, err := mbox.LoadIndex(ip); idx != nil || err != nil {
 		t.Fatalf("a version 3 index was loaded: %v %v", idx != nil, err)

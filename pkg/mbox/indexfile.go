@@ -16,7 +16,7 @@ import (
 	"unixmail/internal/binrec"
 )
 
-// The index file (format 5) is the magic line, then records, each a
+// The index file (format 6) is the magic line, then records, each a
 // state of the index: the whole header (what the mailbox looked like, its
 // base and UID state), how many entries of the state before stand, and
 // the entries that follow them. The first record holds every entry;
@@ -38,18 +38,26 @@ import (
 //
 // Versions: 2 added ClientSize; 3 the UIDs the index gives (Number) and
 // the fingerprints; 4 the records, the CRC and the fixed-size entries; 5
-// the boot of flag writes not synced (Index.unsynced) in the header.
-// Formats 3 and 4 are still read (indexfile3.go): they may hold UIDs
-// nothing else does. A format 4 file is saved whole again, as format 5,
-// never appended to.
-const indexMagic = "unixmail mbox index 5\n"
+// the boot of flag writes not synced (Index.unsynced) in the header; 6
+// the rooms (Entry.Room) in the entries' last spare bytes and bits, and
+// their generation (Index.roomGen) in the header.
+// Formats 3 to 5 are still read (indexfile3.go for 3): they may hold
+// UIDs nothing else does; their entries have no room. A format 4 or 5
+// file is saved whole again, as format 6, never appended to.
+const indexMagic = "unixmail mbox index 6\n"
 
-// indexMagic4 begins an index of format 4: format 5 without the boot.
-const indexMagic4 = "unixmail mbox index 4\n"
+// indexMagic5 and indexMagic4 begin an index of format 5 (6 without the
+// rooms) and 4 (5 without the boot).
+const (
+	indexMagic5 = "unixmail mbox index 5\n"
+	indexMagic4 = "unixmail mbox index 4\n"
+)
 
 // entrySize is the bytes of one entry in an index file: seven offsets and
 // sizes, the date, the fingerprint, the zone, the lines, the UID, the
-// flags, the bits, two spare.
+// flags, the bits (Pseudo, Lazy, Room's CRLF, Blank and high 3 bits of
+// Gen), Room's Len and low 4 bits of Gen (two spare bytes before format
+// 6).
 const entrySize = 9*8 + 3*4 + 4
 
 // recordHead is the bytes of a record's frame: length, then CRC.
@@ -306,6 +314,7 @@ func (idx *Index) record(b []byte, keep int) []byte {
 		b = binary.LittleEndian.AppendUint32(b, v)
 	}
 	b = append(b, idx.unsynced[:]...)
+	b = append(b, idx.roomGen)
 	b = binary.LittleEndian.AppendUint32(b, uint32(keep))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(idx.Entries)-keep))
 	more := idx.Entries[keep:]
@@ -326,7 +335,13 @@ func (idx *Index) record(b []byte, keep int) []byte {
 		if e.Lazy {
 			bits |= 2
 		}
-		b = append(b, byte(e.Flags), bits, 0, 0)
+		r := e.Room
+		if r.CRLF {
+			bits |= 4
+		}
+		bits |= r.Blank<<3 | r.Gen>>4<<5
+		b = append(b, byte(e.Flags), bits)
+		b = binary.LittleEndian.AppendUint16(b, r.Len|uint16(r.Gen&15)<<12)
 		if len(e.Keywords) > 0 {
 			keyworded++
 		}
@@ -466,16 +481,19 @@ func decodeIndex(data []byte) (*Index, error) {
 
 // The formats eachRecord reads.
 const (
-	formatNow = 5
+	formatNow = 6
+	format5   = 5
 	format4   = 4
 )
 
-// formatOf is the format of index file data: formatNow or format4, 0
+// formatOf is the format of index file data: formatNow, format5 or format4, 0
 // for neither.
 func formatOf(data []byte) int {
 	switch {
 	case bytes.HasPrefix(data, []byte(indexMagic)):
 		return formatNow
+	case bytes.HasPrefix(data, []byte(indexMagic5)):
+		return format5
 	case bytes.HasPrefix(data, []byte(indexMagic4)):
 		return format4
 	}
@@ -548,7 +566,7 @@ func splitRecord(body []byte, format int) (record, error) {
 }
 
 // readHead reads the header of an index state (an Index without
-// entries), as the format (3 to 5) writes it.
+// entries), as the format (3 to 6) writes it.
 func readHead(d *binrec.Reader, format int) *Index {
 	idx := &Index{dev: d.U64(), ino: d.U64(), Size: int64(d.U64()), mtime: int64(d.U64())}
 	copy(idx.tail[:], d.Bytes(32))
@@ -557,8 +575,13 @@ func readHead(d *binrec.Reader, format int) *Index {
 		idx.Base.Keywords = words(d)
 	}
 	idx.UIDValidity, idx.LastUID, idx.RecentFrom, idx.seenValidity = d.U32(), d.U32(), d.U32(), d.U32()
-	if format >= formatNow {
+	if format >= format5 {
 		copy(idx.unsynced[:], d.Bytes(len(idx.unsynced)))
+	}
+	if format >= formatNow {
+		if g := d.Bytes(1); len(g) == 1 {
+			idx.roomGen = g[0] % roomGens
+		}
 	}
 	return idx
 }
@@ -593,7 +616,7 @@ func applyRecord(prev *Index, body []byte, format int, zones map[int]*time.Locat
 	}
 	first := len(entries)
 	for i := range r.n {
-		entries = append(entries, decodeEntry(r.entries[i*entrySize:], zones))
+		entries = append(entries, decodeEntry(r.entries[i*entrySize:], zones, format >= formatNow))
 	}
 	d := &binrec.Reader{B: r.keywords}
 	for k := int(d.U32()); k > 0; k-- {
@@ -604,8 +627,9 @@ func applyRecord(prev *Index, body []byte, format int, zones map[int]*time.Locat
 	return idx, nil
 }
 
-// decodeEntry reads one entry of entrySize bytes.
-func decodeEntry(b []byte, zones map[int]*time.Location) Entry {
+// decodeEntry reads one entry of entrySize bytes, its room where the
+// file's format has rooms.
+func decodeEntry(b []byte, zones map[int]*time.Location, rooms bool) Entry {
 	u64 := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[8*i:])) }
 	u32 := func(i int) uint32 { return binary.LittleEndian.Uint32(b[9*8+4*i:]) }
 	e := Entry{Offset: u64(0), HeaderOffset: u64(1), BodyOffset: u64(2), End: u64(3), Next: u64(4),
@@ -622,5 +646,9 @@ func decodeEntry(b []byte, zones map[int]*time.Location) Entry {
 	e.Lines, e.UID = int(u32(1)), u32(2)
 	fl, bits := b[9*8+3*4], b[9*8+3*4+1]
 	e.Flags, e.Pseudo, e.Lazy = Flags(fl), bits&1 != 0, bits&2 != 0
+	if rooms {
+		lo := binary.LittleEndian.Uint16(b[9*8+3*4+2:])
+		e.Room = Room{Len: lo & maxRoom, Blank: bits >> 3 & 3, CRLF: bits&4 != 0, Gen: bits>>5<<4 | uint8(lo>>12)}
+	}
 	return e
 }

@@ -33,7 +33,7 @@ func decodeIndex3(data []byte) (*Index, error) {
 		if d.Bad {
 			return nil, errBadIndex
 		}
-		idx.Entries[i] = decodeEntry(b, zones)
+		idx.Entries[i] = decodeEntry(b, zones, false)
 		idx.Entries[i].Keywords = words(d)
 	}
 	if d.Bad || len(d.B) != 0 {

@@ -19,13 +19,14 @@ import (
 // client that opens it only to look, or to wait for mail, then costs
 // what the mapping costs.
 type IndexMap struct {
-	data  []byte
-	path  string       // the index file mapped
-	st    *unix.Stat_t // its stat when mapped
-	head  *Index       // without its entries
-	runs  []entryRun   // the entries of the last state
-	sum   IndexSummary
-	zones map[int]*time.Location
+	data   []byte
+	path   string       // the index file mapped
+	st     *unix.Stat_t // its stat when mapped
+	head   *Index       // without its entries
+	runs   []entryRun   // the entries of the last state
+	sum    IndexSummary
+	zones  map[int]*time.Location
+	format int
 }
 
 // IndexSummary is what an index says of its mailbox as a whole, UW's
@@ -90,6 +91,7 @@ func (m *IndexMap) summarize() bool {
 	if format == 0 {
 		return false
 	}
+	m.format = format
 	var runs []entryRun
 	had := -1
 	for pos := len(indexMagic); len(m.data)-pos >= recordHead; {
@@ -192,7 +194,7 @@ func (m *IndexMap) Entry(i int) (Entry, bool) {
 		if m.zones == nil {
 			m.zones = map[int]*time.Location{}
 		}
-		e := decodeEntry(r.entries[i*entrySize:], m.zones)
+		e := decodeEntry(r.entries[i*entrySize:], m.zones, m.format >= formatNow)
 		e.Keywords = r.keywordsOf(i)
 		return e, true
 	}

@@ -227,7 +227,7 @@ func sameEntriesOne(t *testing.T, m *mbox.IndexMap, idx *mbox.Index) {
 // FuzzLoadIndex). The records' checksums are made right first, so that
 // what is fuzzed is mostly the records, not the checksums refusing them.
 func FuzzMapIndex(f *testing.F) {
-	f.Add([]byte("unixmail mbox index 5\n"))
+	f.Add([]byte("unixmail mbox index 6\n"))
 	f.Add([]byte("unixmail mbox index 4\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		data = summed(data)

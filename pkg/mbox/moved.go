@@ -56,6 +56,7 @@ type edit struct {
 	uid         uint32
 	kw          int32
 	flags       Flags
+	room        Room
 }
 
 // replace records that the message at old offset off is to be read again.
@@ -76,7 +77,7 @@ func (mv *moves) noteEdit(m *Message, nh []byte) {
 	}
 	var n Message
 	parseHeader(nh, &n, false, new(*Base))
-	e := edit{off: m.Offset, grow: int32(grow), lines: int32(lines), uid: n.UID, flags: n.Flags}
+	e := edit{off: m.Offset, grow: int32(grow), lines: int32(lines), uid: n.UID, flags: n.Flags, room: roomOf(nh)}
 	if len(n.Keywords) > 0 {
 		mv.keywords = append(mv.keywords, n.Keywords)
 		e.kw = int32(len(mv.keywords))
@@ -124,7 +125,8 @@ func nextKept(hdr []byte) (line, rest []byte) {
 // entry is what old entry e of the mailbox the rewrite was given became:
 // moved whole, or with its state fields rewritten (ok), dropped (gone),
 // or neither (to be read again).
-func (mv *moves) entry(e *Entry) (out Entry, ok, gone bool) {
+// An edited message's room is of gen (the rooms of the index written).
+func (mv *moves) entry(e *Entry, gen uint8) (out Entry, ok, gone bool) {
 	if _, ok := slices.BinarySearch(mv.replaced, e.Offset); ok {
 		return out, false, false
 	}
@@ -144,7 +146,8 @@ func (mv *moves) entry(e *Entry) (out Entry, ok, gone bool) {
 		out.End += int64(ed.grow)
 		out.Next += int64(ed.grow)
 		out.Lines += int(ed.lines)
-		out.Flags, out.Keywords = ed.flags, nil
+		out.Flags, out.Keywords, out.Room = ed.flags, nil, ed.room
+		out.Room.Gen = gen
 		if ed.kw > 0 {
 			out.Keywords = mv.keywords[ed.kw-1]
 		}
@@ -163,8 +166,16 @@ func (mv *moves) entry(e *Entry) (out Entry, ok, gone bool) {
 // the last message and what follows it (mail another program appended),
 // and whatever else changed, are scanned. Without such a rewrite (or
 // after another), it is Reindex.
+//
+// The rooms it finds (Room) are of the file as this process left it,
+// under its locks: settled first, so that a later write of another
+// program shows in the mtime.
 func ReindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
+	settled := mb.settle()
 	out, err := reindexRewritten(idx, mb, from)
+	if err == nil && !settled {
+		out.distrustRooms()
+	}
 	if err == nil && mb.synced {
 		// Every dirty page of the file went to disk, flags written in
 		// place before included.
@@ -190,7 +201,7 @@ func reindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
 	// copied into fresh memory again and again.
 	more := make([]Entry, 0, len(idx.Entries)-keep)
 	for k := keep; k < len(idx.Entries)-1; k++ {
-		e, ok, gone := mv.entry(&idx.Entries[k])
+		e, ok, gone := mv.entry(&idx.Entries[k], idx.roomGen)
 		if gone {
 			continue
 		}
@@ -205,7 +216,7 @@ func reindexRewritten(idx *Index, mb *Mailbox, from int64) (*Index, error) {
 	// What they were worked out to be still gives them the UIDs the
 	// index gave them, which the file may not hold.
 	var reread []Entry
-	if e, ok, _ := mv.entry(&idx.Entries[len(idx.Entries)-1]); ok {
+	if e, ok, _ := mv.entry(&idx.Entries[len(idx.Entries)-1], idx.roomGen); ok {
 		reread = append(reread, e)
 	}
 	if len(more) > 0 {

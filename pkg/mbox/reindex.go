@@ -41,7 +41,8 @@ func Reindex(idx *Index, f *os.File, from int64) (*Index, error) {
 // out to be.
 func (idx *Index) reindexed(f *os.File, st *unix.Stat_t, keep int, more []Entry, start int64, reread []Entry) (*Index, error) {
 	out := &Index{dev: st.Dev, ino: st.Ino, mtime: st.Mtim.Nano(), Size: st.Size,
-		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity}
+		UIDValidity: idx.UIDValidity, LastUID: idx.LastUID, RecentFrom: idx.RecentFrom, seenValidity: idx.seenValidity,
+		roomGen: idx.roomGen}
 	out.carryUnsynced(idx)
 	entries, base, err := ScanFile(sectionFrom{f, start}, st.Size-start, 0, entryOf)
 	if err != nil {
@@ -50,6 +51,8 @@ func (idx *Index) reindexed(f *os.File, st *unix.Stat_t, keep int, more []Entry,
 	for i := range entries {
 		shift(&entries[i], start)
 		entries[i].Pseudo = entries[i].Pseudo && start == 0
+		// Read just after our own write (settled): see ReindexRewritten.
+		entries[i].Room.Gen = out.roomGen
 	}
 	for i := range entries {
 		// The same message, moved: the UID the index gave it stands,

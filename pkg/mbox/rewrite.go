@@ -1002,24 +1002,30 @@ const keywordPad = 32
 // place, with no byte of the file moving), else with keywordPad spaces to
 // spare for the next change.
 func stateFields(st State, eol string, room int) string {
-	var b strings.Builder
-	if v := st.Flags.StatusValue(); v != "" {
-		b.WriteString("Status: " + v + eol)
+	return string(appendStateFields(nil, st, eol, room))
+}
+
+// appendStateFields appends stateFields(st, eol, room) to b.
+func appendStateFields(b []byte, st State, eol string, room int) []byte {
+	start := len(b)
+	if st.Flags&(Seen|Old) != 0 {
+		b = append(st.Flags.appendStatus(append(b, "Status: "...)), eol...)
 	}
-	if v := st.Flags.XStatusValue(); v != "" {
-		b.WriteString("X-Status: " + v + eol)
+	if st.Flags&(Deleted|Flagged|Answered|Draft) != 0 {
+		b = append(st.Flags.appendXStatus(append(b, "X-Status: "...)), eol...)
 	}
-	kw := ""
-	if len(st.Keywords) > 0 {
-		kw = " " + strings.Join(st.Keywords, " ")
+	b = append(b, "X-Keywords:"...)
+	for _, k := range st.Keywords {
+		b = append(append(b, ' '), k...)
 	}
-	b.WriteString("X-Keywords:" + kw)
-	pad := room - b.Len() - len(eol)
+	pad := room - (len(b) - start) - len(eol)
 	if pad < 0 {
 		pad = keywordPad
 	}
-	b.WriteString(strings.Repeat(" ", pad) + eol)
-	return b.String()
+	for range pad {
+		b = append(b, ' ')
+	}
+	return append(b, eol...)
 }
 
 // Padding is the state field a message gets when it is stored with no

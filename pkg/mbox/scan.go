@@ -38,6 +38,8 @@ type Message struct {
 	// Pseudo marks UW c-client's folder-internal message ("DON'T DELETE
 	// THIS MESSAGE"), which c-client and Dovecot hide from every list.
 	Pseudo bool
+	// Room is where the state fields lie, for a flag change in place.
+	Room Room
 	// Header is the raw header block, blank line included. It is only
 	// valid until the next call to Scanner.Next.
 	Header []byte
@@ -296,6 +298,7 @@ func (s *Scanner) endHeader(m *Message, start, end int64) {
 	m.Header = s.hdr
 	m.End = end
 	parseHeader(s.hdr, m, s.first && s.atFileStart, &s.base)
+	m.Room = roomOf(s.hdr)
 	s.mark = -1
 }
 
@@ -448,6 +451,7 @@ func (s *Scanner) finish(m *Message, at int) {
 	if m.End < m.BodyOffset {
 		m.BodyOffset = m.End
 		m.Header = m.Header[:m.End-m.HeaderOffset]
+		m.Room = Room{}
 	}
 }
 

@@ -42,21 +42,23 @@ type Base struct {
 func (b *Base) UIDNext() uint32 { return b.LastUID + 1 }
 
 // StatusValue is the Status header value for f ("RO", "O", or "").
-func (f Flags) StatusValue() string {
-	var b []byte
+func (f Flags) StatusValue() string { return string(f.appendStatus(nil)) }
+
+func (f Flags) appendStatus(b []byte) []byte {
 	if f&Seen != 0 {
 		b = append(b, 'R')
 	}
 	if f&Old != 0 {
 		b = append(b, 'O')
 	}
-	return string(b)
+	return b
 }
 
 // XStatusValue is the X-Status header value for f, in the order c-client
 // writes it (D, F, A, T).
-func (f Flags) XStatusValue() string {
-	var b []byte
+func (f Flags) XStatusValue() string { return string(f.appendXStatus(nil)) }
+
+func (f Flags) appendXStatus(b []byte) []byte {
 	if f&Deleted != 0 {
 		b = append(b, 'D')
 	}
@@ -69,7 +71,7 @@ func (f Flags) XStatusValue() string {
 	if f&Draft != 0 {
 		b = append(b, 'T')
 	}
-	return string(b)
+	return b
 }
 
 func parseStatus(v []byte) Flags {

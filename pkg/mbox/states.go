@@ -24,6 +24,13 @@ import (
 // room, nothing is written and ok is false: the caller rewrites instead
 // (RewriteSome, which pads the fields it writes, so the next change fits).
 //
+// Where idx knows a message's Room, its fields are written there without
+// its header being read: idx must truly describe the file, as one checked
+// against it under the locks is (same inode and length, mtime to the
+// nanosecond, the same last 4 KiB; any other program's write changes the
+// mtime). The header of a message whose room idx does not know is read,
+// its From_ line checked, and its room learnt for the index returned.
+//
 // The writes are synced when sync is set (IMAP's CHECK); else they are
 // left to the kernel's writeback, and the index returned is marked so that
 // it cannot stand for the file after a power cut (see unsynced.go).
@@ -53,10 +60,11 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State, sync bool) (out 
 		order = append(order, i)
 	}
 	sort.Ints(order)
-	writes, ok, err := planStates(mb, idx, order, states)
+	pl, ok, err := planStates(mb, idx, order, states)
 	if err != nil || !ok {
 		return nil, false, err
 	}
+	writes := pl.writes
 	sync = sync || bootID() == [16]byte{}
 	if len(writes) > 0 && !sync && !idx.markedOnDisk(mb.Path) {
 		if m, err := idx.marked(mb.Path); err == nil {
@@ -76,9 +84,13 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State, sync bool) (out 
 			return nil, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
 		}
 	}
-	out, err = idx.withStates(mb, states)
+	settled := len(writes) == 0 || mb.settle()
+	out, err = idx.withStates(mb, states, pl.rooms)
 	if err != nil {
 		return nil, false, err
+	}
+	if !settled {
+		out.distrustRooms()
 	}
 	if sync {
 		out.unsynced = [16]byte{}
@@ -94,7 +106,86 @@ type stateWrite struct {
 	b   []byte
 }
 
-// planStates reads the headers of the messages of idx numbered in order
+// statePlan is the writes that give messages their states, and where
+// the state fields of those whose header they rearrange lie after.
+type statePlan struct {
+	writes []stateWrite
+	rooms  []movedRoom
+}
+
+// movedRoom is the Room message i has after its writes.
+type movedRoom struct {
+	i    int
+	room Room
+}
+
+func (p *statePlan) add(q statePlan) {
+	p.writes = append(p.writes, q.writes...)
+	p.rooms = append(p.rooms, q.rooms...)
+}
+
+// planStates works out the writes that give the messages of idx numbered
+// in order (sorted) their states. ok is false when one has no room.
+//
+// A message whose Room the index knows gets its fields written there,
+// unread (planRooms). The others' headers are read (planRead).
+func planStates(mb *Mailbox, idx *Index, order []int, states map[int]State) (statePlan, bool, error) {
+	var pl statePlan
+	unknown := order[:0:0]
+	roomy := 0
+	for _, i := range order {
+		if _, ok := idx.roomOfEntry(i); ok {
+			roomy++
+		}
+	}
+	if roomy > 0 {
+		unknown = make([]int, 0, len(order)-roomy)
+		var ok bool
+		if pl.writes, ok = planRooms(idx, order, roomy, states, &unknown); !ok {
+			return statePlan{}, false, nil
+		}
+	} else {
+		unknown = order
+	}
+	if len(unknown) > 0 {
+		read, ok, err := planRead(mb, idx, unknown, states)
+		if err != nil || !ok {
+			return statePlan{}, false, err
+		}
+		pl.add(read)
+	}
+	return pl, true, nil
+}
+
+// planRooms is the writes of the fields of the roomy messages in order
+// into their rooms, all in one allocation; the others go to unknown. ok
+// is false when one's fields do not fit its room.
+func planRooms(idx *Index, order []int, roomy int, states map[int]State, unknown *[]int) ([]stateWrite, bool) {
+	size := 0
+	for _, i := range order {
+		if r, ok := idx.roomOfEntry(i); ok {
+			size += int(r.Len)
+		}
+	}
+	buf := make([]byte, 0, size)
+	writes := make([]stateWrite, 0, roomy)
+	for _, i := range order {
+		r, ok := idx.roomOfEntry(i)
+		if !ok {
+			*unknown = append(*unknown, i)
+			continue
+		}
+		from := len(buf)
+		buf = appendStateFields(buf, states[i], r.eol(), int(r.Len))
+		if len(buf)-from != int(r.Len) {
+			return nil, false
+		}
+		writes = append(writes, stateWrite{r.at(idx.Entries[i].BodyOffset), buf[from:len(buf):len(buf)]})
+	}
+	return writes, true
+}
+
+// planRead reads the headers of the messages of idx numbered in order
 // (sorted) and works out the writes that give them their states: few and
 // in file order. ok is false when one has no room.
 //
@@ -105,12 +196,12 @@ type stateWrite struct {
 // page that was not dirtied anyway. The messages are shared out between
 // goroutines, one a processor: the reads of a big mailbox's 50,000
 // headers are most of the work.
-func planStates(mb *Mailbox, idx *Index, order []int, states map[int]State) ([]stateWrite, bool, error) {
+func planRead(mb *Mailbox, idx *Index, order []int, states map[int]State) (statePlan, bool, error) {
 	parts := min(runtime.GOMAXPROCS(0), max(1, len(order)/2000))
 	type plan struct {
-		writes []stateWrite
-		ok     bool
-		err    error
+		statePlan
+		ok  bool
+		err error
 	}
 	plans := make([]plan, parts)
 	var wg sync.WaitGroup
@@ -120,18 +211,18 @@ func planStates(mb *Mailbox, idx *Index, order []int, states map[int]State) ([]s
 			defer wg.Done()
 			mine := order[p*len(order)/parts : (p+1)*len(order)/parts]
 			pl := &plans[p]
-			pl.writes, pl.ok, pl.err = planPart(mb, idx, mine, states)
+			pl.statePlan, pl.ok, pl.err = planPart(mb, idx, mine, states)
 		}()
 	}
 	wg.Wait()
-	var writes []stateWrite
+	var out statePlan
 	for _, pl := range plans {
 		if pl.err != nil || !pl.ok {
-			return nil, false, pl.err
+			return statePlan{}, false, pl.err
 		}
-		writes = append(writes, pl.writes...)
+		out.add(pl.statePlan)
 	}
-	return writes, true, nil
+	return out, true, nil
 }
 
 // Reads gathered: headers at most headersGap bytes apart are read
@@ -142,9 +233,9 @@ const (
 	pageSize   = 4096
 )
 
-// planPart is planStates for some of the messages, in order.
-func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) ([]stateWrite, bool, error) {
-	var writes []stateWrite
+// planPart is planRead for some of the messages, in order.
+func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) (statePlan, bool, error) {
+	var pl statePlan
 	// The bytes to write, many to an allocation: holding each header
 	// rewritten until all are known to fit would hold them all.
 	var kept arena
@@ -162,14 +253,14 @@ func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) ([]sta
 		}
 		buf = slices.Grow(buf[:0], int(end-start))[:end-start]
 		if _, err := mb.File.ReadAt(buf, start); err != nil {
-			return nil, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
+			return statePlan{}, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
 		}
 		// Each header's new bytes go into buf, and the ranges changed are
 		// written, joined where they share a page or the next.
 		var from, to int64 = -1, -1
 		flush := func() {
 			if from >= 0 {
-				writes = append(writes, stateWrite{from, kept.keep(buf[from-start : to-start])})
+				pl.writes = append(pl.writes, stateWrite{from, kept.keep(buf[from-start : to-start])})
 			}
 		}
 		for _, i := range order[:n] {
@@ -177,12 +268,16 @@ func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) ([]sta
 			line, hdr := buf[e.Offset-start:e.HeaderOffset-start], buf[e.HeaderOffset-start:e.BodyOffset-start]
 			// The From_ line checks the message is where the index says.
 			if _, _, ok := ParseFromLine(bytes.TrimRight(line, "\r\n")); !ok {
-				return nil, false, fmt.Errorf("write flags of %s: message %d is not where it was: %w", mb.Path, i+1, ErrChanged)
+				return statePlan{}, false, fmt.Errorf("write flags of %s: message %d is not where it was: %w", mb.Path, i+1, ErrChanged)
 			}
 			st := states[i]
 			nh := rewriteHeader(hdr, headerEdit{state: &st})
 			if len(nh) != len(hdr) {
-				return nil, false, nil
+				return statePlan{}, false, nil
+			}
+			if r := roomOf(nh); r.Len > 0 || e.Room.Len > 0 {
+				r.Gen = idx.roomGen
+				pl.rooms = append(pl.rooms, movedRoom{i, r})
 			}
 			a, b := changedBytes(hdr, nh)
 			if a >= b {
@@ -200,12 +295,13 @@ func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) ([]sta
 		flush()
 		order = order[n:]
 	}
-	return writes, true, nil
+	return pl, true, nil
 }
 
-// withStates is idx with the states of some entries changed, for the
-// file as it is now (same bytes where they were).
-func (idx *Index) withStates(mb *Mailbox, states map[int]State) (*Index, error) {
+// withStates is idx with the states of some entries changed, and the
+// rooms of some moved, for the file as it is now (same bytes where they
+// were).
+func (idx *Index) withStates(mb *Mailbox, states map[int]State, rooms []movedRoom) (*Index, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(mb.File.Fd()), &st); err != nil {
 		return nil, fmt.Errorf("index %s: %w", mb.Path, err)
@@ -219,6 +315,9 @@ func (idx *Index) withStates(mb *Mailbox, states map[int]State) (*Index, error) 
 		out.dirty(i)
 		e := &out.Entries[i]
 		e.Flags, e.Keywords = s.Flags, append([]string(nil), s.Keywords...)
+	}
+	for _, r := range rooms {
+		out.Entries[r.i].Room = r.room
 	}
 	var err error
 	if out.tail, err = tailHash(mb.File, st.Size); err != nil {

@@ -32,6 +32,7 @@ func roomyBox(t *testing.T, n, bodySize int) (string, []byte) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	aged(t, path)
 	if err := indexOf(t, path).Save(IndexPath(path)); err != nil {
 		t.Fatal(err)
 	}
