@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"unixmail/pkg/filewrite"
 )
 
 // WriteStates writes new state fields (Status, X-Status, X-Keywords) into
@@ -73,11 +75,9 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State, sync bool) (out 
 			sync = true // as before there were marks
 		}
 	}
-	for _, w := range writes {
-		killPoint()
-		if _, err := mb.File.WriteAt(w.b, w.off); err != nil {
-			return nil, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
-		}
+	killPoint()
+	if err := filewrite.WriteAt(mb.File, writes); err != nil {
+		return nil, false, fmt.Errorf("write flags of %s: %w", mb.Path, err)
 	}
 	if sync {
 		if err := unix.Fdatasync(int(mb.File.Fd())); err != nil {
@@ -100,11 +100,9 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State, sync bool) (out 
 	return out, true, nil
 }
 
-// stateWrite is bytes to write at an offset of the mailbox.
-type stateWrite struct {
-	off int64
-	b   []byte
-}
+// stateWrite is bytes to write at an offset of the mailbox; a big
+// batch of them goes to the kernel in a few calls (filewrite).
+type stateWrite = filewrite.Piece
 
 // statePlan is the writes that give messages their states, and where
 // the state fields of those whose header they rearrange lie after.
@@ -180,7 +178,7 @@ func planRooms(idx *Index, order []int, roomy int, states map[int]State, unknown
 		if len(buf)-from != int(r.Len) {
 			return nil, false
 		}
-		writes = append(writes, stateWrite{r.at(idx.Entries[i].BodyOffset), buf[from:len(buf):len(buf)]})
+		writes = append(writes, stateWrite{Off: r.at(idx.Entries[i].BodyOffset), B: buf[from:len(buf):len(buf)]})
 	}
 	return writes, true
 }
@@ -260,7 +258,7 @@ func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) (state
 		var from, to int64 = -1, -1
 		flush := func() {
 			if from >= 0 {
-				pl.writes = append(pl.writes, stateWrite{from, kept.keep(buf[from-start : to-start])})
+				pl.writes = append(pl.writes, stateWrite{Off: from, B: kept.keep(buf[from-start : to-start])})
 			}
 		}
 		for _, i := range order[:n] {
