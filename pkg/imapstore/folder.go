@@ -430,15 +430,24 @@ func onTheWay(s *snapshot, changes map[int]change, also int, uids map[int]uint32
 }
 
 // markShown adds Status: O to the messages changes rewrite that a session
-// has been shown (below RecentFrom), as UW-IMAP would have written it.
+// has been shown (markedShown).
 func markShown(s *snapshot, changes map[int]change) {
 	for j, c := range changes {
-		if e := &s.entries[j]; c.state != nil && e.Flags&mbox.Old == 0 && e.UID < s.idx.RecentFrom {
-			ns := *c.state
-			ns.Flags |= mbox.Old
+		if c.state != nil {
+			ns := markedShown(s, j, *c.state)
 			changes[j] = change{state: &ns}
 		}
 	}
+}
+
+// markedShown is st, the state message j of s gets, with Status: O added
+// when a session has been shown the message (below RecentFrom) and the
+// file does not say it is old yet, as UW-IMAP would have written it.
+func markedShown(s *snapshot, j int, st mbox.State) mbox.State {
+	if e := &s.entries[j]; e.Flags&mbox.Old == 0 && e.UID < s.idx.RecentFrom {
+		st.Flags |= mbox.Old
+	}
+	return st
 }
 
 // touchesFirst reports whether the first message changes otherwise than

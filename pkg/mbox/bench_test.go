@@ -144,9 +144,9 @@ func BenchmarkWriteStatesOfEveryMessage(b *testing.B) {
 	flags := []mbox.Flags{mbox.Seen | mbox.Old, mbox.Old}
 	i := 0
 	for b.Loop() {
-		states := make(map[int]mbox.State, n)
-		for j := range idx.Entries {
-			states[j] = mbox.State{Flags: flags[i%2]}
+		states := make([]mbox.NumberedState, len(idx.Entries))
+		for j := range states {
+			states[j] = mbox.NumberedState{I: j, State: mbox.State{Flags: flags[i%2]}}
 		}
 		out, ok, err := mbox.WriteStates(mb, idx, states, false)
 		if err != nil || !ok {

@@ -287,7 +287,7 @@ func writeState(t *testing.T, p string, idx *mbox.Index, i int, st mbox.State) *
 		t.Fatal(err)
 	}
 	defer mb.Close()
-	out, ok, err := mbox.WriteStates(mb, idx, map[int]mbox.State{i: st}, true)
+	out, ok, err := mbox.WriteStates(mb, idx, []mbox.NumberedState{{I: i, State: st}}, true)
 	if err != nil || !ok {
 		t.Fatalf("WriteStates: %v %v", ok, err)
 	}

@@ -279,7 +279,7 @@ func TestRewriteSomePadsEveryMessageAfterAnInsertion(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := mbox.State{Flags: mbox.Seen | mbox.Old | mbox.Answered | mbox.Flagged | mbox.Draft | mbox.Deleted, Keywords: msgs[2].Keywords}
-	_, ok, err := mbox.WriteStates(mb, idx, map[int]mbox.State{1: all, 2: all}, true)
+	_, ok, err := mbox.WriteStates(mb, idx, []mbox.NumberedState{{I: 1, State: all}, {I: 2, State: all}}, true)
 	if err != nil || !ok {
 		t.Fatalf("WriteStates after the padding rewrite = %v, %v; want it in place\n%s", ok, err, got)
 	}

@@ -96,9 +96,9 @@ func TestFlagWritesIntoKnownRoomsGiveTheFileReadingEachHeaderGives(t *testing.T)
 	for i, h := range headers {
 		file.WriteString(from + h + "body " + strings.Repeat("x", i*5000) + "\n\n")
 	}
-	states := map[int]State{}
+	var states []NumberedState
 	for i := range headers {
-		states[i] = State{Flags: Seen | Old | Flagged, Keywords: []string{"$Later"}}
+		states = append(states, NumberedState{i, State{Flags: Seen | Old | Flagged, Keywords: []string{"$Later"}}})
 	}
 	write := func(t *testing.T, strip bool) ([]byte, *Index) {
 		t.Helper()
@@ -214,7 +214,7 @@ func TestARoomCarriedOverAnotherProgramsAppendIsReadBeforeItIsWritten(t *testing
 	if _, ok := idx.roomOfEntry(0); ok {
 		t.Fatal("the room of a message kept over another program's change is trusted")
 	}
-	if _, ok, err := WriteStates(mb, idx, map[int]State{0: {Flags: Seen | Old}}, true); err != nil || !ok {
+	if _, ok, err := WriteStates(mb, idx, []NumberedState{{0, State{Flags: Seen | Old}}}, true); err != nil || !ok {
 		t.Fatalf("WriteStates: ok %v, err %v", ok, err)
 	}
 	got, _ := os.ReadFile(path)

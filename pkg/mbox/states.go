@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -16,8 +15,8 @@ import (
 
 // WriteStates writes new state fields (Status, X-Status, X-Keywords) into
 // messages of the mailbox in place, for an IMAP server's batch of flag
-// changes: states maps a message's number in idx.Entries to the state it
-// gets (its UID is left as the file holds it). idx must describe the
+// changes: states gives messages (their number in idx.Entries, in order,
+// each once) the state they get (the UID is left as the file holds it). idx must describe the
 // mailbox as it is now, read under the locks mb holds.
 //
 // Every message must have room for its new fields in the bytes its old
@@ -45,7 +44,7 @@ import (
 // were, so no message is lost or merged with another.
 //
 // It returns the index of the mailbox after the writes.
-func WriteStates(mb *Mailbox, idx *Index, states map[int]State, sync bool) (out *Index, ok bool, err error) {
+func WriteStates(mb *Mailbox, idx *Index, states []NumberedState, sync bool) (out *Index, ok bool, err error) {
 	mb.moved = nil
 	size, err := mb.Size()
 	if err != nil {
@@ -54,15 +53,12 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State, sync bool) (out 
 	if size != idx.Size {
 		return nil, false, fmt.Errorf("write flags of %s: it is %d bytes, not %d: %w", mb.Path, size, idx.Size, ErrChanged)
 	}
-	order := make([]int, 0, len(states))
-	for i := range states {
-		if i < 0 || i >= len(idx.Entries) {
-			return nil, false, fmt.Errorf("write flags of %s: no message %d", mb.Path, i+1)
+	for k, s := range states {
+		if s.I < 0 || s.I >= len(idx.Entries) || k > 0 && s.I <= states[k-1].I {
+			return nil, false, fmt.Errorf("write flags of %s: no message %d, or out of order", mb.Path, s.I+1)
 		}
-		order = append(order, i)
 	}
-	sort.Ints(order)
-	pl, ok, err := planStates(mb, idx, order, states)
+	pl, ok, err := planStates(mb, idx, states)
 	if err != nil || !ok {
 		return nil, false, err
 	}
@@ -100,6 +96,13 @@ func WriteStates(mb *Mailbox, idx *Index, states map[int]State, sync bool) (out 
 	return out, true, nil
 }
 
+// NumberedState is the state message I (counted from 0, in file order)
+// gets, for WriteStates.
+type NumberedState struct {
+	I int
+	State
+}
+
 // stateWrite is bytes to write at an offset of the mailbox; a big
 // batch of them goes to the kernel in a few calls (filewrite).
 type stateWrite = filewrite.Piece
@@ -122,31 +125,29 @@ func (p *statePlan) add(q statePlan) {
 	p.rooms = append(p.rooms, q.rooms...)
 }
 
-// planStates works out the writes that give the messages of idx numbered
-// in order (sorted) their states. ok is false when one has no room.
+// planStates works out the writes that give messages of idx their states
+// (sorted). ok is false when one has no room.
 //
 // A message whose Room the index knows gets its fields written there,
 // unread (planRooms). The others' headers are read (planRead).
-func planStates(mb *Mailbox, idx *Index, order []int, states map[int]State) (statePlan, bool, error) {
+func planStates(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, bool, error) {
 	var pl statePlan
-	unknown := order[:0:0]
+	unknown := states
 	roomy := 0
-	for _, i := range order {
-		if _, ok := idx.roomOfEntry(i); ok {
+	for _, s := range states {
+		if _, ok := idx.roomOfEntry(s.I); ok {
 			roomy++
 		}
 	}
 	if roomy > 0 {
-		unknown = make([]int, 0, len(order)-roomy)
+		unknown = make([]NumberedState, 0, len(states)-roomy)
 		var ok bool
-		if pl.writes, ok = planRooms(idx, order, roomy, states, &unknown); !ok {
+		if pl.writes, ok = planRooms(idx, states, roomy, &unknown); !ok {
 			return statePlan{}, false, nil
 		}
-	} else {
-		unknown = order
 	}
 	if len(unknown) > 0 {
-		read, ok, err := planRead(mb, idx, unknown, states)
+		read, ok, err := planRead(mb, idx, unknown)
 		if err != nil || !ok {
 			return statePlan{}, false, err
 		}
@@ -155,36 +156,36 @@ func planStates(mb *Mailbox, idx *Index, order []int, states map[int]State) (sta
 	return pl, true, nil
 }
 
-// planRooms is the writes of the fields of the roomy messages in order
-// into their rooms, all in one allocation; the others go to unknown. ok
-// is false when one's fields do not fit its room.
-func planRooms(idx *Index, order []int, roomy int, states map[int]State, unknown *[]int) ([]stateWrite, bool) {
+// planRooms is the writes of the fields of the roomy messages (roomy of
+// states) into their rooms, all in one allocation; the others go to
+// unknown. ok is false when one's fields do not fit its room.
+func planRooms(idx *Index, states []NumberedState, roomy int, unknown *[]NumberedState) ([]stateWrite, bool) {
 	size := 0
-	for _, i := range order {
-		if r, ok := idx.roomOfEntry(i); ok {
+	for _, s := range states {
+		if r, ok := idx.roomOfEntry(s.I); ok {
 			size += int(r.Len)
 		}
 	}
 	buf := make([]byte, 0, size)
 	writes := make([]stateWrite, 0, roomy)
-	for _, i := range order {
-		r, ok := idx.roomOfEntry(i)
+	for _, s := range states {
+		r, ok := idx.roomOfEntry(s.I)
 		if !ok {
-			*unknown = append(*unknown, i)
+			*unknown = append(*unknown, s)
 			continue
 		}
 		from := len(buf)
-		buf = appendStateFields(buf, states[i], r.eol(), int(r.Len))
+		buf = appendStateFields(buf, s.State, r.eol(), int(r.Len))
 		if len(buf)-from != int(r.Len) {
 			return nil, false
 		}
-		writes = append(writes, stateWrite{Off: r.at(idx.Entries[i].BodyOffset), B: buf[from:len(buf):len(buf)]})
+		writes = append(writes, stateWrite{Off: r.at(idx.Entries[s.I].BodyOffset), B: buf[from:len(buf):len(buf)]})
 	}
 	return writes, true
 }
 
-// planRead reads the headers of the messages of idx numbered in order
-// (sorted) and works out the writes that give them their states: few and
+// planRead reads the headers of the messages of idx that states (sorted)
+// gives states and works out the writes that give them their states: few and
 // in file order. ok is false when one has no room.
 //
 // A write costs a system call, dearer than copying a few kilobytes (on a
@@ -194,8 +195,8 @@ func planRooms(idx *Index, order []int, roomy int, states map[int]State, unknown
 // page that was not dirtied anyway. The messages are shared out between
 // goroutines, one a processor: the reads of a big mailbox's 50,000
 // headers are most of the work.
-func planRead(mb *Mailbox, idx *Index, order []int, states map[int]State) (statePlan, bool, error) {
-	parts := min(runtime.GOMAXPROCS(0), max(1, len(order)/2000))
+func planRead(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, bool, error) {
+	parts := min(runtime.GOMAXPROCS(0), max(1, len(states)/2000))
 	type plan struct {
 		statePlan
 		ok  bool
@@ -207,9 +208,9 @@ func planRead(mb *Mailbox, idx *Index, order []int, states map[int]State) (state
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mine := order[p*len(order)/parts : (p+1)*len(order)/parts]
+			mine := states[p*len(states)/parts : (p+1)*len(states)/parts]
 			pl := &plans[p]
-			pl.statePlan, pl.ok, pl.err = planPart(mb, idx, mine, states)
+			pl.statePlan, pl.ok, pl.err = planPart(mb, idx, mine)
 		}()
 	}
 	wg.Wait()
@@ -232,18 +233,18 @@ const (
 )
 
 // planPart is planRead for some of the messages, in order.
-func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) (statePlan, bool, error) {
+func planPart(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, bool, error) {
 	var pl statePlan
 	// The bytes to write, many to an allocation: holding each header
 	// rewritten until all are known to fit would hold them all.
 	var kept arena
 	var buf []byte
-	for len(order) > 0 {
+	for len(states) > 0 {
 		// The run of messages read at once.
-		start, end := idx.Entries[order[0]].Offset, idx.Entries[order[0]].BodyOffset
+		start, end := idx.Entries[states[0].I].Offset, idx.Entries[states[0].I].BodyOffset
 		n := 1
-		for ; n < len(order); n++ {
-			e := &idx.Entries[order[n]]
+		for ; n < len(states); n++ {
+			e := &idx.Entries[states[n].I]
 			if e.Offset-end > headersGap || e.BodyOffset-start > headersMax {
 				break
 			}
@@ -261,15 +262,15 @@ func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) (state
 				pl.writes = append(pl.writes, stateWrite{Off: from, B: kept.keep(buf[from-start : to-start])})
 			}
 		}
-		for _, i := range order[:n] {
+		for _, s := range states[:n] {
+			i := s.I
 			e := &idx.Entries[i]
 			line, hdr := buf[e.Offset-start:e.HeaderOffset-start], buf[e.HeaderOffset-start:e.BodyOffset-start]
 			// The From_ line checks the message is where the index says.
 			if _, _, ok := ParseFromLine(bytes.TrimRight(line, "\r\n")); !ok {
 				return statePlan{}, false, fmt.Errorf("write flags of %s: message %d is not where it was: %w", mb.Path, i+1, ErrChanged)
 			}
-			st := states[i]
-			nh := rewriteHeader(hdr, headerEdit{state: &st})
+			nh := rewriteHeader(hdr, headerEdit{state: &s.State})
 			if len(nh) != len(hdr) {
 				return statePlan{}, false, nil
 			}
@@ -291,7 +292,7 @@ func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) (state
 			from, to = wa, wb
 		}
 		flush()
-		order = order[n:]
+		states = states[n:]
 	}
 	return pl, true, nil
 }
@@ -299,7 +300,7 @@ func planPart(mb *Mailbox, idx *Index, order []int, states map[int]State) (state
 // withStates is idx with the states of some entries changed, and the
 // rooms of some moved, for the file as it is now (same bytes where they
 // were).
-func (idx *Index) withStates(mb *Mailbox, states map[int]State, rooms []movedRoom) (*Index, error) {
+func (idx *Index) withStates(mb *Mailbox, states []NumberedState, rooms []movedRoom) (*Index, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(mb.File.Fd()), &st); err != nil {
 		return nil, fmt.Errorf("index %s: %w", mb.Path, err)
@@ -309,10 +310,12 @@ func (idx *Index) withStates(mb *Mailbox, states map[int]State, rooms []movedRoo
 	out := &c
 	out.dev, out.ino, out.mtime = st.Dev, st.Ino, st.Mtim.Nano()
 	out.Entries = slices.Clone(idx.Entries)
-	for i, s := range states {
-		out.dirty(i)
-		e := &out.Entries[i]
-		e.Flags, e.Keywords = s.Flags, append([]string(nil), s.Keywords...)
+	if len(states) > 0 {
+		out.dirty(states[0].I)
+	}
+	for _, s := range states {
+		e := &out.Entries[s.I]
+		e.Flags, e.Keywords = s.Flags, slices.Clone(s.Keywords)
 	}
 	for _, r := range rooms {
 		out.Entries[r.i].Room = r.room

@@ -31,9 +31,9 @@ func TestWriteStatesWritesIntoThePaddingAndMovesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			states := map[int]mbox.State{
-				0: {Flags: mbox.Seen | mbox.Old | mbox.Flagged | mbox.Answered | mbox.Deleted | mbox.Draft},
-				1: {Flags: mbox.Seen | mbox.Old, Keywords: []string{"$Work"}},
+			states := []mbox.NumberedState{
+				{I: 0, State: mbox.State{Flags: mbox.Seen | mbox.Old | mbox.Flagged | mbox.Answered | mbox.Deleted | mbox.Draft}},
+				{I: 1, State: mbox.State{Flags: mbox.Seen | mbox.Old, Keywords: []string{"$Work"}}},
 			}
 			out, ok, err := mbox.WriteStates(mb, idx, states, true)
 			if err != nil || ok != tc.fits {

@@ -71,10 +71,10 @@ func openBox(t *testing.T, path string) (*Mailbox, *Index) {
 }
 
 // seenAll is every message of idx made \Seen.
-func seenAll(idx *Index) map[int]State {
-	states := map[int]State{}
-	for i := range idx.Entries {
-		states[i] = State{Flags: Seen | Old}
+func seenAll(idx *Index) []NumberedState {
+	states := make([]NumberedState, len(idx.Entries))
+	for i := range states {
+		states[i] = NumberedState{i, State{Flags: Seen | Old}}
 	}
 	return states
 }
@@ -191,7 +191,7 @@ func TestTheMarkGoesOnceTheMailboxIsSyncedAndStaysThroughAnAppend(t *testing.T) 
 		}, false},
 		{"flags written again with a sync", func(t *testing.T, _ string, mb *Mailbox, idx *Index) *Index {
 			states := seenAll(idx)
-			states[0] = State{Flags: Old | Flagged}
+			states[0].State = State{Flags: Old | Flagged}
 			out, ok, err := WriteStates(mb, idx, states, true)
 			if err != nil || !ok {
 				t.Fatalf("ok %v, err %v", ok, err)
@@ -312,6 +312,7 @@ func TestFlagWritesGatheredGiveTheFileWritingEachAloneGives(t *testing.T) {
 			inBoot(t, 1)
 			path, before := roomyBox(t, tc.n, tc.body)
 			states := map[int]State{}
+			var sorted []NumberedState
 			for i := range tc.n {
 				if tc.changed(i) {
 					states[i] = State{Flags: Seen | Old | Answered}
@@ -321,7 +322,12 @@ func TestFlagWritesGatheredGiveTheFileWritingEachAloneGives(t *testing.T) {
 				}
 			}
 			mb, idx := openBox(t, path)
-			if _, ok, err := WriteStates(mb, idx, states, false); err != nil || !ok {
+			for i := range tc.n {
+				if st, ok := states[i]; ok {
+					sorted = append(sorted, NumberedState{i, st})
+				}
+			}
+			if _, ok, err := WriteStates(mb, idx, sorted, false); err != nil || !ok {
 				t.Fatalf("ok %v, err %v", ok, err)
 			}
 			mb.Close()
@@ -344,7 +350,7 @@ func TestFlagWritesGatheredGiveTheFileWritingEachAloneGives(t *testing.T) {
 			os.WriteFile(path, before, 0o600)
 			mb, idx = openBox(t, path)
 			for i, st := range states {
-				out, ok, err := WriteStates(mb, idx, map[int]State{i: st}, true)
+				out, ok, err := WriteStates(mb, idx, []NumberedState{{i, st}}, true)
 				if err != nil || !ok {
 					t.Fatalf("message %d alone: ok %v, err %v", i, ok, err)
 				}
