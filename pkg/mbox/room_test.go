@@ -270,3 +270,72 @@ func TestSettleStampsAnMtimeNoLaterWriteKeeps(t *testing.T) {
 		t.Fatal("a write after the stamp left the mtime as it was")
 	}
 }
+
+// Another program (Dovecot) changes the flags of a message in place, its
+// fields the same length, then mail is delivered: the index kept for the
+// file still fits it, with the flags it read before. A batch worked out
+// from those (\Answered added to what the index says) must not undo the
+// other program's change: it is written over the flags the file holds.
+func TestAFlagChangeByAnotherProgramUnderACarriedIndexIsKeptBesideOurs(t *testing.T) {
+	path, before := roomyBox(t, 3, 5000)
+	mb, idx := openBox(t, path)
+	if _, ok, err := WriteStates(mb, idx, []NumberedState{{0, State{Flags: Seen | Old, Keywords: []string{"$Work"}}}}, true); err != nil || !ok {
+		t.Fatalf("WriteStates: ok %v, err %v", ok, err)
+	}
+	mb.Close()
+	aged(t, path)
+	if err := indexOf(t, path).Save(IndexPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	written, _ := os.ReadFile(path)
+	// Unread and flagged, the keyword dropped, in Dovecot's layout.
+	theirs := strings.Replace(string(written), stateFields(State{Flags: Seen | Old, Keywords: []string{"$Work"}}, "\n", len(Padding())),
+		stateFields(State{Flags: Old | Flagged}, "\n", len(Padding())), 1)
+	if len(theirs) != len(before) || theirs == string(written) {
+		t.Fatal("the test's in-place change is not one")
+	}
+	delivered := theirs + "From c@example.org Mon May  6 07:09:00 2024\nSubject: new\n\nnew mail\n\n"
+	if err := os.WriteFile(path, []byte(delivered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aged(t, path)
+	mb, idx = openBox(t, path)
+	if len(idx.Entries) != 4 || idx.Entries[0].Flags != Seen|Old {
+		t.Fatalf("the index was not carried over the append: %d entries, message 1 %+v", len(idx.Entries), idx.Entries[0].State)
+	}
+	ours := idx.Entries[0].State
+	ours.Flags |= Answered
+	out, ok, err := WriteStates(mb, idx, []NumberedState{{0, ours}}, true)
+	if err != nil || !ok {
+		t.Fatalf("WriteStates: ok %v, err %v", ok, err)
+	}
+	want := State{Flags: Old | Flagged | Answered}
+	got, _ := os.ReadFile(path)
+	if wantFile := strings.Replace(delivered, stateFields(State{Flags: Old | Flagged}, "\n", len(Padding())), stateFields(want, "\n", len(Padding())), 1); string(got) != wantFile {
+		t.Fatalf("after the flag change:\n%.300s\nwant:\n%.300s", got, wantFile)
+	}
+	if e := out.Entries[0]; e.Flags != want.Flags || len(e.Keywords) != 0 {
+		t.Errorf("the index says %+v, the file %+v", e.State, want)
+	}
+}
+
+func TestMergedStateKeepsEachChangeToTheBase(t *testing.T) {
+	kw := func(k ...string) []string { return k }
+	for _, tc := range []struct {
+		name                     string
+		base, ours, theirs, want State
+	}{
+		{"ours alone", State{Flags: Seen}, State{Flags: Seen | Answered}, State{Flags: Seen}, State{Flags: Seen | Answered}},
+		{"a flag they cleared stays clear", State{Flags: Seen | Old}, State{Flags: Seen | Old | Answered}, State{Flags: Old}, State{Flags: Old | Answered}},
+		{"a flag we cleared goes, theirs stays", State{Flags: Seen | Flagged}, State{Flags: Seen}, State{Flags: Seen | Flagged | Draft}, State{Flags: Seen | Draft}},
+		{"keywords both ways", State{Keywords: kw("a", "b")}, State{Keywords: kw("a", "c")}, State{Keywords: kw("b", "d", "d")}, State{Keywords: kw("d", "c")}},
+		{"a keyword set by both once", State{}, State{Keywords: kw("x")}, State{Keywords: kw("x")}, State{Keywords: kw("x")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := mergedState(tc.base, tc.ours, tc.theirs)
+			if got.Flags != tc.want.Flags || strings.Join(got.Keywords, " ") != strings.Join(tc.want.Keywords, " ") {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

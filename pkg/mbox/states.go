@@ -75,7 +75,7 @@ func WriteStates(mb *Mailbox, idx *Index, states []NumberedState, sync bool) (ou
 	// them, on another processor: for 50,000 messages, a copy of
 	// megabytes.
 	after := make(chan []Entry, 1)
-	go func() { after <- entriesWith(idx.Entries, states, pl.rooms) }()
+	go func() { after <- entriesWith(idx.Entries, states, pl) }()
 	killPoint()
 	err = filewrite.WriteAt(mb.File, writes)
 	entries := <-after
@@ -118,11 +118,13 @@ type NumberedState struct {
 // batch of them goes to the kernel in a few calls (filewrite).
 type stateWrite = filewrite.Piece
 
-// statePlan is the writes that give messages their states, and where
-// the state fields of those whose header they rearrange lie after.
+// statePlan is the writes that give messages their states, where the
+// state fields of those whose header they rearrange lie after, and the
+// states that are not those asked for (mergedState).
 type statePlan struct {
 	writes []stateWrite
 	rooms  []movedRoom
+	merged []NumberedState
 }
 
 // movedRoom is the Room message i has after its writes.
@@ -134,6 +136,7 @@ type movedRoom struct {
 func (p *statePlan) add(q statePlan) {
 	p.writes = append(p.writes, q.writes...)
 	p.rooms = append(p.rooms, q.rooms...)
+	p.merged = append(p.merged, q.merged...)
 }
 
 // planStates works out the writes that give messages of idx their states
@@ -281,7 +284,15 @@ func planPart(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, bool,
 			if _, _, ok := ParseFromLine(bytes.TrimRight(line, "\r\n")); !ok {
 				return statePlan{}, false, fmt.Errorf("write flags of %s: message %d is not where it was: %w", mb.Path, i+1, ErrChanged)
 			}
-			nh := rewriteHeader(hdr, headerEdit{state: &s.State})
+			st := s.State
+			if now := headerState(hdr); !sameState(now, e.State) {
+				// Another program changed the fields in place since the
+				// index read them (its entry was carried over that
+				// program's append): its change stands beside ours.
+				st = mergedState(e.State, s.State, now)
+				pl.merged = append(pl.merged, NumberedState{I: i, State: st})
+			}
+			nh := rewriteHeader(hdr, headerEdit{state: &st})
 			if len(nh) != len(hdr) {
 				return statePlan{}, false, nil
 			}
@@ -308,14 +319,19 @@ func planPart(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, bool,
 	return pl, true, nil
 }
 
-// entriesWith is a copy of entries with the states and rooms given.
-func entriesWith(entries []Entry, states []NumberedState, rooms []movedRoom) []Entry {
+// entriesWith is a copy of entries with the states given, and the states
+// and rooms pl gives.
+func entriesWith(entries []Entry, states []NumberedState, pl statePlan) []Entry {
 	out := slices.Clone(entries)
 	for _, s := range states {
 		e := &out[s.I]
 		e.Flags, e.Keywords = s.Flags, slices.Clone(s.Keywords)
 	}
-	for _, r := range rooms {
+	for _, s := range pl.merged {
+		e := &out[s.I]
+		e.Flags, e.Keywords = s.Flags, s.Keywords
+	}
+	for _, r := range pl.rooms {
 		out[r.i].Room = r.room
 	}
 	return out
@@ -396,4 +412,43 @@ func (idx *Index) kept(path string) (string, bool) {
 	ipath := IndexPath(path)
 	_, err := os.Lstat(ipath)
 	return ipath, err == nil || idx.disk.path == ipath
+}
+
+// headerState is the state the fields of a header block give.
+func headerState(hdr []byte) State {
+	var m Message
+	parseHeader(hdr, &m, false, nil)
+	return m.State
+}
+
+func sameState(a, b State) bool {
+	return a.Flags == b.Flags && slices.Equal(a.Keywords, b.Keywords)
+}
+
+// mergedState is the state a message gets from a batch that gives it
+// ours, worked out from base, when the file says theirs: another program
+// changed it in place meanwhile, where the index could not see it (the
+// file only grew after, its end as it was). Each change to base stands,
+// the other program's and ours, as IMAP's STORE +FLAGS and -FLAGS mean: a
+// flag another program cleared is not set again for being in the state
+// the batch began with.
+func mergedState(base, ours, theirs State) State {
+	out := State{UID: ours.UID}
+	out.Flags = theirs.Flags&^(base.Flags&^ours.Flags) | ours.Flags&^base.Flags
+	keep := func(k string) {
+		if !slices.Contains(out.Keywords, k) {
+			out.Keywords = append(out.Keywords, k)
+		}
+	}
+	for _, k := range theirs.Keywords {
+		if slices.Contains(ours.Keywords, k) || !slices.Contains(base.Keywords, k) {
+			keep(k)
+		}
+	}
+	for _, k := range ours.Keywords {
+		if !slices.Contains(base.Keywords, k) {
+			keep(k)
+		}
+	}
+	return out
 }
