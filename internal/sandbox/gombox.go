@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"io"
 	"net/mail"
 	"os"
@@ -14,13 +15,30 @@ import (
 // Subject: the independent second reader of every mbox we write.
 func SubjectsByGoMbox(t testing.TB, path string) []string {
 	t.Helper()
+	var out []string
+	for i, raw := range MessagesByGoMbox(t, path) {
+		msg, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("go-mbox message %d: %v", i+1, err)
+		}
+		out = append(out, msg.Header.Get("Subject"))
+	}
+	return out
+}
+
+// MessagesByGoMbox is every message of a mailbox as go-mbox reads it:
+// header and body, the From_ line left out, the body's ">From "
+// quoting undone and every line ended in CRLF (whatever it was), for tests that hold a message's bytes to what was
+// delivered.
+func MessagesByGoMbox(t testing.TB, path string) [][]byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	r := gombox.NewReader(f)
-	var out []string
+	var out [][]byte
 	for {
 		m, err := r.NextMessage()
 		if err == io.EOF {
@@ -29,11 +47,10 @@ func SubjectsByGoMbox(t testing.TB, path string) []string {
 		if err != nil {
 			t.Fatalf("go-mbox: %v", err)
 		}
-		msg, err := mail.ReadMessage(m)
+		raw, err := io.ReadAll(m)
 		if err != nil {
 			t.Fatalf("go-mbox message %d: %v", len(out)+1, err)
 		}
-		io.Copy(io.Discard, msg.Body)
-		out = append(out, msg.Header.Get("Subject"))
+		out = append(out, raw)
 	}
 }
