@@ -221,7 +221,10 @@ func (sel *selected) batchChanges(snap *snapshot, skip func(j int) bool) (map[in
 	// Sized at once: grown message by message, a big folder's map is
 	// rehashed again and again.
 	changes := make(map[int]change, sel.batch.n)
-	newKeywords := sel.eachBatched(snap, skip, func(j int, ns mbox.State) { changes[j] = change{state: &ns} })
+	newKeywords := sel.eachBatched(snap, skip, func(j int, ns mbox.State) {
+		was := snap.entries[j].State
+		changes[j] = change{state: &ns, was: &was}
+	})
 	return changes, newKeywords
 }
 
@@ -272,7 +275,9 @@ func (s *Session) flushLocked(lf *lockedFolder, sync bool) (err error) {
 	if !written {
 		changes := make(map[int]change, len(states))
 		for k := range states {
-			changes[states[k].I-lf.snap.first] = change{state: &states[k].State}
+			j := states[k].I - lf.snap.first
+			was := lf.snap.entries[j].State
+			changes[j] = change{state: &states[k].State, was: &was}
 		}
 		if err := s.st.rewriteKeywords(lf, changes, newKeywords); err != nil {
 			return err

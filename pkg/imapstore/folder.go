@@ -183,6 +183,7 @@ func baseToWrite(s *snapshot) *mbox.Base {
 type change struct {
 	drop  bool
 	state *mbox.State
+	was   *mbox.State // what state was worked out from (mbox.Change.Was)
 }
 
 // lockedFolder is a folder opened for writing: both locks held, and the
@@ -435,7 +436,7 @@ func markShown(s *snapshot, changes map[int]change) {
 	for j, c := range changes {
 		if c.state != nil {
 			ns := markedShown(s, j, *c.state)
-			changes[j] = change{state: &ns}
+			changes[j] = change{state: &ns, was: c.was}
 		}
 	}
 }
@@ -511,7 +512,7 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 	}
 	for _, j := range slices.Compact(touched) {
 		c := changes[j]
-		out := mbox.Change{Drop: c.drop, State: c.state, UID: uids[j]}
+		out := mbox.Change{Drop: c.drop, State: c.state, Was: c.was, UID: uids[j]}
 		if j == firstKept {
 			out.Base = base
 		}

@@ -438,9 +438,9 @@ func (st *Store) claim(path string, prev *snapshot, mark bool) (*snapshot, map[u
 		}
 		recent[e.UID] = true
 		if mark {
-			ns := e.State
+			ns, was := e.State, e.State
 			ns.Flags |= mbox.Old
-			changes[i] = change{state: &ns}
+			changes[i] = change{state: &ns, was: &was}
 		}
 	}
 	if len(changes) > 0 && lf.snap.lazy() {

@@ -40,8 +40,12 @@ type Plan func(i int, m *Message) (keep bool, st *State)
 // the first message kept. That is how an IMAP server gives new mail its
 // UIDs, as UW-IMAP and Dovecot do, in headers every mbox program keeps.
 type Change struct {
-	Drop    bool
-	State   *State
+	Drop  bool
+	State *State
+	// Was, when not nil, is the state State was worked out from: where
+	// the file says otherwise (another program changed the message in
+	// place since), the message gets both changes (mergedState).
+	Was     *State
 	UID     uint32
 	Base    *Base
 	Content io.Reader
@@ -529,6 +533,10 @@ func (l *layout) place(f io.ReaderAt, i int, m *Message, c Change, movedBase []b
 		return movedBase, nil
 	}
 	edit := headerEdit{state: c.State, uid: c.UID, base: movedBase, pad: c.pad}
+	if c.State != nil && c.Was != nil && !sameState(m.State, *c.Was) {
+		st := mergedState(*c.Was, *c.State, m.State)
+		edit.state = &st
+	}
 	if c.Base != nil {
 		edit.base = []byte(baseField(c.Base))
 	}

@@ -339,3 +339,29 @@ func TestMergedStateKeepsEachChangeToTheBase(t *testing.T) {
 		})
 	}
 }
+
+// A rewrite that gives a message a state worked out from an older one
+// (Change.Was) keeps what another program changed in place since.
+func TestARewriteKeepsAnotherProgramsInPlaceChangeBesideOurs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "Mailbox")
+	theirs := "From a@b Mon May  6 07:08:09 2024\nSubject: a\nStatus: O\nX-Status: F\n\nbody\n\n"
+	if err := os.WriteFile(path, []byte(theirs+"From a@b Mon May  6 07:08:10 2024\nSubject: b\n\nbody\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mb, idx := openBox(t, path)
+	was := State{Flags: Seen | Old, Keywords: []string{"$Work"}}
+	ours := State{Flags: Seen | Old | Answered, Keywords: []string{"$Work", "$Later"}}
+	err := RewriteWith(mb, idx.Size, nil, func(i int, m *Message) Change {
+		if i == 0 {
+			return Change{State: &ours, Was: &was}
+		}
+		return Change{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := indexOf(t, path).Entries[0].State
+	if got.Flags != Old|Flagged|Answered || strings.Join(got.Keywords, " ") != "$Later" {
+		t.Errorf("after the rewrite: %+v, want Old|Flagged|Answered and $Later", got)
+	}
+}
