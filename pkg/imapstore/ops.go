@@ -1,6 +1,7 @@
 package imapstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,12 +79,35 @@ func (st *Store) rewriteKeywords(lf *lockedFolder, changes map[int]change, newKe
 	return st.rewrite(lf, changes)
 }
 
-func uidIndex(s *snapshot) map[uint32]int {
-	m := make(map[uint32]int, len(s.entries))
-	for i := range s.entries {
-		m[s.entries[i].UID] = i
+// eachByUID calls fn with each message of the view (msgs[i]) that the
+// snapshot's entries still hold, and its entry's index j. Both are in UID
+// order, always: one walk pairs them, where a map of 50,000 UIDs would be
+// built first (megabytes of fresh memory). Out of order, they are paired
+// through such a map all the same.
+func eachByUID(msgs []viewMsg, s *snapshot, fn func(i, j int)) {
+	ascending := slices.IsSortedFunc(msgs, func(a, b viewMsg) int { return cmp.Compare(a.uid, b.uid) }) &&
+		slices.IsSortedFunc(s.entries, func(a, b mbox.Entry) int { return cmp.Compare(a.UID, b.UID) })
+	if !ascending {
+		byUID := make(map[uint32]int, len(s.entries))
+		for j := range s.entries {
+			byUID[s.entries[j].UID] = j
+		}
+		for i := range msgs {
+			if j, ok := byUID[msgs[i].uid]; ok {
+				fn(i, j)
+			}
+		}
+		return
 	}
-	return m
+	j := 0
+	for i := range msgs {
+		for j < len(s.entries) && s.entries[j].UID < msgs[i].uid {
+			j++
+		}
+		if j < len(s.entries) && s.entries[j].UID == msgs[i].uid {
+			fn(i, j)
+		}
+	}
 }
 
 // Expunge removes the messages marked \Deleted that the client knows of
@@ -125,14 +149,12 @@ func (s *Session) expunge(pick func(m *viewMsg, st mbox.State) bool) ([]uint32, 
 	}
 	defer lf.close()
 	picked := func() map[int]bool {
-		byUID := uidIndex(lf.snap)
 		out := map[int]bool{}
-		for i := range sel.msgs {
-			m := &sel.msgs[i]
-			if j, ok := byUID[m.uid]; ok && pick(m, sel.shownState(&lf.snap.entries[j])) {
+		eachByUID(sel.msgs, lf.snap, func(i, j int) {
+			if m := &sel.msgs[i]; pick(m, sel.shownState(&lf.snap.entries[j])) {
 				out[j] = true
 			}
-		}
+		})
 		return out
 	}
 	gone := picked()
