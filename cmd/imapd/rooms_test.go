@@ -136,9 +136,13 @@ func (s roomSnapshot) take(t *testing.T, u *imapUser) {
 	}
 }
 
+// A keyword as IMAP allows one (an atom), and a number.
+var atom, number = regexp.MustCompile(`^[!#-'*+\-./0-9:;<=>?@A-Z^_a-z|~]+$`), regexp.MustCompile(`^[0-9]+$`)
+
 // flagsOf are the flags and keywords a message's state fields give, as
-// IMAP names them, sorted; and whether each state field is there at
-// most once and well-formed (no torn or mixed bytes).
+// IMAP names them, sorted; and whether each state field, X-UID and
+// Content-Length is there at most once and well-formed (no torn or mixed
+// bytes).
 func flagsOf(fields []string) ([]string, error) {
 	var flags []string
 	count := map[string]int{}
@@ -164,13 +168,13 @@ func flagsOf(fields []string) ([]string, error) {
 			}
 		case "x-keywords":
 			for _, k := range strings.FieldsFunc(value, func(r rune) bool { return r == ' ' || r == ',' || r == '\n' || r == '\t' }) {
-				if !regexp.MustCompile(`^[!#-'*+\-./0-9:;<=>?@A-Z^_a-z|~]+$`).MatchString(k) {
+				if !atom.MatchString(k) {
 					return nil, fmt.Errorf("torn field %q", f)
 				}
 				flags = append(flags, k)
 			}
-		case "x-uid":
-			if !regexp.MustCompile(`^[0-9]+$`).MatchString(value) {
+		case "x-uid", "content-length":
+			if !number.MatchString(value) {
 				return nil, fmt.Errorf("torn field %q", f)
 			}
 		default:
