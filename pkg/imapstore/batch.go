@@ -1,7 +1,6 @@
 package imapstore
 
 import (
-	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -98,16 +97,11 @@ func (d *delta) apply(st mbox.State) mbox.State {
 	return out
 }
 
-// shownState is a message's state as this session shows it: the file's,
-// with the session's unwritten changes made.
-func (sel *selected) shownState(e *mbox.Entry) mbox.State {
-	if sel.batch.n == 0 {
-		return e.State
-	}
-	// The view is in UID order.
-	i, ok := slices.BinarySearchFunc(sel.msgs, e.UID, func(m viewMsg, uid uint32) int { return cmp.Compare(m.uid, uid) })
-	if ok && sel.msgs[i].batched {
-		return sel.msgs[i].delta.apply(e.State)
+// shownState is message m's state as this session shows it: the file's
+// (e is m's entry), with the session's unwritten changes made.
+func (m *viewMsg) shownState(e *mbox.Entry) mbox.State {
+	if m.batched {
+		return m.delta.apply(e.State)
 	}
 	return e.State
 }

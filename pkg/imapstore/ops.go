@@ -151,7 +151,7 @@ func (s *Session) expunge(pick func(m *viewMsg, st mbox.State) bool) ([]uint32, 
 	picked := func() map[int]bool {
 		out := map[int]bool{}
 		eachByUID(sel.msgs, lf.snap, func(i, j int) {
-			if m := &sel.msgs[i]; pick(m, sel.shownState(&lf.snap.entries[j])) {
+			if m := &sel.msgs[i]; pick(m, m.shownState(&lf.snap.entries[j])) {
 				out[j] = true
 			}
 		})

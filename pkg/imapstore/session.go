@@ -811,7 +811,7 @@ func (s *Session) report(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		if j == len(snap.entries) || snap.entries[j].UID != m.uid {
 			continue
 		}
-		e := sel.shownState(&snap.entries[j])
+		e := m.shownState(&snap.entries[j])
 		if visible(e.Flags) != visible(m.flags) || !slices.Equal(e.Keywords, m.keywords) {
 			m.flags, m.keywords = e.Flags, e.Keywords
 			if err := w.WriteMessageFlags(uint32(i+1), imap.UID(m.uid), s.flagsOf(m)); err != nil {
