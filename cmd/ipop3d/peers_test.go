@@ -23,27 +23,30 @@ func uidls(lines []string) []string {
 	return out
 }
 
+// bobsUIDL is the UIDL lines of bob's mailbox in one session that quits.
+func bobsUIDL(t *testing.T, s *sandbox.Sandbox) []string {
+	t.Helper()
+	ss := pipeSession(t, s)
+	ss.login("bob")
+	_, lines := ss.do("UIDL", true)
+	ss.do("QUIT", false)
+	ss.cmd.Wait()
+	return lines
+}
+
 // TestUIDLLastsAcrossRewritesAndMatchesDovecot: the unique-ids survive
 // mail(1) deleting a message (a rewrite of the file), and Dovecot's pop3,
 // told to use UW's form, gives the same ones for the same file.
 func TestUIDLLastsAcrossRewritesAndMatchesDovecot(t *testing.T) {
 	s := box(t, 3)
-	ss := pipeSession(t, s)
-	ss.login("bob")
-	_, first := ss.do("UIDL", true)
-	ss.do("QUIT", false)
-	ss.cmd.Wait()
+	first := bobsUIDL(t, s)
 	if len(first) != 3 {
 		t.Fatalf("UIDL: %v", first)
 	}
 	if r := sandbox.RunCmd(t, s.Mail("bob", "-f", s.Mailbox("bob")), "d 1\nq\n"); r.Code != 0 {
 		t.Fatalf("mail: %d %s", r.Code, r.Stderr)
 	}
-	ss = pipeSession(t, s)
-	ss.login("bob")
-	_, second := ss.do("UIDL", true)
-	ss.do("QUIT", false)
-	ss.cmd.Wait()
+	second := bobsUIDL(t, s)
 	before, after := uidls(first), uidls(second)
 	if len(after) != 2 || after[0] != before[1] || after[1] != before[2] {
 		t.Errorf("UIDL before mail deleted message 1: %v; after: %v", before, after)
@@ -65,11 +68,7 @@ func TestUIDLLastsAcrossRewritesAndMatchesDovecot(t *testing.T) {
 // UIDVALIDITY: ipop3d gives every UIDL again and logs why, as imapd does.
 func TestANonIncreasingXUIDGivesNewUIDLsAndTheLogSaysWhy(t *testing.T) {
 	s := box(t, 2)
-	ss := pipeSession(t, s)
-	ss.login("bob")
-	_, first := ss.do("UIDL", true)
-	ss.do("QUIT", false)
-	ss.cmd.Wait()
+	first := bobsUIDL(t, s)
 	box := s.ReadMailbox("bob")
 	if !strings.Contains(box, "\nX-UID: 2\n") {
 		t.Fatalf("message 2 holds no X-UID 2:\n%s", box)
@@ -77,11 +76,7 @@ func TestANonIncreasingXUIDGivesNewUIDLsAndTheLogSaysWhy(t *testing.T) {
 	if err := os.WriteFile(s.Mailbox("bob"), []byte(strings.Replace(box, "\nX-UID: 2\n", "\nX-UID: 1\n", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ss = pipeSession(t, s)
-	ss.login("bob")
-	_, second := ss.do("UIDL", true)
-	ss.do("QUIT", false)
-	ss.cmd.Wait()
+	second := bobsUIDL(t, s)
 	before, after := uidls(first), uidls(second)
 	if len(after) != 2 || after[0][:8] == before[0][:8] || after[0][8:] != "00000001" || after[1][8:] != "00000002" {
 		t.Errorf("UIDL before the X-UID went down: %v; after: %v", before, after)

@@ -238,6 +238,20 @@ func TestAnAcceptedNonSynchronisingLiteralReachesTheLibraryWithoutAPlus(t *testi
 	}
 }
 
+// sentAuthed is a session, logged in, whose client has sent lines: the
+// client, what it reads, and the first line the library reads.
+func sentAuthed(t *testing.T, lines string) (net.Conn, *bufio.Reader, <-chan string) {
+	f, client, r := pair(t, true)
+	f.hooks.(*fakeHooks).authed = true
+	go client.Write([]byte(lines))
+	got := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(readerFunc(f.Read)).ReadString('\n')
+		got <- l
+	}()
+	return client, r, got
+}
+
 func TestALineThatIsNoCommandIsAnsweredBADAndTheSessionGoesOn(t *testing.T) {
 	for _, tc := range []struct{ line, reply string }{
 		{"LOGOUT\r\n", "LOGOUT BAD"},
@@ -251,14 +265,7 @@ func TestALineThatIsNoCommandIsAnsweredBADAndTheSessionGoesOn(t *testing.T) {
 		{"a1{5+}\r\nb1 NOOP\r\n", "a1 BAD"}, // a literal sent with it goes too
 		{"{5+}\r\nb1 NOOP\r\n", "* BAD"},
 	} {
-		f, client, r := pair(t, true)
-		f.hooks.(*fakeHooks).authed = true
-		go client.Write([]byte(tc.line + "a2 NOOP\r\n"))
-		got := make(chan string, 1)
-		go func() {
-			l, _ := bufio.NewReader(readerFunc(f.Read)).ReadString('\n')
-			got <- l
-		}()
+		client, r, got := sentAuthed(t, tc.line+"a2 NOOP\r\n")
 		client.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if l := readLine(t, r); !strings.HasPrefix(l, tc.reply+" [CLIENTBUG] Syntax error") {
 			t.Errorf("%q: client got %q, want %s", tc.line, l, tc.reply)
@@ -345,14 +352,7 @@ func TestSearchCriteriaNestedDeeperThanTheLibraryReadsAreAnsweredBADAndTheSessio
 		{"a1 SEARCH SUBJECT \"" + strings.Repeat("(", 5000) + "\\\"(\"\r\n", false},
 		{"a1 FETCH 1 " + deep(maxNesting+1) + "\r\n", false}, // no search: the library says BAD
 	} {
-		f, client, r := pair(t, true)
-		f.hooks.(*fakeHooks).authed = true
-		go client.Write([]byte(tc.line + "a2 NOOP\r\n"))
-		got := make(chan string, 1)
-		go func() {
-			l, _ := bufio.NewReader(readerFunc(f.Read)).ReadString('\n')
-			got <- l
-		}()
+		client, r, got := sentAuthed(t, tc.line+"a2 NOOP\r\n")
 		if !tc.bad {
 			if l := <-got; l != tc.line {
 				t.Errorf("%.40q: library got %.40q, want it as it is", tc.line, l)
