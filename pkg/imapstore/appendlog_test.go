@@ -55,10 +55,7 @@ func uidsBySubject(t *testing.T, u *testUser) (map[string]uint32, uint32) {
 }
 
 func TestAppendUIDsOfABigFolderLastAcrossARestartAfterManyAppends(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
-	w := dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
 	w.ok("SELECT INBOX")
 	given := map[string]uint32{"one": 1, "two": 2, "three": 3}
 	validity := appendMany(t, w, 1, 40, given)
@@ -90,10 +87,7 @@ func TestAppendUIDsOfABigFolderLastAcrossARestartAfterManyAppends(t *testing.T) 
 }
 
 func TestAnAppendsIndexRecordTornByACrashNeverLetsAUIDNameAnotherMessage(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"))
-	w := dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"))
 	w.ok("SELECT INBOX")
 	given := map[string]uint32{"one": 1, "two": 2}
 	validity := appendMany(t, w, 1, 5, given)
@@ -129,10 +123,8 @@ func TestAnAppendsIndexRecordTornByACrashNeverLetsAUIDNameAnotherMessage(t *test
 }
 
 func TestASessionAppendingToABigFolderStillHearsOfOtherChanges(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
-	w, w2 := dial(t, u.store()), dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
+	w2 := dial(t, u.store())
 	w.ok("SELECT INBOX")
 	w2.ok("SELECT INBOX")
 	app := func() string { // an APPEND, and what the session hears with it

@@ -34,6 +34,16 @@ func newUser(t *testing.T) *testUser {
 	return u
 }
 
+// bigInbox is a user whose INBOX, read as a big folder, holds msgs, with a
+// session dialled to it.
+func bigInbox(t *testing.T, msgs ...string) (*testUser, *wire) {
+	t.Helper()
+	bigFolders(t)
+	u := newUser(t)
+	u.deliver(u.inbox, msgs...)
+	return u, dial(t, u.store())
+}
+
 func (u *testUser) store() *Store {
 	return New(Options{Inbox: u.inbox, FolderDir: u.mail, Owner: os.Getuid(), AppendLimit: 1 << 20, Log: maillog.Discard(), Poll: 50 * time.Millisecond})
 }

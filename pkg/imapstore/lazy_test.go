@@ -57,10 +57,7 @@ func TestABigFolderIsNumberedInItsIndexWithoutRewritingIt(t *testing.T) {
 // X-UID) from new mail (after them), and keeps its UIDVALIDITY for the
 // latter (mbox.Index.Number).
 func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouchesAfterTheLastNumberedByTheIndex(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
-	w := dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
 	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(w.ok("SELECT INBOX"))[1]
 	w.ok(`STORE 2 +FLAGS (\Flagged)`)
 	w.flush()
@@ -90,10 +87,7 @@ func TestABigFolderWritesTheUIDsOfTheMessagesARewriteTouchesAfterTheLastNumbered
 // X-UID written before a session is shown its UID, even in a big folder:
 // a file whose index is lost then still says which UIDs were shown.
 func TestABigFolderWritesTheUIDsOfNewMailAfterNumberedMail(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"))
-	w := dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"))
 	w.ok("SELECT INBOX")
 	w.ok(`STORE 1:2 +FLAGS (\Seen)`)
 	w.flush()
@@ -111,10 +105,7 @@ func TestABigFolderWritesTheUIDsOfNewMailAfterNumberedMail(t *testing.T) {
 }
 
 func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
-	w := dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
 	validity := regexp.MustCompile(`UIDVALIDITY (\d+)`).FindStringSubmatch(w.ok("SELECT INBOX"))[1]
 	w.ok("UNSELECT") // closed, index saved, before another program writes
 
@@ -148,10 +139,7 @@ func TestABigFoldersUIDsOutliveAnotherProgramRewritingIt(t *testing.T) {
 }
 
 func TestABigSelectedFolderTakesAppendsFromItselfAndFromOthers(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
-	w := dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
 	w2 := dial(t, u.store())
 	w.ok("SELECT INBOX")
 	w2.ok("SELECT INBOX")
@@ -260,10 +248,7 @@ func TestAFolderKeepsItsUIDValidityWhenAnotherProgramDeletesTheMessageCarryingTh
 // message's X-UID does not while messages after it keep their UIDs in the
 // index alone (see onTheWay).
 func TestANewKeywordInABigFolderWritesNoXUIDBeforeUIDsTheIndexAloneHolds(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
-	w := dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"), msg("three", "3\n"))
 	w.ok("SELECT INBOX")
 	w.ok(`STORE 1 +FLAGS (todo)`)
 	w.flush()

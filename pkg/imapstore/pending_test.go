@@ -71,10 +71,7 @@ func TestASelectFromTheIndexAnswersAsAReadOfTheFolderWould(t *testing.T) {
 }
 
 func TestAnExamineFromTheIndexShowsTheMessagesStillRecent(t *testing.T) {
-	bigFolders(t)
-	u := newUser(t)
-	u.deliver(u.inbox, msg("one", "1\n"), msg("two", "2\n"))
-	w := dial(t, u.store())
+	u, w := bigInbox(t, msg("one", "1\n"), msg("two", "2\n"))
 	w.ok("EXAMINE INBOX") // numbers them in the index, leaves them new
 	w.ok("LOGOUT")
 
