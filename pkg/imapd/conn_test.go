@@ -238,6 +238,23 @@ func TestAnAcceptedNonSynchronisingLiteralReachesTheLibraryWithoutAPlus(t *testi
 	}
 }
 
+// askedAuthed is a session, logged in, whose client has sent sent, and
+// whose library read its first line, want, and answered ask: the client
+// and what the library reads next.
+func askedAuthed(t *testing.T, sent, want, ask string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	f, client, r := pair(t, true)
+	f.hooks.(*fakeHooks).authed = true
+	go client.Write([]byte(sent))
+	lib := bufio.NewReader(readerFunc(f.Read))
+	if l, _ := lib.ReadString('\n'); l != want {
+		t.Fatalf("library got %q, want %q", l, want)
+	}
+	go f.Write([]byte(ask))
+	readLine(t, r)
+	return client, lib
+}
+
 // sentAuthed is a session, logged in, whose client has sent lines: the
 // client, what it reads, and the first line the library reads.
 func sentAuthed(t *testing.T, lines string) (net.Conn, *bufio.Reader, <-chan string) {
@@ -282,15 +299,7 @@ func TestALineTheLibraryAskedForIsNoCommandAndPassesAsItIs(t *testing.T) {
 		{"a1 AUTHENTICATE PLAIN\r\n", "+ \r\n", "AGFsaWNlAHNlY3JldA==\r\n"},
 		{"a1 AUTHENTICATE PLAIN\r\n", "+ \r\n", "*\r\n"},
 	} {
-		f, client, r := pair(t, true)
-		f.hooks.(*fakeHooks).authed = true
-		go client.Write([]byte(tc.command))
-		lib := bufio.NewReader(readerFunc(f.Read))
-		if l, _ := lib.ReadString('\n'); l != tc.command {
-			t.Fatalf("library got %q", l)
-		}
-		go f.Write([]byte(tc.ask))
-		readLine(t, r)
+		client, lib := askedAuthed(t, tc.command, tc.command, tc.ask)
 		go client.Write([]byte(tc.line))
 		if l, _ := lib.ReadString('\n'); l != tc.line {
 			t.Errorf("after %q the library got %q, want %q", tc.ask, l, tc.line)
@@ -317,14 +326,7 @@ func TestALineThatIsNoCommandBeforeLoginEndsTheSessionAfterItsBAD(t *testing.T) 
 }
 
 func TestACommandLineLongerThanTheLibraryReadsIsRefusedWhole(t *testing.T) {
-	f, client, r := pair(t, true)
-	f.hooks.(*fakeHooks).authed = true
-	go client.Write([]byte("a1 SEARCH SUBJECT \"" + strings.Repeat("(x) ", maxLine) + "\" {9+}\r\nb1 DELETE\r\na2 NOOP\r\n"))
-	got := make(chan string, 1)
-	go func() {
-		l, _ := bufio.NewReader(readerFunc(f.Read)).ReadString('\n')
-		got <- l
-	}()
+	_, r, got := sentAuthed(t, "a1 SEARCH SUBJECT \""+strings.Repeat("(x) ", maxLine)+"\" {9+}\r\nb1 DELETE\r\na2 NOOP\r\n")
 	if l := readLine(t, r); l != "a1 BAD [TOOBIG] Command line too long\r\n" {
 		t.Errorf("client got %q", l)
 	}
@@ -376,16 +378,8 @@ func TestSearchCriteriaNestedTooDeepAfterALiteralReachTheLibraryCutShort(t *test
 		{"on a line too long for one read", " SUBJECT \"" + strings.Repeat("x", maxLine) + "\" " + deep + "\r\n"},
 		{"before a literal", " " + deep + " SUBJECT {17+}\r\nb1 DELETE INBOX\r\n\r\n"},
 	} {
-		f, client, r := pair(t, true)
-		f.hooks.(*fakeHooks).authed = true
 		line := "a1 SEARCH CHARSET UTF-8 (SUBJECT {1}\r\n"
-		go client.Write([]byte(line))
-		lib := bufio.NewReader(readerFunc(f.Read))
-		if l, _ := lib.ReadString('\n'); l != line {
-			t.Fatalf("%s: library got %q", tc.name, l)
-		}
-		go f.Write([]byte("+ Ready for literal data\r\n"))
-		readLine(t, r)
+		client, lib := askedAuthed(t, line, line, "+ Ready for literal data\r\n")
 		go client.Write([]byte("x" + tc.rest + "a2 NOOP\r\n"))
 		// The library reads the literal and the line, cut where the
 		// criteria (a level opened before the literal) go too deep.
@@ -403,17 +397,9 @@ func TestSearchCriteriaNestedTooDeepAfterALiteralReachTheLibraryCutShort(t *test
 }
 
 func TestTheRestOfALongLineAfterALiteralIsNotTakenForACommand(t *testing.T) {
-	f, client, r := pair(t, true)
-	f.hooks.(*fakeHooks).authed = true
 	line := "a1 SEARCH CHARSET UTF-8 TEXT {1}\r\n"
 	rest := "x SUBJECT \"" + strings.Repeat("(x) ", maxLine/2) + "\"\r\n"
-	go client.Write([]byte(line + rest))
-	lib := bufio.NewReader(readerFunc(f.Read))
-	if l, _ := lib.ReadString('\n'); l != line {
-		t.Fatalf("library got %q", l)
-	}
-	go f.Write([]byte("+ Ready for literal data\r\n"))
-	readLine(t, r)
+	_, lib := askedAuthed(t, line+rest, line, "+ Ready for literal data\r\n")
 	got := make([]byte, len(rest))
 	if _, err := io.ReadFull(lib, got); err != nil || string(got) != rest {
 		t.Fatalf("library got %d bytes, %v; want the %d of the line", len(got), err, len(rest))
