@@ -25,15 +25,7 @@ func TestASaveRacingAnotherBetweenItsCheckAndItsWriteLosesNeitherRecord(t *testi
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	idx, err := UpdateIndex(nil, f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	idx := scannedIndex(t, p)
 	idx.Number(nil, time.Unix(1800000000, 0))
 	ip := IndexPath(p)
 	if err := idx.Save(ip); err != nil {

@@ -157,16 +157,7 @@ func mustIndex(t *testing.T, data []byte) *Index {
 		t.Fatal(err)
 	}
 	aged(t, path)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	idx, err := UpdateIndex(nil, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return idx
+	return scannedIndex(t, path)
 }
 
 // aged makes the file at path look changed a minute ago: a scan of a

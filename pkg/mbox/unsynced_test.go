@@ -59,6 +59,22 @@ func indexOf(t *testing.T, path string) *Index {
 	return idx
 }
 
+// scannedIndex is the index a scan of the mailbox at path gives, with no
+// index saved beside it read.
+func scannedIndex(t *testing.T, path string) *Index {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	idx, err := UpdateIndex(nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
 // openBox opens the mailbox at path with its index.
 func openBox(t *testing.T, path string) (*Mailbox, *Index) {
 	t.Helper()
@@ -162,14 +178,7 @@ func TestFlagsWrittenWithoutASyncAreTrustedFromTheIndexInTheirBootOnly(t *testin
 			if got := seenIn(t, path); got != tc.wantSeen {
 				t.Fatalf("after a restart the index stood for a file that differs: %d seen, want %d", got, tc.wantSeen)
 			}
-			m, err := MapIndex(IndexPath(path))
-			if err != nil || m == nil {
-				t.Fatalf("map: %v", err)
-			}
-			defer m.Close()
-			f, _ := os.Open(path)
-			defer f.Close()
-			if exact, _ := m.Exact(f); exact {
+			if MappedExact(t, path) {
 				t.Fatal("the mapped index stood for the file after a restart")
 			}
 		})
@@ -268,12 +277,7 @@ func TestFlagWritesKilledAtAnyPointLeaveEveryMessageWholeWithItsOldOrNewFlags(t 
 		})
 		killPoint = func() {}
 		mb.Close()
-		f, _ := os.Open(path)
-		after, err := UpdateIndex(nil, f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		after := scannedIndex(t, path)
 		if len(after.Entries) != 5 {
 			t.Fatalf("killed at write %d: %d messages, want 5", n, len(after.Entries))
 		}
@@ -332,11 +336,9 @@ func TestFlagWritesGatheredGiveTheFileWritingEachAloneGives(t *testing.T) {
 			}
 			mb.Close()
 			gathered, _ := os.ReadFile(path)
-			f, _ := os.Open(path)
-			after, err := UpdateIndex(nil, f)
-			f.Close()
-			if err != nil || len(after.Entries) != tc.n || len(gathered) != len(before) {
-				t.Fatalf("%v: %d messages, %d bytes; want %d, %d", err, len(after.Entries), len(gathered), tc.n, len(before))
+			after := scannedIndex(t, path)
+			if len(after.Entries) != tc.n || len(gathered) != len(before) {
+				t.Fatalf("%d messages, %d bytes; want %d, %d", len(after.Entries), len(gathered), tc.n, len(before))
 			}
 			for i, e := range after.Entries {
 				if st, ok := states[i]; ok && (e.Flags != st.Flags || strings.Join(e.Keywords, " ") != strings.Join(st.Keywords, " ")) || !ok && (e.Flags != 0 || e.Keywords != nil) {
