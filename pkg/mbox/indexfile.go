@@ -8,10 +8,8 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -323,7 +321,7 @@ func (idx *Index) record(b []byte, keep int) []byte {
 	more := idx.Entries[keep:]
 	at := len(b)
 	b = slices.Grow(b, len(more)*entrySize)[:at+len(more)*entrySize]
-	inParts(len(more), func(from, to int) {
+	inParts(len(more), partsOf(len(more), entriesPart), func(_, from, to int) {
 		for i := from; i < to; i++ {
 			encodeEntry(b[at+i*entrySize:], &more[i])
 		}
@@ -604,7 +602,7 @@ func applyRecord(prev *Index, body []byte, format int, zones map[int]*time.Locat
 	}
 	first := len(entries)
 	entries = slices.Grow(entries, r.n)[:first+r.n]
-	inParts(r.n, func(from, to int) {
+	inParts(r.n, partsOf(r.n, entriesPart), func(_, from, to int) {
 		// A map of zones a part: each is written to.
 		zones := zones
 		if from > 0 {
@@ -649,25 +647,9 @@ func encodeEntry(b []byte, e *Entry) {
 	binary.LittleEndian.PutUint16(b[9*8+3*4+2:], r.Len|uint16(r.Gen&15)<<12)
 }
 
-// inParts calls fn over [0, n) cut into a part a processor, the parts at
-// once, when n is big enough to pay for it: a big folder's index is
-// 50,000 entries, encoded at every save and decoded at every SELECT that
-// needs them.
-func inParts(n int, fn func(from, to int)) {
-	parts := 1
-	if n >= 8192 {
-		parts = runtime.GOMAXPROCS(0)
-	}
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(p*n/parts, (p+1)*n/parts)
-		}()
-	}
-	wg.Wait()
-}
+// entriesPart is the fewest entries encoded or decoded a part
+// (inParts).
+const entriesPart = 8192
 
 // decodeEntry reads one entry of entrySize bytes, its room where the
 // file's format has rooms.

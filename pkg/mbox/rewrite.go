@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -736,22 +734,17 @@ func checkCuts(f io.ReaderAt, offsets []int64, changes []NumberedChange) error {
 			at = append(at, i+1)
 		}
 	}
-	shares := min(runtime.GOMAXPROCS(0), (len(at)+cutReaders-1)/cutReaders)
-	bad := make([]int, shares) // the first message of each share not where it was, or -1
-	var wg sync.WaitGroup
-	for w := range shares {
-		wg.Go(func() {
-			bad[w] = -1
-			buf := make([]byte, fromLineRead)
-			for _, i := range at[len(at)*w/shares : len(at)*(w+1)/shares] {
-				if !fromLineIn(f, offsets[i], buf) {
-					bad[w] = i
-					return
-				}
+	bad := make([]int, partsOf(len(at), cutReaders)) // the first message of each part not where it was, or -1
+	inParts(len(at), len(bad), func(p, from, to int) {
+		bad[p] = -1
+		buf := make([]byte, fromLineRead)
+		for _, i := range at[from:to] {
+			if !fromLineIn(f, offsets[i], buf) {
+				bad[p] = i
+				return
 			}
-		})
-	}
-	wg.Wait()
+		}
+	})
 	for _, i := range bad {
 		if i >= 0 {
 			return fmt.Errorf("message %d is not where it was: %w", i+1, ErrChanged)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -146,20 +144,11 @@ func (p *statePlan) add(q statePlan) {
 // unread (planRooms). The others' headers are read (planRead).
 func planStates(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, bool, error) {
 	var pl statePlan
-	unknown := states
-	roomy := 0
-	for _, s := range states {
-		if _, ok := idx.roomOfEntry(s.I); ok {
-			roomy++
-		}
+	writes, unknown, ok := planRooms(idx, states)
+	if !ok {
+		return statePlan{}, false, nil
 	}
-	if roomy > 0 {
-		unknown = make([]NumberedState, 0, len(states)-roomy)
-		var ok bool
-		if pl.writes, ok = planRooms(idx, states, roomy, &unknown); !ok {
-			return statePlan{}, false, nil
-		}
-	}
+	pl.writes = writes
 	if len(unknown) > 0 {
 		read, ok, err := planRead(mb, idx, unknown)
 		if err != nil || !ok {
@@ -170,32 +159,37 @@ func planStates(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, boo
 	return pl, true, nil
 }
 
-// planRooms is the writes of the fields of the roomy messages (roomy of
-// states) into their rooms, all in one allocation; the others go to
-// unknown. ok is false when one's fields do not fit its room.
-func planRooms(idx *Index, states []NumberedState, roomy int, unknown *[]NumberedState) ([]stateWrite, bool) {
-	size := 0
+// planRooms is the writes of the fields of the messages of states whose
+// room idx knows into those rooms, all in one allocation, and the other
+// messages (unknown). ok is false when one's fields do not fit its room.
+func planRooms(idx *Index, states []NumberedState) (writes []stateWrite, unknown []NumberedState, ok bool) {
+	size, roomy := 0, 0
 	for _, s := range states {
 		if r, ok := idx.roomOfEntry(s.I); ok {
 			size += int(r.Len)
+			roomy++
 		}
 	}
+	if roomy == 0 {
+		return nil, states, true
+	}
 	buf := make([]byte, 0, size)
-	writes := make([]stateWrite, 0, roomy)
+	writes = make([]stateWrite, 0, roomy)
+	unknown = make([]NumberedState, 0, len(states)-roomy)
 	for _, s := range states {
 		r, ok := idx.roomOfEntry(s.I)
 		if !ok {
-			*unknown = append(*unknown, s)
+			unknown = append(unknown, s)
 			continue
 		}
 		from := len(buf)
 		buf = appendStateFields(buf, s.State, r.eol(), int(r.Len))
 		if len(buf)-from != int(r.Len) {
-			return nil, false
+			return nil, nil, false
 		}
 		writes = append(writes, stateWrite{Off: r.at(idx.Entries[s.I].BodyOffset), B: buf[from:len(buf):len(buf)]})
 	}
-	return writes, true
+	return writes, unknown, true
 }
 
 // planRead reads the headers of the messages of idx that states (sorted)
@@ -210,24 +204,16 @@ func planRooms(idx *Index, states []NumberedState, roomy int, unknown *[]Numbere
 // goroutines, one a processor: the reads of a big mailbox's 50,000
 // headers are most of the work.
 func planRead(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, bool, error) {
-	parts := min(runtime.GOMAXPROCS(0), max(1, len(states)/2000))
 	type plan struct {
 		statePlan
 		ok  bool
 		err error
 	}
-	plans := make([]plan, parts)
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mine := states[p*len(states)/parts : (p+1)*len(states)/parts]
-			pl := &plans[p]
-			pl.statePlan, pl.ok, pl.err = planPart(mb, idx, mine)
-		}()
-	}
-	wg.Wait()
+	plans := make([]plan, partsOf(len(states), 2000))
+	inParts(len(states), len(plans), func(p, from, to int) {
+		pl := &plans[p]
+		pl.statePlan, pl.ok, pl.err = planPart(mb, idx, states[from:to])
+	})
 	var out statePlan
 	for _, pl := range plans {
 		if pl.err != nil || !pl.ok {
