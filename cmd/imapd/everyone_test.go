@@ -84,6 +84,20 @@ for m in mailbox.mbox(sys.argv[2], create=False):
 // gone; the UIDs imapd first gave stand; and python's mailbox and
 // go-mbox read the file without an error.
 func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndDeliver(t *testing.T) {
+	everyoneAtOnce(t, 0)
+}
+
+// The same on a folder of 300 messages more, of which imapd keeps an index
+// (a small one keeps none): its flag changes are written where the index
+// says each message's state fields lie (mbox.Room), unread, while the
+// others append and rewrite.
+func TestImapdBatchesAndExpungesBesideThePeersOnAFolderWhoseIndexItKeeps(t *testing.T) {
+	everyoneAtOnce(t, 300)
+}
+
+// everyoneAtOnce is the test above on a mailbox that begins with fillers
+// messages (writeFolder's "message N").
+func everyoneAtOnce(t *testing.T, fillers int) {
 	if testing.Short() {
 		t.Skip("long")
 	}
@@ -98,7 +112,16 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 	env := []string{"HOME=" + home, "USER=" + u.name, "LOGNAME=" + u.name, "PATH=/usr/bin:/bin", "TERM=xterm", "LC_ALL=C.UTF-8"}
 	muttrc := filepath.Join(u.sb.Dir, "muttrc")
 	os.WriteFile(muttrc, []byte("set mbox_type=mbox\nset sort=mailbox-order\nset wait_key=no\nset quit=yes\nset move=no\nset delete=yes\nset header_cache=\"\"\nset mark_old=no\n"), 0o644)
+	var before []string
+	if fillers > 0 {
+		writeFolder(t, box, fillers, 200)
+		os.Chown(box, 65534, 65534)
+		for i := 1; i <= fillers; i++ {
+			before = append(before, fmt.Sprintf("message %d", i))
+		}
+	}
 	u.deliver(t, message("start keep", "hello\n"))
+	before = append(before, "start keep")
 
 	// What each message is for, by the last word of its subject.
 	var want []string
@@ -246,7 +269,7 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 		flags[f[0]], fileUID[f[0]] = f[1], f[2]
 	}
 	sort.Strings(want)
-	for _, s := range append(want, "start keep") {
+	for _, s := range append(want, before...) {
 		kind := s[strings.LastIndexByte(s, ' ')+1:]
 		switch n := got[s]; {
 		case kind == "imapdel" || kind == "muttdel":
@@ -269,10 +292,13 @@ func TestImapdBatchesAndExpungesBesideDovecotLdaInBothLockOrdersProcmailMuttAndD
 			t.Errorf("%q had UID %s, now %s", m[2], m[1], uid)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(box), "."+filepath.Base(box)+".index")); fillers > 0 && err != nil {
+		t.Errorf("imapd kept no index of the folder: %v", err)
+	}
 	if n := len(sandbox.SubjectsByGoMbox(t, box)); n != len(lines) {
 		t.Errorf("go-mbox reads %d messages, python %d", n, len(lines))
 	}
-	t.Logf("%d messages sent, %d left; imap worker:\n%s", len(want)+1, len(lines), lastLines(wout, 3))
+	t.Logf("%d messages sent, %d left; imap worker:\n%s", len(want)+len(before), len(lines), lastLines(wout, 3))
 }
 
 func lastLines(s string, n int) string {
