@@ -160,6 +160,18 @@ func mustIndex(t *testing.T, data []byte) *Index {
 	return scannedIndex(t, path)
 }
 
+// withNewMail writes file, with a message delivered after it, to path,
+// changed a minute ago, and gives what it wrote.
+func withNewMail(t *testing.T, path, file string) string {
+	t.Helper()
+	delivered := file + "From c@example.org Mon May  6 07:09:00 2024\nSubject: new\n\nnew mail\n\n"
+	if err := os.WriteFile(path, []byte(delivered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aged(t, path)
+	return delivered
+}
+
 // aged makes the file at path look changed a minute ago: a scan of a
 // file changed just now finds no room (changedLately).
 func aged(t *testing.T, path string) {
@@ -196,11 +208,7 @@ func TestARoomCarriedOverAnotherProgramsAppendIsReadBeforeItIsWritten(t *testing
 	if len(moved) != len(before) || moved == string(before) {
 		t.Fatal("the test's in-place rewrite is not one")
 	}
-	delivered := moved + "From c@example.org Mon May  6 07:09:00 2024\nSubject: new\n\nnew mail\n\n"
-	if err := os.WriteFile(path, []byte(delivered), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	aged(t, path)
+	delivered := withNewMail(t, path, moved)
 	mb, idx := openBox(t, path)
 	if _, ok := idx.roomOfEntry(0); ok {
 		t.Fatal("the room of a message kept over another program's change is trusted")
@@ -285,11 +293,7 @@ func TestAFlagChangeByAnotherProgramUnderACarriedIndexIsKeptBesideOurs(t *testin
 	if len(theirs) != len(before) || theirs == string(written) {
 		t.Fatal("the test's in-place change is not one")
 	}
-	delivered := theirs + "From c@example.org Mon May  6 07:09:00 2024\nSubject: new\n\nnew mail\n\n"
-	if err := os.WriteFile(path, []byte(delivered), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	aged(t, path)
+	delivered := withNewMail(t, path, theirs)
 	mb, idx = openBox(t, path)
 	if len(idx.Entries) != 4 || idx.Entries[0].Flags != Seen|Old {
 		t.Fatalf("the index was not carried over the append: %d entries, message 1 %+v", len(idx.Entries), idx.Entries[0].State)
