@@ -64,21 +64,18 @@ func TestACopyOfAMessageExpungedByAnotherSessionGetsANewUID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The second message as deliver wrote it, before any UID.
-	starts := []int{0}
-	for i := bytes.Index(data, []byte("\n\nFrom ")); i >= 0; {
-		starts = append(starts, i+2)
-		j := bytes.Index(data[i+2:], []byte("\n\nFrom "))
-		if j < 0 {
-			break
-		}
-		i += 2 + j
+	// The second message as deliver wrote it, before any UID: From_ line,
+	// content and the blank line after it.
+	var msgs []mbox.Message
+	s := mbox.NewScanner(bytes.NewReader(data))
+	for s.Next() {
+		msgs = append(msgs, *s.Message())
 	}
-	if len(starts) != 3 {
-		t.Fatalf("%d messages delivered, want 3:\n%s", len(starts), data)
+	if s.Err() != nil || len(msgs) != 3 {
+		t.Fatalf("%d messages delivered, want 3 (%v):\n%s", len(msgs), s.Err(), data)
 	}
 	copyFile := filepath.Join(t.TempDir(), "copy")
-	if err := os.WriteFile(copyFile, data[starts[1]:starts[2]], 0o644); err != nil {
+	if err := os.WriteFile(copyFile, data[msgs[1].Offset:msgs[1].Next], 0o644); err != nil {
 		t.Fatal(err)
 	}
 
