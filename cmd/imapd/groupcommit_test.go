@@ -292,34 +292,10 @@ func TestPipelinedAPPENDsShareTheFolderWithDovecotLdaProcmailAndDeliver(t *testi
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				defer cancel()
 				writers := peerWriters(ctx, t, u, box, fmt.Sprint(round), order)
-				var wg sync.WaitGroup
-				errs := make(chan error, len(writers))
 				var out string
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				want = append(want, deliverRound(ctx, t, u, fmt.Sprintf("round %d (dovecot-lda: %s)", round, order), fmt.Sprintf("round %d", round), writers, each, func() {
 					out = u.python(t, pipelineSession, fmt.Sprint(n), "0", "INBOX")
-				}()
-				for name, deliverOne := range writers {
-					for i := range each {
-						want = append(want, fmt.Sprintf("round %d %s %d", round, name, i))
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := range each {
-							if err := deliverOne(fmt.Sprintf("round %d %s %d", round, name, i)); err != nil {
-								errs <- err
-								return
-							}
-						}
-					}()
-				}
-				endsInTime(t, ctx, &wg, u, fmt.Sprintf("round %d (dovecot-lda: %s)", round, order))
-				close(errs)
-				for err := range errs {
-					t.Error(err)
-				}
+				})...)
 				ok := okUIDs(t, out)
 				if len(ok) != n+5 {
 					t.Fatalf("round %d: %d APPENDs OK'ed, want %d:\n%s\nlog:\n%s", round, len(ok), n+5, out, u.log())
@@ -386,6 +362,60 @@ func peerWriters(ctx context.Context, t *testing.T, u *imapUser, box, name, orde
 		}
 	}
 	return writers
+}
+
+// deliverRound has each writer deliver count messages (subjects "ROUND
+// NAME I"), all at once, each its own one after another, while also runs
+// (nil: nothing more). It waits for them all, failing the test as a
+// deadlock (named by label) if ctx ends first, and fails for each writer
+// that could not deliver. It gives the subjects meant.
+func deliverRound(ctx context.Context, t *testing.T, u *imapUser, label, round string, writers map[string]func(subject string) error, count int, also func()) []string {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(writers))
+	if also != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			also()
+		}()
+	}
+	var want []string
+	for name, deliverOne := range writers {
+		var subjects []string
+		for i := range count {
+			subjects = append(subjects, fmt.Sprintf("%s %s %d", round, name, i))
+		}
+		want = append(want, subjects...)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, s := range subjects {
+				if err := deliverOne(s); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	endsInTime(t, ctx, &wg, u, label)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	return want
+}
+
+// appendedAndDeliveredOnce fails unless every APPEND OK'ed in out (as
+// okUIDs reads it) is stored under the UID its APPENDUID gave, and each of
+// those messages and of the delivered ones is in the file at box once.
+// It gives the APPENDs OK'ed.
+func appendedAndDeliveredOnce(t *testing.T, u *imapUser, box, out string, delivered []string) map[string]string {
+	t.Helper()
+	given := okUIDs(t, out)
+	storedAsGiven(t, u, given)
+	onceEach(t, inFile(t, u, box), append(slices.Collect(maps.Keys(given)), delivered...))
+	return given
 }
 
 // streamSession pipelines APPENDs (LITERAL+) to INBOX without pause, in
@@ -484,27 +514,19 @@ func TestPeersDeliverWhileAClientPipelinesAPPENDsWithoutEnd(t *testing.T) {
 			defer cancel()
 			deliverOne := peerWriters(ctx, t, u, box, "stream", c.order, "LOCKSLEEP=1")[c.peer]
 			_, stop, streamed := startStream(t, u)
-			var want []string
 			var took []time.Duration // for the log: how long each waited
-			for i := range 3 {
-				s := fmt.Sprintf("%s %d beside the stream", c.peer, i)
+			timed := func(s string) error {
 				start := time.Now()
-				if err := deliverOne(s); err != nil {
-					t.Error(err)
-				}
-				took = append(took, time.Since(start).Round(time.Millisecond))
-				want = append(want, s)
+				defer func() { took = append(took, time.Since(start).Round(time.Millisecond)) }()
+				return deliverOne(s)
 			}
+			want := deliverRound(ctx, t, u, c.peer+" beside the stream", "beside the stream", map[string]func(string) error{c.peer: timed}, 3, nil)
 			os.WriteFile(stop, nil, 0o644)
 			out := <-streamed
 			if !strings.Contains(out, "STREAM stopped") {
 				t.Fatalf("%s delivered only once the stream ran out:\n%s", c.peer, out[max(0, len(out)-500):])
 			}
-			given := okUIDs(t, out)
-			storedAsGiven(t, u, given)
-			got := inFile(t, u, box)
-			onceEach(t, got, want)
-			onceEach(t, got, slices.Collect(maps.Keys(given)))
+			given := appendedAndDeliveredOnce(t, u, box, out, want)
 			t.Logf("%d APPENDs beside %s, whose deliveries took %v", len(given), c.peer, took)
 		})
 	}
@@ -546,12 +568,8 @@ func TestPeersBreakTheDotLockOfAnImapdKilledHoldingTheFolder(t *testing.T) {
 			if !held {
 				t.Fatalf("imapd was never caught holding the folder:\n%s", out)
 			}
-			if err := deliverOne(peer + " after the kill"); err != nil {
-				t.Fatal(err)
-			}
-			given := okUIDs(t, out)
-			storedAsGiven(t, u, given)
-			onceEach(t, inFile(t, u, box), append(slices.Collect(maps.Keys(given)), peer+" after the kill"))
+			want := deliverRound(ctx, t, u, peer+" after the kill", "after the kill", map[string]func(string) error{peer: deliverOne}, 1, nil)
+			appendedAndDeliveredOnce(t, u, box, out, want)
 		})
 	}
 }
