@@ -233,9 +233,19 @@ func TestTheMarkGoesOnceTheMailboxIsSyncedAndStaysThroughAnAppend(t *testing.T) 
 			return out
 		}, true},
 		{"another program's change in place", func(t *testing.T, path string, mb *Mailbox, idx *Index) *Index {
-			time.Sleep(10 * time.Millisecond) // another mtime
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
 			b, _ := os.ReadFile(path)
-			os.WriteFile(path, []byte(strings.Replace(string(b), "body 2", "BODY 2", 1)), 0o600)
+			if err := os.WriteFile(path, []byte(strings.Replace(string(b), "body 2", "BODY 2", 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// Another mtime, whatever the clock's grain.
+			later := st.ModTime().Add(time.Second)
+			if err := os.Chtimes(path, later, later); err != nil {
+				t.Fatal(err)
+			}
 			out, err := UpdateIndex(idx, mb.File)
 			if err != nil {
 				t.Fatal(err)
