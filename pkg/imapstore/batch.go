@@ -245,7 +245,18 @@ func (s *Session) flushLocked(lf *lockedFolder, sync bool) (err error) {
 	})
 	written := false
 	if len(newKeywords) == 0 && len(states) > 0 {
-		idx, ok, err := mbox.WriteStates(lf.mb, lf.snap.idx, states, sync)
+		// A big folder's UIDs live in its index, which must fit the
+		// file again; where none can be kept, the file takes them.
+		lazy := lf.snap.lazy()
+		var (
+			idx       *mbox.Index
+			ok, saved bool
+		)
+		if lazy {
+			idx, ok, saved, err = mbox.WriteStatesSaved(lf.mb, lf.snap.idx, states, sync)
+		} else {
+			idx, ok, err = mbox.WriteStates(lf.mb, lf.snap.idx, states, sync)
+		}
 		if err != nil {
 			return err
 		}
@@ -255,11 +266,10 @@ func (s *Session) flushLocked(lf *lockedFolder, sync bool) (err error) {
 				return err
 			}
 			lf.snap = newSnapshot(idx, stp)
+			lf.snap.saved = saved
 			s.st.remember(sel.path, lf.snap)
 			written = true
-			// A big folder's UIDs live in its index, which must fit the
-			// file again; where none can be kept, the file takes them.
-			if lf.snap.lazy() && !lf.snap.save(lf.mb.Path) {
+			if lazy && !lf.snap.save(lf.mb.Path) {
 				if err := s.st.rewrite(lf, nil); err != nil {
 					return err
 				}

@@ -169,16 +169,12 @@ func (d *onDisk) holds(f *os.File) bool {
 // left to try.
 func (idx *Index) appendRecord(path string, open *os.File, sync bool) (*os.File, bool, error) {
 	d := idx.disk
-	if d.path != path || d.size == 0 {
+	keep := min(idx.clean, d.n)
+	if !idx.appends(path, keep) {
 		return nil, false, nil
 	}
-	keep := min(idx.clean, d.n)
-	limit := d.baseLen + max(d.baseLen/4, 64<<10)
-	if d.size+int64(len(idx.Entries)-keep)*entrySize > limit {
-		return nil, false, nil // compact instead, without making a record too long
-	}
 	rec := idx.record(nil, keep)
-	if d.size+int64(len(rec)) > limit {
+	if d.size+int64(len(rec)) > d.limit() {
 		return nil, false, nil // compact instead
 	}
 	f := open
@@ -227,6 +223,19 @@ func (idx *Index) appendRecord(path string, open *os.File, sync bool) (*os.File,
 	return f, true, nil
 }
 
+// appends reports whether a save of idx to path that keeps its first keep
+// entries may append a record to the index file there rather than write
+// it whole: it is the file idx knows, and the entries after keep do not
+// make it too long, which is then compacted instead.
+func (idx *Index) appends(path string, keep int) bool {
+	d := &idx.disk
+	return d.path == path && d.size > 0 && d.size+int64(len(idx.Entries)-keep)*entrySize <= d.limit()
+}
+
+// limit is how long the file may grow by records before it is written
+// whole again.
+func (d *onDisk) limit() int64 { return d.baseLen + max(d.baseLen/4, 64<<10) }
+
 // saveStep is called between a record's checks and its write; tests race
 // another save there.
 var saveStep = func() {}
@@ -238,35 +247,72 @@ const staleIndexTemp = time.Minute
 // saveWhole writes the index as a new file of one record, synced, renamed
 // over path, and the directory synced when syncDir is set, so the rename
 // lasts too (without, a power cut may leave the file it replaced, whole).
-// The new file is locked (flock) until it is renamed, so that another
-// save, which removes the ones killed saves left, leaves it alone.
 func (idx *Index) saveWhole(path string, syncDir bool) error {
+	w, err := createWhole(path)
+	if err != nil {
+		return err
+	}
+	defer w.discard()
+	b := append(make([]byte, 0, len(indexMagic)+recordHead+1024+len(idx.Entries)*entrySize), indexMagic...)
+	if err := w.write(idx.record(b, 0)); err != nil {
+		return err
+	}
+	return w.commit(idx, true, syncDir)
+}
+
+// wholeIndex is an index file written whole under a temporary name beside
+// path, then renamed over it. It is locked (flock) until then, so that
+// another save, which removes the ones killed saves left, leaves it alone.
+type wholeIndex struct {
+	path    string
+	tmp     *os.File
+	size    int64 // bytes written
+	baseLen int64 // bytes up to the end of the first record
+}
+
+func createWhole(path string) (*wholeIndex, error) {
 	RemoveStale(path+".tmp-", staleIndexTemp)
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
 	if err != nil {
+		return nil, fmt.Errorf("save index: %w", err)
+	}
+	unix.Flock(int(tmp.Fd()), unix.LOCK_EX) // not had, it costs only the race it guards against
+	return &wholeIndex{path: path, tmp: tmp}, nil
+}
+
+// write appends b: the magic line and the first record, or a record
+// after it.
+func (w *wholeIndex) write(b []byte) error {
+	if _, err := w.tmp.WriteAt(b, w.size); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	unix.Flock(int(tmp.Fd()), unix.LOCK_EX) // not had, it costs only the race it guards against
-	b := append(make([]byte, 0, len(indexMagic)+recordHead+1024+len(idx.Entries)*entrySize), indexMagic...)
-	b = idx.record(b, 0)
+	if w.size += int64(len(b)); w.baseLen == 0 {
+		w.baseLen = w.size
+	}
+	return nil
+}
+
+// commit syncs the file when sync is set and renames it over the path,
+// then syncs the directory when syncDir is set; idx, which its last record
+// holds, then knows the file as its own.
+func (w *wholeIndex) commit(idx *Index, sync, syncDir bool) error {
+	fd := int(w.tmp.Fd())
 	var st unix.Stat_t
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = unix.Fdatasync(int(tmp.Fd()))
+	var err error
+	if sync {
+		err = unix.Fdatasync(fd)
 	}
 	if err == nil {
-		err = unix.Fstat(int(tmp.Fd()), &st)
+		err = unix.Fstat(fd, &st)
 	}
 	if err == nil {
-		err = renameLocked(tmp.Name(), path)
+		err = renameLocked(w.tmp.Name(), w.path)
 	}
 	if err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	if syncDir {
-		if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		if dir, err := os.Open(filepath.Dir(w.path)); err == nil {
 			err = dir.Sync()
 			dir.Close()
 			if err != nil {
@@ -274,10 +320,16 @@ func (idx *Index) saveWhole(path string, syncDir bool) error {
 			}
 		}
 	}
-	idx.disk = onDisk{path: path, dev: st.Dev, ino: st.Ino, size: int64(len(b)), baseLen: int64(len(b)), n: len(idx.Entries), format: formatNow, unsynced: idx.unsynced}
+	idx.disk = onDisk{path: w.path, dev: st.Dev, ino: st.Ino, size: w.size, baseLen: w.baseLen, n: len(idx.Entries), format: formatNow, unsynced: idx.unsynced}
 	idx.clean = len(idx.Entries)
 	idx.pending = false
 	return nil
+}
+
+// discard closes the file and removes it, unless committed.
+func (w *wholeIndex) discard() {
+	w.tmp.Close()
+	os.Remove(w.tmp.Name())
 }
 
 // renameLocked renames tmp over path while holding the lock of the file
