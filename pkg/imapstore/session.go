@@ -374,6 +374,7 @@ func (s *Session) ready(sel *selected) error {
 		return nil
 	}
 	sel.pending = nil
+	defer collectorOff()()
 	defer pv.m.Close()
 	idx, err := pv.m.Index()
 	if err != nil {

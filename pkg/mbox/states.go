@@ -256,19 +256,32 @@ func planStates(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, boo
 }
 
 // planRooms is the writes of the fields of the messages of states whose
-// room idx knows into those rooms, all in one allocation, and the other
-// messages (unknown). ok is false when one's fields do not fit its room.
+// room idx knows into those rooms, and the other messages (unknown). ok
+// is false when one's fields do not fit its room.
+//
+// Messages without keywords whose rooms are alike and who get the same
+// flags get the same bytes (a STORE to every message of a folder gives
+// most of them the same): each such write reads one shared copy. A copy
+// each was megabytes of fresh memory for 50,000 messages, and a virtual
+// machine pays for every page on its first touch (about 10 µs here).
 func planRooms(idx *Index, states []NumberedState) (writes []stateWrite, unknown []NumberedState, ok bool) {
 	size, roomy := 0, 0
 	for _, s := range states {
 		if r, ok := idx.roomOfEntry(s.I); ok {
-			size += int(r.Len)
+			if len(s.Keywords) > 0 {
+				size += int(r.Len)
+			}
 			roomy++
 		}
 	}
 	if roomy == 0 {
 		return nil, states, true
 	}
+	type alike struct {
+		flags Flags
+		room  Room
+	}
+	shared := map[alike][]byte{}
 	buf := make([]byte, 0, size)
 	writes = make([]stateWrite, 0, roomy)
 	unknown = make([]NumberedState, 0, len(states)-roomy)
@@ -278,12 +291,20 @@ func planRooms(idx *Index, states []NumberedState) (writes []stateWrite, unknown
 			unknown = append(unknown, s)
 			continue
 		}
-		from := len(buf)
-		buf = appendStateFields(buf, s.State, r.eol(), int(r.Len))
-		if len(buf)-from != int(r.Len) {
-			return nil, nil, false
+		key := alike{s.Flags, r}
+		b, made := shared[key]
+		if !made || len(s.Keywords) > 0 {
+			from := len(buf)
+			buf = appendStateFields(buf, s.State, r.eol(), int(r.Len))
+			if len(buf)-from != int(r.Len) {
+				return nil, nil, false
+			}
+			b = buf[from:len(buf):len(buf)]
+			if len(s.Keywords) == 0 {
+				shared[key] = b
+			}
 		}
-		writes = append(writes, stateWrite{Off: r.at(idx.Entries[s.I].BodyOffset), B: buf[from:len(buf):len(buf)]})
+		writes = append(writes, stateWrite{Off: r.at(idx.Entries[s.I].BodyOffset), B: b})
 	}
 	return writes, unknown, true
 }
