@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -184,7 +185,8 @@ func TestWritesCutShortAreFinished(t *testing.T) {
 }
 
 // TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite plays io_uring_enter refusing every
-// call after the first, with nothing in flight: the pieces it never took are pwritten.
+// call that submits after the first (it still finishes the work it took): the pieces it
+// never took are pwritten.
 func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 	for _, refusal := range []syscall.Errno{syscall.EAGAIN, syscall.EPERM} {
 		t.Run(refusal.Error(), func(t *testing.T) {
@@ -193,7 +195,7 @@ func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 			calls := 0
 			enter = func(fd int, toSubmit, minComplete uint32) error {
 				calls++
-				if calls > 1 {
+				if calls > 1 && toSubmit > 0 {
 					return refusal
 				}
 				return oldEnter(fd, toSubmit, minComplete)
@@ -207,6 +209,28 @@ func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 				t.Errorf("ring disabled for the process: %v after %v", disabled, refusal)
 			}
 		})
+	}
+}
+
+// TestAKernelThatNoLongerAnswersHasEveryPieceWrittenAgain plays io_uring_enter refusing for
+// good every call after the first, which left writes in flight: they cannot be reaped, so
+// every piece is pwritten (the same bytes again where the kernel wrote them), and the ring
+// is not used again by the process.
+func TestAKernelThatNoLongerAnswersHasEveryPieceWrittenAgain(t *testing.T) {
+	needRing(t)
+	oldEnter, oldTry := enter, setupTry.Load()
+	calls := 0
+	enter = func(fd int, toSubmit, minComplete uint32) error {
+		calls++
+		if calls > 1 {
+			return syscall.EPERM
+		}
+		return oldEnter(fd, toSubmit, minComplete)
+	}
+	t.Cleanup(func() { enter = oldEnter; setupTry.Store(oldTry) })
+	writeScattered(t, 4, 5000, nil)
+	if setupTry.Load() != int32(len(setupFlags)) {
+		t.Error("the ring is still used after the kernel stopped answering")
 	}
 }
 
@@ -348,5 +372,29 @@ func BenchmarkWriteAtFewPieces(b *testing.B) {
 	f := benchFile(b)
 	for _, n := range []int{8, 16, 32, 64, 128, 256} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) { benchWrite(b, f, n, 21<<10) })
+	}
+}
+
+func TestThePaceFollowsTheCompletionsFoundAfterASleep(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		done, held uint32
+		longer     bool
+	}{
+		{"none done: sleep longer", 0, 1000, true},
+		{"all done: sleep shorter", 1000, 1000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pacer{perWrite: time.Microsecond, slept: time.Now().Add(-time.Duration(tc.held) * time.Microsecond)}
+			p.saw(tc.done, tc.held)
+			if longer := p.perWrite > time.Microsecond; longer != tc.longer {
+				t.Errorf("pace %v after %d of %d done in %d µs", p.perWrite, tc.done, tc.held, tc.held)
+			}
+		})
+	}
+	p := pacer{perWrite: time.Microsecond, slept: time.Now().Add(-3 * time.Millisecond)}
+	p.saw(1000, 2000)
+	if p.perWrite < 3*time.Microsecond {
+		t.Errorf("pace %v after 1000 of 2000 done in 3 ms, want about 3 µs a write", p.perWrite)
 	}
 }
