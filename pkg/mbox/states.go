@@ -147,10 +147,10 @@ func writeStates(mb *Mailbox, idx *Index, states []NumberedState, sync, save boo
 
 // aheadSave is an index file written whole (wholeIndex) while the flag
 // writes it follows are still going on: first a record of the entries
-// after them, under a header that cannot stand for the mailbox (no
-// mtime, no hash of its last bytes), then, once they are done, a record of the header alone that
-// keeps them all. Renamed into place only then, it is never seen with
-// the first record last.
+// after them, under a header that cannot stand for the mailbox (no mtime,
+// no hash of its last bytes), then, once they are done, a record of the
+// header alone that keeps them all. Renamed into place only then, it is
+// never seen with the first record last.
 type aheadSave struct {
 	w    *wholeIndex
 	sync bool // as Save syncs
@@ -259,7 +259,7 @@ func planStates(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, boo
 // room idx knows into those rooms, and the other messages (unknown). ok
 // is false when one's fields do not fit its room.
 //
-// Messages without keywords whose rooms are alike and who get the same
+// Messages without keywords whose rooms are alike and that get the same
 // flags get the same bytes (a STORE to every message of a folder gives
 // most of them the same): each such write reads one shared copy. A copy
 // each was megabytes of fresh memory for 50,000 messages, and a virtual
