@@ -41,6 +41,7 @@ type filter struct {
 	wmu      sync.Mutex // the write side: the library and our own replies
 	partial  []byte     // the start of a response line not yet complete
 	wlit     int64      // bytes of a literal in the library's output still to pass
+	wcont    bool       // the next line goes on with the response before that literal
 	plusSeen bool       // the library asked for the literal
 	asked    bool       // it asked ("+") for a line: IDLE's DONE, an AUTHENTICATE response
 	holdPlus bool       // ...and the client sent it without asking: keep the "+" back
@@ -725,10 +726,12 @@ func (f *filter) Write(p []byte) (int, error) {
 		}
 		p = p[i+1:]
 		out = append(out, f.response(line)...)
-		if size, _, _, ok := literalAt(line); ok {
-			f.wlit = size
-		}
-		now = now || line[0] != '*' || bytes.HasPrefix(line, []byte("* BYE"))
+		// The line after a literal (an untagged FETCH's ")") is no reply
+		// of its own: a flush there was a write(2) per message fetched.
+		starts := !f.wcont
+		size, _, _, lit := literalAt(line)
+		f.wlit, f.wcont = size, lit
+		now = now || starts && (line[0] != '*' || bytes.HasPrefix(line, []byte("* BYE")))
 	}
 	f.pend = out
 	if !f.dirty && f.hooks.unsynced() {

@@ -532,16 +532,35 @@ func (c *writeCounter) seen() (int, string) {
 }
 
 func TestTheResponsesToACommandGoOutInFewWritesEndingWithItsReply(t *testing.T) {
-	c := &writeCounter{}
-	f := newFilter(&fakeHooks{c: c})
-	f.delay = time.Hour // what is counted is the gathering, not how fast this loop runs
-	for i := 1; i <= 1000; i++ {
-		f.Write([]byte("* " + strings.Repeat("9", i%5+1) + " FETCH (FLAGS (\\Seen))\r\n")) // the library flushes each
-	}
-	f.Write([]byte("a1 OK FETCH completed\r\n"))
-	n, got := c.seen()
-	if n > 3 || strings.Count(got, "FETCH (FLAGS") != 1000 || !strings.HasSuffix(got, "a1 OK FETCH completed\r\n") {
-		t.Fatalf("%d writes of %d bytes, ending %q", n, len(got), got[len(got)-30:])
+	body := strings.Repeat("x", 100) + "\r\n"
+	for _, tc := range []struct {
+		name  string
+		parts func(i int) []string // one response, as the library writes it
+	}{
+		{"flags", func(i int) []string {
+			return []string{"* " + strings.Repeat("9", i%5+1) + " FETCH (FLAGS (\\Seen))\r\n"}
+		}},
+		// The line after a literal ends an untagged response: no reply
+		// the client waits for.
+		{"bodies in literals", func(i int) []string {
+			return []string{fmt.Sprintf("* %d FETCH (BODY[] {%d}\r\n", i, len(body)), body, ")\r\n"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &writeCounter{}
+			f := newFilter(&fakeHooks{c: c})
+			f.delay = time.Hour // what is counted is the gathering, not how fast this loop runs
+			for i := 1; i <= 1000; i++ {
+				for _, p := range tc.parts(i) {
+					f.Write([]byte(p)) // the library flushes each
+				}
+			}
+			f.Write([]byte("a1 OK FETCH completed\r\n"))
+			n, got := c.seen()
+			if n > 3 || strings.Count(got, " FETCH (") != 1000 || !strings.HasSuffix(got, "a1 OK FETCH completed\r\n") {
+				t.Fatalf("%d writes of %d bytes, ending %q", n, len(got), got[len(got)-30:])
+			}
+		})
 	}
 }
 
