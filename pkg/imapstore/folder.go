@@ -548,8 +548,13 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 // snapshot's index, nil for none) left out. The UIDs the file does not
 // hold are found again in the snapshot (mbox.Index.Number); a lazy
 // folder's index is saved at once, while the lock is held, so that no
-// other program numbers the rewritten file from an older one.
+// other program numbers the rewritten file from an older one. The
+// collector is off meanwhile (collectorOff): the new entries are a copy
+// of the old ones (7.5 MB for 50,000 messages, all live), and a
+// collection in the middle of an expunge of 10% of them doubled the time
+// of all this (from 45 ms to 100) to free nothing.
 func (st *Store) reindex(lf *lockedFolder, from int64, gone func(i int) bool) error {
+	defer collectorOff()()
 	idx, err := mbox.ReindexRewritten(lf.snap.idx, lf.mb, from)
 	if err != nil {
 		return err
