@@ -184,6 +184,22 @@ func TestWritesCutShortAreFinished(t *testing.T) {
 	writeScattered(t, 3, 500, nil)
 }
 
+// refuseEnter plays a kernel whose io_uring_enter refuses with refusal every call after the
+// first for which refuses says so, until the test ends; it counts the calls.
+func refuseEnter(t *testing.T, refusal syscall.Errno, refuses func(toSubmit uint32) bool) *int {
+	oldEnter, oldTry := enter, setupTry.Load()
+	calls := 0
+	enter = func(fd int, toSubmit, minComplete uint32) error {
+		calls++
+		if calls > 1 && refuses(toSubmit) {
+			return refusal
+		}
+		return oldEnter(fd, toSubmit, minComplete)
+	}
+	t.Cleanup(func() { enter = oldEnter; setupTry.Store(oldTry) })
+	return &calls
+}
+
 // TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite plays io_uring_enter refusing every
 // call that submits after the first (it still finishes the work it took): the pieces it
 // never took are pwritten.
@@ -191,19 +207,10 @@ func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 	for _, refusal := range []syscall.Errno{syscall.EAGAIN, syscall.EPERM} {
 		t.Run(refusal.Error(), func(t *testing.T) {
 			needRing(t)
-			oldEnter, oldTry := enter, setupTry.Load()
-			calls := 0
-			enter = func(fd int, toSubmit, minComplete uint32) error {
-				calls++
-				if calls > 1 && toSubmit > 0 {
-					return refusal
-				}
-				return oldEnter(fd, toSubmit, minComplete)
-			}
-			t.Cleanup(func() { enter = oldEnter; setupTry.Store(oldTry) })
+			calls := refuseEnter(t, refusal, func(toSubmit uint32) bool { return toSubmit > 0 })
 			writeScattered(t, 4, 5000, nil)
-			if calls < 2 {
-				t.Errorf("io_uring_enter called %d times, want the refusal seen", calls)
+			if *calls < 2 {
+				t.Errorf("io_uring_enter called %d times, want the refusal seen", *calls)
 			}
 			if disabled := setupTry.Load() == int32(len(setupFlags)); disabled != (refusal == syscall.EPERM) {
 				t.Errorf("ring disabled for the process: %v after %v", disabled, refusal)
@@ -218,16 +225,7 @@ func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 // is not used again by the process.
 func TestAKernelThatNoLongerAnswersHasEveryPieceWrittenAgain(t *testing.T) {
 	needRing(t)
-	oldEnter, oldTry := enter, setupTry.Load()
-	calls := 0
-	enter = func(fd int, toSubmit, minComplete uint32) error {
-		calls++
-		if calls > 1 {
-			return syscall.EPERM
-		}
-		return oldEnter(fd, toSubmit, minComplete)
-	}
-	t.Cleanup(func() { enter = oldEnter; setupTry.Store(oldTry) })
+	refuseEnter(t, syscall.EPERM, func(uint32) bool { return true })
 	writeScattered(t, 4, 5000, nil)
 	if setupTry.Load() != int32(len(setupFlags)) {
 		t.Error("the ring is still used after the kernel stopped answering")

@@ -22,6 +22,7 @@ const (
 	featSingleMmap = 1 << 0
 	featRWCurPos   = 1 << 3
 
+	opRead         = 22
 	opWrite        = 23
 	enterGetEvents = 1
 	offSQRing      = 0
@@ -40,6 +41,10 @@ var (
 	setupFlags = [...]uint32{setupSingleIssuer | setupDeferTaskrun, setupCoopTaskrun, 0}
 	setupTry   atomic.Int32
 )
+
+// setupReused is the first of setupFlags for a ring kept from call to call, whose calls
+// may each run on another thread: not bound to one (setupSingleIssuer).
+const setupReused = 1
 
 // maxLen is the longest write one request carries (its length field is 32 bits); longer
 // pieces come back short and are finished with pwrite. Tests lower it.
@@ -70,7 +75,7 @@ const (
 	cqCQEs                    = 5
 )
 
-// sqe is struct io_uring_sqe as a write uses it.
+// sqe is struct io_uring_sqe as a read or a write uses it.
 type sqe struct {
 	opcode, flags uint8
 	ioprio        uint16
@@ -102,18 +107,22 @@ type ring struct {
 	cqes                   []cqe
 }
 
-// newRing sets up a ring of at least entries requests, trying setupFlags in turn. The
-// caller holds its OS thread locked for the ring's life (IORING_SETUP_SINGLE_ISSUER).
-func newRing(entries int) (*ring, error) {
+// newRing sets up a ring of at least entries requests, trying setupFlags in turn from
+// first (setupReused for a ring used from more than one thread). The caller of a ring set
+// up with setupSingleIssuer holds its OS thread locked for the ring's life.
+func newRing(entries int, first int32) (*ring, error) {
 	for {
-		try := setupTry.Load()
+		try := max(setupTry.Load(), first)
 		if int(try) >= len(setupFlags) {
 			return nil, syscall.ENOSYS
 		}
 		p := params{flags: setupFlags[try]}
 		fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 		if e == unix.EINVAL && int(try)+1 < len(setupFlags) {
-			setupTry.CompareAndSwap(try, try+1)
+			// Flags before these, newer, are refused too: the next call of either kind
+			// starts after them.
+			for cur := setupTry.Load(); cur <= try && !setupTry.CompareAndSwap(cur, try+1); cur = setupTry.Load() {
+			}
 			continue
 		}
 		if e != 0 {
@@ -179,7 +188,7 @@ func ringWrite(f *os.File, pieces []Piece) (done bool, err error) {
 		}
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		r, rerr := newRing(min(len(pieces), ringEntries))
+		r, rerr := newRing(min(len(pieces), ringEntries), 0)
 		if rerr != nil {
 			return
 		}
@@ -253,14 +262,12 @@ func (r *ring) write(f *os.File, fd int, pieces []Piece) error {
 			pace.saw(atomic.LoadUint32(r.cqTail)-atomic.LoadUint32(r.cqHead), tail-reaped)
 		}
 		progress := atomic.LoadUint32(r.sqHead) != head
-		for h := atomic.LoadUint32(r.cqHead); h != atomic.LoadUint32(r.cqTail); h++ {
-			c := r.cqes[h&r.cqMask]
-			atomic.StoreUint32(r.cqHead, h+1)
-			reaped++
-			progress = true
+		if n := r.reap(func(c cqe) {
 			if failed == nil {
 				failed = finish(f, &pieces[c.userData], c.res)
 			}
+		}); n > 0 {
+			reaped, progress = reaped+n, true
 		}
 		// EINTR, EAGAIN and EBUSY ask for a retry once completions are reaped. A refusal with
 		// nothing in the kernel's hands and nothing moved is the kernel taking no more work.
@@ -280,6 +287,18 @@ func (r *ring) write(f *os.File, fd int, pieces []Piece) error {
 		}
 		return pwriteAll(f, rest)
 	}
+}
+
+// reap hands each completion posted to each, in order, and says how many there were.
+func (r *ring) reap(each func(cqe)) uint32 {
+	n := uint32(0)
+	for h := atomic.LoadUint32(r.cqHead); h != atomic.LoadUint32(r.cqTail); h++ {
+		c := r.cqes[h&r.cqMask]
+		atomic.StoreUint32(r.cqHead, h+1)
+		n++
+		each(c)
+	}
+	return n
 }
 
 // retryable reports whether io_uring_enter's refusal asks for a retry once completions are
