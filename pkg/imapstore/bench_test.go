@@ -186,3 +186,16 @@ func BenchmarkEnvelopeByLibrary(b *testing.B) {
 		libraryEnvelope(hs[i%len(hs)])
 	}
 }
+
+// ...and the envelope cache record of each, as FETCH's workers make it
+// (one maker and one buffer used again).
+func BenchmarkRecordOf(b *testing.B) {
+	hs := benchHeaders(b, 1000)
+	var m envelopeMaker
+	var rec []byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		rec = appendRecord(rec[:0], m.make(hs[i%len(hs)]))
+	}
+}

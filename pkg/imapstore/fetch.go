@@ -8,7 +8,6 @@ import (
 	"mime"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
+	"unixmail/pkg/filewrite"
 	"unixmail/pkg/mbox"
 )
 
@@ -303,9 +303,10 @@ func (sel *selected) envelopesAhead(file *os.File, snap *snapshot, targets []int
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			var raw []byte
+			var w aheadWorker
+			defer w.headers.Close()
 			for b := range jobs {
-				raw = b.make(file, snap.stamp, raw)
+				b.make(file, snap.stamp, &w)
 				close(b.ready)
 			}
 		}()
@@ -324,40 +325,45 @@ func (a *envelopesAhead) fresh() *aheadBatch {
 	}
 }
 
+// aheadWorker is what a worker of envelopesAhead keeps from one batch
+// to the next.
+type aheadWorker struct {
+	headers filewrite.Reader // a batch's headers read at once, not one pread each
+	spans   []filewrite.Span
+	env     envelopeMaker
+}
+
 // make reads the headers of the batch's messages that have no record
-// and makes theirs, the arena grown by them; raw is the buffer for the
-// headers, given back for the next batch. When the file is not the
+// and makes theirs, the arena grown by them. When the file is not the
 // snapshot's any more, good is cut to the first message read.
-func (b *aheadBatch) make(f *os.File, want stamp, raw []byte) []byte {
-	raw = raw[:0]
-	offs := make([]int, 0, len(b.items))
+func (b *aheadBatch) make(f *os.File, want stamp, w *aheadWorker) {
+	w.spans = w.spans[:0]
 	for i := range b.items {
-		it := &b.items[i]
-		if it.rec != nil {
-			continue
+		if e := b.items[i].e; b.items[i].rec == nil {
+			w.spans = append(w.spans, filewrite.Span{Off: e.HeaderOffset, N: int(min(e.BodyOffset-e.HeaderOffset, maxHeader))})
 		}
-		start := len(raw)
-		raw = appendHeader(raw, f, it.e)
-		if raw == nil {
-			b.cut()
-			return nil
-		}
-		offs = append(offs, start, len(raw))
+	}
+	raw, err := w.headers.Read(f, w.spans)
+	if err != nil {
+		b.cut()
+		return
 	}
 	if stp, err := stampOf(f); err != nil || stp != want {
 		b.cut()
-		return raw
+		return
 	}
+	spans := w.spans
 	for i := range b.items {
 		it := &b.items[i]
 		if it.rec != nil {
 			continue
 		}
+		n := spans[0].N
 		start := len(b.arena)
-		b.arena = appendRecord(b.arena, envelopeOf(raw[offs[0]:offs[1]]))
-		it.rec, it.made, offs = b.arena[start:len(b.arena):len(b.arena)], true, offs[2:]
+		b.arena = appendRecord(b.arena, w.env.make(raw[:n]))
+		it.rec, it.made = b.arena[start:len(b.arena):len(b.arena)], true
+		raw, spans = raw[n:], spans[1:]
 	}
-	return raw
 }
 
 // cut ends the batch's good items before its first without a record.
@@ -368,18 +374,6 @@ func (b *aheadBatch) cut() {
 			return
 		}
 	}
-}
-
-// appendHeader reads e's stored header onto the end of raw (nil when it
-// cannot be read whole).
-func appendHeader(raw []byte, f io.ReaderAt, e *mbox.Entry) []byte {
-	n := int(min(e.BodyOffset-e.HeaderOffset, maxHeader))
-	start := len(raw)
-	raw = slices.Grow(raw, n)[:start+n]
-	if got, err := f.ReadAt(raw[start:], e.HeaderOffset); got < n && err != nil {
-		return nil
-	}
-	return raw
 }
 
 // next is the record of the next message of the FETCH and whether it was

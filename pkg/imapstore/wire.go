@@ -129,7 +129,8 @@ func appendEnvelopeWire(b []byte, env *imap.Envelope) []byte {
 	if env.Date.IsZero() {
 		b = append(b, "NIL"...)
 	} else {
-		b = appendString(b, env.Date.Format(envelopeDateLayout))
+		// A date is quoted as it is (plain ASCII, short): no string made.
+		b = append(env.Date.AppendFormat(append(b, '"'), envelopeDateLayout), '"')
 	}
 	b = appendNString(append(b, ' '), mime.QEncoding.Encode("utf-8", env.Subject))
 	sender, replyTo := env.Sender, env.ReplyTo
