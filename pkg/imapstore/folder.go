@@ -540,7 +540,18 @@ func (st *Store) write(lf *lockedFolder, uids map[int]uint32, changes map[int]ch
 			from = size
 		}
 	}
-	return st.reindex(lf, from, func(i int) bool { return i >= s.first && changes[i-s.first].drop })
+	// Where nothing was dropped, none is named gone: an index that names
+	// some is numbered by a walk of every message (mbox.Index.Number), and
+	// a run of APPENDs to a big folder raises its base in place again and
+	// again: 1,000 APPENDs to a folder of 95,000 walked it 56 times.
+	var gone func(i int) bool
+	for _, c := range changes {
+		if c.drop {
+			gone = func(i int) bool { return i >= s.first && changes[i-s.first].drop }
+			break
+		}
+	}
+	return st.reindex(lf, from, gone)
 }
 
 // reindex takes the snapshot of a folder this process has just written,
