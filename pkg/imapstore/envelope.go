@@ -2,6 +2,9 @@ package imapstore
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"mime"
 	netmail "net/mail"
 	"strings"
 	"sync"
@@ -9,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/emersion/go-imap/v2"
+	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
 	"unixmail/pkg/mbox"
@@ -81,14 +85,33 @@ func libraryHeader(name, value string) *mail.Header {
 }
 
 // decodeText undoes RFC 2047 encoded words, as mail.Header.Text does
-// (the value as it stands when they do not decode).
+// (the value as it stands when they do not decode), without a header
+// made to hold the value: a fifth of a generated folder's subjects are
+// encoded, and each header was a map and slices of garbage.
 func decodeText(s string) string {
 	if !strings.Contains(s, "=?") {
 		return s
 	}
-	t, _ := libraryHeader("Subject", s).Text("Subject")
+	t, err := textDecoder.DecodeHeader(s)
+	if err != nil {
+		return s
+	}
 	return t
 }
+
+// textDecoder decodes as go-message's Header.Text does: UTF-8 and
+// US-ASCII as they are, other charsets through its CharsetReader (which
+// importing go-message/charset sets), an unknown one an error.
+var textDecoder = mime.WordDecoder{CharsetReader: func(charset string, r io.Reader) (io.Reader, error) {
+	charset = strings.ToLower(charset)
+	switch {
+	case charset == "utf-8" || charset == "us-ascii":
+		return r, nil
+	case gomessage.CharsetReader != nil:
+		return gomessage.CharsetReader(charset, r)
+	}
+	return nil, fmt.Errorf("unknown charset %q", charset)
+}}
 
 // addressList adds to list an address field's mailboxes as the library
 // gives them: group names and anything without a domain left out, nothing

@@ -3,6 +3,7 @@ package imapstore
 import (
 	"bytes"
 	"fmt"
+	"mime"
 	"os"
 	"strings"
 	"testing"
@@ -28,6 +29,21 @@ var oddHeaders = []string{
 	"From: \"\" <empty@example.org>\nDate: garbage\nMessage-ID: no angle brackets\n",
 	"From: tab\there <t@example.org>\nSubject: tab\there\n",
 	"From: bad@@example.org, <>, @example.org\nSubject: bad addresses\n",
+	"From: \"Grüße \\\"aus\\\" Köln\" <k@example.org>\nSubject: \"Grüße\" \\ aus Köln = ? _ " + strings.Repeat("é", 40) + "\n",
+	"From: a@example.org\nSubject: bad \xff\xfe UTF-8, \x01 a control, \x7f, " + strings.Repeat("ü", 600) + "\n",
+}
+
+// FuzzAppendText: a subject or a display name is written as the library
+// writes it, the nstring of mime's encoded words.
+func FuzzAppendText(f *testing.F) {
+	for _, s := range []string{"", "plain", "Grüße \"aus\" Köln", "tab\there", "\xff\x01_=?", strings.Repeat("é", 40), strings.Repeat("ü", 600)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := appendText(nil, s), appendNString(nil, mime.QEncoding.Encode("utf-8", s)); !bytes.Equal(got, want) {
+			t.Fatalf("%q: %q, the library's %q", s, got, want)
+		}
+	})
 }
 
 // directUsers are two users with the same mailbox: messages of every

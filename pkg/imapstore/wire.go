@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -132,7 +133,7 @@ func appendEnvelopeWire(b []byte, env *imap.Envelope) []byte {
 		// A date is quoted as it is (plain ASCII, short): no string made.
 		b = append(env.Date.AppendFormat(append(b, '"'), envelopeDateLayout), '"')
 	}
-	b = appendNString(append(b, ' '), mime.QEncoding.Encode("utf-8", env.Subject))
+	b = appendText(append(b, ' '), env.Subject)
 	sender, replyTo := env.Sender, env.ReplyTo
 	if sender == nil {
 		sender = env.From
@@ -188,12 +189,83 @@ func appendAddressList(b []byte, l []imap.Address) []byte {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		b = appendNString(append(b, '('), mime.QEncoding.Encode("utf-8", a.Name))
+		b = appendText(append(b, '('), a.Name)
 		b = appendNString(append(b, " NIL "...), a.Mailbox)
 		b = append(appendNString(append(b, ' '), a.Host), ')')
 	}
 	return append(b, ')')
 }
+
+// appendText adds s as the library writes a subject or a display name:
+// the nstring of mime.QEncoding.Encode("utf-8", s). The encoded words
+// are made in place (encodeWords), not as a string of their own, unless
+// they could be too long to quote.
+func appendText(b []byte, s string) []byte {
+	if len(s) > maxQuoted/4 || !needsWords(s) {
+		return appendNString(b, mime.QEncoding.Encode("utf-8", s))
+	}
+	return append(encodeWords(append(b, '"'), s), '"')
+}
+
+// needsWords reports whether mime's encoder would encode s: a byte
+// outside printable ASCII but for a tab.
+func needsWords(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' || c > '~') && c != '\t' {
+			return true
+		}
+	}
+	return false
+}
+
+// The start of an encoded word, and how many bytes of encoded text one
+// holds: words are at most 75 bytes (RFC 2047 2), with "=?UTF-8?q?" (of
+// that length whatever the case) and "?=" around the text.
+const (
+	wordOpen = "=?utf-8?q?"
+	wordText = 75 - len(wordOpen) - len("?=")
+)
+
+// encodeWords adds what mime.QEncoding.Encode("utf-8", s) gives for an s
+// that needs encoding, escaped for a quoted string: encoded words of
+// wordText encoded bytes at most, split between characters, never inside
+// one (RFC 2047 5.3); a space is '_', printable ASCII but '=', '?' and '_'
+// stays, anything else is =XX.
+func encodeWords(b []byte, s string) []byte {
+	b = append(b, wordOpen...)
+	n := 0 // encoded bytes in the word so far
+	for i := 0; i < len(s); {
+		size, width := 1, 1
+		if !plainInWord(s[i]) {
+			_, size = utf8.DecodeRuneInString(s[i:])
+			width = 3 * size
+		}
+		if n+width > wordText {
+			b, n = append(append(b, "?= "...), wordOpen...), 0
+		}
+		for _, c := range []byte(s[i : i+size]) {
+			switch {
+			case c == ' ':
+				b = append(b, '_')
+			case plainInWord(c) && (c == '"' || c == '\\'):
+				b = append(b, '\\', c)
+			case plainInWord(c):
+				b = append(b, c)
+			default:
+				b = append(b, '=', upperHex[c>>4], upperHex[c&15])
+			}
+		}
+		n += width
+		i += size
+	}
+	return append(b, "?="...)
+}
+
+// plainInWord reports whether c stands for itself in a Q-encoded word
+// (a space is one byte too, as '_').
+func plainInWord(c byte) bool { return ' ' <= c && c <= '~' && c != '=' && c != '?' && c != '_' }
+
+const upperHex = "0123456789ABCDEF"
 
 func appendNString(b []byte, s string) []byte {
 	if s == "" {
