@@ -258,7 +258,7 @@ func quickMsgID(s string) (string, bool) {
 // dropped. The strings are in m's memory, good until the next call.
 func (m *envelopeMaker) values(raw []byte) (values [len(envelopeFields)]string) {
 	var spans [len(envelopeFields)][2]int
-	m.vals = m.valueSpans(m.vals[:0], raw, &spans)
+	m.vals = valueSpans(m.vals[:0], raw, envelopeFields[:], spans[:])
 	// One string over all the values, cut in pieces: none of them is
 	// copied, and m.vals is not written again before the next call.
 	all := unsafe.String(unsafe.SliceData(m.vals), len(m.vals))
@@ -268,14 +268,14 @@ func (m *envelopeMaker) values(raw []byte) (values [len(envelopeFields)]string) 
 	return values
 }
 
-// valueSpans adds the values values() gives to vals, and says where
-// each is.
-func (m *envelopeMaker) valueSpans(vals, raw []byte, spans *[len(envelopeFields)][2]int) []byte {
+// valueSpans adds to vals the values of the first of each of fields (32
+// at most) as values() reads them, and says in spans where each is.
+func valueSpans(vals, raw []byte, fields []string, spans [][2]int) []byte {
 	var (
 		hiding, started bool
 		cur             = -1 // the field whose lines are being read, if wanted
 		from            int  // where its value starts in vals
-		seen            [len(envelopeFields)]bool
+		seen            uint32
 	)
 	done := func() {
 		if cur >= 0 {
@@ -317,9 +317,9 @@ func (m *envelopeMaker) valueSpans(vals, raw []byte, spans *[len(envelopeFields)
 				return vals
 			}
 		}
-		for i, f := range envelopeFields {
-			if !seen[i] && asciiEqualFold(name, f) {
-				seen[i], cur, from = true, i, len(vals)
+		for i, f := range fields {
+			if seen&(1<<i) == 0 && asciiEqualFold(name, f) {
+				seen, cur, from = seen|1<<i, i, len(vals)
 				vals = appendPiece(vals, from, line[colon+1:])
 				break
 			}

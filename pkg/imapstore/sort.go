@@ -4,11 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	gomessage "github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
+
+	"unixmail/internal/parts"
 )
 
 // SortKey is one of RFC 5256's sort criteria.
@@ -118,7 +119,10 @@ func (it *sortItem) num(kind imapserver.NumKind) uint32 {
 }
 
 // orderItems finds the messages matching criteria, in mailbox order, with
-// the keys n asks for, reading each message's header at most.
+// the keys n asks for, reading each message's header at most. The
+// processors share the messages out, a part each: the headers are read
+// and their keys made at once, each header let go once its keys are
+// made, so that memory stays a sortItem a message.
 func (s *Session) orderItems(criteria *imap.SearchCriteria, n need) ([]sortItem, error) {
 	data, err := s.Search(imapserver.NumKindSeq, criteria, &imap.SearchOptions{ReturnAll: true})
 	if err != nil {
@@ -134,58 +138,116 @@ func (s *Session) orderItems(criteria *imap.SearchCriteria, n need) ([]sortItem,
 	if err != nil {
 		return nil, err
 	}
-	items := make([]sortItem, 0, len(seqs))
-	for _, seq := range seqs {
-		m := &sel.msgs[seq-1]
-		e := sel.entry(m.uid)
-		if e == nil {
-			continue
+	items := make([]sortItem, len(seqs))
+	parts.In(len(seqs), parts.Of(len(seqs), sortPart), func(_, from, to int) {
+		var raw []byte
+		for i := from; i < to; i++ {
+			it := &items[i]
+			*it = sortItem{seq: seqs[i], uid: sel.msgs[seqs[i]-1].uid}
+			e := sel.entry(it.uid)
+			if e == nil {
+				it.seq = 0 // gone: dropped below
+				continue
+			}
+			it.arrival = e.Date.Unix()
+			it.date = it.arrival
+			if n.header || n.refs || e.Date.IsZero() {
+				raw = storedHeader(f, e, raw)
+				it.fromHeader(raw, e.Date.IsZero(), n)
+			}
 		}
-		it := sortItem{seq: seq, uid: m.uid}
-		var top *part
-		if n.refs || e.Date.IsZero() {
-			top = &part{header: header(f, e)}
+	})
+	items = slices.DeleteFunc(items, func(it sortItem) bool { return it.seq == 0 })
+	if n.size {
+		// sel.size keeps what it counts: the selection's alone.
+		for i := range items {
+			items[i].size = sel.size(f, sel.entry(items[i].uid))
 		}
-		it.arrival = internalDate(e, top).Unix()
-		it.date = it.arrival
-		if n.size {
-			it.size = sel.size(f, e)
-		}
-		if n.header {
-			it.fromEnvelope(sel.envelope(f, e, top))
-		}
-		if n.refs {
-			it.refsFrom(mail.Header{Header: gomessage.Header{Header: top.header}})
-		}
-		items = append(items, it)
 	}
 	return items, nil
 }
 
-// fromEnvelope fills in the keys the envelope gives (the envelope cache's
-// when it has the message: then nothing is read). The sent date is the
-// Date field in UTC, or the arrival when it has none that parses.
-func (it *sortItem) fromEnvelope(env *imap.Envelope) {
-	if !env.Date.IsZero() {
-		it.date = env.Date.Unix()
-	}
-	base, reply := baseSubject(env.Subject)
-	it.subject, it.reply = casemap(base), reply
-	it.from = firstMailbox(env.From)
-	it.to = firstMailbox(env.To)
-	it.cc = firstMailbox(env.Cc)
-	it.msgID = env.MessageID
-}
+// sortPart is the fewest messages worth a processor's while.
+const sortPart = 1000
 
-// refsFrom is what THREAD=REFERENCES links by: References, or else the
-// first of In-Reply-To.
-func (it *sortItem) refsFrom(h mail.Header) {
-	it.refs, _ = h.MsgIDList("References")
-	if len(it.refs) == 0 {
-		if irt, _ := h.MsgIDList("In-Reply-To"); len(irt) > 0 {
-			it.refs = irt[:1]
+// The header fields the keys are made of, and their indexes there.
+var sortFields = [...]string{"Date", "Subject", "From", "To", "Cc", "Message-Id", "References", "In-Reply-To"}
+
+const (
+	sortFieldDate = iota
+	sortFieldSubject
+	sortFieldFrom
+	sortFieldTo
+	sortFieldCc
+	sortFieldMessageID
+	sortFieldReferences
+	sortFieldInReplyTo
+)
+
+// fromHeader fills in the keys a stored header gives, as the envelope
+// (envelopeOf) and mail.Header give them, the arrival too when the From_
+// line has no date (noArrival). The sent date is the Date field in UTC,
+// or the arrival when it has none that parses.
+func (it *sortItem) fromHeader(raw []byte, noArrival bool, n need) {
+	var spans [len(sortFields)][2]int
+	vals := valueSpans(nil, raw, sortFields[:], spans[:])
+	var v [len(sortFields)]string
+	for i, sp := range spans {
+		v[i] = string(vals[sp[0]:sp[1]]) // kept in the item: copied
+	}
+	date := parseDate(v[sortFieldDate])
+	if noArrival {
+		// internalDate's: no Date field is the zero time, one that
+		// does not parse the epoch.
+		switch {
+		case v[sortFieldDate] == "" || !date.IsZero():
+			it.arrival = date.Unix()
+		default:
+			it.arrival = 0
+		}
+		it.date = it.arrival
+	}
+	if n.header {
+		if !date.IsZero() {
+			it.date = date.Unix()
+		}
+		base, reply := baseSubject(decodeText(v[sortFieldSubject]))
+		it.subject, it.reply = casemap(base), reply
+		it.from = firstMailbox(addressList(nil, v[sortFieldFrom]))
+		it.to = firstMailbox(addressList(nil, v[sortFieldTo]))
+		it.cc = firstMailbox(addressList(nil, v[sortFieldCc]))
+		it.msgID = msgID(v[sortFieldMessageID])
+	}
+	if n.refs {
+		// What THREAD=REFERENCES links by: References, or else the
+		// first of In-Reply-To.
+		it.refs = msgIDs(v[sortFieldReferences])
+		if len(it.refs) == 0 {
+			if irt := msgIDs(v[sortFieldInReplyTo]); len(irt) > 0 {
+				it.refs = irt[:1]
+			}
 		}
 	}
+}
+
+// msgIDs is the message IDs of a References or In-Reply-To field, as far
+// as they parse, as mail.Header.MsgIDList gives them: read directly when
+// they are quickMsgID's, one space between them (how the values of a
+// folded field are joined).
+func msgIDs(s string) []string {
+	if s == "" {
+		return nil
+	}
+	ids := make([]string, 0, strings.Count(s, " ")+1)
+	for piece := range strings.SplitSeq(s, " ") {
+		id, ok := quickMsgID(piece)
+		if !ok {
+			ids, _ = libraryHeader("References", s).MsgIDList("References")
+			return ids
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // firstMailbox is the local part of the first address, folded.

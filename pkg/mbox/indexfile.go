@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"unixmail/internal/binrec"
+	"unixmail/internal/parts"
 )
 
 // The index file (format 6) is the magic line, then records, each a
@@ -373,7 +374,7 @@ func (idx *Index) record(b []byte, keep int) []byte {
 	more := idx.Entries[keep:]
 	at := len(b)
 	b = slices.Grow(b, len(more)*entrySize)[:at+len(more)*entrySize]
-	inParts(len(more), partsOf(len(more), entriesPart), func(_, from, to int) {
+	parts.In(len(more), parts.Of(len(more), entriesPart), func(_, from, to int) {
 		for i := from; i < to; i++ {
 			encodeEntry(b[at+i*entrySize:], &more[i])
 		}
@@ -654,7 +655,7 @@ func applyRecord(prev *Index, body []byte, format int, zones map[int]*time.Locat
 	}
 	first := len(entries)
 	entries = slices.Grow(entries, r.n)[:first+r.n]
-	inParts(r.n, partsOf(r.n, entriesPart), func(_, from, to int) {
+	parts.In(r.n, parts.Of(r.n, entriesPart), func(_, from, to int) {
 		// A map of zones a part: each is written to.
 		zones := zones
 		if from > 0 {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"unixmail/internal/parts"
 )
 
 // ErrChanged is wrapped by Rewrite's refusal to touch a mailbox whose
@@ -734,8 +736,8 @@ func checkCuts(f io.ReaderAt, offsets []int64, changes []NumberedChange) error {
 			at = append(at, i+1)
 		}
 	}
-	bad := make([]int, partsOf(len(at), cutReaders)) // the first message of each part not where it was, or -1
-	inParts(len(at), len(bad), func(p, from, to int) {
+	bad := make([]int, parts.Of(len(at), cutReaders)) // the first message of each part not where it was, or -1
+	parts.In(len(at), len(bad), func(p, from, to int) {
 		bad[p] = -1
 		buf := make([]byte, fromLineRead)
 		for _, i := range at[from:to] {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"unixmail/internal/parts"
 	"unixmail/pkg/filewrite"
 )
 
@@ -326,8 +327,8 @@ func planRead(mb *Mailbox, idx *Index, states []NumberedState) (statePlan, bool,
 		ok  bool
 		err error
 	}
-	plans := make([]plan, partsOf(len(states), 2000))
-	inParts(len(states), len(plans), func(p, from, to int) {
+	plans := make([]plan, parts.Of(len(states), 2000))
+	parts.In(len(states), len(plans), func(p, from, to int) {
 		pl := &plans[p]
 		pl.statePlan, pl.ok, pl.err = planPart(mb, idx, states[from:to])
 	})
