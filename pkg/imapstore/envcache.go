@@ -41,7 +41,9 @@ type envCache struct {
 	made     envFile          // records made since the file was read
 	w        *bufio.Writer    // ...written through this
 	rec      []byte           // put's buffer
-	at       map[uint64]made  // key -> record in made
+	list     []keyed          // the records in made, in its order
+	at       map[uint64]made  // key -> record in made, of list[:indexed]
+	indexed  int
 }
 
 // key is what the cache knows e by.
@@ -55,6 +57,12 @@ type made struct {
 	n   uint32
 }
 
+// keyed is a record made, and the key it is under.
+type keyed struct {
+	key uint64
+	made
+}
+
 // envCachePath is where the envelopes of the folder at mailbox live.
 func envCachePath(mailbox string) string {
 	dir, name := filepath.Split(mailbox)
@@ -66,7 +74,7 @@ const envCacheMagic = "unixmail envelope cache 3\n"
 // loadEnvCache opens the envelopes saved beside the folder at mailbox,
 // whose UIDVALIDITY is validity.
 func loadEnvCache(mailbox string, validity uint32) *envCache {
-	c := &envCache{path: envCachePath(mailbox), validity: validity, at: map[uint64]made{}}
+	c := &envCache{path: envCachePath(mailbox), validity: validity}
 	mbox.RemoveStale(c.path+".tmp-", staleAfter)
 	f, err := os.Open(c.path)
 	if err != nil {
@@ -84,7 +92,7 @@ func loadEnvCache(mailbox string, validity uint32) *envCache {
 }
 
 // changed reports whether envelopes were made since the file was read.
-func (c *envCache) changed() bool { return len(c.at) > 0 }
+func (c *envCache) changed() bool { return len(c.list) > 0 }
 
 // staleAfter is how old a file of envelopes being made is taken to be
 // left by a session that was killed. Removing one a live session still
@@ -105,7 +113,7 @@ func (c *envCache) dropMade() {
 		c.made.f.Close()
 		os.Remove(c.made.f.Name())
 	}
-	c.made, c.w, c.at = envFile{}, nil, map[uint64]made{}
+	c.made, c.w, c.list, c.at, c.indexed = envFile{}, nil, nil, nil, 0
 }
 
 // get gives the envelope kept for e, if any.
@@ -134,6 +142,7 @@ func (c *envCache) record(sum uint64, pos *int64) ([]byte, bool) {
 }
 
 func (c *envCache) madeRecord(sum uint64) ([]byte, bool) {
+	c.index()
 	m, ok := c.at[sum]
 	if !ok || c.w.Flush() != nil {
 		return nil, false
@@ -187,7 +196,29 @@ func (c *envCache) put(e *mbox.Entry, env *imap.Envelope) {
 	c.putRecord(e, c.rec)
 }
 
-// putRecord keeps rec (appendRecord's) for e.
+// index brings the map of records made up to date with the list, which
+// FETCH 1:* ENVELOPE of a big folder makes without ever looking one up:
+// a map of 50,000 records, at random places in megabytes, cost it more
+// than their order in a list. The first record made under a key is the
+// one looked up.
+func (c *envCache) index() {
+	if c.indexed == len(c.list) {
+		return
+	}
+	if c.at == nil {
+		c.at = make(map[uint64]made, len(c.list))
+	}
+	for _, k := range c.list[c.indexed:] {
+		if _, ok := c.at[k.key]; !ok {
+			c.at[k.key] = k.made
+		}
+	}
+	c.indexed = len(c.list)
+}
+
+// putRecord keeps rec (appendRecord's) for e. One made again, not yet
+// looked up (a second FETCH ENVELOPE of every message), is written again:
+// save keeps one.
 func (c *envCache) putRecord(e *mbox.Entry, rec []byte) {
 	key := c.key(e)
 	if _, ok := c.at[key]; ok {
@@ -208,7 +239,7 @@ func (c *envCache) putRecord(e *mbox.Entry, rec []byte) {
 	if _, err := c.w.Write(rec); err != nil {
 		return
 	}
-	c.at[key] = made{c.made.size, uint32(len(rec))}
+	c.list = append(c.list, keyed{key, made{c.made.size, uint32(len(rec))}})
 	c.made.size += 12 + int64(len(rec))
 }
 
@@ -278,10 +309,13 @@ func (c *envCache) save(entries []mbox.Entry) error {
 // madeIsAll reports whether the records made in this session are the
 // whole cache for entries, in order: then that file is the new cache.
 func (c *envCache) madeIsAll(entries []mbox.Entry) bool {
+	if len(c.list) != len(entries) {
+		return false
+	}
 	next := int64(len(envCacheMagic))
 	for i := range entries {
-		m, ok := c.at[c.key(&entries[i])]
-		if !ok || m.off != next {
+		m := c.list[i]
+		if m.key != c.key(&entries[i]) || m.off != next {
 			return false
 		}
 		next += 12 + int64(m.n)

@@ -176,3 +176,42 @@ func TestEnvelopesLeftByAKilledSessionAreRemovedWhateverTheFolderIsCalled(t *tes
 		}
 	}
 }
+
+// Every envelope fetched twice in one session is made twice (the
+// workers look only in the saved cache), and written twice to the file
+// of those made; the cache saved holds each once, and answers as the
+// headers do.
+func TestEnvelopesMadeTwiceInASessionAreSavedOnce(t *testing.T) {
+	u := newUser(t)
+	var msgs []string
+	for i := 0; i < max(minIndexed, 2*aheadMin); i++ {
+		msgs = append(msgs, msg(fmt.Sprintf("number %d", i), "body\n"))
+	}
+	u.deliver(u.inbox, msgs...)
+	sizeAfter := func(fetches int) (int64, string) {
+		t.Helper()
+		os.Remove(envCachePath(u.inbox))
+		w := dial(t, u.store())
+		w.ok("SELECT INBOX")
+		var out string
+		for range fetches {
+			out = w.ok("FETCH 1:* (ENVELOPE)")
+		}
+		w.ok("UNSELECT")
+		st, err := os.Stat(envCachePath(u.inbox))
+		if err != nil {
+			t.Fatalf("no envelope cache: %v", err)
+		}
+		return st.Size(), out[strings.Index(out, "* 1 FETCH"):strings.LastIndex(out, "\r\nt")]
+	}
+	once, want := sizeAfter(1)
+	twice, got := sizeAfter(2)
+	if twice != once || got != want {
+		t.Fatalf("cache of %d bytes after two FETCHes, %d after one; answers alike: %v", twice, once, got == want)
+	}
+	w := dial(t, u.store())
+	w.ok("SELECT INBOX")
+	if out := w.ok("FETCH 1:* (ENVELOPE)"); !strings.Contains(out, want) {
+		t.Fatalf("the saved cache answers\n%.300s\nnot\n%.300s", out, want)
+	}
+}

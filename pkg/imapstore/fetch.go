@@ -241,8 +241,8 @@ func aheadWorkers() int { return min(max(runtime.GOMAXPROCS(0), 1), 4) }
 func (sel *selected) envelopesAhead(file *os.File, snap *snapshot, targets []int) *envelopesAhead {
 	a := &envelopesAhead{order: make(chan *aheadBatch, aheadQueue), free: make(chan *aheadBatch, aheadQueue+2), quit: make(chan struct{})}
 	c := sel.envelopes()
-	if len(c.at) == 0 {
-		c.at = make(map[uint64]made, len(targets)) // put may keep them all
+	if len(c.list) == 0 {
+		c.list = make([]keyed, 0, len(targets)) // put may keep them all
 	}
 	jobs := make(chan *aheadBatch, aheadQueue)
 	// The batches for the workers are sent to them in the order they go
