@@ -3,6 +3,7 @@ package imapstore
 import (
 	"cmp"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"unixmail/internal/parts"
+	"unixmail/pkg/filewrite"
+	"unixmail/pkg/mbox"
 )
 
 // SortKey is one of RFC 5256's sort criteria.
@@ -140,21 +143,14 @@ func (s *Session) orderItems(criteria *imap.SearchCriteria, n need) ([]sortItem,
 	}
 	items := make([]sortItem, len(seqs))
 	parts.In(len(seqs), parts.Of(len(seqs), sortPart), func(_, from, to int) {
-		var raw []byte
-		for i := from; i < to; i++ {
-			it := &items[i]
-			*it = sortItem{seq: seqs[i], uid: sel.msgs[seqs[i]-1].uid}
-			e := sel.entry(it.uid)
-			if e == nil {
-				it.seq = 0 // gone: dropped below
-				continue
+		var k keyReader
+		defer k.headers.Close()
+		for at := from; at < to; at += sortBatch {
+			end := min(at+sortBatch, to)
+			for i := at; i < end; i++ {
+				items[i] = sortItem{seq: seqs[i], uid: sel.msgs[seqs[i]-1].uid}
 			}
-			it.arrival = e.Date.Unix()
-			it.date = it.arrival
-			if n.header || n.refs || e.Date.IsZero() {
-				raw = storedHeader(f, e, raw)
-				it.fromHeader(raw, e.Date.IsZero(), n)
-			}
+			k.keys(f, sel, items[at:end], n)
 		}
 	})
 	items = slices.DeleteFunc(items, func(it sortItem) bool { return it.seq == 0 })
@@ -167,8 +163,57 @@ func (s *Session) orderItems(criteria *imap.SearchCriteria, n need) ([]sortItem,
 	return items, nil
 }
 
-// sortPart is the fewest messages worth a processor's while.
-const sortPart = 1000
+// sortPart is the fewest messages worth a processor's while; sortBatch
+// how many headers a processor reads at once.
+const (
+	sortPart  = 1000
+	sortBatch = 128
+)
+
+// keyReader makes the keys of one batch of messages after another, in
+// memory it keeps from one to the next.
+type keyReader struct {
+	headers filewrite.Reader // a batch's headers read at once, not one pread each
+	spans   []filewrite.Span
+	entries []*mbox.Entry // the messages of spans
+	at      []int         // ...and their items
+	one     []byte        // a header read alone
+	vals    []byte        // the values of a header's fields
+}
+
+// keys fills in the keys n asks for of items, whose seq and uid are
+// set; a message gone has its seq set to 0.
+func (k *keyReader) keys(f *os.File, sel *selected, items []sortItem, n need) {
+	k.spans, k.entries, k.at = k.spans[:0], k.entries[:0], k.at[:0]
+	for i := range items {
+		it := &items[i]
+		e := sel.entry(it.uid)
+		if e == nil {
+			it.seq = 0 // gone: dropped by the caller
+			continue
+		}
+		it.arrival = e.Date.Unix()
+		it.date = it.arrival
+		if n.header || n.refs || e.Date.IsZero() {
+			k.spans = append(k.spans, filewrite.Span{Off: e.HeaderOffset, N: int(min(e.BodyOffset-e.HeaderOffset, maxHeader))})
+			k.entries, k.at = append(k.entries, e), append(k.at, i)
+		}
+	}
+	if len(k.spans) == 0 {
+		return
+	}
+	raw, err := k.headers.Read(f, k.spans)
+	for j, e := range k.entries {
+		var h []byte
+		if err == nil {
+			h, raw = raw[:k.spans[j].N], raw[k.spans[j].N:]
+		} else { // one cut short: each read alone, as far as it goes
+			k.one = storedHeader(f, e, k.one)
+			h = k.one
+		}
+		k.fill(&items[k.at[j]], h, e.Date.IsZero(), n)
+	}
+}
 
 // The header fields the keys are made of, and their indexes there.
 var sortFields = [...]string{"Date", "Subject", "From", "To", "Cc", "Message-Id", "References", "In-Reply-To"}
@@ -184,16 +229,16 @@ const (
 	sortFieldInReplyTo
 )
 
-// fromHeader fills in the keys a stored header gives, as the envelope
+// fill fills in the keys a stored header gives, as the envelope
 // (envelopeOf) and mail.Header give them, the arrival too when the From_
 // line has no date (noArrival). The sent date is the Date field in UTC,
 // or the arrival when it has none that parses.
-func (it *sortItem) fromHeader(raw []byte, noArrival bool, n need) {
+func (k *keyReader) fill(it *sortItem, raw []byte, noArrival bool, n need) {
 	var spans [len(sortFields)][2]int
-	vals := valueSpans(nil, raw, sortFields[:], spans[:])
+	k.vals = valueSpans(k.vals[:0], raw, sortFields[:], spans[:])
 	var v [len(sortFields)]string
 	for i, sp := range spans {
-		v[i] = string(vals[sp[0]:sp[1]]) // kept in the item: copied
+		v[i] = string(k.vals[sp[0]:sp[1]]) // kept in the item: copied
 	}
 	date := parseDate(v[sortFieldDate])
 	if noArrival {

@@ -110,7 +110,9 @@ func (c *container) isAncestorOf(x *container) bool {
 // by Message-ID, References and In-Reply-To, dummies pruned, root
 // threads of one base subject gathered, every level by sent date.
 func threadReferences(items []sortItem, kind imapserver.NumKind) []Thread {
-	byID := map[string]*container{}
+	// Sized for a Message-ID a message, as most have: grown from
+	// empty, the map was rebuilt again and again for a big folder.
+	byID := make(map[string]*container, len(items))
 	find := func(id string) *container {
 		c := byID[id]
 		if c == nil {
@@ -119,7 +121,7 @@ func threadReferences(items []sortItem, kind imapserver.NumKind) []Thread {
 		}
 		return c
 	}
-	var all []*container
+	all := make([]*container, 0, len(items))
 	for i := range items {
 		it := &items[i]
 		var c *container
@@ -204,7 +206,7 @@ func subjectOf(c *container) *sortItem {
 // gatherBySubject joins root threads of one base subject (section 3,
 // step 5).
 func gatherBySubject(roots []*container) []*container {
-	table := map[string]*container{}
+	table := make(map[string]*container, len(roots))
 	for _, c := range roots {
 		it := subjectOf(c)
 		if it == nil || it.subject == "" {
