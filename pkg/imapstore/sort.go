@@ -48,10 +48,15 @@ type sortItem struct {
 	refs          []string // References, or else the first of In-Reply-To
 }
 
-// need says which keys must be read from the messages.
+// need says which keys must be read from the messages: a SORT (DATE)
+// reads no subject, no address.
 type need struct {
-	header, size, refs bool
+	size, date, subject, from, to, cc bool
+	ids                               bool // Message-ID and references, for THREAD=REFERENCES
 }
+
+// header reports whether a key of n is in the header.
+func (n need) header() bool { return n.date || n.subject || n.from || n.to || n.cc || n.ids }
 
 func needFor(keys []SortCriterion) need {
 	var n need
@@ -59,9 +64,16 @@ func needFor(keys []SortCriterion) need {
 		switch k.Key {
 		case SortSize:
 			n.size = true
-		case SortArrival:
-		default:
-			n.header = true
+		case SortDate:
+			n.date = true
+		case SortSubject:
+			n.subject = true
+		case SortFrom:
+			n.from = true
+		case SortTo:
+			n.to = true
+		case SortCc:
+			n.cc = true
 		}
 	}
 	return n
@@ -194,7 +206,7 @@ func (k *keyReader) keys(f *os.File, sel *selected, items []sortItem, n need) {
 		}
 		it.arrival = e.Date.Unix()
 		it.date = it.arrival
-		if n.header || n.refs || e.Date.IsZero() {
+		if n.header() || e.Date.IsZero() {
 			k.spans = append(k.spans, filewrite.Span{Off: e.HeaderOffset, N: int(min(e.BodyOffset-e.HeaderOffset, maxHeader))})
 			k.entries, k.at = append(k.entries, e), append(k.at, i)
 		}
@@ -236,39 +248,46 @@ const (
 func (k *keyReader) fill(it *sortItem, raw []byte, noArrival bool, n need) {
 	var spans [len(sortFields)][2]int
 	k.vals = valueSpans(k.vals[:0], raw, sortFields[:], spans[:])
-	var v [len(sortFields)]string
-	for i, sp := range spans {
-		v[i] = string(k.vals[sp[0]:sp[1]]) // kept in the item: copied
-	}
-	date := parseDate(v[sortFieldDate])
-	if noArrival {
-		// internalDate's: no Date field is the zero time, one that
-		// does not parse the epoch.
-		switch {
-		case v[sortFieldDate] == "" || !date.IsZero():
-			it.arrival = date.Unix()
-		default:
-			it.arrival = 0
+	// The values kept in the item are copied out of k.vals.
+	v := func(field int) string { return string(k.vals[spans[field][0]:spans[field][1]]) }
+	if noArrival || n.date {
+		dv := v(sortFieldDate)
+		date := parseDate(dv)
+		if noArrival {
+			// internalDate's: no Date field is the zero time, one
+			// that does not parse the epoch.
+			switch {
+			case dv == "" || !date.IsZero():
+				it.arrival = date.Unix()
+			default:
+				it.arrival = 0
+			}
+			it.date = it.arrival
 		}
-		it.date = it.arrival
-	}
-	if n.header {
-		if !date.IsZero() {
+		if n.date && !date.IsZero() {
 			it.date = date.Unix()
 		}
-		base, reply := baseSubject(decodeText(v[sortFieldSubject]))
-		it.subject, it.reply = casemap(base), reply
-		it.from = firstMailbox(addressList(nil, v[sortFieldFrom]))
-		it.to = firstMailbox(addressList(nil, v[sortFieldTo]))
-		it.cc = firstMailbox(addressList(nil, v[sortFieldCc]))
-		it.msgID = msgID(v[sortFieldMessageID])
 	}
-	if n.refs {
+	if n.subject {
+		base, reply := baseSubject(decodeText(v(sortFieldSubject)))
+		it.subject, it.reply = casemap(base), reply
+	}
+	for _, a := range [...]struct {
+		want  bool
+		field int
+		key   *string
+	}{{n.from, sortFieldFrom, &it.from}, {n.to, sortFieldTo, &it.to}, {n.cc, sortFieldCc, &it.cc}} {
+		if a.want {
+			*a.key = firstMailbox(addressList(nil, v(a.field)))
+		}
+	}
+	if n.ids {
+		it.msgID = msgID(v(sortFieldMessageID))
 		// What THREAD=REFERENCES links by: References, or else the
 		// first of In-Reply-To.
-		it.refs = msgIDs(v[sortFieldReferences])
+		it.refs = msgIDs(v(sortFieldReferences))
 		if len(it.refs) == 0 {
-			if irt := msgIDs(v[sortFieldInReplyTo]); len(irt) > 0 {
+			if irt := msgIDs(v(sortFieldInReplyTo)); len(irt) > 0 {
 				it.refs = irt[:1]
 			}
 		}

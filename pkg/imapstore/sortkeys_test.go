@@ -23,17 +23,25 @@ func libraryKeys(raw []byte, e *mbox.Entry, n need) sortItem {
 	it := sortItem{arrival: internalDate(e, top).Unix()}
 	it.date = it.arrival
 	h := mail.Header{Header: gomessage.Header{Header: top.header}}
-	if n.header {
-		env := imapserver.ExtractEnvelope(top.header)
-		if !env.Date.IsZero() {
-			it.date = env.Date.Unix()
-		}
+	env := imapserver.ExtractEnvelope(top.header)
+	if n.date && !env.Date.IsZero() {
+		it.date = env.Date.Unix()
+	}
+	if n.subject {
 		base, reply := baseSubject(env.Subject)
 		it.subject, it.reply = casemap(base), reply
-		it.from, it.to, it.cc = firstMailbox(env.From), firstMailbox(env.To), firstMailbox(env.Cc)
-		it.msgID = env.MessageID
 	}
-	if n.refs {
+	if n.from {
+		it.from = firstMailbox(env.From)
+	}
+	if n.to {
+		it.to = firstMailbox(env.To)
+	}
+	if n.cc {
+		it.cc = firstMailbox(env.Cc)
+	}
+	if n.ids {
+		it.msgID = env.MessageID
 		it.refs, _ = h.MsgIDList("References")
 		if len(it.refs) == 0 {
 			if irt, _ := h.MsgIDList("In-Reply-To"); len(irt) > 0 {
@@ -103,11 +111,15 @@ func TestSortKeysOfAVariedFolderAreTheLibrarys(t *testing.T) {
 	for i := range 3000 {
 		raw := []byte(variedHeader(r, i) + "\n")
 		for _, e := range []*mbox.Entry{fromLine, {}} {
-			for _, n := range []need{{header: true}, {header: true, refs: true}, {}} {
+			for _, n := range []need{
+				{date: true, subject: true, from: true, to: true, cc: true},
+				{date: true, subject: true, ids: true},
+				{date: true}, {subject: true}, {cc: true}, {},
+			} {
 				want := libraryKeys(raw, e, n)
 				got := sortItem{arrival: e.Date.Unix()}
 				got.date = got.arrival
-				if n.header || n.refs || e.Date.IsZero() {
+				if n.header() || e.Date.IsZero() {
 					k.fill(&got, raw, e.Date.IsZero(), n)
 				}
 				if !reflect.DeepEqual(got, want) && !(len(got.refs) == 0 && len(want.refs) == 0 && equalButRefs(got, want)) {

@@ -24,7 +24,7 @@ const (
 
 // Thread is THREAD: the messages matching criteria, threaded by alg.
 func (s *Session) Thread(kind imapserver.NumKind, criteria *imap.SearchCriteria, alg imap.ThreadAlgorithm) ([]Thread, error) {
-	items, err := s.orderItems(criteria, need{header: true, refs: alg == ThreadReferences})
+	items, err := s.orderItems(criteria, need{date: true, subject: true, ids: alg == ThreadReferences})
 	if err != nil {
 		return nil, err
 	}

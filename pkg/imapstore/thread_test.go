@@ -114,7 +114,7 @@ func TestSortKeysFromTheHeader(t *testing.T) {
 		{"a decoded subject", "Subject: =?utf-8?q?Re=3A_Caf=C3=A9?=\r\nTo: Zed <zed@example.org>\r\n", time.Unix(arrival, 0), "CAFE\u0301", "", "ZED"},
 	} {
 		it := sortItem{arrival: arrival, date: arrival}
-		new(keyReader).fill(&it, []byte(c.header+"\r\n"), false, need{header: true})
+		new(keyReader).fill(&it, []byte(c.header+"\r\n"), false, need{date: true, subject: true, from: true, to: true})
 		if it.date != c.date.Unix() || it.subject != c.subject || it.from != c.from || it.to != c.to {
 			t.Errorf("%s: date %v subject %q from %q to %q", c.what, time.Unix(it.date, 0).UTC(), it.subject, it.from, it.to)
 		}
