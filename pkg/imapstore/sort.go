@@ -87,6 +87,11 @@ func (s *Session) Sort(kind imapserver.NumKind, criteria *imap.SearchCriteria, k
 	if err != nil {
 		return nil, err
 	}
+	return sortNums(items, keys, kind), nil
+}
+
+// sortNums orders items by keys, and gives their numbers of kind.
+func sortNums(items []sortItem, keys []SortCriterion, kind imapserver.NumKind) []uint32 {
 	slices.SortStableFunc(items, func(a, b sortItem) int {
 		for _, k := range keys {
 			c := compareBy(k.Key, &a, &b)
@@ -103,7 +108,7 @@ func (s *Session) Sort(kind imapserver.NumKind, criteria *imap.SearchCriteria, k
 	for i := range items {
 		out[i] = items[i].num(kind)
 	}
-	return out, nil
+	return out
 }
 
 func compareBy(k SortKey, a, b *sortItem) int {

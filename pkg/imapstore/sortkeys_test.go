@@ -3,11 +3,14 @@ package imapstore
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -135,4 +138,60 @@ func TestSortKeysOfAVariedFolderAreTheLibrarys(t *testing.T) {
 func equalButRefs(a, b sortItem) bool {
 	a.refs, b.refs = nil, nil
 	return reflect.DeepEqual(a, b)
+}
+
+func TestSortAndThreadOfABigVariedFolderAreThoseOfTheLibrarysKeys(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	msgs := make([]string, 3000)
+	for i := range msgs {
+		msgs[i] = variedHeader(r, i) + "\nbody\n"
+	}
+	u := newUser(t)
+	u.deliver(u.inbox, msgs...)
+	s := NewPreauthSession(u.store())
+	defer s.Close()
+	if _, err := s.Select("INBOX", &imap.SelectOptions{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(u.inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// The reference: every message's keys as the libraries give them,
+	// one after another.
+	want := make([]sortItem, len(s.sel.msgs))
+	all := need{date: true, subject: true, from: true, to: true, cc: true, ids: true}
+	for i, m := range s.sel.msgs {
+		e := s.sel.entry(m.uid)
+		want[i] = libraryKeys(storedHeader(f, e, nil), e, all)
+		want[i].seq, want[i].uid = uint32(i+1), m.uid
+	}
+	for _, keys := range [][]SortCriterion{
+		{{Key: SortDate}},
+		{{Key: SortSubject}, {Key: SortDate, Reverse: true}},
+		{{Key: SortFrom}, {Key: SortTo, Reverse: true}, {Key: SortCc}},
+		{{Key: SortArrival, Reverse: true}},
+	} {
+		got, err := s.Sort(imapserver.NumKindUID, &imap.SearchCriteria{}, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref := sortNums(slices.Clone(want), keys, imapserver.NumKindUID); !slices.Equal(got, ref) {
+			t.Errorf("SORT %v differs from the reference's order", keys)
+		}
+	}
+	for _, alg := range []imap.ThreadAlgorithm{ThreadReferences, ThreadOrderedSubject} {
+		got, err := s.Thread(imapserver.NumKindSeq, &imap.SearchCriteria{}, alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := threadOrderedSubject(slices.Clone(want), imapserver.NumKindSeq)
+		if alg == ThreadReferences {
+			ref = threadReferences(slices.Clone(want), imapserver.NumKindSeq)
+		}
+		if show(got) != show(ref) {
+			t.Errorf("THREAD %s differs from the reference's threads", alg)
+		}
+	}
 }
