@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"unixmail/internal/testcert"
 	"unixmail/pkg/auth"
 	"unixmail/pkg/maillog"
@@ -239,5 +241,26 @@ func TestPipeConnectionsHonourDeadlines(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("read past the deadline: %v", err)
+	}
+}
+
+func TestAPipeIsGivenRoomForAMegabyteWhereTheSystemAllows(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	limit, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
+	if err != nil || strings.TrimSpace(string(limit)) != "1048576" {
+		t.Skipf("pipe-max-size %q (%v): not the default", limit, err)
+	}
+	pw, err := pollable(int(w.Fd()), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	if n, err := unix.FcntlInt(pw.Fd(), unix.F_GETPIPE_SZ, 0); err != nil || n != pipeRoom {
+		t.Errorf("pipe of %d bytes (%v), want %d", n, err, pipeRoom)
 	}
 }

@@ -25,6 +25,11 @@ func (pipeAddr) String() string  { return "local" }
 // pollable returns a new *os.File for a copy of fd; a pipe's copy is made
 // non-blocking so that deadlines work. A terminal is left as it is: its
 // mode is shared with the shell that started us.
+//
+// A pipe is also given room for pipeRoom bytes where the system allows
+// (pipe-max-size, 1 MiB by default, for every user): with the usual
+// 64 KiB, a FETCH of 100 bodies (2 MB) waited for the client 34 times, a
+// wake-up of each side each time.
 func pollable(fd int, name string) (*os.File, error) {
 	nfd, err := unix.Dup(fd)
 	if err != nil {
@@ -34,9 +39,14 @@ func pollable(fd int, name string) (*os.File, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(nfd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 		unix.SetNonblock(nfd, true)
+		unix.FcntlInt(uintptr(nfd), unix.F_SETPIPE_SZ, pipeRoom) // refused, the pipe is as it was
 	}
 	return os.NewFile(uintptr(nfd), name), nil
 }
+
+// pipeRoom is the room asked for a pipe's buffer (the kernel's pages are
+// taken only as data waits in it).
+const pipeRoom = 1 << 20
 
 func (c *pipeConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c *pipeConn) Write(p []byte) (int, error) { return c.w.Write(p) }
