@@ -221,14 +221,20 @@ func TestAKernelThatStopsTakingWorkLeavesTheRestToPwrite(t *testing.T) {
 
 // TestAKernelThatNoLongerAnswersHasEveryPieceWrittenAgain plays io_uring_enter refusing for
 // good every call after the first, which left writes in flight: they cannot be reaped, so
-// every piece is pwritten (the same bytes again where the kernel wrote them), and the ring
-// is not used again by the process.
+// every piece is pwritten (the same bytes again where the kernel wrote them), their bytes
+// are kept for the writes still in the kernel, and the ring is not used again by the
+// process.
 func TestAKernelThatNoLongerAnswersHasEveryPieceWrittenAgain(t *testing.T) {
 	needRing(t)
 	refuseEnter(t, syscall.EPERM, func(uint32) bool { return true })
+	kept := func() int { held.Lock(); defer held.Unlock(); return len(held.kept) }
+	before := kept()
 	writeScattered(t, 4, 5000, nil)
 	if setupTry.Load() != int32(len(setupFlags)) {
 		t.Error("the ring is still used after the kernel stopped answering")
+	}
+	if kept() != before+1 {
+		t.Error("the bytes of the writes the kernel still holds are not kept from the collector")
 	}
 }
 

@@ -34,12 +34,20 @@ const readRingMin = 16
 // readEntries is the size of a Reader's ring: how many reads one io_uring_enter takes.
 const readEntries = 256
 
-// held keeps the buffers of reads the kernel took and would not report (an io_uring_enter
-// refused for good while it held them): it may still write into them, so they are never
-// let go, for the collector to give to anything else.
+// held keeps the buffers of requests the kernel took and would not report (an
+// io_uring_enter refused for good while it held them): it may still write into a read's
+// buffer, or read a write's, so they are never let go, for the collector to give to
+// anything else.
 var held struct {
 	sync.Mutex
-	bufs [][]byte
+	kept []any
+}
+
+// hold keeps what requests the kernel would not report still use (held).
+func hold(v any) {
+	held.Lock()
+	held.kept = append(held.kept, v)
+	held.Unlock()
 }
 
 // Read reads the spans of f and gives their bytes one after another (span i's N bytes
@@ -110,9 +118,7 @@ func (rd *Reader) ringRead(f *os.File, spans []Span, buf []byte) (done bool, err
 			return
 		}
 		if kept {
-			held.Lock()
-			held.bufs = append(held.bufs, rd.buf)
-			held.Unlock()
+			hold(rd.buf)
 			rd.buf = make([]byte, len(rd.buf))
 		}
 		rd.Close()

@@ -249,7 +249,9 @@ func (r *ring) write(f *os.File, fd int, pieces []Piece) error {
 			look := enter(r.fd, 0, 0)
 			if look != nil && !retryable(look) {
 				// The kernel holds writes it will never report: write every piece
-				// (again: the same bytes at the same places).
+				// (again: the same bytes at the same places), and keep the bytes,
+				// which its writes may still read.
+				hold(pieces)
 				setupTry.Store(int32(len(setupFlags)))
 				if failed != nil {
 					return failed
