@@ -8,7 +8,8 @@ import (
 )
 
 // Of is how many parts work on n items is shared out in: one a
-// processor, each of at least least items, and one at least.
+// processor, as long as each part gets least items or more; one at
+// least.
 func Of(n, least int) int {
 	return max(1, min(runtime.GOMAXPROCS(0), n/least))
 }
