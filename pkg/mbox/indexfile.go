@@ -102,8 +102,12 @@ func (idx *Index) inheritDisk(from *Index, keep int) {
 // mark would have caused anyway after a power cut. The UIDs the index
 // holds are durable before: it gave none since its last save (pending).
 func (idx *Index) Save(path string) error {
-	return idx.save(path, idx.pending || !idx.Unsynced())
+	return idx.save(path, idx.savedSynced())
 }
+
+// savedSynced reports whether a save of idx is synced: it gave UIDs since
+// its last save, or holds no flags written in place and not synced.
+func (idx *Index) savedSynced() bool { return idx.pending || !idx.Unsynced() }
 
 // save is Save, its appended record synced or not.
 func (idx *Index) save(path string, sync bool) error {

@@ -97,7 +97,8 @@ func writeStates(mb *Mailbox, idx *Index, states []NumberedState, sync, save boo
 	// them, on another processor: for 50,000 messages, a copy of
 	// megabytes; and the index file to be, where it is written whole.
 	var ahead *aheadSave
-	if save && len(states) > 0 && !idx.appends(IndexPath(mb.Path), min(idx.clean, states[0].I, idx.disk.n)) {
+	ipath := IndexPath(mb.Path)
+	if save && len(states) > 0 && !idx.appends(ipath, min(idx.clean, states[0].I, idx.disk.n)) {
 		ahead = &aheadSave{done: make(chan error, 1)}
 	}
 	after := make(chan []Entry, 1)
@@ -105,7 +106,7 @@ func writeStates(mb *Mailbox, idx *Index, states []NumberedState, sync, save boo
 		entries := entriesWith(idx.Entries, states, pl)
 		after <- entries
 		if ahead != nil {
-			ahead.begin(IndexPath(mb.Path), idx, entries, mark)
+			ahead.begin(ipath, idx, entries, mark)
 		}
 	}()
 	killPoint()
@@ -141,7 +142,7 @@ func writeStates(mb *Mailbox, idx *Index, states []NumberedState, sync, save boo
 		saved = ahead.finish(out) == nil
 	default:
 		ahead.drop()
-		saved = out.Save(IndexPath(mb.Path)) == nil
+		saved = out.Save(ipath) == nil
 	}
 	return out, true, saved, nil
 }
@@ -165,7 +166,7 @@ func (a *aheadSave) begin(path string, idx *Index, entries []Entry, mark [16]byt
 	head := &c
 	head.Entries, head.unsynced = entries, mark
 	head.mtime, head.tail = 0, [len(head.tail)]byte{}
-	a.sync = head.pending || !head.Unsynced()
+	a.sync = head.savedSynced()
 	w, err := createWhole(path)
 	if err == nil {
 		b := append(make([]byte, 0, len(indexMagic)+recordHead+1024+len(entries)*entrySize), indexMagic...)
